@@ -1,0 +1,17 @@
+"""oceanflow: polynomials, seawater density and climatologies at any size.
+
+Every computation is one numba generalized ufunc per chunk, mapped over dask
+chunks by ``xarray.apply_ufunc``: the task graph follows the flow of
+information, not the arithmetic.
+
+>>> import numpy as np, oceanflow
+>>> oceanflow.polyval(np.array([1.0, 2.0]), [1.0, 0.0, -1.0])
+array([0., 3.])
+"""
+
+from .options import set_options
+from .polynomials import polyval
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "polyval", "set_options"]

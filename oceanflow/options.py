@@ -1,0 +1,49 @@
+"""Global options, set for a block of code with :func:`set_options`.
+
+Example
+-------
+>>> import oceanflow
+>>> with oceanflow.set_options(num_threads=1):
+...     oceanflow.polyval(np.arange(3.0), [1, 0, 0])
+array([0., 1., 4.])
+"""
+
+from __future__ import annotations
+
+import os
+
+OPTIONS = {
+    # Threads for one in-memory (NumPy) call; dask inputs use dask's own
+    # scheduler and run every kernel serially inside its tasks.
+    "num_threads": os.cpu_count() or 1,
+    # Below this many elements per thread an in-memory call stays on one thread.
+    "min_elements_per_thread": 1 << 20,
+}
+
+
+class set_options:
+    """Set oceanflow options globally or, as a context manager, for a block.
+
+    Parameters
+    ----------
+    num_threads : int
+        Threads used by one call on in-memory NumPy data (default: all cores).
+    min_elements_per_thread : int
+        Smallest share of elements worth a thread of its own (default 2**20).
+    """
+
+    def __init__(self, **kwargs):
+        unknown = set(kwargs) - set(OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown oceanflow option(s) {sorted(unknown)}; valid: {sorted(OPTIONS)}")
+        for key, value in kwargs.items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"option {key} must be a positive integer, got {value!r}")
+        self._previous = {key: OPTIONS[key] for key in kwargs}
+        OPTIONS.update(kwargs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        OPTIONS.update(self._previous)

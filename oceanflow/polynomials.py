@@ -1,0 +1,334 @@
+"""Point-wise polynomial evaluation: one gufunc pass per chunk, any degree.
+
+``oceanflow.polyval`` evaluates a polynomial (and, on request, its first
+derivative) with Horner's scheme inside one numba kernel.  Where
+``np.polyval`` makes a temporary array per term and ``xr.polyval`` two dask
+tasks per degree per chunk, oceanflow reads ``x`` once and adds one task per
+chunk, whatever the degree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ._dtypes import check_real_numeric, working_dtype
+from ._parallel import run_sliced
+from .kernels.polynomial import horner, horner_deriv, horner_varying, horner_varying_deriv
+
+__all__ = ["polyval"]
+
+_EPOCH = np.datetime64("1970-01-01", "ns")
+
+
+def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree"):
+    """Evaluate a polynomial point-wise: ``np.polyval`` and ``xr.polyval`` in one pass.
+
+    Parameters
+    ----------
+    x : array_like, numpy.ndarray, dask.array.Array, xarray.DataArray or xarray.Dataset
+        Where to evaluate, NumPy- or dask-backed; every data variable of a
+        Dataset.  Datetimes count as nanoseconds since 1970-01-01, as in
+        ``xr.polyval``.  NaN propagates.
+    coeffs : sequence, numpy.ndarray, xarray.DataArray or xarray.Dataset
+        * 1-D sequence or array: NumPy order, highest power first, exactly as
+          ``np.polyval(coeffs, x)``.
+        * N-D NumPy array ``(m, ...)``: ``coeffs[0]`` multiplies the highest
+          power and ``coeffs.shape[1:]`` broadcasts against ``x`` (as
+          ``np.polyval``).
+        * DataArray or Dataset with a ``degree`` dimension whose coordinate
+          labels the power (xarray's convention, what ``DataArray.polyfit``
+          returns); its other dimensions broadcast against ``x``.
+    deriv : bool
+        Also return the first derivative ``dp/dx``, computed in the same pass.
+    out : numpy.ndarray or tuple of two, optional
+        Preallocated result (and derivative) for NumPy input, as for NumPy
+        ufuncs.
+    degree_dim : str
+        Name of the power dimension of xarray coefficients.
+
+    Returns
+    -------
+    Same kind as ``x`` (a Dataset for Dataset coefficients); a tuple
+    ``(value, derivative)`` when ``deriv=True``.  Units are those of the
+    coefficients times ``x``'s units to the power of each term.
+
+    Notes
+    -----
+    dtype rule: the computation runs in float32 when ``x`` and the
+    coefficients are both float32 (or float16), otherwise in float64; a
+    Python list of floats counts as float64, so pass
+    ``np.asarray(c, "float32")`` to keep float32 data in float32.  Integer
+    input computes in float64 (``np.polyval`` would keep integers).
+
+    Examples
+    --------
+    >>> import oceanflow
+    >>> oceanflow.polyval(np.array([0.0, 1.0, 2.0]), [3.0, 2.0, 1.0])  # 3x^2 + 2x + 1
+    array([ 1.,  6., 17.])
+    >>> fit = da.polyfit("time", deg=2)                             # doctest: +SKIP
+    >>> trend = oceanflow.polyval(da.time, fit.polyfit_coefficients)  # doctest: +SKIP
+    """
+    if isinstance(coeffs, (xr.DataArray, xr.Dataset)):
+        return _polyval_labelled(x, _descending_powers(coeffs, degree_dim), degree_dim, deriv, out)
+    coeffs = _coefficient_array(coeffs)
+    if isinstance(x, xr.Dataset):
+        return _per_variable(x, lambda var: polyval(var, coeffs, deriv=deriv), deriv, out)
+    if isinstance(x, xr.DataArray):
+        _refuse_out(out, "a DataArray")
+        if coeffs.ndim > 1:
+            raise ValueError(
+                f"coefficients of shape {coeffs.shape} cannot be matched to the dimensions of a "
+                f"DataArray; wrap them in a DataArray with a '{degree_dim}' dimension "
+                "(coordinate = power) and the dimensions they vary along"
+            )
+        x = _numeric(x)
+        dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
+        return xr.apply_ufunc(
+            _constant_block,
+            x,
+            kwargs={"coeffs": coeffs.astype(dtype), "deriv": deriv},
+            dask="parallelized",
+            output_dtypes=[dtype] * (1 + deriv),
+            output_core_dims=[()] * (1 + deriv),
+        )
+    if _is_dask(x):
+        _refuse_out(out, "a dask array")
+        return _polyval_dask(x, coeffs, deriv)
+    return _polyval_numpy(np.asarray(x), coeffs, deriv, out)
+
+
+# ---------------------------------------------------------------- block functions
+# Module-level, so dask pickles them by name and workers compile each kernel once.
+
+
+def _constant_block(x, coeffs, deriv=False):
+    """Evaluate on one chunk with constant 1-D coefficients (highest power first)."""
+    x = np.asarray(x, dtype=coeffs.dtype, order="C")
+    flat = x.reshape(-1)
+    if deriv:
+        value, slope = horner_deriv.for_dtype(coeffs.dtype)(flat, coeffs)
+        return value.reshape(x.shape), slope.reshape(x.shape)
+    return horner.for_dtype(coeffs.dtype)(flat, coeffs).reshape(x.shape)
+
+
+def _varying_block(x, coeffs, deriv=False):
+    """Evaluate on one chunk; ``coeffs`` has the powers (highest first) on its last axis."""
+    dtype = working_dtype(x.dtype, coeffs.dtype)
+    shape = np.broadcast_shapes(np.shape(x), coeffs.shape[:-1])
+    kernel_shape = shape if shape else (1,)
+    x = np.broadcast_to(np.asarray(x, dtype=dtype), kernel_shape)
+    c = np.asarray(coeffs, dtype=dtype)
+    c = c.reshape((1,) * (len(kernel_shape) + 1 - c.ndim) + c.shape)
+    c = np.broadcast_to(np.moveaxis(c, -1, -2), kernel_shape[:-1] + (c.shape[-1], kernel_shape[-1]))
+    kernel = horner_varying_deriv if deriv else horner_varying
+    result = kernel.for_dtype(dtype)(x, c)
+    if deriv:
+        return tuple(r.reshape(shape) for r in result)
+    return result.reshape(shape)
+
+
+# ---------------------------------------------------------------- NumPy and dask
+
+
+def _polyval_numpy(x, coeffs, deriv, out):
+    x = _numeric_array(x)
+    dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
+    if coeffs.ndim > 1:
+        try:
+            result = _varying_block(x, np.moveaxis(coeffs, 0, -1), deriv)
+        except ValueError as err:
+            raise ValueError(
+                f"coefficients of shape {coeffs.shape} (powers on axis 0) do not broadcast "
+                f"against x of shape {x.shape}: {err}"
+            ) from None
+        return _deliver(result, out, deriv)
+    x = np.asarray(x, dtype=dtype, order="C")
+    coeffs = coeffs.astype(dtype)
+    targets = _out_targets(out, x.shape, dtype, deriv)
+    flat_x = x.reshape(-1)
+    flat_targets = [t.reshape(-1) for t in targets]
+    kernel = (horner_deriv if deriv else horner).for_dtype(dtype)
+    run_sliced(lambda part: kernel(flat_x[part], coeffs, *[t[part] for t in flat_targets]), flat_x.size)
+    return _deliver(tuple(targets) if deriv else targets[0], out, deriv)
+
+
+def _polyval_dask(x, coeffs, deriv):
+    import dask.array as dsa
+
+    x = _numeric_array(x)
+    dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
+    if coeffs.ndim > 1:
+        raise ValueError(
+            "N-D coefficients with a bare dask array are ambiguous; wrap x and the "
+            "coefficients in DataArrays (coefficients with a 'degree' dimension)"
+        )
+    coeffs = coeffs.astype(dtype)
+    if deriv:
+        pair = dsa.map_blocks(_stacked_block, x, coeffs=coeffs, dtype=dtype, new_axis=x.ndim)
+        return pair[..., 0], pair[..., 1]
+    return dsa.map_blocks(_constant_block, x, coeffs=coeffs, dtype=dtype)
+
+
+def _stacked_block(x, coeffs):
+    return np.stack(_constant_block(x, coeffs, deriv=True), axis=-1)
+
+
+def _out_targets(out, shape, dtype, deriv):
+    """Arrays the kernel writes into: ``out`` itself when it fits, else fresh ones."""
+    wanted = 1 + deriv
+    outs = _as_out_tuple(out, wanted)
+    targets = []
+    for given in outs:
+        if given is not None and given.shape != shape:
+            raise ValueError(f"out has shape {given.shape}, the result has shape {shape}")
+        usable = given is not None and given.dtype == dtype and given.flags.c_contiguous
+        targets.append(given if usable else np.empty(shape, dtype))
+    return targets
+
+
+def _deliver(result, out, deriv):
+    """Copy ``result`` into ``out`` where the kernel could not write directly."""
+    results = result if deriv else (result,)
+    outs = _as_out_tuple(out, len(results))
+    delivered = []
+    for res, given in zip(results, outs):
+        if given is None:
+            delivered.append(res[()] if res.ndim == 0 else res)
+            continue
+        if given is not res:
+            if given.shape != res.shape:
+                raise ValueError(f"out has shape {given.shape}, the result has shape {res.shape}")
+            np.copyto(given, res, casting="same_kind")
+        delivered.append(given)
+    return tuple(delivered) if deriv else delivered[0]
+
+
+def _as_out_tuple(out, wanted):
+    outs = out if isinstance(out, tuple) else (out,)
+    if out is None:
+        outs = (None,) * wanted
+    if len(outs) != wanted:
+        raise ValueError(f"out must hold {wanted} array(s) (value{', derivative' * (wanted == 2)})")
+    for given in outs:
+        if given is not None and not isinstance(given, np.ndarray):
+            raise TypeError(f"out must be a NumPy array, got {type(given).__name__}")
+    return outs
+
+
+def _refuse_out(out, what):
+    if out is not None:
+        raise TypeError(f"out= is for NumPy input; x is {what}: use the returned object instead")
+
+
+# ---------------------------------------------------------------- xarray
+
+
+def _polyval_labelled(x, coeffs, degree_dim, deriv, out):
+    """Evaluate with xarray-convention coefficients (dense, highest power first)."""
+    if not isinstance(x, (xr.DataArray, xr.Dataset)):
+        raise TypeError(
+            "with xarray coefficients, x must be a DataArray or Dataset so that their "
+            f"dimensions can be matched (got {type(x).__name__}); wrap it in xr.DataArray(x, dims=...)"
+        )
+    _refuse_out(out, type(x).__name__)
+    if isinstance(x, xr.Dataset):
+        return _per_variable(x, lambda var: _polyval_labelled(var, coeffs, degree_dim, deriv, None), deriv, None)
+    if isinstance(coeffs, xr.Dataset):
+        return _per_variable(coeffs, lambda c: _polyval_labelled(x, c, degree_dim, deriv, None), deriv, None)
+    x = _numeric(x)
+    if degree_dim in x.dims:
+        raise ValueError(f"x has the coefficients' power dimension {degree_dim!r}; rename it")
+    dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
+    if coeffs.chunks is not None:
+        coeffs = coeffs.chunk({degree_dim: -1})
+    return xr.apply_ufunc(
+        _varying_block,
+        x,
+        coeffs,
+        input_core_dims=[[], [degree_dim]],
+        output_core_dims=[()] * (1 + deriv),
+        kwargs={"deriv": deriv},
+        dask="parallelized",
+        output_dtypes=[dtype] * (1 + deriv),
+    )
+
+
+def _descending_powers(coeffs, degree_dim):
+    """xarray coefficients reindexed to powers max_degree, ..., 1, 0 (missing = 0)."""
+    if degree_dim not in coeffs.dims:
+        raise ValueError(
+            f"coefficients have dimensions {tuple(coeffs.dims)} but no {degree_dim!r} dimension; "
+            f"label the powers with a {degree_dim!r} coordinate (as DataArray.polyfit returns) "
+            "or pass degree_dim="
+        )
+    if degree_dim not in coeffs.coords:
+        raise ValueError(
+            f"dimension {degree_dim!r} of the coefficients needs a coordinate giving each power, "
+            f"e.g. coeffs.assign_coords({degree_dim}=[2, 1, 0])"
+        )
+    powers = coeffs[degree_dim].values
+    if powers.size == 0:
+        raise ValueError("coefficients are empty: give at least one power")
+    if powers.dtype.kind not in "iu" or powers.min() < 0 or len(set(powers.tolist())) != powers.size:
+        raise ValueError(f"the {degree_dim!r} coordinate must hold distinct non-negative integers, got {powers}")
+    variables = coeffs.data_vars.values() if isinstance(coeffs, xr.Dataset) else [coeffs]
+    for var in variables:
+        check_real_numeric(var.dtype, f"coefficients {var.name or ''}".strip())
+    return coeffs.reindex({degree_dim: np.arange(int(powers.max()), -1, -1)}, fill_value=0)
+
+
+def _per_variable(obj, func, deriv, out):
+    """Apply ``func`` to every data variable of a Dataset; keep its coordinates."""
+    _refuse_out(out, "a Dataset")
+    for name, var in obj.data_vars.items():
+        if var.dtype.kind not in "biufM":
+            raise TypeError(f"data variable {name!r} has non-numeric dtype {var.dtype}; drop it first")
+    results = {name: func(var) for name, var in obj.data_vars.items()}
+    if not deriv:
+        return xr.Dataset(results, attrs=obj.attrs)
+    value = xr.Dataset({name: r[0] for name, r in results.items()}, attrs=obj.attrs)
+    slope = xr.Dataset({name: r[1] for name, r in results.items()}, attrs=obj.attrs)
+    return value, slope
+
+
+# ---------------------------------------------------------------- input conversion
+
+
+def _coefficient_array(coeffs) -> np.ndarray:
+    try:
+        array = np.asarray(coeffs)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"coefficients must be a sequence of numbers: {err}") from None
+    check_real_numeric(array.dtype, "coefficients")
+    if array.ndim == 0:
+        raise ValueError("coefficients must be a sequence (highest power first), got a scalar")
+    if array.shape[0] == 0:
+        raise ValueError("coefficients are empty: give at least one (highest power first)")
+    return array
+
+
+def _numeric_array(x):
+    """Datetimes as float nanoseconds since 1970-01-01 (xarray's convention)."""
+    if x.dtype.kind == "M":
+        return (x - _EPOCH).astype("timedelta64[ns]").astype("float64")
+    if x.dtype.kind == "m":
+        return x.astype("timedelta64[ns]").astype("float64")
+    check_real_numeric(x.dtype, "x")
+    return x
+
+
+def _numeric(x: xr.DataArray) -> xr.DataArray:
+    if x.dtype.kind in "Mm":
+        return x.copy(data=_numeric_array(x.data))
+    if x.dtype.kind == "O":
+        raise TypeError(
+            "x has object dtype (cftime dates?); convert to numbers first, e.g. with "
+            "xr.DataArray(...).dt.days_in_month or (time - time[0]) / np.timedelta64(1, 'D')"
+        )
+    check_real_numeric(x.dtype, f"x {x.name or ''}".strip())
+    return x
+
+
+def _is_dask(x) -> bool:
+    return type(x).__module__.startswith("dask.array")
