@@ -85,13 +85,17 @@ def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree"):
         x = _numeric(x)
         dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
         return xr.apply_ufunc(
-            _constant_block,
+            _polyval_array,
             x,
             kwargs={"coeffs": coeffs.astype(dtype), "deriv": deriv},
-            dask="parallelized",
-            output_dtypes=[dtype] * (1 + deriv),
+            dask="allowed",
             output_core_dims=[()] * (1 + deriv),
         )
+    return _polyval_array(x, coeffs, deriv, out)
+
+
+def _polyval_array(x, coeffs, deriv=False, out=None):
+    """NumPy or dask array ``x``, plain NumPy coefficients."""
     if _is_dask(x):
         _refuse_out(out, "a dask array")
         return _polyval_dask(x, coeffs, deriv)
@@ -155,6 +159,7 @@ def _polyval_numpy(x, coeffs, deriv, out):
 
 def _polyval_dask(x, coeffs, deriv):
     import dask.array as dsa
+    from dask.base import tokenize
 
     x = _numeric_array(x)
     dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
@@ -165,9 +170,11 @@ def _polyval_dask(x, coeffs, deriv):
         )
     coeffs = coeffs.astype(dtype)
     if deriv:
-        pair = dsa.map_blocks(_stacked_block, x, coeffs=coeffs, dtype=dtype, new_axis=x.ndim)
+        pair = dsa.map_blocks(
+            _stacked_block, x, coeffs=coeffs, dtype=dtype, new_axis=x.ndim, chunks=(*x.chunks, (2,))
+        )
         return pair[..., 0], pair[..., 1]
-    return dsa.map_blocks(_constant_block, x, coeffs=coeffs, dtype=dtype)
+    return dsa.map_blocks(_constant_block, x, coeffs=coeffs, dtype=dtype, name=f"polyval-{tokenize(x, coeffs)}")
 
 
 def _stacked_block(x, coeffs):
@@ -240,18 +247,38 @@ def _polyval_labelled(x, coeffs, degree_dim, deriv, out):
     if degree_dim in x.dims:
         raise ValueError(f"x has the coefficients' power dimension {degree_dim!r}; rename it")
     dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
-    if coeffs.chunks is not None:
-        coeffs = coeffs.chunk({degree_dim: -1})
     return xr.apply_ufunc(
-        _varying_block,
+        _varying_array,
         x,
-        coeffs,
+        coeffs.astype(dtype),
         input_core_dims=[[], [degree_dim]],
         output_core_dims=[()] * (1 + deriv),
         kwargs={"deriv": deriv},
-        dask="parallelized",
-        output_dtypes=[dtype] * (1 + deriv),
+        dask="allowed",
     )
+
+
+def _varying_array(x, coeffs, deriv=False):
+    """NumPy or dask ``x`` with per-point coefficients (powers on the last axis)."""
+    if not (_is_dask(x) or _is_dask(coeffs)):
+        return _varying_block(x, coeffs, deriv)
+    import dask.array as dsa
+
+    ndim = max(x.ndim, coeffs.ndim - 1)
+    index = tuple(range(ndim))
+    degree = dsa.asarray(coeffs).rechunk({coeffs.ndim - 1: -1})
+    args = (x, index[ndim - x.ndim :], degree, index[ndim - coeffs.ndim + 1 :] + (ndim,))
+    dtype = working_dtype(x.dtype, coeffs.dtype)
+    if not deriv:
+        return dsa.blockwise(_varying_block, index, *args, dtype=dtype, concatenate=True)
+    pair = dsa.blockwise(
+        _stacked_varying_block, index + (ndim,), *args, new_axes={ndim: 2}, dtype=dtype, concatenate=True
+    )
+    return pair[..., 0], pair[..., 1]
+
+
+def _stacked_varying_block(x, coeffs):
+    return np.stack(_varying_block(x, coeffs, deriv=True), axis=-1)
 
 
 def _descending_powers(coeffs, degree_dim):

@@ -21,6 +21,10 @@ def horner(x, c, out):
     """out = polynomial with constant coefficients ``c`` evaluated at ``x``."""
     n = x.shape[0]
     m = c.shape[0]
+    if m == 1:  # a constant: still NaN where x is NaN, as np.polyval
+        for i in range(n):
+            out[i] = x[i] * 0 + c[0]
+        return
     acc = np.empty(TILE, dtype=x.dtype)
     full = n - n % TILE
     for start in range(0, full, TILE):
@@ -44,6 +48,11 @@ def horner_deriv(x, c, out, dout):
     """out, dout = polynomial and its first derivative, in one pass."""
     n = x.shape[0]
     m = c.shape[0]
+    if m == 1:
+        for i in range(n):
+            out[i] = x[i] * 0 + c[0]
+            dout[i] = x[i] * 0
+        return
     acc = np.empty(TILE, dtype=x.dtype)
     dacc = np.empty(TILE, dtype=x.dtype)
     full = n - n % TILE
@@ -79,7 +88,7 @@ def horner_varying(x, c, out):
     n = x.shape[0]
     m = c.shape[0]
     for i in range(n):
-        out[i] = c[0, i]
+        out[i] = x[i] * 0 + c[0, i]  # NaN where x is NaN, even for a constant
     for k in range(1, m):
         for i in range(n):
             out[i] = out[i] * x[i] + c[k, i]
@@ -91,8 +100,8 @@ def horner_varying_deriv(x, c, out, dout):
     n = x.shape[0]
     m = c.shape[0]
     for i in range(n):
-        out[i] = c[0, i]
-        dout[i] = 0
+        out[i] = x[i] * 0 + c[0, i]
+        dout[i] = x[i] * 0
     for k in range(1, m):
         for i in range(n):
             dout[i] = dout[i] * x[i] + out[i]
