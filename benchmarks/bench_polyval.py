@@ -1,0 +1,162 @@
+"""polyval and eos.rho against their peers, side by side in one run.
+
+Prints medians (ms) and ratios to the memory floor (``np.copyto`` into a
+preallocated array) for oceanflow, ``np.polyval``, ``xr.polyval``, numexpr and
+``x.copy()``, in memory and on dask (100 MB chunks, threaded scheduler, with
+task counts), then ``oceanflow.eos.rho`` against ``gsw.rho``.
+
+Run (about 5 minutes on 2 cores)::
+
+    python benchmarks/bench_polyval.py
+    python benchmarks/bench_polyval.py --size 1000000 --repeat 3   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import dask
+import numpy as np
+import xarray as xr
+
+import oceanflow
+from oceanflow.kernels import COMPILE_SECONDS
+
+DEGREES = (3, 10, 30)
+
+
+def median_seconds(func, repeat):
+    """Median wall time of ``func()`` over ``repeat`` calls after one warm-up."""
+    func()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def numexpr_horner(coeffs):
+    expr = repr(float(coeffs[0]))
+    for c in coeffs[1:]:
+        expr = f"({expr}) * x + {float(c)!r}"
+    return expr
+
+
+def row(label, seconds, floor, extra=""):
+    print(f"  {label:<34s} {seconds * 1e3:10.1f} ms {seconds / floor:8.2f}x  {extra}")
+
+
+def in_memory(x, coeffs, repeat, slow_repeat):
+    dtype = x.dtype
+    c = coeffs.astype(dtype)
+    out = np.empty_like(x)
+    floor = median_seconds(lambda: np.copyto(out, x), repeat)
+    da = xr.DataArray(x, dims="i")
+    dc = xr.DataArray(c[::-1], dims="degree", coords={"degree": np.arange(len(c))})
+    results = {
+        "np.copyto (floor)": floor,
+        "x.copy()": median_seconds(lambda: x.copy(), repeat),
+        "oceanflow.polyval(out=)": median_seconds(lambda: oceanflow.polyval(x, c, out=out), repeat),
+        "oceanflow.polyval": median_seconds(lambda: oceanflow.polyval(x, c), repeat),
+        "oceanflow.polyval(out=), 1 thread": _one_thread(lambda: oceanflow.polyval(x, c, out=out), repeat),
+        "np.polyval": median_seconds(lambda: np.polyval(c, x), slow_repeat),
+        "xr.polyval": median_seconds(lambda: xr.polyval(da, dc), slow_repeat),
+    }
+    try:
+        import numexpr
+
+        expr = numexpr_horner(c)
+        results["numexpr (out=)"] = median_seconds(lambda: numexpr.evaluate(expr, local_dict={"x": x}, out=out), repeat)
+    except ImportError:
+        pass
+    return floor, results
+
+
+def _one_thread(func, repeat):
+    with oceanflow.set_options(num_threads=1):
+        return median_seconds(func, repeat)
+
+
+def on_dask(x, coeffs, repeat, slow_repeat, chunk_bytes):
+    c = coeffs.astype(x.dtype)
+    chunk = max(1, chunk_bytes // x.dtype.itemsize)
+    data = xr.DataArray(x, dims="i").chunk({"i": chunk})
+    dc = xr.DataArray(c[::-1], dims="degree", coords={"degree": np.arange(len(c))})
+    ours = oceanflow.polyval(data, c)
+    theirs = xr.polyval(data, dc)
+    base = len(data.data.__dask_graph__())
+    with dask.config.set(scheduler="threads"):
+        return {
+            "chunks": data.data.npartitions,
+            "oceanflow tasks added": len(ours.data.__dask_graph__()) - base,
+            "xr.polyval tasks added": len(theirs.data.__dask_graph__()) - base,
+            "oceanflow.polyval (dask)": median_seconds(lambda: ours.compute(), repeat),
+            "xr.polyval (dask)": median_seconds(lambda: theirs.compute(), slow_repeat),
+        }
+
+
+def bench_polyval(size, repeat, slow_repeat, chunk_bytes):
+    rng = np.random.default_rng(0)
+    base = rng.uniform(-1.0, 1.0, size)
+    for dtype in ("float64", "float32"):
+        x = base.astype(dtype)
+        for degree in DEGREES:
+            coeffs = rng.normal(size=degree + 1)
+            floor, results = in_memory(x, coeffs, repeat, slow_repeat)
+            print(f"\npolyval {dtype} degree {degree}, {size:,} values (ratio to np.copyto)")
+            for label, seconds in results.items():
+                row(label, seconds, floor)
+            dask_results = on_dask(x, coeffs, repeat, slow_repeat, chunk_bytes)
+            in_mem = results["oceanflow.polyval"]
+            print(f"  dask, {dask_results['chunks']} chunks of {chunk_bytes / 1e6:.0f} MB:")
+            for name in ("oceanflow", "xr.polyval"):
+                label = f"{name}.polyval (dask)" if name == "oceanflow" else "xr.polyval (dask)"
+                seconds = dask_results[label]
+                tasks = dask_results[f"{name} tasks added"]
+                row(label, seconds, floor, f"tasks added {tasks}; {seconds / in_mem:.2f}x oceanflow in memory")
+
+
+def bench_eos(size, repeat):
+    try:
+        import gsw
+        from oceanflow import eos
+    except ImportError as err:
+        print(f"\neos.rho skipped: {err}")
+        return
+    rng = np.random.default_rng(1)
+    SA = rng.uniform(30, 38, size)
+    CT = rng.uniform(-1, 25, size)
+    p = rng.uniform(0, 5000, size)
+    their = median_seconds(lambda: gsw.rho(SA, CT, p), repeat)
+    two = median_seconds(lambda: eos.rho(SA, CT, p), repeat)
+    one = _one_thread(lambda: eos.rho(SA, CT, p), repeat)
+    print(f"\neos.rho vs gsw.rho, {size:,} float64 points (ratio = gsw time / oceanflow time)")
+    print(f"  gsw.rho                            {their * 1e3:10.1f} ms  {their / size * 1e9:6.1f} ns/point")
+    print(f"  oceanflow.eos.rho, 1 thread        {one * 1e3:10.1f} ms  {one / size * 1e9:6.1f} ns/point  {their / one:5.2f}x")
+    print(f"  oceanflow.eos.rho, {os.cpu_count()} threads       {two * 1e3:10.1f} ms  {two / size * 1e9:6.1f} ns/point  {their / two:5.2f}x")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=50_000_000, help="values for polyval (default 50M)")
+    parser.add_argument("--eos-size", type=int, default=10_000_000, help="points for eos.rho (default 10M)")
+    parser.add_argument("--repeat", type=int, default=7, help="timed repeats of fast cases (median)")
+    parser.add_argument("--slow-repeat", type=int, default=3, help="timed repeats of slow peers (median)")
+    parser.add_argument("--chunk-mb", type=float, default=100.0, help="dask chunk size in MB")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    print(f"oceanflow {oceanflow.__version__}, {os.cpu_count()} cores, numpy {np.__version__}")
+    bench_polyval(args.size, args.repeat, args.slow_repeat, int(args.chunk_mb * 1e6))
+    bench_eos(args.eos_size, args.repeat)
+    print("\nfirst-call compile times (s):")
+    for (kernel, dtype), seconds in sorted(COMPILE_SECONDS.items()):
+        print(f"  {kernel:<28s} {dtype:<8s} {seconds:6.3f}")
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""The gufunc declaration layer: lazy per-dtype compilation, layouts, errors."""
+
+import numpy as np
+import pytest
+
+from oceanflow.kernels import COMPILE_SECONDS, Kernel, gufunc
+from oceanflow.kernels.polynomial import horner, horner_varying
+
+
+def test_kernels_compile_lazily_per_dtype_and_record_the_time():
+    assert isinstance(horner, Kernel) and horner.layout == "(n),(m)->(n)"
+    ufunc = horner.for_dtype("float32")
+    assert horner.for_dtype(np.float32) is ufunc
+    assert COMPILE_SECONDS[("horner", "float32")] >= 0
+    result = ufunc(np.arange(4, dtype="f4"), np.array([2, 1], dtype="f4"))
+    assert result.dtype == np.float32
+    np.testing.assert_array_equal(result, np.polyval([2, 1], np.arange(4)))
+
+
+def test_integer_dtypes_are_refused_with_a_fix():
+    with pytest.raises(TypeError, match="astype"):
+        horner.for_dtype("int64")
+
+
+def test_kernel_broadcasts_loop_dimensions_like_a_numpy_gufunc():
+    x = np.linspace(-1, 1, 12).reshape(3, 4)
+    c = np.broadcast_to(np.arange(1.0, 4.0)[:, None], (3, 3, 4))  # stride-0 coefficients
+    np.testing.assert_allclose(horner_varying(x, c), np.polyval([1.0, 2.0, 3.0], x))
+
+
+def test_a_new_kernel_is_one_loop_plus_one_declaration():
+    def triple(x, out):
+        for i in range(x.shape[0]):
+            out[i] = 3 * x[i]
+
+    kernel = gufunc("(n)->(n)", "void({t}[::1], {t}[::1])", cache=False)(triple)
+    np.testing.assert_array_equal(kernel(np.arange(3.0)), [0.0, 3.0, 6.0])
