@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ._arrays import is_dask
 from ._dtypes import check_real_numeric, working_dtype
 from ._parallel import run_sliced
 from .kernels.polynomial import horner, horner_deriv, horner_varying, horner_varying_deriv
@@ -96,7 +97,7 @@ def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree"):
 
 def _polyval_array(x, coeffs, deriv=False, out=None):
     """NumPy or dask array ``x``, plain NumPy coefficients."""
-    if _is_dask(x):
+    if is_dask(x):
         _refuse_out(out, "a dask array")
         return _polyval_dask(x, coeffs, deriv)
     return _polyval_numpy(np.asarray(x), coeffs, deriv, out)
@@ -260,7 +261,7 @@ def _polyval_labelled(x, coeffs, degree_dim, deriv, out):
 
 def _varying_array(x, coeffs, deriv=False):
     """NumPy or dask ``x`` with per-point coefficients (powers on the last axis)."""
-    if not (_is_dask(x) or _is_dask(coeffs)):
+    if not (is_dask(x) or is_dask(coeffs)):
         return _varying_block(x, coeffs, deriv)
     import dask.array as dsa
 
@@ -355,7 +356,3 @@ def _numeric(x: xr.DataArray) -> xr.DataArray:
         )
     check_real_numeric(x.dtype, f"x {x.name or ''}".strip())
     return x
-
-
-def _is_dask(x) -> bool:
-    return type(x).__module__.startswith("dask.array")

@@ -1,0 +1,279 @@
+"""Seawater density from the TEOS-10 75-term polynomial (Roquet et al. 2015).
+
+The same polynomial as GSW's ``gsw_specvol`` family, evaluated in one numba
+gufunc pass per chunk (one dask task per chunk) or, for in-memory NumPy
+input, on all cores.  Inputs, for every function:
+
+* ``SA`` Absolute Salinity (g kg-1), ``CT`` Conservative Temperature (degC),
+  ``p`` sea pressure (dbar, absolute pressure minus 10.1325 dbar);
+* scalars, NumPy arrays, dask arrays or xarray DataArrays (NumPy- or
+  dask-backed), broadcast against each other as NumPy (by position) or
+  xarray (by dimension name) would; scalars mix with anything;
+* float32 results only when every input is float32 (``oceanflow._dtypes``),
+  else float64; NaN propagates.
+
+DataArray results carry ``units``, ``long_name`` and, where the CF standard
+name table has one that fits, ``standard_name``: ``sea_water_density`` for
+``rho`` and ``sea_water_sigma_theta`` (potential density minus 1000 kg m-3,
+reference pressure by default the surface) for ``sigma0``.  The table has no
+name for specific volume or for alpha/beta with respect to Conservative
+Temperature; sigma1-sigma4 would need a scalar ``reference_pressure``
+coordinate, which would make their results clash when merged into one
+Dataset, so these get ``long_name`` only (add
+``.assign_coords(reference_pressure=...)`` yourself for strict CF).
+
+Example
+-------
+>>> import numpy as np
+>>> from oceanflow import eos
+>>> eos.rho(np.array([35.0, 34.0]), np.array([10.0, 2.0]), 1000.0)
+array([1031.28107437, 1031.70548744])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ._arrays import is_dask
+from ._dtypes import check_real_numeric, working_dtype
+from ._parallel import run_sliced
+from .kernels.eos import KERNELS
+
+__all__ = [
+    "alpha",
+    "beta",
+    "rho",
+    "rho_alpha_beta",
+    "sigma0",
+    "sigma1",
+    "sigma2",
+    "sigma3",
+    "sigma4",
+    "specvol",
+]
+
+_NAMES = ("SA", "CT", "p")
+
+_ATTRS = {
+    "specvol": {"units": "m3 kg-1", "long_name": "specific volume of seawater"},
+    "rho": {"units": "kg m-3", "standard_name": "sea_water_density", "long_name": "in-situ density of seawater"},
+    "alpha": {
+        "units": "1/K",
+        "long_name": "thermal expansion coefficient with respect to Conservative Temperature",
+    },
+    "beta": {
+        "units": "kg g-1",
+        "long_name": "saline contraction coefficient at constant Conservative Temperature",
+    },
+    **{
+        f"sigma{n}": {"units": "kg m-3", "long_name": f"potential density anomaly referenced to {1000 * n} dbar"}
+        for n in range(5)
+    },
+}
+_ATTRS["sigma0"]["standard_name"] = "sea_water_sigma_theta"  # CF: reference pressure 0 unless stated
+
+
+def specvol(SA, CT, p):
+    """Specific volume of seawater, v (m3 kg-1).
+
+    ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
+
+    >>> specvol(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
+    array([0.00096967])
+    """
+    return _evaluate("specvol", (SA, CT, p), ("specvol",))
+
+
+def rho(SA, CT, p):
+    """In-situ density of seawater, 1/v (kg m-3).
+
+    ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
+
+    >>> rho(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
+    array([1031.28107437])
+    """
+    return _evaluate("rho", (SA, CT, p), ("rho",))
+
+
+def alpha(SA, CT, p):
+    """Thermal expansion coefficient with respect to CT, (dv/dCT)/v (1/K).
+
+    ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
+
+    >>> alpha(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
+    array([0.00018636])
+    """
+    return _evaluate("alpha", (SA, CT, p), ("alpha",))
+
+
+def beta(SA, CT, p):
+    """Saline contraction coefficient at constant CT, -(dv/dSA)/v (kg g-1).
+
+    ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
+
+    >>> beta(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
+    array([0.00074303])
+    """
+    return _evaluate("beta", (SA, CT, p), ("beta",))
+
+
+def rho_alpha_beta(SA, CT, p):
+    """``(rho, alpha, beta)`` from one pass over the data (kg m-3, 1/K, kg g-1).
+
+    Same values as :func:`rho`, :func:`alpha` and :func:`beta` (to rounding);
+    reads the inputs and evaluates the polynomial once for all three.
+
+    >>> r, a, b = rho_alpha_beta(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
+    >>> r, a, b
+    (array([1031.28107437]), array([0.00018636]), array([0.00074303]))
+    """
+    return _evaluate("rho_alpha_beta", (SA, CT, p), ("rho", "alpha", "beta"))
+
+
+def _sigma_function(number: int, example: str):
+    p_ref = 1000.0 * number
+
+    def sigma(SA, CT):
+        return _evaluate("sigma", (SA, CT), (f"sigma{number}",), p_ref=p_ref)
+
+    sigma.__name__ = sigma.__qualname__ = f"sigma{number}"
+    sigma.__doc__ = f"""Potential density anomaly referenced to {p_ref:.0f} dbar (kg m-3).
+
+    ``rho(SA, CT, {p_ref:.0f}) - 1000``, subtracted in float64 before rounding, so
+    float32 results keep their digits.  ``SA`` (g kg-1), ``CT`` (degC); see the
+    module doc.
+
+    >>> sigma{number}(np.array([35.0]), np.array([10.0]))
+    array([{example}])
+    """
+    return sigma
+
+
+sigma0 = _sigma_function(0, "26.82464446")
+sigma1 = _sigma_function(1, "31.28107437")
+sigma2 = _sigma_function(2, "35.63884335")
+sigma3 = _sigma_function(3, "39.90011828")
+sigma4 = _sigma_function(4, "44.06716485")
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+def _evaluate(kernel: str, args, outputs, p_ref=None):
+    """Check the inputs, pick the dtype and run ``kernel`` on NumPy, dask or xarray input."""
+    names = _NAMES[: len(args)]
+    args = [_checked(arg, name) for arg, name in zip(args, names)]
+    dtype = working_dtype(*(arg.dtype for arg in args), names=names)
+    options = {"kernel": kernel, "ftype": dtype, "extra": () if p_ref is None else (p_ref,), "nout": len(outputs)}
+    if any(isinstance(arg, xr.DataArray) for arg in args):
+        return _evaluate_xarray(args, names, outputs, options)
+    shapes = [arg.shape for arg in args]
+    if not any(np.isnan(size) for shape in shapes for size in shape):  # dask: unknown sizes are NaN
+        _broadcast_shape(shapes, names)
+    if any(is_dask(arg) for arg in args):
+        return _evaluate_dask(args, options)
+    results = _block(*args, threaded=True, **options)
+    results = results if len(outputs) > 1 else (results,)
+    results = tuple(r[()] if r.ndim == 0 else r for r in results)
+    return results if len(outputs) > 1 else results[0]
+
+
+def _block(*arrays, kernel, ftype, extra=(), nout=1, threaded=False):
+    """Broadcast NumPy ``arrays``, run ``kernel`` in float type ``ftype`` on them flat and
+    C-contiguous, reshape.
+
+    Module-level so that dask pickles it by name; ``threaded`` splits the call
+    over oceanflow's threads (in-memory input only, never inside dask tasks).
+    """
+    dtype = np.dtype(ftype)
+    shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+    flat = [np.asarray(np.broadcast_to(a, shape), dtype=dtype, order="C").reshape(-1) for a in arrays]
+    size = flat[0].size
+    outs = [np.empty(size, dtype) for _ in range(nout)]
+    scalars = [dtype.type(value) for value in extra]
+    compiled = KERNELS[kernel].for_dtype(dtype)
+
+    def run(part):
+        compiled(*(a[part] for a in flat), *scalars, *(o[part] for o in outs))
+
+    if threaded:
+        run_sliced(run, size)
+    else:
+        run(slice(None))
+    results = tuple(o.reshape(shape) for o in outs)
+    return results if nout > 1 else results[0]
+
+
+def _evaluate_dask(args, options):
+    import dask.array as dsa
+
+    nout = options["nout"]
+    signature = ",".join(["()"] * len(args)) + "->" + ",".join(["()"] * nout)
+    dtype = options["ftype"]
+    ndim = max(np.ndim(arg) for arg in args)
+    aligned = []  # (array, index) pairs, axes matched from the right as in NumPy
+    for arg in args:
+        arg = dsa.asarray(arg)
+        aligned += [arg, tuple(range(ndim - arg.ndim, ndim))]
+    _, args = dsa.core.unify_chunks(*aligned)
+    result = dsa.apply_gufunc(
+        _block, signature, *args, output_dtypes=[dtype] * nout if nout > 1 else dtype, **options
+    )
+    return tuple(result) if nout > 1 else result
+
+
+def _evaluate_xarray(args, names, outputs, options):
+    for arg, name in zip(args, names):
+        if not isinstance(arg, xr.DataArray) and arg.ndim > 0:
+            raise TypeError(
+                f"{name} is a {arg.ndim}-D {type(arg).__name__} but another input is a DataArray: "
+                f"its dimensions are ambiguous; wrap it, e.g. xr.DataArray({name}, dims=(...))"
+            )
+    args = [arg if isinstance(arg, xr.DataArray) else xr.DataArray(arg) for arg in args]
+    options = dict(options, threaded=all(arg.chunks is None for arg in args))
+    nout = len(outputs)
+    results = xr.apply_ufunc(
+        _block,
+        *args,
+        kwargs=options,
+        dask="parallelized",
+        output_dtypes=[options["ftype"]] * nout,
+        output_core_dims=[()] * nout,
+    )
+    results = results if nout > 1 else (results,)
+    for result, name in zip(results, outputs):
+        result.name = name
+        result.attrs = dict(_ATTRS[name])
+    return results if nout > 1 else results[0]
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def _checked(arg, name):
+    """``arg`` as a DataArray, dask array or NumPy array of real numbers."""
+    if isinstance(arg, xr.Dataset):
+        raise TypeError(f"{name} is a Dataset; pass its DataArray, e.g. ds[{name!r}]")
+    if isinstance(arg, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array; pass {name}.filled(np.nan) (NaN propagates)")
+    if not (isinstance(arg, xr.DataArray) or is_dask(arg)):
+        try:
+            arg = np.asarray(arg)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must be a number or an array of numbers: {err}") from None
+    check_real_numeric(arg.dtype, name)
+    return arg
+
+
+def _broadcast_shape(shapes, names):
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        given = ", ".join(f"{name} {tuple(shape)}" for name, shape in zip(names, shapes))
+        raise ValueError(
+            f"input shapes do not broadcast together: {given}.  Axes are matched from the right "
+            "and must be equal or 1, e.g. a pressure profile of shape (nz, 1, 1) for fields of "
+            "shape (nz, ny, nx); or use DataArrays, matched by dimension name"
+        ) from None
+

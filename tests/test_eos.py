@@ -1,0 +1,274 @@
+"""oceanflow.eos against TEOS-10: GSW's published check values and gsw itself."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import dask
+import dask.array as dsa
+import numpy as np
+import pytest
+import xarray as xr
+
+import oceanflow
+from oceanflow import eos
+
+gsw = pytest.importorskip("gsw")
+
+ROOT = Path(__file__).resolve().parent.parent
+CV = np.load(os.path.join(os.path.dirname(gsw.__file__), "tests", "gsw_cv_v3_0.npz"))
+CAST = (CV["SA_chck_cast"], CV["CT_chck_cast"], CV["p_chck_cast"])
+
+THREE_ARGS = ["specvol", "rho", "alpha", "beta"]
+SIGMAS = [f"sigma{n}" for n in range(5)]
+ALL = THREE_ARGS + SIGMAS
+
+
+def _args(name, SA, CT, p):
+    return (SA, CT) if name.startswith("sigma") else (SA, CT, p)
+
+
+def _assert_check_value(got, key):
+    """GSW's rule: NaN in the same places, elsewhere |computed - check value| < key_ca."""
+    expected, tol = CV[key], CV[key + "_ca"]
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    ok = ~np.isnan(expected)
+    assert np.all(np.abs(got[ok] - expected[ok]) < tol), (key, np.abs(got[ok] - expected[ok]).max(), tol)
+
+
+def _random(n, dtype="float64", seed=0):
+    rng = np.random.default_rng(seed)
+    SA = rng.uniform(0, 42, n).astype(dtype)
+    CT = rng.uniform(-2, 35, n).astype(dtype)
+    p = rng.uniform(0, 6000, n).astype(dtype)
+    return SA, CT, p
+
+
+def _assert_close_to_gsw(got, name, SA, CT, p, rtol):
+    ref = getattr(gsw, name)(*_args(name, *(np.asarray(a, "float64") for a in (SA, CT, p))))
+    np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * np.nanmax(np.abs(ref)))
+
+
+# ---------------------------------------------------------------- TEOS-10 check values
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_check_values(name):
+    _assert_check_value(getattr(eos, name)(*_args(name, *CAST)), name)
+
+
+def test_check_values_rho_alpha_beta():
+    for got, key in zip(eos.rho_alpha_beta(*CAST), ["rho_rab", "alpha_rab", "beta_rab"]):
+        _assert_check_value(got, key)
+
+
+def test_check_values_dask_dataarray():
+    """Same check values through the xarray + dask path (with threads off: dask tasks)."""
+    cast = [xr.DataArray(a, dims=("z", "cast")).chunk({"z": 10}) for a in CAST]
+    for name in ALL:
+        _assert_check_value(getattr(eos, name)(*_args(name, *cast)).values, name)
+
+
+# ---------------------------------------------------------------- gsw on random input
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_matches_gsw_float64(name):
+    SA, CT, p = _random(20_000)
+    got = getattr(eos, name)(*_args(name, SA, CT, p))
+    assert got.dtype == np.float64
+    _assert_close_to_gsw(got, name, SA, CT, p, rtol=1e-12)
+
+
+def test_rho_alpha_beta_matches_gsw_and_single_functions():
+    SA, CT, p = _random(20_000, seed=1)
+    results = eos.rho_alpha_beta(SA, CT, p)
+    for got, ref, name in zip(results, gsw.rho_alpha_beta(SA, CT, p), ["rho", "alpha", "beta"]):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+        np.testing.assert_allclose(got, getattr(eos, name)(SA, CT, p), rtol=1e-14, atol=1e-14 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_float32_in_float32_out(name):
+    SA, CT, p = _random(5_000, dtype="float32", seed=2)
+    got = getattr(eos, name)(*_args(name, SA, CT, p))
+    assert got.dtype == np.float32
+    # computed in float64 and rounded once: within one float32 rounding of gsw
+    _assert_close_to_gsw(got, name, SA, CT, p, rtol=1.5e-7)
+
+
+def test_dtype_rule():
+    SA, CT, p = _random(10, dtype="float32")
+    assert eos.rho(SA, CT, np.float32(1000)).dtype == np.float32
+    assert eos.rho(SA, CT, 1000.0).dtype == np.float64  # a Python float counts as float64
+    assert eos.rho(SA.astype("float16"), CT, p).dtype == np.float32
+    assert eos.rho(SA.astype(int), CT, p).dtype == np.float64
+    assert all(r.dtype == np.float32 for r in eos.rho_alpha_beta(SA, CT, p))
+
+
+def test_scalars_give_scalars():
+    got = eos.rho(35.0, 10.0, 1000.0)
+    assert np.ndim(got) == 0 and isinstance(got, np.floating)
+    assert abs(got - gsw.rho(35.0, 10.0, 1000.0)) < 1e-10
+    assert all(np.ndim(r) == 0 for r in eos.rho_alpha_beta(35.0, 10.0, 1000.0))
+    assert eos.sigma2(np.zeros(0), np.zeros(0)).shape == (0,)
+
+
+def test_both_threads_give_the_same_result():
+    SA, CT, p = _random(50_001, seed=3)
+    with oceanflow.set_options(num_threads=1):
+        one = eos.rho_alpha_beta(SA, CT, p)
+    with oceanflow.set_options(num_threads=2, min_elements_per_thread=1000):
+        two = eos.rho_alpha_beta(SA, CT, p)
+        sig = eos.sigma1(SA, CT)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    _assert_close_to_gsw(sig, "sigma1", SA, CT, p, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- NaN and broadcasting
+
+
+@pytest.mark.parametrize("name", ALL + ["rho_alpha_beta"])
+def test_nan_propagates(name):
+    SA, CT, p = _random(8, seed=4)
+    SA[1], CT[3], p[5] = np.nan, np.nan, np.nan
+    expected = np.zeros(8, bool)
+    expected[[1, 3] if name.startswith("sigma") else [1, 3, 5]] = True
+    results = getattr(eos, name)(*_args(name, SA, CT, p))
+    for got in results if isinstance(results, tuple) else (results,):
+        np.testing.assert_array_equal(np.isnan(got), expected)
+
+
+def _profile_fields(seed=5):
+    rng = np.random.default_rng(seed)
+    SA = rng.uniform(33, 37, (6, 4, 5))
+    CT = rng.uniform(-1, 28, (6, 4, 5))
+    p = np.linspace(0, 5000, 6).reshape(6, 1, 1)
+    return SA, CT, p
+
+
+def test_numpy_broadcasting():
+    SA, CT, p = _profile_fields()
+    got = eos.rho(SA, CT, p)
+    assert got.shape == SA.shape
+    np.testing.assert_allclose(got, gsw.rho(SA, CT, p), rtol=1e-12)
+    r, a, b = eos.rho_alpha_beta(SA[0, 0], 4.0, p)  # (5,) with scalar and (6, 1, 1)
+    assert r.shape == a.shape == b.shape == (6, 1, 5)
+    np.testing.assert_allclose(b, gsw.beta(SA[0, 0], 4.0, p), rtol=1e-12)
+
+
+def test_dask_array_broadcasting_and_laziness():
+    SA, CT, p = _profile_fields()
+    lazy = eos.rho_alpha_beta(dsa.from_array(SA, chunks=(2, 4, 5)), dsa.from_array(CT, chunks=(3, 2, 5)), p)
+    assert all(isinstance(r, dsa.Array) for r in lazy)
+    for got, ref in zip(dask.compute(*lazy), gsw.rho_alpha_beta(SA, CT, p)):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+    got = eos.sigma4(dsa.from_array(SA, chunks=3), CT[0])
+    np.testing.assert_allclose(got.compute(), gsw.sigma4(SA, CT[0]), rtol=1e-12)
+
+
+def test_dataarray_broadcasting_by_name():
+    SA, CT, p = _profile_fields()
+    coords = {"z": np.arange(6), "y": np.arange(4), "x": np.arange(5)}
+    SA_da = xr.DataArray(SA, dims=("z", "y", "x"), coords=coords)
+    CT_da = xr.DataArray(CT, dims=("z", "y", "x"), coords=coords).transpose("x", "z", "y")
+    p_da = xr.DataArray(p[:, 0, 0], dims="z", coords={"z": coords["z"]})
+    got = eos.rho(SA_da, CT_da, p_da)
+    assert got.dims == ("z", "y", "x")
+    xr.testing.assert_identical(got.coords.to_dataset(), SA_da.coords.to_dataset())
+    np.testing.assert_allclose(got.values, gsw.rho(SA, CT, p), rtol=1e-12)
+    assert eos.alpha(SA_da, 10.0, 100.0).dims == ("z", "y", "x")
+
+
+# ---------------------------------------------------------------- dask-backed xarray
+
+
+def _kernel_layer_tasks(array):
+    layers = array.__dask_graph__().layers
+    return {name: len(layer) for name, layer in layers.items() if name.startswith("block-")}
+
+
+@pytest.mark.parametrize("name", ALL + ["rho_alpha_beta"])
+def test_dask_dataarray_one_task_per_chunk(name):
+    SA, CT, p = _profile_fields()
+    chunks = {"z": 2, "y": 2}
+    fields = [xr.DataArray(a, dims=("z", "y", "x")).chunk(chunks) for a in (SA, CT)]
+    p_da = xr.DataArray(p[:, 0, 0], dims="z").chunk({"z": 2})
+    lazy = getattr(eos, name)(*_args(name, *fields, p_da))
+    lazy = lazy if isinstance(lazy, tuple) else (lazy,)
+    eager = getattr(eos, name)(*_args(name, SA, CT, p))
+    eager = eager if isinstance(eager, tuple) else (eager,)
+    kernel_layers = [_kernel_layer_tasks(r.data) for r in lazy]
+    assert all(layers == kernel_layers[0] for layers in kernel_layers)  # outputs share one pass
+    assert list(kernel_layers[0].values()) == [lazy[0].data.npartitions] == [6]
+    for got, ref in zip(lazy, eager):
+        assert got.chunks == fields[0].chunks
+        np.testing.assert_array_equal(got.values, ref)  # same kernel, same rounding
+
+
+# ---------------------------------------------------------------- metadata
+
+
+EXPECTED_ATTRS = {
+    "specvol": ("m3 kg-1", None),
+    "rho": ("kg m-3", "sea_water_density"),
+    "alpha": ("1/K", None),
+    "beta": ("kg g-1", None),
+    "sigma0": ("kg m-3", "sea_water_sigma_theta"),
+    **{f"sigma{n}": ("kg m-3", None) for n in range(1, 5)},
+}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_dataarray_attrs(name):
+    SA = xr.DataArray([35.0, 34.0], dims="z", attrs={"units": "g/kg"})
+    got = getattr(eos, name)(*_args(name, SA, 5.0, 100.0))
+    units, standard_name = EXPECTED_ATTRS[name]
+    assert got.name == name
+    assert got.attrs["units"] == units
+    assert got.attrs.get("standard_name") == standard_name
+    assert got.attrs["long_name"]
+
+
+def test_rho_alpha_beta_attrs():
+    SA = xr.DataArray([35.0], dims="z")
+    results = eos.rho_alpha_beta(SA, 5.0, 100.0)
+    assert [r.name for r in results] == ["rho", "alpha", "beta"]
+    assert [r.attrs["units"] for r in results] == ["kg m-3", "1/K", "kg g-1"]
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "args, error, words",
+    [
+        ((np.array(["35"]), 10.0, 0.0), TypeError, ["SA", "non-numeric"]),
+        ((35.0, np.array([1 + 2j]), 0.0), TypeError, ["CT", "complex"]),
+        ((35.0, 10.0, [None]), TypeError, ["p", "non-numeric"]),
+        ((35.0, 10.0, np.ma.masked_array([1.0], [True])), TypeError, ["p", "masked", "filled"]),
+        ((np.ones(3), np.ones(4), 0.0), ValueError, ["broadcast", "SA (3,)", "CT (4,)", "(nz, 1, 1)"]),
+        ((dsa.ones(3), np.ones(4), 0.0), ValueError, ["broadcast", "SA (3,)"]),
+        ((xr.Dataset({"SA": ("z", [35.0])}), 10.0, 0.0), TypeError, ["Dataset", "ds['SA']"]),
+        ((xr.DataArray([35.0], dims="z"), np.ones((2, 1)), 0.0), TypeError, ["CT", "ambiguous", "dims"]),
+    ],
+)
+def test_bad_input(args, error, words):
+    with pytest.raises(error) as info:
+        eos.rho(*args)
+    for word in words:
+        assert word in str(info.value)
+
+
+# ---------------------------------------------------------------- generated core
+
+
+def test_generated_core_is_up_to_date():
+    spec = importlib.util.spec_from_file_location("generate_eos", ROOT / "tools" / "generate_eos.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    committed = (ROOT / "oceanflow" / "kernels" / "_eos75.py").read_bytes()
+    assert generator.render().encode("utf-8") == committed, "run python tools/generate_eos.py"
+    assert len(generator.parse_coefficients()) == 75
