@@ -36,6 +36,7 @@ import numpy as np
 import xarray as xr
 
 from ._arrays import is_dask
+from ._blockwise import apply_blockwise, right_aligned
 from ._dtypes import check_real_numeric, working_dtype
 from ._parallel import run_sliced
 from .kernels.eos import KERNELS
@@ -171,9 +172,9 @@ def _evaluate(kernel: str, args, outputs, p_ref=None):
     shapes = [arg.shape for arg in args]
     if not any(np.isnan(size) for shape in shapes for size in shape):  # dask: unknown sizes are NaN
         _broadcast_shape(shapes, names)
+    results = _evaluate_arrays(*args, **options)
     if any(is_dask(arg) for arg in args):
-        return _evaluate_dask(args, options)
-    results = _block(*args, threaded=True, **options)
+        return results
     results = results if len(outputs) > 1 else (results,)
     results = tuple(r[()] if r.ndim == 0 else r for r in results)
     return results if len(outputs) > 1 else results[0]
@@ -206,21 +207,18 @@ def _block(*arrays, kernel, ftype, extra=(), nout=1, threaded=False):
 
 
 def _evaluate_dask(args, options):
-    import dask.array as dsa
-
-    nout = options["nout"]
-    signature = ",".join(["()"] * len(args)) + "->" + ",".join(["()"] * nout)
-    dtype = options["ftype"]
+    """One task per output chunk; blocks of the inputs matched from the right, as in NumPy."""
     ndim = max(np.ndim(arg) for arg in args)
-    aligned = []  # (array, index) pairs, axes matched from the right as in NumPy
-    for arg in args:
-        arg = dsa.asarray(arg)
-        aligned += [arg, tuple(range(ndim - arg.ndim, ndim))]
-    _, args = dsa.core.unify_chunks(*aligned)
-    result = dsa.apply_gufunc(
-        _block, signature, *args, output_dtypes=[dtype] * nout if nout > 1 else dtype, **options
+    return apply_blockwise(
+        _block, right_aligned(args, ndim), ndim, dtype=options["ftype"], nout=options["nout"], kwargs=options
     )
-    return tuple(result) if nout > 1 else result
+
+
+def _evaluate_arrays(*args, **options):
+    """NumPy blocks on all cores, or a dask graph of one task per chunk."""
+    if any(is_dask(arg) for arg in args):
+        return _evaluate_dask(args, options)
+    return _block(*args, threaded=True, **options)
 
 
 def _evaluate_xarray(args, names, outputs, options):
@@ -231,15 +229,9 @@ def _evaluate_xarray(args, names, outputs, options):
                 f"its dimensions are ambiguous; wrap it, e.g. xr.DataArray({name}, dims=(...))"
             )
     args = [arg if isinstance(arg, xr.DataArray) else xr.DataArray(arg) for arg in args]
-    options = dict(options, threaded=all(arg.chunks is None for arg in args))
     nout = len(outputs)
     results = xr.apply_ufunc(
-        _block,
-        *args,
-        kwargs=options,
-        dask="parallelized",
-        output_dtypes=[options["ftype"]] * nout,
-        output_core_dims=[()] * nout,
+        _evaluate_arrays, *args, kwargs=options, dask="allowed", output_core_dims=[()] * nout
     )
     results = results if nout > 1 else (results,)
     for result, name in zip(results, outputs):

@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from ._arrays import is_dask
+from ._blockwise import apply_blockwise, right_aligned
 from ._dtypes import check_real_numeric, working_dtype
 from ._parallel import run_sliced
 from .kernels.polynomial import horner, horner_deriv, horner_varying, horner_varying_deriv
@@ -159,9 +160,6 @@ def _polyval_numpy(x, coeffs, deriv, out):
 
 
 def _polyval_dask(x, coeffs, deriv):
-    import dask.array as dsa
-    from dask.base import tokenize
-
     x = _numeric_array(x)
     dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
     if coeffs.ndim > 1:
@@ -169,17 +167,10 @@ def _polyval_dask(x, coeffs, deriv):
             "N-D coefficients with a bare dask array are ambiguous; wrap x and the "
             "coefficients in DataArrays (coefficients with a 'degree' dimension)"
         )
-    coeffs = coeffs.astype(dtype)
-    if deriv:
-        pair = dsa.map_blocks(
-            _stacked_block, x, coeffs=coeffs, dtype=dtype, new_axis=x.ndim, chunks=(*x.chunks, (2,))
-        )
-        return pair[..., 0], pair[..., 1]
-    return dsa.map_blocks(_constant_block, x, coeffs=coeffs, dtype=dtype, name=f"polyval-{tokenize(x, coeffs)}")
-
-
-def _stacked_block(x, coeffs):
-    return np.stack(_constant_block(x, coeffs, deriv=True), axis=-1)
+    return apply_blockwise(
+        _constant_block, right_aligned([x], x.ndim), x.ndim, dtype=dtype, nout=1 + deriv,
+        kwargs={"coeffs": coeffs.astype(dtype), "deriv": deriv},
+    )
 
 
 def _out_targets(out, shape, dtype, deriv):
@@ -263,23 +254,14 @@ def _varying_array(x, coeffs, deriv=False):
     """NumPy or dask ``x`` with per-point coefficients (powers on the last axis)."""
     if not (is_dask(x) or is_dask(coeffs)):
         return _varying_block(x, coeffs, deriv)
-    import dask.array as dsa
-
     ndim = max(x.ndim, coeffs.ndim - 1)
-    index = tuple(range(ndim))
-    degree = dsa.asarray(coeffs).rechunk({coeffs.ndim - 1: -1})
-    args = (x, index[ndim - x.ndim :], degree, index[ndim - coeffs.ndim + 1 :] + (ndim,))
+    (x_pair,) = right_aligned([x], ndim)
+    (c_pair,) = right_aligned([coeffs], ndim + 1)
+    degree = (c_pair[0].rechunk({coeffs.ndim - 1: -1}), c_pair[1])  # axis ndim: the powers
     dtype = working_dtype(x.dtype, coeffs.dtype)
-    if not deriv:
-        return dsa.blockwise(_varying_block, index, *args, dtype=dtype, concatenate=True)
-    pair = dsa.blockwise(
-        _stacked_varying_block, index + (ndim,), *args, new_axes={ndim: 2}, dtype=dtype, concatenate=True
+    return apply_blockwise(
+        _varying_block, [x_pair, degree], ndim, dtype=dtype, nout=1 + deriv, kwargs={"deriv": deriv}
     )
-    return pair[..., 0], pair[..., 1]
-
-
-def _stacked_varying_block(x, coeffs):
-    return np.stack(_varying_block(x, coeffs, deriv=True), axis=-1)
 
 
 def _descending_powers(coeffs, degree_dim):
