@@ -10,9 +10,10 @@ array([0., 3.])
 """
 
 from . import eos
+from .fitting import detrend, polyfit
 from .options import set_options
 from .polynomials import polyval
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "eos", "polyval", "set_options"]
+__all__ = ["__version__", "detrend", "eos", "polyfit", "polyval", "set_options"]
