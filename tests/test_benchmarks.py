@@ -17,6 +17,8 @@ def load(name):
 
 def test_polyval_benchmark_runs(capsys):
     pytest.importorskip("numexpr")
-    load("bench_polyval").main(["--size", "5000", "--eos-size", "1000", "--repeat", "1", "--slow-repeat", "1", "--chunk-mb", "0.01"])
+    load("bench_polyval").main(["--size", "5000", "--eos-size", "1000", "--repeat", "1", "--slow-repeat", "1", "--chunk-mb", "0.01",
+         "--fit-shape", "30", "4", "4"])
     printed = capsys.readouterr().out
     assert "oceanflow.polyval(out=)" in printed and "tasks added" in printed
+    assert "eos.rho vs gsw.rho" in printed and "polyfit along time" in printed
