@@ -35,3 +35,10 @@ def test_a_new_kernel_is_one_loop_plus_one_declaration():
 
     kernel = gufunc("(n)->(n)", "void({t}[::1], {t}[::1])", cache=False)(triple)
     np.testing.assert_array_equal(kernel(np.arange(3.0)), [0.0, 3.0, 6.0])
+
+
+def test_strided_input_to_a_contiguous_kernel_is_made_contiguous():
+    x = np.linspace(-1, 1, 400)[::2]  # strided view: the [::1] kernel must not read it as contiguous
+    np.testing.assert_allclose(horner(x, np.array([1.0, 2.0, 3.0])), np.polyval([1.0, 2.0, 3.0], x))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        horner(x, np.array([1.0, 2.0]), np.empty(400)[::2])

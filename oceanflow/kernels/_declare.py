@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 
@@ -70,6 +71,9 @@ class Kernel:
         self.__doc__ = pyfunc.__doc__
         self._compiled: dict[np.dtype, np.ufunc] = {}
         self._lock = threading.Lock()
+        layouts = re.findall(r"\{t\}(\[[^\]]*\])?", signature)
+        self._contiguous = ["::1" in layout for layout in layouts]
+        self._n_inputs = layout.split("->")[0].count("(")
 
     def __repr__(self) -> str:
         return f"<oceanflow kernel {self.__name__} {self.layout!r}>"
@@ -107,7 +111,19 @@ class Kernel:
         return compiled
 
     def __call__(self, *args, **kwargs):
-        """Call the kernel; the dtype is that of the first argument."""
+        """Call the kernel; the dtype is that of the first argument.
+
+        Inputs declared C-contiguous (``[::1]``) are made so (a strided array
+        would otherwise be read as if it were contiguous); a strided output
+        declared contiguous is refused.  Hot paths that already hold
+        contiguous blocks call :meth:`for_dtype` directly.
+        """
+        args = list(args)
+        for i, (arg, contiguous) in enumerate(zip(args, self._contiguous)):
+            if contiguous and isinstance(arg, np.ndarray) and not arg.flags.c_contiguous:
+                if i >= self._n_inputs:
+                    raise ValueError(f"kernel {self.__name__}: output {i - self._n_inputs} must be C-contiguous")
+                args[i] = np.ascontiguousarray(arg)
         return self.for_dtype(np.asarray(args[0]).dtype)(*args, **kwargs)
 
 
