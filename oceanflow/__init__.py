@@ -9,11 +9,25 @@ information, not the arithmetic.
 array([0., 3.])
 """
 
-from . import eos
+from . import chunking, eos
+from .chunking import explain_chunks, suggest_chunks
 from .fitting import detrend, polyfit
+from .io import open_dataset, save
 from .options import set_options
 from .polynomials import polyval
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "detrend", "eos", "polyfit", "polyval", "set_options"]
+__all__ = [
+    "__version__",
+    "chunking",
+    "detrend",
+    "eos",
+    "explain_chunks",
+    "open_dataset",
+    "polyfit",
+    "polyval",
+    "save",
+    "set_options",
+    "suggest_chunks",
+]

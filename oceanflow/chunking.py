@@ -18,11 +18,23 @@ Example
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import xarray as xr
 
-__all__ = ["GROWTH_LIMIT", "SMALL_CHUNK_BYTES", "RechunkWarning", "whole_core_dims"]
+__all__ = [
+    "GROWTH_LIMIT",
+    "SMALL_CHUNK_BYTES",
+    "ChunkPlan",
+    "RechunkWarning",
+    "default_target",
+    "explain_chunks",
+    "plan_chunks",
+    "storage_chunks",
+    "suggest_chunks",
+    "whole_core_dims",
+]
 
 #: A rechunk is done for you when each new chunk holds at most this many times
 #: the bytes of the variable's largest chunk before (or at most
@@ -134,3 +146,204 @@ def _chunk_bytes(chunks, itemsize) -> int:
 
 def _names(dims) -> str:
     return ", ".join(repr(d) for d in dims)
+
+
+# ---------------------------------------------------------------- choosing chunks
+
+#: Largest default target (bytes per chunk).  Measured here (2 cores, 24 GiB):
+#: reading and reducing a 1.9 GB Zarr store was fastest with chunks of one to a
+#: few storage chunks (about 12-32 MB) and 1.6x slower with 118 MB chunks:
+#: bigger chunks leave cores idle at the start and end of a computation and
+#: fall out of cache; ``python benchmarks/bench_chunks.py`` repeats that.
+PREFERRED_MAX_BYTES = 32 * 2**20
+
+#: Chunks held in memory per thread: the input block, the output block and
+#: temporaries, with a second task queued behind each running one.
+CHUNKS_IN_MEMORY_PER_THREAD = 8
+
+
+class ChunkPlan:
+    """Dask chunks chosen by :func:`plan_chunks`, with the reason for each size."""
+
+    def __init__(self, sizes, chunks, reasons, itemsize, target, max_tasks, tasks_per_chunk):
+        self.sizes = dict(sizes)
+        self.chunks = dict(chunks)
+        self.reasons = dict(reasons)
+        self.itemsize = itemsize
+        self.target = target
+        self.max_tasks = max_tasks
+        self.tasks_per_chunk = tasks_per_chunk
+
+    @property
+    def bytes_per_chunk(self) -> int:
+        return self.itemsize * math.prod(self.chunks.values())
+
+    @property
+    def n_chunks(self) -> int:
+        return math.prod(math.ceil(self.sizes[d] / self.chunks[d]) for d in self.sizes)
+
+    @property
+    def tasks(self) -> int:
+        """Estimated tasks: reading each chunk plus ``tasks_per_chunk`` operations on it."""
+        return self.n_chunks * (1 + self.tasks_per_chunk)
+
+    @property
+    def use_dask(self) -> bool:
+        """False when the whole input fits in one target chunk: NumPy is faster then."""
+        return self.n_chunks > 1 or self.itemsize * math.prod(self.sizes.values()) > self.target
+
+    def explain(self) -> str:
+        from dask.utils import format_bytes
+
+        lines = [
+            f"target {format_bytes(self.target)} per chunk; chosen chunks hold "
+            f"{format_bytes(self.bytes_per_chunk)} each, {self.n_chunks:,} chunks, "
+            f"about {self.tasks:,} tasks (cap {self.max_tasks:,})"
+        ]
+        for dim, size in self.chunks.items():
+            lines.append(f"  {dim}: {size} of {self.sizes[dim]} ({self.reasons[dim]})")
+        if not self.use_dask:
+            lines.append("  the whole input is smaller than one target chunk: dask is not worth it, "
+                         "compute eagerly with NumPy (oceanflow does so)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"ChunkPlan({self.chunks})"
+
+
+def storage_chunks(obj) -> dict:
+    """Storage chunk size per dimension, read from the variables' encoding.
+
+    Several variables with different storage chunks along a dimension give
+    their least common multiple (capped at the dimension's size), so a dask
+    chunk that is a multiple of it never splits a storage chunk of any of them.
+    """
+    found: dict = {}
+    variables = [obj.variable] if isinstance(obj, xr.DataArray) else obj.data_vars.values()
+    for var in variables:
+        for dim, size in _encoded_chunks(var).items():
+            found[dim] = min(math.lcm(found.get(dim, size), size), obj.sizes[dim])
+    return found
+
+
+def _encoded_chunks(var) -> dict:
+    encoding = var.encoding
+    if "preferred_chunks" in encoding:
+        return dict(encoding["preferred_chunks"])
+    sizes = encoding.get("chunksizes") or encoding.get("chunks")
+    if sizes and len(sizes) == var.ndim:
+        return dict(zip(var.dims, sizes))
+    return {}
+
+
+def default_target(memory_per_worker=None, threads_per_worker=None) -> int:
+    """Bytes per chunk: worker memory / (threads x chunks in memory per thread),
+    capped at :data:`PREFERRED_MAX_BYTES` (see there how it was measured).
+
+    Defaults come from the active ``distributed`` cluster's workers, else from
+    this machine (total memory and cores), else dask's ``array.chunk-size``.
+    """
+    memory, threads = _worker_resources()
+    memory = memory_per_worker or memory
+    threads = threads_per_worker or threads
+    if not memory:
+        return min(_dask_chunk_size(), PREFERRED_MAX_BYTES)
+    return int(max(1 << 20, min(memory / (threads * CHUNKS_IN_MEMORY_PER_THREAD), PREFERRED_MAX_BYTES)))
+
+
+def _worker_resources():
+    """(memory limit, threads) of a worker of the active cluster, else of this machine."""
+    try:
+        from distributed import get_client
+
+        workers = get_client().scheduler_info().get("workers", {})
+        if workers:
+            info = next(iter(workers.values()))
+            return info.get("memory_limit") or None, info.get("nthreads") or 1
+    except (ImportError, ValueError):
+        pass
+    try:
+        import psutil
+
+        return psutil.virtual_memory().total, os.cpu_count() or 1
+    except ImportError:
+        return None, os.cpu_count() or 1
+
+
+def _dask_chunk_size() -> int:
+    import dask
+    from dask.utils import parse_bytes
+
+    return parse_bytes(dask.config.get("array.chunk-size"))
+
+
+def plan_chunks(obj, *, core_dims=(), target=None, memory_per_worker=None, threads_per_worker=None,
+                max_tasks=100_000, tasks_per_chunk=1, reduce_dims=()) -> ChunkPlan:
+    """Choose dask chunks for ``obj`` and say why (see :func:`suggest_chunks`)."""
+    core_dims = [core_dims] if isinstance(core_dims, str) else list(core_dims)
+    missing = [d for d in core_dims if d not in obj.dims]
+    if missing:
+        raise ValueError(f"core dimension(s) {missing} not in the data's dimensions {tuple(obj.dims)}")
+    variables = [obj.variable] if isinstance(obj, xr.DataArray) else list(obj.data_vars.values())
+    itemsize = max((v.dtype.itemsize for v in variables), default=8)
+    target = int(target or default_target(memory_per_worker, threads_per_worker))
+    sizes = dict(obj.sizes)
+    storage = storage_chunks(obj)
+    chunks, reasons = {}, {}
+    for dim, size in sizes.items():
+        if dim in core_dims:
+            chunks[dim], reasons[dim] = size, "core dimension, kept whole"
+        elif dim in storage:
+            chunks[dim], reasons[dim] = storage[dim], f"storage chunk {storage[dim]}"
+        else:
+            chunks[dim], reasons[dim] = 1, "not chunked on disk"
+    order = _growth_order(obj, core_dims, reduce_dims)
+    for dim in order:  # grow by whole storage chunks while the chunk stays within the target
+        others = itemsize * math.prod(size for d, size in chunks.items() if d != dim)
+        step = chunks[dim]
+        grown = min(sizes[dim], max(step, target // max(others, 1) // step * step))
+        if grown > chunks[dim]:
+            chunks[dim] = grown
+            reasons[dim] += "; grown towards the target" if grown < sizes[dim] else "; whole (fits the target)"
+        if grown < sizes[dim]:
+            break
+    plan = ChunkPlan(sizes, chunks, reasons, itemsize, target, max_tasks, tasks_per_chunk)
+    for dim in order:  # too many tasks: grow further, past the target
+        while plan.tasks > max_tasks and chunks[dim] < sizes[dim]:
+            chunks[dim] = min(sizes[dim], 2 * chunks[dim])
+            reasons[dim] = reasons[dim].split(";")[0] + f"; grown past the target to stay under {max_tasks:,} tasks"
+            plan = ChunkPlan(sizes, chunks, reasons, itemsize, target, max_tasks, tasks_per_chunk)
+    return plan
+
+
+def _growth_order(obj, core_dims, reduce_dims):
+    """Dimensions to grow: not reduced before reduced, innermost (contiguous) first."""
+    free = [d for d in reversed(list(obj.dims)) if d not in core_dims]
+    return [d for d in free if d not in reduce_dims] + [d for d in free if d in reduce_dims]
+
+
+def suggest_chunks(obj, *, core_dims=(), target=None, memory_per_worker=None, threads_per_worker=None,
+                   max_tasks=100_000, **kwargs) -> dict:
+    """Dask chunk sizes for ``obj``: a dict ``{dim: size}``.
+
+    Rules: core dimensions whole; every size a multiple of the storage chunk
+    (read from the encoding), so no storage chunk is split; chunks grown,
+    innermost dimension first and dimensions the operation reduces last,
+    towards a target in bytes (:func:`default_target`: worker memory and
+    threads, or this machine's); grown further if the graph would exceed
+    ``max_tasks``.
+
+    Example
+    -------
+    >>> ds = xr.Dataset({"sst": (("time", "lat", "lon"), np.zeros((7300, 180, 360), "f4"))})
+    >>> suggest_chunks(ds, core_dims="time", target=32 * 2**20)
+    {'time': 7300, 'lat': 3, 'lon': 360}
+    """
+    return plan_chunks(obj, core_dims=core_dims, target=target, memory_per_worker=memory_per_worker,
+                       threads_per_worker=threads_per_worker, max_tasks=max_tasks, **kwargs).chunks
+
+
+def explain_chunks(obj, **kwargs) -> str:
+    """A human-readable account of :func:`suggest_chunks`: each size and why,
+    bytes per chunk, number of chunks, estimated tasks, and whether dask is worth it."""
+    return plan_chunks(obj, **kwargs).explain()

@@ -1,0 +1,85 @@
+"""Chunk heuristics on real files: storage chunks read back with netCDF4 and zarr."""
+
+import math
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+from oceanflow.chunking import default_target, explain_chunks, plan_chunks, storage_chunks, suggest_chunks
+
+
+def sst(nt=96, ny=20, nx=30):
+    rng = np.random.default_rng(0)
+    return xr.Dataset(
+        {"sst": (("time", "lat", "lon"), rng.normal(size=(nt, ny, nx)).astype("f4"))},
+        coords={"time": xr.date_range("2000-01-01", periods=nt, freq="D"), "lat": np.arange(ny), "lon": np.arange(nx)},
+    )
+
+
+def assert_never_splits(chunks, storage, sizes):
+    for dim, size in chunks.items():
+        assert size == sizes[dim] or size % storage[dim] == 0, (dim, size, storage[dim])
+
+
+@pytest.mark.parametrize("storage", [(1, 20, 30), (24, 5, 7), (96, 20, 30), (10, 3, 30)])
+def test_netcdf_storage_chunks_are_never_split(tmp_path, storage):
+    path = tmp_path / "sst.nc"
+    sst().to_netcdf(path, encoding={"sst": {"chunksizes": storage, "zlib": True}})
+    with netCDF4.Dataset(path) as nc:
+        oracle = dict(zip(("time", "lat", "lon"), nc["sst"].chunking()))
+    ds = xr.open_dataset(path, chunks={})
+    assert storage_chunks(ds) == oracle
+    for target in (4096, 50_000, 10**6):
+        chunks = suggest_chunks(ds, target=target)
+        assert_never_splits(chunks, oracle, ds.sizes)
+        plan = plan_chunks(ds, target=target)
+        assert plan.bytes_per_chunk <= max(target, 4 * math.prod(oracle.values()))
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_zarr_storage_chunks_are_never_split_and_core_dims_kept_whole(tmp_path, zarr_format):
+    path = tmp_path / "sst.zarr"
+    sst().to_zarr(path, encoding={"sst": {"chunks": (24, 10, 15)}}, zarr_format=zarr_format, consolidated=False)
+    oracle = dict(zip(("time", "lat", "lon"), zarr.open_group(path, mode="r")["sst"].chunks))
+    ds = xr.open_dataset(path, engine="zarr", chunks={})
+    chunks = suggest_chunks(ds, core_dims="time", target=60_000)
+    assert chunks["time"] == 96
+    assert_never_splits(chunks, oracle, ds.sizes)
+
+
+def test_grows_innermost_first_and_stops_at_the_target():
+    ds = xr.Dataset({"sst": (("time", "lat", "lon"), np.zeros((7300, 180, 360), "f4"))})
+    chunks = suggest_chunks(ds, core_dims="time", target=32 * 2**20)
+    assert chunks == {"time": 7300, "lat": 3, "lon": 360}
+    assert 7300 * 3 * 360 * 4 <= 32 * 2**20 < 7300 * 4 * 360 * 4
+
+
+def test_task_estimate_stays_under_the_cap_for_100_gb():
+    shape = (20_000, 50, 180, 150)  # 108 GB of float32, never allocated
+    data = xr.DataArray(np.broadcast_to(np.float32(0), shape), dims=("time", "depth", "lat", "lon"))
+    data.encoding["preferred_chunks"] = {"time": 1, "depth": 1, "lat": 180, "lon": 150}
+    for max_tasks in (100_000, 10_000):
+        plan = plan_chunks(data, target=1 << 20, max_tasks=max_tasks)
+        n_chunks = math.prod(math.ceil(data.sizes[d] / plan.chunks[d]) for d in data.dims)
+        assert plan.n_chunks == n_chunks and 2 * n_chunks <= max_tasks
+        assert "tasks" in explain_chunks(data, target=1 << 20, max_tasks=max_tasks)
+
+
+def test_small_input_says_dask_is_not_worth_it():
+    plan = plan_chunks(sst(5, 2, 3), target=1 << 20)
+    assert not plan.use_dask and "not worth it" in plan.explain()
+    assert plan_chunks(sst(), target=4096).use_dask
+
+
+def test_default_target_from_memory_and_threads():
+    assert default_target(memory_per_worker=256 * 2**20, threads_per_worker=2) == 16 * 2**20
+    assert default_target(memory_per_worker=64 * 2**20, threads_per_worker=4) == 2 * 2**20
+    assert default_target(memory_per_worker=2**40, threads_per_worker=1) == 32 * 2**20  # capped
+
+
+def test_unknown_core_dim_is_refused():
+    with pytest.raises(ValueError, match="core dimension"):
+        suggest_chunks(sst(), core_dims="depth")
