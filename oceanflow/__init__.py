@@ -9,9 +9,10 @@ information, not the arithmetic.
 array([0., 3.])
 """
 
+from .climatology import anomaly, climatology
 from .options import set_options
 from .polynomials import polyval
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "polyval", "set_options"]
+__all__ = ["__version__", "anomaly", "climatology", "polyval", "set_options"]

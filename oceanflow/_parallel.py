@@ -28,6 +28,11 @@ def thread_slices(n: int) -> list[slice]:
     return [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
+def is_dask(x) -> bool:
+    """Whether ``x`` is a dask array (without importing dask)."""
+    return type(x).__module__.startswith("dask.array")
+
+
 def run_sliced(func, n: int) -> None:
     """Call ``func(slice)`` for each of :func:`thread_slices` ``(n)``, in parallel."""
     slices = thread_slices(n)

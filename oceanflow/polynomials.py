@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from ._dtypes import check_real_numeric, working_dtype
-from ._parallel import run_sliced
+from ._parallel import is_dask as _is_dask, run_sliced
 from .kernels.polynomial import horner, horner_deriv, horner_varying, horner_varying_deriv
 
 __all__ = ["polyval"]
@@ -328,7 +328,3 @@ def _numeric(x: xr.DataArray) -> xr.DataArray:
         )
     check_real_numeric(x.dtype, f"x {x.name or ''}".strip())
     return x
-
-
-def _is_dask(x) -> bool:
-    return type(x).__module__.startswith("dask.array")
