@@ -485,7 +485,10 @@ def _anomaly_array(obj, clim, kind, *, freq, dim, base, feb29, seasons):
         ind = "".join(chr(ord("a") + i) for i in range(len(space)))
         codes_d = dsa.from_array(codes, chunks=(data.chunks[0],))
         chunks = dict(zip(ind, data.chunks[1:]))
-        center, scale = (dsa.asarray(c).rechunk((-1,) + tuple(chunks[i] for i in ind)) for c in (center, scale))
+        blocks = (-1,) + tuple(chunks[i] for i in ind)
+        center, scale = (
+            c.rechunk(blocks) if _is_dask(c) else dsa.from_array(c, chunks=blocks) for c in (center, scale)
+        )
         result = dsa.blockwise(
             _anomaly_block, "T" + ind, data, "T" + ind, codes_d, "T", center, "G" + ind, scale, "G" + ind,
             dtype=dtype, concatenate=True,
@@ -541,7 +544,8 @@ def _anomaly_block(block, codes, center, scale):
     """One chunk (time, ...) minus (or over) its group's climatology (group, ...)."""
     dtype = center.dtype
     x = _pixels(block, dtype)
-    result = grouped_anomaly.for_dtype(dtype)(
-        x, np.ascontiguousarray(codes, np.int64), _pixels(center, dtype), _pixels(scale, dtype)
-    )
+    with np.errstate(invalid="ignore", divide="ignore"):  # zero std or climatology: inf/NaN, as xarray
+        result = grouped_anomaly.for_dtype(dtype)(
+            x, np.ascontiguousarray(codes, np.int64), _pixels(center, dtype), _pixels(scale, dtype)
+        )
     return result.reshape(block.shape)

@@ -224,10 +224,19 @@ def count_finalize(parts, params, out):
 
 @gufunc(*_FINALIZE)
 def total_finalize(parts, params, out):
-    """Second partial (sum, min or max) where count >= min_count, else NaN."""
+    """Sum where count >= min_count, else NaN (0 for an empty group with min_count 0)."""
     for g in range(parts.shape[1]):
         for p in range(parts.shape[2]):
             out[g, p] = parts[1, g, p] if parts[0, g, p] >= params[0] else np.nan
+
+
+@gufunc(*_FINALIZE)
+def extreme_finalize(parts, params, out):
+    """Minimum or maximum where count >= max(min_count, 1), else NaN."""
+    for g in range(parts.shape[1]):
+        for p in range(parts.shape[2]):
+            n = parts[0, g, p]
+            out[g, p] = parts[1, g, p] if n >= params[0] and n > 0 else np.nan
 
 
 @gufunc(*_FINALIZE)
@@ -300,6 +309,6 @@ AGGREGATIONS = {
     "mean": Aggregation(mean_chunk, additive_combine, mean_finalize, (0.0, 0.0, 0.0), True),
     "var": Aggregation(moments_chunk, moments_combine, var_finalize, (0.0, 0.0, 0.0), False),
     "std": Aggregation(moments_chunk, moments_combine, std_finalize, (0.0, 0.0, 0.0), False),
-    "min": Aggregation(min_chunk, min_combine, total_finalize, (0.0, _INF), False),
-    "max": Aggregation(max_chunk, max_combine, total_finalize, (0.0, -_INF), False),
+    "min": Aggregation(min_chunk, min_combine, extreme_finalize, (0.0, _INF), False),
+    "max": Aggregation(max_chunk, max_combine, extreme_finalize, (0.0, -_INF), False),
 }
