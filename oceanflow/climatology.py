@@ -88,8 +88,8 @@ def climatology(obj, freq="month", stat="mean", *, dim="time", base=None, min_co
     >>> daily = oceanflow.climatology(sst, "dayofyear", smooth=3)          # doctest: +SKIP
     """
     if isinstance(obj, xr.Dataset):
-        return _per_variable(obj, dim, lambda var, plan: _climatology_array(var, plan), freq, stat, base,
-                             min_count, weights, smooth, ddof, feb29, seasons, split_every)
+        return _per_variable(obj, dim, freq, stat, base, min_count, weights, smooth, ddof, feb29, seasons,
+                             split_every)
     _check_dataarray(obj, "obj")
     plan = _Plan(obj, freq, stat, dim, base, min_count, weights, smooth, ddof, feb29, seasons, split_every)
     return _climatology_array(plan.select(obj), plan)
@@ -130,6 +130,8 @@ def anomaly(obj, clim=None, *, freq="month", kind="absolute", base=None, dim="ti
         raise TypeError("kind='standardized' needs clim=(mean, std) climatologies, or clim=None")
     if kind != "standardized" and isinstance(clim, tuple):
         raise TypeError(f"kind={kind!r} takes one climatology, not a tuple")
+    if clim is not None and base is not None:
+        raise ValueError("base= applies to the climatology computed here; with clim= given, leave base out")
     options = {"freq": freq, "dim": dim, "base": base, "feb29": feb29, "seasons": seasons}
     if isinstance(obj, xr.Dataset):
         out = {}
@@ -267,7 +269,7 @@ def _check_dataarray(obj, name):
     check_real_numeric(obj.dtype, f"data {obj.name or ''}".strip())
 
 
-def _per_variable(obj, dim, func, freq, stat, base, min_count, weights, smooth, ddof, feb29, seasons, split_every):
+def _per_variable(obj, dim, freq, stat, base, min_count, weights, smooth, ddof, feb29, seasons, split_every):
     out = {}
     plan = None
     for name, var in obj.data_vars.items():
@@ -277,7 +279,7 @@ def _per_variable(obj, dim, func, freq, stat, base, min_count, weights, smooth, 
         if plan is None:
             plan = _Plan(obj, freq, stat, dim, base, min_count, weights, smooth, ddof, feb29, seasons, split_every)
             obj = plan.select(obj)
-        out[name] = func(var, plan)
+        out[name] = _climatology_array(obj[name], plan)
     if plan is None:
         raise ValueError(f"no data variable has the dimension {dim!r}")
     static = {name: var for name, var in obj.data_vars.items() if dim not in var.dims}

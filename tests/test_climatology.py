@@ -316,6 +316,7 @@ def test_all_nan_groups_give_nan_quietly():
         (lambda o: oceanflow.anomaly(o, oceanflow.climatology(o[:100])), ValueError, "has no 'month' group"),
         (lambda o: oceanflow.anomaly(o, oceanflow.climatology(o, "season")), ValueError, "no 'month' dimension"),
         (lambda o: oceanflow.anomaly(o, kind="standardized", clim=o), TypeError, "mean, std"),
+        (lambda o: oceanflow.anomaly(o, oceanflow.climatology(o), base=("2001", "2001")), ValueError, "leave base"),
     ],
 )
 def test_bad_input(call, error, message):
