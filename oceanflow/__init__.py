@@ -11,6 +11,7 @@ array([0., 3.])
 
 from . import chunking, eos
 from .chunking import explain_chunks, suggest_chunks
+from .climatology import anomaly, climatology
 from .fitting import detrend, polyfit
 from .io import open_dataset, save
 from .options import set_options
@@ -20,7 +21,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "anomaly",
     "chunking",
+    "climatology",
     "detrend",
     "eos",
     "explain_chunks",

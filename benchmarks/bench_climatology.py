@@ -1,0 +1,236 @@
+"""Climatologies and anomalies: oceanflow vs xarray groupby (flox off / on) vs CDO, against the I/O floor.
+
+Generates daily float32 data (default 20 years of 180x360, 1.9 GB), stores
+it as Zarr chunked (365, 90, 90) and as NetCDF chunked (1, 180, 360), then
+times, side by side in one run, each case in a fresh subprocess (so that the
+peak RSS is that case's own):
+
+* read floors: ``ds.sum()`` with the same chunks (Zarr, NetCDF) and a plain
+  Zarr store-to-store copy;
+* monthly and day-of-year mean climatologies: oceanflow, xarray groupby with
+  flox off and on (flox is a benchmark-only extra), ``cdo ymonmean`` and
+  ``cdo ydaymean`` (Debian package ``cdo``; skipped when not installed);
+* monthly anomalies written to Zarr: oceanflow, xarray (flox off / on),
+  ``cdo ymonsub``.
+
+Each line gives the median wall time of ``--repeat`` runs, the ratio to its
+floor (Zarr cases to the Zarr read or copy, CDO to xarray's NetCDF read), the
+number of dask tasks and the peak RSS.  ``--scaling`` also runs the
+oceanflow monthly climatology on 4x the years and reports the RSS ratio.
+
+Usage (small configuration; the defaults are the full 20-year run)::
+
+    python benchmarks/bench_climatology.py --years 2 --ny 90 --nx 180 --out bench-out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+# The oceanflow of this checkout, not an installed one.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+CASES = {
+    # name: (floor, needs)
+    "read-zarr": (None, None),
+    "read-netcdf": (None, None),
+    "copy-zarr": (None, None),
+    "month/oceanflow": ("read-zarr", None),
+    "month/xarray": ("read-zarr", None),
+    "month/xarray+flox": ("read-zarr", "flox"),
+    "month/cdo": ("read-netcdf", "cdo"),
+    "dayofyear/oceanflow": ("read-zarr", None),
+    "dayofyear/xarray": ("read-zarr", None),
+    "dayofyear/xarray+flox": ("read-zarr", "flox"),
+    "dayofyear/cdo": ("read-netcdf", "cdo"),
+    "anomaly/oceanflow": ("copy-zarr", None),
+    "anomaly/xarray": ("copy-zarr", None),
+    "anomaly/xarray+flox": ("copy-zarr", "flox"),
+    "anomaly/cdo": ("read-netcdf", "cdo"),
+}
+
+
+def generate(out, years, ny, nx):
+    """Write the Zarr and NetCDF inputs once (reused when present with the same size)."""
+    import numpy as np
+    import xarray as xr
+
+    tag = f"{years}y_{ny}x{nx}"
+    zarr_path = os.path.join(out, f"sst_{tag}.zarr")
+    nc_path = os.path.join(out, f"sst_{tag}.nc")
+    if os.path.exists(zarr_path) and os.path.exists(nc_path):
+        return zarr_path, nc_path
+    os.makedirs(out, exist_ok=True)
+    time_ = xr.date_range("2000-01-01", periods=365 * years, freq="D", calendar="noleap", use_cftime=True)
+    doy = np.arange(time_.size) % 365
+    lat = np.linspace(-89.5, 89.5, ny)
+    lon = np.linspace(0.5, 359.5, nx)
+    import dask.array as dsa
+
+    seasonal = np.sin(2 * np.pi * doy / 365.0).astype("float32")
+    field = dsa.random.default_rng(0).standard_normal((time_.size, ny, nx), chunks=(365, 90, 90)).astype("float32")
+    field = field + 15 + 5 * dsa.from_array(seasonal, chunks=365)[:, None, None]
+    ds = xr.Dataset({"sst": (("time", "lat", "lon"), field, {"units": "degC"})},
+                    coords={"time": time_, "lat": lat, "lon": lon})
+    ds.to_zarr(zarr_path, mode="w")
+    encoding = {"sst": {"chunksizes": (1, ny, nx)}}
+    ds.to_netcdf(nc_path, encoding=encoding)
+    return zarr_path, nc_path
+
+
+def run_case(case, zarr_path, nc_path, out):
+    """Run one case in this process; return seconds and task count.
+
+    A first run on a 2x2-pixel corner (all time steps, same chunks) warms up
+    imports and kernel compilation (or numba's cache) and is not timed.
+    """
+    import xarray as xr
+
+    kind, _, tool = case.partition("/")
+    if tool == "cdo":
+        return _run_cdo(kind, nc_path, out)
+    if case == "read-netcdf":
+        ds = xr.open_dataset(nc_path, chunks={"time": 1})
+    else:
+        ds = xr.open_zarr(zarr_path)
+    target = os.path.join(out, "result.zarr")
+    _timed(case, ds.isel(lat=slice(0, 2), lon=slice(0, 2)), target)
+    return _timed(case, ds, target)
+
+
+def _timed(case, ds, target):
+    import dask
+    import xarray as xr
+
+    import oceanflow
+
+    kind, _, tool = case.partition("/")
+    sst = ds.sst
+    freq = "time.dayofyear" if kind == "dayofyear" else "month"
+    if case.startswith("read-"):
+        return _timed_compute(sst.sum())
+    if case == "copy-zarr":
+        return _timed_store(ds, target)
+    if tool == "oceanflow":
+        if kind == "anomaly":
+            return _timed_store(oceanflow.anomaly(sst, freq="month").to_dataset(), target)
+        return _timed_compute(oceanflow.climatology(sst, freq))
+    with xr.set_options(use_flox=tool.endswith("flox")), dask.config.set({"array.slicing.split_large_chunks": False}):
+        grouped = sst.groupby(f"time.{freq.split('.')[-1]}")
+        if kind == "anomaly":  # the textbook way; Zarr needs the store's chunks back
+            anom = (grouped - grouped.mean()).chunk(dict(zip(sst.dims, sst.data.chunksize)))
+            return _timed_store(anom.to_dataset(name="sst"), target)
+        return _timed_compute(grouped.mean())
+
+
+def _timed_compute(obj):
+    tasks = len(obj.data.__dask_graph__())
+    start = time.perf_counter()
+    obj.compute()
+    return time.perf_counter() - start, tasks
+
+
+def _timed_store(ds, target):
+    shutil.rmtree(target, ignore_errors=True)
+    delayed = ds.to_zarr(target, mode="w", compute=False)
+    tasks = len(delayed.__dask_graph__())
+    start = time.perf_counter()
+    delayed.compute()
+    return time.perf_counter() - start, tasks
+
+
+def _run_cdo(kind, nc_path, out):
+    operator = {"month": ["ymonmean"], "dayofyear": ["ydaymean"]}.get(kind)
+    target = os.path.join(out, "cdo.nc")
+    if operator is None:  # anomaly: ymonsub of the data and its ymonmean
+        clim = os.path.join(out, "cdo_clim.nc")
+        commands = [["cdo", "-O", "ymonmean", nc_path, clim], ["cdo", "-O", "ymonsub", nc_path, clim, target]]
+    else:
+        commands = [["cdo", "-O", operator[0], nc_path, target]]
+    start = time.perf_counter()
+    for command in commands:
+        subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start, 0
+
+
+def _available(need):
+    if need is None:
+        return True
+    if need == "cdo":
+        return shutil.which("cdo") is not None
+    try:
+        __import__(need)
+    except ImportError:
+        return False
+    return True
+
+
+def _child(args):
+    """One timed run of one case in a fresh interpreter: seconds, tasks, peak RSS (MiB)."""
+    command = [sys.executable, __file__, "--child", args.case_name, args.zarr, args.nc, "--out", args.out]
+    result = subprocess.run(command, check=True, capture_output=True, text=True, cwd=os.getcwd())
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--years", type=int, default=20)
+    parser.add_argument("--ny", type=int, default=180)
+    parser.add_argument("--nx", type=int, default=360)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", default="bench-out")
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
+    parser.add_argument("--scaling", action="store_true", help="also run month/oceanflow on 4x the years")
+    parser.add_argument("--child", nargs=3, metavar=("CASE", "ZARR", "NC"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        case, zarr_path, nc_path = args.child
+        seconds, tasks = run_case(case, zarr_path, nc_path, args.out)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": max(rss, children)}))
+        return
+    args.zarr, args.nc = generate(args.out, args.years, args.ny, args.nx)
+    wanted = [c for c in args.cases.split(",") if c]
+    unknown = set(wanted) - set(CASES)
+    if unknown:
+        parser.error(f"unknown cases {sorted(unknown)}")
+    floors = {CASES[c][0] for c in wanted if CASES[c][0]}
+    order = [c for c in CASES if c in floors or c in wanted]
+    size_gb = 4 * 365 * args.years * args.ny * args.nx / 1e9
+    print(f"# {args.years} years daily {args.ny}x{args.nx} float32 ({size_gb:.2f} GB), {os.cpu_count()} cores, "
+          f"median of {args.repeat}")
+    print(f"{'case':24s} {'seconds':>8s} {'ratio':>6s} {'floor':>12s} {'tasks':>8s} {'peak RSS MiB':>13s}")
+    results = {}
+    for case in order:
+        floor, need = CASES[case]
+        if not _available(need):
+            print(f"{case:24s} skipped: {need} not installed")
+            continue
+        args.case_name = case
+        runs = [_child(args) for _ in range(args.repeat)]
+        seconds = statistics.median(r["seconds"] for r in runs)
+        results[case] = seconds
+        ratio = f"{seconds / results[floor]:.2f}" if floor in results else ""
+        print(f"{case:24s} {seconds:8.3f} {ratio:>6s} {floor or '':>12s} {runs[0]['tasks']:8d} "
+              f"{max(r['rss_mib'] for r in runs):13.0f}")
+    if args.scaling:
+        rss = []
+        for years in (args.years, 4 * args.years):
+            args.zarr, args.nc = generate(args.out, years, args.ny, args.nx)
+            args.case_name = "month/oceanflow"
+            rss.append(max(_child(args)["rss_mib"] for _ in range(args.repeat)))
+        print(f"peak RSS of month/oceanflow: {args.years} years {rss[0]:.0f} MiB, {4 * args.years} years "
+              f"{rss[1]:.0f} MiB, ratio {rss[1] / rss[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

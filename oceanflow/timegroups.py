@@ -1,0 +1,261 @@
+"""Climatological time groups over every CF calendar.
+
+:func:`time_groups` turns a time coordinate (NumPy ``datetime64`` or cftime
+objects, or undecoded numbers with CF ``units`` and ``calendar`` attributes)
+into one integer group code per time step plus the group labels.  The
+groupings (``freq``):
+
+* ``"month"``: labels 1-12.
+* ``"season"``: ``DJF, MAM, JJA, SON`` by default, or any sets of months via
+  ``seasons=`` (``["DJFM", "AMJJAS"]`` or ``{"wet": [11, 12, 1, 2]}``); months
+  in no season belong to no group.
+* ``"dayofyear"``: calendar month-day, so that 1 March is the same group in
+  every year.  Labels are the day of the year in a leap year (1 Mar = 61) and
+  29 February follows the ``feb29`` policy: ``"own"`` (default) keeps it as
+  its own group (label 60), ``"merge"`` puts it with 28 February and labels
+  days as in a non-leap year (1 Mar = 60), ``"drop"`` leaves it out (same
+  labels as ``"merge"``).  In the 360_day calendar the label is
+  ``30 * (month - 1) + day``.
+* ``"time.dayofyear"``, ``"time.month"``, ``"time.season"``: exactly xarray's
+  ``time.dayofyear`` (ordinal day: 1 March is day 60 or 61), ``time.month``
+  and ``time.season`` (DJF, JJA, MAM, SON).
+* ``"annual"``: a single group, no group dimension.
+* an array (or DataArray) of one label per time step: groups by those labels.
+
+Only groups that occur are returned, in calendar order (user labels: sorted).
+
+Example
+-------
+>>> time = xr.DataArray(xr.date_range("2001-01-01", periods=3, freq="MS"), dims="time")
+>>> g = time_groups(time, "month")
+>>> g.codes, g.labels, g.dim
+(array([0, 1, 2]), array([1, 2, 3]), 'month')
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["CF_CALENDARS", "TimeGroups", "time_groups", "decoded_time", "step_days"]
+
+#: Calendar names of the CF conventions (1.11, section 4.4.1).
+CF_CALENDARS = (
+    "standard", "gregorian", "proleptic_gregorian", "julian",
+    "noleap", "365_day", "all_leap", "366_day", "360_day",
+)
+DEFAULT_SEASONS = ("DJF", "MAM", "JJA", "SON")
+FEB29_POLICIES = ("own", "merge", "drop")
+_INITIALS = "JFMAMJJASOND"
+_NAMED = ("month", "season", "dayofyear", "time.month", "time.season", "time.dayofyear", "annual")
+# Day of the year on which each month starts, minus one.
+_LEAP_START = np.cumsum([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30])
+_NOLEAP_START = np.cumsum([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30])
+
+
+@dataclass(frozen=True)
+class TimeGroups:
+    """Group of every time step: ``labels[codes[i]]``; code -1 means no group."""
+
+    codes: np.ndarray
+    labels: np.ndarray
+    dim: str | None
+    calendar: str
+    #: Whether every group the calendar can produce occurs (a full annual cycle).
+    complete: bool
+
+
+def time_groups(time, freq="month", *, feb29="own", seasons=None) -> TimeGroups:
+    """Group codes and labels of ``time`` for ``freq`` (see the module docstring).
+
+    Parameters
+    ----------
+    time : xarray.DataArray
+        1-D time coordinate, decoded or with CF ``units``/``calendar`` attributes.
+    freq : str or array_like
+        ``"month"``, ``"season"``, ``"dayofyear"``, ``"time.dayofyear"``,
+        ``"time.month"``, ``"time.season"``, ``"annual"``, or one label per step.
+    feb29 : {"own", "merge", "drop"}
+        29 February in ``"dayofyear"`` groups.
+    seasons : sequence of str or dict, optional
+        Seasons for ``freq="season"``: strings of consecutive month initials
+        (``"DJF"``, ``"JJAS"``) or ``{label: [month numbers]}``.
+    """
+    time = decoded_time(time)
+    calendar = time.dt.calendar
+    if not isinstance(freq, str):
+        return _user_groups(time, freq, calendar)
+    if freq not in _NAMED:
+        raise ValueError(
+            f"unknown freq {freq!r}; use one of {list(_NAMED)} or an array with one label per time step"
+        )
+    if seasons is not None and freq != "season":
+        raise ValueError(f"seasons= applies to freq='season' only, not freq={freq!r}")
+    if freq == "annual":
+        return TimeGroups(np.zeros(time.size, np.int64), np.array(["annual"]), None, calendar, True)
+    if freq in ("month", "time.month"):
+        return _compact(time.dt.month.values - 1, np.arange(1, 13), "month", calendar)
+    if freq == "time.season":
+        return _season_groups(time, ("DJF", "JJA", "MAM", "SON"), calendar)
+    if freq == "season":
+        return _season_groups(time, DEFAULT_SEASONS if seasons is None else seasons, calendar)
+    if step_days(time) >= 27:
+        raise ValueError(
+            f"a {freq!r} climatology needs daily (or finer) data, but the time steps are "
+            f"{step_days(time):.0f} days apart; use freq='month' for monthly data"
+        )
+    if freq == "time.dayofyear":
+        table = np.arange(1, 361 if calendar == "360_day" else 367)
+        return _compact(time.dt.dayofyear.values - 1, table, "dayofyear", calendar, _possible_doy(calendar))
+    return _monthday_groups(time, feb29, calendar)
+
+
+def decoded_time(time: xr.DataArray) -> xr.DataArray:
+    """``time`` as decoded dates, checked to be 1-D, strictly increasing and unique."""
+    if time.ndim != 1:
+        raise ValueError(f"the time coordinate must be 1-D, got dimensions {time.dims}")
+    if time.size == 0:
+        raise ValueError("the time coordinate is empty")
+    if time.dtype.kind in "iuf":
+        time = _decode_numbers(time)
+    elif time.dtype.kind != "M" and not (time.dtype.kind == "O" and hasattr(time.values[0], "calendar")):
+        raise TypeError(
+            f"time coordinate {time.name!r} has dtype {time.dtype}; pass dates (numpy datetime64 "
+            "or cftime), e.g. decode the file with xr.open_dataset(..., use_cftime=True)"
+        )
+    index = time.to_index()
+    if not index.is_unique:
+        dupes = index[index.duplicated()][:3]
+        raise ValueError(f"time coordinate has duplicate times (e.g. {list(map(str, dupes))}); drop them first")
+    if not index.is_monotonic_increasing:
+        raise ValueError("time coordinate is not increasing; sort it first with obj.sortby('time')")
+    return time
+
+
+def step_days(time: xr.DataArray) -> float:
+    """Median spacing of a decoded time coordinate, in days (inf for one step)."""
+    if time.size < 2:
+        return float("inf")
+    diffs = np.diff(time.values)
+    if diffs.dtype.kind == "m":
+        days = diffs / np.timedelta64(1, "D")
+    else:
+        days = np.array([d / datetime.timedelta(days=1) for d in diffs])
+    return float(np.median(days))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _decode_numbers(time):
+    import cftime
+
+    units = time.attrs.get("units", "")
+    calendar = str(time.attrs.get("calendar", "standard")).lower()
+    if " since " not in units:
+        raise TypeError(
+            f"time coordinate {time.name!r} holds numbers without CF units ('days since ...'); "
+            "decode it with xr.decode_cf(ds) or assign dates"
+        )
+    if calendar not in CF_CALENDARS:
+        raise ValueError(f"unknown calendar {calendar!r} of the time coordinate; CF calendars are {list(CF_CALENDARS)}")
+    dates = cftime.num2date(time.values, units, calendar, only_use_cftime_datetimes=True)
+    return time.copy(data=np.asarray(dates)).assign_attrs(
+        {k: v for k, v in time.attrs.items() if k not in ("units", "calendar")}
+    )
+
+
+def _compact(keys, table, dim, calendar, possible=None):
+    """Codes into the present entries of ``table`` (in table order); key -1: no group."""
+    keys = np.asarray(keys, np.int64)
+    present = np.zeros(table.size, bool)
+    present[keys[keys >= 0]] = True
+    renumber = np.cumsum(present) - 1
+    codes = np.where(keys >= 0, renumber[np.maximum(keys, 0)], -1).astype(np.int64)
+    possible = np.ones(table.size, bool) if possible is None else possible
+    return TimeGroups(codes, table[present], dim, calendar, bool(present[possible].all()))
+
+
+def _possible_doy(calendar):
+    possible = np.ones(366 if calendar != "360_day" else 360, bool)
+    if calendar in ("noleap", "365_day"):
+        possible[365:] = False
+    return possible
+
+
+def _monthday_groups(time, feb29, calendar):
+    if feb29 not in FEB29_POLICIES:
+        raise ValueError(f"unknown feb29 policy {feb29!r}; use one of {list(FEB29_POLICIES)}")
+    month = time.dt.month.values
+    day = time.dt.day.values
+    if calendar == "360_day":
+        return _compact(30 * (month - 1) + day - 1, np.arange(1, 361), "dayofyear", calendar)
+    if feb29 == "own":
+        possible = np.ones(366, bool)
+        if calendar in ("noleap", "365_day"):
+            possible[59] = False
+        return _compact(_LEAP_START[month - 1] + day - 1, np.arange(1, 367), "dayofyear", calendar, possible)
+    leap_day = (month == 2) & (day == 29)
+    keys = _NOLEAP_START[month - 1] + np.where(leap_day, 28, day) - 1
+    if feb29 == "drop":
+        keys = np.where(leap_day, -1, keys)
+    return _compact(keys, np.arange(1, 366), "dayofyear", calendar)
+
+
+def _season_groups(time, seasons, calendar):
+    labels, months = _parse_seasons(seasons)
+    month_to_season = np.full(12, -1, np.int64)
+    for i, season_months in enumerate(months):
+        for m in season_months:
+            if month_to_season[m - 1] >= 0:
+                raise ValueError(
+                    f"month {m} is in seasons {labels[month_to_season[m - 1]]!r} and {labels[i]!r}; "
+                    "seasons must not overlap"
+                )
+            month_to_season[m - 1] = i
+    keys = month_to_season[time.dt.month.values - 1]
+    return _compact(keys, np.array(labels), "season", calendar)
+
+
+def _parse_seasons(seasons):
+    if isinstance(seasons, str):
+        raise TypeError(f"seasons must be a sequence of seasons, not one string; use [{seasons!r}]")
+    if isinstance(seasons, dict):
+        labels = [str(k) for k in seasons]
+        months = [list(v) for v in seasons.values()]
+        for label, ms in zip(labels, months):
+            if not ms or any(not isinstance(m, (int, np.integer)) or not 1 <= m <= 12 for m in ms):
+                raise ValueError(f"season {label!r} must list month numbers 1-12, got {ms}")
+        return labels, months
+    labels = list(seasons)
+    return labels, [_months_of(label) for label in labels]
+
+
+def _months_of(initials):
+    """Months of a string of consecutive month initials, e.g. "DJF" -> [12, 1, 2]."""
+    text = str(initials).upper()
+    starts = [
+        s for s in range(12)
+        if 0 < len(text) <= 12 and all(_INITIALS[(s + i) % 12] == c for i, c in enumerate(text))
+    ]
+    if len(starts) != 1:
+        why = "matches no run of consecutive months" if not starts else "is ambiguous"
+        raise ValueError(
+            f"season {initials!r} {why}; give seasons as consecutive month initials "
+            "(e.g. 'DJF', 'JJAS') or as a dict {label: [month numbers]}"
+        )
+    return [(starts[0] + i) % 12 + 1 for i in range(len(text))]
+
+
+def _user_groups(time, freq, calendar):
+    labels = freq.values if isinstance(freq, xr.DataArray) else np.asarray(freq)
+    if labels.ndim != 1 or labels.size != time.size:
+        raise ValueError(
+            f"freq given as labels must hold one label per time step ({time.size}), got shape {labels.shape}"
+        )
+    name = freq.name if isinstance(freq, xr.DataArray) and freq.name not in (None, time.name) else "group"
+    unique, codes = np.unique(labels, return_inverse=True)
+    return TimeGroups(codes.astype(np.int64).reshape(-1), unique, name, calendar, True)

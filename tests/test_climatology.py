@@ -1,0 +1,325 @@
+"""oceanflow.climatology and oceanflow.anomaly against xarray's groupby (flox off)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import CALENDARS, make_field, monthday_labels
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import oceanflow
+
+pytestmark = pytest.mark.usefixtures("no_flox")
+
+STATS = ["mean", "sum", "count", "std", "var", "min", "max"]
+GROUP_DIM = {"month": "month", "season": "season", "dayofyear": "dayofyear", "time.dayofyear": "dayofyear"}
+
+
+def oracle_key(time, freq, feb29="own"):
+    """Group labels of each time step, computed without oceanflow."""
+    if freq == "month":
+        return time.dt.month.rename("month")
+    if freq == "season":
+        return time.dt.season.rename("season")
+    if freq == "time.dayofyear":
+        return time.dt.dayofyear.rename("dayofyear")
+    labels = xr.DataArray(monthday_labels(time, feb29), dims=time.dims, coords=time.coords, name="dayofyear")
+    return labels.where(labels > 0)
+
+
+def oracle(obj, freq, stat, *, min_count=1, ddof=0, feb29="own"):
+    grouped = obj.groupby(oracle_key(obj.time, freq, feb29))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if stat == "sum":
+            return grouped.sum(min_count=min_count)
+        if stat == "count":
+            return grouped.count()
+        kwargs = {"ddof": ddof} if stat in ("std", "var") else {}
+        result = getattr(grouped, stat)(**kwargs)
+    return result.where(grouped.count() >= min_count)
+
+
+def assert_matches(result, expected, dim, rtol):
+    expected = expected.sel({dim: result[dim].values}).transpose(*result.dims)
+    assert result[dim].size == expected[dim].size
+    np.testing.assert_allclose(result.values, expected.values, rtol=rtol, atol=rtol, equal_nan=True)
+
+
+def chunked(obj, chunking, tchunk=50):
+    if chunking == "numpy":
+        return obj
+    if chunking == "time-contiguous":
+        return obj.chunk({"time": -1, "x": 2})
+    return obj.chunk({"time": tchunk, "x": 3})
+
+
+# ---------------------------------------------------------------- oracle, every stat and freq
+
+
+@pytest.mark.parametrize("chunking", ["numpy", "time-contiguous", "time-chunked"])
+@pytest.mark.parametrize("freq", ["month", "season", "dayofyear", "time.dayofyear"])
+@pytest.mark.parametrize("stat", STATS)
+def test_every_stat_and_freq(stat, freq, chunking):
+    obj = make_field("standard", start="1999-06-01", periods=3 * 365 + 20)
+    result = oceanflow.climatology(chunked(obj, chunking), freq, stat)
+    if chunking != "numpy":
+        assert result.chunks is not None
+    assert_matches(result, oracle(obj, freq, stat), GROUP_DIM[freq], 1e-10)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    calendar=st.sampled_from(CALENDARS),
+    year=st.integers(1901, 2099),
+    month=st.integers(1, 12),
+    day=st.integers(1, 28),
+    periods=st.integers(2, 800),
+    nan_fraction=st.sampled_from([0.0, 0.2, 0.7, 1.0]),
+    freq=st.sampled_from(["month", "season", "dayofyear", "time.dayofyear"]),
+    feb29=st.sampled_from(["own", "merge", "drop"]),
+    stat=st.sampled_from(STATS),
+    chunking=st.sampled_from(["numpy", "time-contiguous", "time-chunked"]),
+    tchunk=st.integers(10, 300),
+    dtype=st.sampled_from(["float32", "float64"]),
+    min_count=st.integers(0, 3),
+)
+def test_oracle_hypothesis(calendar, year, month, day, periods, nan_fraction, freq, feb29, stat, chunking,
+                           tchunk, dtype, min_count):
+    obj = make_field(calendar, start=f"{year:04d}-{month:02d}-{day:02d}", periods=periods, shape=(2, 5),
+                     dtype=dtype, nan_fraction=nan_fraction, seed=periods)
+    result = oceanflow.climatology(chunked(obj, chunking, tchunk), freq, stat, min_count=min_count, feb29=feb29)
+    expected = oracle(obj, freq, stat, min_count=min_count, feb29=feb29)
+    assert result.dtype == (np.int64 if stat == "count" else dtype)
+    assert_matches(result, expected, GROUP_DIM[freq], 2e-5 if dtype == "float32" else 1e-9)
+
+
+@pytest.mark.parametrize("ddof", [0, 1, 2])
+def test_ddof_and_min_count(ddof):
+    obj = make_field(periods=400, nan_fraction=0.5).chunk(time=100)
+    for stat in ("std", "var"):
+        result = oceanflow.climatology(obj, "month", stat, ddof=ddof, min_count=4)
+        assert_matches(result, oracle(obj, "month", stat, ddof=ddof, min_count=4), "month", 1e-10)
+
+
+def test_time_not_first_and_dataset():
+    obj = make_field("noleap", periods=500)
+    ds = xr.Dataset({"sst": obj.transpose("y", "time", "x"), "depth": ("y", [1.0, 2.0, 3.0]),
+                     "salt": obj * 2}, attrs={"title": "test"})
+    result = oceanflow.climatology(ds.chunk(time=120), "season", "max")
+    assert result.sst.dims == ("y", "season", "x")
+    assert result.attrs == {"title": "test"}
+    assert_matches(result.sst, oracle(obj, "season", "max"), "season", 1e-12)
+    assert_matches(result.salt, oracle(obj * 2, "season", "max"), "season", 1e-12)
+    xr.testing.assert_identical(result.depth, ds.depth)
+    assert result.season.attrs["climatology"] == "climatology_bounds"
+    groups = oracle_key(obj.time, "season")
+    for label, (first, last) in zip(result.season.values, result.climatology_bounds.values):
+        times = obj.time.values[groups.values == label]
+        assert (first, last) == (times[0], times[-1])
+
+
+def test_metadata():
+    obj = make_field(periods=400).assign_attrs(cell_methods="area: mean")
+    result = oceanflow.climatology(obj, "month", "std")
+    assert result.attrs["cell_methods"] == (
+        "area: mean time: standard_deviation within years time: standard_deviation over years"
+    )
+    assert result.attrs["units"] == "degC" and result.name == "sst"
+    xr.testing.assert_identical(result.y, obj.y)
+    assert oceanflow.climatology(obj, "month", "var").attrs["units"] == "(degC)2"
+
+
+def test_user_labels_and_seasons():
+    obj = make_field(periods=400)
+    labels = xr.DataArray(np.where(obj.time.dt.month < 7, "H1", "H2"), dims="time", coords={"time": obj.time},
+                          name="half")
+    assert_matches(oceanflow.climatology(obj.chunk(time=90), labels), obj.groupby(labels).mean(), "half", 1e-12)
+    result = oceanflow.climatology(obj, "season", seasons=["DJFM", "JJAS"])
+    month = obj.time.dt.month
+    expected = obj.groupby(xr.where(month.isin([12, 1, 2, 3]), "DJFM", "JJAS").where(
+        month.isin([12, 1, 2, 3, 6, 7, 8, 9])).rename("season")).mean()
+    assert_matches(result, expected, "season", 1e-12)
+
+
+def test_annual_has_no_group_dimension():
+    obj = make_field(periods=400)
+    result = oceanflow.climatology(obj.chunk(time=100), "annual", "min")
+    np.testing.assert_allclose(result.values, obj.min("time").values)
+    assert result.dims == ("y", "x")
+
+
+# ---------------------------------------------------------------- base, weights, smoothing
+
+
+@pytest.mark.parametrize("calendar", ["numpy", "360_day"])
+def test_base_period(calendar):
+    obj = make_field(calendar, periods=4 * 365)
+    result = oceanflow.climatology(obj.chunk(time=200), "month", base=("2001-01-01", "2002-12"))
+    assert_matches(result, oracle(obj.sel(time=slice("2001-01-01", "2002-12")), "month", "mean"), "month", 1e-12)
+
+
+def test_days_in_month_weights_by_hand():
+    time = xr.date_range("2001-12-01", periods=3, freq="MS", calendar="noleap", use_cftime=True)
+    obj = xr.DataArray([1.0, 2.0, 4.0], dims="time", coords={"time": time})
+    result = oceanflow.climatology(obj, "season", weights="days_in_month")
+    assert result.sel(season="DJF").item() == pytest.approx((31 * 1 + 31 * 2 + 28 * 4) / 90)
+    leap = obj.assign_coords(time=xr.date_range("2003-12-01", periods=3, freq="MS", calendar="all_leap",
+                                                use_cftime=True))
+    assert oceanflow.climatology(leap, "annual", weights="days_in_month").item() == pytest.approx(
+        (31 * 1 + 31 * 2 + 29 * 4) / 91)
+
+
+@pytest.mark.parametrize("calendar", ["standard", "360_day", "julian"])
+def test_days_in_month_weights_match_weighted(calendar):
+    obj = make_field(calendar, periods=30, freq="MS")
+    result = oceanflow.climatology(obj.chunk(time=7), "season", "mean", weights="days_in_month")
+    days = obj.time.dt.days_in_month
+    key = oracle_key(obj.time, "season")
+    expected = xr.concat(
+        [obj.where(key == s).weighted(days.where(key == s, 0)).mean("time").expand_dims(season=[s])
+         for s in np.unique(key.values)], "season")
+    assert_matches(result, expected, "season", 1e-12)
+
+
+@pytest.mark.parametrize("freq, calendar, feb29", [("dayofyear", "standard", "own"),
+                                                    ("dayofyear", "standard", "merge"),
+                                                    ("time.dayofyear", "360_day", "own")])
+def test_smoothing_is_fft_truncation(freq, calendar, feb29):
+    obj = make_field(calendar, periods=5 * 365, nan_fraction=0.0)
+    raw = oracle(obj, freq, "mean", feb29=feb29)
+    spectrum = np.fft.rfft(raw.transpose(..., "dayofyear").values, axis=-1)
+    spectrum[..., 4:] = 0
+    smoothed = np.fft.irfft(spectrum, n=raw.dayofyear.size, axis=-1)
+    expected = raw.transpose(..., "dayofyear").copy(data=smoothed)
+    result = oceanflow.climatology(obj.chunk(time=400), freq, smooth=3, feb29=feb29)
+    assert_matches(result, expected, "dayofyear", 1e-10)
+
+
+# ---------------------------------------------------------------- anomaly
+
+
+@pytest.mark.parametrize("chunking", ["numpy", "time-contiguous", "time-chunked"])
+@pytest.mark.parametrize("freq", ["month", "dayofyear"])
+def test_anomaly_kinds(freq, chunking):
+    obj = make_field("all_leap", periods=800, dtype="float32")
+    data = chunked(obj, chunking, 100)
+    key = oracle_key(obj.time, freq)
+    mean, std = obj.groupby(key).mean(), obj.groupby(key).std()
+    expected = {
+        "absolute": obj.groupby(key) - mean,
+        "relative": obj.groupby(key) / mean,
+        "standardized": (obj.groupby(key) - mean).groupby(key) / std,
+    }
+    for kind, want in expected.items():
+        result = oceanflow.anomaly(data, freq=freq, kind=kind)
+        assert result.dims == obj.dims and result.chunks == data.chunks
+        xr.testing.assert_identical(result.time, obj.time)
+        np.testing.assert_allclose(result.values, want.transpose(*obj.dims).values, rtol=1e-5, atol=1e-5)
+
+
+def test_anomaly_with_given_climatology_and_base():
+    obj = make_field(periods=3 * 365).chunk(time=100)
+    clim = oceanflow.climatology(obj, "month", base=("2000", "2001"))
+    result = oceanflow.anomaly(obj, clim)
+    base = obj.sel(time=slice("2000", "2001"))
+    expected = obj.groupby("time.month") - base.groupby("time.month").mean()
+    np.testing.assert_allclose(result.values, expected.values, rtol=1e-12, atol=1e-12)
+    again = oceanflow.anomaly(obj, freq="month", base=("2000", "2001"))
+    np.testing.assert_allclose(again.values, expected.values, rtol=1e-12, atol=1e-12)
+    ds = oceanflow.anomaly(obj.to_dataset(), oceanflow.climatology(obj.to_dataset(), "month"))
+    np.testing.assert_allclose(ds.sst.values, (obj.groupby("time.month") - obj.groupby("time.month").mean()).values)
+
+
+def test_anomaly_is_one_task_per_chunk():
+    obj = make_field(periods=400).chunk(time=50, x=2)
+    clim = oceanflow.climatology(obj, "month").compute()
+    result = oceanflow.anomaly(obj, clim)
+    assert _added_tasks(result, obj) <= 2 * obj.data.npartitions
+    assert _layer_size(result, "anomaly_block") == obj.data.npartitions
+    assert not any("rechunk" in name for name in result.data.dask.layers)
+
+
+# ---------------------------------------------------------------- graph size
+
+
+def _added_tasks(result, obj):
+    return len(result.data.__dask_graph__()) - len(obj.data.__dask_graph__())
+
+
+def _layer_size(result, name):
+    layers = [layer for key, layer in result.data.dask.layers.items() if name in key]
+    assert len(layers) == 1
+    return len(layers[0])
+
+
+@pytest.mark.parametrize("tchunk", [100, 25])
+def test_time_chunked_graph_is_linear_in_chunks(tchunk):
+    obj = make_field(periods=1000, shape=(4, 6))
+    data = obj.chunk(time=tchunk, x=3)
+    result = oceanflow.climatology(data, "dayofyear", "std", split_every=4)
+    assert not any("rechunk" in name for name in result.data.dask.layers)
+    # per block: partials, codes and weights slices, a pass-through; plus the combine tree
+    assert _added_tasks(result, data) <= 4 * data.data.npartitions
+    assert_matches(result.compute(), oracle(obj, "dayofyear", "std"), "dayofyear", 1e-10)
+
+
+def test_time_contiguous_is_one_task_per_chunk():
+    obj = make_field(periods=400, shape=(4, 6)).chunk(time=-1, x=2, y=2)
+    result = oceanflow.climatology(obj, "month")
+    assert _layer_size(result, "climatology_block") == obj.data.npartitions
+    assert _added_tasks(result, obj) == obj.data.npartitions + 2
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_integer_data_is_cast_to_float64():
+    obj = (make_field(periods=400, nan_fraction=0) * 10).astype("int16")
+    result = oceanflow.climatology(obj, "month")
+    assert result.dtype == np.float64
+    assert_matches(result, oracle(obj, "month", "mean"), "month", 1e-12)
+
+
+def test_all_nan_groups_give_nan_quietly():
+    obj = make_field(periods=400, nan_fraction=0.0)
+    obj[:, 0, 0] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for stat in STATS:
+            result = oceanflow.climatology(obj.chunk(time=100), "month", stat).compute()
+            assert (result[:, 0, 0] == 0).all() if stat == "count" else result[:, 0, 0].isnull().all()
+        oceanflow.anomaly(obj, kind="standardized").compute()
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda o: oceanflow.climatology(o.rename(time="t")), ValueError, "no dimension 'time'"),
+        (lambda o: oceanflow.climatology(o.drop_vars("time")), ValueError, "has no coordinate"),
+        (lambda o: oceanflow.climatology(o.isel(time=slice(None, None, -1))), ValueError, "not increasing"),
+        (lambda o: oceanflow.climatology(xr.concat([o, o[:2]], "time")), ValueError, "duplicate"),
+        (lambda o: oceanflow.climatology(o, "weekly"), ValueError, "unknown freq"),
+        (lambda o: oceanflow.climatology(o, stat="median"), ValueError, "unknown stat"),
+        (lambda o: oceanflow.climatology(o, base=("1991", "2020")), ValueError, "outside the data"),
+        (lambda o: oceanflow.climatology(o, base="1991"), ValueError, "pair"),
+        (lambda o: oceanflow.climatology(o.resample(time="MS").mean(), "dayofyear"), ValueError, "daily"),
+        (lambda o: oceanflow.climatology(o, stat="max", weights="days_in_month"), ValueError, "weights apply"),
+        (lambda o: oceanflow.climatology(o, weights="days_in_month"), ValueError, "monthly data"),
+        (lambda o: oceanflow.climatology(o, smooth=3), ValueError, "daily climatologies"),
+        (lambda o: oceanflow.climatology(o[:365], "dayofyear", smooth=3), ValueError, "every day"),
+        (lambda o: oceanflow.climatology(o.astype(complex)), TypeError, "complex"),
+        (lambda o: oceanflow.climatology(o.values), TypeError, "DataArray"),
+        (lambda o: oceanflow.anomaly(o, kind="zscore"), ValueError, "unknown anomaly kind"),
+        (lambda o: oceanflow.anomaly(o, oceanflow.climatology(o[:100])), ValueError, "has no 'month' group"),
+        (lambda o: oceanflow.anomaly(o, oceanflow.climatology(o, "season")), ValueError, "no 'month' dimension"),
+        (lambda o: oceanflow.anomaly(o, kind="standardized", clim=o), TypeError, "mean, std"),
+        (lambda o: oceanflow.anomaly(o, oceanflow.climatology(o), base=("2001", "2001")), ValueError, "leave base"),
+    ],
+)
+def test_bad_input(call, error, message):
+    obj = make_field("standard", start="2001-01-01", periods=2 * 365)
+    with pytest.raises(error, match=message):
+        call(obj)
