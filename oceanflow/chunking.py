@@ -17,16 +17,20 @@ Example
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import warnings
 
 import xarray as xr
 
+logger = logging.getLogger("oceanflow.chunking")
+
 __all__ = [
     "GROWTH_LIMIT",
     "SMALL_CHUNK_BYTES",
     "ChunkPlan",
+    "chunked_for",
     "RechunkWarning",
     "default_target",
     "explain_chunks",
@@ -347,3 +351,28 @@ def explain_chunks(obj, **kwargs) -> str:
     """A human-readable account of :func:`suggest_chunks`: each size and why,
     bytes per chunk, number of chunks, estimated tasks, and whether dask is worth it."""
     return plan_chunks(obj, **kwargs).explain()
+
+
+def chunked_for(obj, *, core_dims=(), operation: str = "oceanflow"):
+    """``obj`` ready for a kernel: dask chunks from :func:`suggest_chunks` when its
+    data are still on disk (opened without ``chunks``) and bigger than one
+    target chunk; unchanged when it is in memory (NumPy is faster then) or
+    already dask-backed (the caller chose the chunks).
+
+    Example
+    -------
+    >>> ds = xr.open_dataset("sst.nc")                    # doctest: +SKIP
+    >>> chunked_for(ds.sst, core_dims="time").chunks      # doctest: +SKIP
+    """
+    variables = [obj.variable] if isinstance(obj, xr.DataArray) else list(obj.data_vars.values())
+    on_disk = [v for v in variables if v.chunks is None and not getattr(v, "_in_memory", True)]
+    if not on_disk:
+        return obj
+    plan = plan_chunks(obj, core_dims=core_dims)
+    if not plan.use_dask:
+        return obj
+    from dask.utils import format_bytes
+
+    logger.info("%s: data on disk chunked as %s (%s per chunk, %d chunks)", operation, plan.chunks,
+                format_bytes(plan.bytes_per_chunk), plan.n_chunks)
+    return obj.chunk(plan.chunks)

@@ -20,6 +20,7 @@ import xarray as xr
 from ._dtypes import check_real_numeric, working_dtype
 from ._arrays import is_dask
 from ._parallel import run_sliced
+from .chunking import chunked_for
 from .kernels.grouped import AGGREGATIONS, grouped_anomaly
 from .timegroups import decoded_time, step_days, time_groups
 
@@ -93,7 +94,7 @@ def climatology(obj, freq="month", stat="mean", *, dim="time", base=None, min_co
                              split_every)
     _check_dataarray(obj, "obj")
     plan = _Plan(obj, freq, stat, dim, base, min_count, weights, smooth, ddof, feb29, seasons, split_every)
-    return _climatology_array(plan.select(obj), plan)
+    return _climatology_array(chunked_for(plan.select(obj), operation="climatology"), plan)
 
 
 def anomaly(obj, clim=None, *, freq="month", kind="absolute", base=None, dim="time", feb29="own",
@@ -146,6 +147,7 @@ def anomaly(obj, clim=None, *, freq="month", kind="absolute", base=None, dim="ti
             out[name] = anomaly(var, part, kind=kind, **options)
         return xr.Dataset(out, coords=obj.coords, attrs=obj.attrs)
     _check_dataarray(obj, "obj")
+    obj = chunked_for(obj, operation="anomaly")
     if clim is None:
         clim = climatology(obj, stat="mean", **options)
         if kind == "standardized":

@@ -38,6 +38,7 @@ import xarray as xr
 from ._arrays import is_dask
 from ._blockwise import apply_blockwise, right_aligned
 from ._dtypes import check_real_numeric, working_dtype
+from .chunking import chunked_for
 from ._parallel import run_sliced
 from .kernels.eos import KERNELS
 
@@ -228,7 +229,7 @@ def _evaluate_xarray(args, names, outputs, options):
                 f"{name} is a {arg.ndim}-D {type(arg).__name__} but another input is a DataArray: "
                 f"its dimensions are ambiguous; wrap it, e.g. xr.DataArray({name}, dims=(...))"
             )
-    args = [arg if isinstance(arg, xr.DataArray) else xr.DataArray(arg) for arg in args]
+    args = [chunked_for(a, operation="eos") if isinstance(a, xr.DataArray) else xr.DataArray(a) for a in args]
     nout = len(outputs)
     results = xr.apply_ufunc(
         _evaluate_arrays, *args, kwargs=options, dask="allowed", output_core_dims=[()] * nout

@@ -23,7 +23,7 @@ import xarray as xr
 
 from ._arrays import is_dask
 from ._dtypes import check_real_numeric, working_dtype
-from .chunking import whole_core_dims
+from .chunking import chunked_for, whole_core_dims
 from .kernels.lstsq import chebyshev_detrend, chebyshev_lstsq
 from .polynomials import _numeric_array
 
@@ -81,7 +81,7 @@ def polyfit(obj, dim, deg, *, skipna=True):
     if not isinstance(skipna, (bool, np.bool_)):
         raise TypeError(f"skipna must be True or False, got {skipna!r}")
     true_dim, x = _abscissa(obj, dim, "polyfit")
-    obj = whole_core_dims(obj, true_dim, operation="polyfit")
+    obj = whole_core_dims(chunked_for(obj, core_dims=true_dim, operation="polyfit"), true_dim, operation="polyfit")
     t, to_power = _scaled_basis(x, deg)
     degree_dim = _free_name(obj.dims, "degree")
     kwargs = {"t": t, "to_power": to_power, "skipna": bool(skipna)}
@@ -135,7 +135,7 @@ def detrend(obj, dim, deg=1):
     """
     deg = _check_deg(deg)
     true_dim, x = _abscissa(obj, dim, "detrend")
-    obj = whole_core_dims(obj, true_dim, operation="detrend")
+    obj = whole_core_dims(chunked_for(obj, core_dims=true_dim, operation="detrend"), true_dim, operation="detrend")
     t, _ = _scaled_basis(x, deg)
     kwargs = {"t": t, "deg": deg}
     results = {}

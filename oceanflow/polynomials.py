@@ -15,6 +15,7 @@ import xarray as xr
 from ._arrays import is_dask
 from ._blockwise import apply_blockwise, right_aligned
 from ._dtypes import check_real_numeric, working_dtype
+from .chunking import chunked_for
 from ._parallel import run_sliced
 from .kernels.polynomial import horner, horner_deriv, horner_varying, horner_varying_deriv
 
@@ -84,7 +85,7 @@ def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree"):
                 f"DataArray; wrap them in a DataArray with a '{degree_dim}' dimension "
                 "(coordinate = power) and the dimensions they vary along"
             )
-        x = _numeric(x)
+        x = chunked_for(_numeric(x), operation="polyval")
         dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
         return xr.apply_ufunc(
             _polyval_array,
@@ -235,7 +236,7 @@ def _polyval_labelled(x, coeffs, degree_dim, deriv, out):
         return _per_variable(x, lambda var: _polyval_labelled(var, coeffs, degree_dim, deriv, None), deriv, None)
     if isinstance(coeffs, xr.Dataset):
         return _per_variable(coeffs, lambda c: _polyval_labelled(x, c, degree_dim, deriv, None), deriv, None)
-    x = _numeric(x)
+    x = chunked_for(_numeric(x), operation="polyval")
     if degree_dim in x.dims:
         raise ValueError(f"x has the coefficients' power dimension {degree_dim!r}; rename it")
     dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])

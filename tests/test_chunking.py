@@ -8,7 +8,15 @@ import pytest
 import xarray as xr
 import zarr
 
-from oceanflow.chunking import default_target, explain_chunks, plan_chunks, storage_chunks, suggest_chunks
+import oceanflow
+from oceanflow.chunking import (
+    chunked_for,
+    default_target,
+    explain_chunks,
+    plan_chunks,
+    storage_chunks,
+    suggest_chunks,
+)
 
 
 def sst(nt=96, ny=20, nx=30):
@@ -83,3 +91,21 @@ def test_default_target_from_memory_and_threads():
 def test_unknown_core_dim_is_refused():
     with pytest.raises(ValueError, match="core dimension"):
         suggest_chunks(sst(), core_dims="depth")
+
+
+def test_data_on_disk_get_heuristic_chunks_and_the_same_results(tmp_path, monkeypatch):
+    monkeypatch.setattr("oceanflow.chunking.default_target", lambda *args: 50_000)
+    path = tmp_path / "sst.nc"
+    sst().to_netcdf(path, encoding={"sst": {"chunksizes": (8, 20, 30)}})
+    on_disk = xr.open_dataset(path).sst
+    chunked = chunked_for(on_disk, operation="test")
+    assert chunked.chunks is not None and all(c % 8 == 0 for c in chunked.chunks[0][:-1])
+    assert chunked_for(on_disk.load()).chunks is None  # in memory: NumPy is faster
+    assert chunked_for(xr.open_dataset(path).sst.isel(time=slice(0, 2))).chunks is None  # smaller than a chunk
+    lazy = oceanflow.climatology(xr.open_dataset(path).sst, "month")
+    assert lazy.chunks is not None
+    with xr.set_options(use_flox=False):
+        expected = sst().sst.groupby("time.month").mean()
+    np.testing.assert_allclose(lazy.values, expected.values, rtol=1e-5, atol=1e-6)  # float32 means
+    fit = oceanflow.polyfit(xr.open_dataset(path).sst, "time", 1)
+    assert fit.polyfit_coefficients.chunks is not None
