@@ -11,6 +11,8 @@ shape, chunks and coordinates.  Groups (``freq``) are those of
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from functools import partial
 
@@ -352,7 +354,7 @@ def _climatology_numpy(data, plan, dtype):
 
     def run(part):
         with np.errstate(invalid="ignore"):
-            chunk(x[:, part], codes, plan.weights, init, out=parts[:, :, part])
+            chunk(x[:, part], codes, plan.weights, init, 1, out=parts[:, :, part])
 
     run_sliced(run, x.shape[1])
     result = agg.finalize.for_dtype(dtype)(parts, plan.params())
@@ -374,6 +376,8 @@ def _climatology_dask(data, plan, dtype):
             _climatology_block, "G" + space, data, "T" + space, codes, "T", weights, "T",
             new_axes={"G": ngroups}, dtype=dtype, concatenate=True, params=plan.params(), **common,
         )
+    if nparts * ngroups * 8 > data.chunksize[0] * np.dtype(dtype).itemsize and math.prod(data.numblocks[1:]) > 1:
+        return _fold_dask(data, plan, dtype, common)
     parts = dsa.blockwise(
         _chunk_block, "TQG" + space, data, "T" + space, codes, "T", weights, "T",
         new_axes={"Q": nparts, "G": ngroups}, adjust_chunks={"T": 1}, dtype=np.float64, **common,
@@ -389,6 +393,39 @@ def _climatology_dask(data, plan, dtype):
     )
 
 
+def _fold_dask(data, plan, dtype, common):
+    """Time-chunked data whose partials outweigh a chunk (day of year): fold the time
+    chunks of each spatial block, in order, into one partial, then finalize.
+
+    A tree of per-chunk partials would write and re-read partials several times
+    the size of the data (366 groups x 3 float64 per pixel for a year of
+    float32); the fold keeps one partial per spatial block and adds each time
+    chunk into it in place: tasks = chunks + spatial blocks, memory bounded by
+    the partials of the blocks in progress, whatever the number of years.
+    """
+    import dask.array as dsa
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    token = tokenize(data, plan.stat, plan.groups.codes, plan.weights, plan.params(), dtype)
+    fold, final = f"climatology-fold-{token}", f"climatology-{token}"
+    bounds = np.cumsum((0,) + data.chunks[0])
+    step = partial(_fold_block, **common)
+    finish = partial(_finalize_block, stat=plan.stat, params=plan.params(), work=dtype)
+    graph = {}
+    for space in itertools.product(*(range(n) for n in data.numblocks[1:])):
+        previous = None
+        for k in range(data.numblocks[0]):
+            time = slice(bounds[k], bounds[k + 1])
+            graph[(fold, k) + space] = (step, previous, (data.name, k) + space,
+                                        plan.groups.codes[time], plan.weights[time])
+            previous = (fold, k) + space
+        graph[(final, 0) + space] = (finish, previous)
+    layers = HighLevelGraph.from_collections(final, graph, dependencies=[data])
+    chunks = ((plan.groups.labels.size,),) + data.chunks[1:]
+    return dsa.Array(layers, final, chunks, meta=np.empty((0,) * data.ndim, dtype))
+
+
 # ---------------------------------------------------------------- block functions
 # Module-level, so dask pickles them by name and workers compile each kernel once.
 
@@ -402,11 +439,16 @@ def _init(agg, ngroups):
     return np.broadcast_to(np.asarray(agg.init, np.float64)[:, None], (len(agg.init), ngroups))
 
 
-def _partials(block, codes, weights, stat, ngroups, work):
+def _partials(block, codes, weights, stat, ngroups, work, into=None):
+    """Partials (quantity, group, pixel) of one block; added into ``into`` when given."""
     agg = AGGREGATIONS[stat]
+    args = (_pixels(block, work), np.ascontiguousarray(codes, np.int64), np.ascontiguousarray(weights, np.float64),
+            _init(agg, ngroups))
     with np.errstate(invalid="ignore"):
-        return agg.chunk.for_dtype(work)(_pixels(block, work), np.ascontiguousarray(codes, np.int64),
-                                          np.ascontiguousarray(weights, np.float64), _init(agg, ngroups))
+        if into is None:
+            return agg.chunk.for_dtype(work)(*args, 1)
+        agg.chunk.for_dtype(work)(*args, 0, out=into)
+        return into
 
 
 def _climatology_block(block, codes, weights, *, stat, ngroups, work, params):
@@ -419,6 +461,14 @@ def _climatology_block(block, codes, weights, *, stat, ngroups, work, params):
 def _chunk_block(block, codes, weights, *, stat, ngroups, work):
     """One time chunk (time, ...) -> partials (1, quantity, group, ...)."""
     parts = _partials(block, codes, weights, stat, ngroups, work)
+    return parts.reshape((1,) + parts.shape[:2] + block.shape[1:])
+
+
+def _fold_block(previous, block, codes, weights, *, stat, ngroups, work):
+    """Add one time chunk into the partials of the chunks before it (in place):
+    (1, quantity, group, ...)."""
+    into = None if previous is None else previous.reshape(previous.shape[1:3] + (-1,))
+    parts = _partials(block, codes, weights, stat, ngroups, work, into=into)
     return parts.reshape((1,) + parts.shape[:2] + block.shape[1:])
 
 

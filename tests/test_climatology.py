@@ -266,6 +266,23 @@ def test_time_chunked_graph_is_linear_in_chunks(tchunk):
     assert_matches(result.compute(), oracle(obj, "dayofyear", "std"), "dayofyear", 1e-10)
 
 
+@pytest.mark.parametrize("stat", ["mean", "var", "min", "count"])
+def test_day_of_year_on_time_chunks_folds_in_order(stat):
+    obj = make_field(periods=4 * 365, shape=(4, 6))
+    data = obj.chunk(time=365, x=3)
+    result = oceanflow.climatology(data, "dayofyear", stat)
+    tasks = data.data.npartitions + data.data.numblocks[2] * (1 + (stat == "count"))  # count: + astype(int)
+    assert _folded(result) and _added_tasks(result, data) == tasks
+    assert_matches(result.compute(), oracle(obj, "dayofyear", stat), "dayofyear", 1e-10)
+    monthly = oceanflow.climatology(data, "month", stat)  # small partials: a tree, in parallel
+    assert not _folded(monthly)
+    assert_matches(monthly.compute(), oracle(obj, "month", stat), "month", 1e-10)
+
+
+def _folded(result):
+    return any(str(key[0]).startswith("climatology-fold") for key in result.data.__dask_graph__())
+
+
 def test_time_contiguous_is_one_task_per_chunk():
     obj = make_field(periods=400, shape=(4, 6)).chunk(time=-1, x=2, y=2)
     result = oceanflow.climatology(obj, "month")

@@ -2,10 +2,11 @@
 
 Each statistic is one :class:`Aggregation` triple:
 
-* ``chunk(x, codes, weights, init) -> partials``: one pass over a block
-  ``x[t, p]``, time outer and pixels inner (memory order), accumulating into
-  float64 partials ``[q, g, p]`` (quantity, group, pixel) that start at
-  ``init[q, g]``.  ``codes[t]`` is the group of step ``t`` (-1: none) and
+* ``chunk(x, codes, weights, init, reset) -> partials``: one pass over a
+  block ``x[t, p]``, time outer and pixels inner (memory order), accumulating
+  into float64 partials ``[q, g, p]`` (quantity, group, pixel) that start at
+  ``init[q, g]`` when ``reset`` is 1, or at the values already in ``out``
+  when it is 0 (folding consecutive time chunks into one partial).  ``codes[t]`` is the group of step ``t`` (-1: none) and
   ``weights[t]`` its weight.  NaN values are skipped.
 * ``combine(parts) -> partials``: merges partials stacked as ``[k, q, g, p]``
   (e.g. from k time chunks).
@@ -20,7 +21,7 @@ triple to :data:`AGGREGATIONS`.
 Example
 -------
 >>> x = np.array([[1.0], [2.0], [4.0]])
->>> parts = mean_chunk(x, np.array([0, 0, 1]), np.ones(3), np.zeros((3, 2)))
+>>> parts = mean_chunk(x, np.array([0, 0, 1]), np.ones(3), np.zeros((3, 2)), 1)
 >>> mean_finalize.for_dtype("float64")(parts, np.array([1.0, 0.0]))
 array([[1.5],
        [4. ]])
@@ -35,8 +36,8 @@ import numpy as np
 
 from ._declare import Kernel, gufunc
 
-_CHUNK = ("(t,p),(t),(t),(q,g)->(q,g,p)",
-          "void({t}[:, ::1], int64[::1], float64[::1], float64[:, :], float64[:, :, ::1])")
+_CHUNK = ("(t,p),(t),(t),(q,g),()->(q,g,p)",
+          "void({t}[:, ::1], int64[::1], float64[::1], float64[:, :], int64, float64[:, :, ::1])")
 _COMBINE = ("(k,q,g,p)->(q,g,p)", "void(float64[:, :, :, ::1], float64[:, :, ::1])")
 _FINALIZE = ("(q,g,p),(r)->(g,p)", "void(float64[:, :, ::1], float64[::1], {t}[:, ::1])")
 
@@ -54,9 +55,10 @@ def _start(out, init):
 
 
 @gufunc(*_CHUNK)
-def count_chunk(x, codes, weights, init, out):
+def count_chunk(x, codes, weights, init, reset, out):
     """Partials: valid count."""
-    _start(out, init)
+    if reset:
+        _start(out, init)
     for t in range(x.shape[0]):
         g = codes[t]
         if g < 0 or g >= out.shape[1]:
@@ -68,9 +70,10 @@ def count_chunk(x, codes, weights, init, out):
 
 
 @gufunc(*_CHUNK)
-def sum_chunk(x, codes, weights, init, out):
+def sum_chunk(x, codes, weights, init, reset, out):
     """Partials: valid count, weighted sum."""
-    _start(out, init)
+    if reset:
+        _start(out, init)
     for t in range(x.shape[0]):
         g = codes[t]
         if g < 0 or g >= out.shape[1]:
@@ -86,9 +89,10 @@ def sum_chunk(x, codes, weights, init, out):
 
 
 @gufunc(*_CHUNK)
-def mean_chunk(x, codes, weights, init, out):
+def mean_chunk(x, codes, weights, init, reset, out):
     """Partials: valid count, sum of weights, weighted sum."""
-    _start(out, init)
+    if reset:
+        _start(out, init)
     for t in range(x.shape[0]):
         g = codes[t]
         if g < 0 or g >= out.shape[1]:
@@ -106,9 +110,10 @@ def mean_chunk(x, codes, weights, init, out):
 
 
 @gufunc(*_CHUNK)
-def moments_chunk(x, codes, weights, init, out):
+def moments_chunk(x, codes, weights, init, reset, out):
     """Partials: valid count, mean, sum of squared deviations (Welford)."""
-    _start(out, init)
+    if reset:
+        _start(out, init)
     for t in range(x.shape[0]):
         g = codes[t]
         if g < 0 or g >= out.shape[1]:
@@ -126,9 +131,10 @@ def moments_chunk(x, codes, weights, init, out):
 
 
 @gufunc(*_CHUNK)
-def min_chunk(x, codes, weights, init, out):
+def min_chunk(x, codes, weights, init, reset, out):
     """Partials: valid count, minimum (init +inf)."""
-    _start(out, init)
+    if reset:
+        _start(out, init)
     for t in range(x.shape[0]):
         g = codes[t]
         if g < 0 or g >= out.shape[1]:
@@ -142,9 +148,10 @@ def min_chunk(x, codes, weights, init, out):
 
 
 @gufunc(*_CHUNK)
-def max_chunk(x, codes, weights, init, out):
+def max_chunk(x, codes, weights, init, reset, out):
     """Partials: valid count, maximum (init -inf)."""
-    _start(out, init)
+    if reset:
+        _start(out, init)
     for t in range(x.shape[0]):
         g = codes[t]
         if g < 0 or g >= out.shape[1]:
