@@ -7,6 +7,9 @@ peak RSS is that case's own):
 
 * read floors: ``ds.sum()`` with the same chunks (Zarr, NetCDF) and a plain
   Zarr store-to-store copy;
+* ``*/oceanflow-netcdf``: the NetCDF copy opened by ``oceanflow.open_dataset``
+  with no chunks given (the heuristic's), against the read floor with the
+  same chunks (``read-netcdf-auto``);
 * monthly and day-of-year mean climatologies: oceanflow, xarray groupby with
   flox off and on (flox is a benchmark-only extra), ``cdo ymonmean`` and
   ``cdo ydaymean`` (Debian package ``cdo``; skipped when not installed);
@@ -42,15 +45,18 @@ CASES = {
     # name: (floor, needs)
     "read-zarr": (None, None),
     "read-netcdf": (None, None),
+    "read-netcdf-auto": (None, None),
     "copy-zarr": (None, None),
     "month/oceanflow": ("read-zarr", None),
     "month/xarray": ("read-zarr", None),
     "month/xarray+flox": ("read-zarr", "flox"),
     "month/cdo": ("read-netcdf", "cdo"),
+    "month/oceanflow-netcdf": ("read-netcdf-auto", None),
     "dayofyear/oceanflow": ("read-zarr", None),
     "dayofyear/xarray": ("read-zarr", None),
     "dayofyear/xarray+flox": ("read-zarr", "flox"),
     "dayofyear/cdo": ("read-netcdf", "cdo"),
+    "dayofyear/oceanflow-netcdf": ("read-netcdf-auto", None),
     "anomaly/oceanflow": ("copy-zarr", None),
     "anomaly/xarray": ("copy-zarr", None),
     "anomaly/xarray+flox": ("copy-zarr", "flox"),
@@ -99,6 +105,10 @@ def run_case(case, zarr_path, nc_path, out):
         return _run_cdo(kind, nc_path, out)
     if case == "read-netcdf":
         ds = xr.open_dataset(nc_path, chunks={"time": 1})
+    elif case.endswith("-netcdf") or case == "read-netcdf-auto":  # chunks chosen by oceanflow
+        import oceanflow
+
+        ds = oceanflow.open_dataset(nc_path)
     else:
         ds = xr.open_zarr(zarr_path)
     target = os.path.join(out, "result.zarr")
@@ -119,7 +129,7 @@ def _timed(case, ds, target):
         return _timed_compute(sst.sum())
     if case == "copy-zarr":
         return _timed_store(ds, target)
-    if tool == "oceanflow":
+    if tool.startswith("oceanflow"):
         if kind == "anomaly":
             return _timed_store(oceanflow.anomaly(sst, freq="month").to_dataset(), target)
         return _timed_compute(oceanflow.climatology(sst, freq))

@@ -282,8 +282,12 @@ def _dask_chunk_size() -> int:
 
 
 def plan_chunks(obj, *, core_dims=(), target=None, memory_per_worker=None, threads_per_worker=None,
-                max_tasks=100_000, tasks_per_chunk=1, reduce_dims=()) -> ChunkPlan:
-    """Choose dask chunks for ``obj`` and say why (see :func:`suggest_chunks`)."""
+                max_tasks=100_000, tasks_per_chunk=1, reduce_dims=(), sizes=None) -> ChunkPlan:
+    """Choose dask chunks for ``obj`` and say why (see :func:`suggest_chunks`).
+
+    ``sizes`` overrides dimension sizes, e.g. the total length of time over
+    several files of which ``obj`` is the first.
+    """
     core_dims = [core_dims] if isinstance(core_dims, str) else list(core_dims)
     missing = [d for d in core_dims if d not in obj.dims]
     if missing:
@@ -291,7 +295,7 @@ def plan_chunks(obj, *, core_dims=(), target=None, memory_per_worker=None, threa
     variables = [obj.variable] if isinstance(obj, xr.DataArray) else list(obj.data_vars.values())
     itemsize = max((v.dtype.itemsize for v in variables), default=8)
     target = int(target or default_target(memory_per_worker, threads_per_worker))
-    sizes = dict(obj.sizes)
+    sizes = {**obj.sizes, **(sizes or {})}
     storage = storage_chunks(obj)
     chunks, reasons = {}, {}
     for dim, size in sizes.items():

@@ -43,8 +43,9 @@ def open_dataset(paths, *, chunks="auto", engine=None, **kwargs) -> xr.Dataset:
         along time), or a Zarr store (v2 or v3).
     chunks : "auto", dict, None
         ``"auto"`` (default): :func:`oceanflow.chunking.suggest_chunks` on the
-        storage chunking (never splits a storage chunk).  A dict is passed to
-        xarray as given; ``None`` opens without dask.
+        storage chunking (never splits a storage chunk).  A dict is used as
+        given (``-1``: whole).  ``None`` opens one file without dask (several
+        files are always combined with dask, in the "auto" chunks).
     engine : str, optional
         ``"netcdf4"`` (default for files), ``"h5netcdf"`` or ``"zarr"``
         (default for stores).
@@ -59,15 +60,18 @@ def open_dataset(paths, *, chunks="auto", engine=None, **kwargs) -> xr.Dataset:
     """
     files = _resolve(paths)
     engine = engine or _engine_for(files[0])
-    datasets = [_open_one(path, engine, kwargs, lazy_dask=chunks is not None) for path in files]
-    ds = datasets[0] if len(datasets) == 1 else _combine(datasets, files)
-    if chunks is None:
-        return ds
-    if chunks == "auto":
+    datasets = [_open_one(path, engine, kwargs) for path in files]  # lazy, not yet dask
+    if chunks is None and len(datasets) == 1:
+        return datasets[0]
+    if chunks is None or chunks == "auto":
         from .chunking import suggest_chunks
 
-        chunks = suggest_chunks(ds)
-    return ds.chunk(chunks)
+        total = {"time": sum(d.sizes["time"] for d in datasets)} if len(datasets) > 1 else {}
+        chunks = suggest_chunks(datasets[0], sizes=total)
+    # chunk each lazily opened file directly: dask reads in these chunks, no rechunk layer
+    datasets = [d.chunk({dim: min(size, d.sizes[dim]) for dim, size in chunks.items() if dim in d.dims})
+                for d in datasets]
+    return datasets[0] if len(datasets) == 1 else _combine(datasets, files)
 
 
 def _resolve(paths) -> list[Path]:
@@ -101,8 +105,8 @@ def _engine_for(path: Path) -> str:
     return "netcdf4"
 
 
-def _open_one(path: Path, engine: str, kwargs: dict, lazy_dask: bool) -> xr.Dataset:
-    options = {"chunks": {} if lazy_dask else None, **kwargs}
+def _open_one(path: Path, engine: str, kwargs: dict) -> xr.Dataset:
+    options = {"chunks": None, **kwargs}
     options.setdefault("decode_times", xr.coders.CFDatetimeCoder(use_cftime=None))
     if engine == "zarr":
         options.setdefault("consolidated", None)
