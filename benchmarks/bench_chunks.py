@@ -17,12 +17,9 @@ Run (after ``bench_climatology.py`` has generated the data, or it generates it):
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,17 +28,9 @@ import dask  # noqa: E402
 import xarray as xr  # noqa: E402
 
 import oceanflow  # noqa: E402
-from bench_climatology import generate  # noqa: E402
+from bench_climatology import data_arguments, generate  # noqa: E402
+from bench_polyval import median_seconds  # noqa: E402
 from oceanflow.chunking import plan_chunks  # noqa: E402
-
-
-def median_seconds(func, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def read_sum(path, engine, chunks):
@@ -100,13 +89,7 @@ def open_and_save(zarr_path, out, repeat):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--years", type=int, default=20)
-    parser.add_argument("--ny", type=int, default=180)
-    parser.add_argument("--nx", type=int, default=360)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", default="bench-out")
-    args = parser.parse_args(argv)
+    args = data_arguments(__doc__.split("\n")[0]).parse_args(argv)
     zarr_path, nc_path = generate(args.out, args.years, args.ny, args.nx)
     with dask.config.set(scheduler="threads"):
         chunk_sizes(zarr_path, nc_path, args.repeat)

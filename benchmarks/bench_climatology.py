@@ -190,13 +190,19 @@ def _child(args):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def data_arguments(description):
+    """The command-line options that say which generated data set to use."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--years", type=int, default=20)
     parser.add_argument("--ny", type=int, default=180)
     parser.add_argument("--nx", type=int, default=360)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", default="bench-out")
+    return parser
+
+
+def main(argv=None):
+    parser = data_arguments(__doc__.split("\n")[0])
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
     parser.add_argument("--scaling", action="store_true", help="also run month/oceanflow on 4x the years")
     parser.add_argument("--child", nargs=3, metavar=("CASE", "ZARR", "NC"), help=argparse.SUPPRESS)

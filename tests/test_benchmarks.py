@@ -1,6 +1,8 @@
 """The benchmark scripts still run (tiny sizes; the figures come from real runs)."""
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,21 @@ def test_polyval_benchmark_runs(capsys):
     printed = capsys.readouterr().out
     assert "oceanflow.polyval(out=)" in printed and "tasks added" in printed
     assert "eos.rho vs gsw.rho" in printed and "polyfit along time" in printed
+
+
+def test_climatology_benchmark_runs(tmp_path):
+    command = [sys.executable, str(BENCHMARKS / "bench_climatology.py"), "--years", "1", "--ny", "4", "--nx", "6",
+               "--repeat", "1", "--out", str(tmp_path), "--cases", "month/oceanflow,anomaly/oceanflow"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line and line[0] != "#"}
+    assert {"read-zarr", "copy-zarr", "month/oceanflow", "anomaly/oceanflow"} <= set(lines)
+    assert float(lines["month/oceanflow"][1]) > 0
+
+
+def test_chunk_benchmark_runs(tmp_path):
+    command = [sys.executable, str(BENCHMARKS / "bench_chunks.py"), "--years", "1", "--ny", "4", "--nx", "6",
+               "--repeat", "1", "--out", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "oceanflow.suggest_chunks" in result.stdout and "oceanflow.open_dataset + oceanflow.save" in result.stdout
