@@ -19,11 +19,11 @@ class OceanflowCli(SphinxDirective):
         os.environ["COLUMNS"] = "100"  # stable wrapping of argparse's help
         parser = build_parser()
         sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-        result = [nodes.literal_block(text=parser.format_help())]
+        result = [nodes.literal_block(text=parser.format_help(), language="text")]
         for name, subparser in sub.choices.items():
             section = nodes.section(ids=[f"oceanflow-{name}"])
             section += nodes.title(text=f"oceanflow {name}")
-            section += nodes.literal_block(text=subparser.format_help())
+            section += nodes.literal_block(text=subparser.format_help(), language="text")
             result.append(section)
         return result
 
