@@ -374,7 +374,7 @@ def _climatology_numpy(data, plan, dtype):
             chunk(x[:, part], codes, plan.weights, init, 1, out=parts[:, :, part])
 
     run_sliced(run, x.shape[1])
-    result = agg.finalize.for_dtype(dtype)(parts, plan.params())
+    result = _finalized(plan.stat, parts, plan.params(), dtype)
     return result.reshape((result.shape[0],) + data.shape[1:])
 
 
@@ -490,7 +490,7 @@ def _partials(block, codes, weights, stat, ngroups, work, into=None):
 def _climatology_block(block, codes, weights, *, stat, ngroups, work, params):
     """One time-contiguous chunk (time, ...) -> its climatology (group, ...)."""
     parts = _partials(block, codes, weights, stat, ngroups, work)
-    result = AGGREGATIONS[stat].finalize.for_dtype(work)(parts, params)
+    result = _finalized(stat, parts, params, work)
     return result.reshape((ngroups,) + block.shape[1:])
 
 
@@ -519,10 +519,16 @@ def _combine_block(parts, axis=None, keepdims=True, *, stat):
     return combined.reshape((1,) + parts.shape[1:])
 
 
+def _finalized(stat, parts, params, work):
+    """The statistic from its partials; a group with no valid value is NaN, silently (as xarray)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return AGGREGATIONS[stat].finalize.for_dtype(work)(parts, params)
+
+
 def _finalize_block(parts, *, stat, params, work):
     """Partials (1, quantity, group, ...) -> statistic (group, ...)."""
     flat = np.ascontiguousarray(parts[0]).reshape(parts.shape[1:3] + (-1,))
-    result = AGGREGATIONS[stat].finalize.for_dtype(work)(flat, params)
+    result = _finalized(stat, flat, params, work)
     return result.reshape(parts.shape[2:])
 
 

@@ -1,113 +1,150 @@
-"""A small demonstration on generated data: ``python -m oceanflow.demo``.
+"""The demonstration behind ``oceanflow demo`` (also ``python -m oceanflow.demo``).
 
-Generates ten years of monthly sea surface temperature on a 1-degree grid (a
-seasonal cycle varying with latitude, a warming trend, noise and land as NaN)
-and a 3-D temperature/salinity/pressure section, then
+Generates sample sea surface temperature and a 3-D ocean
+(:mod:`oceanflow.datasets`, no download), writes them to Zarr, reads them
+back as a user's files would be read, then computes
 
-1. evaluates a degree-10 calibration polynomial on the field (vs ``np.polyval``),
-2. fits and removes the linear trend along time (vs ``xr.DataArray.polyfit``),
-3. computes in-situ density, sigma0, alpha and beta with the TEOS-10 75-term
-   equation of state, on dask chunks,
+1. the monthly climatology of SST (:func:`oceanflow.climatology`),
+2. SST anomalies from it (:func:`oceanflow.anomaly`) and the warming trend of
+   their area mean (:func:`oceanflow.polyfit`; the data hold
+   :data:`oceanflow.datasets.SST_TREND` degC per year),
+3. in-situ density, sigma0, alpha and beta (TEOS-10, :mod:`oceanflow.eos`),
 
-and prints what it found, with timings and the largest difference from the
-NumPy/xarray answer.
+writes each to a Zarr store, draws a four-panel PNG figure, and prints where
+everything is.
+
+Example
+-------
+>>> paths = run("oceanflow-demo", size="tiny", quiet=True)   # doctest: +SKIP
+>>> sorted(paths)                                            # doctest: +SKIP
+['anomaly', 'climatology', 'density', 'figure', 'ocean', 'sst']
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
-import oceanflow
-from oceanflow import eos
+#: Sample sizes: arguments of :func:`oceanflow.datasets.sst` and ``ocean``, and dask chunks.
+SIZES = {
+    "tiny": {"sst": {"years": 3, "resolution": 10.0}, "ocean": {"resolution": 10.0, "levels": 20},
+             "chunks": {"lat": 9}},
+    "small": {"sst": {"years": 10, "resolution": 1.0}, "ocean": {"resolution": 1.0, "levels": 50},
+              "chunks": {"lat": 45}},
+    "medium": {"sst": {"years": 30, "resolution": 1.0}, "ocean": {"resolution": 0.5, "levels": 50},
+               "chunks": {"lat": 30}},
+}
 
-
-def sample_sst(years: int = 10, seed: int = 0) -> xr.DataArray:
-    """Monthly SST (degC), shape (12*years, 180, 360), float32, land as NaN."""
-    rng = np.random.default_rng(seed)
-    time_coord = xr.date_range("2000-01-01", periods=12 * years, freq="MS", use_cftime=False)
-    lat = np.arange(-89.5, 90, 1.0)
-    lon = np.arange(0.5, 360, 1.0)
-    t_years = np.arange(12 * years) / 12.0
-    mean = 28.0 * np.cos(np.deg2rad(lat))[:, None] - 1.0
-    amplitude = 4.0 * np.sin(np.deg2rad(lat))[:, None]
-    season = np.cos(2 * np.pi * (t_years[:, None, None] - 0.1))
-    trend = 0.02 * t_years[:, None, None]
-    noise = rng.normal(0, 0.3, size=(t_years.size, lat.size, lon.size))
-    sst = (mean + amplitude * season + trend + noise + 0 * lon).astype("float32")
-    land = (np.abs(lat)[:, None] < 60) & (np.sin(np.deg2rad(lon)) * np.cos(np.deg2rad(2 * lat[:, None])) > 0.6)
-    sst[:, land] = np.nan
-    return xr.DataArray(
-        sst,
-        dims=("time", "lat", "lon"),
-        coords={"time": time_coord, "lat": lat, "lon": lon},
-        name="sst",
-        attrs={"units": "degC", "standard_name": "sea_surface_temperature"},
-    )
+OUTPUTS = {"sst": "sample_sst.zarr", "ocean": "sample_ocean.zarr", "climatology": "sst_climatology.zarr",
+           "anomaly": "sst_anomaly.zarr", "density": "density.zarr", "figure": "oceanflow-demo.png"}
 
 
-def sample_section(seed: int = 1) -> xr.Dataset:
-    """A (depth, lat, lon) ocean: Absolute Salinity, Conservative Temperature, pressure."""
-    rng = np.random.default_rng(seed)
-    depth = np.linspace(0, 5000, 50)
-    lat = np.linspace(-60, 60, 121)
-    lon = np.linspace(0, 179, 180)
-    surface = 25 * np.cos(np.deg2rad(lat))[None, :, None]
-    CT = 2 + (surface - 2) * np.exp(-depth / 800)[:, None, None] + rng.normal(0, 0.05, (50, 121, 180))
-    SA = 34.7 + 0.6 * np.exp(-depth / 500)[:, None, None] * np.cos(np.deg2rad(2 * lat))[None, :, None] + 0 * CT
-    p = np.broadcast_to(depth[:, None, None] * 1.0, CT.shape)
-    dims = ("depth", "lat", "lon")
-    coords = {"depth": depth, "lat": lat, "lon": lon}
-    return xr.Dataset(
-        {
-            "SA": (dims, SA, {"units": "g/kg"}),
-            "CT": (dims, CT, {"units": "degC"}),
-            "p": (dims, p.copy(), {"units": "dbar"}),
-        },
-        coords=coords,
-    )
+def run(directory="oceanflow-demo", *, size="small", overwrite=False, quiet=False) -> dict:
+    """Run the demonstration into ``directory``; return ``{output: Path}`` (see :data:`OUTPUTS`).
+
+    Raises ``FileExistsError`` naming the outputs that exist unless ``overwrite``.
+    """
+    import oceanflow
+    from . import datasets, eos
+    from ._progress import compute
+
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; use one of {list(SIZES)}")
+    directory = Path(directory)
+    paths = {key: directory / name for key, name in OUTPUTS.items()}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)} exist(s); pass --overwrite (overwrite=True) "
+                              "to replace them, or choose another directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    config = SIZES[size]
+    say = (lambda *a: None) if quiet else print
+    started = time.perf_counter()
+
+    def save(obj, key, what):
+        oceanflow.save(obj, paths[key], overwrite=overwrite, operation=f"demo: {what}", progress=not quiet)
+
+    say(f"oceanflow {oceanflow.__version__} demonstration ({size} sample data) in {directory}/")
+    save(datasets.sst(chunks={"time": -1, **config["chunks"]}, **config["sst"]).to_dataset(), "sst",
+         "generated sample SST")
+    save(datasets.ocean(chunks=config["chunks"], **config["ocean"]), "ocean", "generated sample ocean")
+    ds = oceanflow.open_dataset(paths["sst"])
+    say(f"sample SST: {dict(ds.sst.sizes)}, {ds.sst.nbytes / 1e6:.1f} MB in {ds.sst.data.npartitions} chunks")
+
+    save(oceanflow.climatology(ds, "month"), "climatology", "monthly climatology of SST")
+    clim = oceanflow.open_dataset(paths["climatology"])
+    save(oceanflow.anomaly(ds, clim, freq="month"), "anomaly", "SST anomalies from the monthly climatology")
+    anom = oceanflow.open_dataset(paths["anomaly"])
+
+    ocean = oceanflow.open_dataset(paths["ocean"])
+    rho, alpha, beta = eos.rho_alpha_beta(ocean.SA, ocean.CT, ocean.p)
+    dens = ocean[[]].assign(rho=rho, sigma0=eos.sigma0(ocean.SA, ocean.CT), alpha=alpha, beta=beta)
+    save(dens, "density", "TEOS-10 density from the sample ocean")
+    dens = oceanflow.open_dataset(paths["density"])
+
+    weights = np.cos(np.deg2rad(anom.lat))
+    mean_sst, mean_anom, sigma0 = compute(
+        ds.sst.weighted(weights).mean(("lat", "lon")), anom.sst.weighted(weights).mean(("lat", "lon")),
+        dens.sigma0, progress=not quiet)
+    fit = oceanflow.polyfit(mean_anom, "time", 1).polyfit_coefficients
+    per_decade = float(fit.sel(degree=1)) * 86400e9 * 365.25 * 10  # from per nanosecond
+    say(f"climatology: {dict(clim.sst.sizes)}; anomalies: area-mean trend {per_decade:.3f} degC/decade "
+        f"({datasets.SST_TREND * 10:.3f} built in)")
+    say(f"density: sigma0 {float(sigma0.min()):.2f} to {float(sigma0.max()):.2f} kg m-3, "
+        f"in-situ rho up to {float(dens.rho.max()):.1f} kg m-3")
+
+    _figure(paths["figure"], clim.sst, anom.sst, mean_sst, mean_anom, fit, sigma0)
+    say(f"\ndone in {time.perf_counter() - started:.1f} s; outputs in {directory}/:")
+    for key, path in paths.items():
+        say(f"  {path}")
+    say(f"next: open {paths['figure']}, or try\n  oceanflow climatology {paths['sst']} "
+        f"-o {directory / 'seasons.zarr'} --freq season")
+    return paths
 
 
-def _timed(func):
-    start = time.perf_counter()
-    result = func()
-    return result, time.perf_counter() - start
+def _figure(path, clim, anom, mean_sst, mean_anom, fit, sigma0):
+    """Four panels: January climatology, last anomaly map, area-mean series, sigma0 section."""
+    from matplotlib.figure import Figure
+
+    import oceanflow
+
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    (a, b), (c, d) = fig.subplots(2, 2)
+    january = clim.sel(month=1)
+    image = a.pcolormesh(clim.lon, clim.lat, january, cmap="RdYlBu_r", shading="auto")
+    fig.colorbar(image, ax=a, label="degC")
+    a.set(title="SST climatology, January", xlabel="longitude", ylabel="latitude")
+
+    last = anom.isel(time=-1).load()
+    limit = float(np.nanmax(np.abs(last))) or 1.0
+    image = b.pcolormesh(anom.lon, anom.lat, last, cmap="RdBu_r", vmin=-limit, vmax=limit, shading="auto")
+    fig.colorbar(image, ax=b, label="degC")
+    b.set(title=f"SST anomaly, {str(last.time.values)[:7]}", xlabel="longitude", ylabel="latitude")
+
+    c.plot(mean_sst.time, mean_sst - float(mean_sst.mean()), lw=0.8, color="0.6", label="area-mean SST - its mean")
+    c.plot(mean_anom.time, mean_anom, lw=1.2, label="area-mean anomaly")
+    c.plot(mean_anom.time, oceanflow.polyval(mean_anom.time, fit), "k--", label="linear trend")
+    c.legend(loc="upper left", fontsize="small")
+    c.set(title="Area-weighted mean over the ocean", ylabel="degC")
+
+    ocean_column = int(np.argmax(np.isfinite(sigma0.isel(depth=0)).sum("lat").values))
+    section = sigma0.isel(lon=ocean_column)
+    filled = d.contourf(section.lat, section.depth, section, levels=20, cmap="viridis_r")
+    d.contour(section.lat, section.depth, section, levels=[26.0, 27.0, 27.5], colors="white", linewidths=0.8)
+    d.invert_yaxis()
+    fig.colorbar(filled, ax=d, label="kg m-3")
+    d.set(title=f"sigma0 (TEOS-10) at {float(section.lon):.1f}E", xlabel="latitude", ylabel="depth (m)")
+    fig.suptitle("oceanflow demo: generated sample data")
+    fig.savefig(path, dpi=90)
 
 
 def main() -> None:
-    print(f"oceanflow {oceanflow.__version__} demonstration on generated data\n")
-    sst = sample_sst()
-    print(f"sea surface temperature: {dict(sst.sizes)}, {sst.nbytes / 1e6:.0f} MB, land as NaN")
+    """``python -m oceanflow.demo``: the same as ``oceanflow demo``."""
+    from .cli import main as cli_main
 
-    coeffs = np.random.default_rng(2).normal(size=11).astype("float32") / 10
-    x = (sst / 30).astype("float32")
-    _, t_first = _timed(lambda: oceanflow.polyval(x, coeffs))  # compiles, or loads the cache
-    ours, t_ours = _timed(lambda: oceanflow.polyval(x, coeffs))
-    theirs, t_theirs = _timed(lambda: np.polyval(coeffs, x.values))
-    diff = float(np.nanmax(np.abs(ours.values - theirs)))
-    print(f"1. degree-10 polynomial: oceanflow {t_ours * 1e3:.0f} ms (first call {t_first * 1e3:.0f} ms), "
-          f"np.polyval {t_theirs * 1e3:.0f} ms, max difference {diff:.1e}")
-
-    chunked = sst.chunk({"time": -1, "lat": 45})
-    fit, t_fit = _timed(lambda: oceanflow.polyfit(chunked, "time", 1).compute())
-    slope = fit.polyfit_coefficients.sel(degree=1) * 86400e9 * 365.25 * 10  # per decade
-    reference = sst.polyfit("time", 1).polyfit_coefficients.sel(degree=1) * 86400e9 * 365.25 * 10
-    print(f"2. linear trend: {float(slope.mean()):.3f} degC/decade on average (0.200 built in), "
-          f"{t_fit * 1e3:.0f} ms; max difference from xarray's polyfit {float(abs(slope - reference).max()):.1e}")
-    detrended = oceanflow.detrend(chunked, "time").compute()
-    print(f"   detrended: {float(detrended.mean()):.1e} degC mean, NaN kept over land: "
-          f"{bool(detrended.isnull().equals(sst.isnull()))}")
-
-    ocean = sample_section().chunk({"depth": 10})
-    (rho, alpha, beta), t_eos = _timed(lambda: [v.compute() for v in eos.rho_alpha_beta(ocean.SA, ocean.CT, ocean.p)])
-    sigma0 = eos.sigma0(ocean.SA, ocean.CT).compute()
-    print(f"3. equation of state on {ocean.SA.size:,} points in {ocean.SA.data.npartitions} chunks: {t_eos * 1e3:.0f} ms")
-    print(f"   in-situ density {float(rho.min()):.2f} to {float(rho.max()):.2f} {rho.attrs.get('units', '')}, "
-          f"sigma0 {float(sigma0.min()):.2f} to {float(sigma0.max()):.2f}")
-    print(f"   alpha at the surface {float(alpha.isel(depth=0).mean()):.2e} 1/K, "
-          f"beta {float(beta.isel(depth=0).mean()):.2e} kg/g")
+    raise SystemExit(cli_main(["demo", *__import__("sys").argv[1:]]))
 
 
 if __name__ == "__main__":

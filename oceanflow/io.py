@@ -16,12 +16,14 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import sys
 import uuid
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 import xarray as xr
+
+from ._progress import compute as compute_with_progress
 
 __all__ = ["open_dataset", "save"]
 
@@ -156,7 +158,7 @@ def _check_monotonic(ds: xr.Dataset, files: list[Path]) -> None:
 # ---------------------------------------------------------------- writing
 
 
-def save(obj, path, *, overwrite=False, encoding=None, compute=True, operation="save"):
+def save(obj, path, *, overwrite=False, encoding=None, compute=True, operation="save", progress=None):
     """Write ``obj`` to Zarr (``.zarr``) or NetCDF (``.nc``), all or nothing.
 
     The data go to a temporary sibling of ``path`` that is renamed on success:
@@ -180,6 +182,9 @@ def save(obj, path, *, overwrite=False, encoding=None, compute=True, operation="
         sibling stays until the next ``save`` to the same path removes it.
     operation : str
         What produced ``obj``, for the ``history`` attribute.
+    progress : bool, optional
+        Show a progress bar on stderr (distributed's when a cluster client
+        is active); by default only when stderr is a terminal.
 
     Example
     -------
@@ -198,7 +203,9 @@ def save(obj, path, *, overwrite=False, encoding=None, compute=True, operation="
     encoding = _default_encoding(ds, kind, encoding or {})
     try:
         if kind == "zarr":
-            writer = ds.to_zarr(tmp, mode="w", encoding=encoding, compute=False, consolidated=True)
+            with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is not in its spec yet
+                warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+                writer = ds.to_zarr(tmp, mode="w", encoding=encoding, compute=False, consolidated=True)
         else:
             writer = ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding, compute=False)
     except Exception:
@@ -210,8 +217,7 @@ def save(obj, path, *, overwrite=False, encoding=None, compute=True, operation="
     if not compute:
         return finished
     try:
-        with _progress():
-            finished.compute()
+        compute_with_progress(finished, progress=progress)
     except BaseException:
         _remove(tmp)
         raise
@@ -306,30 +312,3 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     elif path.exists():
         path.unlink()
-
-
-class _progress:
-    """dask's ProgressBar when a person watches (a terminal) and no cluster runs."""
-
-    def __enter__(self):
-        self._bar = None
-        if sys.stderr.isatty() and not _distributed_client():
-            from dask.diagnostics import ProgressBar
-
-            self._bar = ProgressBar()
-            self._bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
-
-
-def _distributed_client() -> bool:
-    try:
-        from distributed import get_client
-
-        get_client()
-        return True
-    except (ImportError, ValueError):
-        return False

@@ -1,0 +1,43 @@
+"""Computing with a progress bar: dask's ProgressBar, or distributed's with a cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+
+def compute(*objs, progress=None):
+    """Compute dask-backed ``objs`` (delayed, arrays, xarray objects) and return the results.
+
+    ``progress``: True shows a bar on stderr, False none, None one when stderr
+    is a terminal.  With an active ``distributed`` client the work runs there
+    and the bar is distributed's; otherwise dask's local ProgressBar.
+    """
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    client = active_client()
+    if client is not None:
+        futures = client.compute(list(objs))
+        if show:
+            from distributed import progress as distributed_progress
+
+            with contextlib.redirect_stdout(sys.stderr):
+                distributed_progress(futures, multi=False)
+                sys.stderr.write("\n")
+        results = client.gather(futures)
+    else:
+        import dask
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar(out=sys.stderr) if show else contextlib.nullcontext():
+            results = dask.compute(*objs)
+    return results[0] if len(objs) == 1 else tuple(results)
+
+
+def active_client():
+    """The current ``distributed`` client, or None."""
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):
+        return None
