@@ -44,7 +44,7 @@ def chunk_sizes(zarr_path, nc_path, repeat):
     print("read + sum of the Zarr store, dask chunks as multiples of the (365, 90, 90) storage chunk:")
     rows = []
     for factor, chunks in ((1, {"time": 365, "lat": 90, "lon": 90}), (2, {"time": 365, "lat": 90, "lon": 180}),
-                           (4, {"time": 365, "lat": 180, "lon": 180}), (10, {"time": 3650, "lat": 90, "lon": 180})):
+                           (4, {"time": 365, "lat": 180, "lon": 180}), (10, {"time": 3650, "lat": 90, "lon": 90})):
         chunks = {d: min(c, ds.sizes[d]) for d, c in chunks.items()}
         mb = 4 * chunks["time"] * chunks["lat"] * chunks["lon"] / 1e6
         rows.append((f"  {factor:>2} storage chunks ({mb:6.1f} MB)", median_seconds(read_sum(zarr_path, "zarr", chunks), repeat)))
