@@ -41,3 +41,15 @@ def active_client():
         return get_client()
     except (ImportError, ValueError):
         return None
+
+
+def progress_bar(progress=None):
+    """A context showing dask's local ProgressBar on stderr (see :func:`compute` for
+    ``progress``); with a ``distributed`` client, whose work does not go through
+    the local scheduler, none."""
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    if not show or active_client() is not None:
+        return contextlib.nullcontext()
+    from dask.diagnostics import ProgressBar
+
+    return ProgressBar(out=sys.stderr)

@@ -109,8 +109,11 @@ def anomaly(obj, clim=None, *, freq="month", kind="absolute", base=None, dim="ti
         As for :func:`climatology`.
     clim : DataArray, Dataset or (mean, std) pair, optional
         Climatology with the group dimension of ``freq`` (as returned by
-        :func:`climatology`); computed from ``obj`` over ``base`` when not
-        given.  ``kind="standardized"`` needs the pair (mean, std) or None.
+        :func:`climatology`).  When not given it is computed first, from
+        ``obj`` over ``base``, in one read of the data (at this call, also for
+        dask input: the climatology is small, and a graph holding both passes
+        would keep chunks in memory); the anomalies themselves stay lazy.
+        ``kind="standardized"`` needs the pair (mean, std) or None.
     freq : str or array_like
         Grouping, as for :func:`climatology`.
     kind : {"absolute", "relative", "standardized"}
@@ -151,27 +154,26 @@ def anomaly(obj, clim=None, *, freq="month", kind="absolute", base=None, dim="ti
     _check_dataarray(obj, "obj")
     obj = chunked_for(obj, operation="anomaly")
     if clim is None:
-        clim = climatology(obj, stat="mean", **options)
-        if kind == "standardized":
-            clim = (clim, climatology(obj, stat="std", **options))
-        obj = _read_after(obj, clim)
+        clim = _climatology_first(obj, kind, options)
     return _anomaly_array(obj, clim, kind, **options)
 
 
-def _read_after(obj, clim):
-    """``obj`` with its dask graph cloned and bound to ``clim``: the anomaly pass
-    reads the data anew, once the climatology is complete.
+def _climatology_first(obj, kind, options):
+    """The climatology (and for standardized anomalies the std), computed now.
 
-    Sharing the read tasks with the climatology would keep every chunk in memory
-    until the climatology is complete (the whole input: 2.3 GB peak for 1.9 GB of
-    data); reading twice costs one more read and keeps memory bounded.
+    The anomaly of a chunk needs the finished climatology, i.e. every chunk.  In
+    one lazy graph the scheduler may keep chunks read for the climatology in
+    memory for the subtraction (measured: 2.3 GB peak for 1.9 GB of data, and
+    growing with the input); computing the small climatology first, in one read
+    of the data, leaves a graph that streams chunk by chunk.
     """
-    if not is_dask(obj.data):
-        return obj
-    from dask.graph_manipulation import bind
+    import dask
 
-    parents = [c.data for c in (clim if isinstance(clim, tuple) else (clim,)) if is_dask(c.data)]
-    return obj.copy(data=bind(obj.data, parents)) if parents else obj
+    clims = [climatology(obj, stat="mean", **options)]
+    if kind == "standardized":
+        clims.append(climatology(obj, stat="std", **options))
+    clims = dask.compute(*clims)  # one pass over the data for both
+    return tuple(clims) if kind == "standardized" else clims[0]
 
 
 # ---------------------------------------------------------------- planning
