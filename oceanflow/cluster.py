@@ -315,7 +315,10 @@ def _watched(job_cls):
             try:
                 await super().start()
             except Exception as error:
+                from distributed.core import Status
+
                 self.submit_error = error
+                self.status = Status.failed  # else closing the cluster asserts on it
                 raise
 
     Watched.__name__ = Watched.__qualname__ = job_cls.__name__
@@ -326,9 +329,11 @@ def _slurm_preflight(script: str) -> None:
     """``sbatch --test-only``: SLURM says whether the job could ever run, submitting nothing."""
     result = subprocess.run(["sbatch", "--test-only"], input=script, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
+        asked = " ".join(line[len("#SBATCH "):] for line in script.splitlines() if line.startswith("#SBATCH "))
         raise ClusterStartError(
             "SLURM refuses the worker job (sbatch --test-only): " + " ".join(result.stderr.split())
-            + "\nFix the profile (memory per job, cores, walltime, queue) or see job_script() for the script."
+            + f"\nThe job asked for: {asked}. Fix the profile (memory per job, cores, walltime, queue); "
+            "job_script() shows the whole script."
         )
 
 
