@@ -279,6 +279,8 @@ def _jobqueue_kwargs(kind, s) -> dict:
             life, stagger = lifetime(seconds)
             extra += ["--lifetime", f"{life}s", "--lifetime-stagger", f"{stagger}s"]
     kwargs["worker_extra_args"] = extra
+    # exec: the job ends when its worker does, so an empty queue means no worker is left
+    kwargs["python"] = f"exec {kwargs.get('python') or sys.executable}"
     return kwargs
 
 

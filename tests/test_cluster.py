@@ -112,7 +112,7 @@ def test_slurm_job_script_contents():
     assert directives(script, "#SBATCH") == ["-J dask-worker", "-p compute", "-A ocean", "-n 1",
                                              "--cpus-per-task=4", "--mem=6G", "-t 02:00:00", "--exclusive"]
     command = script.strip().splitlines()[-1].split()
-    assert command[:3] == [sys.executable, "-m", "distributed.cli.dask_worker"]
+    assert command[:4] == ["exec", sys.executable, "-m", "distributed.cli.dask_worker"]  # the job ends with its worker
     option = dict(zip(command[3:], command[4:]))
     assert option["--nthreads"] == "2" and option["--nworkers"] == "2"
     assert option["--memory-limit"] == "3.00GiB"  # half of the job's 6GiB for each process

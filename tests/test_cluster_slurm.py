@@ -7,9 +7,11 @@ import os
 import time
 
 import dask
+import numpy as np
 import psutil
 import pytest
 
+import oceanflow
 from oceanflow import cluster
 
 from cluster_workloads import ROOT, assert_identical, check_oracles, compute, inputs, worker_facts
@@ -52,11 +54,11 @@ def threaded():
 
 
 def dask_workers():
-    """Worker (and nanny) processes of dask-jobqueue jobs still alive."""
+    """dask worker, nanny and scheduler processes started from the command line, still alive."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
-        if "distributed.cli.dask_worker" in cmdline and "--name" in cmdline:
+        if "distributed.cli.dask_" in cmdline:
             found.append(proc.pid)
     return found
 
@@ -88,7 +90,6 @@ def test_scancel_of_a_worker_job_mid_computation_gives_the_exact_result(slurm, s
     data, expected = threaded
     sst = data[0]
     slow = sst.copy(data=sst.data.map_blocks(lambda block: (time.sleep(0.3), block)[1], dtype=sst.dtype))
-    import oceanflow
 
     with dask.config.set(scheduler="threads"):
         oracle = oceanflow.climatology(slow, "month").values
@@ -102,9 +103,8 @@ def test_scancel_of_a_worker_job_mid_computation_gives_the_exact_result(slurm, s
         slurm.run("scancel", jobs[0])
         got = future.result(timeout=60).values
         assert len(client.nthreads()) == 1
-    np_equal = __import__("numpy").testing.assert_array_equal
-    np_equal(got, oracle)
-    np_equal(got, expected["climatology"])
+    np.testing.assert_array_equal(got, oracle)
+    np.testing.assert_array_equal(got, expected["climatology"])
     assert_nothing_left(slurm)
 
 
@@ -158,3 +158,39 @@ def test_workers_that_cannot_arrive_time_out_with_the_reason(slurm, settings):
         with cluster.start("slurm", jobs=cores + 1, **{**settings, "timeout": 5}):
             pass
     assert_nothing_left(slurm)
+
+
+def doc_blocks(language):
+    """The ```language blocks of docs/hpc.md's batch-mode section, in order."""
+    import re
+
+    text = open(os.path.join(ROOT, "docs", "hpc.md")).read()
+    section = text[text.index("## Batch mode"):]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+def test_documented_batch_script_runs_a_whole_oceanflow_job(slurm, tmp_path, threaded):
+    """docs/hpc.md's batch script and analysis.py, submitted as they are."""
+    import oceanflow
+    from oceanflow.demo import sample_sst
+
+    (tmp_path / "job.sh").write_text(doc_blocks("bash")[0])
+    (tmp_path / "analysis.py").write_text(doc_blocks("python")[0])
+    env_path = f"{os.path.dirname(os.sys.executable)}:{os.environ['PATH']}"  # the job's `python` is this one
+    job = slurm.run("sbatch", "--parsable", f"--export=ALL,PATH={env_path},PYTHONPATH={ROOT}",
+                    f"--chdir={tmp_path}", str(tmp_path / "job.sh")).stdout.strip()
+    deadline = time.monotonic() + 90
+    while job in slurm.queued() and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert job not in slurm.queued(), slurm.logs()
+    output = (tmp_path / f"slurm-{job}.out").read_text()
+    with dask.config.set(scheduler="threads"):
+        clim = oceanflow.climatology(sample_sst(years=3).chunk({"lat": 45})).compute()
+    expected_mean = float(clim.mean())
+    line = [ln for ln in output.splitlines() if ln.startswith("climatology")]
+    assert line, output
+    assert line[0].startswith(f"climatology {dict(clim.sizes)}")
+    np.testing.assert_allclose(float(line[0].split()[-1]), expected_mean, rtol=1e-12)
+    np.testing.assert_allclose(expected_mean, float(sample_sst(years=3).groupby("time.month").mean().mean()),
+                               rtol=1e-5)
+    assert dask_workers() == []
