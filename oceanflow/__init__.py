@@ -9,7 +9,7 @@ information, not the arithmetic.
 array([0., 3.])
 """
 
-from . import chunking, eos
+from . import chunking, cluster, eos
 from .chunking import explain_chunks, suggest_chunks
 from .climatology import anomaly, climatology
 from .fitting import detrend, polyfit
@@ -24,6 +24,7 @@ __all__ = [
     "anomaly",
     "chunking",
     "climatology",
+    "cluster",
     "detrend",
     "eos",
     "explain_chunks",

@@ -256,22 +256,33 @@ def default_target(memory_per_worker=None, threads_per_worker=None) -> int:
 
 
 def _worker_resources():
-    """(memory limit, threads) of a worker of the active cluster, else of this machine."""
+    """(memory limit, threads) of a worker of the active cluster, else of this machine.
+
+    With workers of different sizes, the one with the least memory per thread;
+    workers without a memory limit count with this machine's memory.
+    """
     try:
         from distributed import get_client
 
-        workers = get_client().scheduler_info().get("workers", {})
-        if workers:
-            info = next(iter(workers.values()))
-            return info.get("memory_limit") or None, info.get("nthreads") or 1
+        workers = get_client().scheduler_info(n_workers=-1).get("workers", {})
+        limited = [(w["memory_limit"], w.get("nthreads") or 1) for w in workers.values() if w.get("memory_limit")]
+        if limited:  # the worker with the least memory per thread decides
+            return min(limited, key=lambda pair: pair[0] / pair[1])
+        if workers:  # no memory limit: this machine's memory, the workers' threads
+            threads = max(w.get("nthreads") or 1 for w in workers.values())
+            return _machine_memory(), threads
     except (ImportError, ValueError):
         pass
+    return _machine_memory(), os.cpu_count() or 1
+
+
+def _machine_memory():
     try:
         import psutil
 
-        return psutil.virtual_memory().total, os.cpu_count() or 1
+        return psutil.virtual_memory().total
     except ImportError:
-        return None, os.cpu_count() or 1
+        return None
 
 
 def _dask_chunk_size() -> int:
