@@ -23,7 +23,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from ._progress import progress_bar
+from ._progress import active_client, progress_bar
+from ._progress import compute as compute_with_progress
 
 __all__ = ["open_dataset", "save"]
 
@@ -210,13 +211,17 @@ def save(obj, path, *, overwrite=False, encoding=None, compute=True, operation="
             return ds.to_zarr(tmp, mode="w", encoding=encoding, compute=now, consolidated=True)
 
     try:
-        if not compute:
+        if not compute or active_client() is not None:
             import dask
 
-            return dask.delayed(_finish)(write(False), tmp, path, overwrite)
-        # Written directly, not through a Delayed: dask then optimises the array graph
-        # (read, compute and store fused per chunk); computing the Delayed of
-        # to_zarr(compute=False) held most chunks in memory (2.2 GB for a 1.9 GB input).
+            finished = dask.delayed(_finish)(write(False), tmp, path, overwrite)
+            if not compute:
+                return finished
+            compute_with_progress(finished, progress=progress)  # distributed's scheduler and bar
+            return None
+        # On the local scheduler, written directly rather than through a Delayed: computing
+        # the Delayed of to_zarr(compute=False) held most chunks in memory (2.2 GB peak for
+        # a 1.9 GB anomaly, against 0.46 GB written directly).
         with progress_bar(progress):
             write(True)
     except BaseException:

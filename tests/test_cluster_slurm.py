@@ -172,7 +172,7 @@ def doc_blocks(language):
 def test_documented_batch_script_runs_a_whole_oceanflow_job(slurm, tmp_path, threaded):
     """docs/hpc.md's batch script and analysis.py, submitted as they are."""
     import oceanflow
-    from oceanflow.demo import sample_sst
+    from oceanflow.datasets import sst
 
     (tmp_path / "job.sh").write_text(doc_blocks("bash")[0])
     (tmp_path / "analysis.py").write_text(doc_blocks("python")[0])
@@ -185,12 +185,12 @@ def test_documented_batch_script_runs_a_whole_oceanflow_job(slurm, tmp_path, thr
     assert job not in slurm.queued(), slurm.logs()
     output = (tmp_path / f"slurm-{job}.out").read_text()
     with dask.config.set(scheduler="threads"):
-        clim = oceanflow.climatology(sample_sst(years=3).chunk({"lat": 45})).compute()
+        clim = oceanflow.climatology(sst(years=3).chunk({"lat": 45})).compute()
     expected_mean = float(clim.mean())
     line = [ln for ln in output.splitlines() if ln.startswith("climatology")]
     assert line, output
     assert line[0].startswith(f"climatology {dict(clim.sizes)}")
     np.testing.assert_allclose(float(line[0].split()[-1]), expected_mean, rtol=1e-12)
-    np.testing.assert_allclose(expected_mean, float(sample_sst(years=3).groupby("time.month").mean().mean()),
+    np.testing.assert_allclose(expected_mean, float(sst(years=3).groupby("time.month").mean().mean()),
                                rtol=1e-5)
     assert dask_workers() == []
