@@ -176,9 +176,12 @@ def test_overwrite_replaces_only_when_asked(inputs, tmp_path):
     refused = oceanflow_cmd("climatology", inputs / "sst.zarr", "-o", "c.zarr", "--stat", "max", cwd=tmp_path,
                             check=False)
     assert refused.returncode == 2 and "--overwrite" in refused.stderr
-    np.testing.assert_allclose(read(tmp_path / "c.zarr").sst, read(inputs / "sst.zarr").sst.groupby("time.month").mean())
+    sst = read(inputs / "sst.zarr").sst
+    with xr.set_options(use_flox=False):
+        mean, top = sst.groupby("time.month").mean(), sst.groupby("time.month").max()
+    np.testing.assert_allclose(read(tmp_path / "c.zarr").sst, mean, rtol=1e-6)  # float32 sums in other orders
     oceanflow_cmd("climatology", inputs / "sst.zarr", "-o", "c.zarr", "--stat", "max", "--overwrite", cwd=tmp_path)
-    np.testing.assert_allclose(read(tmp_path / "c.zarr").sst, read(inputs / "sst.zarr").sst.groupby("time.month").max())
+    np.testing.assert_array_equal(read(tmp_path / "c.zarr").sst, top)
 
 
 # ---------------------------------------------------------------- the demonstration
