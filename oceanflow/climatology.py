@@ -183,15 +183,17 @@ class _Plan:
     """Validated arguments of one climatology: groups, weights, kernels."""
 
     def __init__(self, obj, freq, stat, dim, base, min_count, weights, smooth, ddof, feb29, seasons, split_every):
-        if stat not in AGGREGATIONS:
-            raise ValueError(f"unknown stat {stat!r}; use one of {list(AGGREGATIONS)}")
+        if stat not in _CF_METHOD:
+            raise ValueError(f"unknown stat {stat!r}; use one of {list(_CF_METHOD)}")
         if not isinstance(min_count, (int, np.integer)) or min_count < 0:
             raise ValueError(f"min_count must be a non-negative integer, got {min_count!r}")
         if not isinstance(ddof, (int, np.integer)) or ddof < 0:
             raise ValueError(f"ddof must be a non-negative integer, got {ddof!r}")
         self.stat, self.dim, self.min_count, self.ddof = stat, dim, int(min_count), int(ddof)
         self.base, self.split_every = base, split_every
-        self.aggregation = AGGREGATIONS[stat]
+        # an unweighted mean needs no sum of weights: 2 partials per group instead of 3
+        self.kernel = "mean_unweighted" if stat == "mean" and weights is None else stat
+        self.aggregation = AGGREGATIONS[self.kernel]
         time = _time_of(obj, dim)
         self.time = self.select(time.to_dataset(name="_t"))[dim] if base is not None else time
         self.groups = time_groups(self.time, freq, feb29=feb29, seasons=seasons)
@@ -376,7 +378,7 @@ def _climatology_numpy(data, plan, dtype):
             chunk(x[:, part], codes, plan.weights, init, 1, out=parts[:, :, part])
 
     run_sliced(run, x.shape[1])
-    result = _finalized(plan.stat, parts, plan.params(), dtype)
+    result = _finalized(plan.kernel, parts, plan.params(), dtype)
     return result.reshape((result.shape[0],) + data.shape[1:])
 
 
@@ -389,7 +391,7 @@ def _climatology_dask(data, plan, dtype):
     space = "".join(chr(ord("a") + i) for i in range(data.ndim - 1))
     codes = dsa.from_array(plan.groups.codes, chunks=(data.chunks[0],))
     weights = dsa.from_array(plan.weights, chunks=(data.chunks[0],))
-    common = {"stat": plan.stat, "ngroups": ngroups, "work": dtype}
+    common = {"stat": plan.kernel, "ngroups": ngroups, "work": dtype}
     if data.numblocks[0] == 1:
         return dsa.blockwise(
             _climatology_block, "G" + space, data, "T" + space, codes, "T", weights, "T",
@@ -402,12 +404,12 @@ def _climatology_dask(data, plan, dtype):
         new_axes={"Q": nparts, "G": ngroups}, adjust_chunks={"T": 1}, dtype=np.float64, **common,
     )
     combined = dsa.reduction(
-        parts, _identity, partial(_combine_block, stat=plan.stat), axis=0, keepdims=True,
-        combine=partial(_combine_block, stat=plan.stat), dtype=np.float64, concatenate=True,
+        parts, _identity, partial(_combine_block, stat=plan.kernel), axis=0, keepdims=True,
+        combine=partial(_combine_block, stat=plan.kernel), dtype=np.float64, concatenate=True,
         split_every=plan.split_every, meta=np.empty((0,) * parts.ndim, np.float64),
     )
     return combined.map_blocks(
-        _finalize_block, drop_axis=[0, 1], dtype=dtype, stat=plan.stat, params=plan.params(), work=dtype,
+        _finalize_block, drop_axis=[0, 1], dtype=dtype, stat=plan.kernel, params=plan.params(), work=dtype,
         meta=np.empty((0,) * (data.ndim), dtype),
     )
 
@@ -427,11 +429,11 @@ def _fold_dask(data, plan, dtype, common):
     from dask.highlevelgraph import HighLevelGraph
 
     data = _split_space(data)
-    token = tokenize(data, plan.stat, plan.groups.codes, plan.weights, plan.params(), dtype)
+    token = tokenize(data, plan.kernel, plan.groups.codes, plan.weights, plan.params(), dtype)
     fold, final = f"climatology-fold-{token}", f"climatology-{token}"
     bounds = np.cumsum((0,) + data.chunks[0])
     step = partial(_fold_block, **common)
-    finish = partial(_finalize_block, stat=plan.stat, params=plan.params(), work=dtype)
+    finish = partial(_finalize_block, stat=plan.kernel, params=plan.params(), work=dtype)
     graph = {}
     for space in itertools.product(*(range(n) for n in data.numblocks[1:])):
         previous = None

@@ -247,6 +247,15 @@ def extreme_finalize(parts, params, out):
 
 
 @gufunc(*_FINALIZE)
+def unweighted_mean_finalize(parts, params, out):
+    """Sum / count where count >= max(min_count, 1), else NaN (partials of :func:`sum_chunk`)."""
+    for g in range(parts.shape[1]):
+        for p in range(parts.shape[2]):
+            n = parts[0, g, p]
+            out[g, p] = parts[1, g, p] / n if n >= params[0] and n > 0 else np.nan
+
+
+@gufunc(*_FINALIZE)
 def mean_finalize(parts, params, out):
     """Weighted sum / sum of weights where count >= min_count, else NaN."""
     for g in range(parts.shape[1]):
@@ -314,6 +323,8 @@ AGGREGATIONS = {
     "count": Aggregation(count_chunk, additive_combine, count_finalize, (0.0,), False),
     "sum": Aggregation(sum_chunk, additive_combine, total_finalize, (0.0, 0.0), True),
     "mean": Aggregation(mean_chunk, additive_combine, mean_finalize, (0.0, 0.0, 0.0), True),
+    # the unweighted mean climatology() uses when no weights are given: (count, sum)
+    "mean_unweighted": Aggregation(sum_chunk, additive_combine, unweighted_mean_finalize, (0.0, 0.0), False),
     "var": Aggregation(moments_chunk, moments_combine, var_finalize, (0.0, 0.0, 0.0), False),
     "std": Aggregation(moments_chunk, moments_combine, std_finalize, (0.0, 0.0, 0.0), False),
     "min": Aggregation(min_chunk, min_combine, extreme_finalize, (0.0, _INF), False),
