@@ -354,6 +354,7 @@ def suggest_chunks(obj, *, core_dims=(), target=None, memory_per_worker=None, th
 
     Example
     -------
+    >>> import numpy as np, xarray as xr
     >>> ds = xr.Dataset({"sst": (("time", "lat", "lon"), np.zeros((7300, 180, 360), "f4"))})
     >>> suggest_chunks(ds, core_dims="time", target=32 * 2**20)
     {'time': 7300, 'lat': 3, 'lon': 360}

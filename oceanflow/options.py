@@ -2,7 +2,7 @@
 
 Example
 -------
->>> import oceanflow
+>>> import numpy as np, oceanflow
 >>> with oceanflow.set_options(num_threads=1):
 ...     oceanflow.polyval(np.arange(3.0), [1, 0, 0])
 array([0., 1., 4.])

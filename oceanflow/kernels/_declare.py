@@ -22,7 +22,8 @@ the floating-point type.  Everything about compilation lives here:
 
 Example
 -------
->>> @gufunc("(n)->(n)", "void({t}[::1], {t}[::1])")
+>>> import numpy as np
+>>> @gufunc("(n)->(n)", "void({t}[::1], {t}[::1])", cache=False)
 ... def double(x, out):
 ...     for i in range(x.shape[0]):
 ...         out[i] = 2 * x[i]
