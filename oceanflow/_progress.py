@@ -13,11 +13,10 @@ def compute(*objs, progress=None):
     is a terminal.  With an active ``distributed`` client the work runs there
     and the bar is distributed's; otherwise dask's local ProgressBar.
     """
-    show = sys.stderr.isatty() if progress is None else bool(progress)
     client = active_client()
     if client is not None:
         futures = client.compute(list(objs))
-        if show:
+        if _show(progress):
             from distributed import progress as distributed_progress
 
             with contextlib.redirect_stdout(sys.stderr):
@@ -26,9 +25,8 @@ def compute(*objs, progress=None):
         results = client.gather(futures)
     else:
         import dask
-        from dask.diagnostics import ProgressBar
 
-        with ProgressBar(out=sys.stderr) if show else contextlib.nullcontext():
+        with progress_bar(progress):
             results = dask.compute(*objs)
     return results[0] if len(objs) == 1 else tuple(results)
 
@@ -47,9 +45,12 @@ def progress_bar(progress=None):
     """A context showing dask's local ProgressBar on stderr (see :func:`compute` for
     ``progress``); with a ``distributed`` client, whose work does not go through
     the local scheduler, none."""
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    if not show or active_client() is not None:
+    if not _show(progress) or active_client() is not None:
         return contextlib.nullcontext()
     from dask.diagnostics import ProgressBar
 
     return ProgressBar(out=sys.stderr)
+
+
+def _show(progress) -> bool:
+    return sys.stderr.isatty() if progress is None else bool(progress)

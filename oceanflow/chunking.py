@@ -261,18 +261,15 @@ def _worker_resources():
     With workers of different sizes, the one with the least memory per thread;
     workers without a memory limit count with this machine's memory.
     """
-    try:
-        from distributed import get_client
+    from ._progress import active_client
 
-        workers = get_client().scheduler_info(n_workers=-1).get("workers", {})
-        limited = [(w["memory_limit"], w.get("nthreads") or 1) for w in workers.values() if w.get("memory_limit")]
-        if limited:  # the worker with the least memory per thread decides
-            return min(limited, key=lambda pair: pair[0] / pair[1])
-        if workers:  # no memory limit: this machine's memory, the workers' threads
-            threads = max(w.get("nthreads") or 1 for w in workers.values())
-            return _machine_memory(), threads
-    except (ImportError, ValueError):
-        pass
+    client = active_client()
+    workers = client.scheduler_info(n_workers=-1).get("workers", {}) if client is not None else {}
+    limited = [(w["memory_limit"], w.get("nthreads") or 1) for w in workers.values() if w.get("memory_limit")]
+    if limited:  # the worker with the least memory per thread decides
+        return min(limited, key=lambda pair: pair[0] / pair[1])
+    if workers:  # no memory limit: this machine's memory, the workers' threads
+        return _machine_memory(), max(w.get("nthreads") or 1 for w in workers.values())
     return _machine_memory(), os.cpu_count() or 1
 
 
