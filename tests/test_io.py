@@ -148,8 +148,10 @@ def test_existing_output_needs_overwrite_and_unknown_format_is_refused(tmp_path)
 
 
 def _explode(block, block_info=None):
+    """Fail on the third chunk at once; the others finish late, after the failure."""
     if block_info[0]["chunk-location"][0] == 2:
         raise RuntimeError("disk full")
+    time.sleep(0.3)
     return block
 
 
@@ -167,6 +169,17 @@ def test_an_exception_mid_write_leaves_no_output_and_the_old_one_untouched(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"out{suffix}"]
     engine = "zarr" if suffix == ".zarr" else "netcdf4"
     xr.testing.assert_equal(xr.open_dataset(path, engine=engine).load(), old)
+
+
+def test_a_failed_write_on_a_cluster_leaves_no_output(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    bad = field().chunk({"time": 10})
+    bad["sst"] = bad.sst.copy(data=dsa.map_blocks(_explode, bad.sst.data, dtype="f4"))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        with pytest.raises(RuntimeError, match="disk full"):
+            save(bad, tmp_path / "new.zarr", progress=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_killed_writer_leaves_no_output(tmp_path):
