@@ -366,20 +366,17 @@ def _bounds(plan, gdim):
 
 
 def _climatology_numpy(data, plan, dtype):
+    """In memory: each thread reduces its own range of pixels (read in place)."""
     x = _pixels(data, dtype)
-    agg = plan.aggregation
-    init = _init(agg, plan.groups.labels.size)
-    parts = np.empty(init.shape + (x.shape[1],), np.float64)
-    chunk = agg.chunk.for_dtype(dtype)
-    codes = plan.groups.codes
+    ngroups = plan.groups.labels.size
+    result = np.empty((ngroups, x.shape[1]), dtype)
 
     def run(part):
-        with np.errstate(invalid="ignore"):
-            chunk(x[:, part], codes, plan.weights, init, 1, out=parts[:, :, part])
+        parts = _partials(x, plan.groups.codes, plan.weights, plan.kernel, ngroups, dtype, pixels=part)
+        result[:, part] = _finalized(plan.kernel, parts, plan.params(), dtype)
 
     run_sliced(run, x.shape[1])
-    result = _finalized(plan.kernel, parts, plan.params(), dtype)
-    return result.reshape((result.shape[0],) + data.shape[1:])
+    return result.reshape((ngroups,) + data.shape[1:])
 
 
 def _climatology_dask(data, plan, dtype):
@@ -419,51 +416,65 @@ def _fold_dask(data, plan, dtype, common):
     chunks of each spatial block, in order, into one partial, then finalize.
 
     A tree of per-chunk partials would write and re-read partials several times
-    the size of the data (366 groups x 3 float64 per pixel for a year of
+    the size of the data (366 groups x 2 float64 per pixel for a year of
     float32); the fold keeps one partial per spatial block and adds each time
     chunk into it in place: tasks = chunks + spatial blocks, memory bounded by
-    the partials of the blocks in progress, whatever the number of years.
+    the partials of the blocks in progress, whatever the number of years.  To
+    use every core when there are few spatial blocks, the folds of one block
+    take disjoint row ranges of it (read in place, no rechunk copy).
     """
     import dask.array as dsa
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    data = _split_space(data)
     token = tokenize(data, plan.kernel, plan.groups.codes, plan.weights, plan.params(), dtype)
     fold, final = f"climatology-fold-{token}", f"climatology-{token}"
     bounds = np.cumsum((0,) + data.chunks[0])
     step = partial(_fold_block, **common)
-    finish = partial(_finalize_block, stat=plan.kernel, params=plan.params(), work=dtype)
+    finish = partial(_finish_fold, stat=plan.kernel, params=plan.params(), work=dtype)
+    out_chunks, pieces = _row_pieces(data.chunks[1:])
     graph = {}
-    for space in itertools.product(*(range(n) for n in data.numblocks[1:])):
+    for space_out, space_in, pixels, shape in pieces:
         previous = None
         for k in range(data.numblocks[0]):
             time = slice(bounds[k], bounds[k + 1])
-            graph[(fold, k) + space] = (step, previous, (data.name, k) + space,
-                                        plan.groups.codes[time], plan.weights[time])
-            previous = (fold, k) + space
-        graph[(final, 0) + space] = (finish, previous)
+            graph[(fold, k) + space_out] = (step, previous, (data.name, k) + space_in,
+                                            plan.groups.codes[time], plan.weights[time], pixels)
+            previous = (fold, k) + space_out
+        graph[(final, 0) + space_out] = (finish, previous, shape)
     layers = HighLevelGraph.from_collections(final, graph, dependencies=[data])
-    chunks = ((plan.groups.labels.size,),) + data.chunks[1:]
+    chunks = ((plan.groups.labels.size,),) + out_chunks
     return dsa.Array(layers, final, chunks, meta=np.empty((0,) * data.ndim, dtype))
 
 
-def _split_space(data, pieces=None):
-    """Split the spatial blocks (views, no copy) so that the folds, sequential in
-    time, can run on every core; time chunks are left as they are."""
+def _row_pieces(space_chunks, pieces=None):
+    """Split the spatial blocks along their first axis until there are ``pieces``
+    (default: the cores), so the folds, sequential in time, run on every core.
+
+    Rows of a C-ordered block are a contiguous pixel range, which the kernels
+    read in place.  Returns the output's spatial chunks and, per output block,
+    (its index, the input block's index, its pixel range, its shape).
+    """
     import os
 
+    if not space_chunks:  # a time series: one pixel
+        return (), [((), (), slice(0, 1), ())]
     pieces = pieces or os.cpu_count() or 1
-    blocks = math.prod(data.numblocks[1:])
-    for axis in range(1, data.ndim):
-        if blocks >= pieces:
-            break
-        widest = max(data.chunks[axis])
-        parts = min(widest, math.ceil(pieces / blocks))
-        if parts > 1:
-            data = data.rechunk({axis: math.ceil(widest / parts)})
-            blocks = math.prod(data.numblocks[1:])
-    return data
+    blocks = math.prod(len(c) for c in space_chunks)
+    split = math.ceil(pieces / blocks)
+    rows = []  # (input block index along axis 1, first row, last row + 1)
+    for i, size in enumerate(space_chunks[0]):
+        parts = max(1, min(split, size))
+        edges = [size * j // parts for j in range(parts + 1)]
+        rows.extend((i, lo, hi) for lo, hi in zip(edges[:-1], edges[1:]))
+    out_chunks = (tuple(hi - lo for _, lo, hi in rows),) + tuple(space_chunks[1:])
+    result = []
+    for o, (i, lo, hi) in enumerate(rows):
+        for rest in itertools.product(*(range(len(c)) for c in space_chunks[1:])):
+            tail = tuple(c[j] for c, j in zip(space_chunks[1:], rest))
+            width = math.prod(tail)
+            result.append(((o,) + rest, (i,) + rest, slice(lo * width, hi * width), (hi - lo,) + tail))
+    return out_chunks, result
 
 
 # ---------------------------------------------------------------- block functions
@@ -475,20 +486,24 @@ def _pixels(block, dtype):
     return np.ascontiguousarray(block, dtype=dtype).reshape(block.shape[0], -1)
 
 
-def _init(agg, ngroups):
-    return np.broadcast_to(np.asarray(agg.init, np.float64)[:, None], (len(agg.init), ngroups))
+def _init(agg, ngroups, pixels):
+    """The starting partials (quantity, group, pixel): a broadcast view, no memory."""
+    return np.broadcast_to(np.asarray(agg.init, np.float64)[:, None, None], (len(agg.init), ngroups, pixels))
 
 
-def _partials(block, codes, weights, stat, ngroups, work, into=None):
-    """Partials (quantity, group, pixel) of one block; added into ``into`` when given."""
+def _partials(block, codes, weights, stat, ngroups, work, into=None, pixels=slice(None)):
+    """Partials (quantity, group, pixel) of the pixel range ``pixels`` of one
+    (time, ...) block, read in place; added into ``into`` when given."""
     agg = AGGREGATIONS[stat]
-    args = (_pixels(block, work), np.ascontiguousarray(codes, np.int64), np.ascontiguousarray(weights, np.float64),
-            _init(agg, ngroups))
+    x = _pixels(block, work)
+    start, stop, _ = pixels.indices(x.shape[1])
+    reset = into is None
+    if reset:
+        into = np.empty((len(agg.init), ngroups, stop - start))
     with np.errstate(invalid="ignore"):
-        if into is None:
-            return agg.chunk.for_dtype(work)(*args, 1)
-        agg.chunk.for_dtype(work)(*args, 0, out=into)
-        return into
+        agg.chunk.for_dtype(work)(x, np.ascontiguousarray(codes, np.int64), np.ascontiguousarray(weights, np.float64),
+                                  _init(agg, ngroups, stop - start), int(reset), start, out=into)
+    return into
 
 
 def _climatology_block(block, codes, weights, *, stat, ngroups, work, params):
@@ -504,12 +519,10 @@ def _chunk_block(block, codes, weights, *, stat, ngroups, work):
     return parts.reshape((1,) + parts.shape[:2] + block.shape[1:])
 
 
-def _fold_block(previous, block, codes, weights, *, stat, ngroups, work):
-    """Add one time chunk into the partials of the chunks before it (in place):
-    (1, quantity, group, ...)."""
-    into = None if previous is None else previous.reshape(previous.shape[1:3] + (-1,))
-    parts = _partials(block, codes, weights, stat, ngroups, work, into=into)
-    return parts.reshape((1,) + parts.shape[:2] + block.shape[1:])
+def _fold_block(previous, block, codes, weights, pixels, *, stat, ngroups, work):
+    """Add the pixels ``pixels`` of one time chunk into the partials (quantity,
+    group, pixel) of the chunks before it, in place."""
+    return _partials(block, codes, weights, stat, ngroups, work, into=previous, pixels=pixels)
 
 
 def _identity(parts, axis=None, keepdims=True):
@@ -534,6 +547,12 @@ def _finalize_block(parts, *, stat, params, work):
     flat = np.ascontiguousarray(parts[0]).reshape(parts.shape[1:3] + (-1,))
     result = _finalized(stat, flat, params, work)
     return result.reshape(parts.shape[2:])
+
+
+def _finish_fold(parts, shape, *, stat, params, work):
+    """Folded partials (quantity, group, pixel) -> statistic (group, *shape)."""
+    result = _finalized(stat, parts, params, work)
+    return result.reshape(result.shape[:1] + tuple(shape))
 
 
 def _smooth_block(values, harmonics):

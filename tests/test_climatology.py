@@ -1,5 +1,6 @@
 """oceanflow.climatology and oceanflow.anomaly against xarray's groupby (flox off)."""
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -48,24 +49,37 @@ def assert_matches(result, expected, dim, rtol):
     np.testing.assert_allclose(result.values, expected.values, rtol=rtol, atol=rtol, equal_nan=True)
 
 
+CHUNKINGS = ["numpy", "numpy-threads", "time-contiguous", "time-chunked", "time-chunked-one-block"]
+
+
 def chunked(obj, chunking, tchunk=50):
-    if chunking == "numpy":
+    if chunking.startswith("numpy"):
         return obj
     if chunking == "time-contiguous":
         return obj.chunk({"time": -1, "x": 2})
+    if chunking == "time-chunked-one-block":  # the folds split the block's rows between cores
+        return obj.chunk({"time": tchunk, "x": -1})
     return obj.chunk({"time": tchunk, "x": 3})
+
+
+def threads_for(chunking):
+    """In memory, "numpy-threads" splits even a few pixels between 3 threads."""
+    if chunking == "numpy-threads":
+        return oceanflow.set_options(num_threads=3, min_elements_per_thread=1)
+    return contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------- oracle, every stat and freq
 
 
-@pytest.mark.parametrize("chunking", ["numpy", "time-contiguous", "time-chunked"])
+@pytest.mark.parametrize("chunking", CHUNKINGS)
 @pytest.mark.parametrize("freq", ["month", "season", "dayofyear", "time.dayofyear"])
 @pytest.mark.parametrize("stat", STATS)
 def test_every_stat_and_freq(stat, freq, chunking):
     obj = make_field("standard", start="1999-06-01", periods=3 * 365 + 20)
-    result = oceanflow.climatology(chunked(obj, chunking), freq, stat)
-    if chunking != "numpy":
+    with threads_for(chunking):
+        result = oceanflow.climatology(chunked(obj, chunking), freq, stat)
+    if not chunking.startswith("numpy"):
         assert result.chunks is not None
     assert_matches(result, oracle(obj, freq, stat), GROUP_DIM[freq], 1e-10)
 
@@ -81,7 +95,7 @@ def test_every_stat_and_freq(stat, freq, chunking):
     freq=st.sampled_from(["month", "season", "dayofyear", "time.dayofyear"]),
     feb29=st.sampled_from(["own", "merge", "drop"]),
     stat=st.sampled_from(STATS),
-    chunking=st.sampled_from(["numpy", "time-contiguous", "time-chunked"]),
+    chunking=st.sampled_from(CHUNKINGS),
     tchunk=st.integers(10, 300),
     dtype=st.sampled_from(["float32", "float64"]),
     min_count=st.integers(0, 3),
@@ -90,7 +104,8 @@ def test_oracle_hypothesis(calendar, year, month, day, periods, nan_fraction, fr
                            tchunk, dtype, min_count):
     obj = make_field(calendar, start=f"{year:04d}-{month:02d}-{day:02d}", periods=periods, shape=(2, 5),
                      dtype=dtype, nan_fraction=nan_fraction, seed=periods)
-    result = oceanflow.climatology(chunked(obj, chunking, tchunk), freq, stat, min_count=min_count, feb29=feb29)
+    with threads_for(chunking):
+        result = oceanflow.climatology(chunked(obj, chunking, tchunk), freq, stat, min_count=min_count, feb29=feb29)
     expected = oracle(obj, freq, stat, min_count=min_count, feb29=feb29)
     assert result.dtype == (np.int64 if stat == "count" else dtype)
     assert_matches(result, expected, GROUP_DIM[freq], 2e-5 if dtype == "float32" else 1e-9)

@@ -2,12 +2,16 @@
 
 Each statistic is one :class:`Aggregation` triple:
 
-* ``chunk(x, codes, weights, init, reset) -> partials``: one pass over a
-  block ``x[t, p]``, time outer and pixels inner (memory order), accumulating
-  into float64 partials ``[q, g, p]`` (quantity, group, pixel) that start at
-  ``init[q, g]`` when ``reset`` is 1, or at the values already in ``out``
-  when it is 0 (folding consecutive time chunks into one partial).  ``codes[t]`` is the group of step ``t`` (-1: none) and
-  ``weights[t]`` its weight.  NaN values are skipped.
+* ``chunk(x, codes, weights, init, reset, start, out)``: one pass over the
+  pixels ``start .. start + m`` of a block ``x[t, p]`` (``m`` is ``out``'s
+  last length; the caller keeps the range inside ``x``), time outer and
+  pixels inner (memory order), accumulating into float64 partials
+  ``out[q, g, m]`` (quantity, group, pixel) that start at ``init`` (same
+  shape; usually a broadcast view of one value per quantity) when ``reset`` is 1, or at the values already in ``out`` when it is 0
+  (folding consecutive time chunks into one partial).  A pixel range of a
+  C-ordered block is read in place, so threads and tasks can share one
+  block without copying it.  ``codes[t]`` is the group of step ``t`` (-1:
+  none) and ``weights[t]`` its weight.  NaN values are skipped.
 * ``combine(parts) -> partials``: merges partials stacked as ``[k, q, g, p]``
   (e.g. from k time chunks).
 * ``finalize(partials, params) -> result[g, p]``: the statistic, NaN where a
@@ -21,7 +25,8 @@ triple to :data:`AGGREGATIONS`.
 Example
 -------
 >>> x = np.array([[1.0], [2.0], [4.0]])
->>> parts = mean_chunk(x, np.array([0, 0, 1]), np.ones(3), np.zeros((3, 2)), 1)
+>>> parts = np.empty((3, 2, 1))
+>>> _ = mean_chunk(x, np.array([0, 0, 1]), np.ones(3), np.zeros((3, 2, 1)), 1, 0, out=parts)
 >>> mean_finalize.for_dtype("float64")(parts, np.array([1.0, 0.0]))
 array([[1.5],
        [4. ]])
@@ -36,8 +41,8 @@ import numpy as np
 
 from ._declare import Kernel, gufunc
 
-_CHUNK = ("(t,p),(t),(t),(q,g),()->(q,g,p)",
-          "void({t}[:, ::1], int64[::1], float64[::1], float64[:, :], int64, float64[:, :, ::1])")
+_CHUNK = ("(t,p),(t),(t),(q,g,m),(),()->(q,g,m)",
+          "void({t}[:, ::1], int64[::1], float64[::1], float64[:, :, :], int64, int64, float64[:, :, ::1])")
 _COMBINE = ("(k,q,g,p)->(q,g,p)", "void(float64[:, :, :, ::1], float64[:, :, ::1])")
 _FINALIZE = ("(q,g,p),(r)->(g,p)", "void(float64[:, :, ::1], float64[::1], {t}[:, ::1])")
 
@@ -46,16 +51,15 @@ _FINALIZE = ("(q,g,p),(r)->(g,p)", "void(float64[:, :, ::1], float64[::1], {t}[:
 def _start(out, init):
     for q in range(out.shape[0]):
         for g in range(out.shape[1]):
-            value = init[q, g]
             for p in range(out.shape[2]):
-                out[q, g, p] = value
+                out[q, g, p] = init[q, g, p]
 
 
 # ---------------------------------------------------------------- chunk kernels
 
 
 @gufunc(*_CHUNK)
-def count_chunk(x, codes, weights, init, reset, out):
+def count_chunk(x, codes, weights, init, reset, start, out):
     """Partials: valid count."""
     if reset:
         _start(out, init)
@@ -64,13 +68,13 @@ def count_chunk(x, codes, weights, init, reset, out):
         if g < 0 or g >= out.shape[1]:
             continue
         n = out[0, g]
-        for p in range(x.shape[1]):
-            v = x[t, p]
+        for p in range(out.shape[2]):
+            v = x[t, start + p]
             n[p] += v == v
 
 
 @gufunc(*_CHUNK)
-def sum_chunk(x, codes, weights, init, reset, out):
+def sum_chunk(x, codes, weights, init, reset, start, out):
     """Partials: valid count, weighted sum."""
     if reset:
         _start(out, init)
@@ -81,15 +85,15 @@ def sum_chunk(x, codes, weights, init, reset, out):
         w = weights[t]
         n = out[0, g]
         s = out[1, g]
-        for p in range(x.shape[1]):
-            v = x[t, p]
+        for p in range(out.shape[2]):
+            v = x[t, start + p]
             valid = v == v
             n[p] += valid
             s[p] += w * v if valid else 0.0
 
 
 @gufunc(*_CHUNK)
-def mean_chunk(x, codes, weights, init, reset, out):
+def mean_chunk(x, codes, weights, init, reset, start, out):
     """Partials: valid count, sum of weights, weighted sum."""
     if reset:
         _start(out, init)
@@ -101,8 +105,8 @@ def mean_chunk(x, codes, weights, init, reset, out):
         n = out[0, g]
         sw = out[1, g]
         s = out[2, g]
-        for p in range(x.shape[1]):
-            v = x[t, p]
+        for p in range(out.shape[2]):
+            v = x[t, start + p]
             valid = v == v
             n[p] += valid
             sw[p] += w if valid else 0.0
@@ -110,7 +114,7 @@ def mean_chunk(x, codes, weights, init, reset, out):
 
 
 @gufunc(*_CHUNK)
-def moments_chunk(x, codes, weights, init, reset, out):
+def moments_chunk(x, codes, weights, init, reset, start, out):
     """Partials: valid count, mean, sum of squared deviations (Welford)."""
     if reset:
         _start(out, init)
@@ -121,8 +125,8 @@ def moments_chunk(x, codes, weights, init, reset, out):
         n = out[0, g]
         m = out[1, g]
         m2 = out[2, g]
-        for p in range(x.shape[1]):
-            v = x[t, p]
+        for p in range(out.shape[2]):
+            v = x[t, start + p]
             if v == v:
                 n[p] += 1.0
                 d = v - m[p]
@@ -131,7 +135,7 @@ def moments_chunk(x, codes, weights, init, reset, out):
 
 
 @gufunc(*_CHUNK)
-def min_chunk(x, codes, weights, init, reset, out):
+def min_chunk(x, codes, weights, init, reset, start, out):
     """Partials: valid count, minimum (init +inf)."""
     if reset:
         _start(out, init)
@@ -141,14 +145,14 @@ def min_chunk(x, codes, weights, init, reset, out):
             continue
         n = out[0, g]
         lo = out[1, g]
-        for p in range(x.shape[1]):
-            v = x[t, p]
+        for p in range(out.shape[2]):
+            v = x[t, start + p]
             n[p] += v == v
             lo[p] = v if v < lo[p] else lo[p]
 
 
 @gufunc(*_CHUNK)
-def max_chunk(x, codes, weights, init, reset, out):
+def max_chunk(x, codes, weights, init, reset, start, out):
     """Partials: valid count, maximum (init -inf)."""
     if reset:
         _start(out, init)
@@ -158,8 +162,8 @@ def max_chunk(x, codes, weights, init, reset, out):
             continue
         n = out[0, g]
         hi = out[1, g]
-        for p in range(x.shape[1]):
-            v = x[t, p]
+        for p in range(out.shape[2]):
+            v = x[t, start + p]
             n[p] += v == v
             hi[p] = v if v > hi[p] else hi[p]
 
