@@ -16,7 +16,8 @@ peak RSS is that case's own):
 * monthly anomalies written to Zarr: oceanflow, xarray (flox off / on),
   ``cdo ymonsub``.
 
-Each line gives the median wall time of ``--repeat`` runs, the ratio to its
+Each line gives the median wall time of ``--repeat`` runs (the cases take
+turns, so a slow spell of a shared machine hits them alike), the ratio to its
 floor (Zarr cases to the Zarr read or copy, CDO to xarray's NetCDF read), the
 number of dask tasks and the peak RSS.  ``--scaling`` also runs the
 oceanflow monthly climatology on 4x the years and reports the RSS ratio.
@@ -230,18 +231,24 @@ def main(argv=None):
           f"median of {args.repeat}")
     print(f"{'case':24s} {'seconds':>8s} {'ratio':>6s} {'floor':>12s} {'tasks':>8s} {'peak RSS MiB':>13s}")
     results = {}
+    runnable = []
     for case in order:
-        floor, need = CASES[case]
-        if not _available(need):
-            print(f"{case:24s} skipped: {need} not installed")
-            continue
-        args.case_name = case
-        runs = [_child(args) for _ in range(args.repeat)]
-        seconds = statistics.median(r["seconds"] for r in runs)
+        if _available(CASES[case][1]):
+            runnable.append(case)
+        else:
+            print(f"{case:24s} skipped: {CASES[case][1]} not installed")
+    runs = {case: [] for case in runnable}
+    for _ in range(args.repeat):  # interleaved, so that a slow spell of the machine hits every case alike
+        for case in runnable:
+            args.case_name = case
+            runs[case].append(_child(args))
+    for case, case_runs in runs.items():
+        floor = CASES[case][0]
+        seconds = statistics.median(r["seconds"] for r in case_runs)
         results[case] = seconds
         ratio = f"{seconds / results[floor]:.2f}" if floor in results else ""
-        print(f"{case:24s} {seconds:8.3f} {ratio:>6s} {floor or '':>12s} {runs[0]['tasks']:8d} "
-              f"{max(r['rss_mib'] for r in runs):13.0f}")
+        print(f"{case:24s} {seconds:8.3f} {ratio:>6s} {floor or '':>12s} {case_runs[0]['tasks']:8d} "
+              f"{max(r['rss_mib'] for r in case_runs):13.0f}")
     if args.scaling:
         for case in ("month/oceanflow", "dayofyear/oceanflow", "anomaly/oceanflow"):
             rss = []

@@ -255,6 +255,18 @@ def default_target(memory_per_worker=None, threads_per_worker=None) -> int:
     return int(max(1 << 20, min(memory / (threads * CHUNKS_IN_MEMORY_PER_THREAD), PREFERRED_MAX_BYTES)))
 
 
+def available_threads() -> int:
+    """Threads that run dask tasks: the active cluster's, else the local scheduler's."""
+    from ._progress import active_client
+
+    client = active_client()
+    if client is not None:
+        return max(1, sum(client.nthreads().values()))
+    import dask
+
+    return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+
+
 def _worker_resources():
     """(memory limit, threads) of a worker of the active cluster, else of this machine.
 

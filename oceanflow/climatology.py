@@ -22,7 +22,7 @@ import xarray as xr
 from ._dtypes import check_real_numeric, working_dtype
 from ._arrays import is_dask
 from ._parallel import run_sliced
-from .chunking import chunked_for
+from .chunking import available_threads, chunked_for
 from .kernels.grouped import AGGREGATIONS, grouped_anomaly
 from .timegroups import decoded_time, step_days, time_groups
 
@@ -73,7 +73,11 @@ def climatology(obj, freq="month", stat="mean", *, dim="time", base=None, min_co
     seasons : sequence of str or dict, optional
         Seasons for ``freq="season"``, e.g. ``["DJFM", "AMJJAS"]``.
     split_every : int, optional
-        Fan-in of the tree that combines time chunks (dask's default if None).
+        Combine the partials of time chunks in a tree of this fan-in.  By
+        default, time chunks are folded in order into one partial per
+        spatial block when that pays (few spatial blocks, or partials larger
+        than a chunk, as for the day of year), else combined in a tree of
+        dask's default fan-in.
 
     Returns
     -------
@@ -394,7 +398,7 @@ def _climatology_dask(data, plan, dtype):
             _climatology_block, "G" + space, data, "T" + space, codes, "T", weights, "T",
             new_axes={"G": ngroups}, dtype=dtype, concatenate=True, params=plan.params(), **common,
         )
-    if nparts * ngroups * 8 > data.chunksize[0] * np.dtype(dtype).itemsize:
+    if _fold_pays(data, plan, nparts, dtype):
         return _fold_dask(data, plan, dtype, common)
     parts = dsa.blockwise(
         _chunk_block, "TQG" + space, data, "T" + space, codes, "T", weights, "T",
@@ -409,6 +413,18 @@ def _climatology_dask(data, plan, dtype):
         _finalize_block, drop_axis=[0, 1], dtype=dtype, stat=plan.kernel, params=plan.params(), work=dtype,
         meta=np.empty((0,) * (data.ndim), dtype),
     )
+
+
+def _fold_pays(data, plan, nparts, dtype) -> bool:
+    """Fold the time chunks (in order, into one partial per block) rather than combine
+    per-chunk partials in a tree, when the partials outweigh a chunk (day of year),
+    or when there are fewer spatial blocks than threads (time-sliced storage): the
+    tree would copy and re-add partials to gain parallelism the fold's row pieces
+    give anyway.  An explicit ``split_every`` asks for the tree."""
+    if plan.split_every is not None:
+        return False
+    heavy = nparts * len(plan.groups.labels) * 8 > data.chunksize[0] * np.dtype(dtype).itemsize
+    return heavy or math.prod(data.numblocks[1:]) < available_threads()
 
 
 def _fold_dask(data, plan, dtype, common):
@@ -455,11 +471,9 @@ def _row_pieces(space_chunks, pieces=None):
     read in place.  Returns the output's spatial chunks and, per output block,
     (its index, the input block's index, its pixel range, its shape).
     """
-    import os
-
     if not space_chunks:  # a time series: one pixel
         return (), [((), (), slice(0, 1), ())]
-    pieces = pieces or os.cpu_count() or 1
+    pieces = pieces or available_threads()
     blocks = math.prod(len(c) for c in space_chunks)
     split = math.ceil(pieces / blocks)
     rows = []  # (input block index along axis 1, first row, last row + 1)

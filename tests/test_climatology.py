@@ -3,6 +3,7 @@
 import contextlib
 import warnings
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -285,13 +286,29 @@ def test_time_chunked_graph_is_linear_in_chunks(tchunk):
 def test_day_of_year_on_time_chunks_folds_in_order(stat):
     obj = make_field(periods=4 * 365, shape=(4, 6))
     data = obj.chunk(time=365, x=3)
-    result = oceanflow.climatology(data, "dayofyear", stat)
+    with dask.config.set(num_workers=2):  # as many threads as spatial blocks: no block is split
+        result = oceanflow.climatology(data, "dayofyear", stat)
+        monthly = oceanflow.climatology(data, "month", stat)  # small partials: a tree, in parallel
     tasks = data.data.npartitions + data.data.numblocks[2] * (1 + (stat == "count"))  # count: + astype(int)
     assert _folded(result) and _added_tasks(result, data) == tasks
     assert_matches(result.compute(), oracle(obj, "dayofyear", stat), "dayofyear", 1e-10)
-    monthly = oceanflow.climatology(data, "month", stat)  # small partials: a tree, in parallel
     assert not _folded(monthly)
     assert_matches(monthly.compute(), oracle(obj, "month", stat), "month", 1e-10)
+
+
+@pytest.mark.parametrize("stat", ["mean", "std", "max"])
+def test_fewer_spatial_blocks_than_threads_fold_on_row_pieces(stat):
+    obj = make_field(periods=3 * 365, shape=(5, 6))
+    data = obj.chunk(time=100, x=3)  # 2 spatial blocks
+    with dask.config.set(num_workers=5):
+        monthly = oceanflow.climatology(data, "month", stat)
+        tree = oceanflow.climatology(data, "month", stat, split_every=4)
+    assert _folded(monthly) and not _folded(tree)
+    # 5 threads, 2 blocks: the 5 rows of each block in ceil(5 / 2) = 3 pieces
+    assert monthly.chunks[monthly.dims.index("y")] == (1, 2, 2)
+    assert monthly.data.npartitions == 6
+    for result in (monthly, tree):
+        assert_matches(result.compute(), oracle(obj, "month", stat), "month", 1e-10)
 
 
 def _folded(result):
