@@ -2,8 +2,9 @@
 
 ``oceanflow.climatology`` reduces each chunk to per-group partial results
 with one numba kernel (see :mod:`oceanflow.kernels.grouped`): a time-contiguous
-chunk is one task; time-chunked data is reduced by a tree of combine tasks
-(O(chunks) tasks, never a rechunk).  ``oceanflow.anomaly`` subtracts (or
+chunk is one task; the time chunks of time-chunked data are folded in order
+into one partial per spatial block, or combined by a tree of tasks when
+``split_every`` is given (O(chunks) tasks either way, never a rechunk).  ``oceanflow.anomaly`` subtracts (or
 divides by) the climatology with one kernel per chunk, keeping the input's
 shape, chunks and coordinates.  Groups (``freq``) are those of
 :mod:`oceanflow.timegroups`.
@@ -73,11 +74,10 @@ def climatology(obj, freq="month", stat="mean", *, dim="time", base=None, min_co
     seasons : sequence of str or dict, optional
         Seasons for ``freq="season"``, e.g. ``["DJFM", "AMJJAS"]``.
     split_every : int, optional
-        Combine the partials of time chunks in a tree of this fan-in.  By
-        default, time chunks are folded in order into one partial per
-        spatial block when that pays (few spatial blocks, or partials larger
-        than a chunk, as for the day of year), else combined in a tree of
-        dask's default fan-in.
+        Combine the partials of time chunks in a tree of this fan-in, in
+        parallel over time.  By default the time chunks are folded, in time
+        order, into one partial per spatial block (less memory traffic; the
+        blocks' rows are shared between threads).
 
     Returns
     -------
@@ -398,7 +398,7 @@ def _climatology_dask(data, plan, dtype):
             _climatology_block, "G" + space, data, "T" + space, codes, "T", weights, "T",
             new_axes={"G": ngroups}, dtype=dtype, concatenate=True, params=plan.params(), **common,
         )
-    if _fold_pays(data, plan, nparts, dtype):
+    if plan.split_every is None:
         return _fold_dask(data, plan, dtype, common)
     parts = dsa.blockwise(
         _chunk_block, "TQG" + space, data, "T" + space, codes, "T", weights, "T",
@@ -415,29 +415,20 @@ def _climatology_dask(data, plan, dtype):
     )
 
 
-def _fold_pays(data, plan, nparts, dtype) -> bool:
-    """Fold the time chunks (in order, into one partial per block) rather than combine
-    per-chunk partials in a tree, when the partials outweigh a chunk (day of year),
-    or when there are fewer spatial blocks than threads (time-sliced storage): the
-    tree would copy and re-add partials to gain parallelism the fold's row pieces
-    give anyway.  An explicit ``split_every`` asks for the tree."""
-    if plan.split_every is not None:
-        return False
-    heavy = nparts * len(plan.groups.labels) * 8 > data.chunksize[0] * np.dtype(dtype).itemsize
-    return heavy or math.prod(data.numblocks[1:]) < available_threads()
-
-
 def _fold_dask(data, plan, dtype, common):
-    """Time-chunked data whose partials outweigh a chunk (day of year): fold the time
-    chunks of each spatial block, in order, into one partial, then finalize.
+    """Time-chunked data: fold the time chunks of each spatial block, in order, into
+    one partial, then finalize.
 
-    A tree of per-chunk partials would write and re-read partials several times
-    the size of the data (366 groups x 2 float64 per pixel for a year of
-    float32); the fold keeps one partial per spatial block and adds each time
-    chunk into it in place: tasks = chunks + spatial blocks, memory bounded by
-    the partials of the blocks in progress, whatever the number of years.  To
-    use every core when there are few spatial blocks, the folds of one block
-    take disjoint row ranges of it (read in place, no rechunk copy).
+    A tree of per-chunk partials writes, copies and re-adds partials, for a day
+    of year several times the size of the data (366 groups x 2 float64 per
+    pixel for a year of float32), and 0.4-0.65 s of 1.4 s of CPU even for a
+    monthly climatology of time-sliced NetCDF.  The fold keeps one partial per
+    spatial block and adds each time chunk into it in place: tasks = chunks +
+    spatial blocks, memory bounded by the partials of the blocks, whatever the
+    number of years.  To use every thread when there are few spatial blocks,
+    the folds of one block take disjoint row ranges of it (read in place, no
+    rechunk copy).  Every pixel adds its values in time order, so the result
+    does not depend on the number of threads.
     """
     import dask.array as dsa
     from dask.base import tokenize

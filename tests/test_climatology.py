@@ -288,12 +288,12 @@ def test_day_of_year_on_time_chunks_folds_in_order(stat):
     data = obj.chunk(time=365, x=3)
     with dask.config.set(num_workers=2):  # as many threads as spatial blocks: no block is split
         result = oceanflow.climatology(data, "dayofyear", stat)
-        monthly = oceanflow.climatology(data, "month", stat)  # small partials: a tree, in parallel
+        tree = oceanflow.climatology(data, "month", stat, split_every=2)  # in parallel over time
     tasks = data.data.npartitions + data.data.numblocks[2] * (1 + (stat == "count"))  # count: + astype(int)
     assert _folded(result) and _added_tasks(result, data) == tasks
     assert_matches(result.compute(), oracle(obj, "dayofyear", stat), "dayofyear", 1e-10)
-    assert not _folded(monthly)
-    assert_matches(monthly.compute(), oracle(obj, "month", stat), "month", 1e-10)
+    assert not _folded(tree)
+    assert_matches(tree.compute(), oracle(obj, "month", stat), "month", 1e-10)
 
 
 @pytest.mark.parametrize("stat", ["mean", "std", "max"])
@@ -302,8 +302,11 @@ def test_fewer_spatial_blocks_than_threads_fold_on_row_pieces(stat):
     data = obj.chunk(time=100, x=3)  # 2 spatial blocks
     with dask.config.set(num_workers=5):
         monthly = oceanflow.climatology(data, "month", stat)
-        tree = oceanflow.climatology(data, "month", stat, split_every=4)
+    with dask.config.set(num_workers=1):
+        alone = oceanflow.climatology(data, "month", stat)
+    tree = oceanflow.climatology(data, "month", stat, split_every=4)
     assert _folded(monthly) and not _folded(tree)
+    np.testing.assert_array_equal(monthly.values, alone.values)  # the same numbers on any number of threads
     # 5 threads, 2 blocks: the 5 rows of each block in ceil(5 / 2) = 3 pieces
     assert monthly.chunks[monthly.dims.index("y")] == (1, 2, 2)
     assert monthly.data.npartitions == 6
