@@ -42,3 +42,11 @@ def test_chunk_benchmark_runs(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "oceanflow.suggest_chunks" in result.stdout and "oceanflow.open_dataset + oceanflow.save" in result.stdout
+
+
+def test_memory_benchmark_runs(capsys):
+    bench = load("bench_memory")
+    seconds = bench.fill_seconds(bench.MIB, 2)
+    assert len(seconds) == 2 and all(s > 0 for s in seconds)
+    bench.main(["--mib", "1", "--repeat", "2"])
+    assert "fill 1 MiB: first" in capsys.readouterr().out
