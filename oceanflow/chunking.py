@@ -255,13 +255,13 @@ def default_target(memory_per_worker=None, threads_per_worker=None) -> int:
     return int(max(1 << 20, min(memory / (threads * CHUNKS_IN_MEMORY_PER_THREAD), PREFERRED_MAX_BYTES)))
 
 
-def available_threads() -> int:
-    """Threads that run dask tasks: the active cluster's, else the local scheduler's."""
+def worker_threads() -> int:
+    """Threads of one worker of the active cluster (the one :func:`default_target`
+    sizes chunks for), else of the local scheduler (dask's ``num_workers`` or the cores)."""
     from ._progress import active_client
 
-    client = active_client()
-    if client is not None:
-        return max(1, sum(client.nthreads().values()))
+    if active_client() is not None:
+        return _worker_resources()[1]
     import dask
 
     return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)

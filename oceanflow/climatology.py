@@ -23,7 +23,7 @@ import xarray as xr
 from ._dtypes import check_real_numeric, working_dtype
 from ._arrays import is_dask
 from ._parallel import run_sliced
-from .chunking import available_threads, chunked_for
+from .chunking import chunked_for, worker_threads
 from .kernels.grouped import AGGREGATIONS, grouped_anomaly
 from .timegroups import decoded_time, step_days, time_groups
 
@@ -456,7 +456,10 @@ def _fold_dask(data, plan, dtype, common):
 
 def _row_pieces(space_chunks, pieces=None):
     """Split the spatial blocks along their first axis until there are ``pieces``
-    (default: the cores), so the folds, sequential in time, run on every core.
+    (default: the threads of one worker), so the folds, sequential in time, run
+    on every thread.  Every piece of a block needs the whole block: on a
+    cluster, more pieces than one worker's threads would ship a block to
+    several workers.
 
     Rows of a C-ordered block are a contiguous pixel range, which the kernels
     read in place.  Returns the output's spatial chunks and, per output block,
@@ -464,7 +467,7 @@ def _row_pieces(space_chunks, pieces=None):
     """
     if not space_chunks:  # a time series: one pixel
         return (), [((), (), slice(0, 1), ())]
-    pieces = pieces or available_threads()
+    pieces = pieces or worker_threads()
     blocks = math.prod(len(c) for c in space_chunks)
     split = math.ceil(pieces / blocks)
     rows = []  # (input block index along axis 1, first row, last row + 1)
