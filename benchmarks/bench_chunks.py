@@ -26,10 +26,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dask  # noqa: E402
 import xarray as xr  # noqa: E402
-
-import oceanflow  # noqa: E402
 from bench_climatology import data_arguments, generate  # noqa: E402
 from bench_polyval import median_seconds  # noqa: E402
+
+import oceanflow  # noqa: E402
 from oceanflow.chunking import plan_chunks  # noqa: E402
 
 
@@ -43,11 +43,20 @@ def chunk_sizes(zarr_path, nc_path, repeat):
     ny, nx = ds.sizes["lat"], ds.sizes["lon"]
     print("read + sum of the Zarr store, dask chunks as multiples of the (365, 90, 90) storage chunk:")
     rows = []
-    for factor, chunks in ((1, {"time": 365, "lat": 90, "lon": 90}), (2, {"time": 365, "lat": 90, "lon": 180}),
-                           (4, {"time": 365, "lat": 180, "lon": 180}), (10, {"time": 3650, "lat": 90, "lon": 90})):
+    for factor, chunks in (
+        (1, {"time": 365, "lat": 90, "lon": 90}),
+        (2, {"time": 365, "lat": 90, "lon": 180}),
+        (4, {"time": 365, "lat": 180, "lon": 180}),
+        (10, {"time": 3650, "lat": 90, "lon": 90}),
+    ):
         chunks = {d: min(c, ds.sizes[d]) for d, c in chunks.items()}
         mb = 4 * chunks["time"] * chunks["lat"] * chunks["lon"] / 1e6
-        rows.append((f"  {factor:>2} storage chunks ({mb:6.1f} MB)", median_seconds(read_sum(zarr_path, "zarr", chunks), repeat)))
+        rows.append(
+            (
+                f"  {factor:>2} storage chunks ({mb:6.1f} MB)",
+                median_seconds(read_sum(zarr_path, "zarr", chunks), repeat),
+            )
+        )
     auto = oceanflow.suggest_chunks(ds)
     rows.append((f"  oceanflow.suggest_chunks {auto}", median_seconds(read_sum(zarr_path, "zarr", auto), repeat)))
     _print(rows)
@@ -55,7 +64,12 @@ def chunk_sizes(zarr_path, nc_path, repeat):
     rows = []
     for steps in (8, 32, 128, 365):
         mb = 4 * steps * ny * nx / 1e6
-        rows.append((f"  {steps:>3} steps ({mb:6.1f} MB)", median_seconds(read_sum(nc_path, "netcdf4", {"time": steps}), repeat)))
+        rows.append(
+            (
+                f"  {steps:>3} steps ({mb:6.1f} MB)",
+                median_seconds(read_sum(nc_path, "netcdf4", {"time": steps}), repeat),
+            )
+        )
     nc = xr.open_dataset(nc_path, chunks={})
     auto = oceanflow.suggest_chunks(nc)
     rows.append((f"  oceanflow.suggest_chunks {auto}", median_seconds(read_sum(nc_path, "netcdf4", auto), repeat)))

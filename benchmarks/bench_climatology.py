@@ -85,8 +85,9 @@ def generate(out, years, ny, nx, netcdf=True):
     seasonal = np.sin(2 * np.pi * doy / 365.0).astype("float32")
     field = dsa.random.default_rng(0).standard_normal((time_.size, ny, nx), chunks=(365, 90, 90)).astype("float32")
     field = field + 15 + 5 * dsa.from_array(seasonal, chunks=365)[:, None, None]
-    ds = xr.Dataset({"sst": (("time", "lat", "lon"), field, {"units": "degC"})},
-                    coords={"time": time_, "lat": lat, "lon": lon})
+    ds = xr.Dataset(
+        {"sst": (("time", "lat", "lon"), field, {"units": "degC"})}, coords={"time": time_, "lat": lat, "lon": lon}
+    )
     if not os.path.exists(zarr_path):
         ds.to_zarr(zarr_path, mode="w")
     if netcdf:
@@ -138,7 +139,7 @@ def _timed(case, ds, target):
     with xr.set_options(use_flox=tool.endswith("flox")), dask.config.set({"array.slicing.split_large_chunks": False}):
         grouped = sst.groupby(f"time.{freq.split('.')[-1]}")
         if kind == "anomaly":  # the textbook way; Zarr needs the store's chunks back
-            anom = (grouped - grouped.mean()).chunk(dict(zip(sst.dims, sst.data.chunksize)))
+            anom = (grouped - grouped.mean()).chunk(dict(zip(sst.dims, sst.data.chunksize, strict=True)))
             return _timed_store(lambda: anom.to_dataset(name="sst"), target)
         return _timed_compute(grouped.mean())
 
@@ -208,8 +209,9 @@ def data_arguments(description):
 def main(argv=None):
     parser = data_arguments(__doc__.split("\n")[0])
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
-    parser.add_argument("--scaling", action="store_true",
-                        help="also run the oceanflow Zarr cases on 4x the years and compare peak RSS")
+    parser.add_argument(
+        "--scaling", action="store_true", help="also run the oceanflow Zarr cases on 4x the years and compare peak RSS"
+    )
     parser.add_argument("--child", nargs=3, metavar=("CASE", "ZARR", "NC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -227,8 +229,10 @@ def main(argv=None):
     floors = {CASES[c][0] for c in wanted if CASES[c][0]}
     order = [c for c in CASES if c in floors or c in wanted]
     size_gb = 4 * 365 * args.years * args.ny * args.nx / 1e9
-    print(f"# {args.years} years daily {args.ny}x{args.nx} float32 ({size_gb:.2f} GB), {os.cpu_count()} cores, "
-          f"median of {args.repeat}")
+    print(
+        f"# {args.years} years daily {args.ny}x{args.nx} float32 ({size_gb:.2f} GB), {os.cpu_count()} cores, "
+        f"median of {args.repeat}"
+    )
     print(f"{'case':24s} {'seconds':>8s} {'ratio':>6s} {'floor':>12s} {'tasks':>8s} {'peak RSS MiB':>13s}")
     results = {}
     runnable = []
@@ -247,8 +251,10 @@ def main(argv=None):
         seconds = statistics.median(r["seconds"] for r in case_runs)
         results[case] = seconds
         ratio = f"{seconds / results[floor]:.2f}" if floor in results else ""
-        print(f"{case:24s} {seconds:8.3f} {ratio:>6s} {floor or '':>12s} {case_runs[0]['tasks']:8d} "
-              f"{max(r['rss_mib'] for r in case_runs):13.0f}")
+        print(
+            f"{case:24s} {seconds:8.3f} {ratio:>6s} {floor or '':>12s} {case_runs[0]['tasks']:8d} "
+            f"{max(r['rss_mib'] for r in case_runs):13.0f}"
+        )
     if args.scaling:
         for case in ("month/oceanflow", "dayofyear/oceanflow", "anomaly/oceanflow"):
             rss = []
@@ -256,8 +262,10 @@ def main(argv=None):
                 args.zarr, args.nc = generate(args.out, years, args.ny, args.nx, netcdf=years == args.years)
                 args.case_name = case
                 rss.append(max(_child(args)["rss_mib"] for _ in range(args.repeat)))
-            print(f"peak RSS of {case}: {args.years} years {rss[0]:.0f} MiB, {4 * args.years} years "
-                  f"{rss[1]:.0f} MiB, ratio {rss[1] / rss[0]:.2f}")
+            print(
+                f"peak RSS of {case}: {args.years} years {rss[0]:.0f} MiB, {4 * args.years} years "
+                f"{rss[1]:.0f} MiB, ratio {rss[1] / rss[0]:.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     seconds = fill_seconds(args.mib * MIB, max(2, args.repeat))
     gib = args.mib / 1024
-    print(f"fill {args.mib} MiB: first {seconds[0]:.3f} s ({seconds[0] / gib:.2f} s/GiB), "
-          f"then {min(seconds[1:]):.3f} s ({min(seconds[1:]) / gib:.2f} s/GiB)")
+    print(
+        f"fill {args.mib} MiB: first {seconds[0]:.3f} s ({seconds[0] / gib:.2f} s/GiB), "
+        f"then {min(seconds[1:]):.3f} s ({min(seconds[1:]) / gib:.2f} s/GiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ def on_dask(x, coeffs, repeat, slow_repeat, chunk_bytes):
             "chunks": data.data.npartitions,
             "oceanflow tasks added": len(ours.data.__dask_graph__()) - base,
             "xr.polyval tasks added": len(theirs.data.__dask_graph__()) - base,
-            "oceanflow.polyval (dask)": median_seconds(lambda: ours.compute(), repeat),
+            "oceanflow.polyval (dask)": median_seconds(ours.compute, repeat),
             "oceanflow.polyval (dask, store)": median_seconds(lambda: dask.array.store(ours.data, out), repeat),
             "xr.polyval (dask)": median_seconds(lambda: theirs.compute(), slow_repeat, warmup=False),
         }
@@ -125,13 +125,18 @@ def bench_polyval(size, repeat, slow_repeat, chunk_bytes):
                 ("xr.polyval (dask)", "xr.polyval tasks added", "oceanflow.polyval"),
             ):
                 seconds = dask_results[label]
-                row(label, seconds, floor,
-                    f"tasks added {dask_results[tasks]}; {seconds / results[reference]:.2f}x {reference} in memory")
+                row(
+                    label,
+                    seconds,
+                    floor,
+                    f"tasks added {dask_results[tasks]}; {seconds / results[reference]:.2f}x {reference} in memory",
+                )
 
 
 def bench_eos(size, repeat):
     try:
         import gsw
+
         from oceanflow import eos
     except ImportError as err:
         print(f"\neos.rho skipped: {err}")
@@ -145,8 +150,14 @@ def bench_eos(size, repeat):
     one = _one_thread(lambda: eos.rho(SA, CT, p), repeat)
     print(f"\neos.rho vs gsw.rho, {size:,} float64 points (ratio = gsw time / oceanflow time)")
     print(f"  gsw.rho                            {their * 1e3:10.1f} ms  {their / size * 1e9:6.1f} ns/point")
-    print(f"  oceanflow.eos.rho, 1 thread        {one * 1e3:10.1f} ms  {one / size * 1e9:6.1f} ns/point  {their / one:5.2f}x")
-    print(f"  oceanflow.eos.rho, {os.cpu_count()} threads       {two * 1e3:10.1f} ms  {two / size * 1e9:6.1f} ns/point  {their / two:5.2f}x")
+    print(
+        f"  oceanflow.eos.rho, 1 thread        {one * 1e3:10.1f} ms  {one / size * 1e9:6.1f} ns/point"
+        f"  {their / one:5.2f}x"
+    )
+    print(
+        f"  oceanflow.eos.rho, {os.cpu_count()} threads       {two * 1e3:10.1f} ms  {two / size * 1e9:6.1f} ns/point"
+        f"  {their / two:5.2f}x"
+    )
 
 
 def bench_polyfit(shape, repeat):
@@ -166,11 +177,13 @@ def bench_polyfit(shape, repeat):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             theirs = da.polyfit("time", deg).polyfit_coefficients
-            t_theirs = median_seconds(lambda: theirs.compute(), repeat, warmup=False)
-        t_ours = median_seconds(lambda: ours.compute(), repeat)
-        print(f"  deg {deg}: oceanflow {t_ours * 1e3:8.1f} ms ({len(ours.data.__dask_graph__()) - base} tasks added), "
-              f"xarray {t_theirs * 1e3:8.1f} ms ({len(theirs.data.__dask_graph__()) - base} tasks added), "
-              f"{t_theirs / t_ours:5.1f}x faster")
+            t_theirs = median_seconds(theirs.compute, repeat, warmup=False)
+        t_ours = median_seconds(ours.compute, repeat)
+        print(
+            f"  deg {deg}: oceanflow {t_ours * 1e3:8.1f} ms ({len(ours.data.__dask_graph__()) - base} tasks added), "
+            f"xarray {t_theirs * 1e3:8.1f} ms ({len(theirs.data.__dask_graph__()) - base} tasks added), "
+            f"{t_theirs / t_ours:5.1f}x faster"
+        )
 
 
 def main(argv=None):

@@ -41,8 +41,14 @@ def apply_blockwise(func, pairs, ndim, *, dtype, nout=1, kwargs=None):
         return dsa.blockwise(func, index, *args, dtype=dtype, concatenate=True, **kwargs)
     new_axis = 1 + max([ndim - 1, *(i for _, idx in pairs for i in idx)])
     stacked = dsa.blockwise(
-        _stack_outputs, index + (new_axis,), *args, new_axes={new_axis: nout}, dtype=dtype,
-        concatenate=True, block_func=func, **kwargs,
+        _stack_outputs,
+        index + (new_axis,),
+        *args,
+        new_axes={new_axis: nout},
+        dtype=dtype,
+        concatenate=True,
+        block_func=func,
+        **kwargs,
     )
     return tuple(stacked[..., k] for k in range(nout))
 

@@ -25,7 +25,7 @@ import numpy as np
 def working_dtype(*dtypes, names=None) -> np.dtype:
     """The float dtype to compute in for inputs of ``dtypes`` (see module doc)."""
     names = names or [f"input {i}" for i in range(len(dtypes))]
-    for dtype, name in zip(dtypes, names):
+    for dtype, name in zip(dtypes, names, strict=True):
         check_real_numeric(dtype, name)
     if all(np.dtype(dtype) in _SINGLE for dtype in dtypes):
         return np.dtype("float32")

@@ -7,6 +7,7 @@ kernel on disjoint slices use every core without numba's ``parallel`` target
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 from .options import OPTIONS
@@ -25,7 +26,7 @@ def thread_slices(n: int) -> list[slice]:
     """Contiguous slices of ``range(n)``, one per thread worth using."""
     threads = max(1, min(OPTIONS["num_threads"], n // OPTIONS["min_elements_per_thread"]))
     bounds = [n * i // threads for i in range(threads + 1)]
-    return [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
 
 
 def run_sliced(func, n: int) -> None:

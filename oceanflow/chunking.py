@@ -97,7 +97,8 @@ def whole_core_dims(obj, dims, *, operation: str):
     if not plans:
         return obj
     warnings.warn(
-        f"{operation} needs {_names(dims)} in one chunk: rechunked " + "; ".join(notes)
+        f"{operation} needs {_names(dims)} in one chunk: rechunked "
+        + "; ".join(notes)
         + f". Rechunk beforehand, e.g. obj.chunk({{{dims[0]!r}: -1}}), to choose the chunks yourself "
         "and silence this warning.",
         RechunkWarning,
@@ -117,16 +118,18 @@ def _plan(var, dims, operation, name):
     old_bytes = _chunk_bytes(var.chunks, itemsize)
     limit = max(GROWTH_LIMIT * old_bytes, SMALL_CHUNK_BYTES)
     core = [d in dims for d in var.dims]
-    keep = tuple((size,) if is_core else chunks for size, chunks, is_core in zip(var.shape, var.chunks, core))
+    keep = tuple(
+        (size,) if is_core else chunks for size, chunks, is_core in zip(var.shape, var.chunks, core, strict=True)
+    )
     new = keep
     if _chunk_bytes(keep, itemsize) > limit:
-        spec = tuple(size if is_core else "auto" for size, is_core in zip(var.shape, core))
+        spec = tuple(size if is_core else "auto" for size, is_core in zip(var.shape, core, strict=True))
         target = max(old_bytes, SMALL_CHUNK_BYTES)
         new = normalize_chunks(spec, var.shape, limit=target, dtype=var.dtype, previous_chunks=var.chunks)
     new_bytes = _chunk_bytes(new, itemsize)
     label = "the DataArray" if name is None else f"variable {name!r}"
     if new_bytes > limit:
-        smallest = itemsize * math.prod(size for size, is_core in zip(var.shape, core) if is_core)
+        smallest = itemsize * math.prod(size for size, is_core in zip(var.shape, core, strict=True) if is_core)
         raise ValueError(
             f"{operation} needs {_names(dims)} of {label} in one chunk, but it is split into chunks of "
             f"{format_bytes(old_bytes)} at most, and one whole series along {_names(dims)} alone takes "
@@ -137,11 +140,8 @@ def _plan(var, dims, operation, name):
             f"chunks={{{dims[0]!r}: -1}}."
         )
     shape = "x".join(str(max(c)) for c in new)
-    note = (
-        f"{label} to chunks of {shape} ({format_bytes(new_bytes)} each, "
-        f"was {format_bytes(old_bytes)})"
-    )
-    return dict(zip(var.dims, new)), note
+    note = f"{label} to chunks of {shape} ({format_bytes(new_bytes)} each, was {format_bytes(old_bytes)})"
+    return dict(zip(var.dims, new, strict=True)), note
 
 
 def _chunk_bytes(chunks, itemsize) -> int:
@@ -207,8 +207,10 @@ class ChunkPlan:
         for dim, size in self.chunks.items():
             lines.append(f"  {dim}: {size} of {self.sizes[dim]} ({self.reasons[dim]})")
         if not self.use_dask:
-            lines.append("  the whole input is smaller than one target chunk: dask is not worth it, "
-                         "compute eagerly with NumPy (oceanflow does so)")
+            lines.append(
+                "  the whole input is smaller than one target chunk: dask is not worth it, "
+                "compute eagerly with NumPy (oceanflow does so)"
+            )
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -236,7 +238,7 @@ def _encoded_chunks(var) -> dict:
         return dict(encoding["preferred_chunks"])
     sizes = encoding.get("chunksizes") or encoding.get("chunks")
     if sizes and len(sizes) == var.ndim:
-        return dict(zip(var.dims, sizes))
+        return dict(zip(var.dims, sizes, strict=True))
     return {}
 
 
@@ -301,8 +303,18 @@ def _dask_chunk_size() -> int:
     return parse_bytes(dask.config.get("array.chunk-size"))
 
 
-def plan_chunks(obj, *, core_dims=(), target=None, memory_per_worker=None, threads_per_worker=None,
-                max_tasks=100_000, tasks_per_chunk=1, reduce_dims=(), sizes=None) -> ChunkPlan:
+def plan_chunks(
+    obj,
+    *,
+    core_dims=(),
+    target=None,
+    memory_per_worker=None,
+    threads_per_worker=None,
+    max_tasks=100_000,
+    tasks_per_chunk=1,
+    reduce_dims=(),
+    sizes=None,
+) -> ChunkPlan:
     """Choose dask chunks for ``obj`` and say why (see :func:`suggest_chunks`).
 
     ``sizes`` overrides dimension sizes, e.g. the total length of time over
@@ -350,8 +362,9 @@ def _growth_order(obj, core_dims, reduce_dims):
     return [d for d in free if d not in reduce_dims] + [d for d in free if d in reduce_dims]
 
 
-def suggest_chunks(obj, *, core_dims=(), target=None, memory_per_worker=None, threads_per_worker=None,
-                   max_tasks=100_000, **kwargs) -> dict:
+def suggest_chunks(
+    obj, *, core_dims=(), target=None, memory_per_worker=None, threads_per_worker=None, max_tasks=100_000, **kwargs
+) -> dict:
     """Dask chunk sizes for ``obj``: a dict ``{dim: size}``.
 
     Rules: core dimensions whole; every size a multiple of the storage chunk
@@ -368,8 +381,15 @@ def suggest_chunks(obj, *, core_dims=(), target=None, memory_per_worker=None, th
     >>> suggest_chunks(ds, core_dims="time", target=32 * 2**20)
     {'time': 7300, 'lat': 3, 'lon': 360}
     """
-    return plan_chunks(obj, core_dims=core_dims, target=target, memory_per_worker=memory_per_worker,
-                       threads_per_worker=threads_per_worker, max_tasks=max_tasks, **kwargs).chunks
+    return plan_chunks(
+        obj,
+        core_dims=core_dims,
+        target=target,
+        memory_per_worker=memory_per_worker,
+        threads_per_worker=threads_per_worker,
+        max_tasks=max_tasks,
+        **kwargs,
+    ).chunks
 
 
 def explain_chunks(obj, **kwargs) -> str:
@@ -398,6 +418,11 @@ def chunked_for(obj, *, core_dims=(), operation: str = "oceanflow"):
         return obj
     from dask.utils import format_bytes
 
-    logger.info("%s: data on disk chunked as %s (%s per chunk, %d chunks)", operation, plan.chunks,
-                format_bytes(plan.bytes_per_chunk), plan.n_chunks)
+    logger.info(
+        "%s: data on disk chunked as %s (%s per chunk, %d chunks)",
+        operation,
+        plan.chunks,
+        format_bytes(plan.bytes_per_chunk),
+        plan.n_chunks,
+    )
     return obj.chunk(plan.chunks)

@@ -88,14 +88,37 @@ _OWN = {"kind", "jobs", "workers", "minimum", "maximum", "wait", "timeout"}
 
 #: SLURM reasons for a pending job that never clear by waiting.
 SLURM_NEVER = {
-    "PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints", "InvalidAccount",
-    "InvalidQOS", "ReqNodeNotAvail", "JobHeldAdmin", "JobHeldUser", "DependencyNeverSatisfied",
-    "PartitionDown", "PartitionInactive", "InactiveLimit", "AssocGrpMemLimit", "QOSMaxMemoryPerJob",
-    "QOSMaxCpuPerJobLimit", "QOSMaxWallDurationPerJobLimit",
+    "PartitionConfig",
+    "PartitionNodeLimit",
+    "PartitionTimeLimit",
+    "BadConstraints",
+    "InvalidAccount",
+    "InvalidQOS",
+    "ReqNodeNotAvail",
+    "JobHeldAdmin",
+    "JobHeldUser",
+    "DependencyNeverSatisfied",
+    "PartitionDown",
+    "PartitionInactive",
+    "InactiveLimit",
+    "AssocGrpMemLimit",
+    "QOSMaxMemoryPerJob",
+    "QOSMaxCpuPerJobLimit",
+    "QOSMaxWallDurationPerJobLimit",
 }
 
-_SLURM_ENDED = {"FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE",
-                "PREEMPTED", "COMPLETED", "REVOKED"}
+_SLURM_ENDED = {
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "OUT_OF_MEMORY",
+    "NODE_FAIL",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "PREEMPTED",
+    "COMPLETED",
+    "REVOKED",
+}
 
 _CONFIG_FILE = Path(__file__).with_name("oceanflow.yaml")
 
@@ -128,8 +151,10 @@ def profiles() -> dict[str, dict]:
     '4GiB'
     """
     found = dask.config.get("oceanflow.cluster.profiles", default=None) or {}
-    return {str(name): {str(k).replace("-", "_"): v for k, v in (settings or {}).items()}
-            for name, settings in found.items()}
+    return {
+        str(name): {str(k).replace("-", "_"): v for k, v in (settings or {}).items()}
+        for name, settings in found.items()
+    }
 
 
 def parse_memory(value) -> int:
@@ -141,7 +166,7 @@ def parse_memory(value) -> int:
     Traceback (most recent call last):
     ...
     ValueError: memory '4GB' is ambiguous: dask reads GB as 10**9 bytes, batch systems as 2**30; write '4GiB' (oceanflow's convention: binary units KiB, MiB, GiB, TiB, as dask.utils.parse_bytes('4GiB') reads them)
-    """
+    """  # noqa: E501
     if isinstance(value, bool):
         raise ValueError(f"memory {value!r} is not a size: write e.g. '4GiB'")
     if isinstance(value, int):
@@ -174,8 +199,7 @@ def parse_walltime(value) -> int:
     match = re.fullmatch(r"(?:(\d+)-)?(\d+):([0-5]\d):([0-5]\d)", str(value).strip())
     if match is None:
         raise ValueError(
-            f"walltime {value!r} is malformed: write 'HH:MM:SS' (hours may exceed 24) or 'D-HH:MM:SS', "
-            "e.g. '01:30:00'"
+            f"walltime {value!r} is malformed: write 'HH:MM:SS' (hours may exceed 24) or 'D-HH:MM:SS', e.g. '01:30:00'"
         )
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
@@ -241,10 +265,14 @@ def _validate(kind, s) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ValueError(f"cluster setting {key}={value!r} must be a whole number >= 0")
     if s.get("maximum") is not None and (s.get("minimum") or 0) > s["maximum"]:
-        raise ValueError(f"minimum={s['minimum']} exceeds maximum={s['maximum']}: adaptive scaling needs minimum <= maximum")
+        raise ValueError(
+            f"minimum={s['minimum']} exceeds maximum={s['maximum']}: adaptive scaling needs minimum <= maximum"
+        )
     if kind in _JOBQUEUE and s.get("processes") and s.get("cores") and s["cores"] % s["processes"]:
-        raise ValueError(f"cores={s['cores']} is not a multiple of processes={s['processes']}: each worker "
-                         "process gets cores / processes threads")
+        raise ValueError(
+            f"cores={s['cores']} is not a multiple of processes={s['processes']}: each worker "
+            "process gets cores / processes threads"
+        )
 
 
 # ------------------------------------------------------------------ batch jobs
@@ -331,9 +359,10 @@ def _slurm_preflight(script: str) -> None:
     """``sbatch --test-only``: SLURM says whether the job could ever run, submitting nothing."""
     result = subprocess.run(["sbatch", "--test-only"], input=script, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
-        asked = " ".join(line[len("#SBATCH "):] for line in script.splitlines() if line.startswith("#SBATCH "))
+        asked = " ".join(line[len("#SBATCH ") :] for line in script.splitlines() if line.startswith("#SBATCH "))
         raise ClusterStartError(
-            "SLURM refuses the worker job (sbatch --test-only): " + " ".join(result.stderr.split())
+            "SLURM refuses the worker job (sbatch --test-only): "
+            + " ".join(result.stderr.split())
             + f"\nThe job asked for: {asked}. Fix the profile (memory per job, cores, walltime, queue); "
             "job_script() shows the whole script."
         )
@@ -343,8 +372,9 @@ def _slurm_states(job_ids) -> dict:
     """``{job_id: (state, reason)}`` for those of ``job_ids`` still in ``squeue``."""
     if not job_ids:
         return {}
-    result = subprocess.run(["squeue", "-h", "-o", "%i|%T|%r", "-u", str(os.getuid())],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["squeue", "-h", "-o", "%i|%T|%r", "-u", str(os.getuid())], capture_output=True, text=True, timeout=60
+    )
     states = {}
     for line in result.stdout.splitlines():
         job_id, state, reason = (line.split("|") + ["", ""])[:3]
@@ -354,8 +384,12 @@ def _slurm_states(job_ids) -> dict:
 
 
 def _describe(states, job_ids) -> str:
-    return ", ".join(f"job {j} {states[j][0]} ({states[j][1]})" if j in states else f"job {j} no longer queued"
-                     for j in job_ids) or "no job submitted"
+    return (
+        ", ".join(
+            f"job {j} {states[j][0]} ({states[j][1]})" if j in states else f"job {j} no longer queued" for j in job_ids
+        )
+        or "no job submitted"
+    )
 
 
 class _Batch:
@@ -411,16 +445,21 @@ class _Batch:
     def _log_hint(self, job_id) -> str:
         if self.kind != "slurm":
             return ""
-        where = (f"{self.log_directory}/*-{job_id}.err" if self.log_directory
-                 else f"slurm-{job_id}.out in the submitting directory")
+        where = (
+            f"{self.log_directory}/*-{job_id}.err"
+            if self.log_directory
+            else f"slurm-{job_id}.out in the submitting directory"
+        )
         return f"The job's output is in {where}."
 
     def timeout_message(self, wanted, arrived, timeout) -> str:
         ids = self.job_ids()
         states = _slurm_states(ids) if self.kind == "slurm" else {}
         detail = _describe(states, ids) if self.kind == "slurm" else f"job ids {ids}"
-        return (f"{arrived} of {wanted} dask worker(s) arrived within {timeout} s on {self.kind}: {detail}. "
-                "A busy queue: raise timeout= (seconds) or pass wait=0 to go on without waiting.")
+        return (
+            f"{arrived} of {wanted} dask worker(s) arrived within {timeout} s on {self.kind}: {detail}. "
+            "A busy queue: raise timeout= (seconds) or pass wait=0 to go on without waiting."
+        )
 
     def close(self) -> None:
         ids = self.job_ids()
@@ -454,8 +493,11 @@ def _wait_for_workers(client, wanted, timeout, check=None, describe=None) -> Non
             check()
             last_check = time.monotonic()
         if time.monotonic() > deadline:
-            message = describe(wanted, arrived, timeout) if describe else (
-                f"{arrived} of {wanted} dask worker(s) arrived within {timeout} s")
+            message = (
+                describe(wanted, arrived, timeout)
+                if describe
+                else (f"{arrived} of {wanted} dask worker(s) arrived within {timeout} s")
+            )
             raise ClusterStartError(message)
         time.sleep(0.05)
 
@@ -479,10 +521,16 @@ def _start_local(s, stack):
             f"but this machine has {total / 2**30:.1f} GiB: lower memory= (per worker) or workers="
         )
     extra = {k: v for k, v in s.items() if k not in _OWN | {"threads", "memory", "dashboard_address"}}
-    cluster = stack.enter_context(LocalCluster(
-        n_workers=workers, threads_per_worker=threads, memory_limit=memory, processes=True,
-        dashboard_address=s.get("dashboard_address"), **extra,
-    ))
+    cluster = stack.enter_context(
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads,
+            memory_limit=memory,
+            processes=True,
+            dashboard_address=s.get("dashboard_address"),
+            **extra,
+        )
+    )
     client = stack.enter_context(Client(cluster))
     if s.get("maximum") is not None:
         cluster.adapt(minimum=s.get("minimum") or 0, maximum=s["maximum"])
@@ -500,8 +548,9 @@ def _start_batch(kind, s, stack):
     wanted = batch.scale()
     jobs = wanted // batch.processes
     wanted = wanted if s.get("wait") is None else s["wait"]
-    _wait_for_workers(client, wanted, s.get("timeout") or 300, check=lambda: batch.check(jobs),
-                      describe=batch.timeout_message)
+    _wait_for_workers(
+        client, wanted, s.get("timeout") or 300, check=lambda: batch.check(jobs), describe=batch.timeout_message
+    )
     logger.info("%d %s worker(s) arrived %.1f s after scaling", wanted, kind, time.monotonic() - started)
     return client
 
@@ -519,10 +568,14 @@ def _start_ssh(s, stack):
     worker_options = {"nthreads": s.get("threads") or 1, **(s.get("worker_options") or {})}
     if s.get("memory") is not None:
         worker_options["memory_limit"] = parse_memory(s["memory"])
-    cluster = stack.enter_context(SSHCluster(
-        hosts, connect_options=s.get("connect_options") or {}, worker_options=worker_options,
-        scheduler_options=s.get("scheduler_options") or {},
-    ))
+    cluster = stack.enter_context(
+        SSHCluster(
+            hosts,
+            connect_options=s.get("connect_options") or {},
+            worker_options=worker_options,
+            scheduler_options=s.get("scheduler_options") or {},
+        )
+    )
     client = stack.enter_context(Client(cluster))
     wanted = len(hosts) - 1 if s.get("wait") is None else s["wait"]
     _wait_for_workers(client, wanted, s.get("timeout") or 120)
@@ -537,8 +590,10 @@ def _start_scheduler_file(s, stack):
     deadline = time.monotonic() + timeout
     while not path.is_file():
         if time.monotonic() > deadline:
-            raise ClusterStartError(f"no scheduler file {str(path)!r} appeared within {timeout} s: start the "
-                                    "scheduler first (dask-mpi, or `dask scheduler --scheduler-file PATH`)")
+            raise ClusterStartError(
+                f"no scheduler file {str(path)!r} appeared within {timeout} s: start the "
+                "scheduler first (dask-mpi, or `dask scheduler --scheduler-file PATH`)"
+            )
         time.sleep(0.2)
     client = stack.enter_context(Client(scheduler_file=str(path), timeout=timeout))
     _wait_for_workers(client, 1 if s.get("wait") is None else s["wait"], timeout)
@@ -603,4 +658,3 @@ def start(kind="local", *, profile=None, **overrides):
             client = _start_scheduler_file(settings, stack)
         _announce(client, kind)
         yield client
-

@@ -48,8 +48,18 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # ---------------------------------------------------------------- public generators
 
 
-def sst(years=10, *, freq="month", calendar="standard", start="2000-01-01", resolution=1.0, seed=0,
-        noise=0.3, chunks=None, dtype="float32") -> xr.DataArray:
+def sst(
+    years=10,
+    *,
+    freq="month",
+    calendar="standard",
+    start="2000-01-01",
+    resolution=1.0,
+    seed=0,
+    noise=0.3,
+    chunks=None,
+    dtype="float32",
+) -> xr.DataArray:
     """Sea surface temperature (degC) on a global grid, land as NaN.
 
     Parameters
@@ -95,8 +105,13 @@ def sst(years=10, *, freq="month", calendar="standard", start="2000-01-01", reso
     if not isinstance(years, (int, np.integer)) or years < 1:
         raise ValueError(f"years must be a positive whole number, got {years!r}")
     lat, lon = _grid(resolution, 90.0)
-    time = xr.date_range(start, periods=_steps(start, years, freq, calendar), freq=FREQUENCIES[freq],
-                         calendar=calendar, use_cftime=calendar not in ("standard", "gregorian"))
+    time = xr.date_range(
+        start,
+        periods=_steps(start, years, freq, calendar),
+        freq=FREQUENCIES[freq],
+        calendar=calendar,
+        use_cftime=calendar not in ("standard", "gregorian"),
+    )
     time = xr.DataArray(time, dims="time", name="time")
     elapsed = _years_since_start(time)
     phase = elapsed % 1.0
@@ -117,16 +132,23 @@ def sst(years=10, *, freq="month", calendar="standard", start="2000-01-01", reso
     return xr.DataArray(
         data,
         dims=("time", "lat", "lon"),
-        coords={"time": time.values, "lat": _coord(lat, "latitude", "degrees_north"),
-                "lon": _coord(lon, "longitude", "degrees_east")},
+        coords={
+            "time": time.values,
+            "lat": _coord(lat, "latitude", "degrees_north"),
+            "lon": _coord(lon, "longitude", "degrees_east"),
+        },
         name="sst",
-        attrs={"units": "degC", "standard_name": "sea_surface_temperature",
-               "long_name": "sea surface temperature (generated sample)"},
+        attrs={
+            "units": "degC",
+            "standard_name": "sea_surface_temperature",
+            "long_name": "sea surface temperature (generated sample)",
+        },
     )
 
 
-def ocean(*, levels=50, max_depth=5000.0, resolution=1.0, max_lat=80.0, seed=1, noise=0.05, chunks=None,
-          dtype="float64") -> xr.Dataset:
+def ocean(
+    *, levels=50, max_depth=5000.0, resolution=1.0, max_lat=80.0, seed=1, noise=0.05, chunks=None, dtype="float64"
+) -> xr.Dataset:
     """A 3-D ocean: Absolute Salinity, Conservative Temperature and sea pressure.
 
     Parameters
@@ -190,14 +212,28 @@ def ocean(*, levels=50, max_depth=5000.0, resolution=1.0, max_lat=80.0, seed=1, 
     def pressure(z, y, x):
         return masked(np.repeat(_pressure(depth[z], lat[y])[:, :, None], x.stop - x.start, axis=2), y, x)
 
-    coords = {"depth": ("depth", depth, {"units": "m", "positive": "down", "standard_name": "depth"}),
-              "lat": _coord(lat, "latitude", "degrees_north"), "lon": _coord(lon, "longitude", "degrees_east")}
+    coords = {
+        "depth": ("depth", depth, {"units": "m", "positive": "down", "standard_name": "depth"}),
+        "lat": _coord(lat, "latitude", "degrees_north"),
+        "lon": _coord(lon, "longitude", "degrees_east"),
+    }
     return xr.Dataset(
         {
-            "SA": (dims, _generate(sa, shape, dtype, chunks, dims), {"units": "g/kg", "long_name": "Absolute Salinity"}),
-            "CT": (dims, _generate(ct, shape, dtype, chunks, dims),
-                   {"units": "degC", "long_name": "Conservative Temperature"}),
-            "p": (dims, _generate(pressure, shape, dtype, chunks, dims), {"units": "dbar", "long_name": "sea pressure"}),
+            "SA": (
+                dims,
+                _generate(sa, shape, dtype, chunks, dims),
+                {"units": "g/kg", "long_name": "Absolute Salinity"},
+            ),
+            "CT": (
+                dims,
+                _generate(ct, shape, dtype, chunks, dims),
+                {"units": "degC", "long_name": "Conservative Temperature"},
+            ),
+            "p": (
+                dims,
+                _generate(pressure, shape, dtype, chunks, dims),
+                {"units": "dbar", "long_name": "sea pressure"},
+            ),
         },
         coords=coords,
         attrs={"title": "generated sample ocean (oceanflow.datasets.ocean)"},
@@ -240,8 +276,9 @@ def _steps(start, years, freq, calendar):
     use_cftime = calendar not in ("standard", "gregorian")
     first = xr.date_range(start, periods=1, freq="D", calendar=calendar, use_cftime=use_cftime)[0]
     end = first.replace(year=first.year + years)
-    return len(xr.date_range(first, end, freq=FREQUENCIES[freq], calendar=calendar, use_cftime=use_cftime,
-                             inclusive="left"))
+    return len(
+        xr.date_range(first, end, freq=FREQUENCIES[freq], calendar=calendar, use_cftime=use_cftime, inclusive="left")
+    )
 
 
 def _years_since_start(time):
@@ -275,7 +312,7 @@ def _normal(seed, shape, *slices):
         index = index + axis_index.reshape([-1 if a == axis else 1 for a in range(len(shape))])
         stride *= shape[axis]
     counter = index * np.uint64(2) + _splitmix64(np.full(1, seed, np.uint64)) * np.uint64(0x2545F4914F6CDD1D)
-    scale = 2.0 ** -53
+    scale = 2.0**-53
     u1 = ((_splitmix64(counter) >> np.uint64(11)).astype(np.float64) + 1.0) * scale
     u2 = (_splitmix64(counter + np.uint64(1)) >> np.uint64(11)).astype(np.float64) * scale
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)

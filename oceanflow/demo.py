@@ -29,16 +29,31 @@ import numpy as np
 
 #: Sample sizes: arguments of :func:`oceanflow.datasets.sst` and ``ocean``, and dask chunks.
 SIZES = {
-    "tiny": {"sst": {"years": 3, "resolution": 10.0}, "ocean": {"resolution": 10.0, "levels": 20},
-             "chunks": {"lat": 9}},
-    "small": {"sst": {"years": 10, "resolution": 1.0}, "ocean": {"resolution": 1.0, "levels": 50},
-              "chunks": {"lat": 45}},
-    "medium": {"sst": {"years": 30, "resolution": 1.0}, "ocean": {"resolution": 0.5, "levels": 50},
-               "chunks": {"lat": 30}},
+    "tiny": {
+        "sst": {"years": 3, "resolution": 10.0},
+        "ocean": {"resolution": 10.0, "levels": 20},
+        "chunks": {"lat": 9},
+    },
+    "small": {
+        "sst": {"years": 10, "resolution": 1.0},
+        "ocean": {"resolution": 1.0, "levels": 50},
+        "chunks": {"lat": 45},
+    },
+    "medium": {
+        "sst": {"years": 30, "resolution": 1.0},
+        "ocean": {"resolution": 0.5, "levels": 50},
+        "chunks": {"lat": 30},
+    },
 }
 
-OUTPUTS = {"sst": "sample_sst.zarr", "ocean": "sample_ocean.zarr", "climatology": "sst_climatology.zarr",
-           "anomaly": "sst_anomaly.zarr", "density": "density.zarr", "figure": "oceanflow-demo.png"}
+OUTPUTS = {
+    "sst": "sample_sst.zarr",
+    "ocean": "sample_ocean.zarr",
+    "climatology": "sst_climatology.zarr",
+    "anomaly": "sst_anomaly.zarr",
+    "density": "density.zarr",
+    "figure": "oceanflow-demo.png",
+}
 
 
 def run(directory="oceanflow-demo", *, size="small", overwrite=False, quiet=False) -> dict:
@@ -47,6 +62,7 @@ def run(directory="oceanflow-demo", *, size="small", overwrite=False, quiet=Fals
     Raises ``FileExistsError`` naming the outputs that exist unless ``overwrite``.
     """
     import oceanflow
+
     from . import datasets, eos
     from ._progress import compute
 
@@ -56,8 +72,10 @@ def run(directory="oceanflow-demo", *, size="small", overwrite=False, quiet=Fals
     paths = {key: directory / name for key, name in OUTPUTS.items()}
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"{', '.join(existing)} exist(s); pass --overwrite (overwrite=True) "
-                              "to replace them, or choose another directory")
+        raise FileExistsError(
+            f"{', '.join(existing)} exist(s); pass --overwrite (overwrite=True) "
+            "to replace them, or choose another directory"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     config = SIZES[size]
     say = (lambda *a: None) if quiet else print
@@ -67,8 +85,11 @@ def run(directory="oceanflow-demo", *, size="small", overwrite=False, quiet=Fals
         oceanflow.save(obj, paths[key], overwrite=overwrite, operation=f"demo: {what}", progress=not quiet)
 
     say(f"oceanflow {oceanflow.__version__} demonstration ({size} sample data) in {directory}/")
-    save(datasets.sst(chunks={"time": -1, **config["chunks"]}, **config["sst"]).to_dataset(), "sst",
-         "generated sample SST")
+    save(
+        datasets.sst(chunks={"time": -1, **config["chunks"]}, **config["sst"]).to_dataset(),
+        "sst",
+        "generated sample SST",
+    )
     save(datasets.ocean(chunks=config["chunks"], **config["ocean"]), "ocean", "generated sample ocean")
     ds = oceanflow.open_dataset(paths["sst"])
     say(f"sample SST: {dict(ds.sst.sizes)}, {ds.sst.nbytes / 1e6:.1f} MB in {ds.sst.data.npartitions} chunks")
@@ -86,21 +107,30 @@ def run(directory="oceanflow-demo", *, size="small", overwrite=False, quiet=Fals
 
     weights = np.cos(np.deg2rad(anom.lat))
     mean_sst, mean_anom, sigma0 = compute(
-        ds.sst.weighted(weights).mean(("lat", "lon")), anom.sst.weighted(weights).mean(("lat", "lon")),
-        dens.sigma0, progress=not quiet)
+        ds.sst.weighted(weights).mean(("lat", "lon")),
+        anom.sst.weighted(weights).mean(("lat", "lon")),
+        dens.sigma0,
+        progress=not quiet,
+    )
     fit = oceanflow.polyfit(mean_anom, "time", 1).polyfit_coefficients
     per_decade = float(fit.sel(degree=1)) * 86400e9 * 365.25 * 10  # from per nanosecond
-    say(f"climatology: {dict(clim.sst.sizes)}; anomalies: area-mean trend {per_decade:.3f} degC/decade "
-        f"({datasets.SST_TREND * 10:.3f} built in)")
-    say(f"density: sigma0 {float(sigma0.min()):.2f} to {float(sigma0.max()):.2f} kg m-3, "
-        f"in-situ rho up to {float(dens.rho.max()):.1f} kg m-3")
+    say(
+        f"climatology: {dict(clim.sst.sizes)}; anomalies: area-mean trend {per_decade:.3f} degC/decade "
+        f"({datasets.SST_TREND * 10:.3f} built in)"
+    )
+    say(
+        f"density: sigma0 {float(sigma0.min()):.2f} to {float(sigma0.max()):.2f} kg m-3, "
+        f"in-situ rho up to {float(dens.rho.max()):.1f} kg m-3"
+    )
 
     _figure(paths["figure"], clim.sst, anom.sst, mean_sst, mean_anom, fit, sigma0)
     say(f"\ndone in {time.perf_counter() - started:.1f} s; outputs in {directory}/:")
-    for key, path in paths.items():
+    for path in paths.values():
         say(f"  {path}")
-    say(f"next: open {paths['figure']}, or try\n  oceanflow climatology {paths['sst']} "
-        f"-o {directory / 'seasons.zarr'} --freq season")
+    say(
+        f"next: open {paths['figure']}, or try\n  oceanflow climatology {paths['sst']} "
+        f"-o {directory / 'seasons.zarr'} --freq season"
+    )
     return paths
 
 

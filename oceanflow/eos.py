@@ -38,8 +38,8 @@ import xarray as xr
 from ._arrays import is_dask
 from ._blockwise import apply_blockwise, right_aligned
 from ._dtypes import check_real_numeric, working_dtype
-from .chunking import chunked_for
 from ._parallel import run_sliced
+from .chunking import chunked_for
 from .kernels.eos import KERNELS
 
 __all__ = [
@@ -165,7 +165,7 @@ sigma4 = _sigma_function(4, "44.06716485")
 def _evaluate(kernel: str, args, outputs, p_ref=None):
     """Check the inputs, pick the dtype and run ``kernel`` on NumPy, dask or xarray input."""
     names = _NAMES[: len(args)]
-    args = [_checked(arg, name) for arg, name in zip(args, names)]
+    args = [_checked(arg, name) for arg, name in zip(args, names, strict=True)]
     dtype = working_dtype(*(arg.dtype for arg in args), names=names)
     options = {"kernel": kernel, "ftype": dtype, "extra": () if p_ref is None else (p_ref,), "nout": len(outputs)}
     if any(isinstance(arg, xr.DataArray) for arg in args):
@@ -223,7 +223,7 @@ def _evaluate_arrays(*args, **options):
 
 
 def _evaluate_xarray(args, names, outputs, options):
-    for arg, name in zip(args, names):
+    for arg, name in zip(args, names, strict=True):
         if not isinstance(arg, xr.DataArray) and arg.ndim > 0:
             raise TypeError(
                 f"{name} is a {arg.ndim}-D {type(arg).__name__} but another input is a DataArray: "
@@ -231,11 +231,9 @@ def _evaluate_xarray(args, names, outputs, options):
             )
     args = [chunked_for(a, operation="eos") if isinstance(a, xr.DataArray) else xr.DataArray(a) for a in args]
     nout = len(outputs)
-    results = xr.apply_ufunc(
-        _evaluate_arrays, *args, kwargs=options, dask="allowed", output_core_dims=[()] * nout
-    )
+    results = xr.apply_ufunc(_evaluate_arrays, *args, kwargs=options, dask="allowed", output_core_dims=[()] * nout)
     results = results if nout > 1 else (results,)
-    for result, name in zip(results, outputs):
+    for result, name in zip(results, outputs, strict=True):
         result.name = name
         result.attrs = dict(_ATTRS[name])
     return results if nout > 1 else results[0]
@@ -263,10 +261,9 @@ def _broadcast_shape(shapes, names):
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
-        given = ", ".join(f"{name} {tuple(shape)}" for name, shape in zip(names, shapes))
+        given = ", ".join(f"{name} {tuple(shape)}" for name, shape in zip(names, shapes, strict=True))
         raise ValueError(
             f"input shapes do not broadcast together: {given}.  Axes are matched from the right "
             "and must be equal or 1, e.g. a pressure profile of shape (nz, 1, 1) for fields of "
             "shape (nz, ny, nx); or use DataArrays, matched by dimension name"
         ) from None
-

@@ -4,7 +4,7 @@
 return (coefficients only), and ``oceanflow.detrend`` subtracts that fit.
 Where xarray builds a Vandermonde solve per chunk plus a NaN-handling
 ``apply_along_axis`` fallback, oceanflow reads each chunk once in one numba
-kernel (:mod:`oceanflow.kernels.lstsq`) and adds one dask task per chunk.
+kernel (:mod:`oceanflow.kernels.fitting`) and adds one dask task per chunk.
 
 Numerics: the abscissa is scaled to [-1, 1] and the normal equations are
 accumulated in float64 in the Chebyshev basis of the scaled abscissa (well
@@ -24,7 +24,7 @@ import xarray as xr
 from ._arrays import is_dask
 from ._dtypes import check_real_numeric, working_dtype
 from .chunking import chunked_for, whole_core_dims
-from .kernels.lstsq import chebyshev_detrend, chebyshev_lstsq
+from .kernels.fitting import chebyshev_detrend, chebyshev_lstsq
 from .polynomials import _numeric_array
 
 __all__ = ["detrend", "polyfit"]
@@ -223,8 +223,7 @@ def _check_deg(deg) -> int:
         deg = operator.index(deg)
     except TypeError:
         raise TypeError(
-            f"deg must be a non-negative integer (the polynomial degree), got {deg!r} "
-            f"of type {type(deg).__name__}"
+            f"deg must be a non-negative integer (the polynomial degree), got {deg!r} of type {type(deg).__name__}"
         ) from None
     if deg < 0:
         raise ValueError(f"deg must be a non-negative integer (the polynomial degree), got {deg}")
@@ -247,9 +246,7 @@ def _abscissa(obj, dim, operation):
         return dim, np.arange(obj.sizes[dim], dtype=np.float64)
     coord = obj.coords[dim]
     if coord.ndim != 1:
-        raise ValueError(
-            f"{operation}: coordinate {dim!r} has dimensions {coord.dims}; the abscissa must be 1-D"
-        )
+        raise ValueError(f"{operation}: coordinate {dim!r} has dimensions {coord.dims}; the abscissa must be 1-D")
     values = np.asarray(coord.values)
     if values.dtype.kind in "Mm" and np.isnat(values).any():
         raise ValueError(f"{operation}: coordinate {dim!r} contains NaT; drop those points first")

@@ -15,9 +15,9 @@ import xarray as xr
 from ._arrays import is_dask
 from ._blockwise import apply_blockwise, right_aligned
 from ._dtypes import check_real_numeric, working_dtype
-from .chunking import chunked_for
 from ._parallel import run_sliced
-from .kernels.polynomial import horner, horner_deriv, horner_varying, horner_varying_deriv
+from .chunking import chunked_for
+from .kernels.polynomials import horner, horner_deriv, horner_varying, horner_varying_deriv
 
 __all__ = ["polyval"]
 
@@ -169,7 +169,11 @@ def _polyval_dask(x, coeffs, deriv):
             "coefficients in DataArrays (coefficients with a 'degree' dimension)"
         )
     return apply_blockwise(
-        _constant_block, right_aligned([x], x.ndim), x.ndim, dtype=dtype, nout=1 + deriv,
+        _constant_block,
+        right_aligned([x], x.ndim),
+        x.ndim,
+        dtype=dtype,
+        nout=1 + deriv,
         kwargs={"coeffs": coeffs.astype(dtype), "deriv": deriv},
     )
 
@@ -192,7 +196,7 @@ def _deliver(result, out, deriv):
     results = result if deriv else (result,)
     outs = _as_out_tuple(out, len(results))
     delivered = []
-    for res, given in zip(results, outs):
+    for res, given in zip(results, outs, strict=True):
         if given is None:
             delivered.append(res[()] if res.ndim == 0 else res)
             continue
@@ -260,9 +264,7 @@ def _varying_array(x, coeffs, deriv=False):
     (c_pair,) = right_aligned([coeffs], ndim + 1)
     degree = (c_pair[0].rechunk({coeffs.ndim - 1: -1}), c_pair[1])  # axis ndim: the powers
     dtype = working_dtype(x.dtype, coeffs.dtype)
-    return apply_blockwise(
-        _varying_block, [x_pair, degree], ndim, dtype=dtype, nout=1 + deriv, kwargs={"deriv": deriv}
-    )
+    return apply_blockwise(_varying_block, [x_pair, degree], ndim, dtype=dtype, nout=1 + deriv, kwargs={"deriv": deriv})
 
 
 def _descending_powers(coeffs, degree_dim):

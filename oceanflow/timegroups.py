@@ -44,8 +44,15 @@ __all__ = ["CF_CALENDARS", "TimeGroups", "time_groups", "decoded_time", "step_da
 
 #: Calendar names of the CF conventions (1.11, section 4.4.1).
 CF_CALENDARS = (
-    "standard", "gregorian", "proleptic_gregorian", "julian",
-    "noleap", "365_day", "all_leap", "366_day", "360_day",
+    "standard",
+    "gregorian",
+    "proleptic_gregorian",
+    "julian",
+    "noleap",
+    "365_day",
+    "all_leap",
+    "366_day",
+    "360_day",
 )
 DEFAULT_SEASONS = ("DJF", "MAM", "JJA", "SON")
 FEB29_POLICIES = ("own", "merge", "drop")
@@ -89,9 +96,7 @@ def time_groups(time, freq="month", *, feb29="own", seasons=None) -> TimeGroups:
     if not isinstance(freq, str):
         return _user_groups(time, freq, calendar)
     if freq not in _NAMED:
-        raise ValueError(
-            f"unknown freq {freq!r}; use one of {list(_NAMED)} or an array with one label per time step"
-        )
+        raise ValueError(f"unknown freq {freq!r}; use one of {list(_NAMED)} or an array with one label per time step")
     if seasons is not None and freq != "season":
         raise ValueError(f"seasons= applies to freq='season' only, not freq={freq!r}")
     if freq == "annual":
@@ -226,7 +231,7 @@ def _parse_seasons(seasons):
     if isinstance(seasons, dict):
         labels = [str(k) for k in seasons]
         months = [list(v) for v in seasons.values()]
-        for label, ms in zip(labels, months):
+        for label, ms in zip(labels, months, strict=True):
             if not ms or any(not isinstance(m, (int, np.integer)) or not 1 <= m <= 12 for m in ms):
                 raise ValueError(f"season {label!r} must list month numbers 1-12, got {ms}")
         return labels, months
@@ -238,8 +243,7 @@ def _months_of(initials):
     """Months of a string of consecutive month initials, e.g. "DJF" -> [12, 1, 2]."""
     text = str(initials).upper()
     starts = [
-        s for s in range(12)
-        if 0 < len(text) <= 12 and all(_INITIALS[(s + i) % 12] == c for i, c in enumerate(text))
+        s for s in range(12) if 0 < len(text) <= 12 and all(_INITIALS[(s + i) % 12] == c for i, c in enumerate(text))
     ]
     if len(starts) != 1:
         why = "matches no run of consecutive months" if not starts else "is ambiguous"

@@ -5,21 +5,45 @@ import pytest
 import xarray as xr
 
 #: Calendars tested; "numpy" means a datetime64 coordinate.
-CALENDARS = ["numpy", "standard", "gregorian", "proleptic_gregorian", "julian",
-             "noleap", "365_day", "all_leap", "366_day", "360_day"]
+CALENDARS = [
+    "numpy",
+    "standard",
+    "gregorian",
+    "proleptic_gregorian",
+    "julian",
+    "noleap",
+    "365_day",
+    "all_leap",
+    "366_day",
+    "360_day",
+]
 
 
-def make_field(calendar="numpy", start="2000-01-01", periods=3 * 365, freq="D", shape=(3, 4),
-               dtype="float64", nan_fraction=0.05, seed=0):
+def make_field(
+    calendar="numpy",
+    start="2000-01-01",
+    periods=3 * 365,
+    freq="D",
+    shape=(3, 4),
+    dtype="float64",
+    nan_fraction=0.05,
+    seed=0,
+):
     """A (time, y, x) DataArray of random values with NaN sprinkled in."""
     use_cftime = calendar != "numpy"
-    time = xr.date_range(start, periods=periods, freq=freq, calendar="standard" if not use_cftime else calendar,
-                         use_cftime=use_cftime)
+    time = xr.date_range(
+        start, periods=periods, freq=freq, calendar="standard" if not use_cftime else calendar, use_cftime=use_cftime
+    )
     rng = np.random.default_rng(seed)
     values = (rng.standard_normal((periods,) + shape) * 3 + 10).astype(dtype)
     values[rng.random(values.shape) < nan_fraction] = np.nan
-    return xr.DataArray(values, dims=("time", "y", "x"), coords={"time": time, "y": np.arange(shape[0])},
-                        name="sst", attrs={"units": "degC", "long_name": "sea surface temperature"})
+    return xr.DataArray(
+        values,
+        dims=("time", "y", "x"),
+        coords={"time": time, "y": np.arange(shape[0])},
+        name="sst",
+        attrs={"units": "degC", "long_name": "sea surface temperature"},
+    )
 
 
 @pytest.fixture
@@ -34,7 +58,7 @@ def monthday_labels(time, feb29="own"):
     import datetime
 
     labels = []
-    for m, d in zip(time.dt.month.values, time.dt.day.values):
+    for m, d in zip(time.dt.month.values, time.dt.day.values, strict=True):
         if time.dt.calendar == "360_day":
             labels.append(30 * (m - 1) + d)
         elif feb29 == "own":

@@ -17,8 +17,13 @@ import subprocess
 import time
 from pathlib import Path
 
-PACKAGES = {"slurmctld": "slurm-wlm", "slurmd": "slurm-wlm", "sbatch": "slurm-wlm", "munged": "munge",
-            "mungekey": "munge"}
+PACKAGES = {
+    "slurmctld": "slurm-wlm",
+    "slurmd": "slurm-wlm",
+    "sbatch": "slurm-wlm",
+    "munged": "munge",
+    "mungekey": "munge",
+}
 
 
 def why_not_available() -> str | None:
@@ -107,15 +112,26 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
 
     def _spawn(self, *command) -> None:
         log = open(self.root / "log" / f"{Path(command[0]).name}.out", "wb")
-        self.processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                               env={**os.environ, **self.env}, start_new_session=True))
+        self.processes.append(
+            subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}, start_new_session=True
+            )
+        )
 
     def start(self, timeout=30.0) -> None:
         self.write_conf()
         munge = self.root / "munge"
         subprocess.run(["mungekey", "--create", f"--keyfile={munge}/key"], check=True, capture_output=True)
-        self._spawn("munged", "--foreground", "--force", f"--socket={munge}/socket", f"--key-file={munge}/key",
-                    f"--pid-file={munge}/pid", f"--seed-file={munge}/seed", f"--log-file={munge}/log")
+        self._spawn(
+            "munged",
+            "--foreground",
+            "--force",
+            f"--socket={munge}/socket",
+            f"--key-file={munge}/key",
+            f"--pid-file={munge}/pid",
+            f"--seed-file={munge}/seed",
+            f"--log-file={munge}/log",
+        )
         self._wait(lambda: (munge / "socket").exists(), timeout, "munged did not create its socket")
         self._spawn("slurmctld", "-D", "-f", str(self.conf))
         self._spawn("slurmd", "-D", "-f", str(self.conf))
@@ -134,16 +150,20 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
             time.sleep(0.1)
 
     def run(self, *command, check=True) -> subprocess.CompletedProcess:
-        return subprocess.run(command, capture_output=True, text=True, check=check,
-                              env={**os.environ, **self.env}, timeout=60)
+        return subprocess.run(
+            command, capture_output=True, text=True, check=check, env={**os.environ, **self.env}, timeout=60
+        )
 
     def queued(self) -> list[str]:
         """Ids of every job squeue still lists (pending, running or completing)."""
         return self.run("squeue", "-h", "-o", "%i").stdout.split()
 
     def logs(self) -> str:
-        return "\n".join(f"== {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-                         for p in sorted((self.root / "log").glob("*")) if p.is_file())
+        return "\n".join(
+            f"== {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+            for p in sorted((self.root / "log").glob("*"))
+            if p.is_file()
+        )
 
     def stop(self) -> None:
         """Cancel leftover jobs, then stop slurmd, slurmctld and munged, waiting for each."""

@@ -19,16 +19,46 @@ def load(name):
 
 def test_polyval_benchmark_runs(capsys):
     pytest.importorskip("numexpr")
-    load("bench_polyval").main(["--size", "5000", "--eos-size", "1000", "--repeat", "1", "--slow-repeat", "1", "--chunk-mb", "0.01",
-         "--fit-shape", "30", "4", "4"])
+    load("bench_polyval").main(
+        [
+            "--size",
+            "5000",
+            "--eos-size",
+            "1000",
+            "--repeat",
+            "1",
+            "--slow-repeat",
+            "1",
+            "--chunk-mb",
+            "0.01",
+            "--fit-shape",
+            "30",
+            "4",
+            "4",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "oceanflow.polyval(out=)" in printed and "tasks added" in printed
     assert "eos.rho vs gsw.rho" in printed and "polyfit along time" in printed
 
 
 def test_climatology_benchmark_runs(tmp_path):
-    command = [sys.executable, str(BENCHMARKS / "bench_climatology.py"), "--years", "1", "--ny", "4", "--nx", "6",
-               "--repeat", "1", "--out", str(tmp_path), "--cases", "month/oceanflow,anomaly/oceanflow"]
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "bench_climatology.py"),
+        "--years",
+        "1",
+        "--ny",
+        "4",
+        "--nx",
+        "6",
+        "--repeat",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--cases",
+        "month/oceanflow,anomaly/oceanflow",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line and line[0] != "#"}
@@ -37,8 +67,20 @@ def test_climatology_benchmark_runs(tmp_path):
 
 
 def test_chunk_benchmark_runs(tmp_path):
-    command = [sys.executable, str(BENCHMARKS / "bench_chunks.py"), "--years", "1", "--ny", "4", "--nx", "6",
-               "--repeat", "1", "--out", str(tmp_path)]
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "bench_chunks.py"),
+        "--years",
+        "1",
+        "--ny",
+        "4",
+        "--nx",
+        "6",
+        "--repeat",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "oceanflow.suggest_chunks" in result.stdout and "oceanflow.open_dataset + oceanflow.save" in result.stdout

@@ -37,7 +37,7 @@ def test_netcdf_storage_chunks_are_never_split(tmp_path, storage):
     path = tmp_path / "sst.nc"
     sst().to_netcdf(path, encoding={"sst": {"chunksizes": storage, "zlib": True}})
     with netCDF4.Dataset(path) as nc:
-        oracle = dict(zip(("time", "lat", "lon"), nc["sst"].chunking()))
+        oracle = dict(zip(("time", "lat", "lon"), nc["sst"].chunking(), strict=True))
     ds = xr.open_dataset(path, chunks={})
     assert storage_chunks(ds) == oracle
     for target in (4096, 50_000, 10**6):
@@ -51,7 +51,7 @@ def test_netcdf_storage_chunks_are_never_split(tmp_path, storage):
 def test_zarr_storage_chunks_are_never_split_and_core_dims_kept_whole(tmp_path, zarr_format):
     path = tmp_path / "sst.zarr"
     sst().to_zarr(path, encoding={"sst": {"chunks": (24, 10, 15)}}, zarr_format=zarr_format, consolidated=False)
-    oracle = dict(zip(("time", "lat", "lon"), zarr.open_group(path, mode="r")["sst"].chunks))
+    oracle = dict(zip(("time", "lat", "lon"), zarr.open_group(path, mode="r")["sst"].chunks, strict=True))
     ds = xr.open_dataset(path, engine="zarr", chunks={})
     chunks = suggest_chunks(ds, core_dims="time", target=60_000)
     assert chunks["time"] == 96

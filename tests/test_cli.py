@@ -25,8 +25,14 @@ SUBCOMMANDS = ["demo", "climatology", "anomaly", "polyval", "density", "chunks",
 def oceanflow_cmd(*args, cwd, check=True):
     """Run ``python -m oceanflow ARGS`` on this checkout's code; return the CompletedProcess."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-m", "oceanflow", *map(str, args)], cwd=cwd, env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "oceanflow", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if check:
         assert run.returncode == 0, run.stderr
     return run
@@ -93,8 +99,23 @@ def test_climatology_equals_the_api_and_xarray_groupby(inputs, tmp_path, source)
 
 
 def test_climatology_season_std_base_var_and_quiet(inputs, tmp_path):
-    run = oceanflow_cmd("climatology", inputs / "sst.zarr", "-o", "c.nc", "--freq", "season", "--stat", "std",
-                        "--base", "2001", "2002", "--var", "sst", "--quiet", cwd=tmp_path)
+    run = oceanflow_cmd(
+        "climatology",
+        inputs / "sst.zarr",
+        "-o",
+        "c.nc",
+        "--freq",
+        "season",
+        "--stat",
+        "std",
+        "--base",
+        "2001",
+        "2002",
+        "--var",
+        "sst",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert run.stdout == "" and "Completed" not in run.stderr
     sst = read(inputs / "sst.zarr").sst.sel(time=slice("2001", "2002"))
     with xr.set_options(use_flox=False):
@@ -104,8 +125,17 @@ def test_climatology_season_std_base_var_and_quiet(inputs, tmp_path):
 
 
 def test_climatology_dayofyear_on_a_noleap_calendar(inputs, tmp_path):
-    oceanflow_cmd("climatology", inputs / "daily.zarr", "-o", "d.zarr", "--freq", "dayofyear",
-                  "--chunks", "time=100", cwd=tmp_path)
+    oceanflow_cmd(
+        "climatology",
+        inputs / "daily.zarr",
+        "-o",
+        "d.zarr",
+        "--freq",
+        "dayofyear",
+        "--chunks",
+        "time=100",
+        cwd=tmp_path,
+    )
     got = read(tmp_path / "d.zarr").sst
     sst = read(inputs / "daily.zarr").sst
     assert sst.time.dt.calendar == "noleap" and got.sizes["dayofyear"] == 365
@@ -147,8 +177,21 @@ def test_polyval_equals_numpy(inputs, tmp_path):
 
 def test_density_equals_gsw(inputs, tmp_path):
     gsw = pytest.importorskip("gsw")
-    oceanflow_cmd("density", inputs / "ocean.zarr", "-o", "rho.zarr", "--sa", "salt", "--ct", "temp",
-                  "--what", "rho", "sigma0", "alpha", cwd=tmp_path)
+    oceanflow_cmd(
+        "density",
+        inputs / "ocean.zarr",
+        "-o",
+        "rho.zarr",
+        "--sa",
+        "salt",
+        "--ct",
+        "temp",
+        "--what",
+        "rho",
+        "sigma0",
+        "alpha",
+        cwd=tmp_path,
+    )
     got = read(tmp_path / "rho.zarr")
     ocean = read(inputs / "ocean.zarr")
     SA, CT, p = ocean.salt.values, ocean.temp.values, ocean.p.values
@@ -173,8 +216,9 @@ def test_chunks_prints_the_suggestion_and_why(inputs, tmp_path):
 
 def test_overwrite_replaces_only_when_asked(inputs, tmp_path):
     oceanflow_cmd("climatology", inputs / "sst.zarr", "-o", "c.zarr", cwd=tmp_path)
-    refused = oceanflow_cmd("climatology", inputs / "sst.zarr", "-o", "c.zarr", "--stat", "max", cwd=tmp_path,
-                            check=False)
+    refused = oceanflow_cmd(
+        "climatology", inputs / "sst.zarr", "-o", "c.zarr", "--stat", "max", cwd=tmp_path, check=False
+    )
     assert refused.returncode == 2 and "--overwrite" in refused.stderr
     sst = read(inputs / "sst.zarr").sst
     with xr.set_options(use_flox=False):
@@ -190,8 +234,14 @@ def test_overwrite_replaces_only_when_asked(inputs, tmp_path):
 def test_demo_writes_correct_outputs_and_a_figure(tmp_path):
     run = oceanflow_cmd("demo", "--dir", "out", "--size", "tiny", cwd=tmp_path)
     out = tmp_path / "out"
-    for name in ("sample_sst.zarr", "sample_ocean.zarr", "sst_climatology.zarr", "sst_anomaly.zarr",
-                 "density.zarr", "oceanflow-demo.png"):
+    for name in (
+        "sample_sst.zarr",
+        "sample_ocean.zarr",
+        "sst_climatology.zarr",
+        "sst_anomaly.zarr",
+        "density.zarr",
+        "oceanflow-demo.png",
+    ):
         assert (out / name).exists() and f"out/{name}" in run.stdout
     png = (out / "oceanflow-demo.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000

@@ -101,10 +101,18 @@ def test_every_stat_and_freq(stat, freq, chunking):
     dtype=st.sampled_from(["float32", "float64"]),
     min_count=st.integers(0, 3),
 )
-def test_oracle_hypothesis(calendar, year, month, day, periods, nan_fraction, freq, feb29, stat, chunking,
-                           tchunk, dtype, min_count):
-    obj = make_field(calendar, start=f"{year:04d}-{month:02d}-{day:02d}", periods=periods, shape=(2, 5),
-                     dtype=dtype, nan_fraction=nan_fraction, seed=periods)
+def test_oracle_hypothesis(
+    calendar, year, month, day, periods, nan_fraction, freq, feb29, stat, chunking, tchunk, dtype, min_count
+):
+    obj = make_field(
+        calendar,
+        start=f"{year:04d}-{month:02d}-{day:02d}",
+        periods=periods,
+        shape=(2, 5),
+        dtype=dtype,
+        nan_fraction=nan_fraction,
+        seed=periods,
+    )
     with threads_for(chunking):
         result = oceanflow.climatology(chunked(obj, chunking, tchunk), freq, stat, min_count=min_count, feb29=feb29)
     expected = oracle(obj, freq, stat, min_count=min_count, feb29=feb29)
@@ -122,8 +130,10 @@ def test_ddof_and_min_count(ddof):
 
 def test_time_not_first_and_dataset():
     obj = make_field("noleap", periods=500)
-    ds = xr.Dataset({"sst": obj.transpose("y", "time", "x"), "depth": ("y", [1.0, 2.0, 3.0]),
-                     "salt": obj * 2}, attrs={"title": "test"})
+    ds = xr.Dataset(
+        {"sst": obj.transpose("y", "time", "x"), "depth": ("y", [1.0, 2.0, 3.0]), "salt": obj * 2},
+        attrs={"title": "test"},
+    )
     result = oceanflow.climatology(ds.chunk(time=120), "season", "max")
     assert result.sst.dims == ("y", "season", "x")
     assert result.attrs == {"title": "test"}
@@ -132,7 +142,7 @@ def test_time_not_first_and_dataset():
     xr.testing.assert_identical(result.depth, ds.depth)
     assert result.season.attrs["climatology"] == "climatology_bounds"
     groups = oracle_key(obj.time, "season")
-    for label, (first, last) in zip(result.season.values, result.climatology_bounds.values):
+    for label, (first, last) in zip(result.season.values, result.climatology_bounds.values, strict=True):
         times = obj.time.values[groups.values == label]
         assert (first, last) == (times[0], times[-1])
 
@@ -150,13 +160,17 @@ def test_metadata():
 
 def test_user_labels_and_seasons():
     obj = make_field(periods=400)
-    labels = xr.DataArray(np.where(obj.time.dt.month < 7, "H1", "H2"), dims="time", coords={"time": obj.time},
-                          name="half")
+    labels = xr.DataArray(
+        np.where(obj.time.dt.month < 7, "H1", "H2"), dims="time", coords={"time": obj.time}, name="half"
+    )
     assert_matches(oceanflow.climatology(obj.chunk(time=90), labels), obj.groupby(labels).mean(), "half", 1e-12)
     result = oceanflow.climatology(obj, "season", seasons=["DJFM", "JJAS"])
     month = obj.time.dt.month
-    expected = obj.groupby(xr.where(month.isin([12, 1, 2, 3]), "DJFM", "JJAS").where(
-        month.isin([12, 1, 2, 3, 6, 7, 8, 9])).rename("season")).mean()
+    expected = obj.groupby(
+        xr.where(month.isin([12, 1, 2, 3]), "DJFM", "JJAS")
+        .where(month.isin([12, 1, 2, 3, 6, 7, 8, 9]))
+        .rename("season")
+    ).mean()
     assert_matches(result, expected, "season", 1e-12)
 
 
@@ -182,10 +196,12 @@ def test_days_in_month_weights_by_hand():
     obj = xr.DataArray([1.0, 2.0, 4.0], dims="time", coords={"time": time})
     result = oceanflow.climatology(obj, "season", weights="days_in_month")
     assert result.sel(season="DJF").item() == pytest.approx((31 * 1 + 31 * 2 + 28 * 4) / 90)
-    leap = obj.assign_coords(time=xr.date_range("2003-12-01", periods=3, freq="MS", calendar="all_leap",
-                                                use_cftime=True))
+    leap = obj.assign_coords(
+        time=xr.date_range("2003-12-01", periods=3, freq="MS", calendar="all_leap", use_cftime=True)
+    )
     assert oceanflow.climatology(leap, "annual", weights="days_in_month").item() == pytest.approx(
-        (31 * 1 + 31 * 2 + 29 * 4) / 91)
+        (31 * 1 + 31 * 2 + 29 * 4) / 91
+    )
 
 
 @pytest.mark.parametrize("calendar", ["standard", "360_day", "julian"])
@@ -195,14 +211,19 @@ def test_days_in_month_weights_match_weighted(calendar):
     days = obj.time.dt.days_in_month
     key = oracle_key(obj.time, "season")
     expected = xr.concat(
-        [obj.where(key == s).weighted(days.where(key == s, 0)).mean("time").expand_dims(season=[s])
-         for s in np.unique(key.values)], "season")
+        [
+            obj.where(key == s).weighted(days.where(key == s, 0)).mean("time").expand_dims(season=[s])
+            for s in np.unique(key.values)
+        ],
+        "season",
+    )
     assert_matches(result, expected, "season", 1e-12)
 
 
-@pytest.mark.parametrize("freq, calendar, feb29", [("dayofyear", "standard", "own"),
-                                                    ("dayofyear", "standard", "merge"),
-                                                    ("time.dayofyear", "360_day", "own")])
+@pytest.mark.parametrize(
+    "freq, calendar, feb29",
+    [("dayofyear", "standard", "own"), ("dayofyear", "standard", "merge"), ("time.dayofyear", "360_day", "own")],
+)
 def test_smoothing_is_fft_truncation(freq, calendar, feb29):
     obj = make_field(calendar, periods=5 * 365, nan_fraction=0.0)
     raw = oracle(obj, freq, "mean", feb29=feb29)

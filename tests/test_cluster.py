@@ -6,17 +6,16 @@ import textwrap
 import dask
 import numpy as np
 import pytest
+from cluster_workloads import ROOT, assert_identical, check_oracles, compute, inputs, worker_facts
 
-import oceanflow
 from oceanflow import cluster
 from oceanflow.chunking import default_target
-
-from cluster_workloads import ROOT, assert_identical, check_oracles, compute, inputs, worker_facts
 
 
 @pytest.fixture
 def user_config(tmp_path):
     """Point dask.config at a temporary directory holding the user's oceanflow.yaml."""
+
     def write(text):
         (tmp_path / "oceanflow.yaml").write_text(textwrap.dedent(text))
         dask.config.refresh(paths=[str(tmp_path)])
@@ -45,7 +44,11 @@ def test_profiles_merge_user_yaml_over_shipped_defaults(user_config):
     kind, settings = cluster.resolve(profile="big", walltime="02:00:00")
     assert kind == "slurm"
     assert (settings["queue"], settings["memory"], settings["cores"], settings["walltime"]) == (
-        "regular", "120GiB", shipped["slurm"]["cores"], "02:00:00")
+        "regular",
+        "120GiB",
+        shipped["slurm"]["cores"],
+        "02:00:00",
+    )
     assert cluster.resolve("big")[0] == "slurm"  # a profile name where a kind goes, as a command line passes it
 
 
@@ -57,17 +60,28 @@ def test_oceanflow_yaml_is_package_data():
     assert "oceanflow.yaml" in package_data
 
 
-@pytest.mark.parametrize("text, expected", [("4GiB", 4 * 2**30), ("512 MiB", 512 * 2**20), ("1.5TiB", int(1.5 * 2**40)),
-                                            ("64kib", 64 * 1024), (1024, 1024)])
+@pytest.mark.parametrize(
+    "text, expected",
+    [("4GiB", 4 * 2**30), ("512 MiB", 512 * 2**20), ("1.5TiB", int(1.5 * 2**40)), ("64kib", 64 * 1024), (1024, 1024)],
+)
 def test_memory_convention_is_dask_binary_units(text, expected):
     from dask.utils import parse_bytes
 
     assert cluster.parse_memory(text) == expected == parse_bytes(text)
 
 
-@pytest.mark.parametrize("text, message", [("4GB", "ambiguous.*'4GiB'"), ("4G", "ambiguous.*'4GiB'"),
-                                           ("4096", "ambiguous"), ("four GiB", "malformed"), ("4 GiB RAM", "malformed"),
-                                           (0, "positive"), (True, "not a size")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("4GB", "ambiguous.*'4GiB'"),
+        ("4G", "ambiguous.*'4GiB'"),
+        ("4096", "ambiguous"),
+        ("four GiB", "malformed"),
+        ("4 GiB RAM", "malformed"),
+        (0, "positive"),
+        (True, "not a size"),
+    ],
+)
 def test_ambiguous_or_malformed_memory_is_refused(text, message):
     with pytest.raises(ValueError, match=message):
         cluster.parse_memory(text)
@@ -107,26 +121,48 @@ def directives(script, prefix):
 
 
 def test_slurm_job_script_contents():
-    script = cluster.job_script("slurm", cores=4, processes=2, memory="6GiB", walltime="02:00:00", queue="compute",
-                                account="ocean", job_extra_directives=["--exclusive"])
-    assert directives(script, "#SBATCH") == ["-J dask-worker", "-p compute", "-A ocean", "-n 1",
-                                             "--cpus-per-task=4", "--mem=6G", "-t 02:00:00", "--exclusive"]
+    script = cluster.job_script(
+        "slurm",
+        cores=4,
+        processes=2,
+        memory="6GiB",
+        walltime="02:00:00",
+        queue="compute",
+        account="ocean",
+        job_extra_directives=["--exclusive"],
+    )
+    assert directives(script, "#SBATCH") == [
+        "-J dask-worker",
+        "-p compute",
+        "-A ocean",
+        "-n 1",
+        "--cpus-per-task=4",
+        "--mem=6G",
+        "-t 02:00:00",
+        "--exclusive",
+    ]
     command = script.strip().splitlines()[-1].split()
     assert command[:4] == ["exec", sys.executable, "-m", "distributed.cli.dask_worker"]  # the job ends with its worker
-    option = dict(zip(command[3:], command[4:]))
+    option = dict(zip(command[3:], command[4:], strict=False))
     assert option["--nthreads"] == "2" and option["--nworkers"] == "2"
     assert option["--memory-limit"] == "3.00GiB"  # half of the job's 6GiB for each process
     assert "--lifetime" not in command  # not adaptive
 
 
-@pytest.mark.parametrize("kind, prefix, walltime", [("slurm", "#SBATCH", "-t 10:00:00"),
-                                                    ("pbs", "#PBS", "-l walltime=10:00:00"),
-                                                    ("sge", "#$", "-l h_rt=10:00:00"), ("lsf", "#BSUB", "-W 10:00")])
+@pytest.mark.parametrize(
+    "kind, prefix, walltime",
+    [
+        ("slurm", "#SBATCH", "-t 10:00:00"),
+        ("pbs", "#PBS", "-l walltime=10:00:00"),
+        ("sge", "#$", "-l h_rt=10:00:00"),
+        ("lsf", "#BSUB", "-W 10:00"),
+    ],
+)
 def test_adaptive_workers_leave_before_the_walltime(kind, prefix, walltime):
     script = cluster.job_script(kind, walltime="10:00:00", minimum=1, maximum=8)
     assert walltime in directives(script, prefix)
     command = script.strip().splitlines()[-1].split()
-    option = dict(zip(command, command[1:]))
+    option = dict(zip(command, command[1:], strict=False))
     life, stagger = (int(option[f"--{name}"].rstrip("s")) for name in ("lifetime", "lifetime-stagger"))
     assert 0 < stagger and life + 2 * stagger < 10 * 3600  # the latest worker leaves a stagger early
     assert cluster.lifetime(10 * 3600) == (life, stagger)
@@ -168,7 +204,7 @@ def test_local_cluster_closes_on_an_exception():
     with pytest.raises(ZeroDivisionError):
         with cluster.start("local", workers=1, threads=1, memory="1GiB") as client:
             scheduler = client.scheduler.address
-            1 / 0
+            raise ZeroDivisionError
     assert client.status == "closed"
     from distributed import Client
 

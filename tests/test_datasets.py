@@ -39,8 +39,12 @@ def test_every_cf_calendar_daily(calendar):
     sst = datasets.sst(years=2, freq="day", calendar=calendar, resolution=45)
     expected_days = {"360_day": 720, "noleap": 730, "365_day": 730, "all_leap": 732, "366_day": 732}
     assert sst.sizes["time"] == expected_days.get(calendar, 731)  # 2000 is a leap year elsewhere
-    aliases = {"standard": "proleptic_gregorian", "gregorian": "proleptic_gregorian",  # datetime64
-               "365_day": "noleap", "366_day": "all_leap"}
+    aliases = {
+        "standard": "proleptic_gregorian",
+        "gregorian": "proleptic_gregorian",  # datetime64
+        "365_day": "noleap",
+        "366_day": "all_leap",
+    }
     assert sst.time.dt.calendar == aliases.get(calendar, calendar)
     assert str(sst.time.values[0])[:10] == "2000-01-01"
 
@@ -80,17 +84,19 @@ def test_realistic_ocean_and_pressure_matches_gsw():
     expected = gsw.p_from_z(-p.depth.values[:, None], p.lat.values[None, :])
     np.testing.assert_allclose(p.values, expected, atol=0.5)
     assert float(gsw.sigma0(ocean.SA, ocean.CT).max()) < 28  # stably stratified, oceanic densities
-    n2 = gsw.Nsquared(ocean.SA.isel(lon=0).values, ocean.CT.isel(lon=0).values, ocean.p.isel(lon=0).values,
-                      axis=0)[0]
+    n2 = gsw.Nsquared(ocean.SA.isel(lon=0).values, ocean.CT.isel(lon=0).values, ocean.p.isel(lon=0).values, axis=0)[0]
     assert np.nanmin(n2) > 0
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"freq": "hour"}, "unknown freq 'hour'"),
-    ({"years": 0}, "years must be a positive"),
-    ({"resolution": 0}, "resolution must be"),
-    ({"chunks": {"depth": 3}}, "unknown dimension(s) ['depth']"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"freq": "hour"}, "unknown freq 'hour'"),
+        ({"years": 0}, "years must be a positive"),
+        ({"resolution": 0}, "resolution must be"),
+        ({"chunks": {"depth": 3}}, "unknown dimension(s) ['depth']"),
+    ],
+)
 def test_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         datasets.sst(**kwargs)

@@ -14,8 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def html(tmp_path_factory):
     pytest.importorskip("sphinx")
     out = tmp_path_factory.mktemp("html")
-    run = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-                          str(ROOT / "docs"), str(out)], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(ROOT / "docs"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     return out
 

@@ -8,7 +8,9 @@ import pytest
 
 import oceanflow
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(oceanflow.__path__, "oceanflow.") if m.name != "oceanflow.__main__")
+MODULES = sorted(
+    m.name for m in pkgutil.walk_packages(oceanflow.__path__, "oceanflow.") if m.name != "oceanflow.__main__"
+)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -59,7 +59,7 @@ def test_check_values(name):
 
 
 def test_check_values_rho_alpha_beta():
-    for got, key in zip(eos.rho_alpha_beta(*CAST), ["rho_rab", "alpha_rab", "beta_rab"]):
+    for got, key in zip(eos.rho_alpha_beta(*CAST), ["rho_rab", "alpha_rab", "beta_rab"], strict=True):
         _assert_check_value(got, key)
 
 
@@ -84,7 +84,7 @@ def test_matches_gsw_float64(name):
 def test_rho_alpha_beta_matches_gsw_and_single_functions():
     SA, CT, p = _random(20_000, seed=1)
     results = eos.rho_alpha_beta(SA, CT, p)
-    for got, ref, name in zip(results, gsw.rho_alpha_beta(SA, CT, p), ["rho", "alpha", "beta"]):
+    for got, ref, name in zip(results, gsw.rho_alpha_beta(SA, CT, p), ["rho", "alpha", "beta"], strict=True):
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
         np.testing.assert_allclose(got, getattr(eos, name)(SA, CT, p), rtol=1e-14, atol=1e-14 * np.abs(ref).max())
 
@@ -122,7 +122,7 @@ def test_both_threads_give_the_same_result():
     with oceanflow.set_options(num_threads=2, min_elements_per_thread=1000):
         two = eos.rho_alpha_beta(SA, CT, p)
         sig = eos.sigma1(SA, CT)
-    for a, b in zip(one, two):
+    for a, b in zip(one, two, strict=True):
         np.testing.assert_array_equal(a, b)
     _assert_close_to_gsw(sig, "sigma1", SA, CT, p, rtol=1e-12)
 
@@ -163,7 +163,7 @@ def test_dask_array_broadcasting_and_laziness():
     SA, CT, p = _profile_fields()
     lazy = eos.rho_alpha_beta(dsa.from_array(SA, chunks=(2, 4, 5)), dsa.from_array(CT, chunks=(3, 2, 5)), p)
     assert all(isinstance(r, dsa.Array) for r in lazy)
-    for got, ref in zip(dask.compute(*lazy), gsw.rho_alpha_beta(SA, CT, p)):
+    for got, ref in zip(dask.compute(*lazy), gsw.rho_alpha_beta(SA, CT, p), strict=True):
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
     got = eos.sigma4(dsa.from_array(SA, chunks=3), CT[0])
     np.testing.assert_allclose(got.compute(), gsw.sigma4(SA, CT[0]), rtol=1e-12)
@@ -203,7 +203,7 @@ def test_dask_dataarray_one_task_per_chunk(name):
     kernel_layers = [_kernel_layer_tasks(r.data) for r in lazy]
     assert all(layers == kernel_layers[0] for layers in kernel_layers)  # outputs share one pass
     assert list(kernel_layers[0].values()) == [lazy[0].data.npartitions] == [6]
-    for got, ref in zip(lazy, eager):
+    for got, ref in zip(lazy, eager, strict=True):
         assert got.chunks == fields[0].chunks
         np.testing.assert_array_equal(got.values, ref)  # same kernel, same rounding
 

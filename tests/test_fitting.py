@@ -237,9 +237,7 @@ def test_one_task_per_chunk():
         assert fit.chunks == ((deg + 1,), (2, 2, 2), (4, 4))
     assert added_tasks(detrend(da, "time", 2).data, da.data) == nchunks
     with dask.config.set(scheduler="sync"):
-        xr.testing.assert_allclose(
-            polyfit(da, "time", 1), polyfit(da.compute(), "time", 1), rtol=1e-14, atol=0
-        )
+        xr.testing.assert_allclose(polyfit(da, "time", 1), polyfit(da.compute(), "time", 1), rtol=1e-14, atol=0)
 
 
 def test_split_fitting_dimension_is_rechunked_with_one_warning():
@@ -300,9 +298,7 @@ def test_detrend_dataset_float32_and_datetime():
     time = xr.date_range("2010-01-01", periods=3 * 365, freq="D")
     rng = np.random.default_rng(7)
     values = (np.arange(time.size) * 0.01 + rng.normal(size=(2, time.size))).astype("float32")
-    ds = xr.Dataset(
-        {"a": (("s", "time"), values), "flag": ("s", ["x", "y"])}, coords={"time": time}, attrs={"k": 1}
-    )
+    ds = xr.Dataset({"a": (("s", "time"), values), "flag": ("s", ["x", "y"])}, coords={"time": time}, attrs={"k": 1})
     ours = detrend(ds, "time")
     assert ours.a.dtype == np.float32 and ours.attrs == ds.attrs
     xr.testing.assert_identical(ours.flag, ds.flag)

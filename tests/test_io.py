@@ -47,7 +47,7 @@ def test_netcdf_matches_xarray_and_keeps_storage_chunks_whole(tmp_path, chunks):
     reference = xr.open_dataset(path)
     xr.testing.assert_identical(ds.load(), reference.load())
     for var in ("sst", "sss"):
-        for size, storage, dim_chunks in zip(ds[var].shape, chunks, open_dataset(path)[var].chunks):
+        for size, storage, dim_chunks in zip(ds[var].shape, chunks, open_dataset(path)[var].chunks, strict=True):
             assert all(c % storage == 0 or c == size or c == dim_chunks[-1] for c in dim_chunks)
 
 
@@ -175,8 +175,10 @@ def test_a_failed_write_on_a_cluster_leaves_no_output(tmp_path):
     distributed = pytest.importorskip("distributed")
     bad = field().chunk({"time": 10})
     bad["sst"] = bad.sst.copy(data=dsa.map_blocks(_explode, bad.sst.data, dtype="f4"))
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster),
+    ):
         with pytest.raises(RuntimeError, match="disk full"):
             save(bad, tmp_path / "new.zarr", progress=False)
     assert list(tmp_path.iterdir()) == []

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from oceanflow.kernels import COMPILE_SECONDS, Kernel, gufunc
-from oceanflow.kernels.polynomial import horner, horner_varying
+from oceanflow.kernels.polynomials import horner, horner_varying
 
 
 def test_kernels_compile_lazily_per_dtype_and_record_the_time():

@@ -12,8 +12,12 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 def test_there_are_the_notebooks_the_docs_list():
     names = [p.name for p in NOTEBOOKS]
-    assert names == ["01_quickstart.ipynb", "02_sst_climatology.ipynb", "03_density_stratification.ipynb",
-                     "04_scaling_out.ipynb"]
+    assert names == [
+        "01_quickstart.ipynb",
+        "02_sst_climatology.ipynb",
+        "03_density_stratification.ipynb",
+        "04_scaling_out.ipynb",
+    ]
     listed = (ROOT / "docs" / "notebooks.rst").read_text()
     assert all(f"``{name}``" in listed for name in names)
 
@@ -33,10 +37,15 @@ def test_notebook_runs_on_small_data(path, tmp_path):
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     notebook = nbformat.read(path, as_version=4)
-    env = {**os.environ, "OCEANFLOW_NOTEBOOK_SIZE": "tiny", "MPLBACKEND": "Agg",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    env = {
+        **os.environ,
+        "OCEANFLOW_NOTEBOOK_SIZE": "tiny",
+        "MPLBACKEND": "Agg",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    client = nbclient.NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     start = time.perf_counter()
     client.execute(env=env)  # raises CellExecutionError, with the cell and traceback, if a cell fails
     elapsed = time.perf_counter() - start

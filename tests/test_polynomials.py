@@ -1,6 +1,5 @@
 """oceanflow.polyval against np.polyval and xr.polyval."""
 
-import dask
 import dask.array as dsa
 import numpy as np
 import pytest
@@ -159,9 +158,7 @@ def field():
     rng = np.random.default_rng(4)
     data = rng.uniform(-2, 2, size=(40, 6, 7))
     data[3, 2, 1] = np.nan
-    return xr.DataArray(
-        data, dims=("time", "y", "x"), coords={"y": np.arange(6.0), "x": np.arange(7.0)}, name="sst"
-    )
+    return xr.DataArray(data, dims=("time", "y", "x"), coords={"y": np.arange(6.0), "x": np.arange(7.0)}, name="sst")
 
 
 @pytest.mark.parametrize("chunked", [False, True])

@@ -69,7 +69,7 @@ def parse_coefficients(text: str = COEFFICIENTS) -> dict[tuple[int, int, int], s
     """``{(i, j, k): literal}`` from the table; checks there are exactly 75, none twice."""
     tokens = text.split()
     coeffs: dict[tuple[int, int, int], str] = {}
-    for name, literal in zip(tokens[::2], tokens[1::2]):
+    for name, literal in zip(tokens[::2], tokens[1::2], strict=True):
         key = (int(name[1]), int(name[2]), int(name[3]))
         if key in coeffs:
             raise ValueError(f"coefficient {name} given twice")

@@ -120,7 +120,7 @@ class Kernel:
         contiguous blocks call :meth:`for_dtype` directly.
         """
         args = list(args)
-        for i, (arg, contiguous) in enumerate(zip(args, self._contiguous)):
+        for i, (arg, contiguous) in enumerate(zip(args, self._contiguous, strict=False)):
             if contiguous and isinstance(arg, np.ndarray) and not arg.flags.c_contiguous:
                 if i >= self._n_inputs:
                     raise ValueError(f"kernel {self.__name__}: output {i - self._n_inputs} must be C-contiguous")

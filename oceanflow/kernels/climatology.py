@@ -7,7 +7,8 @@ Each statistic is one :class:`Aggregation` triple:
   last length; the caller keeps the range inside ``x``), time outer and
   pixels inner (memory order), accumulating into float64 partials
   ``out[q, g, m]`` (quantity, group, pixel) that start at ``init`` (same
-  shape; usually a broadcast view of one value per quantity) when ``reset`` is 1, or at the values already in ``out`` when it is 0
+  shape; usually a broadcast view of one value per quantity) when ``reset``
+  is 1, or at the values already in ``out`` when it is 0
   (folding consecutive time chunks into one partial).  A pixel range of a
   C-ordered block is read in place, so threads and tasks can share one
   block without copying it.  ``codes[t]`` is the group of step ``t`` (-1:
@@ -41,8 +42,10 @@ import numpy as np
 
 from ._declare import Kernel, gufunc
 
-_CHUNK = ("(t,p),(t),(t),(q,g,m),(),()->(q,g,m)",
-          "void({t}[:, ::1], int64[::1], float64[::1], float64[:, :, :], int64, int64, float64[:, :, ::1])")
+_CHUNK = (
+    "(t,p),(t),(t),(q,g,m),(),()->(q,g,m)",
+    "void({t}[:, ::1], int64[::1], float64[::1], float64[:, :, :], int64, int64, float64[:, :, ::1])",
+)
 _COMBINE = ("(k,q,g,p)->(q,g,p)", "void(float64[:, :, :, ::1], float64[:, :, ::1])")
 _FINALIZE = ("(q,g,p),(r)->(g,p)", "void(float64[:, :, ::1], float64[::1], {t}[:, ::1])")
 
@@ -291,8 +294,7 @@ def std_finalize(parts, params, out):
 # ---------------------------------------------------------------- anomaly
 
 
-@gufunc("(t,p),(t),(g,p),(g,p)->(t,p)",
-        "void({t}[:, ::1], int64[::1], {t}[:, ::1], {t}[:, ::1], {t}[:, ::1])")
+@gufunc("(t,p),(t),(g,p),(g,p)->(t,p)", "void({t}[:, ::1], int64[::1], {t}[:, ::1], {t}[:, ::1], {t}[:, ::1])")
 def grouped_anomaly(x, codes, center, scale, out):
     """out[t, p] = (x[t, p] - center[g, p]) / scale[g, p] with g = codes[t]; NaN where g < 0."""
     for t in range(x.shape[0]):

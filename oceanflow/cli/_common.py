@@ -1,0 +1,203 @@
+"""What every subcommand shares: the parser class, common options, input and output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+PROG = "oceanflow"
+
+
+class UsageError(Exception):
+    """Bad command-line arguments found after parsing (exit status 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line: what is wrong and where to look."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def common_options() -> Parser:
+    """The options every subcommand takes (a parent parser)."""
+    common = Parser(add_help=False)
+    group = common.add_argument_group("common options")
+    group.add_argument(
+        "--cluster",
+        metavar="NAME|PROFILE",
+        help="run on a dask cluster: a kind (local, slurm, pbs, ...) or a profile name "
+        "(see 'oceanflow cluster'); default: threads of this machine",
+    )
+    group.add_argument(
+        "--chunks",
+        metavar="SPEC",
+        default="auto",
+        type=chunk_spec,
+        help="dask chunks of the input: 'auto' (default; storage-aligned, see "
+        "'oceanflow chunks'), 'none', or DIM=SIZE,... e.g. time=-1,lat=45",
+    )
+    group.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    group.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no messages")
+    group.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    return common
+
+
+def add_inputs(parser, *, many=True, select=True) -> None:
+    """Positional inputs, ``-o OUT`` and (with ``select``) ``--var``."""
+    parser.add_argument(
+        "inputs",
+        nargs="+" if many else 1,
+        metavar="IN",
+        help="NetCDF file(s), glob(s) (quote them) or a Zarr store" if many else "NetCDF file or Zarr store",
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, type=Path, metavar="OUT", help="output, ending in .zarr or .nc"
+    )
+    if select:
+        parser.add_argument(
+            "--var", action="append", metavar="NAME", help="only this variable (repeatable; default: all)"
+        )
+
+
+def add_grouping(parser) -> None:
+    """``--freq`` and ``--base``, for the subcommands that group time steps."""
+    parser.add_argument(
+        "--freq",
+        default="month",
+        choices=("month", "season", "dayofyear"),
+        help="groups: month (default), season (DJF, MAM, JJA, SON) or dayofyear (daily data)",
+    )
+    parser.add_argument(
+        "--base",
+        nargs=2,
+        metavar=("START", "END"),
+        help="reference period, inclusive, e.g. 1991 2020 or 1991-01-01 2020-12-31",
+    )
+
+
+def chunk_spec(text):
+    """``--chunks``: 'auto', 'none' or DIM=SIZE,..."""
+    if text in ("auto", "none"):
+        return None if text == "none" else "auto"
+    chunks = {}
+    for item in text.split(","):
+        dim, sep, size = item.partition("=")
+        if not sep or not dim.strip():
+            raise argparse.ArgumentTypeError(f"{text!r}: give 'auto', 'none' or DIM=SIZE,... e.g. time=-1,lat=45")
+        try:
+            chunks[dim.strip()] = size.strip() if size.strip() == "auto" else int(size)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"chunk size {size!r} of {dim!r} is not a whole number, -1 or auto"
+            ) from None
+    return chunks
+
+
+def byte_size(text):
+    """A size in bytes such as 64MB."""
+    from dask.utils import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size in bytes (e.g. 64MB)") from None
+
+
+def say(quiet, text) -> None:
+    """Print ``text`` unless ``--quiet``."""
+    if not quiet:
+        print(text)
+
+
+def open_input(args):
+    """The inputs as one lazy Dataset, restricted to ``--var`` when given."""
+    import oceanflow
+
+    ds = oceanflow.open_dataset(args.inputs, chunks=args.chunks)
+    names = getattr(args, "var", None)
+    if names:
+        missing = [n for n in names if n not in ds.data_vars]
+        if missing:
+            raise UsageError(
+                f"no variable {', '.join(map(repr, missing))} in the input; "
+                f"its variables are {', '.join(ds.data_vars) or 'none'}"
+            )
+        ds = ds[names]
+    return ds
+
+
+def with_time(ds, operation):
+    """The variables along time (others are dropped with a note); a clear error if none."""
+    if "time" not in ds.dims:
+        raise UsageError(f"{operation} needs a time dimension, but the input has dimensions {tuple(ds.dims)}")
+    kept = [name for name, var in ds.data_vars.items() if "time" in var.dims and var.dtype.kind in "iuf"]
+    if not kept:
+        raise UsageError(f"no numeric variable along time in the input; its variables are {list(ds.data_vars)}")
+    return ds[kept]
+
+
+def save_output(result, args, operation) -> None:
+    """Write ``result`` to ``-o`` (all or nothing) and say where."""
+    import oceanflow
+
+    oceanflow.save(result, args.output, overwrite=args.overwrite, operation=operation, progress=not args.quiet)
+    say(args.quiet, f"wrote {args.output}")
+
+
+def base_period(args):
+    """``--base`` as a (start, end) pair, or None."""
+    return tuple(args.base) if args.base else None
+
+
+def fail(err, debug, status) -> int:
+    """Report ``err`` as one line on stderr (or re-raise it with ``--debug``)."""
+    if debug and isinstance(err, BaseException):
+        raise err
+    message = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, KeyError):
+        message = f"no variable or coordinate {message}"
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status
+
+
+def quiet_warnings(quiet) -> None:
+    """Warnings as one line on stderr (none with --quiet)."""
+    if quiet:
+        warnings.simplefilter("ignore")
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+    warnings.showwarning = show
+
+
+class on_cluster:
+    """Context: a distributed client from ``oceanflow.cluster`` for --cluster, else nothing."""
+
+    def __init__(self, name, quiet):
+        self.name, self.quiet, self._context = name, quiet, None
+
+    def __enter__(self):
+        if self.name is None:
+            return None
+        try:
+            from oceanflow import cluster
+        except ImportError:
+            raise UsageError(
+                "--cluster needs oceanflow.cluster, which this installation lacks; "
+                "run without --cluster (threads of this machine)"
+            ) from None
+        kind = {"kind": self.name} if self.name in cluster.KINDS else {"profile": self.name}
+        self._context = cluster.start(**kind)
+        client = self._context.__enter__()
+        say(self.quiet, f"cluster: {client.dashboard_link}")
+        return client
+
+    def __exit__(self, *exc):
+        if self._context is not None:
+            return self._context.__exit__(*exc)
+        return False

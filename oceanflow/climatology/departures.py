@@ -1,0 +1,120 @@
+"""Anomalies of one DataArray: the data minus (or over) its group's climatology, one pass per chunk."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .._arrays import is_dask
+from .._dtypes import working_dtype
+from ..kernels.climatology import grouped_anomaly
+from ..timegroups import time_groups
+from .engine import as_pixels
+from .plan import time_of
+
+
+def anomaly_array(obj, clim, kind, *, freq, dim, base, feb29, seasons):
+    time = time_of(obj, dim)
+    groups = time_groups(time, freq, feb29=feb29, seasons=seasons)
+    mean, std = clim if isinstance(clim, tuple) else (clim, None)
+    gdim = groups.dim or dim
+    for c in (mean, std):
+        if c is not None and not isinstance(c, xr.DataArray):
+            raise TypeError(f"clim must be a DataArray (or Dataset for Dataset input), got {type(c).__name__}")
+    codes = _codes_into(groups, mean, gdim)
+    if std is not None:
+        if not np.array_equal(np.asarray(std[gdim].values), np.asarray(mean[gdim].values)):
+            raise ValueError(f"the mean and std climatologies have different {gdim!r} labels")
+    dtype = working_dtype(obj.dtype, mean.dtype, names=["data", "climatology"])
+    moved = obj.transpose(dim, ...)
+    space = moved.dims[1:]
+    extra = set(mean.dims) - set(space) - {gdim}
+    if extra:
+        raise ValueError(f"the climatology has dimensions {sorted(extra)} that the data lack")
+    zeros = xr.zeros_like(mean, dtype=dtype)
+    if kind == "absolute":
+        center, scale = mean, zeros + 1
+    elif kind == "relative":
+        center, scale = zeros, mean
+    else:
+        center, scale = mean, std
+    center, scale = (_aligned(c, gdim, moved, dtype) for c in (center, scale))
+    data = moved.data
+    if is_dask(data):
+        import dask.array as dsa
+
+        ind = "".join(chr(ord("a") + i) for i in range(len(space)))
+        codes_d = dsa.from_array(codes, chunks=(data.chunks[0],))
+        chunks = dict(zip(ind, data.chunks[1:], strict=True))
+        blocks = (-1,) + tuple(chunks[i] for i in ind)
+        center, scale = (c.rechunk(blocks) if is_dask(c) else dsa.from_array(c, chunks=blocks) for c in (center, scale))
+        result = dsa.blockwise(
+            _anomaly_block,
+            "T" + ind,
+            data,
+            "T" + ind,
+            codes_d,
+            "T",
+            center,
+            "G" + ind,
+            scale,
+            "G" + ind,
+            dtype=dtype,
+            concatenate=True,
+        )
+    else:
+        result = _anomaly_block(np.asarray(data), codes, np.asarray(center), np.asarray(scale))
+    out = moved.copy(data=result).transpose(*obj.dims)
+    if kind != "absolute":
+        out.attrs["units"] = "1"
+    return out
+
+
+def _codes_into(groups, clim, gdim):
+    """Codes of the time steps into the climatology's group labels; clear error for a missing group."""
+    if groups.dim is None:
+        return groups.codes
+    if gdim not in clim.dims:
+        raise ValueError(
+            f"the climatology has no {gdim!r} dimension (dimensions {tuple(clim.dims)}); "
+            "pass one computed with the same freq"
+        )
+    clim_labels = np.asarray(clim[gdim].values)
+    index = {label: i for i, label in enumerate(clim_labels.tolist())}
+    lookup = np.array([index.get(label, -2) for label in groups.labels.tolist()], np.int64)
+    codes = np.where(groups.codes >= 0, lookup[np.maximum(groups.codes, 0)], -1)
+    if np.any(codes == -2):
+        missing = sorted({groups.labels[c] for c in groups.codes[codes == -2]})[:5]
+        raise ValueError(
+            f"the climatology has no {gdim!r} group {missing}, which the data need; compute it over "
+            "a period holding those groups (for 29 February: feb29='merge')"
+        )
+    return codes.astype(np.int64)
+
+
+def _aligned(clim, gdim, moved, dtype):
+    """Climatology values ordered (group, *data's other dims), broadcast where it lacks them."""
+    space = moved.dims[1:]
+    clim = clim.drop_vars([c for c in clim.coords if c not in clim.dims], errors="ignore")
+    if gdim not in clim.dims:
+        clim = clim.expand_dims(gdim)
+    shape = {d: moved.sizes[d] for d in space}
+    for d in space:
+        if d in clim.dims and clim.sizes[d] != shape[d]:
+            raise ValueError(f"the climatology has {clim.sizes[d]} values along {d!r}, the data {shape[d]}")
+    clim = clim.expand_dims({d: shape[d] for d in space if d not in clim.dims})
+    clim = clim.transpose(gdim, *space).astype(dtype)
+    if is_dask(clim.data):
+        return clim.data
+    return np.ascontiguousarray(clim.values)
+
+
+def _anomaly_block(block, codes, center, scale):
+    """One chunk (time, ...) minus (or over) its group's climatology (group, ...)."""
+    dtype = center.dtype
+    x = as_pixels(block, dtype)
+    with np.errstate(invalid="ignore", divide="ignore"):  # zero std or climatology: inf/NaN, as xarray
+        result = grouped_anomaly.for_dtype(dtype)(
+            x, np.ascontiguousarray(codes, np.int64), as_pixels(center, dtype), as_pixels(scale, dtype)
+        )
+    return result.reshape(block.shape)

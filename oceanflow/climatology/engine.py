@@ -1,0 +1,256 @@
+"""Reducing (time, ...) data to per-group statistics, in memory or on dask.
+
+In memory, threads share the pixels of one array.  On dask, a time-contiguous
+chunk is one task; time-chunked data are folded, in time order, into one
+partial per spatial block (or combined in a tree with ``split_every``).  The
+block functions are module-level so that dask pickles them by name and
+workers compile each kernel once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from functools import partial
+
+import numpy as np
+
+from .._parallel import run_sliced
+from ..chunking import worker_threads
+from ..kernels.climatology import AGGREGATIONS
+
+
+def reduce_in_memory(data, plan, dtype):
+    """In memory: each thread reduces its own range of pixels (read in place)."""
+    x = as_pixels(data, dtype)
+    ngroups = plan.groups.labels.size
+    result = np.empty((ngroups, x.shape[1]), dtype)
+
+    def run(part):
+        parts = _partials(x, plan.groups.codes, plan.weights, plan.kernel, ngroups, dtype, pixels=part)
+        result[:, part] = _finalized(plan.kernel, parts, plan.params(), dtype)
+
+    run_sliced(run, x.shape[1])
+    return result.reshape((ngroups,) + data.shape[1:])
+
+
+def reduce_dask(data, plan, dtype):
+    import dask.array as dsa
+
+    agg = plan.aggregation
+    ngroups = plan.groups.labels.size
+    nparts = len(agg.init)
+    space = "".join(chr(ord("a") + i) for i in range(data.ndim - 1))
+    codes = dsa.from_array(plan.groups.codes, chunks=(data.chunks[0],))
+    weights = dsa.from_array(plan.weights, chunks=(data.chunks[0],))
+    common = {"stat": plan.kernel, "ngroups": ngroups, "work": dtype}
+    if data.numblocks[0] == 1:
+        return dsa.blockwise(
+            _climatology_block,
+            "G" + space,
+            data,
+            "T" + space,
+            codes,
+            "T",
+            weights,
+            "T",
+            new_axes={"G": ngroups},
+            dtype=dtype,
+            concatenate=True,
+            params=plan.params(),
+            **common,
+        )
+    if plan.split_every is None:
+        return _fold_dask(data, plan, dtype, common)
+    parts = dsa.blockwise(
+        _chunk_block,
+        "TQG" + space,
+        data,
+        "T" + space,
+        codes,
+        "T",
+        weights,
+        "T",
+        new_axes={"Q": nparts, "G": ngroups},
+        adjust_chunks={"T": 1},
+        dtype=np.float64,
+        **common,
+    )
+    combined = dsa.reduction(
+        parts,
+        _identity,
+        partial(_combine_block, stat=plan.kernel),
+        axis=0,
+        keepdims=True,
+        combine=partial(_combine_block, stat=plan.kernel),
+        dtype=np.float64,
+        concatenate=True,
+        split_every=plan.split_every,
+        meta=np.empty((0,) * parts.ndim, np.float64),
+    )
+    return combined.map_blocks(
+        _finalize_block,
+        drop_axis=[0, 1],
+        dtype=dtype,
+        stat=plan.kernel,
+        params=plan.params(),
+        work=dtype,
+        meta=np.empty((0,) * (data.ndim), dtype),
+    )
+
+
+def _fold_dask(data, plan, dtype, common):
+    """Time-chunked data: fold the time chunks of each spatial block, in order, into
+    one partial, then finalize.
+
+    A tree of per-chunk partials writes, copies and re-adds partials, for a day
+    of year several times the size of the data (366 groups x 2 float64 per
+    pixel for a year of float32), and 0.4-0.65 s of 1.4 s of CPU even for a
+    monthly climatology of time-sliced NetCDF.  The fold keeps one partial per
+    spatial block and adds each time chunk into it in place: tasks = chunks +
+    spatial blocks, memory bounded by the partials of the blocks, whatever the
+    number of years.  To use every thread when there are few spatial blocks,
+    the folds of one block take disjoint row ranges of it (read in place, no
+    rechunk copy).  Every pixel adds its values in time order, so the result
+    does not depend on the number of threads.
+    """
+    import dask.array as dsa
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    token = tokenize(data, plan.kernel, plan.groups.codes, plan.weights, plan.params(), dtype)
+    fold, final = f"climatology-fold-{token}", f"climatology-{token}"
+    bounds = np.cumsum((0,) + data.chunks[0])
+    step = partial(_fold_block, **common)
+    finish = partial(_finish_fold, stat=plan.kernel, params=plan.params(), work=dtype)
+    out_chunks, pieces = _row_pieces(data.chunks[1:])
+    graph = {}
+    for space_out, space_in, pixels, shape in pieces:
+        previous = None
+        for k in range(data.numblocks[0]):
+            time = slice(bounds[k], bounds[k + 1])
+            graph[(fold, k) + space_out] = (
+                step,
+                previous,
+                (data.name, k) + space_in,
+                plan.groups.codes[time],
+                plan.weights[time],
+                pixels,
+            )
+            previous = (fold, k) + space_out
+        graph[(final, 0) + space_out] = (finish, previous, shape)
+    layers = HighLevelGraph.from_collections(final, graph, dependencies=[data])
+    chunks = ((plan.groups.labels.size,),) + out_chunks
+    return dsa.Array(layers, final, chunks, meta=np.empty((0,) * data.ndim, dtype))
+
+
+def _row_pieces(space_chunks, pieces=None):
+    """Split the spatial blocks along their first axis until there are ``pieces``
+    (default: the threads of one worker), so the folds, sequential in time, run
+    on every thread.  Every piece of a block needs the whole block: on a
+    cluster, more pieces than one worker's threads would ship a block to
+    several workers.
+
+    Rows of a C-ordered block are a contiguous pixel range, which the kernels
+    read in place.  Returns the output's spatial chunks and, per output block,
+    (its index, the input block's index, its pixel range, its shape).
+    """
+    if not space_chunks:  # a time series: one pixel
+        return (), [((), (), slice(0, 1), ())]
+    pieces = pieces or worker_threads()
+    blocks = math.prod(len(c) for c in space_chunks)
+    split = math.ceil(pieces / blocks)
+    rows = []  # (input block index along axis 1, first row, last row + 1)
+    for i, size in enumerate(space_chunks[0]):
+        parts = max(1, min(split, size))
+        edges = [size * j // parts for j in range(parts + 1)]
+        rows.extend((i, lo, hi) for lo, hi in itertools.pairwise(edges))
+    out_chunks = (tuple(hi - lo for _, lo, hi in rows),) + tuple(space_chunks[1:])
+    result = []
+    for o, (i, lo, hi) in enumerate(rows):
+        for rest in itertools.product(*(range(len(c)) for c in space_chunks[1:])):
+            tail = tuple(c[j] for c, j in zip(space_chunks[1:], rest, strict=True))
+            width = math.prod(tail)
+            result.append(((o,) + rest, (i,) + rest, slice(lo * width, hi * width), (hi - lo,) + tail))
+    return out_chunks, result
+
+
+def as_pixels(block, dtype):
+    """A (time, ...) block as a C-ordered (time, pixels) array of ``dtype``."""
+    return np.ascontiguousarray(block, dtype=dtype).reshape(block.shape[0], -1)
+
+
+def _init(agg, ngroups, pixels):
+    """The starting partials (quantity, group, pixel): a broadcast view, no memory."""
+    return np.broadcast_to(np.asarray(agg.init, np.float64)[:, None, None], (len(agg.init), ngroups, pixels))
+
+
+def _partials(block, codes, weights, stat, ngroups, work, into=None, pixels=slice(None)):
+    """Partials (quantity, group, pixel) of the pixel range ``pixels`` of one
+    (time, ...) block, read in place; added into ``into`` when given."""
+    agg = AGGREGATIONS[stat]
+    x = as_pixels(block, work)
+    start, stop, _ = pixels.indices(x.shape[1])
+    reset = into is None
+    if reset:
+        into = np.empty((len(agg.init), ngroups, stop - start))
+    with np.errstate(invalid="ignore"):
+        agg.chunk.for_dtype(work)(
+            x,
+            np.ascontiguousarray(codes, np.int64),
+            np.ascontiguousarray(weights, np.float64),
+            _init(agg, ngroups, stop - start),
+            int(reset),
+            start,
+            out=into,
+        )
+    return into
+
+
+def _climatology_block(block, codes, weights, *, stat, ngroups, work, params):
+    """One time-contiguous chunk (time, ...) -> its climatology (group, ...)."""
+    parts = _partials(block, codes, weights, stat, ngroups, work)
+    result = _finalized(stat, parts, params, work)
+    return result.reshape((ngroups,) + block.shape[1:])
+
+
+def _chunk_block(block, codes, weights, *, stat, ngroups, work):
+    """One time chunk (time, ...) -> partials (1, quantity, group, ...)."""
+    parts = _partials(block, codes, weights, stat, ngroups, work)
+    return parts.reshape((1,) + parts.shape[:2] + block.shape[1:])
+
+
+def _fold_block(previous, block, codes, weights, pixels, *, stat, ngroups, work):
+    """Add the pixels ``pixels`` of one time chunk into the partials (quantity,
+    group, pixel) of the chunks before it, in place."""
+    return _partials(block, codes, weights, stat, ngroups, work, into=previous, pixels=pixels)
+
+
+def _identity(parts, axis=None, keepdims=True):
+    return parts
+
+
+def _combine_block(parts, axis=None, keepdims=True, *, stat):
+    """Partials stacked on axis 0 (k, quantity, group, ...) -> (1, quantity, group, ...)."""
+    flat = np.ascontiguousarray(parts).reshape(parts.shape[:3] + (-1,))
+    combined = AGGREGATIONS[stat].combine.for_dtype(np.float64)(flat)
+    return combined.reshape((1,) + parts.shape[1:])
+
+
+def _finalized(stat, parts, params, work):
+    """The statistic from its partials; a group with no valid value is NaN, silently (as xarray)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return AGGREGATIONS[stat].finalize.for_dtype(work)(parts, params)
+
+
+def _finalize_block(parts, *, stat, params, work):
+    """Partials (1, quantity, group, ...) -> statistic (group, ...)."""
+    flat = np.ascontiguousarray(parts[0]).reshape(parts.shape[1:3] + (-1,))
+    result = _finalized(stat, flat, params, work)
+    return result.reshape(parts.shape[2:])
+
+
+def _finish_fold(parts, shape, *, stat, params, work):
+    """Folded partials (quantity, group, pixel) -> statistic (group, *shape)."""
+    result = _finalized(stat, parts, params, work)
+    return result.reshape(result.shape[:1] + tuple(shape))
