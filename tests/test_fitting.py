@@ -16,7 +16,7 @@ from oceanflow.fitting import detrend, polyfit
 RTOL = 1e-8
 
 
-def make_field(dtype="float64", nan_fraction=0.2, shape=(60, 4, 5), seed=0):
+def make_trend_field(dtype="float64", nan_fraction=0.2, shape=(60, 4, 5), seed=0):
     """Trend + noise, dims (time, y, x), with a coordinate on time and y only."""
     rng = np.random.default_rng(seed)
     n = shape[0]
@@ -62,7 +62,7 @@ def per_series_reference(values, x, deg):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("deg", [0, 1, 3])
 def test_matches_xarray_polyfit(backend, dtype, deg):
-    da = make_field(dtype)
+    da = make_trend_field(dtype)
     if backend == "dask":
         da = da.chunk({"y": 2, "x": 3})
     ours = polyfit(da, "time", deg)
@@ -100,7 +100,7 @@ def test_datetime_coordinate_matches_xarray(deg):
 
 
 def test_dataset_matches_xarray():
-    da = make_field()
+    da = make_trend_field()
     ds = xr.Dataset(
         {"sst": da, "sss": (da * 0.1 + 35).astype("float32"), "depth": da.isel(time=0, drop=True)},
         attrs={"title": "test"},
@@ -114,7 +114,7 @@ def test_dataset_matches_xarray():
 
 
 def test_dimension_without_coordinate_and_coordinate_along_dimension():
-    da = make_field(nan_fraction=0.0).drop_vars("time").isel(y=slice(1, None))
+    da = make_trend_field(nan_fraction=0.0).drop_vars("time").isel(y=slice(1, None))
     ours = polyfit(da, "time", 2)
     xr.testing.assert_allclose(ours, xarray_polyfit(da, "time", 2), rtol=RTOL, atol=0)
     values = da.transpose("time", ...).values.reshape(da.sizes["time"], -1)
@@ -143,7 +143,7 @@ def test_integer_data_computes_in_float64():
 @pytest.mark.parametrize("backend", ["numpy", "dask"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_each_series_uses_its_own_valid_points(backend, dtype):
-    da = make_field(dtype, nan_fraction=0.4).transpose("y", "x", "time")  # time last
+    da = make_trend_field(dtype, nan_fraction=0.4).transpose("y", "x", "time")  # time last
     if backend == "dask":
         da = da.chunk({"y": 3})
     ours = polyfit(da, "time", 2).polyfit_coefficients
@@ -174,7 +174,7 @@ def test_too_few_valid_points_give_nan():
 
 @pytest.mark.parametrize("backend", ["numpy", "dask"])
 def test_skipna_false_gives_nan_for_series_with_nan(backend):
-    da = make_field(nan_fraction=0.0)
+    da = make_trend_field(nan_fraction=0.0)
     da[5, 1, 1] = np.nan
     if backend == "dask":
         da = da.chunk({"x": 2})
@@ -229,7 +229,7 @@ def added_tasks(result, source):
 
 
 def test_one_task_per_chunk():
-    da = make_field(shape=(40, 6, 8)).chunk({"y": 2, "x": 4})
+    da = make_trend_field(shape=(40, 6, 8)).chunk({"y": 2, "x": 4})
     nchunks = da.data.npartitions
     for deg in (1, 3):
         fit = polyfit(da, "time", deg).polyfit_coefficients
@@ -241,7 +241,7 @@ def test_one_task_per_chunk():
 
 
 def test_split_fitting_dimension_is_rechunked_with_one_warning():
-    da = make_field(shape=(60, 4, 6)).chunk({"time": 20, "x": 3})
+    da = make_trend_field(shape=(60, 4, 6)).chunk({"time": 20, "x": 3})
     ds = xr.Dataset({"a": da, "b": da * 2})
     for obj in (da, ds):
         with warnings.catch_warnings(record=True) as caught:
@@ -282,7 +282,7 @@ def test_rechunk_shrinks_other_dims_or_refuses():
 @pytest.mark.parametrize("backend", ["numpy", "dask"])
 @pytest.mark.parametrize("deg", [0, 1, 2])
 def test_detrend_matches_xarray(backend, deg):
-    da = make_field(nan_fraction=0.1).transpose("y", "time", "x")
+    da = make_trend_field(nan_fraction=0.1).transpose("y", "time", "x")
     if backend == "dask":
         da = da.chunk({"y": 2, "x": 3})
     ours = detrend(da, "time", deg)
@@ -312,7 +312,7 @@ def test_detrend_dataset_float32_and_datetime():
 
 
 def test_clear_errors():
-    da = make_field()
+    da = make_trend_field()
     with pytest.raises(ValueError, match="'depth' is neither a dimension nor a coordinate"):
         polyfit(da, "depth", 1)
     with pytest.raises(ValueError, match="'depth' is neither"):

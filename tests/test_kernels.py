@@ -11,10 +11,24 @@ def test_kernels_compile_lazily_per_dtype_and_record_the_time():
     assert isinstance(horner, Kernel) and horner.layout == "(n),(m)->(n)"
     ufunc = horner.for_dtype("float32")
     assert horner.for_dtype(np.float32) is ufunc
-    assert COMPILE_SECONDS[("horner", "float32")] >= 0
     result = ufunc(np.arange(4, dtype="f4"), np.array([2, 1], dtype="f4"))
     assert result.dtype == np.float32
     np.testing.assert_array_equal(result, np.polyval([2, 1], np.arange(4)))
+
+
+def test_a_kernel_compiles_on_its_first_call_only_and_records_how_long_it_took():
+    @gufunc("(n)->(n)", "void({t}[::1], {t}[::1])", cache=False)
+    def negate_for_this_test(x, out):
+        for i in range(x.shape[0]):
+            out[i] = -x[i]
+
+    key = ("negate_for_this_test", "float64")
+    assert key not in COMPILE_SECONDS  # declaring compiles nothing
+    np.testing.assert_array_equal(negate_for_this_test(np.arange(3.0)), -np.arange(3.0))
+    seconds = COMPILE_SECONDS[key]
+    assert seconds > 0 and ("negate_for_this_test", "float32") not in COMPILE_SECONDS
+    negate_for_this_test(np.arange(3.0))
+    assert COMPILE_SECONDS[key] == seconds  # the second call reuses the compiled loop
 
 
 def test_integer_dtypes_are_refused_with_a_fix():

@@ -50,5 +50,3 @@ def test_notebook_runs_on_small_data(path, tmp_path):
     client.execute(env=env)  # raises CellExecutionError, with the cell and traceback, if a cell fails
     elapsed = time.perf_counter() - start
     assert elapsed < 60, f"{path.name} took {elapsed:.0f} s on small data; keep it under ~30 s"
-    errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
