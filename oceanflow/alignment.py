@@ -26,7 +26,7 @@ array([10., 20., 30.])
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 import xarray as xr
@@ -41,7 +41,7 @@ class LabelMismatchError(ValueError):
 def align(
     *objects: xr.DataArray | xr.Dataset,
     names: Sequence[str] | None = None,
-    exclude: Iterable[str] = (),
+    exclude: Iterable[Hashable] = (),
 ) -> tuple[xr.DataArray | xr.Dataset, ...]:
     """``objects`` with every shared dimension in the first one's label order.
 
@@ -76,7 +76,7 @@ def align(
     return tuple(result)
 
 
-def _onto(obj, reference, dim: str, name: str, reference_name: str):
+def _onto(obj, reference, dim: Hashable, name: str, reference_name: str):
     """``obj`` reordered and relabelled along ``dim`` to match ``reference``."""
     has_obj, has_ref = dim in obj.indexes, dim in reference.indexes
     if not (has_obj and has_ref):

@@ -20,6 +20,8 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import xarray as xr
 
 __all__ = ["bounds_names", "fields", "carried"]
@@ -38,7 +40,7 @@ def bounds_names(ds: xr.Dataset) -> set[str]:
     return names
 
 
-def fields(ds: xr.Dataset, dim: str | None = None) -> list[str]:
+def fields(ds: xr.Dataset, dim: Hashable | None = None) -> list[Hashable]:
     """The data variables to compute on: numeric, not bounds, and along ``dim`` when given."""
     skip = bounds_names(ds)
     return [
@@ -48,7 +50,7 @@ def fields(ds: xr.Dataset, dim: str | None = None) -> list[str]:
     ]
 
 
-def carried(ds: xr.Dataset, dim: str | None = None) -> list[str]:
+def carried(ds: xr.Dataset, dim: Hashable | None = None) -> list[Hashable]:
     """The data variables an operation along ``dim`` carries to its output unchanged:
     everything but the fields and the bounds along ``dim`` (which no longer apply)."""
     computed = set(fields(ds, dim))
