@@ -339,6 +339,82 @@ def _folded(result):
     return any(str(key[0]).startswith("climatology-fold") for key in result.data.__dask_graph__())
 
 
+# ---------------------------------------------------------------- pure tasks
+
+
+def _fold_tasks(result):
+    graph = dict(result.data.__dask_graph__())
+    return graph, sorted(key for key in graph if str(key[0]).startswith("climatology-fold"))
+
+
+@pytest.mark.parametrize("stat", ["mean", "std", "max"])
+def test_a_fold_task_rerun_on_its_stored_input_gives_the_same_partial(stat):
+    obj = make_field(periods=4 * 365, shape=(4, 6))
+    data = obj.chunk(time=365, x=3)
+    result = oceanflow.climatology(data, "month", stat)
+    graph, folds = _fold_tasks(result)
+    key = next(k for k in folds if k[1] == 2)  # a task with a previous partial
+    function, previous_key, block_key, *rest = graph[key]
+    previous, block = dask.get(graph, [previous_key, block_key])
+    kept = previous.copy()
+    first = function(previous, block, *rest)
+    again = function(previous, block, *rest)  # a retry, or a recomputation while the input is held
+    np.testing.assert_array_equal(previous, kept)  # its input is untouched
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(first, dask.get(graph, key))
+
+
+def _flaky_read(path, rows, markers):
+    """Read rows of a .npy file; the first read of each chunk fails, as a flaky file system would."""
+    marker = markers / f"read-{rows.start}"
+    if not marker.exists():
+        marker.touch()
+        raise OSError(f"flaky read of rows {rows}")
+    return np.load(path, mmap_mode="r")[rows].copy()
+
+
+def _fails_once_after(function, name, markers, *args):
+    """Run a task, then fail the first time (the task's work done, its input still held: a retry re-runs it)."""
+    value = function(*args)
+    marker = markers / name
+    if not marker.exists():
+        marker.touch()
+        raise OSError(f"lost the result of {name}")
+    return value
+
+
+def test_retried_tasks_on_a_local_cluster_give_the_exact_result(tmp_path):
+    import dask.array as dsa
+    import distributed
+    from dask.highlevelgraph import HighLevelGraph
+
+    obj = make_field(periods=4 * 365, shape=(4, 6))
+    path = tmp_path / "sst.npy"
+    np.save(path, obj.values)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    step = 365
+    name = "flaky-read"
+    loads = {(name, k, 0, 0): (_flaky_read, path, slice(k * step, (k + 1) * step), markers) for k in range(4)}
+    chunks = ((step,) * 4, (4,), (6,))
+    read = dsa.Array(HighLevelGraph.from_collections(name, loads, dependencies=[]), name, chunks, dtype=obj.dtype)
+    expected = oceanflow.climatology(obj, "month", "mean")
+    result = oceanflow.climatology(obj.copy(data=read), "month", "mean")
+    graph, folds = _fold_tasks(result)
+    for key in folds:  # every fold task fails once after doing its work
+        function, *args = graph[key]
+        graph[key] = (_fails_once_after, function, f"fold-{key[1:]}", markers, *args)
+    layers = HighLevelGraph.from_collections(result.data.name, graph, dependencies=[])
+    flaky = dsa.Array(layers, result.data.name, result.data.chunks, meta=result.data._meta)
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        values = client.compute(flaky, retries=2).result()
+    assert len(list(markers.iterdir())) == 4 + len(folds)  # every read and every fold failed once
+    np.testing.assert_array_equal(values, expected.values)
+
+
 def test_time_contiguous_is_one_task_per_chunk():
     obj = make_field(periods=400, shape=(4, 6)).chunk(time=-1, x=2, y=2)
     result = oceanflow.climatology(obj, "month")
