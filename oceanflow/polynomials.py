@@ -9,6 +9,8 @@ chunk, whatever the degree.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import xarray as xr
 
@@ -16,23 +18,31 @@ from ._arrays import is_dask
 from ._blockwise import apply_blockwise, right_aligned
 from ._dtypes import check_real_numeric, working_dtype
 from ._parallel import run_sliced
+from .alignment import align
 from .chunking import chunked_for
 from .kernels.polynomials import horner, horner_deriv, horner_varying, horner_varying_deriv
+from .variables import fields
+
+logger = logging.getLogger("oceanflow.polynomials")
 
 __all__ = ["polyval"]
 
 _EPOCH = np.datetime64("1970-01-01", "ns")
 
 
-def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree"):
+def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree", units=None):
     """Evaluate a polynomial point-wise: ``np.polyval`` and ``xr.polyval`` in one pass.
 
     Parameters
     ----------
     x : array_like, numpy.ndarray, dask.array.Array, xarray.DataArray or xarray.Dataset
-        Where to evaluate, NumPy- or dask-backed; every data variable of a
-        Dataset.  Datetimes count as nanoseconds since 1970-01-01, as in
-        ``xr.polyval``.  NaN propagates.
+        Where to evaluate, NumPy- or dask-backed.  Datetimes count as
+        nanoseconds since 1970-01-01, as in ``xr.polyval``.  NaN propagates.
+        Of a Dataset, the *fields* are evaluated (numeric data variables that
+        are not CF bounds, see :func:`oceanflow.variables.fields`); bounds
+        (``lat_bnds``), non-numeric variables and coordinates are carried to
+        the result unchanged.  The names of both kinds are logged (logger
+        ``oceanflow.polynomials``, INFO).
     coeffs : sequence, numpy.ndarray, xarray.DataArray or xarray.Dataset
         * 1-D sequence or array: NumPy order, highest power first, exactly as
           ``np.polyval(coeffs, x)``.
@@ -41,7 +51,11 @@ def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree"):
           ``np.polyval``).
         * DataArray or Dataset with a ``degree`` dimension whose coordinate
           labels the power (xarray's convention, what ``DataArray.polyfit``
-          returns); its other dimensions broadcast against ``x``.
+          returns); its other dimensions broadcast against ``x`` and are
+          matched to ``x``'s by coordinate label (:func:`oceanflow.alignment.align`:
+          a reversed axis is reordered, different labels are an error).  A
+          Dataset of coefficients gives one result per coefficient variable
+          (for a DataArray ``x``) or is matched to ``x``'s fields by name.
     deriv : bool
         Also return the first derivative ``dp/dx``, computed in the same pass.
     out : numpy.ndarray or tuple of two, optional
@@ -49,52 +63,114 @@ def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree"):
         ufuncs.
     degree_dim : str
         Name of the power dimension of xarray coefficients.
+    units : str or (str, str), optional
+        ``units`` attribute of the xarray result (and of the derivative, as
+        a pair).  Without it the result has no ``units`` and no other
+        attribute of ``x``: a polynomial changes what the numbers are.
 
     Returns
     -------
     Same kind as ``x`` (a Dataset for Dataset coefficients); a tuple
     ``(value, derivative)`` when ``deriv=True``.  Units are those of the
-    coefficients times ``x``'s units to the power of each term.
+    coefficients times ``x``'s units to the power of each term: say them
+    with ``units=``.
 
     Notes
     -----
-    dtype rule: the computation runs in float32 when ``x`` and the
+    dtype rule (NumPy's): the computation runs in float32 when ``x`` and the
     coefficients are both float32 (or float16), otherwise in float64; a
     Python list of floats counts as float64, so pass
     ``np.asarray(c, "float32")`` to keep float32 data in float32.  Integer
-    input computes in float64 (``np.polyval`` would keep integers).
+    input computes in float64 (``np.polyval`` would keep integers).  The
+    command line ``oceanflow polyval`` keeps the input's float dtype unless
+    ``--dtype`` says otherwise.
 
     Examples
     --------
     >>> import oceanflow
     >>> oceanflow.polyval(np.array([0.0, 1.0, 2.0]), [3.0, 2.0, 1.0])  # 3x^2 + 2x + 1
     array([ 1.,  6., 17.])
+    >>> kelvin = xr.DataArray([273.15, 283.15], dims="z", attrs={"units": "K"})
+    >>> oceanflow.polyval(kelvin, [1.0, -273.15], units="degC").attrs
+    {'units': 'degC'}
     >>> fit = da.polyfit("time", deg=2)                             # doctest: +SKIP
     >>> trend = oceanflow.polyval(da.time, fit.polyfit_coefficients)  # doctest: +SKIP
     """
-    if isinstance(coeffs, (xr.DataArray, xr.Dataset)):
-        return _polyval_labelled(x, _descending_powers(coeffs, degree_dim), degree_dim, deriv, out)
-    coeffs = _coefficient_array(coeffs)
+    unit_attrs = _unit_attrs(units, deriv)
+    if unit_attrs and not isinstance(x, (xr.DataArray, xr.Dataset)):
+        raise TypeError(
+            f"units= labels xarray results; x is a {type(x).__name__}: leave units out, "
+            "or wrap x in an xarray.DataArray"
+        )
     if isinstance(x, xr.Dataset):
-        return _per_variable(x, lambda var: polyval(var, coeffs, deriv=deriv), deriv, out)
-    if isinstance(x, xr.DataArray):
-        _refuse_out(out, "a DataArray")
-        if coeffs.ndim > 1:
-            raise ValueError(
-                f"coefficients of shape {coeffs.shape} cannot be matched to the dimensions of a "
-                f"DataArray; wrap them in a DataArray with a '{degree_dim}' dimension "
-                "(coordinate = power) and the dimensions they vary along"
-            )
-        x = chunked_for(_numeric(x), operation="polyval")
-        dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
-        return xr.apply_ufunc(
+        _refuse_out(out, "a Dataset")
+        return _polyval_dataset(x, coeffs, deriv, degree_dim, unit_attrs)
+    if isinstance(coeffs, (xr.DataArray, xr.Dataset)):
+        result = _polyval_labelled(x, _descending_powers(coeffs, degree_dim), degree_dim, deriv, out)
+    elif isinstance(x, xr.DataArray):
+        result = _polyval_dataarray(x, _coefficient_array(coeffs), deriv, out, degree_dim)
+    else:
+        return _polyval_array(x, _coefficient_array(coeffs), deriv, out)
+    return _labelled(result, unit_attrs)
+
+
+def _polyval_dataarray(x, coeffs, deriv, out, degree_dim):
+    """DataArray ``x``, plain NumPy coefficients."""
+    _refuse_out(out, "a DataArray")
+    if coeffs.ndim > 1:
+        raise ValueError(
+            f"coefficients of shape {coeffs.shape} cannot be matched to the dimensions of a "
+            f"DataArray; wrap them in a DataArray with a '{degree_dim}' dimension "
+            "(coordinate = power) and the dimensions they vary along"
+        )
+    x = chunked_for(_numeric(x), operation="polyval")
+    dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
+    return _bare(
+        xr.apply_ufunc(
             _polyval_array,
             x,
             kwargs={"coeffs": coeffs.astype(dtype), "deriv": deriv},
             dask="allowed",
             output_core_dims=[()] * (1 + deriv),
+            keep_attrs=True,  # coordinates keep theirs; the result's own are dropped by _bare
         )
-    return _polyval_array(x, coeffs, deriv, out)
+    )
+
+
+def _bare(result):
+    """``result`` (or pair) without the attributes of ``x``: a polynomial changes what the numbers are."""
+    if isinstance(result, tuple):
+        return tuple(_bare(r) for r in result)
+    return result.drop_attrs(deep=False)
+
+
+def _unit_attrs(units, deriv):
+    """``units=`` as the attributes of each result: a tuple of one or two dicts, or ()."""
+    if units is None:
+        return ()
+    pair = (units,) if isinstance(units, str) else tuple(units)
+    if len(pair) != 1 + deriv and not (len(pair) == 1 and deriv):
+        raise ValueError(f"units= takes one string (or, with deriv=True, two: value and derivative), got {units!r}")
+    if not all(isinstance(u, str) for u in pair):
+        raise TypeError(f"units= must be a string (or a pair of strings), got {units!r}")
+    attrs = tuple({"units": u} for u in pair)
+    return attrs + ({},) * (1 + deriv - len(attrs))
+
+
+def _labelled(result, unit_attrs):
+    """xarray ``result`` (or pair) with ``unit_attrs`` as its only attributes."""
+    if not unit_attrs:
+        return result
+    results = result if isinstance(result, tuple) else (result,)
+    labelled = tuple(
+        r.assign_attrs(attrs) if isinstance(r, xr.DataArray) else _dataset_attrs(r, attrs)
+        for r, attrs in zip(results, unit_attrs, strict=True)
+    )
+    return labelled if isinstance(result, tuple) else labelled[0]
+
+
+def _dataset_attrs(ds, attrs):
+    return ds.assign({name: ds[name].assign_attrs(attrs) for name in ds.data_vars})
 
 
 def _polyval_array(x, coeffs, deriv=False, out=None):
@@ -230,29 +306,66 @@ def _refuse_out(out, what):
 
 def _polyval_labelled(x, coeffs, degree_dim, deriv, out):
     """Evaluate with xarray-convention coefficients (dense, highest power first)."""
-    if not isinstance(x, (xr.DataArray, xr.Dataset)):
+    if not isinstance(x, xr.DataArray):
         raise TypeError(
             "with xarray coefficients, x must be a DataArray or Dataset so that their "
             f"dimensions can be matched (got {type(x).__name__}); wrap it in xr.DataArray(x, dims=...)"
         )
-    _refuse_out(out, type(x).__name__)
-    if isinstance(x, xr.Dataset):
-        return _per_variable(x, lambda var: _polyval_labelled(var, coeffs, degree_dim, deriv, None), deriv, None)
+    _refuse_out(out, "a DataArray")
     if isinstance(coeffs, xr.Dataset):
-        return _per_variable(coeffs, lambda c: _polyval_labelled(x, c, degree_dim, deriv, None), deriv, None)
+        results = {name: _polyval_labelled(x, c, degree_dim, deriv, None) for name, c in coeffs.data_vars.items()}
+        return _as_datasets(results, deriv, coeffs.attrs)
     x = chunked_for(_numeric(x), operation="polyval")
     if degree_dim in x.dims:
         raise ValueError(f"x has the coefficients' power dimension {degree_dim!r}; rename it")
+    x, coeffs = align(x, coeffs, names=("x", "coefficients"), exclude=(degree_dim,))
     dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
-    return xr.apply_ufunc(
-        _varying_array,
-        x,
-        coeffs.astype(dtype),
-        input_core_dims=[[], [degree_dim]],
-        output_core_dims=[()] * (1 + deriv),
-        kwargs={"deriv": deriv},
-        dask="allowed",
+    return _bare(
+        xr.apply_ufunc(
+            _varying_array,
+            x,
+            coeffs.astype(dtype),
+            input_core_dims=[[], [degree_dim]],
+            output_core_dims=[()] * (1 + deriv),
+            kwargs={"deriv": deriv},
+            dask="allowed",
+            keep_attrs=True,  # coordinates keep theirs; the result's own are dropped by _bare
+        )
     )
+
+
+def _polyval_dataset(ds, coeffs, deriv, degree_dim, unit_attrs):
+    """Evaluate every field of ``ds``; carry bounds and other variables unchanged."""
+    computed = fields(ds)
+    if isinstance(coeffs, xr.Dataset):
+        coeffs = _descending_powers(coeffs, degree_dim)
+        computed = [name for name in computed if name in coeffs.data_vars]
+        if not computed:
+            raise ValueError(
+                f"no field of x has coefficients of the same name: fields {fields(ds)}, "
+                f"coefficients {list(coeffs.data_vars)}; pass a DataArray of coefficients or rename them"
+            )
+    if not computed:
+        raise ValueError(
+            f"the Dataset has no field to evaluate (numeric data variables that are not CF bounds); "
+            f"its variables are {list(ds.data_vars)}"
+        )
+    results = {}
+    for name in computed:
+        given = coeffs[name] if isinstance(coeffs, xr.Dataset) else coeffs
+        results[name] = _labelled(polyval(ds[name], given, deriv=deriv, degree_dim=degree_dim), unit_attrs)
+    carried = [name for name in ds.data_vars if name not in results]
+    logger.info("polyval: evaluated %s; carried unchanged: %s", ", ".join(computed), ", ".join(carried) or "none")
+    if not deriv:
+        return ds.assign(results)
+    return tuple(ds.assign({name: r[k] for name, r in results.items()}) for k in range(2))
+
+
+def _as_datasets(results, deriv, attrs):
+    """``{name: result}`` as a Dataset (a pair of Datasets with ``deriv``)."""
+    if not deriv:
+        return xr.Dataset(results, attrs=attrs)
+    return tuple(xr.Dataset({name: r[k] for name, r in results.items()}, attrs=attrs) for k in range(2))
 
 
 def _varying_array(x, coeffs, deriv=False):
@@ -289,20 +402,6 @@ def _descending_powers(coeffs, degree_dim):
     for var in variables:
         check_real_numeric(var.dtype, f"coefficients {var.name or ''}".strip())
     return coeffs.reindex({degree_dim: np.arange(int(powers.max()), -1, -1)}, fill_value=0)
-
-
-def _per_variable(obj, func, deriv, out):
-    """Apply ``func`` to every data variable of a Dataset; keep its coordinates."""
-    _refuse_out(out, "a Dataset")
-    for name, var in obj.data_vars.items():
-        if var.dtype.kind not in "biufM":
-            raise TypeError(f"data variable {name!r} has non-numeric dtype {var.dtype}; drop it first")
-    results = {name: func(var) for name, var in obj.data_vars.items()}
-    if not deriv:
-        return xr.Dataset(results, attrs=obj.attrs)
-    value = xr.Dataset({name: r[0] for name, r in results.items()}, attrs=obj.attrs)
-    slope = xr.Dataset({name: r[1] for name, r in results.items()}, attrs=obj.attrs)
-    return value, slope
 
 
 # ---------------------------------------------------------------- input conversion

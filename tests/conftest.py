@@ -68,3 +68,60 @@ def monthday_labels(time, feb29="own"):
         else:
             labels.append(datetime.date(2001, m, min(d, 28) if m == 2 else d).timetuple().tm_yday)
     return np.array(labels)
+
+
+def make_cmip_ocean(nt=2, nz=4, ny=3, nx=5, seed=0):
+    """A CMIP6-like Omon Dataset as the files hold it: practical salinity ``so`` (units 0.001),
+    potential temperature ``thetao`` (degC), ``tos`` in kelvin, ``lev`` depth in metres
+    (positive down), float32 data, and CF bounds ``lev_bnds``, ``lat_bnds``, ``lon_bnds``, ``time_bnds``."""
+    rng = np.random.default_rng(seed)
+    shape = (nt, nz, ny, nx)
+    lev = np.linspace(5.0, 2000.0, nz)
+    lat = np.linspace(-60.0, 60.0, ny)
+    lon = np.linspace(10.0, 350.0, nx)
+    time = xr.date_range("2000-01-01", periods=nt, freq="MS", use_cftime=False) + np.timedelta64(15, "D")
+
+    def edges(centres):
+        mid = 0.5 * (centres[1:] + centres[:-1])
+        first, last = 2 * centres[0] - mid[0], 2 * centres[-1] - mid[-1]
+        lower, upper = np.concatenate([[first], mid]), np.concatenate([mid, [last]])
+        return np.stack([lower, upper], axis=-1)
+
+    so = rng.uniform(33.0, 37.0, shape).astype("float32")
+    thetao = (25.0 * np.exp(-lev / 800.0)[:, None, None] + rng.uniform(-1.0, 1.0, shape)).astype("float32")
+    tos = (thetao[:, 0] + 273.15).astype("float32")
+    time_edges = np.stack([time.values - np.timedelta64(15, "D"), time.values + np.timedelta64(15, "D")], axis=-1)
+    ds = xr.Dataset(
+        {
+            "so": (("time", "lev", "lat", "lon"), so, {"standard_name": "sea_water_salinity", "units": "0.001"}),
+            "thetao": (
+                ("time", "lev", "lat", "lon"),
+                thetao,
+                {"standard_name": "sea_water_potential_temperature", "units": "degC"},
+            ),
+            "tos": (("time", "lat", "lon"), tos, {"standard_name": "sea_surface_temperature", "units": "K"}),
+            "lev_bnds": (("lev", "bnds"), edges(lev)),
+            "lat_bnds": (("lat", "bnds"), edges(lat)),
+            "lon_bnds": (("lon", "bnds"), edges(lon)),
+            "time_bnds": (("time", "bnds"), time_edges),
+        },
+        coords={
+            "time": ("time", time.values, {"bounds": "time_bnds", "standard_name": "time"}),
+            "lev": (
+                "lev",
+                lev,
+                {"bounds": "lev_bnds", "standard_name": "depth", "units": "m", "positive": "down", "axis": "Z"},
+            ),
+            "lat": ("lat", lat, {"bounds": "lat_bnds", "standard_name": "latitude", "units": "degrees_north"}),
+            "lon": ("lon", lon, {"bounds": "lon_bnds", "standard_name": "longitude", "units": "degrees_east"}),
+        },
+        attrs={"Conventions": "CF-1.7 CMIP-6.2", "source_id": "oceanflow-test"},
+    )
+    ds.time.encoding["units"] = "days since 1850-01-01"
+    return ds
+
+
+@pytest.fixture
+def cmip_ocean():
+    """:func:`make_cmip_ocean` (a function, so that tests choose the sizes)."""
+    return make_cmip_ocean

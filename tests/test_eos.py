@@ -272,3 +272,88 @@ def test_generated_core_is_up_to_date():
     committed = (ROOT / "oceanflow" / "kernels" / "_eos75.py").read_bytes()
     assert generator.render().encode("utf-8") == committed, "run python tools/generate_eos.py"
     assert len(generator.parse_coefficients()) == 75
+
+
+# ---------------------------------------------------------------- inputs meet by label (issue 9)
+
+
+def test_dataarrays_are_matched_by_coordinate_labels():
+    SA, CT, p = _profile_fields()
+    coords = {"z": np.arange(6.0), "y": np.linspace(-30.0, 30.0, 4), "x": np.arange(5.0)}
+    SA_da = xr.DataArray(SA, dims=("z", "y", "x"), coords=coords)
+    CT_da = xr.DataArray(CT, dims=("z", "y", "x"), coords=coords).isel(y=slice(None, None, -1))  # north to south
+    p_da = xr.DataArray(p[::-1, 0, 0], dims="z", coords={"z": coords["z"][::-1]})
+    got = eos.rho(SA_da, CT_da.chunk({"x": 2}), p_da)
+    np.testing.assert_allclose(got.values, gsw.rho(SA, CT, p), rtol=1e-12)
+    shifted = CT_da.assign_coords(y=CT_da.y + 2.0)
+    with pytest.raises(ValueError, match=r"different 'y' coordinates \(4 of 4 labels differ.*join='override'"):
+        eos.rho(SA_da, shifted, p_da)
+
+
+# ---------------------------------------------------------------- declared meaning (issue 9)
+
+
+@pytest.mark.parametrize(
+    "role, variable, conversion",
+    [
+        ("SA", "so", "SA_from_SP(SP, p, lon, lat)"),
+        ("CT", "thetao", "CT_from_pt(SA, pt)"),
+        ("p", "lev", "p_from_z(z, lat)"),
+    ],
+)
+def test_cmip_variables_are_refused_with_the_conversion(cmip_ocean, role, variable, conversion):
+    """Issue 9: practical salinity, potential temperature and depth in metres gave a wrong density silently."""
+    ds = cmip_ocean()
+    good = {"SA": ds.so.drop_attrs(), "CT": ds.thetao.drop_attrs(), "p": ds.lev.drop_attrs()}
+    args = {**good, role: ds[variable]}
+    with pytest.raises(ValueError) as info:
+        eos.rho(args["SA"], args["CT"], args["p"])
+    message = str(info.value)
+    assert f"{role} ('{variable}')" in message and conversion in message and "assign_attrs" in message
+    if role != "p":
+        with pytest.raises(ValueError, match=conversion.split("(")[0]):
+            eos.sigma0(args["SA"], args["CT"])
+    # without attributes the values are taken as what the function asks for, as before
+    np.testing.assert_allclose(
+        eos.rho(good["SA"], good["CT"], good["p"]).values,
+        gsw.rho(*xr.broadcast(good["SA"].astype("f8"), good["CT"].astype("f8"), good["p"])),
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    "role, attrs, words",
+    [
+        ("SA", {"units": "psu"}, "SA_from_SP"),
+        ("SA", {"standard_name": "sea_water_practical_salinity", "units": "1"}, "SA_from_SP"),
+        ("SA", {"units": "kg/kg"}, "1000"),
+        ("CT", {"standard_name": "sea_water_temperature", "units": "degC"}, "CT_from_t(SA, t, p)"),
+        ("CT", {"units": "K"}, "273.15"),
+        ("p", {"units": "m"}, "p_from_z"),
+        ("p", {"standard_name": "depth", "positive": "down"}, "p_from_z"),
+        ("p", {"units": "Pa"}, "dbar"),
+    ],
+)
+def test_declared_units_and_standard_names(role, attrs, words):
+    inputs = {"SA": xr.DataArray([35.0], dims="z"), "CT": xr.DataArray([10.0], dims="z"), "p": 100.0}
+    inputs[role] = xr.DataArray([inputs[role].item() if role != "p" else 100.0], dims="z", attrs=attrs)
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        eos.rho(inputs["SA"], inputs["CT"], inputs["p"])
+
+
+def test_right_attributes_are_accepted():
+    SA = xr.DataArray([35.0], dims="z", attrs={"standard_name": "sea_water_absolute_salinity", "units": "g/kg"})
+    CT = xr.DataArray([10.0], dims="z", attrs={"standard_name": "sea_water_conservative_temperature", "units": "degC"})
+    p = xr.DataArray([1000.0], dims="z", attrs={"standard_name": "sea_water_pressure", "units": "dbar"})
+    np.testing.assert_allclose(eos.rho(SA, CT, p).values, gsw.rho(35.0, 10.0, 1000.0), rtol=1e-13)
+
+
+def test_cli_density_refuses_cmip_variables(cmip_ocean, tmp_path, capsys):
+    """Issue 9: ``oceanflow density --sa so --ct thetao --p lev`` (the help's own example) computed nonsense."""
+    from oceanflow.cli import main
+
+    cmip_ocean().to_netcdf(tmp_path / "ts.nc")
+    argv = ["density", str(tmp_path / "ts.nc"), "-o", str(tmp_path / "rho.nc"), "--sa", "so", "--ct", "thetao"]
+    assert main([*argv, "--p", "lev"]) != 0
+    assert "SA_from_SP" in capsys.readouterr().err
+    assert not (tmp_path / "rho.nc").exists()

@@ -289,7 +289,77 @@ def test_bad_out():
         oceanflow.polyval(xr.DataArray(np.ones(3)), [1.0], out=np.empty(3))
 
 
-def test_dataset_with_a_string_variable_is_refused():
+def test_dataset_non_numeric_variables_are_carried_unchanged():
     ds = xr.Dataset({"a": ("x", [1.0, 2.0]), "label": ("x", ["p", "q"])})
-    with pytest.raises(TypeError, match="'label'"):
-        oceanflow.polyval(ds, [1.0, 0.0])
+    result = oceanflow.polyval(ds, [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(result.a.values, [1.0, 4.0])
+    xr.testing.assert_identical(result.label, ds.label)
+
+
+# ------------------------------------------------------------------ CMIP-like files (issue 9)
+
+
+def test_cmip_dataset_bounds_are_not_transformed_and_units_are_not_kept(cmip_ocean, caplog):
+    """Issue 9: lat_bnds became -363 after a K -> degC conversion, and the result kept units K."""
+    ds = cmip_ocean()[["tos", "lat_bnds", "lon_bnds", "time_bnds"]]
+    with caplog.at_level("INFO", logger="oceanflow.polynomials"):
+        result = oceanflow.polyval(ds, np.array([1.0, -273.15], "float32"))
+    for name in ("lat_bnds", "lon_bnds", "time_bnds"):
+        xr.testing.assert_identical(result[name], ds[name])
+    np.testing.assert_allclose(result.tos.values, ds.tos.values - np.float32(273.15), rtol=1e-6)
+    assert result.tos.dtype == np.float32
+    assert result.tos.attrs == {}  # no units K, no standard_name of the input
+    assert "evaluated tos" in caplog.text and "lat_bnds" in caplog.text
+    labelled = oceanflow.polyval(ds, np.array([1.0, -273.15], "float32"), units="degC")
+    assert labelled.tos.attrs == {"units": "degC"} and labelled.lat_bnds.attrs == ds.lat_bnds.attrs
+    assert labelled.lat.attrs == ds.lat.attrs
+
+
+def test_units_of_value_and_derivative():
+    x = xr.DataArray(np.linspace(0, 1, 5), dims="z", attrs={"units": "V", "long_name": "raw voltage"})
+    value, slope = oceanflow.polyval(x, [2.0, 1.0, 0.0], deriv=True, units=("degC", "degC V-1"))
+    assert value.attrs == {"units": "degC"} and slope.attrs == {"units": "degC V-1"}
+    assert oceanflow.polyval(x, [2.0, 1.0]).attrs == {}
+    with pytest.raises(TypeError, match="units= labels xarray results"):
+        oceanflow.polyval(np.ones(3), [1.0], units="m")
+    with pytest.raises(ValueError, match="one string"):
+        oceanflow.polyval(x, [1.0], units=("a", "b"))
+
+
+def test_cli_polyval_on_a_cmip_file_keeps_float32_and_bounds(cmip_ocean, tmp_path, capsys):
+    """Issue 9: ``oceanflow polyval`` turned float32 into float64 files and transformed the bounds."""
+    from oceanflow.cli import main
+
+    source = cmip_ocean()
+    source.to_netcdf(tmp_path / "tos.nc")
+    argv = ["polyval", str(tmp_path / "tos.nc"), "-o", str(tmp_path / "out.nc"), "--coeffs", "1", "-273.15"]
+    assert main([*argv, "--var", "tos", "--units", "degC"]) == 0
+    assert "evaluated tos; copied unchanged: lev_bnds, lat_bnds, lon_bnds, time_bnds" in capsys.readouterr().out
+    out = xr.open_dataset(tmp_path / "out.nc")
+    assert out.tos.dtype == np.float32 and out.tos.attrs["units"] == "degC" and "standard_name" not in out.tos.attrs
+    np.testing.assert_allclose(out.tos.values, source.tos.values - np.float32(273.15), rtol=1e-6)
+    assert set(out.data_vars) == {"tos", "lev_bnds", "lat_bnds", "lon_bnds", "time_bnds"}
+    for name in ("lat_bnds", "lon_bnds", "lev_bnds"):
+        np.testing.assert_array_equal(out[name].values, source[name].values)
+    assert main([*argv[:3], str(tmp_path / "out64.nc"), *argv[4:], "--var", "tos", "--dtype", "float64"]) == 0
+    out64 = xr.open_dataset(tmp_path / "out64.nc")
+    assert out64.tos.dtype == np.float64 and "units" not in out64.tos.attrs
+    np.testing.assert_allclose(out64.tos.values, source.tos.values.astype("f8") - 273.15, rtol=1e-12)
+    assert main([*argv[:3], str(tmp_path / "bad.nc"), *argv[4:], "--var", "lat_bnds"]) == 2
+    assert "not a numeric field" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ coefficients meet x by label (issue 9)
+
+
+def test_coefficients_are_matched_to_x_by_label(field):
+    coeffs = xr.DataArray(
+        np.random.default_rng(6).normal(size=(2, 6)), dims=("degree", "y"), coords={"degree": [1, 0], "y": field.y}
+    )
+    expected = xr.polyval(field, coeffs)
+    reversed_coeffs = coeffs.isel(y=slice(None, None, -1))  # stored north to south
+    actual = oceanflow.polyval(field.chunk({"time": 10}), reversed_coeffs)
+    xr.testing.assert_allclose(actual.compute().transpose(*expected.dims), expected, rtol=1e-12)
+    shifted = coeffs.assign_coords(y=coeffs.y + 0.5)
+    with pytest.raises(ValueError, match=r"different 'y' coordinates \(6 of 6 labels differ.*interp"):
+        oceanflow.polyval(field, shifted)

@@ -7,7 +7,9 @@ from ._common import UsageError, add_inputs, open_input, save_output
 HELP = "TEOS-10 density and expansion coefficients from Absolute Salinity, Conservative Temperature and pressure"
 EXAMPLES = """examples:
   oceanflow density ts.zarr -o rho.zarr
-  oceanflow density ts.nc -o eos.zarr --sa so --ct thetao --p pres --what rho sigma0 alpha beta"""
+  oceanflow density ts.nc -o eos.zarr --sa SA --ct CT --p pres --what rho sigma0 alpha beta
+  (variables whose units/standard_name say practical salinity, potential or in-situ
+  temperature, or depth in metres are refused, with the TEOS-10 conversion to make)"""
 OUTPUTS = ("rho", "sigma0", "sigma1", "sigma2", "sigma3", "sigma4", "alpha", "beta", "specvol")
 
 
