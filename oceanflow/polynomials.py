@@ -198,12 +198,13 @@ def _constant_block(x, coeffs, deriv=False):
 def _varying_block(x, coeffs, deriv=False):
     """Evaluate on one chunk; ``coeffs`` has the powers (highest first) on its last axis."""
     dtype = working_dtype(x.dtype, coeffs.dtype)
-    shape = np.broadcast_shapes(np.shape(x), coeffs.shape[:-1])
-    kernel_shape = shape if shape else (1,)
+    shape: tuple[int, ...] = np.broadcast_shapes(np.shape(x), coeffs.shape[:-1])
+    kernel_shape: tuple[int, ...] = shape if shape else (1,)
     x = np.broadcast_to(np.asarray(x, dtype=dtype), kernel_shape)
     c = np.asarray(coeffs, dtype=dtype)
     c = c.reshape((1,) * (len(kernel_shape) + 1 - c.ndim) + c.shape)
-    c = np.broadcast_to(np.moveaxis(c, -1, -2), kernel_shape[:-1] + (c.shape[-1], kernel_shape[-1]))
+    powers = np.shape(coeffs)[-1]
+    c = np.broadcast_to(np.moveaxis(c, -1, -2), (*kernel_shape[:-1], powers, kernel_shape[-1]))
     kernel = horner_varying_deriv if deriv else horner_varying
     result = kernel.for_dtype(dtype)(x, c)
     if deriv:
@@ -355,7 +356,11 @@ def _polyval_dataset(ds, coeffs, deriv, degree_dim, unit_attrs):
         given = coeffs[name] if isinstance(coeffs, xr.Dataset) else coeffs
         results[name] = _labelled(polyval(ds[name], given, deriv=deriv, degree_dim=degree_dim), unit_attrs)
     carried = [name for name in ds.data_vars if name not in results]
-    logger.info("polyval: evaluated %s; carried unchanged: %s", ", ".join(computed), ", ".join(carried) or "none")
+    logger.info(
+        "polyval: evaluated %s; carried unchanged: %s",
+        ", ".join(map(str, computed)),
+        ", ".join(map(str, carried)) or "none",
+    )
     if not deriv:
         return ds.assign(results)
     return tuple(ds.assign({name: r[k] for name, r in results.items()}) for k in range(2))

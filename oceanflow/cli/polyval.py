@@ -49,8 +49,8 @@ def run(args, operation) -> None:
     refused = [name for name in selected if name not in candidates]
     if refused:
         raise UsageError(
-            f"--var {', '.join(refused)}: not a numeric field of the input (CF bounds and non-numeric "
-            f"variables are copied, not evaluated); its fields are {', '.join(candidates) or 'none'}"
+            f"--var {', '.join(map(str, refused))}: not a numeric field of the input (CF bounds and non-numeric "
+            f"variables are copied, not evaluated); its fields are {', '.join(map(str, candidates)) or 'none'}"
         )
     if not selected:
         raise UsageError(f"no numeric field in the input; its variables are {list(ds.data_vars)}")
@@ -61,5 +61,6 @@ def run(args, operation) -> None:
         results[name] = oceanflow.polyval(var.astype(dtype), np.asarray(args.coeffs, dtype), units=args.units)
     result = ds.drop_vars([name for name in candidates if name not in selected]).assign(results)
     carried = [name for name in result.data_vars if name not in results]
-    say(args.quiet, f"polyval: evaluated {', '.join(selected)}; copied unchanged: {', '.join(carried) or 'none'}")
+    copied = ", ".join(map(str, carried)) or "none"
+    say(args.quiet, f"polyval: evaluated {', '.join(map(str, selected))}; copied unchanged: {copied}")
     save_output(result, args, operation)
