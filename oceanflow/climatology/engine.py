@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
+import threading
 from functools import partial
 
 import numpy as np
+from dask.sizeof import sizeof
 
 from .._parallel import run_sliced
 from ..chunking import worker_threads
@@ -186,15 +189,16 @@ def _init(agg, ngroups, pixels):
     return np.broadcast_to(np.asarray(agg.init, np.float64)[:, None, None], (len(agg.init), ngroups, pixels))
 
 
-def _partials(block, codes, weights, stat, ngroups, work, start_from=None, pixels=slice(None)):
+def _partials(block, codes, weights, stat, ngroups, work, start_from=None, pixels=slice(None), out=None):
     """Partials (quantity, group, pixel) of the pixel range ``pixels`` of one
-    (time, ...) block, read in place; starting from the partials
-    ``start_from`` when given (which are read, never written: the result is a
-    new array)."""
+    (time, ...) block, read in place, written into ``out`` (a new array when
+    not given); starting from the partials ``start_from`` when given, which
+    are read, never written."""
     agg = AGGREGATIONS[stat]
     x = as_pixels(block, work)
     start, stop, _ = pixels.indices(x.shape[1])
-    out = np.empty((len(agg.init), ngroups, stop - start))
+    if out is None:
+        out = np.empty((len(agg.init), ngroups, stop - start))
     with np.errstate(invalid="ignore"):
         agg.chunk.for_dtype(work)(
             x,
@@ -221,16 +225,69 @@ def _chunk_block(block, codes, weights, *, stat, ngroups, work):
     return parts.reshape((1,) + parts.shape[:2] + block.shape[1:])
 
 
-def _fold_block(previous, block, codes, weights, pixels, *, stat, ngroups, work):
-    """The partials (quantity, group, pixel) of the chunks before this one
-    (``previous``; None for the first) plus the pixels ``pixels`` of this time
-    chunk, as a new array.
+class FoldState:
+    """What one fold task hands to the next: ``partials``, the partials
+    (quantity, group, pixel) of the time chunks folded so far, and ``spare``,
+    the buffer of the partials one step further back.
 
-    A pure task: ``previous`` is only read (the kernel starts its output from
-    it, the copy fused into the pass), so a task re-run by dask (a retry, a
-    recomputation while its input is still held) gives the same partial.
+    ``partials`` is a value: no task writes it once returned.  The next task
+    writes its result into ``spare`` only when nothing but this state refers
+    to it any more (dask has released the step that returned it), so that a
+    fold cycles through two buffers instead of fresh memory at every step
+    (page faults: for day-of-year partials, four times the chunk's size, they
+    cost as much as the step itself).  The spare is never pickled.
     """
-    return _partials(block, codes, weights, stat, ngroups, work, start_from=previous, pixels=pixels)
+
+    __slots__ = ("partials", "spare")
+
+    def __init__(self, partials, spare=None):
+        self.partials = partials
+        self.spare = spare
+
+    def __reduce__(self):
+        return FoldState, (self.partials,)
+
+
+def _spare_references(state):
+    return sys.getrefcount(state.spare)
+
+
+#: References to a spare held by its state alone (measured, so that it holds on any interpreter).
+_UNSHARED = _spare_references(FoldState(None, np.empty(0)))
+_CLAIM = threading.Lock()
+
+
+def _claim_spare(state, shape):
+    """The state's spare when no one else holds it (then the caller does), else None."""
+    if state is None:
+        return None
+    with _CLAIM:
+        if state.spare is None or state.spare.shape != shape or _spare_references(state) > _UNSHARED:
+            return None
+        return state.spare
+
+
+def _fold_block(previous, block, codes, weights, pixels, *, stat, ngroups, work):
+    """The partials of the chunks before this one (``previous``, a
+    :class:`FoldState`; None for the first) plus the pixels ``pixels`` of
+    this time chunk, as a new state.
+
+    A pure task: ``previous.partials`` is only read (the kernel starts its
+    output from it, the copy fused into its pass), so a task re-run by dask (a
+    retry, a recomputation while its input is still held) gives the same
+    partials.
+    """
+    start, stop, _ = pixels.indices(math.prod(block.shape[1:]))
+    shape = (len(AGGREGATIONS[stat].init), ngroups, stop - start)
+    out = _claim_spare(previous, shape)
+    start_from = None if previous is None else previous.partials
+    out = _partials(block, codes, weights, stat, ngroups, work, start_from=start_from, pixels=pixels, out=out)
+    return FoldState(out, start_from)
+
+
+@sizeof.register(FoldState)
+def _sizeof_fold_state(state):
+    return sum(a.nbytes for a in (state.partials, state.spare) if a is not None)
 
 
 def _identity(parts, axis=None, keepdims=True):
@@ -257,7 +314,7 @@ def _finalize_block(parts, *, stat, params, work):
     return result.reshape(parts.shape[2:])
 
 
-def _finish_fold(parts, shape, *, stat, params, work):
+def _finish_fold(state, shape, *, stat, params, work):
     """Folded partials (quantity, group, pixel) -> statistic (group, *shape)."""
-    result = _finalized(stat, parts, params, work)
+    result = _finalized(stat, state.partials, params, work)
     return result.reshape(result.shape[:1] + tuple(shape))
