@@ -9,7 +9,7 @@ information, not the arithmetic.
 array([0., 3.])
 """
 
-from . import chunking, cluster, eos
+from . import chunking, cluster, eos, mhw
 from .chunking import explain_chunks, suggest_chunks
 from .climatology import anomaly, climatology
 from .fitting import detrend, polyfit
@@ -28,6 +28,7 @@ __all__ = [
     "detrend",
     "eos",
     "explain_chunks",
+    "mhw",
     "open_dataset",
     "polyfit",
     "polyval",

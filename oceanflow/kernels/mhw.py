@@ -1,0 +1,399 @@
+"""Marine heatwave kernels (Hobday et al. 2016, 2018): one pass over each pixel's series.
+
+Every kernel takes a C-ordered ``(time, pixel)`` block (``(n,p)``) whose time
+axis is whole, and loops time outside and pixels inside, so that it reads the
+block row by row, in place; a kernel that serves a range of pixels gets the
+range in ``params`` and writes only those columns of full-width outputs (the
+threads of an in-memory call share one block).  The definitions are those of
+the reference implementation (ecjoliver/marineHeatWaves ``detect``), see
+:mod:`oceanflow.mhw`.
+
+* :func:`window_pool_stats`: mean and linear percentile of the values pooled in
+  a window of steps around the days of each day-of-year group;
+* :func:`circular_smooth`: the reference's circular running mean of a
+  climatological year, over its valid days;
+* :func:`detect_events`: daily intensity, category and event number;
+* :func:`event_properties`: the reference's per-event properties;
+* :func:`block_summary`: per-period counts, days and means of the events.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ._declare import gufunc
+
+#: Rows of :func:`event_properties`' output, in order.
+EVENT_ROWS = (
+    "index_start",
+    "index_end",
+    "index_peak",
+    "duration",
+    "intensity_max",
+    "intensity_mean",
+    "intensity_var",
+    "intensity_cumulative",
+    "intensity_max_relThresh",
+    "intensity_mean_relThresh",
+    "intensity_var_relThresh",
+    "intensity_cumulative_relThresh",
+    "intensity_max_abs",
+    "intensity_mean_abs",
+    "intensity_var_abs",
+    "intensity_cumulative_abs",
+    "rate_onset",
+    "rate_decline",
+    "category",
+    "duration_moderate",
+    "duration_strong",
+    "duration_severe",
+    "duration_extreme",
+)
+
+#: Rows of :func:`block_summary`' output, in order.
+SUMMARY_ROWS = (
+    "count",
+    "total_days",
+    "duration",
+    "intensity_max",
+    "intensity_max_max",
+    "intensity_mean",
+    "intensity_cumulative",
+    "total_icum",
+)
+
+# params of detect_events
+P_MIN_DURATION, P_JOIN, P_MAX_GAP, P_COLD, P_FIRST, P_STOP = range(6)
+
+
+@gufunc(
+    "(n,p),(m),(g),(g),(k)->(g,p),(g,p)",
+    "void({t}[:, ::1], int64[::1], int64[::1], int64[::1], float64[::1], float64[:, ::1], float64[:, ::1])",
+)
+def window_pool_stats(x, centres, first, stop, params, mean, pctl):
+    """Per group ``g``: pool ``x[c + w]`` for the centres ``c`` in
+    ``centres[first[g]:stop[g]]`` and ``|w| <= params[0]`` (cut at the ends of
+    the series, NaN dropped); ``mean`` is the pool's mean and ``pctl`` its
+    ``params[1]`` quantile (NumPy's ``linear`` method, interpolated as
+    ``np.percentile`` does).  Pixels ``params[2]:params[3]``."""
+    half = int(params[0])
+    q = params[1]
+    lo, hi = int(params[2]), int(params[3])
+    n = x.shape[0]
+    width = 2 * half + 1
+    largest = 0
+    for g in range(first.shape[0]):
+        largest = max(largest, (stop[g] - first[g]) * width)
+    pool = np.empty((hi - lo, max(largest, 1)), x.dtype)
+    count = np.zeros(hi - lo, np.int64)
+    sums = np.zeros(hi - lo)
+    weight = np.empty(1, x.dtype)
+    for g in range(first.shape[0]):
+        count[:] = 0
+        sums[:] = 0.0
+        for i in range(first[g], stop[g]):
+            for row in range(max(centres[i] - half, 0), min(centres[i] + half + 1, n)):
+                for j in range(lo, hi):
+                    v = x[row, j]
+                    if v == v:
+                        pool[j - lo, count[j - lo]] = v
+                        count[j - lo] += 1
+                        sums[j - lo] += v
+        for j in range(lo, hi):
+            c = count[j - lo]
+            if c == 0:
+                mean[g, j] = np.nan
+                pctl[g, j] = np.nan
+                continue
+            mean[g, j] = sums[j - lo] / c
+            values = pool[j - lo, :c]
+            values.sort()
+            virtual = (c - 1) * q
+            below = math.floor(virtual)
+            gamma = virtual - below
+            a = values[min(max(below, 0), c - 1)]
+            b = values[min(max(below + 1, 0), c - 1)]
+            weight[0] = gamma  # NumPy interpolates in the data's dtype
+            diff = b - a
+            if gamma >= 0.5:
+                weight[0] = 1.0 - gamma
+                weight[0] = b - diff * weight[0]
+            else:
+                weight[0] = a + diff * weight[0]
+            pctl[g, j] = weight[0]
+
+
+@gufunc("(g,p),(k)->(g,p)", "void(float64[:, ::1], float64[::1], float64[:, ::1])")
+def circular_smooth(year, params, out):
+    """Circular running mean of ``params[0]`` (odd) days of each column's valid
+    (non-NaN) days, as the reference's ``runavg``: the valid days repeated
+    three times and convolved with equal weights ``1 / width`` (zero beyond),
+    the middle third kept; NaN days stay NaN."""
+    width = int(params[0])
+    half = (width - 1) // 2
+    days = year.shape[0]
+    valid = np.empty(days)
+    where = np.empty(days, np.int64)
+    weight = 1.0 / width
+    for j in range(year.shape[1]):
+        m = 0
+        for d in range(days):
+            out[d, j] = np.nan
+            if year[d, j] == year[d, j]:
+                valid[m] = year[d, j]
+                where[m] = d
+                m += 1
+        for i in range(m):
+            total = 0.0
+            for k in range(m + i - half, m + i + half + 1):
+                if 0 <= k < 3 * m:
+                    total += valid[k % m] * weight
+            out[where[i], j] = total
+
+
+@numba.njit(cache=True)
+def _category(filled, seas, thresh, cold):
+    """Hobday et al. (2018) category of one day: floor(1 + (T - thresh) / (thresh - seas)), 0-4."""
+    if cold:
+        ratio = (thresh - filled) / (seas - thresh)
+    else:
+        ratio = (filled - thresh) / (thresh - seas)
+    c = math.floor(1.0 + ratio) if ratio == ratio else 0.0
+    return np.int8(min(max(c, 0.0), 4.0))
+
+
+@gufunc(
+    "(n,p),(g,p),(g,p),(n),(k)->(n,p),(n,p),(n,p)",
+    "void({t}[:, ::1], float64[:, ::1], float64[:, ::1], int64[::1], float64[::1], {t}[:, ::1], int8[:, ::1], "
+    "int32[:, ::1])",
+)
+def detect_events(x, seas, thresh, day, params, intensity, category, event):
+    """Daily ``intensity`` (x - seas), ``category`` (0-4) and ``event`` number (0
+    outside events) of pixels ``params[P_FIRST]:params[P_STOP]``.
+
+    ``day[t]`` is the row of ``seas``/``thresh`` for step ``t``.  A missing value
+    counts as the climatology.  Runs of steps above the threshold (below it
+    for cold spells) of at least ``min_duration`` steps are events; with
+    ``join`` an event starting at most ``max_gap`` steps after the previous
+    one's end continues it (the gap's steps belong to the event).
+    """
+    min_duration = int(params[P_MIN_DURATION])
+    join = params[P_JOIN] != 0
+    max_gap = int(params[P_MAX_GAP])
+    cold = params[P_COLD] != 0
+    lo, hi = int(params[P_FIRST]), int(params[P_STOP])
+    n = x.shape[0]
+    run_start = np.full(hi - lo, -1, np.int64)
+    last_end = np.full(hi - lo, -(1 << 40), np.int64)
+    number = np.zeros(hi - lo, np.int32)
+    for t in range(n):
+        g = day[t]
+        for j in range(lo, hi):
+            s = seas[g, j]
+            th = thresh[g, j]
+            v = x[t, j]
+            filled = v if v == v else s
+            intensity[t, j] = np.float64(v) - s
+            category[t, j] = 0
+            event[t, j] = 0
+            margin = np.float64(filled) - np.float64(th)
+            above = margin < 0 if cold else margin > 0
+            k = j - lo
+            if above and run_start[k] < 0:
+                run_start[k] = t
+            if run_start[k] >= 0 and (not above or t == n - 1):
+                end = t if above else t - 1
+                if end - run_start[k] + 1 >= min_duration:
+                    begin = run_start[k]
+                    if join and number[k] > 0 and begin - last_end[k] - 1 <= max_gap:
+                        begin = last_end[k] + 1
+                    else:
+                        number[k] += 1
+                    for tt in range(begin, end + 1):
+                        gg = day[tt]
+                        vv = x[tt, j]
+                        ff = vv if vv == vv else seas[gg, j]
+                        event[tt, j] = number[k]
+                        category[tt, j] = _category(np.float64(ff), seas[gg, j], thresh[gg, j], cold)
+                    last_end[k] = end
+                run_start[k] = -1
+
+
+# accumulator rows of event_properties
+(
+    A_START,
+    A_PEAK,
+    A_COUNT,
+    A_TOP,
+    A_BEFORE,
+    A_FIRST,
+    A_LAST,
+    A_CATEGORY,
+    A_MODERATE,
+    A_STRONG,
+    A_SEVERE,
+    A_EXTREME,
+) = range(12)
+# per series (relative to the climatology, to the threshold, absolute): peak value, sum, shift, shifted sums
+S_PEAK, S_SUM, S_SHIFT, S_SUM1, S_SUM2 = range(5)
+
+
+@gufunc(
+    "(n,p),(n,p),(n,p),(g,p),(g,p),(n),(k),(m),(e)->(m,e,p)",
+    "void({t}[:, ::1], int32[:, ::1], int8[:, ::1], float64[:, ::1], float64[:, ::1], int64[::1], float64[::1], "
+    "float64[::1], float64[::1], float64[:, :, ::1])",
+)
+def event_properties(intensity, event, category, seas, thresh, day, params, rows, slots, out):
+    """The reference's properties (rows :data:`EVENT_ROWS`) of each pixel's
+    events, event ``k`` (1, 2, ...) in slot ``k - 1``; NaN beyond the last.
+
+    ``params``: cold (0/1).  Computed on the sign-flipped series for cold
+    spells, as the reference does; intensities (not their variability, not
+    the rates) are negated back at the end.
+    """
+    cold = params[0] != 0
+    sign = -1.0 if cold else 1.0
+    n, p = event.shape
+    out[:] = np.nan
+    acc = np.zeros((12, p))
+    ser = np.zeros((3, 5, p))
+    current = np.zeros(p, np.int64)
+    previous = np.zeros(p)  # relative intensity of the step before (flipped, missing = 0)
+    values = np.empty(3)
+    for t in range(n + 1):
+        for j in range(p):
+            number = event[t, j] if t < n else 0
+            rel = 0.0
+            if t < n:
+                v = intensity[t, j]
+                rel = sign * np.float64(v) if v == v else 0.0
+            if current[j] > 0 and number != current[j]:
+                _finish(out, acc, ser, current[j] - 1, j, t, n, rel, cold)
+                current[j] = 0
+            if number > 0:
+                g = day[t]
+                s = seas[g, j]
+                th = thresh[g, j]
+                values[0] = rel
+                values[1] = rel + sign * (s - th)
+                values[2] = sign * s + rel
+                if current[j] != number:
+                    current[j] = number
+                    acc[:, j] = 0.0
+                    acc[A_START, j] = t
+                    acc[A_PEAK, j] = t
+                    acc[A_TOP, j] = rel
+                    acc[A_BEFORE, j] = previous[j]
+                    acc[A_FIRST, j] = rel
+                    for i in range(3):
+                        ser[i, S_PEAK, j] = values[i]
+                        ser[i, S_SUM, j] = 0.0
+                        ser[i, S_SHIFT, j] = values[i]
+                        ser[i, S_SUM1, j] = 0.0
+                        ser[i, S_SUM2, j] = 0.0
+                elif rel > acc[A_TOP, j]:
+                    acc[A_TOP, j] = rel
+                    acc[A_PEAK, j] = t
+                    for i in range(3):
+                        ser[i, S_PEAK, j] = values[i]
+                acc[A_COUNT, j] += 1
+                acc[A_LAST, j] = rel
+                for i in range(3):
+                    d = values[i] - ser[i, S_SHIFT, j]
+                    ser[i, S_SUM, j] += values[i]
+                    ser[i, S_SUM1, j] += d
+                    ser[i, S_SUM2, j] += d * d
+                c = category[t, j]
+                acc[A_CATEGORY, j] = max(acc[A_CATEGORY, j], c)
+                if c >= 1:
+                    acc[A_MODERATE + min(c, 4) - 1, j] += 1
+            if t < n:
+                previous[j] = rel
+
+
+@numba.njit(cache=True)
+def _finish(out, acc, ser, slot, j, after, n, rel_after, cold):
+    """Write the properties of the event of pixel ``j`` that ended at step ``after - 1``."""
+    if slot >= out.shape[1]:
+        return
+    start = acc[A_START, j]
+    peak = acc[A_PEAK, j] - start
+    count = acc[A_COUNT, j]
+    end = start + count - 1
+    top = acc[A_TOP, j]
+    out[0, slot, j] = start
+    out[1, slot, j] = end
+    out[2, slot, j] = start + peak
+    out[3, slot, j] = count
+    flip = -1.0 if cold else 1.0
+    for i in range(3):
+        mean = ser[i, S_SUM, j] / count
+        shifted = ser[i, S_SUM1, j] / count
+        var = max(ser[i, S_SUM2, j] / count - shifted * shifted, 0.0)
+        out[4 + 4 * i, slot, j] = flip * ser[i, S_PEAK, j]
+        out[5 + 4 * i, slot, j] = flip * mean
+        out[6 + 4 * i, slot, j] = math.sqrt(var)
+        out[7 + 4 * i, slot, j] = flip * ser[i, S_SUM, j]
+    if start > 0:
+        before = 0.5 * (acc[A_FIRST, j] + acc[A_BEFORE, j])
+        out[16, slot, j] = (top - before) / (peak + 0.5)
+    else:
+        out[16, slot, j] = (top - acc[A_FIRST, j]) / (1.0 if peak == 0 else peak)
+    if end < n - 1:
+        after_value = 0.5 * (acc[A_LAST, j] + rel_after)
+        out[17, slot, j] = (top - after_value) / (end - start - peak + 0.5)
+    else:
+        # as the reference: the peak's offset within the event is compared with the series' last step
+        steps = 1.0 if peak == n - 1 else end - start - peak
+        diff = top - acc[A_LAST, j]
+        out[17, slot, j] = diff / steps if steps != 0 else (np.nan if diff == 0 else math.copysign(np.inf, diff))
+    out[18, slot, j] = acc[A_CATEGORY, j]
+    for c in range(4):
+        out[19 + c, slot, j] = acc[A_MODERATE + c, j]
+
+
+@gufunc(
+    "(m,e,p),(n),(p),(b),(s)->(s,b,p)",
+    "void(float64[:, :, ::1], int64[::1], float64[::1], float64[::1], float64[::1], float64[:, :, ::1])",
+)
+def block_summary(props, block, valid, blocks, rows, out):
+    """Per period ``b`` (``block[t]`` for each step) and pixel: rows
+    :data:`SUMMARY_ROWS` from the event properties ``props`` (rows
+    :data:`EVENT_ROWS`).  An event counts in the period of its start; its days
+    count in the period of each day.  Means over no event are NaN; pixels
+    with ``valid == 0`` (no climatology) are NaN throughout."""
+    nb = blocks.shape[0]
+    for j in range(props.shape[2]):
+        for r in range(out.shape[0]):
+            for b in range(nb):
+                out[r, b, j] = np.nan if valid[j] == 0 else 0.0
+        if valid[j] == 0:
+            continue
+        for b in range(nb):
+            out[4, b, j] = np.nan
+        for e in range(props.shape[1]):
+            start = props[0, e, j]
+            if start != start:
+                break
+            first = int(start)
+            last = int(props[1, e, j])
+            b = block[first]
+            out[0, b, j] += 1
+            for t in range(first, last + 1):
+                out[1, block[t], j] += 1
+            out[2, b, j] += props[3, e, j]
+            peak = props[4, e, j]
+            out[3, b, j] += peak
+            largest = out[4, b, j]
+            if largest != largest or abs(peak) > abs(largest):
+                out[4, b, j] = peak
+            out[5, b, j] += props[5, e, j]
+            out[6, b, j] += props[7, e, j]
+            out[7, b, j] += props[7, e, j]
+        for b in range(nb):
+            count = out[0, b, j]
+            for r in (2, 3, 5, 6):
+                out[r, b, j] = out[r, b, j] / count if count > 0 else np.nan

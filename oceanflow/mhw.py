@@ -1,0 +1,833 @@
+"""Marine heatwaves and cold spells (Hobday et al. 2016, 2018) on whole grids.
+
+The definitions are those of the reference implementation,
+`ecjoliver/marineHeatWaves <https://github.com/ecjoliver/marineHeatWaves>`_
+(``detect``, ``blockAverage``, ``meanTrend``), applied to every pixel:
+
+* :func:`thresholds`: the seasonal climatology ``seas`` and the threshold
+  ``thresh`` over a 366-day climatological year;
+* :func:`detect`: daily ``intensity``, ``category`` and ``event`` number,
+  one kernel pass over each pixel's series;
+* :func:`events`: the reference's properties of every event of every pixel;
+* :func:`summary`: the reference's block averages per period and their
+  linear trends.
+
+Conventions of the climatological year (as the reference's):
+
+* day of year in a leap year: 29 February is day 60 and 1 March day 61 in
+  every year (standard, gregorian, proleptic_gregorian, julian, noleap,
+  365_day, all_leap, 366_day calendars alike); 29 February is never a centre of
+  the pooling window, its values are pooled by its neighbours, and its
+  climatology and threshold are the mean of 28 February's and 1 March's
+  (before smoothing); in noleap/365_day years there is no 29 February to
+  detect on, but day 60 is filled all the same;
+* 360_day: a climatological year of 360 days, day ``30 * (month - 1) + day``
+  (oceanflow's day of year for that calendar); every day is a centre, none is
+  filled (the reference does not handle this calendar);
+* the pool of a day of year: the values of the ``window`` time steps centred
+  on each of its days in the base period (the window reaches outside the base
+  period, cut only at the ends of the series), NaN dropped; ``seas`` is its
+  mean, ``thresh`` its ``pctile`` percentile (``np.percentile``'s default,
+  linear interpolation, Hyndman and Fan type 7); both are then smoothed by a
+  circular running mean of ``smooth`` days;
+* cold spells (``cold=True``): computed on ``-sst`` as the reference does, so
+  the threshold is the ``100 - pctile`` percentile.
+
+Example
+-------
+>>> import oceanflow
+>>> from oceanflow import datasets, mhw
+>>> sst = datasets.sst(years=3, freq="day", resolution=60)        # degC, (time, lat, lon)
+>>> found = mhw.detect(sst, pctile=90)                              # warns: base shorter than 30 years
+>>> sorted(found.data_vars)
+['category', 'event', 'intensity', 'seas', 'thresh']
+>>> table = mhw.events(found)                                       # one row per event and pixel
+>>> int(table.sizes["event"]) == int(found.event.max())
+True
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from ._arrays import is_dask
+from ._dtypes import working_dtype
+from ._parallel import run_sliced
+from .alignment import align
+from .chunking import chunked_for, plan_chunks
+from .kernels import mhw as kernels
+from .timegroups import decoded_time
+
+__all__ = ["thresholds", "detect", "events", "summary", "BaseLengthWarning"]
+
+logger = logging.getLogger("oceanflow.mhw")
+
+#: Hobday et al. (2016) recommend a base period of at least this many years.
+RECOMMENDED_BASE_YEARS = 30
+#: Fewer complete years than this in the base period are refused.
+MINIMUM_BASE_YEARS = 3
+CATEGORY_NAMES = ("none", "moderate", "strong", "severe", "extreme")
+_FEB29 = 59  # row of 29 February in the 366-day year
+_LEAP_START = np.cumsum([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30])
+
+
+class BaseLengthWarning(UserWarning):
+    """The base period is shorter than the 30 years Hobday et al. (2016) recommend."""
+
+
+# ---------------------------------------------------------------- public API
+
+
+def thresholds(
+    sst: xr.DataArray | xr.Dataset,
+    *,
+    base: tuple | None = None,
+    pctile: float = 90,
+    window: int = 11,
+    smooth: int | None = 31,
+    cold: bool = False,
+) -> xr.Dataset:
+    """Seasonal climatology and threshold of Hobday et al. (2016), per pixel.
+
+    Parameters
+    ----------
+    sst : xarray.DataArray (or a Dataset with one data variable)
+        Daily values (e.g. degC) on consecutive days, with a ``time``
+        coordinate in any CF calendar; NumPy- or dask-backed, any chunking.
+    base : (first year, last year), optional
+        Base (climatology) period, whole years, e.g. ``(1983, 2012)``
+        (``"1983"`` or dates work too: their years count); default: every
+        year of the data.  At least 3 complete years; a warning below 30.
+    pctile : float
+        Threshold percentile, in (0, 100); cold spells use ``100 - pctile``.
+    window : int
+        Width (odd, in days) of the pooling window around each day of the
+        year: the reference's ``2 * windowHalfWidth + 1``.
+    smooth : int or None
+        Width (odd, in days) of the circular running mean applied to both
+        curves: the reference's ``smoothPercentileWidth``; None (or 1): no
+        smoothing (``smoothPercentile=False``).
+    cold : bool
+        Cold spells: the threshold below the climatology.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``seas`` and ``thresh`` (float64, units of ``sst``) over
+        ``dayofyear`` (366 days: 1 March = 61; 360 in the 360_day calendar)
+        and the other dimensions of ``sst``.  A pixel whose every value is
+        NaN (land) gets NaN, silently.
+
+    Examples
+    --------
+    >>> clim = oceanflow.mhw.thresholds(sst, base=(1983, 2012))  # doctest: +SKIP
+    """
+    sst = _as_series(sst, "sst")
+    setup = _Setup(sst, base=base, pctile=pctile, window=window, smooth=smooth, cold=cold)
+    return setup.thresholds(sst)
+
+
+def detect(
+    sst: xr.DataArray | xr.Dataset,
+    clim: xr.Dataset | None = None,
+    *,
+    base: tuple | None = None,
+    pctile: float = 90,
+    window: int = 11,
+    smooth: int | None = 31,
+    min_duration: int = 5,
+    join_gaps: bool = True,
+    max_gap: int = 2,
+    cold: bool = False,
+) -> xr.Dataset:
+    """Marine heatwaves (or cold spells) of every pixel, day by day.
+
+    Parameters
+    ----------
+    sst : xarray.DataArray (or a Dataset with one data variable)
+        As for :func:`thresholds`.
+    clim : xarray.Dataset, optional
+        ``seas`` and ``thresh`` from :func:`thresholds` (matched to ``sst`` by
+        coordinate labels); computed here from ``sst`` (with ``base``,
+        ``pctile``, ``window``, ``smooth``) when not given, in one read of
+        the data (the detection itself stays lazy).
+    min_duration : int
+        Shortest event, in days (``minDuration``), at least 1.
+    join_gaps : bool
+        Join events separated by at most ``max_gap`` days (``joinAcrossGaps``).
+    max_gap : int
+        Longest gap joined, in days (``maxGap``).
+    cold : bool
+        Detect cold spells (``coldSpells``): runs below the threshold.
+
+    Returns
+    -------
+    xarray.Dataset
+        On the grid and time axis of ``sst`` (lazy when ``sst`` is dask-backed,
+        time whole in each chunk): ``intensity`` (``sst - seas``, NaN where
+        ``sst`` is), ``category`` (int8: 0 none or outside events, 1
+        moderate, 2 strong, 3 severe, 4 extreme: ``floor(1 + (sst - thresh)
+        / (thresh - seas))`` capped at 4, on event days) and ``event`` (int32:
+        the event's number within its pixel, 1, 2, ...; 0 outside events),
+        plus ``seas`` and ``thresh`` over ``dayofyear``; the parameters are
+        in the attributes.  A missing value counts as the climatology (it
+        ends an event, or sits in a joined gap), as in the reference.
+
+    Examples
+    --------
+    >>> found = oceanflow.mhw.detect(sst, base=(1983, 2012))             # doctest: +SKIP
+    >>> mhw_days = (found.event > 0).resample(time="YS").sum()           # doctest: +SKIP
+    """
+    sst = _as_series(sst, "sst")
+    _check_detection(min_duration, max_gap)
+    setup = _Setup(sst, base=base, pctile=pctile, window=window, smooth=smooth, cold=cold)
+    if clim is None:
+        clim = setup.thresholds(sst)
+        if is_dask(clim["thresh"].data):
+            clim = clim.compute()
+    else:
+        clim = setup.checked_clim(sst, clim)
+    return setup.detect(sst, clim, min_duration=min_duration, join_gaps=join_gaps, max_gap=max_gap)
+
+
+def events(detected: xr.Dataset) -> xr.Dataset:
+    """The reference's properties of every event of every pixel.
+
+    Parameters
+    ----------
+    detected : xarray.Dataset
+        The output of :func:`detect` (in memory, lazy, or read back from a
+        file).  Its number of events per pixel is computed first (the largest
+        sizes the ``event`` dimension).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimension ``event`` (the largest number of events of a pixel; a
+        pixel's events first, in time order, then NaN/NaT) and the spatial
+        dimensions; variables named as the reference names them:
+        ``time_start``, ``time_end``, ``time_peak``, ``index_start``,
+        ``index_end``, ``index_peak``, ``duration`` (days), ``intensity_max``,
+        ``intensity_mean``, ``intensity_var`` (a standard deviation),
+        ``intensity_cumulative`` (units x days), their ``_relThresh``
+        (relative to the threshold) and ``_abs`` (absolute) variants,
+        ``rate_onset``, ``rate_decline`` (units per day), ``category`` (1-4)
+        and ``duration_moderate``, ``duration_strong``, ``duration_severe``,
+        ``duration_extreme``.  Numbers are float64 (NaN padding).  With a
+        cftime calendar, ``time_*`` are days since the first time step
+        (NumPy has no missing cftime date).
+
+    Examples
+    --------
+    >>> table = oceanflow.mhw.events(found)                      # doctest: +SKIP
+    >>> table.intensity_max.max("event")                          # doctest: +SKIP
+    """
+    flat, count = _event_table(detected)
+    return _events_dataset(flat, count, detected)
+
+
+def summary(detected: xr.Dataset, freq: str = "YS") -> xr.Dataset:
+    """The reference's block averages (``blockAverage``) per period and their trends.
+
+    Parameters
+    ----------
+    detected : xarray.Dataset
+        The output of :func:`detect`.
+    freq : str
+        ``"YS"`` (one block per calendar year) or ``"NYS"`` (blocks of N
+        years, from the first year of the data).
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``period`` (the first day of each block; coordinate
+        ``period_centre``: the block's centre in years, the reference's
+        ``years_centre``) and the spatial dimensions: ``count`` (events
+        starting in the block), ``total_days`` (event days in the block),
+        the means over the block's events of ``duration``,
+        ``intensity_max``, ``intensity_mean``, ``intensity_cumulative``,
+        ``intensity_max_max`` (the largest peak intensity; the most negative
+        for cold spells) and ``total_icum`` (the cumulative intensities of the
+        events starting in the block, summed).  For each a ``<name>_trend``:
+        the least-squares slope over the blocks with a value (``meanTrend``,
+        by :func:`oceanflow.polyfit`), per year.
+
+    Examples
+    --------
+    >>> annual = oceanflow.mhw.summary(found, "YS")          # doctest: +SKIP
+    >>> annual.total_days_trend * 10                          # doctest: +SKIP
+    """
+    years_per_block = _block_years(freq)
+    flat, count = _event_table(detected)
+    return _summary_dataset(flat, count, detected, years_per_block)
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _as_series(obj, name) -> xr.DataArray:
+    if isinstance(obj, xr.Dataset):
+        fields = [v for v in obj.data_vars if "time" in obj[v].dims]
+        if len(fields) != 1:
+            raise ValueError(
+                f"{name} must be one variable, but the Dataset has {len(fields)} along time "
+                f"({', '.join(map(repr, fields)) or 'none'}); pass one, e.g. ds[{(fields or ['sst'])[0]!r}]"
+            )
+        obj = obj[fields[0]]
+    if not isinstance(obj, xr.DataArray):
+        raise TypeError(
+            f"{name} must be an xarray DataArray, got {type(obj).__name__}; "
+            "wrap arrays with xr.DataArray(data, dims=('time', ...), coords={'time': dates})"
+        )
+    if "time" not in obj.dims:
+        raise ValueError(f"{name} has no 'time' dimension (dimensions {obj.dims}); name the time dimension 'time'")
+    if "time" not in obj.coords:
+        raise ValueError(
+            f"{name} has no time coordinate; assign the dates with {name}.assign_coords(time=dates), "
+            "e.g. xr.date_range('1982-01-01', periods=n, freq='D')"
+        )
+    working_dtype(obj.dtype, names=[name])
+    return obj.assign_coords(time=decoded_time(obj["time"]))
+
+
+def _check_detection(min_duration, max_gap):
+    if not isinstance(min_duration, (int, np.integer)) or isinstance(min_duration, bool) or min_duration < 1:
+        raise ValueError(f"min_duration must be a whole number of days >= 1, got {min_duration!r}")
+    if not isinstance(max_gap, (int, np.integer)) or isinstance(max_gap, bool) or max_gap < 0:
+        raise ValueError(f"max_gap must be a whole number of days >= 0, got {max_gap!r}")
+
+
+def _odd(value, name, allow_none=False):
+    if allow_none and value is None:
+        return 1
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1 or value % 2 == 0:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be an odd whole number of days >= 1{extra}, got {value!r}")
+    return int(value)
+
+
+def _year(bound, label):
+    if isinstance(bound, (int, np.integer)) and not isinstance(bound, bool):
+        return int(bound)
+    if hasattr(bound, "year"):
+        return int(bound.year)
+    match = re.fullmatch(r"\s*(-?\d{1,4})(-.*)?\s*", str(bound))
+    if not match:
+        raise ValueError(f"base period {label} {bound!r} is not a year; give years, e.g. base=(1983, 2012)")
+    return int(match.group(1))
+
+
+class _Calendar:
+    """Days of a daily time axis: year, row in the climatological year, checks."""
+
+    def __init__(self, time: xr.DataArray):
+        self.calendar = time.dt.calendar
+        self.year = time.dt.year.values.astype(np.int64)
+        month = time.dt.month.values.astype(np.int64)
+        day = time.dt.day.values.astype(np.int64)
+        if self.calendar == "360_day":
+            self.days, self.row = 360, 30 * (month - 1) + day - 1
+            self.feb29 = np.zeros(time.size, bool)
+        else:
+            self.days, self.row = 366, _LEAP_START[month - 1] + day - 1
+            self.feb29 = (month == 2) & (day == 29)
+        self._check_daily(time)
+
+    @staticmethod
+    def _check_daily(time):
+        values = time.values
+        if time.size < 2:
+            raise ValueError("marine heatwaves need a daily series; the time axis has one step")
+        if values.dtype.kind == "M":
+            steps = np.diff(values) / np.timedelta64(1, "D")
+        else:
+            steps = np.array([d / datetime.timedelta(days=1) for d in np.diff(values)])
+        if np.all(steps == 1):
+            return
+        median = float(np.median(steps))
+        if median < 1:
+            raise ValueError(
+                f"the time steps are {median * 24:g} hours apart: marine heatwaves are defined on daily "
+                "values; resample to daily means first, e.g. sst.resample(time='1D').mean()"
+            )
+        if median > 1:
+            raise ValueError(
+                f"the time steps are {median:g} days apart: marine heatwaves need daily data "
+                "(Hobday et al. 2016); use daily sea surface temperature"
+            )
+        bad = int(np.flatnonzero(steps != 1)[0])
+        raise ValueError(
+            f"the time steps are not consecutive days ({values[bad]} is followed by {values[bad + 1]}); "
+            "reindex to every day, with NaN where data are missing, e.g. "
+            "sst.resample(time='1D').mean() or sst.reindex(time=xr.date_range(start, end, freq='D', "
+            "calendar=...))"
+        )
+
+
+class _Setup:
+    """Checked parameters of one thresholds/detect call on one series."""
+
+    def __init__(self, sst, *, base, pctile, window, smooth, cold):
+        if isinstance(pctile, bool) or not isinstance(pctile, (int, float, np.integer, np.floating)):
+            raise TypeError(f"pctile must be a number in (0, 100), got {pctile!r}")
+        if not 0 < pctile < 100:
+            raise ValueError(f"pctile must lie in (0, 100), got {pctile!r}; e.g. pctile=90 for the 90th percentile")
+        self.pctile = float(pctile)
+        self.window = _odd(window, "window")
+        self.smooth = _odd(smooth, "smooth", allow_none=True)
+        self.cold = bool(cold)
+        self.days = _Calendar(sst["time"])
+        self.first, self.last = self._base(base, sst["time"])
+
+    def _base(self, base, time):
+        years = self.days.year
+        if base is None:
+            y0, y1 = int(years[0]), int(years[-1])
+        else:
+            if not isinstance(base, (tuple, list)) or len(base) != 2:
+                raise ValueError(f"base must be a (first year, last year) pair such as (1983, 2012), got {base!r}")
+            y0, y1 = _year(base[0], "start"), _year(base[1], "end")
+            if y0 > y1:
+                raise ValueError(f"base period {base!r} ends before it starts; give (first year, last year)")
+            if y0 < years[0] or y1 > years[-1]:
+                raise ValueError(
+                    f"base period {y0}-{y1} is outside the data ({years[0]}-{years[-1]}); "
+                    "choose a base period within the data"
+                )
+        first = int(np.flatnonzero(years == y0)[0])
+        last = int(np.flatnonzero(years == y1)[-1])
+        complete = self._complete_years(time, first, last)
+        if complete < MINIMUM_BASE_YEARS:
+            raise ValueError(
+                f"the base period {y0}-{y1} holds {complete} complete year(s) of data; a day-of-year "
+                f"threshold needs at least {MINIMUM_BASE_YEARS} (Hobday et al. 2016 recommend "
+                f"{RECOMMENDED_BASE_YEARS}); give a longer record or base period"
+            )
+        if complete < RECOMMENDED_BASE_YEARS:
+            warnings.warn(
+                f"the base period {y0}-{y1} holds {complete} complete years; Hobday et al. (2016) "
+                f"recommend at least {RECOMMENDED_BASE_YEARS}",
+                BaseLengthWarning,
+                stacklevel=4,
+            )
+        return first, last
+
+    def _complete_years(self, time, first, last):
+        years = self.days.year[first : last + 1]
+        month = time.dt.month.values[first : last + 1]
+        day = time.dt.day.values[first : last + 1]
+        starts = set(years[(month == 1) & (day == 1)])
+        ends = set(years[(month == 12) & (day == (30 if self.days.calendar == "360_day" else 31))])
+        return len(starts & ends)
+
+    # ------------------------------------------------------------ thresholds
+
+    def thresholds(self, sst):
+        half = (self.window - 1) // 2
+        lo = max(self.first - half, 0)
+        hi = min(self.last + half + 1, sst.sizes["time"])
+        steps = np.arange(self.first, self.last + 1)
+        steps = steps[~self.days.feb29[steps]]
+        rows = self.days.row[steps]
+        order = np.argsort(rows, kind="stable")
+        centres = (steps[order] - lo).astype(np.int64)
+        counts = np.bincount(rows, minlength=self.days.days)
+        stop = np.cumsum(counts).astype(np.int64)
+        first = (stop - counts).astype(np.int64)
+        sign = -1.0 if self.cold else 1.0
+        params = np.array([half, self.pctile / 100.0, 0, 0, sign])
+        part = sst.isel(time=slice(lo, hi))
+        seas, thresh = _map_over_pixels(
+            _pool_block,
+            part,
+            core_in="time",
+            core_out="dayofyear",
+            size_out=self.days.days,
+            dtypes=(np.float64, np.float64),
+            kwargs={"centres": centres, "first": first, "stop": stop, "params": params},
+        )
+        if self.days.days == 366:
+            seas, thresh = (_fill_feb29(c) for c in (seas, thresh))
+        if self.smooth > 1:
+            seas, thresh = (_smoothed(c, self.smooth) for c in (seas, thresh))
+        return self._clim_dataset(sst, seas, thresh)
+
+    def _clim_dataset(self, sst, seas, thresh):
+        units = sst.attrs.get("units")
+        kind = "cold-spell" if self.cold else "marine heatwave"
+        pct = 100 - self.pctile if self.cold else self.pctile
+        common = {"units": units} if units else {}
+        seas = seas.assign_attrs(
+            long_name="seasonal climatology (Hobday et al. 2016)",
+            comment=f"mean over a {self.window}-day window around each day of the year in the base period, "
+            f"smoothed by a {self.smooth}-day circular running mean",
+            **common,
+        )
+        thresh = thresh.assign_attrs(
+            long_name=f"{kind} threshold: {pct:g}th percentile (Hobday et al. 2016)",
+            comment=f"linear percentile over a {self.window}-day window around each day of the year in the "
+            f"base period, smoothed by a {self.smooth}-day circular running mean",
+            **common,
+        )
+        doy = np.arange(1, self.days.days + 1)
+        out = xr.Dataset({"seas": seas, "thresh": thresh}).assign_coords(dayofyear=doy)
+        out["dayofyear"].attrs.update(
+            long_name="day of the climatological year"
+            + (" (30 * (month - 1) + day)" if self.days.days == 360 else " (leap-year numbering: 1 March = 61)"),
+            units="1",
+        )
+        out.attrs.update(self.attrs(sst))
+        return out
+
+    def attrs(self, sst):
+        years = self.days.year
+        return {
+            "mhw_base_period": f"{years[self.first]}-{years[self.last]}",
+            "mhw_pctile": self.pctile,
+            "mhw_window": self.window,
+            "mhw_smooth": self.smooth,
+            "mhw_cold": int(self.cold),
+            "mhw_calendar": self.days.calendar,
+            "references": "Hobday et al. (2016), Prog. Oceanogr. 141, 227-238; "
+            "Hobday et al. (2018), Oceanography 31(2), 162-173",
+        }
+
+    def checked_clim(self, sst, clim):
+        if not isinstance(clim, xr.Dataset) or not {"seas", "thresh"} <= set(clim.data_vars):
+            raise TypeError("clim must be a Dataset with 'seas' and 'thresh', as oceanflow.mhw.thresholds returns")
+        if clim.sizes.get("dayofyear") != self.days.days:
+            raise ValueError(
+                f"clim has {clim.sizes.get('dayofyear')} days of the year, but the {self.days.calendar} calendar "
+                f"of sst needs {self.days.days}; compute it with oceanflow.mhw.thresholds on data of this calendar"
+            )
+        if "mhw_cold" in clim.attrs and bool(clim.attrs["mhw_cold"]) != self.cold:
+            made = "cold spells" if clim.attrs["mhw_cold"] else "heatwaves"
+            raise ValueError(f"clim was computed for {made}; pass the same cold= to thresholds and detect")
+        _, clim = align(sst, clim, names=("sst", "clim"), exclude=("time", "dayofyear"))
+        return clim
+
+    # ------------------------------------------------------------ detection
+
+    def detect(self, sst, clim, *, min_duration, join_gaps, max_gap):
+        params = np.array([min_duration, int(join_gaps), max_gap, int(self.cold), 0, 0], np.float64)
+        dtype = working_dtype(sst.dtype)
+        seas = clim["seas"].astype(np.float64)
+        thresh = clim["thresh"].astype(np.float64)
+        intensity, category, event = _map_over_pixels(
+            _detect_block,
+            sst,
+            core_in="time",
+            core_out="time",
+            size_out=sst.sizes["time"],
+            dtypes=(dtype, np.int8, np.int32),
+            extra=(seas, thresh),
+            kwargs={"day": self.days.row, "params": params},
+        )
+        units = sst.attrs.get("units")
+        intensity.attrs.update(
+            long_name="temperature minus the seasonal climatology", **({"units": units} if units else {})
+        )
+        category.attrs.update(
+            long_name="category of the day (Hobday et al. 2018); 0 outside events",
+            flag_values=np.arange(5, dtype=np.int8),
+            flag_meanings=" ".join(CATEGORY_NAMES),
+        )
+        event.attrs.update(long_name="number of the event within its pixel (1, 2, ...); 0 outside events", units="1")
+        out = xr.Dataset(
+            {"intensity": intensity, "category": category, "event": event, "seas": seas, "thresh": thresh},
+            attrs={**clim.attrs, **self.attrs(sst)},
+        )
+        out.attrs.update(mhw_min_duration=int(min_duration), mhw_join_gaps=int(join_gaps), mhw_max_gap=int(max_gap))
+        return out
+
+
+# ---------------------------------------------------------------- mapping kernels over pixels
+
+
+def _map_over_pixels(func, data, *, core_in, core_out, size_out, dtypes, extra=(), kwargs=None):
+    """Apply ``func((core_in, pixel) block, *(row, pixel) extra blocks, outs=[(core_out, pixel)], **kwargs)``
+    to every spatial block of ``data`` with ``core_in`` whole (one task per block);
+    returns one DataArray per dtype with ``core_out`` first, then the other
+    dimensions of ``data``."""
+    space = [d for d in data.dims if d != core_in]
+    data = _time_whole(data.transpose(core_in, *space), core_in)
+    extra = [e.transpose(e.dims[0], *space) for e in extra]
+    if is_dask(data.data):
+        extra = [e.chunk({e.dims[0]: -1, **{d: data.chunksizes[d] for d in space}}) for e in extra]
+    results = xr.apply_ufunc(
+        _block_call,
+        data,
+        *extra,
+        input_core_dims=[[core_in]] + [[e.dims[0]] for e in extra],
+        output_core_dims=[[core_out]] * len(dtypes),
+        kwargs={"func": func, "size_out": size_out, "dtypes": dtypes, **(kwargs or {})},
+        dask="parallelized",
+        output_dtypes=list(dtypes),
+        dask_gufunc_kwargs={"output_sizes": {core_out: size_out}},
+    )
+    results = results if isinstance(results, tuple) else (results,)
+    return tuple(r.transpose(core_out, *space) for r in results)
+
+
+def _block_call(block, *extra, func, size_out, dtypes, **kwargs):
+    """One block (*space, core) -> outputs (*space, core_out), computed on C-ordered
+    (core, pixel) views of the (core, *space) blocks (no copy when they are C-ordered)."""
+    block = np.moveaxis(block, -1, 0)
+    space = block.shape[1:]
+    x = np.ascontiguousarray(block).reshape(block.shape[0], -1)
+    extras = [np.ascontiguousarray(np.moveaxis(e, -1, 0)).reshape(e.shape[-1], -1) for e in extra]
+    outs = [np.empty((size_out, x.shape[1]), dtype) for dtype in dtypes]
+    func(x, *extras, outs=outs, **kwargs)
+    results = tuple(np.moveaxis(o.reshape((size_out,) + space), 0, -1) for o in outs)
+    return results if len(results) > 1 else results[0]
+
+
+def _time_whole(data, dim):
+    """``data`` with ``dim`` in one dask chunk (spatial blocks sized for the target)."""
+    data = chunked_for(data, core_dims=dim, operation="mhw")
+    if not is_dask(data.data) or len(data.chunks[0]) == 1:
+        return data
+    plan = plan_chunks(data, core_dims=dim)
+    logger.info("mhw: %s whole in each chunk, chunks %s", dim, plan.chunks)
+    return data.chunk(plan.chunks)
+
+
+def _pool_block(x, outs, centres, first, stop, params):
+    mean, pctl = outs
+    kernel = kernels.window_pool_stats.for_dtype(x.dtype)
+    sign = params[4]
+    data = -x if sign < 0 else x
+
+    def run(part):
+        p = params.copy()
+        p[2], p[3] = part.start, part.stop
+        kernel(data, centres, first, stop, p[:4], mean, pctl)
+
+    with np.errstate(invalid="ignore"):
+        run_sliced(run, x.shape[1])
+    if sign < 0:
+        np.negative(mean, out=mean)
+        np.negative(pctl, out=pctl)
+
+
+def _detect_block(x, seas, thresh, outs, day, params):
+    intensity, category, event = outs
+    kernel = kernels.detect_events.for_dtype(x.dtype)
+
+    def run(part):
+        p = params.copy()
+        p[kernels.P_FIRST], p[kernels.P_STOP] = part.start, part.stop
+        kernel(x, seas, thresh, day, p, intensity, category, event)
+
+    run_sliced(run, x.shape[1])
+
+
+def _fill_feb29(curve):
+    """29 February: the mean of 28 February and 1 March (as the reference)."""
+    values = curve.copy(data=np.array(curve.values))
+    values[_FEB29] = 0.5 * values[_FEB29 - 1] + 0.5 * values[_FEB29 + 1]
+    return values
+
+
+def _smoothed(curve, width):
+    values = np.ascontiguousarray(curve.values, np.float64)
+    flat = values.reshape(values.shape[0], -1)
+    out = kernels.circular_smooth(flat, np.array([float(width)]))
+    return curve.copy(data=out.reshape(values.shape))
+
+
+# ---------------------------------------------------------------- events and summary
+
+
+def _event_table(detected):
+    """Event properties (row x event, *space), flat, the number of event slots, the time coordinate."""
+    needed = {"intensity", "event", "category", "seas", "thresh"}
+    if not isinstance(detected, xr.Dataset) or not needed <= set(detected.variables):
+        raise TypeError("pass the Dataset that oceanflow.mhw.detect returns (intensity, category, event, seas, thresh)")
+    days = _Calendar(decoded_time(detected["time"]))
+    count = int(detected["event"].max())
+    cold = float(detected.attrs.get("mhw_cold", 0))
+    (flat,) = _map_over_pixels(
+        _events_block,
+        detected["intensity"],
+        core_in="time",
+        core_out="_property",
+        size_out=len(kernels.EVENT_ROWS) * count,
+        dtypes=(np.float64,),
+        extra=(detected["event"], detected["category"], detected["seas"], detected["thresh"]),
+        kwargs={
+            "day": days.row,
+            "params": np.array([cold]),
+            "rows": np.zeros(len(kernels.EVENT_ROWS)),
+            "slots": np.zeros(count),
+        },
+    )
+    flat = flat.assign_coords({k: v for k, v in detected.coords.items() if set(v.dims) <= set(flat.dims)})
+    return flat, count
+
+
+def _events_block(intensity, event, category, seas, thresh, outs, day, params, rows, slots):
+    (out,) = outs
+    kernel = kernels.event_properties.for_dtype(intensity.dtype)
+    table = kernel(
+        intensity,
+        event.astype(np.int32),
+        category.astype(np.int8),
+        seas.astype(np.float64),
+        thresh.astype(np.float64),
+        day,
+        params,
+        rows,
+        slots,
+    )
+    out[:] = table.reshape(out.shape)
+
+
+_UNITS = {"cumulative": "{u} day", "rate": "{u} day-1", "duration": "day"}
+
+
+def _events_dataset(flat, count, detected):
+    units = detected["intensity"].attrs.get("units", "")
+    space = flat.dims[1:]
+    coords = {k: v for k, v in flat.coords.items() if "_property" not in v.dims}
+    table = flat.data.reshape((len(kernels.EVENT_ROWS), count) + flat.shape[1:])
+    time = detected["time"]
+    out = {}
+    for i, name in enumerate(kernels.EVENT_ROWS):
+        var = xr.DataArray(table[i], dims=("event", *space), coords=coords)
+        attrs = {"long_name": name.replace("_", " ")}
+        if name.startswith("intensity_cumulative"):
+            attrs["units"] = f"{units} day".strip()
+        elif name.startswith("intensity"):
+            attrs["units"] = units
+        elif name.startswith("rate"):
+            attrs["units"] = f"{units} day-1".strip()
+        elif name.startswith("duration"):
+            attrs["units"] = "day"
+        elif name.startswith("index"):
+            attrs["units"] = "1"
+            attrs["long_name"] = f"{name.replace('_', ' ')} (time step)"
+        out[name] = var.assign_attrs(attrs)
+        if name.startswith("index"):
+            out[name.replace("index", "time")] = _times_at(out[name], time)
+    out["category"].attrs.update(
+        long_name="category of the event at its peak (Hobday et al. 2018)",
+        flag_values=np.arange(1, 5, dtype=np.int8),
+        flag_meanings=" ".join(CATEGORY_NAMES[1:]),
+    )
+    order = ["time_start", "time_end", "time_peak"] + [n for n in kernels.EVENT_ROWS]
+    return xr.Dataset({n: out[n] for n in order}, attrs=dict(detected.attrs))
+
+
+def _times_at(index, time):
+    values = time.values
+    if values.dtype.kind == "M":
+
+        def lookup(i):
+            result = np.full(i.shape, np.datetime64("NaT"), values.dtype)
+            ok = ~np.isnan(i)
+            result[ok] = values[i[ok].astype(np.int64)]
+            return result
+
+        return xr.apply_ufunc(lookup, index, dask="parallelized", output_dtypes=[values.dtype]).assign_attrs(
+            long_name=index.attrs.get("long_name", "").replace("index", "time").replace(" (time step)", "")
+        )
+    first = values[0]
+    return index.assign_attrs(
+        long_name=index.attrs["long_name"].replace("index", "time").replace(" (time step)", ""),
+        units="day",
+        comment=f"days since {first} in the {time.dt.calendar} calendar (NumPy has no missing cftime date)",
+    )
+
+
+def _block_years(freq):
+    match = re.fullmatch(r"(\d*)(YS|AS|Y|A)(-JAN)?", str(freq))
+    if not match or (match.group(1) and int(match.group(1)) < 1):
+        raise ValueError(f"freq must be 'YS' (calendar years) or e.g. '5YS' (blocks of 5 years), got {freq!r}")
+    return int(match.group(1) or 1)
+
+
+def _summary_dataset(flat, count, detected, years_per_block):
+    from .fitting import polyfit
+
+    time = detected["time"]
+    days = _Calendar(decoded_time(time))
+    first = int(days.year[0])
+    block = ((days.year - first) // years_per_block).astype(np.int64)
+    nblocks = int(block[-1]) + 1
+    valid = detected["thresh"].notnull().any("dayofyear").astype(np.float64)
+    space = flat.dims[1:]
+    (result,) = _map_over_pixels(
+        _summary_block,
+        flat,
+        core_in="_property",
+        core_out="_stat",
+        size_out=len(kernels.SUMMARY_ROWS) * nblocks,
+        dtypes=(np.float64,),
+        extra=(valid.expand_dims(_one=1),),
+        kwargs={"shape": (len(kernels.EVENT_ROWS), count), "period_of_step": block, "blocks": np.zeros(nblocks)},
+    )
+    values = result.data.reshape((len(kernels.SUMMARY_ROWS), nblocks) + result.shape[1:])
+    starts = first + years_per_block * np.arange(nblocks)
+    period = xr.date_range(
+        f"{first:04d}-01-01",
+        periods=nblocks,
+        freq=f"{years_per_block}YS",
+        calendar=days.calendar,
+        use_cftime=time.dtype.kind == "O",
+    )
+    centre = starts + 0.5 * (years_per_block - 1)
+    coords = {k: v for k, v in flat.coords.items() if "_property" not in v.dims}
+    units = detected["intensity"].attrs.get("units", "")
+    out = {}
+    for i, name in enumerate(kernels.SUMMARY_ROWS):
+        var = xr.DataArray(values[i], dims=("period", *space), coords=coords)
+        out[name] = var.assign_attrs(long_name=_SUMMARY_NAMES[name], units=_summary_units(name, units))
+    ds = xr.Dataset(out).assign_coords(period=("period", np.asarray(period)), period_centre=("period", centre))
+    ds["period_centre"].attrs.update(long_name="centre of the period", units="year")
+    fit = polyfit(ds.swap_dims(period="period_centre").drop_vars("period"), "period_centre", 1)
+    for name in kernels.SUMMARY_ROWS:
+        slope = fit[f"{name}_polyfit_coefficients"].sel(degree=1, drop=True)
+        ds[f"{name}_trend"] = slope.assign_attrs(
+            long_name=f"linear trend of {_SUMMARY_NAMES[name]}",
+            units=f"({_summary_units(name, units)}) year-1",
+        )
+    ds.attrs.update(detected.attrs, mhw_summary_freq=f"{years_per_block}YS")
+    return ds
+
+
+_SUMMARY_NAMES = {
+    "count": "number of events starting in the period",
+    "total_days": "number of event days in the period",
+    "duration": "mean duration of the events starting in the period",
+    "intensity_max": "mean peak intensity of the events starting in the period",
+    "intensity_max_max": "largest peak intensity of the events starting in the period",
+    "intensity_mean": "mean of the mean intensities of the events starting in the period",
+    "intensity_cumulative": "mean cumulative intensity of the events starting in the period",
+    "total_icum": "summed cumulative intensity of the events starting in the period",
+}
+
+
+def _summary_units(name, units):
+    if name == "count":
+        return "1"
+    if name in ("total_days", "duration"):
+        return "day"
+    if name in ("intensity_cumulative", "total_icum"):
+        return f"{units} day".strip()
+    return units
+
+
+def _summary_block(flat, valid, outs, shape, period_of_step, blocks):
+    (out,) = outs
+    props = np.ascontiguousarray(flat.reshape(shape + (flat.shape[1],)), np.float64)
+    result = kernels.block_summary(
+        props, period_of_step, np.ascontiguousarray(valid[0]), blocks, np.zeros(len(kernels.SUMMARY_ROWS))
+    )
+    out[:] = result.reshape(out.shape)

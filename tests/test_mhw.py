@@ -1,0 +1,275 @@
+"""oceanflow.mhw against the reference definitions (tests/mhw_oracle.py), pixel by pixel."""
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import mhw_oracle as ref
+from oceanflow import mhw
+
+EVENT_NAMES = ref.PROPERTIES + ("index_start", "index_end", "index_peak")
+
+
+def red_sst(years=7, shape=(2, 3), calendar="standard", start="1990-01-01", seed=0, dtype="float64", phi=0.8):
+    """Daily SST with a seasonal cycle, AR(1) noise and a trend (degC), (time, y, x)."""
+    rng = np.random.default_rng(seed)
+    days = {"360_day": 360, "noleap": 365, "365_day": 365, "all_leap": 366, "366_day": 366}.get(calendar, 365.25)
+    n = int(round(years * days))
+    time = xr.date_range(start, periods=n, freq="D", calendar=calendar, use_cftime=calendar != "standard")
+    shocks = rng.standard_normal((n,) + shape)
+    noise = np.empty_like(shocks)
+    noise[0] = shocks[0]
+    for t in range(1, n):
+        noise[t] = phi * noise[t - 1] + shocks[t]
+    phase = np.arange(n) / days
+    values = 15 + 3 * np.cos(2 * np.pi * (phase - 0.6))[:, None, None] + 0.5 * noise
+    values += 0.03 * phase[:, None, None]
+    return xr.DataArray(
+        values.astype(dtype),
+        dims=("time", "y", "x"),
+        coords={"time": time, "y": np.arange(shape[0]), "x": np.arange(shape[1])},
+        name="sst",
+        attrs={"units": "degC"},
+    )
+
+
+def dates_of(sst):
+    return [(d.year, d.month, d.day) for d in sst.time.to_index()]
+
+
+def assert_matches_reference(sst, found, table, rtol=1e-9, atol=1e-12, **options):
+    """Every pixel of ``found`` (detect) and ``table`` (events) equals the oracle's."""
+    dates = dates_of(sst)
+    values = sst.transpose("time", ...).values
+    checked = 0
+    for j in range(values.shape[1]):
+        for i in range(values.shape[2]):
+            events, clim = ref.detect(dates, values[:, j, i], calendar=sst.time.dt.calendar, **options)
+            pixel = {"y": j, "x": i}
+            np.testing.assert_allclose(found.thresh[pixel], clim["thresh_year"], rtol=rtol, atol=atol)
+            np.testing.assert_allclose(found.seas[pixel], clim["seas_year"], rtol=rtol, atol=atol)
+            np.testing.assert_array_equal(found.event[pixel], clim["event"])
+            np.testing.assert_array_equal(found.category[pixel], clim["category"])
+            np.testing.assert_allclose(found.intensity[pixel], clim["intensity"], rtol=rtol, atol=atol)
+            assert int(np.isfinite(table.duration[pixel]).sum()) == len(events)
+            for k, event in enumerate(events):
+                for name in EVENT_NAMES:
+                    got, want = float(table[name][pixel][k]), float(event[name])
+                    assert np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True), (pixel, k, name, got, want)
+                start = found.time.values[event["index_start"]]
+                assert table.time_start[pixel][k].values == start or sst.time.dtype == object
+            checked += len(events)
+    assert checked > 0, "the test series should hold events"
+
+
+# ---------------------------------------------------------------- the oracle, by hand
+
+
+def test_oracle_running_mean_by_hand():
+    # circular: the first value averages the last, the first and the second
+    np.testing.assert_allclose(ref.circular_running_mean(np.array([1.0, 2, 3, 4, 5]), 3), [8 / 3, 2, 3, 4, 10 / 3])
+
+
+def test_oracle_events_by_hand():
+    """Climatology 0 and threshold 1: two runs of 5 days 2 days apart are one event."""
+    temp = np.array([0, 2, 2, 2, 2, 2, 0, 0, 3, 3, 3, 3, 3, 0, 2, 2, 0], float)
+    zeros, ones = np.zeros_like(temp), np.ones_like(temp)
+    events, daily, category = ref.find_events(temp, zeros, ones, min_duration=5, max_gap=2)
+    assert len(events) == 1  # the last run (2 days) is too short
+    ev = events[0]
+    assert (ev["index_start"], ev["index_end"], ev["index_peak"], ev["duration"]) == (1, 12, 8, 12)
+    assert ev["intensity_max"] == 3 and ev["intensity_cumulative"] == 25
+    assert ev["intensity_mean"] == pytest.approx(25 / 12)
+    assert ev["intensity_max_relThresh"] == 2 and ev["intensity_cumulative_relThresh"] == 25 - 12
+    assert ev["rate_onset"] == pytest.approx((3 - 0.5 * (2 + 0)) / (7 + 0.5))  # from half a day before
+    assert ev["rate_decline"] == pytest.approx((3 - 0.5 * (3 + 0)) / (12 - 1 - 7 + 0.5))
+    # categories: floor(1 + (T - 1) / (1 - 0)) = T: 2 strong, 3 severe; gap days 0
+    assert ev["category"] == 3 and (ev["duration_strong"], ev["duration_severe"], ev["duration_moderate"]) == (5, 5, 0)
+    np.testing.assert_array_equal(daily, [0] + [1] * 12 + [0] * 4)
+    np.testing.assert_array_equal(category[1:13], [2] * 5 + [0, 0] + [3] * 5)
+    unjoined, _, _ = ref.find_events(temp, zeros, ones, min_duration=5, join_gaps=False)
+    assert [(e["index_start"], e["index_end"]) for e in unjoined] == [(1, 5), (8, 12)]
+
+
+def test_oracle_rates_at_the_ends_of_the_series():
+    temp = np.array([3, 2, 2, 2, 2], float)
+    (ev,), _, _ = ref.find_events(temp, np.zeros(5), np.ones(5), min_duration=5)
+    assert ev["rate_onset"] == 0.0  # peak on the first step of the series: over one day
+    assert ev["rate_decline"] == pytest.approx((3 - 2) / (4 - 0 - 0))  # to the last value, no half day
+    (ev,), _, _ = ref.find_events(temp[::-1].copy(), np.zeros(5), np.ones(5), min_duration=5)
+    assert ev["rate_onset"] == pytest.approx((3 - 2) / 4) and ev["rate_decline"] == 0.0  # peak on the last step
+    late = np.array([0, 2, 2, 2, 2, 3], float)
+    (ev,), _, _ = ref.find_events(late, np.zeros(6), np.ones(6), min_duration=5)
+    assert np.isnan(ev["rate_decline"])  # peak on the event's last day, not the series' first: 0 / 0
+
+
+def test_oracle_threshold_by_hand():
+    """Three years of the same ramp: each day's pool is its 11 neighbours in 3 years."""
+    dates = [(d.year, d.month, d.day) for d in xr.date_range("2001-01-01", "2003-12-31", freq="D").to_pydatetime()]
+    temp = np.tile(np.arange(365.0), 3)
+    seas, thresh = ref.climatology(
+        temp, ref.day_of_year(*zip(*[(m, d) for _, m, d in dates])), np.array([y for y, _, _ in dates]), smooth=1
+    )
+    # 1 July (day 183 in a leap year, step 181 of each year): pool 176..186, three times
+    pool = np.tile(np.arange(176.0, 187.0), 3)
+    assert seas[182] == pytest.approx(181) and thresh[182] == pytest.approx(np.percentile(pool, 90))
+    assert seas[59] == pytest.approx(0.5 * (seas[58] + seas[60]))  # 29 February: filled
+
+
+# ---------------------------------------------------------------- oceanflow against the oracle
+
+
+@pytest.mark.parametrize("calendar", ["standard", "noleap", "all_leap", "360_day", "julian"])
+def test_detect_and_events_equal_the_reference(calendar):
+    sst = red_sst(calendar=calendar)
+    sst[100:140, 0, 0] = np.nan  # a long gap
+    sst[400:402, 1, 2] = np.nan  # a short one
+    options = {"base": (1991, 1995)}
+    with pytest.warns(mhw.BaseLengthWarning):
+        found = mhw.detect(sst, **options)
+    assert_matches_reference(sst, found, mhw.events(found), **options)
+    assert found.thresh.sizes["dayofyear"] == (360 if calendar == "360_day" else 366)
+
+
+def test_cold_spells_and_other_parameters_equal_the_reference():
+    sst = red_sst(seed=3)
+    options = {
+        "pctile": 80,
+        "window": 7,
+        "smooth": 15,
+        "min_duration": 3,
+        "join_gaps": False,
+        "cold": True,
+        "base": (1991, 1994),
+    }
+    with pytest.warns(mhw.BaseLengthWarning):
+        found = mhw.detect(sst, **options)
+    table = mhw.events(found)
+    assert_matches_reference(sst, found, table, **options)
+    assert float(table.intensity_max.max()) < 0 and float(table.rate_onset.min()) >= 0
+
+
+def test_no_smoothing_and_a_longer_gap():
+    sst = red_sst(seed=5, years=4)
+    options = {"smooth": None, "max_gap": 4, "pctile": 85}
+    with pytest.warns(mhw.BaseLengthWarning):
+        found = mhw.detect(sst, **options)
+    assert_matches_reference(sst, found, mhw.events(found), smooth=1, max_gap=4, pctile=85)
+
+
+def test_dask_time_chunked_float32_equals_numpy():
+    sst = red_sst(seed=1, dtype="float32", shape=(3, 4))
+    sst[:, 2, 3] = np.nan  # land
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        eager = mhw.detect(sst)
+        lazy = mhw.detect(sst.chunk({"time": 200, "y": 2}))
+    assert lazy.intensity.chunks is not None and lazy.intensity.dtype == np.float32
+    xr.testing.assert_identical(eager.compute(), lazy.compute())
+    assert_matches_reference(sst, eager, mhw.events(eager), rtol=1e-5, atol=2e-6)
+    assert np.isnan(eager.thresh[:, 2, 3]).all() and (eager.event[:, 2, 3] == 0).all()
+    table = mhw.events(lazy)
+    assert table.duration.chunks is not None
+    xr.testing.assert_identical(table.compute(), mhw.events(eager))
+
+
+@pytest.mark.parametrize("cold", [False, True])
+def test_summary_equals_the_block_averages_and_trends(cold):
+    sst = red_sst(seed=2, years=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        found = mhw.detect(sst, cold=cold)
+    for freq, block in (("YS", 1), ("2YS", 2)):
+        annual = mhw.summary(found, freq)
+        years = sst.time.dt.year.values
+        for j in range(2):
+            for i in range(3):
+                events, clim = ref.detect(dates_of(sst), sst.values[:, j, i], cold=cold)
+                want = ref.block_average(years, events, block, clim["event"])
+                for name in (
+                    "count",
+                    "total_days",
+                    "duration",
+                    "intensity_max",
+                    "intensity_max_max",
+                    "intensity_mean",
+                    "intensity_cumulative",
+                    "total_icum",
+                ):
+                    got = annual[name].values[:, j, i]
+                    np.testing.assert_allclose(got, want[name], rtol=1e-9, err_msg=name)
+                    slope = ref.trend(want["years_centre"], want[name])
+                    np.testing.assert_allclose(annual[f"{name}_trend"].values[j, i], slope, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(annual.period_centre, want["years_centre"])
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def good():
+    return red_sst(years=4, shape=(1, 2))
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda s: s.resample(time="MS").mean(), "days apart"),
+        (
+            lambda s: s.isel(time=slice(0, 400)).assign_coords(
+                time=xr.date_range("2000-01-01", periods=400, freq="6h")
+            ),
+            "resample to daily",
+        ),
+        (lambda s: s.drop_isel(time=[50]), "not consecutive days"),
+        (lambda s: s.drop_vars("time"), "no time coordinate"),
+        (lambda s: s.rename(time="t"), "no 'time' dimension"),
+        (lambda s: s.isel(time=slice(0, 700)), "complete year"),
+    ],
+)
+def test_bad_series_are_refused(change, match):
+    with pytest.raises(ValueError, match=match):
+        mhw.detect(change(good()))
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"pctile": 100}, r"pctile must lie in \(0, 100\)"),
+        ({"pctile": 0}, r"pctile must lie in \(0, 100\)"),
+        ({"min_duration": 0}, "min_duration must be"),
+        ({"max_gap": -1}, "max_gap must be"),
+        ({"window": 10}, "window must be an odd"),
+        ({"smooth": 4}, "smooth must be an odd"),
+        ({"base": (1985, 1990)}, "outside the data"),
+        ({"base": (1991, 1992)}, "at least 3"),
+        ({"base": (1993, 1991)}, "ends before it starts"),
+    ],
+)
+def test_bad_parameters_are_refused(options, match):
+    with pytest.raises(ValueError, match=match):
+        mhw.detect(good(), **options)
+
+
+def test_a_short_base_period_warns_and_land_stays_nan_silently():
+    sst = good()
+    sst[:, 0, 0] = np.nan
+    with pytest.warns(mhw.BaseLengthWarning, match="recommend at least 30"):
+        found = mhw.detect(sst)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = mhw.events(found)
+        annual = mhw.summary(found)
+    assert np.isnan(found.intensity[:, 0, 0]).all() and np.isnan(table.duration[:, 0, 0]).all()
+    assert np.isnan(annual["count"][:, 0, 0]).all() and np.isfinite(annual["count"][:, 0, 1]).all()
+
+
+def test_clim_of_the_other_kind_is_refused():
+    sst = good()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        clim = mhw.thresholds(sst, cold=True)
+        with pytest.raises(ValueError, match="cold"):
+            mhw.detect(sst, clim)
+        assert (mhw.detect(sst, clim, cold=True).event >= 0).all()
