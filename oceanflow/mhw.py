@@ -64,7 +64,7 @@ from .chunking import chunked_for, plan_chunks
 from .kernels import mhw as kernels
 from .timegroups import decoded_time
 
-__all__ = ["thresholds", "detect", "events", "summary", "BaseLengthWarning"]
+__all__ = ["thresholds", "detect", "events", "summary", "plot", "BaseLengthWarning"]
 
 logger = logging.getLogger("oceanflow.mhw")
 
@@ -186,7 +186,7 @@ def detect(
     """
     sst = _as_series(sst, "sst")
     _check_detection(min_duration, max_gap)
-    setup = _Setup(sst, base=base, pctile=pctile, window=window, smooth=smooth, cold=cold)
+    setup = _Setup(sst, base=base, pctile=pctile, window=window, smooth=smooth, cold=cold, check_base=clim is None)
     if clim is None:
         clim = setup.thresholds(sst)
         if is_dask(clim["thresh"].data):
@@ -228,8 +228,8 @@ def events(detected: xr.Dataset) -> xr.Dataset:
     >>> table = oceanflow.mhw.events(found)                      # doctest: +SKIP
     >>> table.intensity_max.max("event")                          # doctest: +SKIP
     """
-    flat, count = _event_table(detected)
-    return _events_dataset(flat, count, detected)
+    flat, slots, found = _event_table(detected)
+    return _events_dataset(flat, slots, detected).isel(event=slice(0, found))
 
 
 def summary(detected: xr.Dataset, freq: str = "YS") -> xr.Dataset:
@@ -263,9 +263,84 @@ def summary(detected: xr.Dataset, freq: str = "YS") -> xr.Dataset:
     >>> annual = oceanflow.mhw.summary(found, "YS")          # doctest: +SKIP
     >>> annual.total_days_trend * 10                          # doctest: +SKIP
     """
-    years_per_block = _block_years(freq)
-    flat, count = _event_table(detected)
-    return _summary_dataset(flat, count, detected, years_per_block)
+    block_length = years_per_block(freq)
+    flat, slots, _ = _event_table(detected)
+    return _summary_dataset(flat, slots, detected, block_length)
+
+
+#: Colours of the categories in :func:`plot` (moderate to extreme).
+CATEGORY_COLOURS = ("#ffc866", "#ff6900", "#9e0000", "#2d0000")
+
+
+def plot(detected: xr.Dataset, sst: xr.DataArray | None = None, *, ax=None, **pixel):
+    """The classic figure of one pixel: SST, climatology and threshold, events shaded by category.
+
+    Parameters
+    ----------
+    detected : xarray.Dataset
+        The output of :func:`detect`, already reduced to one pixel or with the
+        pixel chosen by ``pixel`` (``lat=..., lon=...``: nearest grid point;
+        or integer positions such as ``y=3, x=10`` when there is no such
+        coordinate).
+    sst : xarray.DataArray, optional
+        The temperature; by default ``intensity + seas``.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure by default.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> oceanflow.mhw.plot(found.sel(time=slice("2015", "2016")), lat=-30, lon=110)  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+
+    one = _one_pixel(detected, pixel)
+    days = _Calendar(decoded_time(one["time"]))
+    seas = one["seas"].values[days.row]
+    thresh = one["thresh"].values[days.row]
+    temp = (one["intensity"].values + seas) if sst is None else _one_pixel(sst, pixel).values
+    if np.isnan(temp).all():
+        raise ValueError(f"the pixel {pixel or ''} has no data (land?); choose another one")
+    times = one["time"].values
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 4))
+    category = one["category"].values
+    for c, colour in enumerate(CATEGORY_COLOURS, start=1):
+        ax.fill_between(
+            times,
+            thresh,
+            temp,
+            where=(category >= c) & (one["event"].values > 0),
+            color=colour,
+            step="mid",
+            label=CATEGORY_NAMES[c],
+        )
+    ax.plot(times, temp, color="k", lw=0.8, label=sst.name if sst is not None and sst.name else "temperature")
+    ax.plot(times, seas, color="tab:blue", lw=1.2, label="climatology")
+    ax.plot(times, thresh, color="tab:green", lw=1.2, label="threshold")
+    units = one["intensity"].attrs.get("units", "")
+    kind = "cold spells" if one.attrs.get("mhw_cold") else "marine heatwaves"
+    ax.set_ylabel(units)
+    ax.set_title(f"{kind} (Hobday et al. 2016, 2018)")
+    ax.legend(loc="upper left", fontsize="small", ncol=4)
+    return ax
+
+
+def _one_pixel(obj, pixel):
+    if pixel:
+        coords = {k: v for k, v in pixel.items() if k in obj.coords}
+        positions = {k: v for k, v in pixel.items() if k not in obj.coords}
+        if coords:
+            obj = obj.sel(coords, method="nearest")
+        if positions:
+            obj = obj.isel(positions)
+    extra = [d for d in obj.dims if d not in ("time", "dayofyear")]
+    if extra:
+        raise ValueError(f"choose one pixel: give {', '.join(f'{d}=...' for d in extra)}")
+    return obj.compute()
 
 
 # ---------------------------------------------------------------- checks
@@ -373,7 +448,7 @@ class _Calendar:
 class _Setup:
     """Checked parameters of one thresholds/detect call on one series."""
 
-    def __init__(self, sst, *, base, pctile, window, smooth, cold):
+    def __init__(self, sst, *, base, pctile, window, smooth, cold, check_base=True):
         if isinstance(pctile, bool) or not isinstance(pctile, (int, float, np.integer, np.floating)):
             raise TypeError(f"pctile must be a number in (0, 100), got {pctile!r}")
         if not 0 < pctile < 100:
@@ -383,9 +458,9 @@ class _Setup:
         self.smooth = _odd(smooth, "smooth", allow_none=True)
         self.cold = bool(cold)
         self.days = _Calendar(sst["time"])
-        self.first, self.last = self._base(base, sst["time"])
+        self.first, self.last = self._base(base, sst["time"], check_base)
 
-    def _base(self, base, time):
+    def _base(self, base, time, check):
         years = self.days.year
         if base is None:
             y0, y1 = int(years[0]), int(years[-1])
@@ -403,6 +478,8 @@ class _Setup:
         first = int(np.flatnonzero(years == y0)[0])
         last = int(np.flatnonzero(years == y1)[-1])
         complete = self._complete_years(time, first, last)
+        if not check:
+            return first, last
         if complete < MINIMUM_BASE_YEARS:
             raise ValueError(
                 f"the base period {y0}-{y1} holds {complete} complete year(s) of data; a day-of-year "
@@ -541,7 +618,7 @@ class _Setup:
         event.attrs.update(long_name="number of the event within its pixel (1, 2, ...); 0 outside events", units="1")
         out = xr.Dataset(
             {"intensity": intensity, "category": category, "event": event, "seas": seas, "thresh": thresh},
-            attrs={**clim.attrs, **self.attrs(sst)},
+            attrs={**clim.attrs, "mhw_cold": int(self.cold), "mhw_calendar": self.days.calendar},
         )
         out.attrs.update(mhw_min_duration=int(min_duration), mhw_join_gaps=int(join_gaps), mhw_max_gap=int(max_gap))
         return out
@@ -651,7 +728,8 @@ def _event_table(detected):
     if not isinstance(detected, xr.Dataset) or not needed <= set(detected.variables):
         raise TypeError("pass the Dataset that oceanflow.mhw.detect returns (intensity, category, event, seas, thresh)")
     days = _Calendar(decoded_time(detected["time"]))
-    count = int(detected["event"].max())
+    found = int(detected["event"].max())
+    count = max(found, 1)  # without any event, one slot of NaN
     cold = float(detected.attrs.get("mhw_cold", 0))
     (flat,) = _map_over_pixels(
         _events_block,
@@ -669,7 +747,7 @@ def _event_table(detected):
         },
     )
     flat = flat.assign_coords({k: v for k, v in detected.coords.items() if set(v.dims) <= set(flat.dims)})
-    return flat, count
+    return flat, count, found
 
 
 def _events_block(intensity, event, category, seas, thresh, outs, day, params, rows, slots):
@@ -735,9 +813,9 @@ def _times_at(index, time):
             result[ok] = values[i[ok].astype(np.int64)]
             return result
 
-        return xr.apply_ufunc(lookup, index, dask="parallelized", output_dtypes=[values.dtype]).assign_attrs(
-            long_name=index.attrs.get("long_name", "").replace("index", "time").replace(" (time step)", "")
-        )
+        return xr.apply_ufunc(
+            lookup, index, dask="parallelized", output_dtypes=[values.dtype], keep_attrs=False
+        ).assign_attrs(long_name=index.attrs.get("long_name", "").replace("index", "time").replace(" (time step)", ""))
     first = values[0]
     return index.assign_attrs(
         long_name=index.attrs["long_name"].replace("index", "time").replace(" (time step)", ""),
@@ -746,7 +824,8 @@ def _times_at(index, time):
     )
 
 
-def _block_years(freq):
+def years_per_block(freq: str) -> int:
+    """Years per block of a summary frequency: ``"YS"`` -> 1, ``"5YS"`` -> 5; a clear error otherwise."""
     match = re.fullmatch(r"(\d*)(YS|AS|Y|A)(-JAN)?", str(freq))
     if not match or (match.group(1) and int(match.group(1)) < 1):
         raise ValueError(f"freq must be 'YS' (calendar years) or e.g. '5YS' (blocks of 5 years), got {freq!r}")

@@ -19,7 +19,7 @@ import oceanflow.demo
 from oceanflow import datasets
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = ["demo", "climatology", "anomaly", "polyval", "density", "chunks", "cluster"]
+SUBCOMMANDS = ["demo", "climatology", "anomaly", "polyval", "density", "chunks", "cluster", "mhw"]
 
 
 def oceanflow_cmd(*args, cwd, check=True):

@@ -26,12 +26,13 @@ def html(tmp_path_factory):
 
 def test_api_reference_covers_the_public_api(html):
     import oceanflow
-    from oceanflow import datasets, eos
+    from oceanflow import datasets, eos, mhw
 
     documented = set(re.findall(r'id="(oceanflow\.[\w.]+)"', (html / "api.html").read_text()))
     expected = {f"oceanflow.{name}" for name in oceanflow.__all__ if callable(getattr(oceanflow, name))}
     expected |= {f"oceanflow.eos.{name}" for name in eos.__all__}
     expected |= {f"oceanflow.datasets.{name}" for name in datasets.__all__}
+    expected |= {f"oceanflow.mhw.{name}" for name in mhw.__all__}
     assert expected <= documented, sorted(expected - documented)
 
 
@@ -46,5 +47,5 @@ def test_cli_reference_is_the_commands_own_help(html):
 
 
 def test_user_guide_pages_exist(html):
-    for page in ("install", "concepts", "chunking", "climatology", "hpc", "cli", "notebooks"):
+    for page in ("install", "concepts", "chunking", "climatology", "mhw", "hpc", "cli", "notebooks"):
         assert (html / f"{page}.html").exists()

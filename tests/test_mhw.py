@@ -276,3 +276,54 @@ def test_clim_of_the_other_kind_is_refused():
         with pytest.raises(ValueError, match="cold"):
             mhw.detect(sst, clim)
         assert (mhw.detect(sst, clim, cold=True).event >= 0).all()
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_command_writes_what_the_api_returns(tmp_path):
+    from test_cli import oceanflow_cmd
+
+    sst = red_sst(years=4, seed=4).astype("float32")
+    sst.to_dataset().assign(other=sst.isel(time=0, drop=True)).to_netcdf(tmp_path / "sst.nc")
+    run = oceanflow_cmd(
+        "mhw",
+        "sst.nc",
+        "-o",
+        "mhw.zarr",
+        "--events",
+        "--summary",
+        "2YS",
+        "--plot",
+        "@1,2",
+        "--min-duration",
+        "4",
+        cwd=tmp_path,
+    )
+    assert "recommend at least 30" in run.stderr and run.stderr.count("recommend") == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        found = mhw.detect(sst, min_duration=4)
+    written = xr.open_zarr(tmp_path / "mhw.zarr").load()
+    xr.testing.assert_allclose(written[list(found.data_vars)], found.drop_attrs(deep=False), rtol=1e-6)
+    xr.testing.assert_allclose(xr.open_zarr(tmp_path / "mhw_events.zarr").load(), mhw.events(found))
+    summary = xr.open_zarr(tmp_path / "mhw_summary.zarr").load()
+    xr.testing.assert_allclose(summary["total_days"], mhw.summary(found, "2YS")["total_days"])
+    assert (tmp_path / "mhw.png").stat().st_size > 10_000
+    assert int(written["event"].max()) > 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--plot", "north"], "--plot 'north': give LAT,LON"),
+        (["--pctile", "100"], "pctile must lie in (0, 100)"),
+        (["--summary", "month"], "freq must be 'YS'"),
+    ],
+)
+def test_command_refuses_bad_arguments_in_one_line(tmp_path, args, message):
+    from test_cli import oceanflow_cmd
+
+    red_sst(years=3, shape=(1, 2)).to_dataset().to_netcdf(tmp_path / "sst.nc")
+    run = oceanflow_cmd("mhw", "sst.nc", "-o", "mhw.zarr", *args, cwd=tmp_path, check=False)
+    assert run.returncode != 0 and message in run.stderr and len(run.stderr.strip().splitlines()) <= 2, run.stderr

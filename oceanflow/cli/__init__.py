@@ -21,7 +21,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import anomaly, chunks, climatology, cluster, demo, density, polyval
+from . import anomaly, chunks, climatology, cluster, demo, density, mhw, polyval
 from ._common import PROG, Parser, UsageError, common_options, fail, on_cluster, quiet_warnings
 
 __all__ = ["COMMANDS", "main", "build_parser"]
@@ -35,6 +35,7 @@ COMMANDS = {
     "density": density,
     "chunks": chunks,
     "cluster": cluster,
+    "mhw": mhw,
 }
 
 EXAMPLES = """examples:
