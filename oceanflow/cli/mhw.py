@@ -73,7 +73,9 @@ def pixel_of(text):
 
 
 def sibling(output: Path, tag: str, suffix: str | None = None) -> Path:
-    return output.with_name(f"{output.stem}_{tag}{suffix or output.suffix}") if tag else output.with_suffix(suffix)
+    """``out.zarr`` -> ``out_TAG.zarr`` (or ``out.SUFFIX`` without a tag)."""
+    name = f"{output.stem}_{tag}" if tag else output.stem
+    return output.with_name(name + (suffix or output.suffix))
 
 
 def run(args, operation) -> None:
