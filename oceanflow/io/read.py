@@ -8,6 +8,8 @@ from pathlib import Path
 
 import xarray as xr
 
+from .atomic import recover
+
 __all__ = ["open_dataset"]
 
 _ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray", ".zmetadata")
@@ -67,9 +69,10 @@ def _resolve(paths) -> list[Path]:
             if not matches:
                 raise FileNotFoundError(f"no file matches {text!r}: check the directory and the pattern")
             files.extend(Path(m) for m in matches)
-        elif not os.path.exists(text):
-            raise FileNotFoundError(f"{text}: no such file or directory; check the path (cwd is {os.getcwd()})")
         else:
+            recover(Path(text))  # finish an interrupted save of this path first
+            if not os.path.exists(text):
+                raise FileNotFoundError(f"{text}: no such file or directory; check the path (cwd is {os.getcwd()})")
             files.append(Path(text))
     return files
 

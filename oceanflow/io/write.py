@@ -1,33 +1,55 @@
-"""Writing Zarr and NetCDF all or nothing: a hidden temporary sibling renamed on success."""
+"""Writing Zarr and NetCDF all or nothing: a hidden temporary sibling that replaces the output once complete."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import shutil
 import time
-import uuid
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xarray as xr
 
 from .._progress import active_client, progress_bar
 from .._progress import compute as compute_with_progress
+from .atomic import Output
+
+if TYPE_CHECKING:
+    from dask.delayed import Delayed
 
 __all__ = ["save"]
 
 _NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf", ".h5", ".hdf5")
-_TMP_TAG = ".oceanflow-tmp-"
+
+#: Below this many free bytes, HDF5's unspecific "HDF error" is taken for a full disk.
+_NEARLY_FULL = 16 << 20
 
 
-def save(obj, path, *, overwrite=False, encoding=None, compute=True, operation="save", progress=None):
+def save(
+    obj: xr.Dataset | xr.DataArray,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    encoding: dict | None = None,
+    compute: bool = True,
+    operation: str = "save",
+    progress: bool | None = None,
+) -> Delayed | None:
     """Write ``obj`` to Zarr (``.zarr``) or NetCDF (``.nc``), all or nothing.
 
-    The data go to a temporary sibling of ``path`` that is renamed on success:
-    a failed or interrupted write leaves no output and an existing output
-    untouched.  Storage chunks follow the dask chunks; NetCDF gets zlib level 1
+    The data go to a hidden temporary sibling of ``path`` that replaces
+    ``path`` once complete (:mod:`oceanflow.io.atomic`): a NetCDF file in one
+    ``os.replace``; a Zarr store in steps recorded in a journal, so that a crash
+    at any point leaves the old or the new output at ``path``, or lets the next
+    ``save`` or ``open_dataset`` of ``path`` finish the replacement (with a
+    :class:`~oceanflow.io.atomic.RecoveryWarning`).  Of concurrent writers of one
+    path, one wins whole and the others get a
+    :class:`~oceanflow.io.atomic.ConcurrentWriteError`.  A failed write removes
+    its temporary at once (a full disk says "no space left on device" and frees
+    the space).  Storage chunks follow the dask chunks; NetCDF gets zlib level 1
     with shuffle, Zarr its default codec; a ``history`` line records the time,
     the oceanflow version and ``operation``.
 
@@ -41,9 +63,10 @@ def save(obj, path, *, overwrite=False, encoding=None, compute=True, operation="
     encoding : dict, optional
         Per-variable encoding, merged over the defaults.
     compute : bool
-        ``False`` returns a ``dask.delayed`` object that writes (and renames)
-        when computed; if that computation fails, its hidden temporary
-        sibling stays until the next ``save`` to the same path removes it.
+        ``False`` returns a ``dask.delayed`` object that writes (and replaces
+        ``path``) when computed.  If that computation fails, its temporary
+        output stays until the next ``save`` or ``open_dataset`` of the same
+        path removes it; computing the Delayed after that raises an error.
     operation : str
         What produced ``obj``, for the ``history`` attribute.
     progress : bool, optional
@@ -57,45 +80,86 @@ def save(obj, path, *, overwrite=False, encoding=None, compute=True, operation="
     path = Path(path)
     ds = _as_dataset(obj)
     kind = _format_for(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it, or choose another path")
     if not path.parent.exists():
         raise FileNotFoundError(f"directory {path.parent} does not exist; create it first")
-    _remove_stale_temporaries(path)
-    ds = _with_history(ds, operation)
-    tmp = path.with_name(f".{path.name}{_TMP_TAG}{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    encoding = _default_encoding(ds, kind, encoding or {})
-
-    def write(now):
-        if kind == "netcdf":
-            return ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding, compute=now)
-        with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is not in its spec yet
-            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-            return ds.to_zarr(tmp, mode="w", encoding=encoding, compute=now, consolidated=True)
-
+    output = Output(path, overwrite=overwrite, register=compute)
     try:
-        if not compute or active_client() is not None:
+        ds = _with_history(ds, operation)
+        encoding = _default_encoding(ds, kind, encoding or {})
+        if not compute:
             import dask
 
-            finished = dask.delayed(_finish)(write(False), tmp, path, overwrite)
-            if not compute:
-                return finished
+            return dask.delayed(_finish)(_write(ds, output.tmp, kind, encoding, now=False), output, kind)
+        client = active_client()
+        if client is not None:
+            written = _write(ds, output.tmp, kind, encoding, now=False)
             try:
-                compute_with_progress(finished, progress=progress)  # distributed's scheduler and bar
+                compute_with_progress(written, progress=progress)  # distributed's scheduler and bar
             except BaseException:
-                _wait_for_running_tasks(active_client(), finished)
+                _wait_for_running_tasks(client, written)
                 raise
-            return None
-        # On the local scheduler, written directly rather than through a Delayed: computing
-        # the Delayed of to_zarr(compute=False) held most chunks in memory (2.2 GB peak for
-        # a 1.9 GB anomaly, against 0.46 GB written directly).
-        with progress_bar(progress), _joined_threads():
-            write(True)
-    except BaseException:
-        _remove(tmp)
+        else:
+            # On the local scheduler, written directly rather than through a Delayed: computing
+            # the Delayed of to_zarr(compute=False) held most chunks in memory (2.2 GB peak for
+            # a 1.9 GB anomaly, against 0.46 GB written directly).
+            with progress_bar(progress), _joined_threads():
+                _write(ds, output.tmp, kind, encoding, now=True)
+    except BaseException as err:
+        free = _free_bytes(path.parent)
+        output.discard()
+        if _disk_full(err, free):
+            raise OSError(
+                errno.ENOSPC,
+                f"no space left on device while writing {path} ({_format_bytes(free)} free on its file "
+                f"system); the partial output was removed. Free some space or write elsewhere",
+            ) from err
         raise
-    _finish(None, tmp, path, overwrite)
+    _finish(None, output, kind)
     return None
+
+
+def _write(ds: xr.Dataset, tmp: Path, kind: str, encoding: dict, *, now: bool):
+    """Write ``ds`` to ``tmp`` (or return the Delayed that writes it when ``now`` is False)."""
+    if kind == "netcdf":
+        return ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding, compute=now)
+    with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is not in its spec yet
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        return ds.to_zarr(tmp, mode="w", encoding=encoding, compute=now, consolidated=True)
+
+
+def _finish(_written, output: Output, kind: str) -> Path:
+    """Replace the output's path by its complete temporary (runs after the write)."""
+    if kind == "zarr" and not any((output.tmp / marker).exists() for marker in ("zarr.json", ".zgroup")):
+        output.discard()  # a later save removed it, and this write's chunks recreated only parts
+        raise FileNotFoundError(
+            f"the temporary output of {output.path} was removed by a later save of the same path "
+            "before this write finished; call save again"
+        )
+    return output.commit()
+
+
+def _free_bytes(directory: Path) -> int | None:
+    try:
+        stats = os.statvfs(directory)
+    except (OSError, AttributeError):
+        return None
+    return stats.f_bavail * stats.f_frsize
+
+
+def _disk_full(err: BaseException, free: int | None) -> bool:
+    """Whether ``err`` comes from a full file system (HDF5 only says "HDF error")."""
+    chain: BaseException | None = err
+    while chain is not None:
+        if getattr(chain, "errno", None) == errno.ENOSPC or "No space left" in str(chain):
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return free is not None and free < _NEARLY_FULL and "HDF error" in str(err)
+
+
+def _format_bytes(n: int | None) -> str:
+    from dask.utils import format_bytes
+
+    return "unknown space" if n is None else format_bytes(n)
 
 
 @contextlib.contextmanager
@@ -150,21 +214,6 @@ def _key_name(key) -> str:
     return str(key[0] if isinstance(key, tuple) else key)
 
 
-def _finish(_written, tmp: Path, path: Path, overwrite: bool) -> Path:
-    """Rename the complete temporary output to ``path`` (runs after the write)."""
-    if path.exists():
-        if not overwrite:
-            _remove(tmp)
-            raise FileExistsError(f"{path} appeared while writing; the new output was discarded")
-        backup = path.with_name(f".{path.name}{_TMP_TAG}old-{uuid.uuid4().hex[:8]}")
-        os.replace(path, backup)
-        os.replace(tmp, path)
-        _remove(backup)
-    else:
-        os.replace(tmp, path)
-    return path
-
-
 def _as_dataset(obj) -> xr.Dataset:
     if isinstance(obj, xr.DataArray):
         return obj.to_dataset(name=obj.name or "data")
@@ -213,28 +262,3 @@ def _kept_encoding(var, kind: str) -> dict:
     """Encoding keys read from the source that are safe to write again."""
     keep = {"_FillValue", "dtype", "scale_factor", "add_offset", "units", "calendar"}
     return {k: v for k, v in var.encoding.items() if k in keep}
-
-
-def _remove_stale_temporaries(path: Path) -> None:
-    """Delete temporaries of earlier writers of ``path`` that no longer run."""
-    for tmp in path.parent.glob(f".{path.name}{_TMP_TAG}*"):
-        pid = tmp.name.split(_TMP_TAG, 1)[1].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            _remove(tmp)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
