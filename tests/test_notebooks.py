@@ -17,6 +17,7 @@ def test_there_are_the_notebooks_the_docs_list():
         "02_sst_climatology.ipynb",
         "03_density_stratification.ipynb",
         "04_scaling_out.ipynb",
+        "05_marine_heatwaves.ipynb",
     ]
     listed = (ROOT / "docs" / "notebooks.rst").read_text()
     assert all(f"``{name}``" in listed for name in names)
