@@ -10,7 +10,8 @@ input, on all cores.  Inputs, for every function:
   dask-backed), broadcast against each other as NumPy (by position) or
   xarray (by dimension name) would; scalars mix with anything;
 * float32 results only when every input is float32 (``oceanflow._dtypes``),
-  else float64; NaN propagates.
+  else float64; NaN propagates, and the masked values of NumPy masked
+  arrays count as NaN.
 
 What must be passed: Absolute Salinity, Conservative Temperature and sea
 pressure, not what most model and observation files hold (practical
@@ -46,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._arrays import is_dask
+from ._arrays import is_dask, unmasked
 from ._blockwise import apply_blockwise, right_aligned
 from ._dtypes import check_real_numeric, working_dtype
 from ._parallel import run_sliced
@@ -202,7 +203,7 @@ def _block(*arrays, kernel, ftype, extra=(), nout=1, threaded=False):
     """
     dtype = np.dtype(ftype)
     shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
-    flat = [np.asarray(np.broadcast_to(a, shape), dtype=dtype, order="C").reshape(-1) for a in arrays]
+    flat = [np.asarray(np.broadcast_to(unmasked(a), shape), dtype=dtype, order="C").reshape(-1) for a in arrays]
     size = flat[0].size
     outs = [np.empty(size, dtype) for _ in range(nout)]
     scalars = [dtype.type(value) for value in extra]
@@ -261,8 +262,7 @@ def _checked(arg, name):
     """``arg`` as a DataArray, dask array or NumPy array of real numbers."""
     if isinstance(arg, xr.Dataset):
         raise TypeError(f"{name} is a Dataset; pass its DataArray, e.g. ds[{name!r}]")
-    if isinstance(arg, np.ma.MaskedArray):
-        raise TypeError(f"{name} is a masked array; pass {name}.filled(np.nan) (NaN propagates)")
+    arg = unmasked(arg)  # masked values are NaN, as everywhere in oceanflow
     if isinstance(arg, xr.DataArray):
         check_declared(arg, name)
     elif not is_dask(arg):

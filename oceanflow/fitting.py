@@ -21,11 +21,10 @@ from collections.abc import Hashable
 import numpy as np
 import xarray as xr
 
-from ._arrays import is_dask
+from ._arrays import is_dask, numeric_array
 from ._dtypes import check_real_numeric, working_dtype
 from .chunking import chunked_for, whole_core_dims
 from .kernels.fitting import chebyshev_detrend, chebyshev_lstsq
-from .polynomials import _numeric_array
 
 __all__ = ["detrend", "polyfit"]
 
@@ -251,7 +250,7 @@ def _abscissa(obj, dim, operation):
     if values.dtype.kind in "Mm" and np.isnat(values).any():
         raise ValueError(f"{operation}: coordinate {dim!r} contains NaT; drop those points first")
     try:
-        x = np.asarray(_numeric_array(values), dtype=np.float64)
+        x = np.asarray(numeric_array(values), dtype=np.float64)
     except TypeError as err:
         raise TypeError(
             f"{operation}: coordinate {dim!r} cannot serve as abscissa ({err}); "

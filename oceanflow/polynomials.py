@@ -14,7 +14,7 @@ import logging
 import numpy as np
 import xarray as xr
 
-from ._arrays import is_dask
+from ._arrays import is_dask, numeric_array, unmasked
 from ._blockwise import apply_blockwise, right_aligned
 from ._dtypes import check_real_numeric, working_dtype
 from ._parallel import run_sliced
@@ -27,8 +27,6 @@ logger = logging.getLogger("oceanflow.polynomials")
 
 __all__ = ["polyval"]
 
-_EPOCH = np.datetime64("1970-01-01", "ns")
-
 
 def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree", units=None):
     """Evaluate a polynomial point-wise: ``np.polyval`` and ``xr.polyval`` in one pass.
@@ -37,7 +35,9 @@ def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree", units=None
     ----------
     x : array_like, numpy.ndarray, dask.array.Array, xarray.DataArray or xarray.Dataset
         Where to evaluate, NumPy- or dask-backed.  Datetimes count as
-        nanoseconds since 1970-01-01, as in ``xr.polyval``.  NaN propagates.
+        nanoseconds since 1970-01-01, as in ``xr.polyval``.  NaN propagates;
+        the masked values of a NumPy masked array count as NaN (a plain
+        array comes back), as everywhere in oceanflow.
         Of a Dataset, the *fields* are evaluated (numeric data variables that
         are not CF bounds, see :func:`oceanflow.variables.fields`); bounds
         (``lat_bnds``), non-numeric variables and coordinates are carried to
@@ -60,7 +60,9 @@ def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree", units=None
         Also return the first derivative ``dp/dx``, computed in the same pass.
     out : numpy.ndarray or tuple of two, optional
         Preallocated result (and derivative) for NumPy input, as for NumPy
-        ufuncs.
+        ufuncs: a writeable float array of the result's shape (a lower
+        precision rounds, as NumPy's ``out=``); anything else is refused
+        before any work.
     degree_dim : str
         Name of the power dimension of xarray coefficients.
     units : str or (str, str), optional
@@ -178,7 +180,7 @@ def _polyval_array(x, coeffs, deriv=False, out=None):
     if is_dask(x):
         _refuse_out(out, "a dask array")
         return _polyval_dask(x, coeffs, deriv)
-    return _polyval_numpy(np.asarray(x), coeffs, deriv, out)
+    return _polyval_numpy(np.asarray(unmasked(x)), coeffs, deriv, out)
 
 
 # ---------------------------------------------------------------- block functions
@@ -187,7 +189,7 @@ def _polyval_array(x, coeffs, deriv=False, out=None):
 
 def _constant_block(x, coeffs, deriv=False):
     """Evaluate on one chunk with constant 1-D coefficients (highest power first)."""
-    x = np.asarray(x, dtype=coeffs.dtype, order="C")
+    x = np.asarray(unmasked(x), dtype=coeffs.dtype, order="C")
     flat = x.reshape(-1)
     if deriv:
         value, slope = horner_deriv.for_dtype(coeffs.dtype)(flat, coeffs)
@@ -197,6 +199,7 @@ def _constant_block(x, coeffs, deriv=False):
 
 def _varying_block(x, coeffs, deriv=False):
     """Evaluate on one chunk; ``coeffs`` has the powers (highest first) on its last axis."""
+    x, coeffs = unmasked(x), unmasked(coeffs)
     dtype = working_dtype(x.dtype, coeffs.dtype)
     shape: tuple[int, ...] = np.broadcast_shapes(np.shape(x), coeffs.shape[:-1])
     kernel_shape: tuple[int, ...] = shape if shape else (1,)
@@ -218,23 +221,29 @@ def _varying_block(x, coeffs, deriv=False):
 def _polyval_numpy(x, coeffs, deriv, out):
     x = _numeric_array(x)
     dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
+    shape = x.shape if coeffs.ndim == 1 else _varying_shape(x.shape, coeffs.shape)
+    outs = _checked_out(out, shape, dtype, 1 + deriv)  # before any work
     if coeffs.ndim > 1:
-        try:
-            result = _varying_block(x, np.moveaxis(coeffs, 0, -1), deriv)
-        except ValueError as err:
-            raise ValueError(
-                f"coefficients of shape {coeffs.shape} (powers on axis 0) do not broadcast "
-                f"against x of shape {x.shape}: {err}"
-            ) from None
-        return _deliver(result, out, deriv)
+        return _deliver(_varying_block(x, np.moveaxis(coeffs, 0, -1), deriv), outs, deriv)
     x = np.asarray(x, dtype=dtype, order="C")
     coeffs = coeffs.astype(dtype)
-    targets = _out_targets(out, x.shape, dtype, deriv)
+    targets = [given if _writable_by_kernel(given, dtype) else np.empty(shape, dtype) for given in outs]
     flat_x = x.reshape(-1)
     flat_targets = [t.reshape(-1) for t in targets]
     kernel = (horner_deriv if deriv else horner).for_dtype(dtype)
     run_sliced(lambda part: kernel(flat_x[part], coeffs, *[t[part] for t in flat_targets]), flat_x.size)
-    return _deliver(tuple(targets) if deriv else targets[0], out, deriv)
+    return _deliver(tuple(targets) if deriv else targets[0], outs, deriv)
+
+
+def _varying_shape(x_shape, coeffs_shape):
+    """The result shape for N-D NumPy coefficients (powers on axis 0), or a clear error."""
+    try:
+        return np.broadcast_shapes(x_shape, coeffs_shape[1:])
+    except ValueError:
+        raise ValueError(
+            f"coefficients of shape {coeffs_shape} (powers on axis 0) do not broadcast against x of "
+            f"shape {x_shape}: their shape after axis 0 must match x's from the right, with 1 where x varies"
+        ) from None
 
 
 def _polyval_dask(x, coeffs, deriv):
@@ -255,46 +264,49 @@ def _polyval_dask(x, coeffs, deriv):
     )
 
 
-def _out_targets(out, shape, dtype, deriv):
-    """Arrays the kernel writes into: ``out`` itself when it fits, else fresh ones."""
-    wanted = 1 + deriv
-    outs = _as_out_tuple(out, wanted)
-    targets = []
-    for given in outs:
-        if given is not None and given.shape != shape:
-            raise ValueError(f"out has shape {given.shape}, the result has shape {shape}")
-        usable = given is not None and given.dtype == dtype and given.flags.c_contiguous
-        targets.append(given if usable else np.empty(shape, dtype))
-    return targets
+def _checked_out(out, shape, dtype, wanted):
+    """``out`` as a tuple of ``wanted`` arrays (or Nones), refused before any work unless each
+    is a writeable float ndarray of the result's ``shape``."""
+    outs = out if isinstance(out, tuple) else (out,)
+    if out is None:
+        outs = (None,) * wanted
+    names = ("value", "derivative")[:wanted]
+    if len(outs) != wanted:
+        raise ValueError(
+            f"out must hold {wanted} array(s) ({', '.join(names)}), got {len(outs)}; "
+            f"e.g. out=({', '.join(f'np.empty({shape}, {dtype.name!r})' for _ in names)})"
+        )
+    fix = f"pass np.empty({shape}, {dtype.name!r}) or leave out= away"
+    for given, name in zip(outs, names, strict=True):
+        if given is None:
+            continue
+        if not isinstance(given, np.ndarray) or isinstance(given, np.ma.MaskedArray):
+            raise TypeError(f"out ({name}) must be a plain NumPy array, got {type(given).__name__}; {fix}")
+        if given.dtype.kind != "f":
+            raise TypeError(f"out ({name}) has dtype {given.dtype}, but the result is {dtype.name}; {fix}")
+        if given.shape != tuple(shape):
+            raise ValueError(f"out ({name}) has shape {given.shape}, but the result has shape {tuple(shape)}; {fix}")
+        if not given.flags.writeable:
+            raise ValueError(f"out ({name}) is read-only; {fix}")
+    return outs
 
 
-def _deliver(result, out, deriv):
-    """Copy ``result`` into ``out`` where the kernel could not write directly."""
+def _writable_by_kernel(given, dtype):
+    return given is not None and given.dtype == dtype and given.flags.c_contiguous
+
+
+def _deliver(result, outs, deriv):
+    """``result`` (or pair), copied into the checked ``outs`` where the kernel did not write directly."""
     results = result if deriv else (result,)
-    outs = _as_out_tuple(out, len(results))
     delivered = []
     for res, given in zip(results, outs, strict=True):
         if given is None:
             delivered.append(res[()] if res.ndim == 0 else res)
             continue
         if given is not res:
-            if given.shape != res.shape:
-                raise ValueError(f"out has shape {given.shape}, the result has shape {res.shape}")
-            np.copyto(given, res, casting="same_kind")
+            np.copyto(given, res, casting="same_kind")  # float64 into float32 rounds, as NumPy's out=
         delivered.append(given)
     return tuple(delivered) if deriv else delivered[0]
-
-
-def _as_out_tuple(out, wanted):
-    outs = out if isinstance(out, tuple) else (out,)
-    if out is None:
-        outs = (None,) * wanted
-    if len(outs) != wanted:
-        raise ValueError(f"out must hold {wanted} array(s) (value{', derivative' * (wanted == 2)})")
-    for given in outs:
-        if given is not None and not isinstance(given, np.ndarray):
-            raise TypeError(f"out must be a NumPy array, got {type(given).__name__}")
-    return outs
 
 
 def _refuse_out(out, what):
@@ -414,7 +426,7 @@ def _descending_powers(coeffs, degree_dim):
 
 def _coefficient_array(coeffs) -> np.ndarray:
     try:
-        array = np.asarray(coeffs)
+        array = np.asarray(unmasked(coeffs))
     except (TypeError, ValueError) as err:
         raise TypeError(f"coefficients must be a sequence of numbers: {err}") from None
     check_real_numeric(array.dtype, "coefficients")
@@ -426,11 +438,8 @@ def _coefficient_array(coeffs) -> np.ndarray:
 
 
 def _numeric_array(x):
-    """Datetimes as float nanoseconds since 1970-01-01 (xarray's convention)."""
-    if x.dtype.kind == "M":
-        return (x - _EPOCH).astype("timedelta64[ns]").astype("float64")
-    if x.dtype.kind == "m":
-        return x.astype("timedelta64[ns]").astype("float64")
+    """Datetimes as float nanoseconds since 1970-01-01 (xarray's convention); real numbers checked."""
+    x = numeric_array(x)
     check_real_numeric(x.dtype, "x")
     return x
 

@@ -248,7 +248,6 @@ def test_rho_alpha_beta_attrs():
         ((np.array(["35"]), 10.0, 0.0), TypeError, ["SA", "non-numeric"]),
         ((35.0, np.array([1 + 2j]), 0.0), TypeError, ["CT", "complex"]),
         ((35.0, 10.0, [None]), TypeError, ["p", "non-numeric"]),
-        ((35.0, 10.0, np.ma.masked_array([1.0], [True])), TypeError, ["p", "masked", "filled"]),
         ((np.ones(3), np.ones(4), 0.0), ValueError, ["broadcast", "SA (3,)", "CT (4,)", "(nz, 1, 1)"]),
         ((dsa.ones(3), np.ones(4), 0.0), ValueError, ["broadcast", "SA (3,)"]),
         ((xr.Dataset({"SA": ("z", [35.0])}), 10.0, 0.0), TypeError, ["Dataset", "ds['SA']"]),
@@ -357,3 +356,41 @@ def test_cli_density_refuses_cmip_variables(cmip_ocean, tmp_path, capsys):
     assert main([*argv, "--p", "lev"]) != 0
     assert "SA_from_SP" in capsys.readouterr().err
     assert not (tmp_path / "rho.nc").exists()
+
+
+# ---------------------------------------------------------------- masked arrays (issue 10)
+
+
+def test_masked_arrays_are_honoured_as_nan():
+    """Issue 10: eos refused masked arrays while polyval ignored the mask; both now read masked values as NaN."""
+    SA, CT, p = _random(10, seed=7)
+    mask = np.zeros(10, bool)
+    mask[[2, 5]] = True
+    filled = SA.copy()
+    filled[mask] = np.nan
+    masked = np.ma.masked_array(SA, mask)
+    for name in ("rho", "sigma0", "alpha"):
+        got = getattr(eos, name)(*_args(name, masked, CT, p))
+        assert type(got) is np.ndarray
+        np.testing.assert_array_equal(got, getattr(eos, name)(*_args(name, filled, CT, p)))
+    lazy = eos.rho(dsa.from_array(masked, chunks=4), CT, p)  # masked dask blocks
+    np.testing.assert_array_equal(lazy.compute(), eos.rho(filled, CT, p))
+    ints = np.ma.masked_array(np.arange(10), mask)  # integers with a mask compute in float64, NaN where masked
+    np.testing.assert_array_equal(np.isnan(eos.rho(ints, CT, p)), mask)
+
+
+def test_masked_rule_is_the_same_for_polyval_eos_and_climatology():
+    """One rule (oceanflow._arrays.unmasked): a masked value is NaN in polyval, eos and climatology alike."""
+    time = xr.date_range("2000-01-01", periods=24, freq="MS")
+    values = np.linspace(30.0, 36.0, 24)
+    mask = np.zeros(24, bool)
+    mask[[0, 13]] = True
+    values[mask] = 1e6  # what the mask hides must never show
+    masked = np.ma.masked_array(values, mask)
+    filled = np.where(mask, np.nan, values)
+    np.testing.assert_array_equal(oceanflow.polyval(masked, [2.0, 1.0]), 2 * filled + 1)
+    np.testing.assert_array_equal(eos.sigma0(masked, 5.0), eos.sigma0(filled, 5.0))
+    for data in (masked, dsa.ma.masked_array(dsa.from_array(values, chunks=12), mask=mask)):
+        clim = oceanflow.climatology(xr.DataArray(data, dims="time", coords={"time": time}), "month")
+        expected = xr.DataArray(filled, dims="time", coords={"time": time}).groupby("time.month").mean()
+        np.testing.assert_allclose(clim.values, expected.values)

@@ -105,7 +105,7 @@ def test_out_is_written_and_returned():
     assert_poly_close(out, np.array(coeffs), x, 1e-14)
 
 
-def test_out_of_another_dtype_is_cast_like_numpy():
+def test_out_of_a_lower_float_precision_is_cast_like_numpy():
     x = np.linspace(-1, 1, 500)
     out = np.empty(500, "f4")
     oceanflow.polyval(x, [1.0, 2.0], out=out)
@@ -363,3 +363,59 @@ def test_coefficients_are_matched_to_x_by_label(field):
     shifted = coeffs.assign_coords(y=coeffs.y + 0.5)
     with pytest.raises(ValueError, match=r"different 'y' coordinates \(6 of 6 labels differ.*interp"):
         oceanflow.polyval(field, shifted)
+
+
+# ------------------------------------------------------------------ masked arrays and out= (issue 10)
+
+
+def test_masked_values_are_nan_like_everywhere_in_oceanflow():
+    """Issue 10: a masked 1e6 came back as 1e12 in a plain array."""
+    x = np.ma.masked_array([2.0, 1e6, 3.0], mask=[False, True, False])
+    result = oceanflow.polyval(x, [1.0, 0.0, 0.0])
+    assert type(result) is np.ndarray
+    np.testing.assert_array_equal(result, [4.0, np.nan, 9.0])
+    value, slope = oceanflow.polyval(x.astype("f4"), np.array([1.0, 0.0, 0.0], "f4"), deriv=True)
+    assert value.dtype == np.float32
+    np.testing.assert_array_equal(slope, np.array([4.0, np.nan, 6.0], "f4"))
+    np.testing.assert_array_equal(oceanflow.polyval(dsa.from_array(x, chunks=2), [1.0, 0.0]).compute(), [2, np.nan, 3])
+    np.testing.assert_array_equal(oceanflow.polyval(x, np.ones((2, 3))), [3.0, np.nan, 4.0])  # N-D coefficients
+    # xarray turns the mask into NaN the same way: the DataArray path agrees
+    np.testing.assert_array_equal(oceanflow.polyval(xr.DataArray(x, dims="i"), [1.0, 0.0, 0.0]).values, result)
+    ints = np.ma.masked_array([1, 2], mask=[True, False])
+    np.testing.assert_array_equal(oceanflow.polyval(ints, [1, 1]), [np.nan, 3.0])
+    masked_coefficient = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+    assert np.isnan(oceanflow.polyval(np.ones(3), masked_coefficient)).all()
+
+
+@pytest.mark.parametrize(
+    "x, coeffs, out, error, words",
+    [
+        (
+            np.ones(4),
+            [1.0, 2.0],
+            np.zeros(4, "int64"),
+            TypeError,
+            ["dtype int64", "float64", "np.empty((4,), 'float64')"],
+        ),
+        (np.ones(4), [1.0, 2.0], np.zeros(5), ValueError, ["shape (5,)", "(4,)"]),
+        (np.ones((2, 3)), np.ones((2, 4, 1, 3)), np.zeros((2, 3)), ValueError, ["shape (2, 3)", "(4, 2, 3)"]),
+        (np.ones(4), [1.0], np.ma.masked_array(np.zeros(4)), TypeError, ["plain NumPy array"]),
+        (np.ones(4), [1.0], np.broadcast_to(np.zeros(1), (4,)), ValueError, ["read-only"]),
+        (np.ones(4), [1.0], [0.0] * 4, TypeError, ["plain NumPy array", "list"]),
+    ],
+)
+def test_bad_out_is_refused_with_the_fix(x, coeffs, out, error, words):
+    """Issue 10: out= of an integer array showed NumPy's casting message after the work."""
+    with pytest.raises(error) as info:
+        oceanflow.polyval(x, coeffs, out=out)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_bad_out_is_refused_before_any_work():
+    value = np.full(6, -1.0)
+    with pytest.raises(TypeError, match="derivative"):
+        oceanflow.polyval(np.ones(6), [1.0, 2.0, 3.0], deriv=True, out=(value, np.zeros(6, "int32")))
+    np.testing.assert_array_equal(value, -1.0)  # nothing was written
+    with pytest.raises(ValueError, match="do not broadcast"):
+        oceanflow.polyval(np.ones((2, 3)), np.ones((2, 4, 5)), out=value)
