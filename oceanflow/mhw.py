@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import re
 import warnings
 
@@ -60,7 +61,7 @@ from ._arrays import is_dask
 from ._dtypes import working_dtype
 from ._parallel import run_sliced
 from .alignment import align
-from .chunking import chunked_for, plan_chunks
+from .chunking import chunked_for, plan_chunks, worker_threads
 from .kernels import mhw as kernels
 from .timegroups import decoded_time
 
@@ -666,13 +667,23 @@ def _block_call(block, *extra, func, size_out, dtypes, **kwargs):
 
 
 def _time_whole(data, dim):
-    """``data`` with ``dim`` in one dask chunk (spatial blocks sized for the target)."""
+    """``data`` with ``dim`` in one dask chunk: spatial blocks sized for the target
+    (:func:`~oceanflow.chunking.plan_chunks`), and at least one per thread."""
     data = chunked_for(data, core_dims=dim, operation="mhw")
-    if not is_dask(data.data) or len(data.chunks[0]) == 1:
+    if not is_dask(data.data):
         return data
-    plan = plan_chunks(data, core_dims=dim)
-    logger.info("mhw: %s whole in each chunk, chunks %s", dim, plan.chunks)
-    return data.chunk(plan.chunks)
+    chunks = dict(data.chunksizes) if len(data.chunks[0]) == 1 else plan_chunks(data, core_dims=dim).chunks
+    chunks = {d: c if isinstance(c, int) else max(c) for d, c in chunks.items()}
+    space = [d for d in data.dims if d != dim]
+    blocks = math.prod(math.ceil(data.sizes[d] / chunks[d]) for d in space)
+    threads = worker_threads()
+    if space and blocks < threads:  # a task per thread at least
+        widest = max(space, key=lambda d: data.sizes[d] // chunks[d])
+        parts = math.ceil(threads / (blocks / math.ceil(data.sizes[widest] / chunks[widest])))
+        chunks[widest] = max(1, math.ceil(data.sizes[widest] / parts))
+    chunks[dim] = data.sizes[dim]
+    logger.info("mhw: %s whole in each chunk, chunks %s", dim, chunks)
+    return data.chunk(chunks)
 
 
 def _pool_block(x, outs, centres, first, stop, params):

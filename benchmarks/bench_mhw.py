@@ -1,0 +1,278 @@
+"""Marine heatwaves: oceanflow.mhw vs marEx vs the reference definitions, against the read floor.
+
+Generates daily float32 SST (seasonal cycle, AR(1) red noise, a trend; default
+10 years of 90x180, 0.24 GB), stores it as Zarr chunked (30, ny, nx) and as
+time-sliced NetCDF (one file per year, storage chunks of one day), then times,
+side by side in one run, each case in a fresh subprocess (its own peak RSS):
+
+* ``read-zarr``, ``read-netcdf``: the read floors, ``ds.sst.sum()``;
+* ``pipeline/oceanflow`` (Zarr) and ``pipeline/oceanflow-netcdf``: thresholds,
+  detect (written to Zarr), events and summary (written to Zarr), as
+  ``oceanflow mhw --events --summary YS`` does;
+* ``flags/oceanflow``: thresholds and the daily detection only, written to
+  Zarr: what marEx's ``preprocess_data`` gives;
+* ``flags/marex-exact``, ``flags/marex-approx``: marEx (a benchmark extra)
+  ``preprocess_data(method_anomaly="fixed_baseline",
+  method_extreme="hobday_extreme", window_days_hobday=11,
+  threshold_percentile=90)`` with ``method_percentile="exact"`` and its
+  default approximate (histogram) percentiles, written to Zarr; skipped
+  when marEx is not installed;
+* ``reference``: the reference implementation's definitions
+  (``tests/mhw_oracle.py``: a Python loop per day of the year, as the
+  reference's ``detect``, plus ``blockAverage``) looped over ``--ref-pixels``
+  pixels, scaled to the grid.
+
+Each line gives the median wall time of ``--repeat`` runs, the throughput in
+values per second, the ratio to the floor and the peak RSS.  ``--first``
+also times, in a fresh process with the numba cache off, the first result
+(thresholds and detection computed) on 5 years at 2 degrees: imports and
+compilation included.
+
+Usage (a reduced case; the issue's full case is ``--years 30 --ny 180 --nx 360``)::
+
+    nice python benchmarks/bench_mhw.py --years 10 --ny 90 --nx 180 --out /tmp/bench-mhw --first
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # the oceanflow of this checkout
+sys.path.insert(0, os.path.join(ROOT, "tests"))  # the oracle
+
+CASES = {  # name: (floor, needs)
+    "read-zarr": (None, None),
+    "read-netcdf": (None, None),
+    "pipeline/oceanflow": ("read-zarr", None),
+    "pipeline/oceanflow-netcdf": ("read-netcdf", None),
+    "flags/oceanflow": ("read-zarr", None),
+    "flags/marex-exact": ("read-zarr", "marEx"),
+    "flags/marex-approx": ("read-zarr", "marEx"),
+    "reference": (None, None),
+}
+
+
+def generate(out, years, ny, nx, start=1990):
+    """Zarr store and yearly NetCDF files, written once (reused when present)."""
+    import numpy as np
+    import xarray as xr
+
+    tag = f"{years}y_{ny}x{nx}"
+    zarr_path = os.path.join(out, f"sst_{tag}.zarr")
+    nc_dir = os.path.join(out, f"sst_{tag}_nc")
+    if os.path.exists(zarr_path) and os.path.isdir(nc_dir):
+        return zarr_path, os.path.join(nc_dir, "*.nc")
+    shutil.rmtree(zarr_path, ignore_errors=True)
+    os.makedirs(nc_dir, exist_ok=True)
+    lat = np.linspace(-90 + 90 / ny, 90 - 90 / ny, ny)
+    lon = np.linspace(180 / nx, 360 - 180 / nx, nx)
+    rng = np.random.default_rng(0)
+    phi = np.float32(np.exp(-1 / 10))  # red noise, 10-day memory, 0.6 degC
+    state = rng.standard_normal((ny, nx), dtype=np.float32) * np.float32(0.6)
+    mean = (28 * np.cos(np.deg2rad(lat)) - 1).astype(np.float32)[:, None]
+    amplitude = (4 * np.sin(np.deg2rad(lat))).astype(np.float32)[:, None]
+    elapsed = 0
+    for year in range(start, start + years):
+        time_ = xr.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
+        values = np.empty((time_.size, ny, nx), np.float32)
+        for t in range(time_.size):
+            shock = rng.standard_normal((ny, nx), dtype=np.float32) * np.float32(0.6 * np.sqrt(1 - phi**2))
+            state = phi * state + shock
+            phase = (elapsed + t) / 365.25
+            values[t] = mean + amplitude * np.float32(np.cos(2 * np.pi * (phase - 0.6))) + state + 0.02 * phase
+        elapsed += time_.size
+        ds = xr.Dataset(
+            {"sst": (("time", "lat", "lon"), values, {"units": "degC"})},
+            coords={"time": time_, "lat": lat, "lon": lon},
+        )
+        ds.to_netcdf(os.path.join(nc_dir, f"sst_{year}.nc"), encoding={"sst": {"chunksizes": (1, ny, nx)}})
+    files = sorted(glob.glob(os.path.join(nc_dir, "*.nc")))
+    with xr.open_mfdataset(files, chunks={"time": 30}) as ds:
+        ds.chunk({"time": 30}).to_zarr(zarr_path, mode="w", encoding={"sst": {"chunks": (30, ny, nx)}})
+    return zarr_path, os.path.join(nc_dir, "*.nc")
+
+
+def run_case(case, zarr_path, nc_glob, out, ref_pixels):
+    """One case in this process: (seconds, tasks)."""
+    import xarray as xr
+
+    import oceanflow
+
+    warnings.simplefilter("ignore")
+    if case == "reference":
+        return _reference(zarr_path, ref_pixels)
+    if case.endswith("netcdf"):
+        ds = oceanflow.open_dataset(sorted(glob.glob(nc_glob)))
+    else:
+        ds = xr.open_zarr(zarr_path)
+    corner = ds.isel(lat=slice(0, 2), lon=slice(0, 2))
+    _timed(case, corner, out)  # warm-up: imports, compilation (or numba's cache)
+    return _timed(case, ds, out)
+
+
+def _timed(case, ds, out):
+    import oceanflow
+    from oceanflow import mhw
+
+    sst = ds.sst
+    target = os.path.join(out, "result.zarr")
+    start = time.perf_counter()
+    if case.startswith("read-"):
+        tasks = len(sst.sum().data.__dask_graph__())
+        sst.sum().compute()
+    elif case.startswith("flags/marex"):
+        import marEx
+
+        method = "exact" if case.endswith("exact") else "approximate"
+        result = marEx.preprocess_data(
+            sst,
+            method_anomaly="fixed_baseline",
+            method_extreme="hobday_extreme",
+            threshold_percentile=90,
+            window_days_hobday=11,
+            method_percentile=method,
+            dimensions={"time": "time", "x": "lon", "y": "lat"},
+            coordinates={"time": "time", "x": "lon", "y": "lat"},
+            quiet=True,
+        )
+        tasks = sum(len(v.data.__dask_graph__()) for v in result.data_vars.values() if v.chunks)
+        oceanflow.save(result, target, overwrite=True)
+    else:
+        clim = mhw.thresholds(sst)
+        tasks = len(clim.thresh.data.__dask_graph__()) if clim.thresh.chunks else 0
+        clim = clim.compute()
+        found = mhw.detect(sst, clim)
+        tasks += sum(len(found[v].data.__dask_graph__()) for v in ("intensity", "category", "event"))
+        oceanflow.save(found, target, overwrite=True)
+        if case.startswith("pipeline"):
+            written = oceanflow.open_dataset(target)
+            for tag, result in (("events", mhw.events(written)), ("summary", mhw.summary(written, "YS"))):
+                tasks += sum(len(v.data.__dask_graph__()) for v in result.data_vars.values() if v.chunks)
+                oceanflow.save(result, os.path.join(out, f"result_{tag}.zarr"), overwrite=True)
+    return time.perf_counter() - start, tasks
+
+
+def _reference(zarr_path, pixels):
+    """The reference definitions (tests/mhw_oracle.py) on ``pixels`` ocean pixels: seconds scaled to the grid."""
+    import mhw_oracle as ref
+    import numpy as np
+    import xarray as xr
+
+    ds = xr.open_zarr(zarr_path)
+    sst = ds.sst
+    step = max(1, sst.sizes["lat"] * sst.sizes["lon"] // pixels)
+    flat = sst.stack(pixel=("lat", "lon")).isel(pixel=slice(0, None, step)).isel(pixel=slice(0, pixels)).load()
+    dates = [(d.year, d.month, d.day) for d in sst.time.to_index()]
+    years = np.array([y for y, _, _ in dates])
+    start = time.perf_counter()
+    for k in range(flat.sizes["pixel"]):
+        events, clim = ref.detect(dates, flat.values[:, k])
+        ref.block_average(years, events, 1, clim["event"])
+    seconds = time.perf_counter() - start
+    return seconds * sst.sizes["lat"] * sst.sizes["lon"] / flat.sizes["pixel"], 0
+
+
+def first_result(out):
+    """Seconds from a fresh interpreter to thresholds and detection computed, numba cache off."""
+    code = (
+        "import time; t = time.perf_counter(); import warnings; warnings.simplefilter('ignore');"
+        "import xarray as xr; from oceanflow import mhw;"
+        f"ds = xr.open_zarr({generate(out, 5, 90, 180)[0]!r});"
+        "found = mhw.detect(ds.sst); found.event.max().compute(); print(time.perf_counter() - t)"
+    )
+    env = {**os.environ, "OCEANFLOW_NUMBA_CACHE": "0", "PYTHONPATH": ROOT}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return float(run.stdout.strip().splitlines()[-1])
+
+
+def _available(need):
+    if need is None:
+        return True
+    try:
+        __import__(need)
+    except ImportError:
+        return False
+    return True
+
+
+def _child(args, case):
+    command = [sys.executable, __file__, "--child", case, args.zarr, args.nc, "--out", args.out]
+    command += ["--ref-pixels", str(args.ref_pixels)]
+    result = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--years", type=int, default=10)
+    parser.add_argument("--ny", type=int, default=90)
+    parser.add_argument("--nx", type=int, default=180)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--ref-pixels", type=int, default=20, help="pixels the reference runs on (scaled)")
+    parser.add_argument("--out", default="bench-mhw")
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
+    parser.add_argument("--first", action="store_true", help="also time the first result (5 years, 2 degrees)")
+    parser.add_argument("--child", nargs=3, metavar=("CASE", "ZARR", "NC"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        case, zarr_path, nc_glob = args.child
+        seconds, tasks = run_case(case, zarr_path, nc_glob, args.out, args.ref_pixels)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": rss}))
+        return
+    args.zarr, args.nc = generate(args.out, args.years, args.ny, args.nx)
+    wanted = [c for c in args.cases.split(",") if c]
+    unknown = set(wanted) - set(CASES)
+    if unknown:
+        parser.error(f"unknown cases {sorted(unknown)}")
+    floors = {CASES[c][0] for c in wanted if CASES[c][0]}
+    order = [c for c in CASES if c in floors or c in wanted]
+    import xarray as xr
+
+    values = xr.open_zarr(args.zarr).sst.size
+    print(
+        f"# {args.years} years daily {args.ny}x{args.nx} float32 ({values / 1e6:.1f}M values, "
+        f"{4 * values / 1e9:.2f} GB), {os.cpu_count()} cores, median of {args.repeat}"
+    )
+    print(f"{'case':26s} {'seconds':>8s} {'Mvalues/s':>10s} {'ratio':>6s} {'floor':>12s} {'tasks':>7s} {'RSS MiB':>8s}")
+    runnable = [c for c in order if _available(CASES[c][1])]
+    for case in order:
+        if case not in runnable:
+            print(f"{case:26s} skipped: {CASES[case][1]} not installed")
+    runs = {case: [] for case in runnable}
+    for _ in range(args.repeat):  # interleaved: a slow spell of the shared machine hits every case alike
+        for case in runnable:
+            runs[case].append(_child(args, case))
+    results = {}
+    for case, case_runs in runs.items():
+        floor = CASES[case][0]
+        seconds = statistics.median(r["seconds"] for r in case_runs)
+        results[case] = seconds
+        ratio = f"{seconds / results[floor]:.2f}" if floor in results else ""
+        print(
+            f"{case:26s} {seconds:8.2f} {values / seconds / 1e6:10.2f} {ratio:>6s} {floor or '':>12s} "
+            f"{case_runs[0]['tasks']:7d} {max(r['rss_mib'] for r in case_runs):8.0f}"
+        )
+    for peer in ("flags/marex-exact", "flags/marex-approx"):
+        if peer in results and "flags/oceanflow" in results:
+            print(f"flags/oceanflow is {results[peer] / results['flags/oceanflow']:.1f}x faster than {peer}")
+    if "reference" in results and "pipeline/oceanflow" in results:
+        speedup = results["reference"] / results["pipeline/oceanflow"]
+        print(f"pipeline/oceanflow is {speedup:.0f}x faster than the reference")
+    if args.first:
+        print(f"first result (5 years, 90x180, imports and compilation included): {first_result(args.out):.1f} s")
+
+
+if __name__ == "__main__":
+    main()
