@@ -266,12 +266,12 @@ def main(argv=None):
         )
     for peer in ("flags/marex-exact", "flags/marex-approx"):
         if peer in results and "flags/oceanflow" in results:
-            print(f"flags/oceanflow is {results[peer] / results['flags/oceanflow']:.1f}x faster than {peer}")
+            print(f"# flags/oceanflow is {results[peer] / results['flags/oceanflow']:.1f}x faster than {peer}")
     if "reference" in results and "pipeline/oceanflow" in results:
         speedup = results["reference"] / results["pipeline/oceanflow"]
-        print(f"pipeline/oceanflow is {speedup:.0f}x faster than the reference")
+        print(f"# pipeline/oceanflow is {speedup:.0f}x faster than the reference")
     if args.first:
-        print(f"first result (5 years, 90x180, imports and compilation included): {first_result(args.out):.1f} s")
+        print(f"# first result (5 years, 90x180, imports and compilation included): {first_result(args.out):.1f} s")
 
 
 if __name__ == "__main__":

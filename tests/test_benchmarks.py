@@ -92,3 +92,14 @@ def test_memory_benchmark_runs(capsys):
     assert len(seconds) == 2 and all(s > 0 for s in seconds)
     bench.main(["--mib", "1", "--repeat", "2"])
     assert "fill 1 MiB: first" in capsys.readouterr().out
+
+
+def test_mhw_benchmark_runs(tmp_path):
+    command = [sys.executable, str(BENCHMARKS / "bench_mhw.py"), "--years", "3", "--ny", "4", "--nx", "6"]
+    command += ["--repeat", "1", "--ref-pixels", "2", "--out", str(tmp_path)]
+    command += ["--cases", "read-zarr,pipeline/oceanflow,pipeline/oceanflow-netcdf,reference"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line and line[0] != "#"}
+    assert {"read-zarr", "pipeline/oceanflow", "pipeline/oceanflow-netcdf", "reference"} <= set(lines)
+    assert float(lines["pipeline/oceanflow"][1]) > 0 and "faster than the reference" in result.stdout
