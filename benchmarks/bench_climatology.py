@@ -14,7 +14,13 @@ peak RSS is that case's own):
   flox off and on (flox is a benchmark-only extra), ``cdo ymonmean`` and
   ``cdo ydaymean`` (Debian package ``cdo``; skipped when not installed);
 * monthly anomalies written to Zarr: oceanflow, xarray (flox off / on),
-  ``cdo ymonsub``.
+  ``cdo ymonsub``;
+* NetCDF in, NetCDF out (``nc-*``): oceanflow's monthly climatology and
+  anomalies from ``oceanflow.open_dataset`` saved uncompressed and with
+  deflate level 1 + shuffle (the default), the same anomalies written by
+  xarray's ``to_netcdf`` with the same encoding, ``cdo ymonsub`` and
+  ``cdo -z zip_1 ymonsub`` (CDO's compressed output); the ``MB out`` column
+  gives the output size.
 
 Each line gives the median wall time of ``--repeat`` runs (the cases take
 turns, so a slow spell of a shared machine hits them alike), the ratio to its
@@ -62,6 +68,14 @@ CASES = {
     "anomaly/xarray": ("copy-zarr", None),
     "anomaly/xarray+flox": ("copy-zarr", "flox"),
     "anomaly/cdo": ("read-netcdf", "cdo"),
+    # NetCDF to NetCDF: oceanflow against CDO, and compressed against uncompressed
+    "month/nc-oceanflow": ("month/cdo", None),
+    "month/nc-oceanflow-zip1": ("month/nc-oceanflow", None),
+    "month/cdo-zip1": ("month/nc-oceanflow-zip1", "cdo"),
+    "anomaly/nc-oceanflow": ("anomaly/cdo", None),
+    "anomaly/nc-oceanflow-zip1": ("anomaly/nc-oceanflow", None),
+    "anomaly/nc-xarray-zip1": ("anomaly/nc-oceanflow-zip1", None),
+    "anomaly/cdo-zip1": ("anomaly/nc-oceanflow-zip1", "cdo"),
 }
 
 
@@ -104,8 +118,10 @@ def run_case(case, zarr_path, nc_path, out):
     import xarray as xr
 
     kind, _, tool = case.partition("/")
-    if tool == "cdo":
-        return _run_cdo(kind, nc_path, out)
+    if tool.startswith("cdo"):
+        return _run_cdo(kind, nc_path, out, zip1=tool.endswith("zip1"))
+    if tool.startswith("nc-"):
+        return _run_netcdf_output(kind, tool, nc_path, out)
     if case == "read-netcdf":
         ds = xr.open_dataset(nc_path, chunks={"time": 1})
     elif case.endswith("-netcdf") or case == "read-netcdf-auto":  # chunks chosen by oceanflow
@@ -162,18 +178,54 @@ def _timed_store(make, target):
     return seconds, sum(len(var.data.__dask_graph__()) for var in ds.data_vars.values())
 
 
-def _run_cdo(kind, nc_path, out):
+def _run_cdo(kind, nc_path, out, zip1=False):
     operator = {"month": ["ymonmean"], "dayofyear": ["ydaymean"]}.get(kind)
-    target = os.path.join(out, "cdo.nc")
+    target = os.path.join(out, "result.nc")
+    compress = ["-z", "zip_1"] if zip1 else []  # only the output is compressed, as oceanflow's
     if operator is None:  # anomaly: ymonsub of the data and its ymonmean
         clim = os.path.join(out, "cdo_clim.nc")
-        commands = [["cdo", "-O", "ymonmean", nc_path, clim], ["cdo", "-O", "ymonsub", nc_path, clim, target]]
+        commands = [
+            ["cdo", "-O", "ymonmean", nc_path, clim],
+            ["cdo", "-O", *compress, "ymonsub", nc_path, clim, target],
+        ]
     else:
-        commands = [["cdo", "-O", operator[0], nc_path, target]]
+        commands = [["cdo", "-O", *compress, operator[0], nc_path, target]]
     start = time.perf_counter()
     for command in commands:
         subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - start, 0
+
+
+def _run_netcdf_output(kind, tool, nc_path, out):
+    """NetCDF in, NetCDF out: ``oceanflow.save`` (uncompressed or deflate 1), or xarray's ``to_netcdf``
+    with the same deflate encoding; after a warm-up on a 2x2 corner."""
+    import oceanflow
+
+    target = os.path.join(out, "result.nc")
+    ds = oceanflow.open_dataset(nc_path)
+    compression = "deflate" if tool.endswith("zip1") else "none"
+
+    def make(sst):
+        if kind == "anomaly":
+            return oceanflow.anomaly(sst, freq="month")
+        return oceanflow.climatology(sst, "month")
+
+    def write(sst):
+        if os.path.exists(target):
+            os.remove(target)
+        result = make(sst)
+        if tool.startswith("nc-xarray"):
+            encoding = {"sst": {"zlib": True, "complevel": 1, "shuffle": True}}
+            result.to_dataset(name="sst").to_netcdf(target, encoding=encoding)
+        else:
+            oceanflow.save(result, target, compression=compression, level=1 if compression == "deflate" else None)
+        return result
+
+    write(ds.sst.isel(lat=slice(0, 2), lon=slice(0, 2)))
+    start = time.perf_counter()
+    result = write(ds.sst)
+    seconds = time.perf_counter() - start
+    return seconds, len(result.data.__dask_graph__()) if hasattr(result.data, "dask") else 0
 
 
 def _available(need):
@@ -219,7 +271,11 @@ def main(argv=None):
         seconds, tasks = run_case(case, zarr_path, nc_path, args.out)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": max(rss, children)}))
+        written = os.path.join(args.out, "result.nc")
+        size = os.path.getsize(written) / 1e6 if os.path.exists(written) else None
+        if size is not None:
+            os.remove(written)
+        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": max(rss, children), "mb_out": size}))
         return
     args.zarr, args.nc = generate(args.out, args.years, args.ny, args.nx)
     wanted = [c for c in args.cases.split(",") if c]
@@ -233,14 +289,16 @@ def main(argv=None):
         f"# {args.years} years daily {args.ny}x{args.nx} float32 ({size_gb:.2f} GB), {os.cpu_count()} cores, "
         f"median of {args.repeat}"
     )
-    print(f"{'case':24s} {'seconds':>8s} {'ratio':>6s} {'floor':>12s} {'tasks':>8s} {'peak RSS MiB':>13s}")
+    print(
+        f"{'case':26s} {'seconds':>8s} {'ratio':>6s} {'floor':>26s} {'tasks':>8s} {'peak RSS MiB':>13s} {'MB out':>7s}"
+    )
     results = {}
     runnable = []
     for case in order:
         if _available(CASES[case][1]):
             runnable.append(case)
         else:
-            print(f"{case:24s} skipped: {CASES[case][1]} not installed")
+            print(f"{case:26s} skipped: {CASES[case][1]} not installed")
     runs = {case: [] for case in runnable}
     for _ in range(args.repeat):  # interleaved, so that a slow spell of the machine hits every case alike
         for case in runnable:
@@ -251,15 +309,19 @@ def main(argv=None):
         seconds = statistics.median(r["seconds"] for r in case_runs)
         results[case] = seconds
         ratio = f"{seconds / results[floor]:.2f}" if floor in results else ""
+        size = case_runs[0].get("mb_out")
         print(
-            f"{case:24s} {seconds:8.3f} {ratio:>6s} {floor or '':>12s} {case_runs[0]['tasks']:8d} "
-            f"{max(r['rss_mib'] for r in case_runs):13.0f}"
+            f"{case:26s} {seconds:8.3f} {ratio:>6s} {floor or '':>26s} {case_runs[0]['tasks']:8d} "
+            f"{max(r['rss_mib'] for r in case_runs):13.0f} {'' if size is None else f'{size:7.0f}'}"
         )
     if args.scaling:
-        for case in ("month/oceanflow", "dayofyear/oceanflow", "anomaly/oceanflow"):
+        for case in ("month/oceanflow", "dayofyear/oceanflow", "anomaly/oceanflow", "anomaly/nc-oceanflow-zip1"):
+            if "/nc-" in case and case not in wanted:
+                continue
             rss = []
             for years in (args.years, 4 * args.years):
-                args.zarr, args.nc = generate(args.out, years, args.ny, args.nx, netcdf=years == args.years)
+                netcdf = years == args.years or "/nc-" in case
+                args.zarr, args.nc = generate(args.out, years, args.ny, args.nx, netcdf=netcdf)
                 args.case_name = case
                 rss.append(max(_child(args)["rss_mib"] for _ in range(args.repeat)))
             print(

@@ -455,8 +455,8 @@ def _write_block(block: np.ndarray, target: _Target, block_info: dict | None = N
     return np.full((1,) * data.ndim, sum(len(p) for _, p in pieces), np.int64)
 
 
-def _chunks_of(data: np.ndarray, start: tuple[int, ...], target: _Target) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
-    """(offset in the file, full-size C-ordered chunk) for each storage chunk of a block; edge chunks padded with the fill value."""
+def _chunks_of(data: np.ndarray, start: tuple[int, ...], target: _Target) -> Iterator[tuple[tuple, np.ndarray]]:
+    """(file offset, full C-ordered chunk) for each storage chunk of a block; edges padded with the fill value."""
     size = target.chunks
     assert size is not None
     ranges = [range(0, n, c) for n, c in zip(data.shape, size, strict=True)]
