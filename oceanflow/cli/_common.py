@@ -40,6 +40,15 @@ def common_options() -> Parser:
         "'oceanflow chunks'), 'none', or DIM=SIZE,... e.g. time=-1,lat=45",
     )
     group.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    group.add_argument(
+        "--compression",
+        choices=("none", "deflate", "zstd"),
+        help="NetCDF output codec: deflate (default, with shuffle; read everywhere), none, or zstd "
+        "(smaller and fast, but readers need the HDF5 zstd plugin)",
+    )
+    group.add_argument(
+        "--level", type=int, metavar="N", help="codec level: deflate 1-9 (default 1), zstd 1-22 (default 3)"
+    )
     group.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no messages")
     group.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return common
@@ -143,7 +152,9 @@ def save_output(result, args, operation) -> None:
     """Write ``result`` to ``-o`` (all or nothing) and say where."""
     import oceanflow
 
-    oceanflow.save(result, args.output, overwrite=args.overwrite, operation=operation, progress=not args.quiet)
+    codec = {key: getattr(args, key, None) for key in ("compression", "level")}
+    codec = {key: value for key, value in codec.items() if value is not None}  # --compression, --level
+    oceanflow.save(result, args.output, overwrite=args.overwrite, operation=operation, progress=not args.quiet, **codec)
     say(args.quiet, f"wrote {args.output}")
 
 

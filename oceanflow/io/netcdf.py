@@ -294,13 +294,11 @@ def write_netcdf(
     ds, full_encoding = _prepared(ds, dict(encoding or {}), codec, unlimited)
     sources = _define(ds, path, full_encoding, unlimited)
     targets = _targets(path, {name: source.shape for name, source in sources})
-    writes = [_write_array(source, targets[name]) for name, source in sources]
-    if not compute:
-        import dask
-
-        return dask.delayed(_total)(writes)
+    writes = [block for name, source in sources for block in _write_array(source, targets[name])]
     import dask
 
+    if not compute:
+        return dask.delayed(_total)(writes)
     with _open_for_tasks(path):
         dask.compute(writes)
     return None
@@ -414,9 +412,11 @@ def _fill(dataset: Any) -> Any:
     return np.zeros((), dataset.dtype)[()] if fill is None else fill
 
 
-def _write_array(source: Any, target: _Target) -> Any:
-    """A dask graph writing each block of ``source`` (one task per block), summed to the bytes stored."""
+def _write_array(source: Any, target: _Target) -> list:
+    """Tasks writing each block of ``source`` (one per block, named ``oceanflow-write-netcdf-NAME-...``),
+    as Delayed objects that return the bytes stored."""
     import dask.array as da
+    from dask.base import tokenize
 
     if source.shape and target.chunks and not _holds_whole_chunks(source.chunks, target.chunks):
         source = source.rechunk(dask_chunks_for(target.chunks, source.chunks))
@@ -426,10 +426,10 @@ def _write_array(source: Any, target: _Target) -> Any:
         target=target,
         chunks=tuple((1,) * len(c) for c in source.chunks),
         dtype=np.int64,
-        name=f"oceanflow-write-netcdf-{target.name}",
+        name=f"oceanflow-write-netcdf-{target.name}-{tokenize(source, target)}",
         meta=np.array((), np.int64),
     )
-    return written.sum()
+    return list(written.to_delayed().ravel())
 
 
 def _holds_whole_chunks(chunks: Sequence[Sequence[int]], storage: Sequence[int]) -> bool:
@@ -437,7 +437,7 @@ def _holds_whole_chunks(chunks: Sequence[Sequence[int]], storage: Sequence[int])
 
 
 def _total(writes: list) -> int:
-    return int(sum(writes))
+    return int(sum(int(w.sum()) for w in writes))
 
 
 def _write_block(block: np.ndarray, target: _Target, block_info: dict | None = None) -> np.ndarray:

@@ -1,0 +1,241 @@
+"""NetCDF output compressed in the tasks (oceanflow.io.netcdf), against independent readers.
+
+Oracles: xarray's own ``to_netcdf`` of the same Dataset and encoding (read
+back raw, so every encoded byte and attribute is compared), both xarray
+engines, and netCDF-C's ncdump, CDO and NCO from Debian, which decode every
+chunk when they copy the file.
+"""
+
+import subprocess
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+import xarray as xr
+from debian_tools import require
+
+import oceanflow
+from oceanflow.io import netcdf, save
+from oceanflow.io.netcdf import MAP_READ_BYTES, codec_for, storage_chunks
+
+
+def dataset(calendar="noleap", nt=50, ny=7, nx=9, dtype="f4", chunks=None):
+    """Daily random field with NaN and an odd shape (edge chunks are partial), a float64 and an int field."""
+    rng = np.random.default_rng(3)
+    times = xr.date_range("2001-01-01", periods=nt, freq="D", calendar=calendar, use_cftime=calendar != "standard")
+    sst = rng.normal(15, 3, size=(nt, ny, nx)).astype(dtype)
+    sst[rng.random(sst.shape) < 0.1] = np.nan
+    ds = xr.Dataset(
+        {
+            "sst": (("time", "lat", "lon"), sst, {"units": "degC", "standard_name": "sea_surface_temperature"}),
+            "heat": (("time", "lat", "lon"), rng.normal(size=(nt, ny, nx)), {"units": "J m-2"}),
+            "count": (("time", "lat", "lon"), rng.integers(0, 9, size=(nt, ny, nx)).astype("i4")),
+            "mask": (("lat", "lon"), rng.random((ny, nx)) < 0.5),
+        },
+        coords={
+            "time": times,
+            "lat": ("lat", np.linspace(-60, 60, ny), {"units": "degrees_north", "standard_name": "latitude"}),
+            "lon": ("lon", np.linspace(0, 320, nx), {"units": "degrees_east", "standard_name": "longitude"}),
+        },
+        attrs={"title": "test", "Conventions": "CF-1.8"},
+    )
+    return ds.chunk(chunks or {"time": 10, "lat": 4})
+
+
+def raw(path, engine="netcdf4"):
+    """A file as stored: no CF decoding, and the encoding keys that describe the bytes."""
+    with xr.open_dataset(path, engine=engine, decode_cf=False, mask_and_scale=False) as ds:
+        return ds.load()
+
+
+# ------------------------------------------------------------------ the file against xarray's own
+
+
+PACKED = {"sst": {"dtype": "int16", "scale_factor": 0.01, "add_offset": 15.0, "_FillValue": -32767}}
+
+
+@pytest.mark.parametrize(
+    "calendar, encoding, unlimited",
+    [
+        ("noleap", {}, None),
+        ("standard", {}, ["time"]),
+        ("360_day", PACKED, ["time"]),
+        ("noleap", {"heat": {"dtype": "float32", "_FillValue": -999.0}}, None),
+    ],
+    ids=["noleap", "datetime64-unlimited", "packed-int16-unlimited", "float64-to-float32-fill"],
+)
+@pytest.mark.parametrize("compression", ["deflate", "none"])
+def test_same_bytes_and_attributes_as_xarray_to_netcdf(tmp_path, calendar, encoding, unlimited, compression):
+    ds = dataset(calendar)
+    ours, theirs = tmp_path / "ours.nc", tmp_path / "theirs.nc"
+    netcdf.write_netcdf(ds, ours, encoding=encoding, compression=compression, unlimited_dims=unlimited)
+    ds.to_netcdf(theirs, engine="netcdf4", encoding=encoding, unlimited_dims=unlimited)
+    xr.testing.assert_identical(raw(ours), raw(theirs))  # encoded values, dtypes, attributes (times, fill, packing)
+    xr.testing.assert_identical(xr.open_dataset(ours).load(), xr.open_dataset(theirs).load())
+    xr.testing.assert_identical(xr.open_dataset(ours, engine="h5netcdf").load(), xr.open_dataset(theirs).load())
+    with xr.open_dataset(ours) as back:
+        assert back.encoding.get("unlimited_dims", set()) == set(unlimited or ())
+        filters = back.sst.encoding
+        assert filters["zlib"] is (compression == "deflate") and filters["shuffle"] is (compression == "deflate")
+
+
+def test_edge_chunks_are_padded_with_the_fill_value(tmp_path):
+    import h5py
+
+    path = tmp_path / "f.nc"
+    netcdf.write_netcdf(dataset(), path, encoding={"sst": {"chunksizes": (10, 4, 5)}})
+    with h5py.File(path, "r") as h5:
+        _mask, payload = h5["sst"].id.read_direct_chunk((40, 4, 5))  # lat 4..7 and lon 5..9 stick out
+        assert h5["sst"].chunks == (10, 4, 5)
+    shuffled = np.frombuffer(zlib.decompress(payload), np.uint8).reshape(4, -1)
+    chunk = np.ascontiguousarray(shuffled.T).view("f4").reshape(10, 4, 5)
+    assert np.isnan(chunk[:, 3:, :]).all() and np.isnan(chunk[:, :, 4:]).all()  # beyond lat=7, lon=9
+    expected = dataset().sst.values[40:50, 4:7, 5:9]
+    np.testing.assert_array_equal(chunk[:, :3, :4], expected)
+
+
+def test_numpy_data_and_contiguous_variables_are_written_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(netcdf, "PARALLEL_BYTES", 1000)  # the in-memory sst goes through the parallel path
+    ds = dataset().compute()
+    encoding = {"heat": {"contiguous": True, "zlib": False}}
+    netcdf.write_netcdf(ds.chunk({"time": 25}).assign(sst=ds.sst), tmp_path / "f.nc", encoding=encoding)
+    back = xr.open_dataset(tmp_path / "f.nc")
+    xr.testing.assert_identical(back.load(), ds)
+    assert back.sst.encoding["chunksizes"] is not None and back.heat.encoding["contiguous"]
+
+
+# ------------------------------------------------------------------ the tools of the trade
+
+
+def test_ncdump_cdo_and_nco_read_every_chunk(tmp_path):
+    ncdump, cdo, ncks = require("ncdump", "cdo", "ncks")
+    ds = dataset("standard", nt=40).drop_vars("mask")
+    path = tmp_path / "f.nc"
+    save(ds, path, compression="deflate", level=1)
+    header = subprocess.run([ncdump, "-hs", path], capture_output=True, text=True, check=True).stdout
+    assert "time = UNLIMITED" not in header and "time = 40" in header
+    assert 'sst:_Shuffle = "true"' in header and "sst:_DeflateLevel = 1" in header
+    chunks = storage_chunks((40, 7, 9), ds.sst.dims, 4, ds.sst.chunks)
+    assert f"sst:_ChunkSizes = {', '.join(map(str, chunks))}" in header
+    info = subprocess.run([cdo, "sinfon", path], capture_output=True, text=True, check=True).stdout
+    assert "F32z : sst" in info and "40 steps" in info
+    by_cdo, by_nco = tmp_path / "cdo.nc", tmp_path / "nco.nc"
+    subprocess.run([cdo, "-s", "-f", "nc4", "copy", path, by_cdo], check=True)  # decodes each chunk
+    subprocess.run([ncks, "-O", "-4", path, by_nco], check=True)
+    expected = ds.compute()
+    for copy in (by_cdo, by_nco):
+        back = xr.open_dataset(copy).load()
+        for name in ("sst", "heat", "count"):
+            np.testing.assert_array_equal(back[name].values, expected[name].values, err_msg=f"{copy.name} {name}")
+
+
+# ------------------------------------------------------------------ storage chunks
+
+
+def test_storage_chunks_serve_maps_and_time_series():
+    chunks = storage_chunks((7300, 180, 360), ("time", "lat", "lon"), 4)
+    assert chunks == (16, 90, 180)
+    assert chunks[0] * 180 * 360 * 4 <= MAP_READ_BYTES  # a map costs at most 4 MiB
+    assert 0.5 < np.prod(chunks) * 4 / 2**20 <= 1.1  # about 1 MiB per chunk
+    # aligned with dask blocks: lengths divide them, or are the blocks' own when wanted longer
+    assert storage_chunks((7300, 180, 360), ("time", "lat", "lon"), 4, ((120,) * 60 + (100,), (180,), (360,)))[0] == 15
+    assert storage_chunks((60, 6, 8), ("time", "lat", "lon"), 4, ((20, 20, 20), (3, 3), (8,))) == (20, 3, 8)
+    # no time dimension: about 1 MiB cut evenly; never longer than a dimension
+    assert storage_chunks((2000, 3000), ("y", "x"), 8) == (286, 429)  # 7 x 7 pieces of 0.98 MB
+    assert storage_chunks((5, 3), ("y", "x"), 8) == (5, 3)
+
+
+def test_blocks_without_a_close_divisor_are_rechunked(tmp_path):
+    ds = dataset(nt=73 * 3, ny=40, nx=60).chunk({"time": 73, "lat": -1})  # 73 is prime: divisors 1 and 73
+    monkey = {"MAP_READ_BYTES": 40 * 60 * 4 * 16}  # wants 16 time steps per chunk
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in monkey.items():
+            mp.setattr(netcdf, key, value)
+        netcdf.write_netcdf(ds, tmp_path / "f.nc")
+    back = xr.open_dataset(tmp_path / "f.nc")
+    assert back.sst.encoding["chunksizes"][0] == 16
+    xr.testing.assert_identical(back.load(), ds.compute())
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"compression": "lzma"}, ValueError, "unknown compression 'lzma': choose one of none, deflate, zstd"),
+        ({"compression": "deflate", "level": 12}, ValueError, "level 12 is not valid for deflate: .* 1 to 9"),
+        ({"level": 2.5}, ValueError, "level 2.5 is not valid"),
+        ({"encoding": {"sst": {"chunksizes": (10, 8, 3)}}}, ValueError, "length 8 of 'sst' along 'lat' is larger"),
+        ({"encoding": {"sst": {"chunksizes": (10, 3)}}}, ValueError, "has 2 lengths but the variable has 3"),
+        ({"encoding": {"sst": {"fletcher32": True}}}, ValueError, "filters .* does not reproduce"),
+    ],
+)
+def test_bad_codecs_levels_and_chunks_are_refused_and_nothing_is_left(tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        save(dataset(), tmp_path / "f.nc", **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_zstd_warns_and_names_the_plugin(tmp_path):
+    with pytest.warns(UserWarning, match="HDF5 zstd filter plugin .*32015"):
+        save(dataset(), tmp_path / "f.nc", compression="zstd")
+    back = xr.open_dataset(tmp_path / "f.nc")  # netCDF4's wheels carry the plugin
+    assert back.sst.encoding["zstd"] and back.sst.encoding["complevel"] == 3
+    xr.testing.assert_identical(back.drop_attrs().load(), dataset().compute().drop_attrs())
+
+
+def test_compression_is_for_netcdf_only(tmp_path):
+    with pytest.raises(ValueError, match="for Zarr pass encoding="):
+        save(dataset(), tmp_path / "f.zarr", compression="none")
+
+
+@pytest.mark.parametrize("level", [1, 4])
+def test_deflate_levels_match_zlib(level):
+    chunk = dataset().sst.values[:10]
+    payload = codec_for("deflate", level).compress(chunk)
+    shuffled = np.frombuffer(zlib.decompress(payload), np.uint8).reshape(4, -1).T
+    np.testing.assert_array_equal(np.ascontiguousarray(shuffled).view("f4").reshape(chunk.shape), chunk)
+
+
+# ------------------------------------------------------------------ a cluster
+
+
+def test_two_workers_compress_and_write_without_the_client(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    ds = dataset(nt=200, ny=30, nx=40).chunk({"time": 20, "lat": -1})
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+        distributed.get_task_stream(client) as stream,
+    ):
+        save(ds, tmp_path / "f.nc", progress=False)
+    writers = [t for t in stream.data if str(t["key"][0]).startswith("oceanflow-write-netcdf-sst-")]
+    assert len(writers) == 10 and len({t["worker"] for t in writers}) == 2  # both workers wrote
+    xr.testing.assert_identical(xr.open_dataset(tmp_path / "f.nc").drop_attrs().load(), ds.compute().drop_attrs())
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_cli_compression_and_level(tmp_path):
+    import os
+    import sys
+
+    source = tmp_path / "in.nc"
+    dataset(nt=400).drop_vars(["mask", "heat", "count"]).to_netcdf(source)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    for args, expected in ([["--compression", "none"], (False, None)], [["--level", "4"], (True, 4)]):
+        out = tmp_path / f"anom{args[-1]}.nc"
+        command = [sys.executable, "-m", "oceanflow", "anomaly", str(source), "-o", str(out), "-q", *args]
+        subprocess.run(command, check=True, env=env, capture_output=True)
+        enc = xr.open_dataset(out).sst.encoding
+        assert (enc["zlib"], enc["complevel"] if enc["zlib"] else None) == expected
+    bad = [sys.executable, "-m", "oceanflow", "anomaly", str(source), "-o", str(tmp_path / "x.nc"), "--level", "10"]
+    run = subprocess.run(bad, env=env, capture_output=True, text=True)
+    assert run.returncode != 0 and "level 10 is not valid for deflate" in run.stderr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = oceanflow.anomaly(oceanflow.open_dataset(source).sst)
+    xr.testing.assert_allclose(xr.open_dataset(tmp_path / "anom4.nc").sst, expected.compute())
