@@ -16,8 +16,9 @@ peak RSS is that case's own):
 * monthly anomalies written to Zarr: oceanflow, xarray (flox off / on),
   ``cdo ymonsub``;
 * NetCDF in, NetCDF out (``nc-*``): oceanflow's monthly climatology and
-  anomalies from ``oceanflow.open_dataset`` saved uncompressed and with
-  deflate level 1 + shuffle (the default), the same anomalies written by
+  anomalies from ``oceanflow.open_dataset`` saved uncompressed, with
+  deflate level 1 + shuffle (the default), deflate level 4 and zstd level 3
+  (shuffle too), the same anomalies written by
   xarray's ``to_netcdf`` with the same encoding, ``cdo ymonsub`` and
   ``cdo -z zip_1 ymonsub`` (CDO's compressed output); the ``MB out`` column
   gives the output size.
@@ -74,6 +75,8 @@ CASES = {
     "month/cdo-zip1": ("month/nc-oceanflow-zip1", "cdo"),
     "anomaly/nc-oceanflow": ("anomaly/cdo", None),
     "anomaly/nc-oceanflow-zip1": ("anomaly/nc-oceanflow", None),
+    "anomaly/nc-oceanflow-zip4": ("anomaly/nc-oceanflow", None),
+    "anomaly/nc-oceanflow-zstd3": ("anomaly/nc-oceanflow", None),
     "anomaly/nc-xarray-zip1": ("anomaly/nc-oceanflow-zip1", None),
     "anomaly/cdo-zip1": ("anomaly/nc-oceanflow-zip1", "cdo"),
 }
@@ -197,13 +200,18 @@ def _run_cdo(kind, nc_path, out, zip1=False):
 
 
 def _run_netcdf_output(kind, tool, nc_path, out):
-    """NetCDF in, NetCDF out: ``oceanflow.save`` (uncompressed or deflate 1), or xarray's ``to_netcdf``
-    with the same deflate encoding; after a warm-up on a 2x2 corner."""
+    """NetCDF in, NetCDF out: ``oceanflow.save`` (uncompressed, ``-zipN``: deflate level N, ``-zstdN``),
+    or xarray's ``to_netcdf`` with deflate level 1; after a warm-up on a 2x2 corner."""
+    import warnings
+
     import oceanflow
 
+    warnings.filterwarnings("ignore", message="zstd-compressed NetCDF")
     target = os.path.join(out, "result.nc")
     ds = oceanflow.open_dataset(nc_path)
-    compression = "deflate" if tool.endswith("zip1") else "none"
+    codec = tool.split("-")[2] if tool.count("-") == 2 else "none"
+    compression = {"zip": "deflate", "zst": "zstd"}.get(codec[:3], "none")
+    level = int(codec.lstrip("zipstd")) if compression != "none" else None
 
     def make(sst):
         if kind == "anomaly":
@@ -218,7 +226,7 @@ def _run_netcdf_output(kind, tool, nc_path, out):
             encoding = {"sst": {"zlib": True, "complevel": 1, "shuffle": True}}
             result.to_dataset(name="sst").to_netcdf(target, encoding=encoding)
         else:
-            oceanflow.save(result, target, compression=compression, level=1 if compression == "deflate" else None)
+            oceanflow.save(result, target, compression=compression, level=level)
         return result
 
     write(ds.sst.isel(lat=slice(0, 2), lon=slice(0, 2)))

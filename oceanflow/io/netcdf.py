@@ -15,9 +15,7 @@ lock: the data never travel through the client.
 The result is a standard NetCDF-4 file: ``ncdump``, CDO, NCO and xarray (both
 engines) read it without plugins (``deflate`` and ``none``).
 
-Storage chunks (the rule, :func:`storage_chunks`)
--------------------------------------------------
-A reader pays for whole chunks.  Reading one map (all of space at one time)
+**Storage chunks** (the rule of :func:`storage_chunks`).  A reader pays for whole chunks.  Reading one map (all of space at one time)
 costs ``ct`` maps, where ``ct`` is the chunk length along time; reading one
 point's time series costs ``T`` times one chunk's spatial tile.  So:
 
@@ -109,9 +107,12 @@ class Codec:
             return {"zlib": True, "complevel": self.level, "shuffle": self.shuffle}
         return {"compression": self.name, "complevel": self.level, "shuffle": self.shuffle}
 
-    def compress(self, chunk: np.ndarray) -> bytes:
-        """The bytes HDF5 stores for ``chunk`` (C-ordered, in the dataset's dtype) after its filters."""
-        data = _shuffled(chunk) if self.shuffle and chunk.dtype.itemsize > 1 else chunk.tobytes()
+    def compress(self, chunk: np.ndarray) -> bytes | np.ndarray:
+        """What HDF5 stores for ``chunk`` (in the dataset's dtype) after its filters: a buffer."""
+        if self.shuffle and chunk.dtype.itemsize > 1:
+            data = _shuffled(chunk)
+        else:
+            data = np.ascontiguousarray(chunk)
         if self.name == "none":
             return data
         if self.name == "deflate":
@@ -452,11 +453,12 @@ def _write_block(block: np.ndarray, target: _Target, block_info: dict | None = N
     with _dataset(target) as dataset:
         for offset, payload in pieces:
             dataset.id.write_direct_chunk(offset, payload, 0)
-    return np.full((1,) * data.ndim, sum(len(p) for _, p in pieces), np.int64)
+    return np.full((1,) * data.ndim, sum(memoryview(p).nbytes for _, p in pieces), np.int64)
 
 
 def _chunks_of(data: np.ndarray, start: tuple[int, ...], target: _Target) -> Iterator[tuple[tuple, np.ndarray]]:
-    """(file offset, full C-ordered chunk) for each storage chunk of a block; edges padded with the fill value."""
+    """(file offset, full-size chunk, a view where possible) for each storage chunk of a block; edges padded
+    with the fill value."""
     size = target.chunks
     assert size is not None
     ranges = [range(0, n, c) for n, c in zip(data.shape, size, strict=True)]
@@ -468,12 +470,15 @@ def _chunks_of(data: np.ndarray, start: tuple[int, ...], target: _Target) -> Ite
             padded = np.full(size, target.fill, dtype=target.dtype)
             padded[tuple(slice(0, n) for n in piece.shape)] = piece
             piece = padded
-        yield offset, np.ascontiguousarray(piece)
+        yield offset, piece
 
 
-def _shuffled(chunk: np.ndarray) -> bytes:
-    """HDF5's shuffle filter: byte 0 of every element, then byte 1, ..."""
-    return np.ascontiguousarray(chunk.reshape(-1).view(np.uint8).reshape(-1, chunk.dtype.itemsize).T).tobytes()
+def _shuffled(chunk: np.ndarray) -> np.ndarray:
+    """HDF5's shuffle filter: byte 0 of every element, then byte 1, ...; one copy, from a strided chunk too."""
+    if chunk.ndim == 0 or chunk.strides[-1] != chunk.itemsize:
+        chunk = np.ascontiguousarray(chunk)
+    raw = chunk.view(np.uint8).reshape(chunk.shape + (chunk.itemsize,))
+    return np.ascontiguousarray(np.moveaxis(raw, -1, 0))
 
 
 # --------------------------------------------------------- file handles and locks
