@@ -135,14 +135,15 @@ def test_ncdump_cdo_and_nco_read_every_chunk(tmp_path):
 
 def test_storage_chunks_serve_maps_and_time_series():
     chunks = storage_chunks((7300, 180, 360), ("time", "lat", "lon"), 4)
-    assert chunks == (16, 90, 180)
-    assert chunks[0] * 180 * 360 * 4 <= MAP_READ_BYTES  # a map costs at most 4 MiB
-    assert 0.5 < np.prod(chunks) * 4 / 2**20 <= 1.1  # about 1 MiB per chunk
+    assert chunks == (32, 45, 90)
+    assert chunks[0] * 180 * 360 * 4 <= MAP_READ_BYTES  # a map costs at most 8 MiB
+    assert 0.45 < np.prod(chunks) * 4 / 2**20 <= 0.55  # about 512 KiB per chunk
+    assert chunks[1] * chunks[2] / (180 * 360) <= 1 / 16  # a time series costs 1/16 of the file
     # aligned with dask blocks: lengths divide them, or are the blocks' own when wanted longer
-    assert storage_chunks((7300, 180, 360), ("time", "lat", "lon"), 4, ((120,) * 60 + (100,), (180,), (360,)))[0] == 15
+    assert storage_chunks((7300, 180, 360), ("time", "lat", "lon"), 4, ((120,) * 60 + (100,), (180,), (360,)))[0] == 30
     assert storage_chunks((60, 6, 8), ("time", "lat", "lon"), 4, ((20, 20, 20), (3, 3), (8,))) == (20, 3, 8)
-    # no time dimension: about 1 MiB cut evenly; never longer than a dimension
-    assert storage_chunks((2000, 3000), ("y", "x"), 8) == (286, 429)  # 7 x 7 pieces of 0.98 MB
+    # no time dimension: about 512 KiB cut evenly; never longer than a dimension
+    assert storage_chunks((2000, 3000), ("y", "x"), 8) == (200, 300)  # 10 x 10 pieces of 480 kB
     assert storage_chunks((5, 3), ("y", "x"), 8) == (5, 3)
 
 
@@ -175,6 +176,12 @@ def test_blocks_without_a_close_divisor_are_rechunked(tmp_path):
 def test_bad_codecs_levels_and_chunks_are_refused_and_nothing_is_left(tmp_path, kwargs, error, message):
     with pytest.raises(error, match=message):
         save(dataset(), tmp_path / "f.nc", **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_encoding_of_a_missing_variable_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="encoding given for 'sss', which the output does not have"):
+        netcdf.write_netcdf(dataset(), tmp_path / "f.nc", encoding={"sss": {"zlib": False}})
     assert list(tmp_path.iterdir()) == []
 
 
