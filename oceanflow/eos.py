@@ -44,11 +44,14 @@ array([1031.28107437, 1031.70548744])
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
 from ._arrays import is_dask, unmasked
-from ._blockwise import apply_blockwise, right_aligned
+from ._blockwise import map_blocks, right_aligned
 from ._dtypes import check_real_numeric, working_dtype
 from ._parallel import run_sliced
 from .alignment import align
@@ -67,6 +70,9 @@ __all__ = [
     "sigma4",
     "specvol",
 ]
+
+#: A scalar, NumPy array, dask array or xarray DataArray.
+Field = Any
 
 _NAMES = ("SA", "CT", "p")
 
@@ -89,7 +95,7 @@ _ATTRS = {
 _ATTRS["sigma0"]["standard_name"] = "sea_water_sigma_theta"  # CF: reference pressure 0 unless stated
 
 
-def specvol(SA, CT, p):
+def specvol(SA: Field, CT: Field, p: Field) -> Any:
     """Specific volume of seawater, v (m3 kg-1).
 
     ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
@@ -100,7 +106,7 @@ def specvol(SA, CT, p):
     return _evaluate("specvol", (SA, CT, p), ("specvol",))
 
 
-def rho(SA, CT, p):
+def rho(SA: Field, CT: Field, p: Field) -> Any:
     """In-situ density of seawater, 1/v (kg m-3).
 
     ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
@@ -111,7 +117,7 @@ def rho(SA, CT, p):
     return _evaluate("rho", (SA, CT, p), ("rho",))
 
 
-def alpha(SA, CT, p):
+def alpha(SA: Field, CT: Field, p: Field) -> Any:
     """Thermal expansion coefficient with respect to CT, (dv/dCT)/v (1/K).
 
     ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
@@ -122,7 +128,7 @@ def alpha(SA, CT, p):
     return _evaluate("alpha", (SA, CT, p), ("alpha",))
 
 
-def beta(SA, CT, p):
+def beta(SA: Field, CT: Field, p: Field) -> Any:
     """Saline contraction coefficient at constant CT, -(dv/dSA)/v (kg g-1).
 
     ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
@@ -133,7 +139,7 @@ def beta(SA, CT, p):
     return _evaluate("beta", (SA, CT, p), ("beta",))
 
 
-def rho_alpha_beta(SA, CT, p):
+def rho_alpha_beta(SA: Field, CT: Field, p: Field) -> Any:
     """``(rho, alpha, beta)`` from one pass over the data (kg m-3, 1/K, kg g-1).
 
     Same values as :func:`rho`, :func:`alpha` and :func:`beta` (to rounding);
@@ -146,10 +152,10 @@ def rho_alpha_beta(SA, CT, p):
     return _evaluate("rho_alpha_beta", (SA, CT, p), ("rho", "alpha", "beta"))
 
 
-def _sigma_function(number: int, example: str):
+def _sigma_function(number: int, example: str) -> Callable[[Field, Field], Any]:
     p_ref = 1000.0 * number
 
-    def sigma(SA, CT):
+    def sigma(SA: Field, CT: Field) -> Any:
         return _evaluate("sigma", (SA, CT), (f"sigma{number}",), p_ref=p_ref)
 
     sigma.__name__ = sigma.__qualname__ = f"sigma{number}"
@@ -179,8 +185,13 @@ def _evaluate(kernel: str, args, outputs, p_ref=None):
     """Check the inputs, pick the dtype and run ``kernel`` on NumPy, dask or xarray input."""
     names = _NAMES[: len(args)]
     args = [_checked(arg, name) for arg, name in zip(args, names, strict=True)]
-    dtype = working_dtype(*(arg.dtype for arg in args), names=names)
-    options = {"kernel": kernel, "ftype": dtype, "extra": () if p_ref is None else (p_ref,), "nout": len(outputs)}
+    work_dtype = working_dtype(*(arg.dtype for arg in args), names=names)
+    options = {
+        "kernel": kernel,
+        "work_dtype": work_dtype,
+        "extra": () if p_ref is None else (p_ref,),
+        "nout": len(outputs),
+    }
     if any(isinstance(arg, xr.DataArray) for arg in args):
         return _evaluate_xarray(args, names, outputs, options)
     shapes = [arg.shape for arg in args]
@@ -194,16 +205,16 @@ def _evaluate(kernel: str, args, outputs, p_ref=None):
     return results if len(outputs) > 1 else results[0]
 
 
-def _block(*arrays, kernel, ftype, extra=(), nout=1, threaded=False):
-    """Broadcast NumPy ``arrays``, run ``kernel`` in float type ``ftype`` on them flat and
+def _block(*arrays, kernel, work_dtype, extra=(), nout=1, threaded=False):
+    """Broadcast NumPy ``arrays``, run ``kernel`` in ``work_dtype`` on them flat and
     C-contiguous, reshape.
 
     Module-level so that dask pickles it by name; ``threaded`` splits the call
     over oceanflow's threads (in-memory input only, never inside dask tasks).
     """
-    dtype = np.dtype(ftype)
+    dtype = np.dtype(work_dtype)
     shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
-    flat = [np.asarray(np.broadcast_to(unmasked(a), shape), dtype=dtype, order="C").reshape(-1) for a in arrays]
+    flat = [np.asarray(np.broadcast_to(a, shape), dtype=dtype, order="C").reshape(-1) for a in arrays]
     size = flat[0].size
     outs = [np.empty(size, dtype) for _ in range(nout)]
     scalars = [dtype.type(value) for value in extra]
@@ -223,8 +234,15 @@ def _block(*arrays, kernel, ftype, extra=(), nout=1, threaded=False):
 def _evaluate_dask(args, options):
     """One task per output chunk; blocks of the inputs matched from the right, as in NumPy."""
     ndim = max(np.ndim(arg) for arg in args)
-    return apply_blockwise(
-        _block, right_aligned(args, ndim), ndim, dtype=options["ftype"], nout=options["nout"], kwargs=options
+    nout = options["nout"]
+    work_dtype = options["work_dtype"]
+    return map_blocks(
+        _block,
+        tuple(range(ndim)),
+        *right_aligned(args, ndim),
+        dtype=(work_dtype,) * nout if nout > 1 else work_dtype,
+        name=f"eos-{options['kernel']}",
+        **options,
     )
 
 
@@ -232,7 +250,7 @@ def _evaluate_arrays(*args, **options):
     """NumPy blocks on all cores, or a dask graph of one task per chunk."""
     if any(is_dask(arg) for arg in args):
         return _evaluate_dask(args, options)
-    return _block(*args, threaded=True, **options)
+    return _block(*(unmasked(arg) for arg in args), threaded=True, **options)
 
 
 def _evaluate_xarray(args, names, outputs, options):

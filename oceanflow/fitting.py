@@ -17,21 +17,25 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Hashable
+from typing import Any, TypeVar
 
 import numpy as np
 import xarray as xr
 
-from ._arrays import is_dask, numeric_array
+from ._arrays import numeric_array
+from ._blockwise import map_blocks
 from ._dtypes import check_real_numeric, working_dtype
 from .chunking import chunked_for, whole_core_dims
 from .kernels.fitting import chebyshev_detrend, chebyshev_lstsq
 
 __all__ = ["detrend", "polyfit"]
 
+T_Labelled = TypeVar("T_Labelled", xr.DataArray, xr.Dataset)
+
 _THIS_ARRAY = object()
 
 
-def polyfit(obj, dim, deg, *, skipna=True):
+def polyfit(obj: xr.DataArray | xr.Dataset, dim: Hashable, deg: int, *, skipna: bool = True) -> xr.Dataset:
     """Least-squares polynomial fit along ``dim``, like ``obj.polyfit(dim, deg)``.
 
     Parameters
@@ -91,13 +95,13 @@ def polyfit(obj, dim, deg, *, skipna=True):
         other = var.dims[:axis] + var.dims[axis + 1 :]
         variables[_coefficients_name(name)] = xr.Variable((degree_dim,) + other, data)
         present.update(other)
-    coords = {degree_dim: np.arange(deg, -1, -1)}
+    coords: dict[Hashable, Any] = {degree_dim: np.arange(deg, -1, -1)}
     coords.update({d: obj.coords[d].variable for d in obj.dims if d in present and d in obj.coords})
     attrs = {} if isinstance(obj, xr.DataArray) else obj.attrs.copy()
     return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
-def detrend(obj, dim, deg=1):
+def detrend(obj: T_Labelled, dim: Hashable, deg: int = 1) -> T_Labelled:
     """Remove the least-squares polynomial fit along ``dim``, in one pass per chunk.
 
     Equal to ``obj - xr.polyval(obj[dim], obj.polyfit(dim, deg).polyfit_coefficients)``
@@ -169,7 +173,8 @@ def _detrend_block(block, *, axis, t, deg):
 def _series_first(block, axis):
     """``block`` as ``(n, series)`` in the working dtype; a view where the layout allows."""
     block = np.asarray(block)
-    y = np.moveaxis(block.astype(working_dtype(block.dtype), copy=False), axis, 0)
+    work_dtype = working_dtype(block.dtype)
+    y = np.moveaxis(block.astype(work_dtype, copy=False), axis, 0)
     rest = y.shape[1:]
     return y.reshape(y.shape[0], math.prod(rest)), rest
 
@@ -180,35 +185,17 @@ def _chebyshev_table(t, degree):
 
 
 def _map_blocks(func, data, axis, ncoeffs, label, kwargs):
-    """Apply ``func`` per block: directly on NumPy, one dask task per chunk otherwise.
+    """Apply ``func`` per block of ``data`` (NumPy, or one dask task per chunk), ``axis`` whole.
 
     ``ncoeffs`` is None for a same-shape result; else the result has a new
     leading axis of that length in place of ``axis``.
     """
-    dtype = np.dtype("float64") if ncoeffs else working_dtype(data.dtype)
-    if not is_dask(data):
-        return func(np.asarray(data), axis=axis, **kwargs)
-    import dask.array as dsa
-    from dask.base import tokenize
-
-    index = tuple(f"i{k}" for k in range(data.ndim))
-    new_axes = {}
-    out_index = index
-    if ncoeffs:
-        out_index = ("degree",) + index[:axis] + index[axis + 1 :]
-        new_axes = {"degree": ncoeffs}
-    return dsa.blockwise(
-        func,
-        out_index,
-        data,
-        index,
-        new_axes=new_axes,
-        concatenate=True,
-        dtype=dtype,
-        meta=np.empty((0,) * len(out_index), dtype),
-        name=f"{label}-{tokenize(func, data, axis, kwargs)}",
-        axis=axis,
-        **kwargs,
+    index = tuple(range(data.ndim))
+    if not ncoeffs:
+        return map_blocks(func, index, data, index, dtype=working_dtype(data.dtype), name=label, axis=axis, **kwargs)
+    out_index = ("degree", *index[:axis], *index[axis + 1 :])
+    return map_blocks(
+        func, out_index, data, index, dtype=np.float64, new_axes={"degree": ncoeffs}, name=label, axis=axis, **kwargs
     )
 
 

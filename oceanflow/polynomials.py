@@ -10,12 +10,14 @@ chunk, whatever the degree.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from ._arrays import is_dask, numeric_array, unmasked
-from ._blockwise import apply_blockwise, right_aligned
+from ._blockwise import map_blocks, map_fields
 from ._dtypes import check_real_numeric, working_dtype
 from ._parallel import run_sliced
 from .alignment import align
@@ -27,8 +29,19 @@ logger = logging.getLogger("oceanflow.polynomials")
 
 __all__ = ["polyval"]
 
+ArrayLike = Any  # NumPy, dask or array-like input
+Labelled = xr.DataArray | xr.Dataset
 
-def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree", units=None):
+
+def polyval(
+    x: ArrayLike | Labelled,
+    coeffs: Sequence[float] | np.ndarray | Labelled,
+    *,
+    deriv: bool = False,
+    out: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None,
+    degree_dim: str = "degree",
+    units: str | tuple[str, str] | None = None,
+) -> Any:
     """Evaluate a polynomial point-wise: ``np.polyval`` and ``xr.polyval`` in one pass.
 
     Parameters
@@ -99,51 +112,76 @@ def polyval(x, coeffs, *, deriv=False, out=None, degree_dim="degree", units=None
     >>> trend = oceanflow.polyval(da.time, fit.polyfit_coefficients)  # doctest: +SKIP
     """
     unit_attrs = _unit_attrs(units, deriv)
-    if unit_attrs and not isinstance(x, (xr.DataArray, xr.Dataset)):
+    labelled_x = isinstance(x, (xr.DataArray, xr.Dataset))
+    if unit_attrs and not labelled_x:
         raise TypeError(
             f"units= labels xarray results; x is a {type(x).__name__}: leave units out, "
             "or wrap x in an xarray.DataArray"
         )
-    if isinstance(x, xr.Dataset):
-        _refuse_out(out, "a Dataset")
-        return _polyval_dataset(x, coeffs, deriv, degree_dim, unit_attrs)
     if isinstance(coeffs, (xr.DataArray, xr.Dataset)):
-        result = _polyval_labelled(x, _descending_powers(coeffs, degree_dim), degree_dim, deriv, out)
-    elif isinstance(x, xr.DataArray):
-        result = _polyval_dataarray(x, _coefficient_array(coeffs), deriv, out, degree_dim)
+        if not labelled_x:
+            raise TypeError(
+                "with xarray coefficients, x must be a DataArray or Dataset so that their "
+                f"dimensions can be matched (got {type(x).__name__}); wrap it in xr.DataArray(x, dims=...)"
+            )
+        _refuse_out(out, type(x).__name__)
+        result = _polyval_labelled(x, _descending_powers(coeffs, degree_dim), degree_dim, deriv)
+    elif labelled_x:
+        _refuse_out(out, type(x).__name__)
+        result = _polyval_xarray(x, _coefficient_array(coeffs), deriv, degree_dim)
     else:
         return _polyval_array(x, _coefficient_array(coeffs), deriv, out)
-    return _labelled(result, unit_attrs)
+    return _labelled(result, x, unit_attrs)
 
 
-def _polyval_dataarray(x, coeffs, deriv, out, degree_dim):
-    """DataArray ``x``, plain NumPy coefficients."""
-    _refuse_out(out, "a DataArray")
+# ---------------------------------------------------------------- xarray
+
+
+def _polyval_xarray(x, coeffs, deriv, degree_dim):
+    """DataArray or Dataset ``x``, plain NumPy coefficients."""
     if coeffs.ndim > 1:
         raise ValueError(
-            f"coefficients of shape {coeffs.shape} cannot be matched to the dimensions of a "
-            f"DataArray; wrap them in a DataArray with a '{degree_dim}' dimension "
+            f"coefficients of shape {coeffs.shape} cannot be matched to the dimensions of "
+            f"{type(x).__name__} x; wrap them in a DataArray with a '{degree_dim}' dimension "
             "(coordinate = power) and the dimensions they vary along"
         )
     x = chunked_for(_numeric(x), operation="polyval")
-    dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
-    return _bare(
-        xr.apply_ufunc(
-            _polyval_array,
-            x,
-            kwargs={"coeffs": coeffs.astype(dtype), "deriv": deriv},
-            dask="allowed",
-            output_core_dims=[()] * (1 + deriv),
-            keep_attrs=True,  # coordinates keep theirs; the result's own are dropped by _bare
-        )
+    apply = map_fields if isinstance(x, xr.Dataset) else xr.apply_ufunc
+    return apply(
+        _polyval_array,
+        x,
+        kwargs={"coeffs": coeffs, "deriv": deriv},
+        dask="allowed",
+        output_core_dims=[()] * (1 + deriv),
+        keep_attrs=True,  # coordinates keep theirs; the results' own go in _labelled
     )
 
 
-def _bare(result):
-    """``result`` (or pair) without the attributes of ``x``: a polynomial changes what the numbers are."""
-    if isinstance(result, tuple):
-        return tuple(_bare(r) for r in result)
-    return result.drop_attrs(deep=False)
+def _polyval_labelled(x, coeffs, degree_dim, deriv):
+    """Evaluate with xarray-convention coefficients (dense, highest power first)."""
+    x = chunked_for(_numeric(x), operation="polyval")
+    if degree_dim in x.dims:
+        raise ValueError(f"x has the coefficients' power dimension {degree_dim!r}; rename it")
+    if isinstance(x, xr.Dataset) and isinstance(coeffs, xr.Dataset):
+        missing = [name for name in fields(x) if name not in coeffs.data_vars]
+        if missing:
+            raise ValueError(
+                f"the fields {missing} of x have no coefficients of the same name (coefficients: "
+                f"{list(coeffs.data_vars)}); select the fields to evaluate, or pass a DataArray of coefficients"
+            )
+        coeffs = coeffs[fields(x)]
+    x, coeffs = align(x, coeffs, names=("x", "coefficients"), exclude=(degree_dim,))
+    apply = map_fields if isinstance(x, xr.Dataset) else xr.apply_ufunc
+    return apply(
+        _varying_array,
+        x,
+        coeffs,
+        input_core_dims=[[], [degree_dim]],
+        output_core_dims=[()] * (1 + deriv),
+        kwargs={"deriv": deriv},
+        dask="allowed",
+        keep_attrs=True,  # coordinates keep theirs; the results' own go in _labelled
+    )
 
 
 def _unit_attrs(units, deriv):
@@ -159,20 +197,30 @@ def _unit_attrs(units, deriv):
     return attrs + ({},) * (1 + deriv - len(attrs))
 
 
-def _labelled(result, unit_attrs):
-    """xarray ``result`` (or pair) with ``unit_attrs`` as its only attributes."""
-    if not unit_attrs:
-        return result
+def _labelled(result, x, unit_attrs):
+    """xarray ``result`` (or pair): each computed variable with ``unit_attrs`` as its only
+    attributes (a polynomial changes what the numbers are); carried variables as they were."""
     results = result if isinstance(result, tuple) else (result,)
-    labelled = tuple(
-        r.assign_attrs(attrs) if isinstance(r, xr.DataArray) else _dataset_attrs(r, attrs)
-        for r, attrs in zip(results, unit_attrs, strict=True)
-    )
-    return labelled if isinstance(result, tuple) else labelled[0]
+    unit_attrs = unit_attrs or ({},) * len(results)
+    computed = fields(x) if isinstance(x, xr.Dataset) else None
+    if computed is not None:
+        carried = [name for name in x.data_vars if name not in computed]
+        logger.info(
+            "polyval: evaluated %s; carried unchanged: %s",
+            ", ".join(map(str, computed)),
+            ", ".join(map(str, carried)) or "none",
+        )
+    labelled = []
+    for r, attrs in zip(results, unit_attrs, strict=True):
+        if isinstance(r, xr.DataArray):
+            labelled.append(r.drop_attrs(deep=False).assign_attrs(attrs))
+        else:
+            names = computed if computed is not None else list(r.data_vars)
+            labelled.append(r.assign({name: r[name].drop_attrs(deep=False).assign_attrs(attrs) for name in names}))
+    return tuple(labelled) if isinstance(result, tuple) else labelled[0]
 
 
-def _dataset_attrs(ds, attrs):
-    return ds.assign({name: ds[name].assign_attrs(attrs) for name in ds.data_vars})
+# ---------------------------------------------------------------- NumPy and dask
 
 
 def _polyval_array(x, coeffs, deriv=False, out=None):
@@ -183,13 +231,71 @@ def _polyval_array(x, coeffs, deriv=False, out=None):
     return _polyval_numpy(np.asarray(unmasked(x)), coeffs, deriv, out)
 
 
+def _polyval_numpy(x, coeffs, deriv, out):
+    x = _numeric_array(x)
+    work_dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
+    shape = x.shape if coeffs.ndim == 1 else _varying_shape(x.shape, coeffs.shape)
+    outs = _checked_out(out, shape, work_dtype, 1 + deriv)  # before any work
+    if coeffs.ndim > 1:
+        return _deliver(_varying_block(x, np.moveaxis(coeffs, 0, -1), deriv), outs, deriv)
+    x = np.asarray(x, dtype=work_dtype, order="C")
+    coeffs = coeffs.astype(work_dtype)
+    targets = [given if _writable_by_kernel(given, work_dtype) else np.empty(shape, work_dtype) for given in outs]
+    flat_x = x.reshape(-1)
+    flat_targets = [t.reshape(-1) for t in targets]
+    kernel = (horner_deriv if deriv else horner).for_dtype(work_dtype)
+    run_sliced(lambda part: kernel(flat_x[part], coeffs, *[t[part] for t in flat_targets]), flat_x.size)
+    return _deliver(tuple(targets) if deriv else targets[0], outs, deriv)
+
+
+def _polyval_dask(x, coeffs, deriv):
+    x = _numeric_array(x)
+    if coeffs.ndim > 1:
+        raise ValueError(
+            "N-D coefficients with a bare dask array are ambiguous; wrap x and the "
+            "coefficients in DataArrays (coefficients with a 'degree' dimension)"
+        )
+    work_dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
+    index = tuple(range(x.ndim))
+    return map_blocks(
+        _constant_block,
+        index,
+        x,
+        index,
+        dtype=(work_dtype,) * 2 if deriv else work_dtype,
+        name="polyval",
+        coeffs=coeffs.astype(work_dtype),
+        deriv=deriv,
+    )
+
+
+def _varying_array(x, coeffs, deriv=False):
+    """NumPy or dask ``x`` with per-point coefficients (powers on the last axis)."""
+    ndim = max(np.ndim(x), np.ndim(coeffs) - 1)
+    axes = tuple(range(ndim))
+    x_index = axes[ndim - np.ndim(x) :]
+    c_index = (*axes[ndim - np.ndim(coeffs) + 1 :], "degree")  # "degree" is dropped: every block holds all powers
+    work_dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
+    return map_blocks(
+        _varying_block,
+        axes,
+        x,
+        x_index,
+        coeffs,
+        c_index,
+        dtype=(work_dtype,) * 2 if deriv else work_dtype,
+        name="polyval",
+        deriv=deriv,
+    )
+
+
 # ---------------------------------------------------------------- block functions
 # Module-level, so dask pickles them by name and workers compile each kernel once.
 
 
 def _constant_block(x, coeffs, deriv=False):
-    """Evaluate on one chunk with constant 1-D coefficients (highest power first)."""
-    x = np.asarray(unmasked(x), dtype=coeffs.dtype, order="C")
+    """Evaluate on one chunk with constant 1-D coefficients (highest power first, in the working dtype)."""
+    x = np.asarray(x, dtype=coeffs.dtype, order="C")
     flat = x.reshape(-1)
     if deriv:
         value, slope = horner_deriv.for_dtype(coeffs.dtype)(flat, coeffs)
@@ -200,39 +306,22 @@ def _constant_block(x, coeffs, deriv=False):
 def _varying_block(x, coeffs, deriv=False):
     """Evaluate on one chunk; ``coeffs`` has the powers (highest first) on its last axis."""
     x, coeffs = unmasked(x), unmasked(coeffs)
-    dtype = working_dtype(x.dtype, coeffs.dtype)
+    work_dtype = working_dtype(x.dtype, coeffs.dtype)
     shape: tuple[int, ...] = np.broadcast_shapes(np.shape(x), coeffs.shape[:-1])
     kernel_shape: tuple[int, ...] = shape if shape else (1,)
-    x = np.broadcast_to(np.asarray(x, dtype=dtype), kernel_shape)
-    c = np.asarray(coeffs, dtype=dtype)
+    x = np.broadcast_to(np.asarray(x, dtype=work_dtype), kernel_shape)
+    c = np.asarray(coeffs, dtype=work_dtype)
     c = c.reshape((1,) * (len(kernel_shape) + 1 - c.ndim) + c.shape)
     powers = np.shape(coeffs)[-1]
     c = np.broadcast_to(np.moveaxis(c, -1, -2), (*kernel_shape[:-1], powers, kernel_shape[-1]))
     kernel = horner_varying_deriv if deriv else horner_varying
-    result = kernel.for_dtype(dtype)(x, c)
+    result = kernel.for_dtype(work_dtype)(x, c)
     if deriv:
         return tuple(r.reshape(shape) for r in result)
     return result.reshape(shape)
 
 
-# ---------------------------------------------------------------- NumPy and dask
-
-
-def _polyval_numpy(x, coeffs, deriv, out):
-    x = _numeric_array(x)
-    dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
-    shape = x.shape if coeffs.ndim == 1 else _varying_shape(x.shape, coeffs.shape)
-    outs = _checked_out(out, shape, dtype, 1 + deriv)  # before any work
-    if coeffs.ndim > 1:
-        return _deliver(_varying_block(x, np.moveaxis(coeffs, 0, -1), deriv), outs, deriv)
-    x = np.asarray(x, dtype=dtype, order="C")
-    coeffs = coeffs.astype(dtype)
-    targets = [given if _writable_by_kernel(given, dtype) else np.empty(shape, dtype) for given in outs]
-    flat_x = x.reshape(-1)
-    flat_targets = [t.reshape(-1) for t in targets]
-    kernel = (horner_deriv if deriv else horner).for_dtype(dtype)
-    run_sliced(lambda part: kernel(flat_x[part], coeffs, *[t[part] for t in flat_targets]), flat_x.size)
-    return _deliver(tuple(targets) if deriv else targets[0], outs, deriv)
+# ---------------------------------------------------------------- out=
 
 
 def _varying_shape(x_shape, coeffs_shape):
@@ -244,24 +333,6 @@ def _varying_shape(x_shape, coeffs_shape):
             f"coefficients of shape {coeffs_shape} (powers on axis 0) do not broadcast against x of "
             f"shape {x_shape}: their shape after axis 0 must match x's from the right, with 1 where x varies"
         ) from None
-
-
-def _polyval_dask(x, coeffs, deriv):
-    x = _numeric_array(x)
-    dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
-    if coeffs.ndim > 1:
-        raise ValueError(
-            "N-D coefficients with a bare dask array are ambiguous; wrap x and the "
-            "coefficients in DataArrays (coefficients with a 'degree' dimension)"
-        )
-    return apply_blockwise(
-        _constant_block,
-        right_aligned([x], x.ndim),
-        x.ndim,
-        dtype=dtype,
-        nout=1 + deriv,
-        kwargs={"coeffs": coeffs.astype(dtype), "deriv": deriv},
-    )
 
 
 def _checked_out(out, shape, dtype, wanted):
@@ -314,89 +385,6 @@ def _refuse_out(out, what):
         raise TypeError(f"out= is for NumPy input; x is {what}: use the returned object instead")
 
 
-# ---------------------------------------------------------------- xarray
-
-
-def _polyval_labelled(x, coeffs, degree_dim, deriv, out):
-    """Evaluate with xarray-convention coefficients (dense, highest power first)."""
-    if not isinstance(x, xr.DataArray):
-        raise TypeError(
-            "with xarray coefficients, x must be a DataArray or Dataset so that their "
-            f"dimensions can be matched (got {type(x).__name__}); wrap it in xr.DataArray(x, dims=...)"
-        )
-    _refuse_out(out, "a DataArray")
-    if isinstance(coeffs, xr.Dataset):
-        results = {name: _polyval_labelled(x, c, degree_dim, deriv, None) for name, c in coeffs.data_vars.items()}
-        return _as_datasets(results, deriv, coeffs.attrs)
-    x = chunked_for(_numeric(x), operation="polyval")
-    if degree_dim in x.dims:
-        raise ValueError(f"x has the coefficients' power dimension {degree_dim!r}; rename it")
-    x, coeffs = align(x, coeffs, names=("x", "coefficients"), exclude=(degree_dim,))
-    dtype = working_dtype(x.dtype, coeffs.dtype, names=["x", "coefficients"])
-    return _bare(
-        xr.apply_ufunc(
-            _varying_array,
-            x,
-            coeffs.astype(dtype),
-            input_core_dims=[[], [degree_dim]],
-            output_core_dims=[()] * (1 + deriv),
-            kwargs={"deriv": deriv},
-            dask="allowed",
-            keep_attrs=True,  # coordinates keep theirs; the result's own are dropped by _bare
-        )
-    )
-
-
-def _polyval_dataset(ds, coeffs, deriv, degree_dim, unit_attrs):
-    """Evaluate every field of ``ds``; carry bounds and other variables unchanged."""
-    computed = fields(ds)
-    if isinstance(coeffs, xr.Dataset):
-        coeffs = _descending_powers(coeffs, degree_dim)
-        computed = [name for name in computed if name in coeffs.data_vars]
-        if not computed:
-            raise ValueError(
-                f"no field of x has coefficients of the same name: fields {fields(ds)}, "
-                f"coefficients {list(coeffs.data_vars)}; pass a DataArray of coefficients or rename them"
-            )
-    if not computed:
-        raise ValueError(
-            f"the Dataset has no field to evaluate (numeric data variables that are not CF bounds); "
-            f"its variables are {list(ds.data_vars)}"
-        )
-    results = {}
-    for name in computed:
-        given = coeffs[name] if isinstance(coeffs, xr.Dataset) else coeffs
-        results[name] = _labelled(polyval(ds[name], given, deriv=deriv, degree_dim=degree_dim), unit_attrs)
-    carried = [name for name in ds.data_vars if name not in results]
-    logger.info(
-        "polyval: evaluated %s; carried unchanged: %s",
-        ", ".join(map(str, computed)),
-        ", ".join(map(str, carried)) or "none",
-    )
-    if not deriv:
-        return ds.assign(results)
-    return tuple(ds.assign({name: r[k] for name, r in results.items()}) for k in range(2))
-
-
-def _as_datasets(results, deriv, attrs):
-    """``{name: result}`` as a Dataset (a pair of Datasets with ``deriv``)."""
-    if not deriv:
-        return xr.Dataset(results, attrs=attrs)
-    return tuple(xr.Dataset({name: r[k] for name, r in results.items()}, attrs=attrs) for k in range(2))
-
-
-def _varying_array(x, coeffs, deriv=False):
-    """NumPy or dask ``x`` with per-point coefficients (powers on the last axis)."""
-    if not (is_dask(x) or is_dask(coeffs)):
-        return _varying_block(x, coeffs, deriv)
-    ndim = max(x.ndim, coeffs.ndim - 1)
-    (x_pair,) = right_aligned([x], ndim)
-    (c_pair,) = right_aligned([coeffs], ndim + 1)
-    degree = (c_pair[0].rechunk({coeffs.ndim - 1: -1}), c_pair[1])  # axis ndim: the powers
-    dtype = working_dtype(x.dtype, coeffs.dtype)
-    return apply_blockwise(_varying_block, [x_pair, degree], ndim, dtype=dtype, nout=1 + deriv, kwargs={"deriv": deriv})
-
-
 def _descending_powers(coeffs, degree_dim):
     """xarray coefficients reindexed to powers max_degree, ..., 1, 0 (missing = 0)."""
     if degree_dim not in coeffs.dims:
@@ -444,7 +432,11 @@ def _numeric_array(x):
     return x
 
 
-def _numeric(x: xr.DataArray) -> xr.DataArray:
+def _numeric(x: Labelled) -> Labelled:
+    """A DataArray of datetimes as float nanoseconds, others checked; a Dataset as it is
+    (its fields are numeric by definition)."""
+    if isinstance(x, xr.Dataset):
+        return x
     if x.dtype.kind in "Mm":
         return x.copy(data=_numeric_array(x.data))
     if x.dtype.kind == "O":

@@ -63,9 +63,9 @@ def assert_identical(a, b):
 def worker_facts():
     """Where workers import oceanflow from, and whether their numba cache is on."""
     import oceanflow
-    from oceanflow.kernels._declare import _cache_enabled
+    from oceanflow.kernels._declare import cache_enabled
 
-    return os.path.dirname(os.path.dirname(oceanflow.__file__)), _cache_enabled()
+    return os.path.dirname(os.path.dirname(oceanflow.__file__)), cache_enabled()
 
 
 def _by_value():

@@ -56,3 +56,30 @@ def test_strided_input_to_a_contiguous_kernel_is_made_contiguous():
     np.testing.assert_allclose(horner(x, np.array([1.0, 2.0, 3.0])), np.polyval([1.0, 2.0, 3.0], x))
     with pytest.raises(ValueError, match="C-contiguous"):
         horner(x, np.array([1.0, 2.0]), np.empty(400)[::2])
+
+
+_CACHE_PROBE = """
+import importlib, pkgutil, numba, oceanflow.kernels as kernels
+from numba.core.dispatcher import Dispatcher
+for info in pkgutil.iter_modules(kernels.__path__):
+    module = importlib.import_module(f"oceanflow.kernels.{info.name}")
+    for name, obj in vars(module).items():
+        if isinstance(obj, Dispatcher) and obj.__module__ == module.__name__:
+            print(f"{info.name}.{name}", type(obj._cache).__name__)
+        elif isinstance(obj, kernels.Kernel):
+            print(f"{info.name}.{name}", obj.cache)
+"""
+
+
+@pytest.mark.parametrize("setting, expected", [("0", {"NullCache", "False"}), ("1", {"FunctionCache", "True"})])
+def test_every_jitted_function_honours_oceanflow_numba_cache(setting, expected):
+    """kernels/climatology.py hard-coded cache=True; every njit helper and gufunc now follows the setting."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OCEANFLOW_NUMBA_CACHE": setting}
+    run = subprocess.run([sys.executable, "-c", _CACHE_PROBE], env=env, capture_output=True, text=True, check=True)
+    found = dict(line.rsplit(" ", 1) for line in run.stdout.splitlines())
+    assert "climatology._start" in found and "fitting._solve" in found and "polynomials.horner" in found
+    assert set(found.values()) == expected, found

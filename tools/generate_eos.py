@@ -153,12 +153,12 @@ machine code; ``inline="always"`` puts the core inside each calling kernel,
 whose fastmath flags then apply and whose unused outputs LLVM removes.
 """
 
-import numba
+from ._declare import njit
 
 {constants}
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def specvol_core(xs, ys, z):
     """Return (v, dv/dxs, dv/dys) at the reduced variables (xs, ys, z)."""
     {body}

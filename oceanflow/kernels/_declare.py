@@ -15,7 +15,9 @@ the floating-point type.  Everything about compilation lives here:
   (needed to vectorise Horner's scheme) but keeps IEEE NaN/Inf semantics, so
   NaN propagates.  Results differ from NumPy by rounding only.
 * On-disk caching (``cache=True``) is on by default and can be switched off
-  with the environment variable ``OCEANFLOW_NUMBA_CACHE=0``.  The compiled
+  with the environment variable ``OCEANFLOW_NUMBA_CACHE=0``; helpers compiled
+  into kernels are declared with :func:`njit`, which honours the same
+  setting (never ``numba.njit(cache=True)`` directly).  The compiled
   gufunc object is never pickled: dask tasks call module-level functions that
   look the kernel up by name, so each worker process compiles (or loads from
   the cache) once.
@@ -38,6 +40,8 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numba
 import numpy as np
@@ -53,8 +57,21 @@ COMPILE_SECONDS: dict[tuple[str, str], float] = {}
 CONTRACT = frozenset({"contract"})
 
 
-def _cache_enabled() -> bool:
+def cache_enabled() -> bool:
+    """Whether compiled kernels are cached on disk: ``OCEANFLOW_NUMBA_CACHE`` (default on)."""
     return os.environ.get("OCEANFLOW_NUMBA_CACHE", "1").lower() not in {"0", "false", "no", "off"}
+
+
+def njit(func: Callable | None = None, *, fastmath: Any = CONTRACT, **options: Any) -> Any:
+    """``numba.njit`` for helpers that kernels call: nopython, ``fastmath={"contract"}``
+    by default, and on-disk caching as :func:`cache_enabled` says.
+
+    Use as ``@njit`` or ``@njit(inline="always")``.
+    """
+    options.setdefault("cache", cache_enabled())
+    fastmath = set(fastmath) if isinstance(fastmath, (set, frozenset)) else fastmath
+    decorate = numba.njit(fastmath=fastmath, **options)
+    return decorate if func is None else decorate(func)
 
 
 class Kernel:
@@ -65,7 +82,7 @@ class Kernel:
         self.layout = layout
         self.signature = signature
         self.fastmath = set(fastmath) if isinstance(fastmath, (set, frozenset)) else fastmath
-        self.cache = _cache_enabled() if cache is None else cache
+        self.cache = cache_enabled() if cache is None else cache
         self.__name__ = pyfunc.__name__
         self.__qualname__ = pyfunc.__qualname__
         self.__module__ = pyfunc.__module__
@@ -119,13 +136,13 @@ class Kernel:
         declared contiguous is refused.  Hot paths that already hold
         contiguous blocks call :meth:`for_dtype` directly.
         """
-        args = list(args)
-        for i, (arg, contiguous) in enumerate(zip(args, self._contiguous, strict=False)):
+        arrays = list(args)
+        for i, (arg, contiguous) in enumerate(zip(arrays, self._contiguous, strict=False)):
             if contiguous and isinstance(arg, np.ndarray) and not arg.flags.c_contiguous:
                 if i >= self._n_inputs:
                     raise ValueError(f"kernel {self.__name__}: output {i - self._n_inputs} must be C-contiguous")
-                args[i] = np.ascontiguousarray(arg)
-        return self.for_dtype(np.asarray(args[0]).dtype)(*args, **kwargs)
+                arrays[i] = np.ascontiguousarray(arg)
+        return self.for_dtype(np.asarray(arrays[0]).dtype)(*arrays, **kwargs)
 
 
 def gufunc(layout: str, signature: str, *, fastmath=CONTRACT, cache=None):

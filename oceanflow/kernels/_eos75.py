@@ -11,7 +11,7 @@ machine code; ``inline="always"`` puts the core inside each calling kernel,
 whose fastmath flags then apply and whose unused outputs LLVM removes.
 """
 
-import numba
+from ._declare import njit
 
 GSW_SFAC = 0.0248826675584615
 OFFSET = 5.971840214030754e-1
@@ -19,7 +19,7 @@ CT_SCALE = 0.025
 P_SCALE = 1e-4
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def specvol_core(xs, ys, z):
     """Return (v, dv/dxs, dv/dys) at the reduced variables (xs, ys, z)."""
     q00 = 1.0769995862e-3 + xs * (-3.1038981976e-4 + xs * (6.6928067038e-4 + xs * (-8.5047933937e-4 + xs * (5.8086069943e-4 + xs * (-2.1092370507e-4 + xs * (3.1932457305e-5))))))

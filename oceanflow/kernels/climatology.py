@@ -37,10 +37,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
-from ._declare import Kernel, gufunc
+from ._declare import Kernel, gufunc, njit
 
 _CHUNK = (
     "(t,p),(t),(t),(q,g,m),(),()->(q,g,m)",
@@ -50,7 +49,7 @@ _COMBINE = ("(k,q,g,p)->(q,g,p)", "void(float64[:, :, :, ::1], float64[:, :, ::1
 _FINALIZE = ("(q,g,p),(r)->(g,p)", "void(float64[:, :, ::1], float64[::1], {t}[:, ::1])")
 
 
-@numba.njit(cache=True)
+@njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
 def _start(out, init):
     for q in range(out.shape[0]):
         for g in range(out.shape[1]):

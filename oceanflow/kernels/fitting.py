@@ -26,10 +26,9 @@ Accumulation is in float64 whatever the data type; ``y`` may be float32 or
 float64 (the ``{t}`` of the signatures).
 """
 
-import numba
 import numpy as np
 
-from ._declare import CONTRACT, _cache_enabled, gufunc
+from ._declare import gufunc, njit
 
 #: Series per tile: accumulators ``(3 * deg + 2, TILE)`` float64 stay in L1.
 TILE = 64
@@ -112,7 +111,7 @@ def chebyshev_detrend(y, cheb, skipna, out):
 # Plain jitted functions, compiled into the kernels that call them.
 
 
-@numba.njit(fastmath=set(CONTRACT), cache=_cache_enabled())
+@njit
 def _accumulate(y, cheb, skipna, start, width, sums, rhs, weight, value):
     """Sums over the valid points of series ``start .. start+width`` (float64)."""
     q = sums.shape[0]
@@ -139,7 +138,7 @@ def _accumulate(y, cheb, skipna, start, width, sums, rhs, weight, value):
                 rhs[k, j] += tk * value[j]
 
 
-@numba.njit(fastmath=set(CONTRACT), cache=_cache_enabled())
+@njit
 def _solve(sums, rhs, j, work, solution):
     """Chebyshev coefficients of series ``j`` into ``solution``; False if rank deficient."""
     m = rhs.shape[0]

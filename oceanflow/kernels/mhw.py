@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
-from ._declare import gufunc
+from ._declare import gufunc, njit
 
 #: Rows of :func:`event_properties`' output, in order.
 EVENT_ROWS = (
@@ -154,7 +153,7 @@ def circular_smooth(year, params, out):
             out[where[i], j] = total
 
 
-@numba.njit(cache=True)
+@njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
 def _category(filled, seas, thresh, cold):
     """Hobday et al. (2018) category of one day: floor(1 + (T - thresh) / (thresh - seas)), 0-4."""
     if cold:
@@ -314,7 +313,7 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
                 previous[j] = rel
 
 
-@numba.njit(cache=True)
+@njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
 def _finish(out, acc, ser, slot, j, after, n, rel_after, cold):
     """Write the properties of the event of pixel ``j`` that ended at step ``after - 1``."""
     if slot >= out.shape[1]:
