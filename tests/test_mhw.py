@@ -124,7 +124,10 @@ def test_oracle_threshold_by_hand():
 # ---------------------------------------------------------------- oceanflow against the oracle
 
 
-@pytest.mark.parametrize("calendar", ["standard", "noleap", "all_leap", "360_day", "julian"])
+@pytest.mark.parametrize(
+    "calendar",
+    ["standard", "gregorian", "proleptic_gregorian", "julian", "noleap", "365_day", "all_leap", "366_day", "360_day"],
+)
 def test_detect_and_events_equal_the_reference(calendar):
     sst = red_sst(calendar=calendar)
     sst[100:140, 0, 0] = np.nan  # a long gap
