@@ -53,6 +53,7 @@ import logging
 import math
 import re
 import warnings
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -273,7 +274,7 @@ def summary(detected: xr.Dataset, freq: str = "YS") -> xr.Dataset:
 CATEGORY_COLOURS = ("#ffc866", "#ff6900", "#9e0000", "#2d0000")
 
 
-def plot(detected: xr.Dataset, sst: xr.DataArray | None = None, *, ax=None, **pixel):
+def plot(detected: xr.Dataset, sst: xr.DataArray | None = None, *, ax: Any = None, **pixel: Any) -> Any:
     """The classic figure of one pixel: SST, climatology and threshold, events shaded by category.
 
     Parameters

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ._common import UsageError, add_inputs, open_input, say, with_time
@@ -14,7 +15,7 @@ EXAMPLES = """examples:
   oceanflow mhw sst.zarr -o mhw.zarr --plot @10,25               # the pixel at positions 10, 25"""
 
 
-def arguments(parser) -> None:
+def arguments(parser: argparse.ArgumentParser) -> None:
     add_inputs(parser)
     parser.add_argument(
         "--base",
@@ -45,7 +46,7 @@ def arguments(parser) -> None:
     )
 
 
-def check(args) -> None:
+def check(args: argparse.Namespace) -> None:
     from oceanflow.mhw import years_per_block
 
     if args.plot is not None:
@@ -57,7 +58,7 @@ def check(args) -> None:
             raise UsageError(f"--summary: {err}") from None
 
 
-def pixel_of(text):
+def pixel_of(text: str) -> tuple[str, tuple[float, float]]:
     """``--plot``: ``LAT,LON`` (nearest) or ``@Y,X`` (positions) -> (kind, (a, b))."""
     by_position = text.startswith("@")
     parts = text.lstrip("@").split(",")
@@ -78,7 +79,7 @@ def sibling(output: Path, tag: str, suffix: str | None = None) -> Path:
     return output.with_name(name + (suffix or output.suffix))
 
 
-def run(args, operation) -> None:
+def run(args: argparse.Namespace, operation: str) -> None:
     import oceanflow
     from oceanflow import mhw
 
