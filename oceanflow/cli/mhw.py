@@ -65,12 +65,12 @@ def pixel_of(text: str) -> tuple[str, tuple[float, float]]:
     try:
         if len(parts) != 2:
             raise ValueError
-        values = tuple(int(p) if by_position else float(p) for p in parts)
+        first, second = (float(int(p)) if by_position else float(p) for p in parts)
     except ValueError:
         raise UsageError(
             f"--plot {text!r}: give LAT,LON (e.g. -30,110) or pixel positions @Y,X (e.g. @10,25)"
         ) from None
-    return ("position" if by_position else "nearest"), values
+    return ("position" if by_position else "nearest"), (first, second)
 
 
 def sibling(output: Path, tag: str, suffix: str | None = None) -> Path:
