@@ -109,12 +109,15 @@ def window_pool_stats(x, centres, first, stop, params, mean, pctl):
                 continue
             mean[g, j] = sums[j - lo] / c
             values = pool[j - lo, :c]
-            values.sort()
             virtual = (c - 1) * q
-            below = math.floor(virtual)
-            gamma = virtual - below
-            a = values[min(max(below, 0), c - 1)]
-            b = values[min(max(below + 1, 0), c - 1)]
+            below = min(max(math.floor(virtual), 0), c - 1)
+            gamma = virtual - math.floor(virtual)
+            a = _select(values, below)  # values[:below] <= a <= values[below + 1:]
+            b = a
+            if below + 1 < c:
+                b = values[below + 1]
+                for i in range(below + 2, c):
+                    b = min(b, values[i])
             weight[0] = gamma  # NumPy interpolates in the data's dtype
             diff = b - a
             if gamma >= 0.5:
@@ -123,6 +126,31 @@ def window_pool_stats(x, centres, first, stop, params, mean, pctl):
             else:
                 weight[0] = a + diff * weight[0]
             pctl[g, j] = weight[0]
+
+
+@numba.njit(cache=True)
+def _select(values, k):
+    """The ``k``-th smallest of ``values`` (0-based), partitioning them in place around it (Hoare)."""
+    left, right = 0, values.shape[0] - 1
+    while left < right:
+        pivot = values[(left + right) // 2]
+        i, j = left, right
+        while i <= j:
+            while values[i] < pivot:
+                i += 1
+            while values[j] > pivot:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            right = j
+        elif k >= i:
+            left = i
+        else:
+            break
+    return values[k]
 
 
 @gufunc("(g,p),(k)->(g,p)", "void(float64[:, ::1], float64[::1], float64[:, ::1])")
