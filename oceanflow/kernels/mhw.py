@@ -128,7 +128,7 @@ def window_pool_stats(x, centres, first, stop, params, mean, pctl):
             pctl[g, j] = weight[0]
 
 
-@numba.njit(cache=True)
+@njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
 def _select(values, k):
     """The ``k``-th smallest of ``values`` (0-based), partitioning them in place around it (Hoare)."""
     left, right = 0, values.shape[0] - 1
