@@ -767,10 +767,10 @@ def _events_block(intensity, event, category, seas, thresh, outs, day, params, r
     kernel = kernels.event_properties.for_dtype(intensity.dtype)
     table = kernel(
         intensity,
-        event.astype(np.int32),
-        category.astype(np.int8),
-        seas.astype(np.float64),
-        thresh.astype(np.float64),
+        np.asarray(event, np.int32),
+        np.asarray(category, np.int8),
+        np.asarray(seas, np.float64),
+        np.asarray(thresh, np.float64),
         day,
         params,
         rows,
