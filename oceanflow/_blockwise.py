@@ -52,6 +52,7 @@ import numpy as np
 import xarray as xr
 
 from ._arrays import is_dask, unmasked
+from .chunking import check_task_count
 from .variables import fields
 
 __all__ = ["map_blocks", "map_fields", "right_aligned"]
@@ -91,7 +92,9 @@ def map_blocks(
         Output chunk sizes that differ from the inputs' along an axis (an int,
         or a function of the input chunk size), for every output or per output.
     name : str
-        Prefix of the graph layer names (the kernel's concept: ``"polyval"``).
+        Prefix of the graph layer names (the kernel's concept: ``"polyval"``),
+        and the operation named when the graph would exceed
+        ``set_options(max_tasks=)`` (:func:`oceanflow.chunking.check_task_count`).
     **kwargs
         Passed to ``func`` (constant coefficients, options).
 
@@ -107,6 +110,8 @@ def map_blocks(
     from dask.base import tokenize
 
     dtypes = tuple(np.dtype(d) for d in dtype) if isinstance(dtype, (tuple, list)) else (np.dtype(dtype),)
+    arrays = [array for array, index in pairs if index is not None]
+    check_task_count(*arrays, operation=name, tasks_per_chunk=1 + len(dtypes) * (len(dtypes) > 1))
     given: list[Any] = (
         list(adjust_chunks) if isinstance(adjust_chunks, (tuple, list)) else [adjust_chunks] * len(dtypes)
     )

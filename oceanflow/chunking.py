@@ -21,7 +21,9 @@ import logging
 import math
 import os
 import warnings
+from collections.abc import Hashable, Mapping
 
+import numpy as np
 import xarray as xr
 
 logger = logging.getLogger("oceanflow.chunking")
@@ -30,7 +32,11 @@ __all__ = [
     "GROWTH_LIMIT",
     "SMALL_CHUNK_BYTES",
     "ChunkPlan",
+    "TooManyTasksError",
     "chunked_for",
+    "check_task_count",
+    "checked_bytes",
+    "checked_chunks",
     "RechunkWarning",
     "default_target",
     "explain_chunks",
@@ -324,6 +330,10 @@ def plan_chunks(
     missing = [d for d in core_dims if d not in obj.dims]
     if missing:
         raise ValueError(f"core dimension(s) {missing} not in the data's dimensions {tuple(obj.dims)}")
+    target = checked_bytes(target, "target")
+    memory_per_worker = checked_bytes(memory_per_worker, "memory_per_worker")
+    threads_per_worker = _checked_count(threads_per_worker, "threads_per_worker")
+    max_tasks = _checked_count(max_tasks, "max_tasks")
     variables = [obj.variable] if isinstance(obj, xr.DataArray) else list(obj.data_vars.values())
     itemsize = max((v.dtype.itemsize for v in variables), default=8)
     target = int(target or default_target(memory_per_worker, threads_per_worker))
@@ -426,3 +436,151 @@ def chunked_for(obj, *, core_dims=(), operation: str = "oceanflow"):
         plan.n_chunks,
     )
     return obj.chunk(plan.chunks)
+
+
+# ---------------------------------------------------------------- checking requests
+
+
+class TooManyTasksError(ValueError):
+    """The task graph of a request would exceed ``oceanflow.set_options(max_tasks=...)``."""
+
+
+def checked_chunks(chunks, sizes: Mapping[Hashable, int]) -> dict | str | None:
+    """``chunks`` for data with dimension ``sizes``, refused with the fix when it makes no sense.
+
+    Accepts ``"auto"``, ``None`` and a dict ``{dim: size}`` whose sizes are whole
+    numbers from 1 to the dimension's length, ``-1`` or ``None`` (the whole
+    dimension) or ``"auto"``.  Returns ``chunks`` unchanged.
+
+    Example
+    -------
+    >>> checked_chunks({"time": 100, "lat": -1}, {"time": 365, "lat": 180})
+    {'time': 100, 'lat': -1}
+    >>> checked_chunks({"time": 0}, {"time": 365})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: chunk size 0 for dimension 'time' is not allowed: give a whole number from 1 to 365, ...
+    """
+    if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
+        return chunks
+    if not isinstance(chunks, Mapping):
+        raise TypeError(f"chunks must be 'auto', None or a dict such as {{'time': 365, 'lat': -1}}, not {chunks!r}")
+    unknown = [dim for dim in chunks if dim not in sizes]
+    if unknown:
+        raise ValueError(
+            f"chunks name {', '.join(map(repr, unknown))}, which the data do not have; "
+            f"its dimensions are {', '.join(map(repr, sizes)) or 'none'}"
+        )
+    for dim, size in chunks.items():
+        length = sizes[dim]
+        fix = f"give a whole number from 1 to {length}, -1 for the whole dimension, or 'auto'"
+        if size is None or size == -1 or (isinstance(size, str) and size == "auto"):
+            continue
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise ValueError(f"chunk size {size!r} for dimension {dim!r} is not a whole number: {fix}")
+        if size < 1:
+            raise ValueError(f"chunk size {size} for dimension {dim!r} is not allowed: {fix}")
+        if size > length:
+            raise ValueError(f"chunk size {size} for dimension {dim!r} is larger than the dimension ({length}): {fix}")
+    return chunks
+
+
+def checked_bytes(value, name: str) -> int | None:
+    """A positive size in bytes from an int or a string such as ``"64MB"`` (None stays None).
+
+    Example
+    -------
+    >>> checked_bytes("64MiB", "target")
+    67108864
+    """
+    if value is None:
+        return None
+    from dask.utils import parse_bytes
+
+    example = f"e.g. {name}='64MiB' or {name}=2**26"
+    if isinstance(value, str):
+        try:
+            value = parse_bytes(value)
+        except ValueError:
+            raise ValueError(f"{name}={value!r} is not a size in bytes; {example}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or value != value:
+        raise TypeError(f"{name} must be a size in bytes, not {value!r}; {example}")
+    if value < 1:
+        raise ValueError(f"{name}={value!r} bytes: a size must be positive; {example}, or None for the default")
+    return int(value)
+
+
+def _checked_count(value, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number, not {value!r}")
+    return int(value)
+
+
+def check_task_count(*arrays, operation: str, tasks_per_chunk: float = 1, dims=None) -> None:
+    """Refuse, before it is built, a graph of more tasks than ``set_options(max_tasks=)`` allows.
+
+    The estimate is the tasks already in the inputs' graphs plus
+    ``tasks_per_chunk`` per chunk of the largest input.  The message names the
+    chunks that would fit (grown along the dimensions with most chunks).
+
+    Parameters
+    ----------
+    *arrays : dask arrays or xarray DataArrays
+        The operation's inputs (others are ignored).
+    operation : str
+        Name in the message, e.g. ``"climatology"``.
+    tasks_per_chunk : float
+        Tasks the operation adds per input chunk.
+    dims : sequence of str, optional
+        Dimension names of the largest input (taken from a DataArray).
+
+    Raises
+    ------
+    TooManyTasksError
+    """
+    from .options import OPTIONS
+
+    limit = OPTIONS["max_tasks"]
+    inputs = [(getattr(a, "data", a), getattr(a, "dims", dims)) for a in arrays]
+    inputs = [(data, names) for data, names in inputs if hasattr(data, "__dask_graph__") and hasattr(data, "numblocks")]
+    if not inputs:
+        return
+    layers: dict = {}
+    for data, _ in inputs:
+        graph = data.__dask_graph__()
+        for name, layer in getattr(graph, "layers", {data.name: graph}).items():
+            layers[name] = len(layer)
+    data, names = max(inputs, key=lambda pair: math.prod(pair[0].numblocks))
+    chunks = math.prod(data.numblocks)
+    tasks = sum(layers.values()) + int(chunks * tasks_per_chunk)
+    if tasks <= limit:
+        return
+    per_chunk = tasks / chunks  # tasks per chunk along the whole graph
+    fitting = _fitting_chunks(data.shape, [max(c) if c else 1 for c in data.chunks], per_chunk, limit // 2)
+    names = list(names) if names is not None else [f"axis {i}" for i in range(data.ndim)]
+    spec = ", ".join(f"{name!r}: {size}" for name, size in zip(names, fitting, strict=True))
+    from dask.utils import format_bytes
+
+    new_bytes = format_bytes(data.dtype.itemsize * math.prod(fitting))
+    raise TooManyTasksError(
+        f"{operation} would build a graph of about {tasks:,} tasks ({chunks:,} chunks), more than the "
+        f"limit of {limit:,}: dask would spend a long time only scheduling it. Use larger chunks, e.g. "
+        f".chunk({{{spec}}}) ({new_bytes} per chunk, about {limit // 2:,} tasks at most), or open the data "
+        f"with chunks='auto'; or raise the limit with oceanflow.set_options(max_tasks={tasks})"
+    )
+
+
+def _fitting_chunks(shape, chunks, tasks_per_chunk, budget):
+    """Chunk sizes grown (doubling the axis with most chunks) until the graph fits ``budget``."""
+    chunks = list(chunks)
+
+    def count():
+        return math.prod(math.ceil(n / c) for n, c in zip(shape, chunks, strict=True) if c)
+
+    while count() * tasks_per_chunk > budget:
+        axis = max(range(len(shape)), key=lambda i: math.ceil(shape[i] / chunks[i]) if chunks[i] else 0)
+        if chunks[axis] >= shape[axis]:
+            break
+        chunks[axis] = min(shape[axis], 2 * chunks[axis])
+    return chunks

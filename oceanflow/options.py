@@ -18,6 +18,8 @@ OPTIONS = {
     "num_threads": os.cpu_count() or 1,
     # Below this many elements per thread an in-memory call stays on one thread.
     "min_elements_per_thread": 1 << 20,
+    # Graphs estimated above this many tasks are refused before they are built.
+    "max_tasks": 1_000_000,
 }
 
 
@@ -30,6 +32,10 @@ class set_options:
         Threads used by one call on in-memory NumPy data (default: all cores).
     min_elements_per_thread : int
         Smallest share of elements worth a thread of its own (default 2**20).
+    max_tasks : int
+        Largest task graph an operation may build (default 1,000,000); a
+        request above it is refused with chunks that would fit
+        (:func:`oceanflow.chunking.check_task_count`).
     """
 
     def __init__(self, **kwargs):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import sys
 import warnings
 from pathlib import Path
@@ -38,6 +39,17 @@ def common_options() -> Parser:
         type=chunk_spec,
         help="dask chunks of the input: 'auto' (default; storage-aligned, see "
         "'oceanflow chunks'), 'none', or DIM=SIZE,... e.g. time=-1,lat=45",
+    )
+    group.add_argument(
+        "--time-units",
+        metavar="UNITS",
+        help="time units replacing or completing the input's, e.g. 'days since 1850-01-01' "
+        "(for a file whose units are only 'days')",
+    )
+    group.add_argument(
+        "--calendar",
+        metavar="NAME",
+        help="CF calendar replacing or completing the input's, e.g. noleap or 360_day",
     )
     group.add_argument("--overwrite", action="store_true", help="replace an existing output")
     group.add_argument(
@@ -88,7 +100,7 @@ def add_grouping(parser) -> None:
 
 
 def chunk_spec(text):
-    """``--chunks``: 'auto', 'none' or DIM=SIZE,..."""
+    """``--chunks``: 'auto', 'none' or DIM=SIZE,... (sizes: whole numbers from 1, -1 or auto)."""
     if text in ("auto", "none"):
         return None if text == "none" else "auto"
     chunks = {}
@@ -96,23 +108,31 @@ def chunk_spec(text):
         dim, sep, size = item.partition("=")
         if not sep or not dim.strip():
             raise argparse.ArgumentTypeError(f"{text!r}: give 'auto', 'none' or DIM=SIZE,... e.g. time=-1,lat=45")
+        size = size.strip()
+        if size == "auto":
+            chunks[dim.strip()] = size
+            continue
         try:
-            chunks[dim.strip()] = size.strip() if size.strip() == "auto" else int(size)
+            value = int(size)
         except ValueError:
+            value = None
+        if value is None or value == 0 or value < -1:
             raise argparse.ArgumentTypeError(
-                f"chunk size {size!r} of {dim!r} is not a whole number, -1 or auto"
+                f"chunk size {size!r} of {dim.strip()!r} is not allowed: give a whole number from 1, "
+                "-1 for the whole dimension, or auto"
             ) from None
+        chunks[dim.strip()] = value
     return chunks
 
 
 def byte_size(text):
-    """A size in bytes such as 64MB."""
-    from dask.utils import parse_bytes
+    """A positive size in bytes such as 64MB."""
+    from oceanflow.chunking import checked_bytes
 
     try:
-        return parse_bytes(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size in bytes (e.g. 64MB)") from None
+        return checked_bytes(text, "size")
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive size in bytes (e.g. 64MB)") from None
 
 
 def say(quiet, text) -> None:
@@ -122,10 +142,22 @@ def say(quiet, text) -> None:
 
 
 def open_input(args):
-    """The inputs as one lazy Dataset, restricted to ``--var`` when given."""
+    """The inputs as one lazy Dataset, restricted to ``--var`` when given.
+
+    Subcommands whose module sets ``NEEDS_TIME = False`` get the time axis as
+    numbers with its attributes (completed by ``--time-units``/``--calendar``),
+    never decoded: a time axis no program could read does not stop them.
+    Several files are still combined by their decoded times.
+    """
     import oceanflow
 
-    ds = oceanflow.open_dataset(args.inputs, chunks=args.chunks)
+    from . import COMMANDS
+
+    options = {"time_units": getattr(args, "time_units", None), "calendar": getattr(args, "calendar", None)}
+    needs_time = getattr(COMMANDS.get(getattr(args, "command", None)), "NEEDS_TIME", True)
+    if not needs_time and len(args.inputs) == 1 and not glob.has_magic(str(args.inputs[0])):
+        options["decode_times"] = False
+    ds = oceanflow.open_dataset(args.inputs, chunks=args.chunks, **options)
     names = getattr(args, "var", None)
     if names:
         missing = [n for n in names if n not in ds.data_vars]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._common import UsageError, byte_size, open_input
 
 HELP = "suggested dask chunks for a dataset, and why"
+NEEDS_TIME = False  # time is carried to the output as it is in the file, never decoded
 EXAMPLES = """examples:
   oceanflow chunks sst.zarr                         # chunks for point-wise work
   oceanflow chunks sst_*.nc --core-dim time --target 64MB"""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._common import UsageError, add_inputs, open_input, save_output
 
 HELP = "TEOS-10 density and expansion coefficients from Absolute Salinity, Conservative Temperature and pressure"
+NEEDS_TIME = False  # time is carried to the output as it is in the file, never decoded
 EXAMPLES = """examples:
   oceanflow density ts.zarr -o rho.zarr
   oceanflow density ts.nc -o eos.zarr --sa SA --ct CT --p pres --what rho sigma0 alpha beta

@@ -7,6 +7,7 @@ import argparse
 from ._common import UsageError, add_inputs, open_input, save_output, say
 
 HELP = "evaluate a polynomial at every point (e.g. a sensor calibration)"
+NEEDS_TIME = False  # time is carried to the output as it is in the file, never decoded
 EXAMPLES = """examples:
   oceanflow polyval raw.nc -o calibrated.zarr --coeffs 1e-4 -2e-3 1.01 0.05 --var temp --units degC
   oceanflow polyval tos_Omon.nc -o tos_degC.nc --coeffs 1 -273.15 --var tos --units degC

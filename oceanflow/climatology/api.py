@@ -7,7 +7,7 @@ import xarray as xr
 
 from .._arrays import is_dask
 from .._dtypes import check_real_numeric, working_dtype
-from ..chunking import chunked_for
+from ..chunking import check_task_count, chunked_for
 from .cf import climatology_bounds, with_cf_metadata
 from .departures import anomaly_array
 from .engine import reduce_dask, reduce_in_memory
@@ -153,6 +153,7 @@ def anomaly(obj, clim=None, *, freq="month", kind="absolute", base=None, dim="ti
         return xr.Dataset(out, coords=obj.coords, attrs=obj.attrs)
     check_dataarray(obj, "obj")
     obj = chunked_for(obj, operation="anomaly")
+    check_task_count(obj, operation="anomaly")
     if clim is None:
         clim = _climatology_first(obj, kind, options)
     return anomaly_array(obj, clim, kind, **options)
@@ -205,6 +206,7 @@ def _climatology_array(obj, plan):
     moved = obj.transpose(dim, ...)
     data = moved.data
     if is_dask(data):
+        check_task_count(moved, operation="climatology")
         result = reduce_dask(data, plan, dtype)
     else:
         result = reduce_in_memory(np.asarray(data), plan, dtype)
