@@ -558,15 +558,17 @@ def check_task_count(*arrays, operation: str, tasks_per_chunk: float = 1, dims=N
         return
     per_chunk = tasks / chunks  # tasks per chunk along the whole graph
     fitting = _fitting_chunks(data.shape, [max(c) if c else 1 for c in data.chunks], per_chunk, limit // 2)
-    names = list(names) if names is not None else [f"axis {i}" for i in range(data.ndim)]
-    spec = ", ".join(f"{name!r}: {size}" for name, size in zip(names, fitting, strict=True))
+    if names is not None:
+        chunking = ".chunk({" + ", ".join(f"{n!r}: {size}" for n, size in zip(names, fitting, strict=True)) + "})"
+    else:
+        chunking = f"chunks of {tuple(fitting)}"
     from dask.utils import format_bytes
 
     new_bytes = format_bytes(data.dtype.itemsize * math.prod(fitting))
     raise TooManyTasksError(
         f"{operation} would build a graph of about {tasks:,} tasks ({chunks:,} chunks), more than the "
         f"limit of {limit:,}: dask would spend a long time only scheduling it. Use larger chunks, e.g. "
-        f".chunk({{{spec}}}) ({new_bytes} per chunk, about {limit // 2:,} tasks at most), or open the data "
+        f"{chunking} ({new_bytes} per chunk, about {limit // 2:,} tasks at most), or open the data "
         f"with chunks='auto'; or raise the limit with oceanflow.set_options(max_tasks={tasks})"
     )
 

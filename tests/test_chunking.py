@@ -1,7 +1,9 @@
 """Chunk heuristics on real files: storage chunks read back with netCDF4 and zarr."""
 
 import math
+import time as time_module
 
+import dask.array as dsa
 import netCDF4
 import numpy as np
 import pytest
@@ -109,3 +111,83 @@ def test_data_on_disk_get_heuristic_chunks_and_the_same_results(tmp_path, monkey
     np.testing.assert_allclose(lazy.values, expected.values, rtol=1e-5, atol=1e-6)  # float32 means
     fit = oceanflow.polyfit(xr.open_dataset(path).sst, "time", 1)
     assert fit.polyfit_coefficients.chunks is not None
+
+
+# ------------------------------------------------------------------ requests checked before work starts
+
+
+@pytest.mark.parametrize(
+    "chunks, error, message",
+    [
+        ({"time": 0}, ValueError, "chunk size 0 for dimension 'time' is not allowed: give a whole number from 1 to 96"),
+        ({"time": -5}, ValueError, "chunk size -5 for dimension 'time' is not allowed"),
+        ({"time": 2.5}, ValueError, "chunk size 2.5 for dimension 'time' is not a whole number"),
+        ({"time": "big"}, ValueError, "chunk size 'big' for dimension 'time' is not a whole number"),
+        ({"time": True}, ValueError, "is not a whole number"),
+        ({"time": 500}, ValueError, r"larger than the dimension \(96\)"),
+        ({"tme": 10}, ValueError, "chunks name 'tme', which the data do not have; its dimensions are 'time'"),
+        (10, TypeError, "chunks must be 'auto', None or a dict"),
+    ],
+)
+def test_bad_chunk_sizes_are_refused_with_the_fix(tmp_path, chunks, error, message):
+    path = tmp_path / "sst.nc"
+    sst().to_netcdf(path)
+    with pytest.raises(error, match=message):
+        oceanflow.open_dataset(path, chunks=chunks)
+
+
+def test_good_chunk_sizes_are_honoured(tmp_path):
+    path = tmp_path / "sst.nc"
+    sst().to_netcdf(path)
+    assert oceanflow.open_dataset(path, chunks={"time": -1, "lat": 7}).sst.chunks == ((96,), (7, 7, 6), (30,))
+    assert oceanflow.open_dataset(path, chunks={"time": 96, "lon": None}).sst.chunks[0] == (96,)
+
+
+@pytest.mark.parametrize("name", ["target", "memory_per_worker"])
+@pytest.mark.parametrize("value", [0, -1, "0B", "-5MB", "lots", 1.5e-3])
+def test_bad_byte_sizes_are_refused_not_read_as_the_default(name, value):
+    for function in (suggest_chunks, explain_chunks, plan_chunks):
+        with pytest.raises((ValueError, TypeError), match=f"{name}="):
+            function(sst(), **{name: value})
+
+
+def test_byte_sizes_may_be_strings_and_counts_must_be_positive():
+    assert suggest_chunks(sst(), target="64kiB") == suggest_chunks(sst(), target=64 * 1024)
+    for name in ("threads_per_worker", "max_tasks"):
+        with pytest.raises(ValueError, match=f"{name} must be a positive whole number"):
+            suggest_chunks(sst(), **{name: 0})
+
+
+def daily(ny=40, nx=50, chunks=(30, 1, 5)):
+    time = xr.date_range("2000-01-01", periods=730, freq="D")
+    data = dsa.from_array(np.random.default_rng(0).random((730, ny, nx)), chunks=chunks)
+    return xr.DataArray(data, dims=("time", "lat", "lon"), coords={"time": time}, name="sst")
+
+
+def test_a_graph_above_max_tasks_is_refused_with_chunks_that_fit():
+    sst_data = daily()  # 25 x 40 x 10 = 10,000 chunks
+    with oceanflow.set_options(max_tasks=5_000):
+        with pytest.raises(oceanflow.chunking.TooManyTasksError) as caught:
+            oceanflow.climatology(sst_data)
+        message = str(caught.value)
+        assert "climatology would build a graph of about 20,000 tasks (10,000 chunks)" in message
+        assert "limit of 5,000" in message and "set_options(max_tasks=20000)" in message
+        suggested = eval(message.split(".chunk(")[1].split(")")[0])  # the dict the message proposes
+        fitted = oceanflow.climatology(daily(chunks=tuple(suggested.values())))  # read in those chunks
+        with pytest.raises(oceanflow.chunking.TooManyTasksError, match="polyval would build"):
+            oceanflow.polyval(sst_data, [1.0, 2.0])
+        with pytest.raises(oceanflow.chunking.TooManyTasksError, match="anomaly would build"):
+            oceanflow.anomaly(sst_data, fitted)
+    with xr.set_options(use_flox=False):
+        np.testing.assert_allclose(fitted.values, sst_data.load().groupby("time.month").mean().values)
+
+
+def test_a_million_chunks_are_refused_at_once_by_default():
+    data = dsa.zeros((24, 1000, 1000), chunks=(24, 1, 1))
+    time = xr.date_range("2000-01-01", periods=24, freq="MS")
+    huge = xr.DataArray(data, dims=("time", "lat", "lon"), coords={"time": time})
+    started = time_module.monotonic()
+    with pytest.raises(oceanflow.chunking.TooManyTasksError, match=r"limit of 1,000,000") as caught:
+        oceanflow.climatology(huge)
+    assert time_module.monotonic() - started < 30  # refused before the graph is built
+    assert "'lat': " in str(caught.value) and "'lon': " in str(caught.value)

@@ -108,6 +108,33 @@ def test_files_with_different_variables_are_refused(tmp_path):
         open_dataset([tmp_path / "a.nc", tmp_path / "a.nc"])
 
 
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_corrupted_zarr_chunk_names_the_file_the_variable_and_the_chunk(tmp_path, zarr_format):
+    path = tmp_path / "f.zarr"
+    field().to_zarr(path, zarr_format=zarr_format, encoding={"sst": {"chunks": (10, 3, 8)}})
+    damaged = zarr.open_group(path, mode="r")["sst"]
+    key = "c/2/1/0" if zarr_format == 3 else "2.1.0"
+    (path / "sst" / key).write_bytes(b"not a compressed chunk")
+    assert damaged.chunks == (10, 3, 8)
+    ds = open_dataset(path, chunks={"time": 30})
+    with pytest.raises(OSError) as caught:
+        ds.sst.mean().compute()
+    message = str(caught.value)
+    assert f"variable 'sst' of {path}" in message
+    assert "time 20:30, lat 3:6, lon 0:8 (storage chunk (2, 1, 0))" in message
+    assert "drop_variables=['sst']" in message
+    np.testing.assert_allclose(ds.sss.mean().compute(), field().sss.mean())  # the other variable still reads
+
+
+def test_a_glob_where_one_file_lacks_time_names_that_file(tmp_path):
+    ds = field()
+    write_nc(ds.isel(time=slice(0, 30)), tmp_path / "sst_a.nc")
+    write_nc(ds.isel(time=slice(30, 60)), tmp_path / "sst_b.nc")
+    ds.isel(time=0, drop=True).to_netcdf(tmp_path / "sst_mask.nc")
+    with pytest.raises(ValueError, match=r"sst_mask.nc has no 'time' dimension \(its dimensions: lat, lon\)"):
+        open_dataset(tmp_path / "sst_*.nc")
+
+
 # ------------------------------------------------------------------ writing
 
 
