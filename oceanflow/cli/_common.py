@@ -132,7 +132,7 @@ def byte_size(text):
     try:
         return checked_bytes(text, "size")
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive size in bytes (e.g. 64MB)") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size in bytes greater than 0 (e.g. 64MB)") from None
 
 
 def say(quiet, text) -> None:
