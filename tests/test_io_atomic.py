@@ -166,7 +166,7 @@ CONCURRENT_DRIVER = textwrap.dedent(
             pid = os.fork()
             if pid == 0:
                 error = write(path, value, overwrite)
-                print(json.dumps([path, value, error]), flush=True)
+                os.write(1, (json.dumps([path, value, error]) + "\\n").encode())  # one write: lines never mix
                 os._exit(0)
             children.append(pid)
         for pid in children:
