@@ -23,6 +23,9 @@ groupings (``freq``):
 * an array (or DataArray) of one label per time step: groups by those labels.
 
 Only groups that occur are returned, in calendar order (user labels: sorted).
+A grouping finer than the data (months of annual data, days of monthly data)
+is an error.  :meth:`TimeGroups.attrs` describes the grouping as attributes,
+which travel with a climatology so that its anomalies use the same groups.
 
 Example
 -------
@@ -35,12 +38,13 @@ Example
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["CF_CALENDARS", "TimeGroups", "time_groups", "decoded_time", "step_days"]
+__all__ = ["CF_CALENDARS", "TimeGroups", "time_groups", "groups_of_stamps", "decoded_time", "step_days"]
 
 #: Calendar names of the CF conventions (1.11, section 4.4.1).
 CF_CALENDARS = (
@@ -73,6 +77,50 @@ class TimeGroups:
     calendar: str
     #: Whether every group the calendar can produce occurs (a full annual cycle).
     complete: bool
+    #: The grouping: "month", "season", "dayofyear" (month-day), "time.dayofyear"
+    #: (ordinal day), "annual" or "labels" (one label per step).
+    kind: str = "labels"
+    #: Months of each season (kind "season").
+    seasons: dict[str, list[int]] = field(default_factory=dict)
+    #: 29 February policy (kind "dayofyear").
+    feb29: str | None = None
+
+    def attrs(self) -> dict[str, str]:
+        """The grouping as netCDF-safe attributes (see :func:`grouping_of`)."""
+        attrs = {"grouping": self.kind}
+        if self.kind == "season":
+            attrs["seasons"] = json.dumps(self.seasons)
+        if self.kind == "dayofyear":
+            attrs["feb29"] = self.feb29 or "own"
+        if self.kind in ("dayofyear", "time.dayofyear"):
+            attrs["day_numbering"] = "360_day" if self.calendar == "360_day" else "366_day"
+        return attrs
+
+    def describe(self) -> str:
+        """The grouping in words, with the arguments that make it."""
+        return describe_grouping(self.attrs())
+
+
+def describe_grouping(attrs: dict) -> str:
+    """Words for grouping attributes (as :meth:`TimeGroups.attrs` writes them)."""
+    kind = attrs.get("grouping")
+    if kind == "season":
+        return f"seasons {attrs.get('seasons')} (freq='season', seasons=...)"
+    if kind == "dayofyear":
+        return f"days by month and day (freq='dayofyear', feb29={attrs.get('feb29')!r})"
+    if kind == "time.dayofyear":
+        return "days by their ordinal number, 1 March being day 60 or 61 (freq='time.dayofyear')"
+    if kind == "labels":
+        return "labels given per time step (freq=array)"
+    return f"{kind} (freq={kind!r})"
+
+
+def grouping_of(obj) -> dict[str, str] | None:
+    """The grouping attributes of a climatology (on it or on its group coordinate), or None."""
+    for attrs in [obj.attrs] + [obj[d].attrs for d in obj.dims if d in obj.coords]:
+        if "grouping" in attrs:
+            return {k: attrs[k] for k in ("grouping", "seasons", "feb29", "day_numbering") if k in attrs}
+    return None
 
 
 def time_groups(time, freq="month", *, feb29="own", seasons=None) -> TimeGroups:
@@ -92,6 +140,13 @@ def time_groups(time, freq="month", *, feb29="own", seasons=None) -> TimeGroups:
         (``"DJF"``, ``"JJAS"``) or ``{label: [month numbers]}``.
     """
     time = decoded_time(time)
+    _check_spacing(time, freq)
+    return groups_of_stamps(time, freq, feb29=feb29, seasons=seasons)
+
+
+def groups_of_stamps(time, freq="month", *, feb29="own", seasons=None) -> TimeGroups:
+    """As :func:`time_groups` for decoded dates in any order and spacing, such
+    as the representative times of a climatology read from a file."""
     calendar = time.dt.calendar
     if not isinstance(freq, str):
         return _user_groups(time, freq, calendar)
@@ -100,22 +155,38 @@ def time_groups(time, freq="month", *, feb29="own", seasons=None) -> TimeGroups:
     if seasons is not None and freq != "season":
         raise ValueError(f"seasons= applies to freq='season' only, not freq={freq!r}")
     if freq == "annual":
-        return TimeGroups(np.zeros(time.size, np.int64), np.array(["annual"]), None, calendar, True)
+        return TimeGroups(np.zeros(time.size, np.int64), np.array(["annual"]), None, calendar, True, "annual")
     if freq in ("month", "time.month"):
-        return _compact(time.dt.month.values - 1, np.arange(1, 13), "month", calendar)
+        return _compact(time.dt.month.values - 1, np.arange(1, 13), "month", calendar, kind="month")
     if freq == "time.season":
         return _season_groups(time, ("DJF", "JJA", "MAM", "SON"), calendar)
     if freq == "season":
         return _season_groups(time, DEFAULT_SEASONS if seasons is None else seasons, calendar)
-    if step_days(time) >= 27:
-        raise ValueError(
-            f"a {freq!r} climatology needs daily (or finer) data, but the time steps are "
-            f"{step_days(time):.0f} days apart; use freq='month' for monthly data"
-        )
     if freq == "time.dayofyear":
         table = np.arange(1, 361 if calendar == "360_day" else 367)
-        return _compact(time.dt.dayofyear.values - 1, table, "dayofyear", calendar, _possible_doy(calendar))
+        possible = _possible_doy(calendar)
+        return _compact(time.dt.dayofyear.values - 1, table, "dayofyear", calendar, possible, kind=freq)
     return _monthday_groups(time, feb29, calendar)
+
+
+#: The widest time step (days) each grouping can split: a grouping finer than the data is meaningless.
+_WIDEST_STEP = {"month": 32, "time.month": 32, "season": 93, "time.season": 93, "dayofyear": 27, "time.dayofyear": 27}
+
+
+def _check_spacing(time, freq) -> None:
+    if not isinstance(freq, str) or freq not in _WIDEST_STEP or time.size < 2:
+        return
+    days = step_days(time)
+    if days < _WIDEST_STEP[freq]:
+        return
+    kind, needed, fix = {
+        "month": ("monthly", "monthly", "'season' (seasonal data) or 'annual'"),
+        "season": ("seasonal", "seasonal", "'annual'"),
+    }.get(freq.removeprefix("time."), ("day-of-year", "daily", "'month'"))
+    raise ValueError(
+        f"freq={freq!r}: {kind} groups need {needed} (or finer) data, but the time steps are {days:.0f} days "
+        f"apart, so the groups would be finer than the data; use freq={fix}"
+    )
 
 
 def decoded_time(time: xr.DataArray) -> xr.DataArray:
@@ -132,6 +203,14 @@ def decoded_time(time: xr.DataArray) -> xr.DataArray:
             "or cftime), e.g. decode the file with xr.open_dataset(..., use_cftime=True)"
         )
     index = time.to_index()
+    missing = np.flatnonzero(index.isna())
+    if missing.size:
+        raise ValueError(
+            f"the time coordinate has {missing.size} missing time(s) (NaT) at position(s) "
+            f"{missing[:5].tolist()}{' ...' if missing.size > 5 else ''}: the file's time values or units could "
+            f"not be decoded there; drop those steps (obj.isel({time.name or 'time'}=~obj.{time.name or 'time'}"
+            ".isnull())) or fix the time axis (oceanflow.open_dataset(..., time_units=..., calendar=...))"
+        )
     if not index.is_unique:
         dupes = index[index.duplicated()][:3]
         raise ValueError(f"time coordinate has duplicate times (e.g. {list(map(str, dupes))}); drop them first")
@@ -173,7 +252,7 @@ def _decode_numbers(time):
     )
 
 
-def _compact(keys, table, dim, calendar, possible=None):
+def _compact(keys, table, dim, calendar, possible=None, **grouping):
     """Codes into the present entries of ``table`` (in table order); key -1: no group."""
     keys = np.asarray(keys, np.int64)
     present = np.zeros(table.size, bool)
@@ -181,7 +260,7 @@ def _compact(keys, table, dim, calendar, possible=None):
     renumber = np.cumsum(present) - 1
     codes = np.where(keys >= 0, renumber[np.maximum(keys, 0)], -1).astype(np.int64)
     possible = np.ones(table.size, bool) if possible is None else possible
-    return TimeGroups(codes, table[present], dim, calendar, bool(present[possible].all()))
+    return TimeGroups(codes, table[present], dim, calendar, bool(present[possible].all()), **grouping)
 
 
 def _possible_doy(calendar):
@@ -196,18 +275,21 @@ def _monthday_groups(time, feb29, calendar):
         raise ValueError(f"unknown feb29 policy {feb29!r}; use one of {list(FEB29_POLICIES)}")
     month = time.dt.month.values
     day = time.dt.day.values
+    grouping = {"kind": "dayofyear", "feb29": feb29}
     if calendar == "360_day":
-        return _compact(30 * (month - 1) + day - 1, np.arange(1, 361), "dayofyear", calendar)
+        return _compact(30 * (month - 1) + day - 1, np.arange(1, 361), "dayofyear", calendar, **grouping)
     if feb29 == "own":
         possible = np.ones(366, bool)
         if calendar in ("noleap", "365_day"):
             possible[59] = False
-        return _compact(_LEAP_START[month - 1] + day - 1, np.arange(1, 367), "dayofyear", calendar, possible)
+        return _compact(
+            _LEAP_START[month - 1] + day - 1, np.arange(1, 367), "dayofyear", calendar, possible, **grouping
+        )
     leap_day = (month == 2) & (day == 29)
     keys = _NOLEAP_START[month - 1] + np.where(leap_day, 28, day) - 1
     if feb29 == "drop":
         keys = np.where(leap_day, -1, keys)
-    return _compact(keys, np.arange(1, 366), "dayofyear", calendar)
+    return _compact(keys, np.arange(1, 366), "dayofyear", calendar, **grouping)
 
 
 def _season_groups(time, seasons, calendar):
@@ -222,7 +304,8 @@ def _season_groups(time, seasons, calendar):
                 )
             month_to_season[m - 1] = i
     keys = month_to_season[time.dt.month.values - 1]
-    return _compact(keys, np.array(labels), "season", calendar)
+    definition = {str(label): [int(m) for m in ms] for label, ms in zip(labels, months, strict=True)}
+    return _compact(keys, np.array(labels), "season", calendar, kind="season", seasons=definition)
 
 
 def _parse_seasons(seasons):

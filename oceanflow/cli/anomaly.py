@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import UsageError, add_grouping, add_inputs, base_period, open_input, save_output, with_time
+from ._common import UsageError, add_grouping, add_inputs, base_period, save_output
+from .climatology import open_fields, report
 
 HELP = "departures from a climatology (computed here, or read with --clim)"
 EXAMPLES = """examples:
@@ -33,7 +34,7 @@ def arguments(parser) -> None:
 def run(args, operation) -> None:
     import oceanflow
 
-    ds = with_time(open_input(args), "anomaly")
+    ds, names = open_fields(args, "anomaly")
     clim = None
     if args.clim is not None:
         if args.base:
@@ -41,11 +42,12 @@ def run(args, operation) -> None:
         if args.kind == "standardized":
             raise UsageError("--kind standardized computes its own mean and std; leave out --clim")
         clim = oceanflow.open_dataset(args.clim, chunks=None)
-        missing = [name for name in ds.data_vars if name not in clim.data_vars]
+        missing = [name for name in names if name not in clim.data_vars]
         if missing:
             raise UsageError(
                 f"the climatology {args.clim} has no variable {', '.join(map(repr, missing))}; "
                 "compute it from the same input, or select variables with --var"
             )
     result = oceanflow.anomaly(ds, clim, freq=args.freq, kind=args.kind, base=base_period(args))
+    report(args, "anomaly", names, ds, result)
     save_output(result, args, operation)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_grouping, add_inputs, base_period, open_input, save_output, with_time
+from ._common import UsageError, add_grouping, add_inputs, base_period, save_output, say
 
 HELP = "climatology of each variable over months, seasons or days of the year"
 EXAMPLES = """examples:
@@ -25,6 +25,45 @@ def arguments(parser) -> None:
 def run(args, operation) -> None:
     import oceanflow
 
-    ds = with_time(open_input(args), "climatology")
+    ds, names = open_fields(args, "climatology")
     result = oceanflow.climatology(ds, args.freq, args.stat, base=base_period(args))
+    report(args, "climatology", names, ds, result)
     save_output(result, args, operation)
+
+
+def open_fields(args, operation):
+    """The input and the names of its fields along time (``--var`` selects among
+    them); other variables (grid bounds, ``time_bnds``, masks) stay for the
+    operation to carry or drop."""
+    import oceanflow
+    from oceanflow.variables import fields
+
+    ds = oceanflow.open_dataset(args.inputs, chunks=args.chunks)
+    if "time" not in ds.dims:
+        raise UsageError(f"{operation} needs a time dimension, but the input has dimensions {tuple(ds.dims)}")
+    candidates = fields(ds, "time")
+    names = args.var or candidates
+    missing = [n for n in names if n not in ds.data_vars]
+    if missing:
+        raise UsageError(
+            f"no variable {', '.join(map(repr, missing))} in the input; its variables are {', '.join(ds.data_vars)}"
+        )
+    refused = [n for n in names if n not in candidates]
+    if refused:
+        raise UsageError(
+            f"{', '.join(map(repr, refused))}: not a numeric field along time (a CF bounds variable, text, "
+            f"or no time dimension); the fields are {', '.join(candidates) or 'none'}"
+        )
+    if not names:
+        raise UsageError(f"no numeric variable along time in the input; its variables are {list(ds.data_vars)}")
+    others = [n for n in ds.data_vars if n not in candidates]
+    return ds[list(names) + others], list(names)
+
+
+def report(args, operation, names, ds, result) -> None:
+    """Say which variables were computed, carried unchanged and dropped."""
+    carried = [n for n in ds.data_vars if n not in names and n in result.data_vars]
+    dropped = [n for n in ds.data_vars if n not in names and n not in result.data_vars]
+    line = f"{operation} of {', '.join(names)}"
+    details = [f"{label}: {', '.join(items)}" for label, items in (("carried", carried), ("dropped", dropped)) if items]
+    say(args.quiet, line + (f" ({'; '.join(details)})" if details else ""))

@@ -1,14 +1,23 @@
-"""Anomalies of one DataArray: the data minus (or over) its group's climatology, one pass per chunk."""
+"""Anomalies of one DataArray: the data minus (or over) its group's climatology, one pass per chunk.
+
+The climatology meets the data by labels: its groups by their labels (and
+its recorded grouping must be the one asked for), its other dimensions by
+their coordinates through :func:`oceanflow.alignment.align`.
+"""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import xarray as xr
 
 from .._arrays import is_dask
 from .._dtypes import working_dtype
+from ..alignment import align
 from ..kernels.climatology import grouped_anomaly
-from ..timegroups import time_groups
+from ..timegroups import describe_grouping, grouping_of, groups_of_stamps, time_groups
+from .cf import anomaly_attrs, decode_climatology
 from .engine import as_pixels
 from .plan import time_of
 
@@ -21,6 +30,7 @@ def anomaly_array(obj, clim, kind, *, freq, dim, base, feb29, seasons):
     for c in (mean, std):
         if c is not None and not isinstance(c, xr.DataArray):
             raise TypeError(f"clim must be a DataArray (or Dataset for Dataset input), got {type(c).__name__}")
+    mean, std = (None if c is None else as_climatology(c, groups, dim) for c in (mean, std))
     codes = _codes_into(groups, mean, gdim)
     if std is not None:
         if not np.array_equal(np.asarray(std[gdim].values), np.asarray(mean[gdim].values)):
@@ -65,8 +75,59 @@ def anomaly_array(obj, clim, kind, *, freq, dim, base, feb29, seasons):
     else:
         result = _anomaly_block(np.asarray(data), codes, np.asarray(center), np.asarray(scale))
     out = moved.copy(data=result).transpose(*obj.dims)
-    if kind != "absolute":
-        out.attrs["units"] = "1"
+    out.attrs = anomaly_attrs(obj.attrs, kind, obj.name)
+    return out
+
+
+def as_climatology(clim: xr.DataArray, groups, dim: str) -> xr.DataArray:
+    """``clim`` with the group dimension of ``groups``, checked to group as they do.
+
+    A climatology read from a file may hold a CF climatological time axis: one
+    written by oceanflow comes back as its groups; one of another tool (CDO's
+    ``ymonmean``, ``ydaymean``) is grouped by its time stamps, one per group.
+    """
+    gdim = groups.dim
+    if gdim is None or gdim in clim.dims or dim not in clim.dims:
+        _check_grouping(clim, groups)
+        return clim
+    decoded = decode_climatology(clim.to_dataset(name="_clim"))["_clim"]
+    if gdim in decoded.dims:
+        _check_grouping(decoded, groups)
+        return decoded
+    stamps = time_of(clim, dim) if clim[dim].dtype.kind not in "MO" else clim[dim]
+    kwargs = {"feb29": groups.feb29 or "own"} if groups.kind == "dayofyear" else {}
+    if groups.kind == "season":
+        kwargs["seasons"] = groups.seasons
+    stamped = groups_of_stamps(stamps, "time.dayofyear" if groups.kind == "time.dayofyear" else groups.kind, **kwargs)
+    if np.any(stamped.codes < 0) or np.unique(stamped.codes).size != stamped.codes.size:
+        raise ValueError(
+            f"the climatology has a {dim!r} axis of {clim.sizes[dim]} steps that are not one per {gdim} group "
+            f"({groups.describe()}); pass a climatology computed with the same freq"
+        )
+    labels = stamped.labels[stamped.codes]
+    order = np.argsort(stamped.codes, kind="stable")
+    result = clim.isel({dim: order}).drop_vars(dim).rename({dim: gdim})
+    return result.assign_coords({gdim: labels[order]})
+
+
+def _check_grouping(clim, groups) -> None:
+    """Refuse a climatology whose recorded grouping is not the one asked for."""
+    recorded = grouping_of(clim)
+    if recorded is None:
+        return  # made elsewhere (xarray's groupby, another tool): its labels decide
+    wanted = groups.attrs()
+    if _comparable(recorded) != _comparable(wanted):
+        raise ValueError(
+            f"the climatology groups {describe_grouping(recorded)}, but this anomaly groups "
+            f"{describe_grouping(wanted)}; pass the freq (and seasons/feb29) the climatology was computed "
+            "with, or compute the climatology with these"
+        )
+
+
+def _comparable(grouping: dict) -> dict:
+    out = dict(grouping)
+    if "seasons" in out:
+        out["seasons"] = {k: sorted(v) for k, v in json.loads(out["seasons"]).items()}
     return out
 
 
@@ -93,15 +154,14 @@ def _codes_into(groups, clim, gdim):
 
 
 def _aligned(clim, gdim, moved, dtype):
-    """Climatology values ordered (group, *data's other dims), broadcast where it lacks them."""
+    """Climatology values ordered (group, *data's other dims), matched to the data by
+    coordinate labels and broadcast where it lacks a dimension."""
     space = moved.dims[1:]
+    _, clim = align(moved, clim, names=("data", "climatology"), exclude={moved.dims[0], gdim})
     clim = clim.drop_vars([c for c in clim.coords if c not in clim.dims], errors="ignore")
     if gdim not in clim.dims:
         clim = clim.expand_dims(gdim)
     shape = {d: moved.sizes[d] for d in space}
-    for d in space:
-        if d in clim.dims and clim.sizes[d] != shape[d]:
-            raise ValueError(f"the climatology has {clim.sizes[d]} values along {d!r}, the data {shape[d]}")
     clim = clim.expand_dims({d: shape[d] for d in space if d not in clim.dims})
     clim = clim.transpose(gdim, *space).astype(dtype)
     if is_dask(clim.data):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import numpy as np
 import xarray as xr
 
 from .._dtypes import check_real_numeric
+from ..alignment import align
 from ..kernels.climatology import AGGREGATIONS
 from ..timegroups import decoded_time, step_days, time_groups
-from .cf import CF_METHOD
+from .cf import CF_METHOD, period_of
 
 
 class Plan:
@@ -31,8 +33,19 @@ class Plan:
         time = time_of(obj, dim)
         self.time = self.select(time.to_dataset(name="_t"))[dim] if base is not None else time
         self.groups = time_groups(self.time, freq, feb29=feb29, seasons=seasons)
+        self.calendar = self.time.dt.calendar
+        self.period = period_of(self.time.values, self._time_bounds(obj))
+        self.one_step_per_year = _one_step_per_year(self.groups.codes, self.time.dt.year.values)
         self.weights = self._weights(weights, obj)
         self.smooth = self._smooth(smooth, freq)
+
+    def _time_bounds(self, obj):
+        """The CF bounds of the time steps (e.g. ``time_bnds``) of a Dataset, over the base period."""
+        name = obj[self.dim].attrs.get("bounds", obj[self.dim].encoding.get("bounds"))
+        if not isinstance(obj, xr.Dataset) or name not in obj.variables or obj[name].ndim != 2:
+            return None
+        bounds = self.select(obj[[name]])[name]
+        return bounds.values if bounds.dtype.kind in "MO" else None
 
     def select(self, obj):
         """``obj`` restricted to the base period (and with decoded times)."""
@@ -40,6 +53,7 @@ class Plan:
             return obj.assign_coords({self.dim: time_of(obj, self.dim)})
         obj = obj.assign_coords({self.dim: time_of(obj, self.dim)})
         start, end = _base_pair(self.base)
+        _check_base_parses(obj.indexes[self.dim], start, end)
         years = obj[self.dim].dt.year.values
         for label, bound in (("start", start), ("end", end)):
             year = _year_of(bound)
@@ -68,7 +82,13 @@ class Plan:
                 )
             return self.time.dt.days_in_month.values.astype(np.float64)
         if isinstance(weights, xr.DataArray):
-            weights = self.select(weights.to_dataset(name="_w"))["_w"] if self.base is not None else weights
+            if weights.dims != (self.dim,):
+                raise ValueError(f"weights must be one value per time step along {self.dim!r}, got dims {weights.dims}")
+            if self.dim in weights.coords and self.base is not None:
+                weights = self.select(weights.to_dataset(name="_w"))["_w"]
+            elif self.dim in weights.coords:
+                weights = weights.assign_coords({self.dim: time_of(weights, self.dim)})
+            _, weights = align(self.time, weights, names=("data", "weights"))
         values = np.asarray(weights)
         check_real_numeric(values.dtype, "weights")
         if values.shape != (self.time.size,):
@@ -105,10 +125,43 @@ def time_of(obj, dim):
     return decoded_time(obj[dim])
 
 
+_DATE_TYPES = (str, datetime.date, np.datetime64)
+
+
 def _base_pair(base):
+    example = "such as ('1991', '2020') or ('1991-01-01', '2020-12-31')"
     if not isinstance(base, (tuple, list)) or len(base) != 2:
-        raise ValueError(f"base must be a (start, end) pair such as ('1991-01-01', '2020-12-31'), got {base!r}")
+        raise ValueError(f"base must be a (start, end) pair {example}, got {base!r}")
+    for bound in base:
+        if bound is not None and not isinstance(bound, _DATE_TYPES) and not hasattr(bound, "calendar"):
+            raise TypeError(
+                f"base holds {bound!r} ({type(bound).__name__}); give the period's start and end as dates "
+                f"or strings {example}"
+                + (
+                    f": base=({base[0]!r}, {base[1]!r}) becomes base=('{base[0]}', '{base[1]}')"
+                    if _numbers(base)
+                    else ""
+                )
+            )
     return base[0], base[1]
+
+
+def _numbers(base) -> bool:
+    return all(isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool) for b in base)
+
+
+def _check_base_parses(index, start, end) -> None:
+    """A clear error for a bound that is no date (``"abc"``), rather than pandas' slicing message."""
+    for label, bound in (("start", start), ("end", end)):
+        if bound is None:
+            continue
+        try:
+            index.slice_indexer(bound, bound)
+        except (KeyError, ValueError, TypeError) as err:
+            raise ValueError(
+                f"base period {label} {bound!r} is not a date ({err}); give dates or years as strings, "
+                "such as ('1991', '2020') or ('1991-01-01', '2020-12-31')"
+            ) from None
 
 
 def _year_of(bound):
@@ -127,3 +180,10 @@ def check_dataarray(obj, name):
             "wrap arrays with xr.DataArray(data, dims=..., coords={'time': ...})"
         )
     check_real_numeric(obj.dtype, f"data {obj.name or ''}".strip())
+
+
+def _one_step_per_year(codes, years) -> bool:
+    """Whether each group holds at most one time step per year (e.g. monthly data in months)."""
+    valid = codes >= 0
+    pairs = codes[valid].astype(np.int64) * 100_000 + (years[valid] - years.min())
+    return bool(np.unique(pairs).size == pairs.size)

@@ -146,13 +146,16 @@ def _open_one(path: Path, engine: str, kwargs: dict) -> xr.Dataset:
     options = {"chunks": None, **kwargs, "decode_times": False}
     if engine == "zarr":
         options.setdefault("consolidated", None)
+    from ..climatology.cf import decode_climatology  # hook: a CF climatological time axis as groups
+
     try:
-        return xr.open_dataset(path, engine=engine, **options)
+        ds = xr.open_dataset(path, engine=engine, **options)
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise OSError(
             f"cannot read {path} with engine {engine!r} ({type(err).__name__}: {err}); "
             "check that the file is complete and in NetCDF or Zarr format, or pass engine="
         ) from err
+    return decode_climatology(ds)
 
 
 def _warn(notes: list[tuple[str, str]], n_files: int) -> None:

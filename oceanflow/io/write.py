@@ -86,8 +86,10 @@ def save(
     -------
     >>> save(ds, "out.zarr", overwrite=True)    # doctest: +SKIP
     """
+    from ..climatology.cf import encode_climatology  # hook: groups as a CF climatological time axis
+
     path = Path(path)
-    ds = _as_dataset(obj)
+    ds = encode_climatology(_as_dataset(obj))
     kind = _format_for(path)
     if kind == "netcdf":
         codec_for(compression, level)  # bad codecs and levels refused before anything is written
