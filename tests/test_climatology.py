@@ -2,6 +2,7 @@
 
 import contextlib
 import datetime
+import json
 import warnings
 
 import dask
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import oceanflow
+from oceanflow.climatology import EmptyGroupsWarning
 
 pytestmark = pytest.mark.usefixtures("no_flox")
 
@@ -502,3 +504,242 @@ def test_bad_input(call, error, message):
     obj = make_field("standard", start="2001-01-01", periods=2 * 365)
     with pytest.raises(error, match=message):
         call(obj)
+
+
+# ---------------------------------------------------------------- results a scientist can trust (issue 9)
+
+
+def _monthly_sst(lat=(-30.0, -15.0, 0.0, 15.0, 30.0), years=4, calendar="numpy"):
+    """Monthly SST warmest at the equator and with a seasonal cycle, so that a
+    climatology used on the wrong latitude is off by degrees."""
+    obj = make_field(calendar, start="2001-01-01", periods=12 * years, freq="MS", shape=(len(lat), 3), nan_fraction=0)
+    lat = np.asarray(lat)
+    seasonal = 3 * np.cos(2 * np.pi * (obj.time.dt.month.values - 1) / 12)
+    values = 24 + 0.2 * lat[None, :, None] + seasonal[:, None, None] + obj.values * 0.1  # warmer northwards
+    return obj.copy(data=values).rename(y="lat").assign_coords(lat=lat, x=[10.0, 11.0, 12.0])
+
+
+@pytest.mark.parametrize("dask_input", [False, True])
+def test_anomaly_meets_a_reversed_climatology_by_labels(dask_input):
+    sst = _monthly_sst()
+    clim = oceanflow.climatology(sst).isel(lat=slice(None, None, -1))  # stored north to south
+    data = sst.chunk(time=12) if dask_input else sst
+    result = oceanflow.anomaly(data, clim)
+    expected = sst.groupby("time.month") - clim  # xarray meets them by label
+    np.testing.assert_allclose(result.values, expected.transpose(*result.dims).values, atol=1e-12)
+    by_position = sst.groupby("time.month") - clim.assign_coords(lat=sst.lat.values)
+    assert float(abs(by_position - expected).max()) > 7  # what matching by position gave: degrees off
+
+
+def test_anomaly_refuses_a_climatology_on_another_grid():
+    sst = _monthly_sst()
+    shifted = oceanflow.climatology(sst).assign_coords(lat=lambda c: c.lat + 5.0)
+    with pytest.raises(ValueError, match=r"different 'lat' coordinates \(5 of 5 labels differ.*interp"):
+        oceanflow.anomaly(sst, shifted)
+    lon_cut = oceanflow.climatology(sst).isel(x=slice(0, 2))
+    with pytest.raises(ValueError, match="'x'"):
+        oceanflow.anomaly(sst, lon_cut)
+
+
+def test_weights_meet_the_data_by_time_labels():
+    sst = _monthly_sst()
+    days = sst.time.dt.days_in_month.astype(float)
+    expected = oceanflow.climatology(sst, weights="days_in_month")
+    reversed_weights = days.isel(time=slice(None, None, -1))
+    xr.testing.assert_allclose(oceanflow.climatology(sst, weights=reversed_weights), expected)
+    oracle_value = (sst * days).groupby("time.month").sum() / days.groupby("time.month").sum()
+    np.testing.assert_allclose(expected.values, oracle_value.transpose(*expected.dims).values, rtol=1e-12)
+    shifted = days.assign_coords(time=days.time + np.timedelta64(1, "D"))
+    with pytest.raises(ValueError, match="different 'time' coordinates"):
+        oceanflow.climatology(sst, weights=shifted)
+
+
+def _daily_sst():
+    obj = make_field("standard", start="2001-01-01", periods=4 * 365 + 1, shape=(2, 2), nan_fraction=0)
+    ramp = (obj.time.dt.dayofyear.values - 1) / 4.0  # 1 degC between neighbouring ordinal days x 4
+    return obj.copy(data=obj.values * 0.01 + ramp[:, None, None])
+
+
+@pytest.mark.parametrize(
+    "made, used, message",
+    [
+        ({"freq": "time.dayofyear"}, {"freq": "dayofyear"}, "ordinal number"),
+        ({"freq": "dayofyear", "feb29": "merge"}, {"freq": "dayofyear"}, "feb29='merge'"),
+        ({"freq": "season", "seasons": ["DJFM", "AMJJASON"]}, {"freq": "season"}, "seasons"),
+        ({"freq": "season"}, {"freq": "month"}, "seasons"),
+    ],
+)
+def test_anomaly_refuses_a_climatology_of_another_grouping(made, used, message, tmp_path):
+    sst = _daily_sst()
+    clim = oceanflow.climatology(sst, **made)
+    with pytest.raises(ValueError, match=f"the climatology groups .*{message}"):
+        oceanflow.anomaly(sst, clim, **used)
+    oceanflow.save(clim, tmp_path / "clim.nc")  # also when read back from a file
+    read = oceanflow.open_dataset(tmp_path / "clim.nc", chunks=None)
+    with pytest.raises(ValueError, match=f"the climatology groups .*{message}"):
+        oceanflow.anomaly(sst.to_dataset(), read, **used)
+    oceanflow.anomaly(sst.to_dataset(), read, **made)  # the same grouping is accepted
+
+
+def test_ordinal_and_month_day_climatologies_differ_by_a_degree_in_leap_years():
+    sst = _daily_sst()
+    ordinal = oceanflow.climatology(sst, "time.dayofyear")
+    month_day = oceanflow.climatology(sst, "dayofyear")
+    assert ordinal.attrs["grouping"] == "time.dayofyear" and month_day.attrs["grouping"] == "dayofyear"
+    assert month_day.dayofyear.attrs["feb29"] == "own" and "feb29" not in ordinal.dayofyear.attrs
+    right = oceanflow.anomaly(sst, month_day, freq="dayofyear")
+    with xr.set_options(use_flox=False):
+        expected = sst.groupby(oracle_key(sst.time, "dayofyear")) - month_day
+    np.testing.assert_allclose(right.values, expected.values, atol=1e-12)
+
+
+def test_the_grouping_travels_with_the_climatology():
+    sst = _daily_sst()
+    seasons = oceanflow.climatology(sst, "season", seasons={"wet": [11, 12, 1, 2], "dry": [5, 6, 7, 8]})
+    for attrs in (seasons.attrs, seasons.season.attrs):
+        assert attrs["grouping"] == "season"
+        assert json.loads(attrs["seasons"]) == {"wet": [11, 12, 1, 2], "dry": [5, 6, 7, 8]}
+    days = oceanflow.climatology(sst.to_dataset(), "dayofyear", feb29="merge")
+    assert days.sst.attrs["feb29"] == days.dayofyear.attrs["feb29"] == "merge"
+    assert days.dayofyear.attrs["calendar"] == "standard"
+    assert days.dayofyear.attrs["climatology_period"] == "2001-01-01T00:00:00/2005-01-01T00:00:00"
+
+
+@pytest.mark.parametrize(
+    "attrs, kind, expected",
+    [
+        (
+            {"standard_name": "sea_surface_temperature", "long_name": "SST", "units": "degC"},
+            "absolute",
+            {"long_name": "SST anomaly", "units": "degC", "units_metadata": "temperature: difference"},
+        ),
+        (
+            {"standard_name": "air_temperature", "units": "K"},
+            "absolute",
+            {
+                "standard_name": "air_temperature_anomaly",
+                "long_name": "air temperature anomaly",
+                "units": "K",
+                "units_metadata": "temperature: difference",
+            },
+        ),
+        ({"standard_name": "sea_surface_temperature", "units": "degC"}, "relative", {"units": "1"}),
+        (
+            {"standard_name": "sea_water_salinity", "units": "0.001", "valid_max": 40.0},
+            "standardized",
+            {"long_name": "standardized sea water salinity anomaly", "units": "1"},
+        ),
+    ],
+)
+def test_anomaly_metadata_says_what_the_numbers_are(attrs, kind, expected):
+    sst = _monthly_sst()
+    sst.attrs = dict(attrs)
+    result = oceanflow.anomaly(sst, kind=kind)
+    for key, value in expected.items():
+        assert result.attrs[key] == value
+    if "standard_name" not in expected:
+        assert "standard_name" not in result.attrs
+    assert "valid_max" not in result.attrs and "grouping" not in result.attrs
+
+
+@pytest.mark.parametrize(
+    "previous, expected",
+    [
+        (None, "time: mean within years time: mean over years"),
+        ("time: mean", "time: mean within years time: mean over years"),  # monthly means: said once
+        ("area: mean time: maximum", "area: mean time: maximum within years time: mean over years"),
+    ],
+)
+def test_cell_methods_say_each_operation_once(previous, expected):
+    sst = _monthly_sst()
+    if previous:
+        sst.attrs["cell_methods"] = previous
+    assert oceanflow.climatology(sst).attrs["cell_methods"] == expected
+
+
+def test_daily_data_keep_their_own_time_method_before_the_climatology():
+    daily = _daily_sst().assign_attrs(cell_methods="time: maximum")
+    cell = oceanflow.climatology(daily, "month").attrs["cell_methods"]
+    assert cell == "time: maximum time: mean within years time: mean over years"
+
+
+def test_datasets_compute_fields_and_carry_or_drop_the_rest():
+    sst = _monthly_sst()
+    edges = sst.time.values
+    ds = xr.Dataset(
+        {
+            "sst": sst,
+            "lat_bnds": (("lat", "bnds"), np.stack([sst.lat - 7.5, sst.lat + 7.5], axis=1)),
+            "time_bnds": (("time", "bnds"), np.stack([edges, edges + np.timedelta64(28, "D")], axis=1)),
+            "area": ("lat", np.cos(np.deg2rad(sst.lat.values))),
+            "platform": ("time", np.array(["ship"] * sst.time.size)),
+        }
+    )
+    ds.lat.attrs["bounds"] = "lat_bnds"
+    ds.time.attrs["bounds"] = "time_bnds"
+    clim = oceanflow.climatology(ds)
+    assert sorted(clim.data_vars) == ["area", "climatology_bounds", "lat_bnds", "sst"]
+    xr.testing.assert_identical(clim.lat_bnds, ds.lat_bnds)
+    xr.testing.assert_allclose(clim.sst, oceanflow.climatology(sst))
+    anom = oceanflow.anomaly(ds)
+    assert sorted(anom.data_vars) == sorted(ds.data_vars)
+    for name in ("lat_bnds", "time_bnds", "area", "platform"):
+        xr.testing.assert_identical(anom[name], ds[name])
+    np.testing.assert_allclose(anom.sst.values, (sst.groupby("time.month") - oceanflow.climatology(sst)).values)
+
+
+@pytest.mark.parametrize(
+    "obj, freq, message",
+    [
+        (lambda: _monthly_sst(years=30).resample(time="YS").mean(), "month", "monthly groups need monthly"),
+        (lambda: _monthly_sst(years=30).resample(time="YS").mean(), "season", "seasonal groups need seasonal"),
+        (lambda: _monthly_sst(), "dayofyear", "day-of-year groups need daily"),
+        (lambda: _monthly_sst(), "time.dayofyear", "day-of-year groups need daily"),
+    ],
+)
+def test_a_grouping_finer_than_the_data_is_an_error(obj, freq, message):
+    with pytest.raises(ValueError, match=message):
+        oceanflow.climatology(obj(), freq)
+
+
+def test_one_step_can_take_its_anomaly():
+    sst = _daily_sst()
+    clim = oceanflow.climatology(sst, "dayofyear")
+    one = oceanflow.anomaly(sst.isel(time=[400]), clim, freq="dayofyear")
+    np.testing.assert_allclose(one.values, oceanflow.anomaly(sst, clim, freq="dayofyear").isel(time=[400]).values)
+
+
+def test_groups_nan_everywhere_are_counted_in_one_warning():
+    sst = _daily_sst().isel(time=slice(0, 400))  # January twice, the rest (about) once
+    with pytest.warns(EmptyGroupsWarning, match=r"^11 of 12 month groups are NaN at every point") as caught:
+        result = oceanflow.climatology(sst, "month", min_count=40)
+    assert len(caught) == 1
+    assert result.isnull().all(dim=("y", "x")).sum() == 11  # only January has 2 x 31 >= 40 days
+    flat = sst.where(sst.time.dt.month != 3, 7.0)  # March: no spread at all
+    with pytest.warns(EmptyGroupsWarning, match=r"1 of 12 month groups have .*std that is zero"):
+        anom = oceanflow.anomaly(flat, kind="standardized")
+    assert anom.where(flat.time.dt.month == 3, drop=True).isnull().all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        oceanflow.anomaly(sst, kind="standardized")
+
+
+@pytest.mark.parametrize(
+    "base, error, message",
+    [
+        ((2001, 2002), TypeError, r"base=\('2001', '2002'\)"),
+        (("abc", "def"), ValueError, "base period start 'abc' is not a date"),
+        (("2001", [2002]), TypeError, "give the period's start and end as dates"),
+    ],
+)
+def test_base_periods_that_are_not_dates(base, error, message):
+    with pytest.raises(error, match=message):
+        oceanflow.climatology(_daily_sst(), base=base)
+
+
+def test_missing_times_are_named():
+    sst = _daily_sst()
+    times = sst.time.values.copy()
+    times[3] = np.datetime64("NaT")
+    with pytest.raises(ValueError, match=r"1 missing time\(s\) \(NaT\) at position\(s\) \[3\].*isnull"):
+        oceanflow.climatology(sst.assign_coords(time=times))

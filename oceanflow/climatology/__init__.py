@@ -10,6 +10,6 @@ shape, chunks and coordinates.  Groups (``freq``) are those of
 :mod:`oceanflow.timegroups`.
 """
 
-from .api import anomaly, climatology
+from .api import EmptyGroupsWarning, anomaly, climatology
 
-__all__ = ["climatology", "anomaly"]
+__all__ = ["climatology", "anomaly", "EmptyGroupsWarning"]

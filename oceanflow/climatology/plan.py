@@ -84,11 +84,9 @@ class Plan:
         if isinstance(weights, xr.DataArray):
             if weights.dims != (self.dim,):
                 raise ValueError(f"weights must be one value per time step along {self.dim!r}, got dims {weights.dims}")
-            if self.dim in weights.coords and self.base is not None:
+            _, weights = align(time_of(obj, self.dim), weights, names=("data", "weights"))
+            if self.base is not None:
                 weights = self.select(weights.to_dataset(name="_w"))["_w"]
-            elif self.dim in weights.coords:
-                weights = weights.assign_coords({self.dim: time_of(weights, self.dim)})
-            _, weights = align(self.time, weights, names=("data", "weights"))
         values = np.asarray(weights)
         check_real_numeric(values.dtype, "weights")
         if values.shape != (self.time.size,):
