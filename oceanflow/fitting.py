@@ -27,6 +27,7 @@ from ._blockwise import map_blocks
 from ._dtypes import check_real_numeric, working_dtype
 from .chunking import chunked_for, whole_core_dims
 from .kernels.fitting import chebyshev_detrend, chebyshev_lstsq
+from .variables import fields
 
 __all__ = ["detrend", "polyfit"]
 
@@ -112,8 +113,10 @@ def detrend(obj: T_Labelled, dim: Hashable, deg: int = 1) -> T_Labelled:
     Parameters
     ----------
     obj : xarray.DataArray or xarray.Dataset
-        NumPy- or dask-backed; every data variable of a Dataset that has
-        ``dim`` is detrended, the others are returned unchanged.
+        NumPy- or dask-backed; every field of a Dataset along ``dim``
+        (numeric, not a CF bounds variable such as ``time_bnds``; see
+        :mod:`oceanflow.variables`) is detrended, the other variables are
+        returned unchanged.
     dim : hashable
         Dimension (or 1-D coordinate) along which to fit; abscissa as in
         :func:`polyfit`.
@@ -142,7 +145,7 @@ def detrend(obj: T_Labelled, dim: Hashable, deg: int = 1) -> T_Labelled:
     t, _ = _scaled_basis(x, deg)
     kwargs = {"t": t, "deg": deg}
     results = {}
-    for name, var in _fitted_variables(obj, true_dim):
+    for name, var in _fitted_variables(_fields_along(obj, true_dim), true_dim):
         data = _map_blocks(_detrend_block, var.data, var.get_axis_num(true_dim), None, "detrend", kwargs)
         results[name] = var.copy(data=data)
     if isinstance(obj, xr.DataArray):
@@ -246,6 +249,16 @@ def _abscissa(obj, dim, operation):
     if not np.isfinite(x).all():
         raise ValueError(f"{operation}: coordinate {dim!r} contains NaN or inf; drop those points first")
     return coord.dims[0], x
+
+
+def _fields_along(obj, dim):
+    """A Dataset's fields along ``dim`` only: CF bounds (``time_bnds``) and text are left alone."""
+    if isinstance(obj, xr.DataArray):
+        return obj
+    names = fields(obj, dim)
+    if not names:
+        raise ValueError(f"no numeric data variable (other than CF bounds) has dimension {dim!r}; nothing to detrend")
+    return obj[names]
 
 
 def _fitted_variables(obj, true_dim):

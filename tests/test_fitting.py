@@ -308,6 +308,27 @@ def test_detrend_dataset_float32_and_datetime():
         np.testing.assert_allclose(ours.a.values[j], expected, rtol=0, atol=1e-5)
 
 
+def test_detrend_dataset_leaves_bounds_and_text_alone():
+    time = xr.date_range("2010-01-01", periods=48, freq="MS")
+    values = np.arange(48.0)[None, :] * [[0.1], [0.2]] + np.cos(np.arange(48.0))
+    bounds = np.stack([time.values, time.values + np.timedelta64(28, "D")], axis=1)
+    ds = xr.Dataset(
+        {
+            "a": (("s", "time"), values),
+            "time_bnds": (("time", "bnds"), bounds),
+            "depth_bnds": (("s", "bnds"), [[0.0, 10.0], [10.0, 20.0]]),
+            "platform": ("time", np.array(["buoy"] * 48)),
+        },
+        coords={"time": ("time", time, {"bounds": "time_bnds"}), "s": ("s", [5.0, 15.0], {"bounds": "depth_bnds"})},
+    )
+    ours = detrend(ds, "time")
+    for name in ("time_bnds", "depth_bnds", "platform"):
+        xr.testing.assert_identical(ours[name], ds[name])
+    x = (time.values - np.datetime64("1970-01-01")).astype("timedelta64[ns]").astype(float)
+    expected = values - np.array([np.polyval(np.polyfit(x, row, 1), x) for row in values])
+    np.testing.assert_allclose(ours.a.values, expected, atol=1e-9)
+
+
 # ---------------------------------------------------------------- errors
 
 
