@@ -343,6 +343,6 @@ def _user_groups(time, freq, calendar):
         raise ValueError(
             f"freq given as labels must hold one label per time step ({time.size}), got shape {labels.shape}"
         )
-    name = freq.name if isinstance(freq, xr.DataArray) and freq.name not in (None, time.name) else "group"
+    name = str(freq.name) if isinstance(freq, xr.DataArray) and freq.name not in (None, time.name) else "group"
     unique, codes = np.unique(labels, return_inverse=True)
     return TimeGroups(codes.astype(np.int64).reshape(-1), unique, name, calendar, True)

@@ -46,13 +46,14 @@ def open_fields(args, operation):
     missing = [n for n in names if n not in ds.data_vars]
     if missing:
         raise UsageError(
-            f"no variable {', '.join(map(repr, missing))} in the input; its variables are {', '.join(ds.data_vars)}"
+            f"no variable {', '.join(map(repr, missing))} in the input; "
+            f"its variables are {', '.join(map(str, ds.data_vars))}"
         )
     refused = [n for n in names if n not in candidates]
     if refused:
         raise UsageError(
             f"{', '.join(map(repr, refused))}: not a numeric field along time (a CF bounds variable, text, "
-            f"or no time dimension); the fields are {', '.join(candidates) or 'none'}"
+            f"or no time dimension); the fields are {', '.join(map(str, candidates)) or 'none'}"
         )
     if not names:
         raise UsageError(f"no numeric variable along time in the input; its variables are {list(ds.data_vars)}")
@@ -64,6 +65,10 @@ def report(args, operation, names, ds, result) -> None:
     """Say which variables were computed, carried unchanged and dropped."""
     carried = [n for n in ds.data_vars if n not in names and n in result.data_vars]
     dropped = [n for n in ds.data_vars if n not in names and n not in result.data_vars]
-    line = f"{operation} of {', '.join(names)}"
-    details = [f"{label}: {', '.join(items)}" for label, items in (("carried", carried), ("dropped", dropped)) if items]
+    line = f"{operation} of {', '.join(map(str, names))}"
+    details = [
+        f"{label}: {', '.join(map(str, items))}"
+        for label, items in (("carried", carried), ("dropped", dropped))
+        if items
+    ]
     say(args.quiet, line + (f" ({'; '.join(details)})" if details else ""))

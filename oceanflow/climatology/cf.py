@@ -84,7 +84,7 @@ def with_cf_metadata(out: xr.DataArray, plan, gdim: str) -> xr.DataArray:
 
 def _group_attrs(grouping: dict, calendar: str, period) -> dict:
     kind = grouping["grouping"]
-    attrs = {"long_name": _LONG_NAMES.get(kind, kind), **grouping}
+    attrs = {"long_name": _LONG_NAMES.get(str(kind), str(kind)), **grouping}
     if kind in CF_GROUPINGS:
         attrs["calendar"] = calendar
         attrs[_PERIOD] = f"{_iso(period[0])}/{_iso(period[1])}"
@@ -163,7 +163,7 @@ def anomaly_attrs(attrs: dict, kind: str, name=None) -> dict:
         "standardized": f"standardized {quantity} anomaly",
     }[kind]
     if kind == "absolute":
-        standard = _CF_ANOMALY_NAMES.get(attrs.get("standard_name"))
+        standard = _CF_ANOMALY_NAMES.get(str(attrs.get("standard_name")))
         if standard:
             out["standard_name"] = standard
         if "units" in attrs:
@@ -250,8 +250,11 @@ def _plus_days(value, days: int):
 def _ymd(value) -> tuple[int, int, int]:
     if isinstance(value, np.datetime64):
         text = str(value.astype("datetime64[D]"))
-        year, month, day = (int(p) for p in re.match(r"(-?\d+)-(\d+)-(\d+)", text).groups())
-        return year, month, day
+        match = re.match(r"(-?\d+)-(\d+)-(\d+)", text)
+        if match is None:
+            raise ValueError(f"cannot read the date {text!r}")
+        year, month, day = match.groups()
+        return int(year), int(month), int(day)
     return value.year, value.month, value.day
 
 

@@ -30,7 +30,10 @@ def anomaly_array(obj, clim, kind, *, freq, dim, base, feb29, seasons):
     for c in (mean, std):
         if c is not None and not isinstance(c, xr.DataArray):
             raise TypeError(f"clim must be a DataArray (or Dataset for Dataset input), got {type(c).__name__}")
-    mean, std = (None if c is None else as_climatology(c, groups, dim) for c in (mean, std))
+    if mean is None:
+        raise TypeError("clim must be a DataArray, not None")
+    mean = as_climatology(mean, groups, dim)
+    std = None if std is None else as_climatology(std, groups, dim)
     codes = _codes_into(groups, mean, gdim)
     if std is not None:
         if not np.array_equal(np.asarray(std[gdim].values), np.asarray(mean[gdim].values)):
@@ -40,7 +43,7 @@ def anomaly_array(obj, clim, kind, *, freq, dim, base, feb29, seasons):
     space = moved.dims[1:]
     extra = set(mean.dims) - set(space) - {gdim}
     if extra:
-        raise ValueError(f"the climatology has dimensions {sorted(extra)} that the data lack")
+        raise ValueError(f"the climatology has dimensions {sorted(map(str, extra))} that the data lack")
     zeros = xr.zeros_like(mean, dtype=dtype)
     if kind == "absolute":
         center, scale = mean, zeros + 1

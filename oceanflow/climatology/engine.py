@@ -128,7 +128,7 @@ def _fold_dask(data, plan, dtype, common):
     step = partial(_fold_block, **common)
     finish = partial(_finish_fold, stat=plan.kernel, params=plan.params(), work=dtype)
     out_chunks, pieces = _row_pieces(data.chunks[1:])
-    graph = {}
+    graph: dict = {}
     for space_out, space_in, pixels, shape in pieces:
         previous = None
         for k in range(data.numblocks[0]):
@@ -164,7 +164,7 @@ def _row_pieces(space_chunks, pieces=None):
     pieces = pieces or worker_threads()
     blocks = math.prod(len(c) for c in space_chunks)
     split = math.ceil(pieces / blocks)
-    rows = []  # (input block index along axis 1, first row, last row + 1)
+    rows: list[tuple[int, int, int]] = []  # (input block index along axis 1, first row, last row + 1)
     for i, size in enumerate(space_chunks[0]):
         parts = max(1, min(split, size))
         edges = [size * j // parts for j in range(parts + 1)]
