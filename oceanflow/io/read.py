@@ -85,13 +85,15 @@ def open_dataset(
     check_time_options(time_units, calendar)
     files = _resolve(paths)
     engine = engine or _engine_for(files[0])
+    from ..climatology.cf import decode_climatology
+
     decode = kwargs.pop("decode_times", True)
     datasets, notes = [], []
     for path in files:
         ds, found = decode_times(
             _open_one(path, engine, kwargs), path, time_units=time_units, calendar=calendar, decode=decode
         )
-        datasets.append(ds)
+        datasets.append(decode_climatology(ds))  # hook: a CF climatological time axis as groups
         notes.extend(found)
     _warn(notes, len(files))
     if len(datasets) > 1:
@@ -146,16 +148,13 @@ def _open_one(path: Path, engine: str, kwargs: dict) -> xr.Dataset:
     options = {"chunks": None, **kwargs, "decode_times": False}
     if engine == "zarr":
         options.setdefault("consolidated", None)
-    from ..climatology.cf import decode_climatology  # hook: a CF climatological time axis as groups
-
     try:
-        ds = xr.open_dataset(path, engine=engine, **options)
+        return xr.open_dataset(path, engine=engine, **options)
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise OSError(
             f"cannot read {path} with engine {engine!r} ({type(err).__name__}: {err}); "
             "check that the file is complete and in NetCDF or Zarr format, or pass engine="
         ) from err
-    return decode_climatology(ds)
 
 
 def _warn(notes: list[tuple[str, str]], n_files: int) -> None:
