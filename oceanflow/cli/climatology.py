@@ -38,7 +38,12 @@ def open_fields(args, operation):
     import oceanflow
     from oceanflow.variables import fields
 
-    ds = oceanflow.open_dataset(args.inputs, chunks=args.chunks)
+    ds = oceanflow.open_dataset(
+        args.inputs,
+        chunks=args.chunks,
+        time_units=getattr(args, "time_units", None),
+        calendar=getattr(args, "calendar", None),
+    )
     if "time" not in ds.dims:
         raise UsageError(f"{operation} needs a time dimension, but the input has dimensions {tuple(ds.dims)}")
     candidates = fields(ds, "time")
