@@ -5,19 +5,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-CF_METHOD = {
-    "mean": "mean",
-    "sum": "sum",
-    "count": "sum",
-    "min": "minimum",
-    "max": "maximum",
-    "std": "standard_deviation",
-    "var": "variance",
-}
+from ..kernels.climatology import cell_method
 
 
 def with_cf_metadata(out, plan, gdim):
-    method = CF_METHOD[plan.stat]
+    method = cell_method(plan.stat)
     dim = plan.dim
     cell = f"{dim}: {method} within years {dim}: {method} over years"
     previous = out.attrs.get("cell_methods")
