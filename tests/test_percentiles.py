@@ -110,6 +110,24 @@ def test_every_registered_statistic_with_window(stat, chunking):
         assert_matches(plain, pooled_oracle(obj, "month", stat, q=kwargs.get("q", 0.9)), 1e-10)
 
 
+def test_cli_choices_and_docs_table_come_from_the_registry():
+    import importlib.util
+    from pathlib import Path
+
+    from oceanflow.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    stat = next(a for a in sub.choices["climatology"]._actions if a.dest == "stat")
+    assert list(stat.choices) == list(STATISTICS)
+    path = Path(__file__).resolve().parents[1] / "docs" / "_ext" / "oceanflow_statistics.py"
+    spec = importlib.util.spec_from_file_location("oceanflow_statistics", path)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    rows = list(table.rows())
+    assert [row[0] for row in rows] == [f"``{name}``" for name in STATISTICS]
+    assert [row[3] for row in rows] == [f"``time: {s.cell_method}``" for s in STATISTICS.values()]
+
+
 @pytest.mark.parametrize("stat", ["mean", "var", "min", "count"])
 def test_window_in_a_tree_of_combines(stat):
     obj = make_field("all_leap", start="2000-12-20", periods=3 * 366, nan_fraction=0.1)
@@ -308,3 +326,38 @@ def test_cli_day_of_year_percentile(tmp_path):
     no_q = ["--overwrite", "--freq", "dayofyear", "--stat", "quantile", "--window", "5"]
     bad = subprocess.run([*map(str, command), *no_q], capture_output=True, text=True)
     assert bad.returncode != 0 and "needs q=" in bad.stderr
+
+
+# ---------------------------------------------------------------- memory: chunks planned and checked
+
+
+def test_explain_chunks_plans_whole_series_blocks(tmp_path):
+    from oceanflow.chunking import explain_chunks, plan_chunks, series_target
+
+    obj = make_field("noleap", periods=4 * 365, shape=(40, 30), dtype="float32")
+    path = tmp_path / "sst.nc"
+    obj.to_dataset().to_netcdf(path, encoding={"sst": {"chunksizes": (365, 40, 30)}})
+    lazy = xr.open_dataset(path).sst
+    memory = {"memory_per_worker": 4 * 2**20, "threads_per_worker": 1}  # 1 MiB of series per task
+    plan = plan_chunks(lazy, operation="quantile", **memory)
+    assert plan.chunks["time"] % 365 == 0  # whole storage chunks along time
+    assert plan.task_bytes <= series_target(**memory) == 2**20
+    assert plan.chunks["y"] < 40  # storage chunks split in space so that a block's series fits
+    text = explain_chunks(lazy, operation="quantile", **memory)
+    assert "whole series along 'time' of one spatial block" in text
+    with pytest.raises(ValueError, match="one pixel's series"):
+        plan_chunks(lazy, operation="quantile", memory_per_worker=4000, threads_per_worker=1)
+    result = oceanflow.climatology(lazy.chunk(plan.chunks), "dayofyear", "quantile", q=0.9, window=5)
+    assert_matches(result, pooled_oracle(obj, "dayofyear", "quantile", window=5, q=0.9), 2e-6)
+
+
+def test_chunks_that_cannot_fit_are_refused_before_anything_runs(monkeypatch):
+    import oceanflow.chunking
+
+    monkeypatch.setattr(oceanflow.chunking, "_worker_resources", lambda: (100_000, 1))  # a small worker
+    blocks = make_field("noleap", periods=2 * 365, shape=(20, 30)).chunk(time=365)
+    with pytest.raises(ValueError, match="smaller spatial chunks"):
+        oceanflow.climatology(blocks, "month", "median")
+    long = make_field("noleap", periods=40 * 365, shape=(1, 1)).chunk(time=3650)
+    with pytest.raises(ValueError, match="one pixel's series"):
+        oceanflow.climatology(long, "month", "quantile", q=0.5)

@@ -27,9 +27,9 @@ from dask.sizeof import sizeof
 from .._parallel import run_sliced
 from ..chunking import worker_threads
 from ..kernels.climatology import AGGREGATIONS
-from ..kernels.quantiles import TILE, quantile_params
+from ..kernels.quantiles import TILE, quantile_params, sorting_network
 from ..kernels.quantiles import grouped_quantiles as ORDER_KERNEL
-from .pooling import pooled_steps, window_keys
+from .pooling import order_keys, window_keys
 
 #: Bytes of series an order-statistic task gathers at once from its time chunks.
 GATHER_BYTES = 8 * 2**20
@@ -365,17 +365,19 @@ def _finish_fold(state, shape, *, stat, params, work, merge):
 
 
 def order_arguments(plan):
-    """The kernel's pixel-independent arguments: (steps, starts, stops, qs, params)."""
-    ngroups = plan.groups.labels.size
-    steps, starts, stops = pooled_steps(plan.groups.codes, ngroups, plan.options.window)
-    params = quantile_params(plan.options.method, plan.min_count)
-    return steps, starts, stops, plan.options.q, params
+    """The kernel's pixel-independent arguments: the keys (steps of each key, keys
+    of each group), the sorting network of their runs, qs and params."""
+    keys = order_keys(plan.groups.codes, plan.groups.labels.size, plan.options.window)
+    network = sorting_network(keys.run_length)
+    params = quantile_params(plan.options.method, plan.min_count, keys.run_length)
+    layout = (keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops)
+    return (*layout, *network, plan.options.q, params)
 
 
 def _order_in_memory(x, space_shape, plan, dtype):
     arguments = order_arguments(plan)
     ngroups = plan.groups.labels.size
-    result = np.empty((arguments[3].size, ngroups, x.shape[1]), dtype)
+    result = np.empty((arguments[-2].size, ngroups, x.shape[1]), dtype)
 
     def run(part):
         result[:, :, part] = _order_statistics([x], arguments, part, dtype)
@@ -391,11 +393,11 @@ def _order_statistics(blocks, arguments, pixels, work):
     One block is read in place; several are gathered into one series a few
     pixels at a time (:data:`GATHER_BYTES`), never all at once.
     """
-    steps, starts, stops, qs, params = arguments
+    qs, ngroups = arguments[-2], arguments[4].size
     kernel = ORDER_KERNEL.for_dtype(work)
     start, stop, _ = pixels.indices(blocks[0].shape[1])
     ntime = sum(b.shape[0] for b in blocks)
-    out = np.empty((qs.size, starts.size, stop - start), work)
+    out = np.empty((qs.size, ngroups, stop - start), work)
     width = stop - start
     if len(blocks) > 1:
         width = max(TILE, GATHER_BYTES // (ntime * np.dtype(work).itemsize) // TILE * TILE)
@@ -405,8 +407,8 @@ def _order_statistics(blocks, arguments, pixels, work):
             x, first = blocks[0], lo
         else:
             x, first = np.concatenate([b[:, lo:hi] for b in blocks], axis=0), 0
-        shape = np.broadcast_to(np.float64(0), (qs.size, starts.size, hi - lo))
-        kernel(x, steps, starts, stops, qs, params, first, shape, out=out[:, :, lo - start : hi - start])
+        shape = np.broadcast_to(np.float64(0), (qs.size, ngroups, hi - lo))
+        kernel(x, *arguments[:-2], qs, arguments[-1], first, shape, out=out[:, :, lo - start : hi - start])
     return out
 
 
@@ -416,8 +418,9 @@ def _order_dask(data, plan, dtype):
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
+    check_series_memory(data, dtype)
     arguments = order_arguments(plan)
-    nq, ngroups = arguments[3].size, plan.groups.labels.size
+    nq, ngroups = arguments[-2].size, plan.groups.labels.size
     token = tokenize(data, arguments, dtype)
     name, shared = f"climatology-order-{token}", f"climatology-order-pooled-{token}"
     graph = {shared: arguments}  # once in the graph, not once per task
@@ -429,6 +432,34 @@ def _order_dask(data, plan, dtype):
     layers = HighLevelGraph.from_collections(name, graph, dependencies=[data])
     chunks = ((nq,), (ngroups,)) + out_chunks
     return dsa.Array(layers, name, chunks, meta=np.empty((0,) * (data.ndim + 1), dtype))
+
+
+def check_series_memory(data, dtype) -> None:
+    """A clear error, before anything runs, when a task of an order statistic
+    cannot hold the whole series of its spatial block (its time chunks stay in
+    memory until it has run) within a worker thread's share of memory."""
+    from dask.utils import format_bytes
+
+    from ..chunking import memory_per_thread, series_target
+
+    share, itemsize, ntime = memory_per_thread(), np.dtype(dtype).itemsize, data.shape[0]
+    pixels = math.prod(max(c) for c in data.chunks[1:])
+    if ntime * itemsize > share:
+        raise ValueError(
+            f"one pixel's series ({ntime:,} time steps, {format_bytes(ntime * itemsize)}) is more than a worker "
+            f"thread's share of memory ({format_bytes(share)}): an order statistic cannot hold it. Use workers "
+            "with more memory per thread, or a shorter period (base=)"
+        )
+    held = ntime * pixels * itemsize
+    if held > share:
+        rows = max(1, int(series_target() // (ntime * itemsize * pixels / max(data.chunks[1]))))
+        raise ValueError(
+            f"a median or quantile holds the whole series of a spatial block in one task: with these chunks "
+            f"{format_bytes(held)} ({ntime:,} time steps x {pixels:,} pixels), more than a worker thread's share "
+            f"of memory ({format_bytes(share)}). Open the data with smaller spatial chunks (e.g. {rows} along the "
+            "first spatial dimension) or without chunks, so that oceanflow picks them "
+            "(see explain_chunks(obj, operation='quantile'))"
+        )
 
 
 def _order_block(blocks, arguments, pixels, shape, *, work):

@@ -7,22 +7,24 @@ truncated at the ends of the series, as xclim's ``percentile_doy`` and CDO's
 structures below are computed once per climatology from the group codes (they
 do not depend on the pixel):
 
-* :func:`pooled_steps`: the steps of each group, group after group, for the
-  order statistics (a kernel gathers them per pixel);
-* :func:`window_keys`: for the statistics made of partials.  The groups that
-  pool step ``s`` are ``codes[s - h .. s + h]``; steps with the same such
-  tuple (its *key*) are pooled alike, so the chunk kernels accumulate partials
-  per key, one update per value as without a window, and each group merges
-  the partials of its keys once, at the end.  A daily climatology has about
-  as many keys as groups (a few more near the ends of the series and near
-  29 February), which is why a window costs about nothing for these.
+* :func:`window_keys`: the groups that pool step ``s`` are ``codes[s - h ..
+  s + h]``; steps with the same such tuple (its *key*) are pooled alike.  The
+  statistics made of partials accumulate them per key, one update per value
+  as without a window, and each group merges the partials of its keys once,
+  at the end.  A daily climatology has about as many keys as groups (a few
+  more near the ends of the series and near 29 February), which is why a
+  window costs about nothing for these.
+* :func:`order_keys`: the same keys laid out for the order statistics: the
+  steps of each key, and the keys of each group (without a window, one key
+  per group).
 
 Example
 -------
->>> codes = np.array([0, 1, 2, 0, 1, 2])
->>> steps, starts, stops = pooled_steps(codes, 3, window=3)
->>> [steps[a:b].tolist() for a, b in zip(starts, stops)]
-[[0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]
+>>> keys = order_keys(np.array([0, 1, 2, 0, 1, 2]), 3, window=3)
+>>> [keys.steps[a:b].tolist() for a, b in zip(keys.key_starts, keys.key_stops)]
+[[0], [1, 4], [5], [2], [3]]
+>>> [keys.keys[a:b].tolist() for a, b in zip(keys.group_starts, keys.group_stops)]
+[[0, 1, 3, 4], [0, 1, 2, 3, 4], [1, 2, 3, 4]]
 """
 
 from __future__ import annotations
@@ -80,20 +82,6 @@ def check_method(method: str) -> str:
     return method
 
 
-def pooled_steps(codes: np.ndarray, ngroups: int, window: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Time steps each group pools: ``steps[starts[g]:stops[g]]`` for group ``g``, in time order."""
-    valid = np.flatnonzero(codes >= 0)
-    half = 0 if window is None else window // 2
-    pooled = valid[:, None] + np.arange(-half, half + 1)[None, :]
-    groups = np.broadcast_to(codes[valid][:, None], pooled.shape)
-    inside = (pooled >= 0) & (pooled < codes.size)
-    pooled, groups = pooled[inside], groups[inside]
-    order = np.argsort(groups, kind="stable")
-    counts = np.bincount(groups, minlength=ngroups).astype(np.int64)
-    stops = np.cumsum(counts)
-    return pooled[order].astype(np.int64), stops - counts, stops
-
-
 @dataclass(frozen=True)
 class WindowKeys:
     """Time steps grouped by the groups that pool them (see the module docstring).
@@ -128,6 +116,48 @@ def window_keys(codes: np.ndarray, window: int) -> WindowKeys:
         np.ascontiguousarray(unique[:, 0], np.int64),
         mult.astype(np.float64),
     )
+
+
+@dataclass(frozen=True)
+class OrderKeys:
+    """Steps of each key (``steps[key_starts[k]:key_stops[k]]``, in time order) and
+    keys of each group (``keys[group_starts[g]:group_stops[g]]``, a key listed
+    as many times as the group pools it); ``run_length``: the most steps of
+    a key when groups pool several keys, else 0."""
+
+    steps: np.ndarray
+    key_starts: np.ndarray
+    key_stops: np.ndarray
+    keys: np.ndarray
+    group_starts: np.ndarray
+    group_stops: np.ndarray
+    run_length: int
+
+
+def order_keys(codes: np.ndarray, ngroups: int, window: int | None) -> OrderKeys:
+    """The :class:`OrderKeys` of group ``codes`` (-1: no group) and ``window``."""
+    if window is None:
+        key_codes, nkeys = codes, ngroups
+        src = dst = np.arange(ngroups, dtype=np.int64)
+        mult = np.ones(ngroups, np.int64)
+    else:
+        found = window_keys(codes, window)
+        key_codes, nkeys, src, dst, mult = found.codes, found.nkeys, found.src, found.dst, found.mult.astype(np.int64)
+    valid = np.flatnonzero(key_codes >= 0)
+    steps = valid[np.argsort(key_codes[valid], kind="stable")]
+    key_starts, key_stops = _bounds(np.bincount(key_codes[valid], minlength=nkeys))
+    edges = np.repeat(np.arange(src.size), mult)
+    edges = edges[np.argsort(dst[edges], kind="stable")]
+    group_starts, group_stops = _bounds(np.bincount(dst[edges], minlength=ngroups))
+    sizes = key_stops - key_starts
+    run_length = int(sizes.max()) if window is not None and sizes.size else 0
+    arrays = (steps, key_starts, key_stops, src[edges], group_starts, group_stops)
+    return OrderKeys(*(np.ascontiguousarray(a, np.int64) for a in arrays), run_length)
+
+
+def _bounds(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    stops = np.cumsum(counts)
+    return stops - counts, stops
 
 
 @dataclass(frozen=True)
