@@ -135,6 +135,15 @@ def test_window_in_a_tree_of_combines(stat):
     assert_matches(result, pooled_oracle(obj, "dayofyear", stat, window=7), 1e-10)
 
 
+@pytest.mark.parametrize("stat", ["var", "mean", "min", "quantile"])
+def test_a_window_longer_than_a_year_pools_steps_twice(stat):
+    obj = make_field("360_day", periods=3 * 360, nan_fraction=0.1)
+    kwargs = {"q": [0.2, 0.7]} if stat == "quantile" else {}
+    result = oceanflow.climatology(obj.chunk(time=200), "dayofyear", stat, window=451, **kwargs)
+    expected = pooled_oracle(obj, "dayofyear", stat, window=451, q=kwargs.get("q", 0.9))
+    assert_matches(result, expected, 1e-10)
+
+
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_quantile_method(method):
     obj = make_field("360_day", periods=2 * 360, nan_fraction=0.3)
@@ -354,8 +363,10 @@ def test_explain_chunks_plans_whole_series_blocks(tmp_path):
 def test_chunks_that_cannot_fit_are_refused_before_anything_runs(monkeypatch):
     import oceanflow.chunking
 
+    blocks = make_field("noleap", periods=2 * 365, shape=(2, 10)).chunk(time=365)  # 116,800 bytes of series
+    monkeypatch.setattr(oceanflow.chunking, "_worker_resources", lambda: (120_000, 1))  # just fits
+    assert_matches(oceanflow.climatology(blocks, "month", "median"), pooled_oracle(blocks, "month", "median"), 1e-12)
     monkeypatch.setattr(oceanflow.chunking, "_worker_resources", lambda: (100_000, 1))  # a small worker
-    blocks = make_field("noleap", periods=2 * 365, shape=(20, 30)).chunk(time=365)
     with pytest.raises(ValueError, match="smaller spatial chunks"):
         oceanflow.climatology(blocks, "month", "median")
     long = make_field("noleap", periods=40 * 365, shape=(1, 1)).chunk(time=3650)
