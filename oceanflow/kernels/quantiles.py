@@ -34,10 +34,9 @@ array([[[2.5]]])
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from ._declare import gufunc
+from ._declare import gufunc, njit
 
 # method codes: continuous (virtual index, then linear interpolation) or discrete
 _LINEAR, _ALPHA_BETA, _AVERAGED_INVERTED_CDF, _MIDPOINT = 0, 1, 2, 3
@@ -72,7 +71,7 @@ def quantile_params(method: str, min_count: int, run_length: int = 0) -> np.ndar
     return np.array([code, alpha, beta, min_count, run_length], np.float64)
 
 
-@numba.njit(cache=True)
+@njit(fastmath=False)
 def _select(a, lo, hi, k):
     """Partially order ``a[lo:hi]`` so that ``a[k]`` is its k-th smallest value,
     nothing before it larger, nothing after it smaller (Hoare's quickselect)."""
@@ -111,7 +110,7 @@ def _select(a, lo, hi, k):
         a[j + 1] = v
 
 
-@numba.njit(cache=True, inline="always")
+@njit(fastmath=False, inline="always")
 def _round_half_even(v):
     r = np.floor(v)
     d = v - r
@@ -120,7 +119,7 @@ def _round_half_even(v):
     return r
 
 
-@numba.njit(cache=True, inline="always")
+@njit(fastmath=False, inline="always")
 def _position(n, q, code, alpha, beta):
     """(index of the lower value, weight of the next one) of quantile ``q`` among
     ``n`` sorted values, exactly as NumPy computes them; weight -1: that value
@@ -163,7 +162,7 @@ def _position(n, q, code, alpha, beta):
     return int(i), gamma
 
 
-@numba.njit(cache=True, inline="always")
+@njit(fastmath=False, inline="always")
 def _lerp_into(out, k, g, p, a, b, gamma):
     """``out[k, g, p]``: NumPy's interpolation of ``a`` and ``b`` (see :func:`_position`)."""
     if gamma == -1:
@@ -179,7 +178,7 @@ def _lerp_into(out, k, g, p, a, b, gamma):
         out[k, g, p] = a + diff * gamma
 
 
-@numba.njit(cache=True)
+@njit(fastmath=False)
 def _quantiles_of(buf, n, qs, order, code, alpha, beta, out, g, p):
     """Quantiles of the ``n`` values in ``buf`` (reordered) into ``out[:, g, p]``;
     ``order`` lists the quantiles in increasing ``q``."""
@@ -198,7 +197,7 @@ def _quantiles_of(buf, n, qs, order, code, alpha, beta, out, g, p):
         _lerp_into(out, k, g, p, a, b, gamma)
 
 
-@numba.njit(cache=True)
+@njit(fastmath=False)
 def _sorted_runs(x, steps, key_starts, key_stops, lo, hi, first, width, runs, count):
     """Each key's values of pixels ``first .. first + width`` into ``runs[key, position,
     lane]`` (NaN and padding as +inf), sorted along positions by the network
@@ -233,7 +232,7 @@ def _sorted_runs(x, steps, key_starts, key_stops, lo, hi, first, width, runs, co
                 b[j] = w if u < w else u
 
 
-@numba.njit(cache=True)
+@njit(fastmath=False)
 def _walk_lanes(runs, count, keys, lo, hi, index, total, up, head, cursor, best, which, low, high):
     """For every lane ``j`` at once: ``low[j]``, ``high[j]``, the ``index[j]``-th
     and next smallest of the lane's sorted runs of the keys ``keys[lo:hi]``
@@ -282,7 +281,7 @@ def _walk_lanes(runs, count, keys, lo, hi, index, total, up, head, cursor, best,
                 high[j] = best[j]
 
 
-@numba.njit(cache=True)
+@njit(fastmath=False)
 def _lanes(x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo, hi, qs, params, start, out):
     """:func:`grouped_quantiles` on ``TILE`` pixels at once: sorted runs of keys
     built for all of them by one sorting network, then merged for all of them
