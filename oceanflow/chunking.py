@@ -292,7 +292,7 @@ def default_target(memory_per_worker=None, threads_per_worker=None) -> int:
     return int(max(1 << 20, min(memory / (threads * CHUNKS_IN_MEMORY_PER_THREAD), PREFERRED_MAX_BYTES)))
 
 
-def memory_per_thread(memory_per_worker=None, threads_per_worker=None) -> int:
+def memory_per_thread(memory_per_worker: int | None = None, threads_per_worker: int | None = None) -> int:
     """A worker's memory over its threads (of the active cluster, else of this
     machine; dask's ``array.chunk-size`` times :data:`CHUNKS_IN_MEMORY_PER_THREAD`
     when unknown): what one task may hold at most."""
@@ -304,7 +304,7 @@ def memory_per_thread(memory_per_worker=None, threads_per_worker=None) -> int:
     return int(memory / threads)
 
 
-def series_target(memory_per_worker=None, threads_per_worker=None) -> int:
+def series_target(memory_per_worker: int | None = None, threads_per_worker: int | None = None) -> int:
     """Bytes of series a whole-series task holds: a quarter of :func:`memory_per_thread`,
     at most :data:`SERIES_MAX_BYTES`."""
     return int(min(memory_per_thread(memory_per_worker, threads_per_worker) / 4, SERIES_MAX_BYTES))

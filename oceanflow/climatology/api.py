@@ -246,7 +246,7 @@ def _climatology_array(obj, plan):
     gdim = groups.dim or dim
     coords = {name: c for name, c in moved.coords.items() if dim not in c.dims}
     statistic, options = plan.statistic, plan.options
-    lead = ()
+    lead: tuple[str, ...] = ()
     if options.q is not None:  # order statistics: (quantile, group, ...)
         if options.scalar_q:
             result = result[0]

@@ -20,6 +20,7 @@ import math
 import sys
 import threading
 from functools import partial
+from typing import Any
 
 import numpy as np
 from dask.sizeof import sizeof
@@ -423,7 +424,7 @@ def _order_dask(data, plan, dtype):
     nq, ngroups = arguments[-2].size, plan.groups.labels.size
     token = tokenize(data, arguments, dtype)
     name, shared = f"climatology-order-{token}", f"climatology-order-pooled-{token}"
-    graph = {shared: arguments}  # once in the graph, not once per task
+    graph: dict[Any, Any] = {shared: arguments}  # once in the graph, not once per task
     task = partial(_order_block, work=dtype)
     out_chunks, pieces = _row_pieces(data.chunks[1:])
     for space_out, space_in, pixels, shape in pieces:
@@ -434,7 +435,7 @@ def _order_dask(data, plan, dtype):
     return dsa.Array(layers, name, chunks, meta=np.empty((0,) * (data.ndim + 1), dtype))
 
 
-def check_series_memory(data, dtype) -> None:
+def check_series_memory(data: Any, dtype: np.dtype | type) -> None:
     """A clear error, before anything runs, when a task of an order statistic
     cannot hold the whole series of its spatial block (its time chunks stay in
     memory until it has run) within a worker thread's share of memory."""
