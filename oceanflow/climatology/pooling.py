@@ -29,8 +29,8 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +58,7 @@ def check_window(window: int | None, freq: object) -> int | None:
     return int(window)
 
 
-def check_quantiles(q: float | Sequence[float] | np.ndarray | None) -> np.ndarray:
+def check_quantiles(q: Any) -> np.ndarray:
     """``q`` as a float64 array (0-d for one value), each in [0, 1]."""
     if q is None:
         raise ValueError("stat='quantile' needs q=, e.g. q=0.9 or q=[0.1, 0.5, 0.9] (fractions in [0, 1])")
@@ -104,7 +104,7 @@ def window_keys(codes: np.ndarray, window: int) -> WindowKeys:
     poolers = np.lib.stride_tricks.sliding_window_view(padded, window)  # groups pooling each step
     keys, key_codes = np.unique(poolers, axis=0, return_inverse=True)
     key_codes = key_codes.reshape(-1).astype(np.int64)
-    pooled = (keys >= 0).any(axis=1)
+    pooled = np.asarray((keys >= 0).any(axis=1))
     key_codes[~pooled[key_codes]] = -1
     key_index = np.broadcast_to(np.arange(keys.shape[0])[:, None], keys.shape)
     edges = np.stack([keys.ravel(), key_index.ravel()], axis=1)[keys.ravel() >= 0]
@@ -151,8 +151,10 @@ def order_keys(codes: np.ndarray, ngroups: int, window: int | None) -> OrderKeys
     group_starts, group_stops = _bounds(np.bincount(dst[edges], minlength=ngroups))
     sizes = key_stops - key_starts
     run_length = int(sizes.max()) if window is not None and sizes.size else 0
-    arrays = (steps, key_starts, key_stops, src[edges], group_starts, group_stops)
-    return OrderKeys(*(np.ascontiguousarray(a, np.int64) for a in arrays), run_length)
+    steps, key_starts, key_stops, keys, group_starts, group_stops = (
+        np.ascontiguousarray(a, np.int64) for a in (steps, key_starts, key_stops, src[edges], group_starts, group_stops)
+    )
+    return OrderKeys(steps, key_starts, key_stops, keys, group_starts, group_stops, run_length)
 
 
 def _bounds(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +187,8 @@ def statistic_options(
     qs = None
     if found.kind == "order":
         check_method(method)
-        qs = check_quantiles(dict(found.fixed).get("q", q))
+        fixed: dict[str, Any] = dict(found.fixed)
+        qs = check_quantiles(fixed.get("q", q))
     scalar = qs is not None and qs.ndim == 0
     qs = None if qs is None else qs.reshape(-1)
     return StatisticOptions(found, qs, scalar, method, check_window(window, freq))

@@ -535,8 +535,10 @@ register(
 #: The partials of each statistic by kernel name (tasks look kernels up by name:
 #: compiled gufuncs do not pickle); ``"mean_unweighted"`` is the mean without weights.
 AGGREGATIONS: dict[str, Aggregation] = {
-    **{name: s.aggregation for name, s in STATISTICS.items() if s.aggregation is not None},
-    "mean_unweighted": STATISTICS["mean"].unweighted,
+    name: aggregation
+    for name, aggregation in [(n, s.aggregation) for n, s in STATISTICS.items()]
+    + [("mean_unweighted", STATISTICS["mean"].unweighted)]
+    if aggregation is not None
 }
 
 
