@@ -313,7 +313,7 @@ def series_target(memory_per_worker: int | None = None, threads_per_worker: int 
 def worker_threads() -> int:
     """Threads of one worker of the active cluster (the one :func:`default_target`
     sizes chunks for), else of the local scheduler (dask's ``num_workers`` or the cores)."""
-    from ._progress import active_client
+    from ._client import active_client
 
     if active_client() is not None:
         return _worker_resources()[1]
@@ -328,7 +328,7 @@ def _worker_resources():
     With workers of different sizes, the one with the least memory per thread;
     workers without a memory limit count with this machine's memory.
     """
-    from ._progress import active_client
+    from ._client import active_client
 
     client = active_client()
     workers = client.scheduler_info(n_workers=-1).get("workers", {}) if client is not None else {}
