@@ -190,7 +190,7 @@ def _watched(job_cls: type) -> type:
     """``job_cls`` keeping the error of a rejected submission (dask-jobqueue only logs it),
     with each worker's memory limit exactly its share of the job's memory."""
 
-    class Watched(job_cls):  # type: ignore[valid-type, misc]
+    class Watched(job_cls):
         submit_error: BaseException | None = None
 
         async def start(self) -> None:
