@@ -39,14 +39,25 @@ def imported_distributions():
     return found
 
 
-def test_every_import_is_a_declared_dependency_or_the_extra_of_the_one_module_using_it():
+def test_every_import_is_a_declared_dependency_or_an_extra():
     core = {requirement_name(r) for r in PROJECT["dependencies"]}
     extras = {name: {requirement_name(r) for r in reqs} for name, reqs in PROJECT["optional-dependencies"].items()}
     imported = imported_distributions()
     assert {"cftime", "psutil", "pyyaml", "dask-jobqueue", "numba"} <= set(imported)  # the scan sees them
-    optional = {dist: modules for dist, modules in imported.items() if dist not in core}
-    assert optional == {"matplotlib": {"oceanflow/demo.py"}}
-    assert "matplotlib" in extras["demo"] and "matplotlib" in extras["test"] and "matplotlib" in extras["notebooks"]
+    optional = set(imported) - core
+    assert optional == {"matplotlib"}, {dist: imported[dist] for dist in optional}
+    assert "oceanflow/demo.py" in imported["matplotlib"]
+    for extra in ("plot", "test", "notebooks"):
+        assert "matplotlib" in extras[extra]
+
+
+def test_every_module_imports_without_the_optional_libraries():
+    code = (
+        "import sys, importlib, pkgutil; sys.modules['matplotlib'] = None; import oceanflow; "
+        "[importlib.import_module(m.name) for m in pkgutil.walk_packages(oceanflow.__path__, 'oceanflow.') "
+        "if m.name != 'oceanflow.__main__']"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True)
 
 
 def test_one_version_source():
@@ -67,6 +78,19 @@ def test_the_demo_without_matplotlib_says_which_extra_in_one_line(tmp_path):
     )
     assert run.returncode == 1
     assert run.stderr.splitlines() == [
-        "oceanflow: error: the demo draws its figure with matplotlib: pip install 'oceanflow[demo]'"
+        "oceanflow: error: the demo draws its figure with matplotlib: pip install 'oceanflow[plot]'"
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_mhw_plot_without_matplotlib_says_which_extra_before_any_work(tmp_path):
+    code = "import sys; sys.modules['matplotlib'] = None; from oceanflow.cli import main; sys.exit(main(sys.argv[1:]))"
+    run = subprocess.run(
+        [sys.executable, "-c", code, "mhw", "missing.zarr", "-o", "m.zarr", "--plot=-30,110"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == ["oceanflow: error: --plot draws with matplotlib: pip install 'oceanflow[plot]'"]
