@@ -67,15 +67,20 @@ def test_one_version_source():
     assert importlib.metadata.version("oceanflow") == oceanflow.__version__
 
 
-def test_the_demo_without_matplotlib_says_which_extra_in_one_line(tmp_path):
+def cli_without_matplotlib(tmp_path, *args):
+    """The oceanflow command, run with matplotlib impossible to import."""
     code = "import sys; sys.modules['matplotlib'] = None; from oceanflow.cli import main; sys.exit(main(sys.argv[1:]))"
-    run = subprocess.run(
-        [sys.executable, "-c", code, "demo", "--size", "tiny", "--dir", "out"],
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
+
+
+def test_the_demo_without_matplotlib_says_which_extra_in_one_line(tmp_path):
+    run = cli_without_matplotlib(tmp_path, "demo", "--size", "tiny", "--dir", "out")
     assert run.returncode == 1
     assert run.stderr.splitlines() == [
         "oceanflow: error: the demo draws its figure with matplotlib: pip install 'oceanflow[plot]'"
@@ -84,13 +89,6 @@ def test_the_demo_without_matplotlib_says_which_extra_in_one_line(tmp_path):
 
 
 def test_mhw_plot_without_matplotlib_says_which_extra_before_any_work(tmp_path):
-    code = "import sys; sys.modules['matplotlib'] = None; from oceanflow.cli import main; sys.exit(main(sys.argv[1:]))"
-    run = subprocess.run(
-        [sys.executable, "-c", code, "mhw", "missing.zarr", "-o", "m.zarr", "--plot=-30,110"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-    )
+    run = cli_without_matplotlib(tmp_path, "mhw", "missing.zarr", "-o", "m.zarr", "--plot=-30,110")
     assert run.returncode == 2
     assert run.stderr.splitlines() == ["oceanflow: error: --plot draws with matplotlib: pip install 'oceanflow[plot]'"]
