@@ -12,7 +12,14 @@ import oceanflow  # noqa: E402
 project = "oceanflow"
 author = "oceanflow developers"
 release = version = oceanflow.__version__
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax", "myst_parser", "oceanflow_cli"]
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "myst_parser",
+    "oceanflow_cli",
+    "oceanflow_statistics",
+]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False

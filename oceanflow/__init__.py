@@ -9,7 +9,11 @@ information, not the arithmetic.
 array([0., 3.])
 """
 
-from . import chunking, cluster, eos, mhw
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import chunking, eos, mhw
 from .chunking import explain_chunks, suggest_chunks
 from .climatology import anomaly, climatology
 from .fitting import detrend, polyfit
@@ -36,3 +40,12 @@ __all__ = [
     "set_options",
     "suggest_chunks",
 ]
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``oceanflow.cluster`` on first use: importing oceanflow starts nothing and writes nothing."""
+    if name == "cluster":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.cluster")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,6 +40,8 @@ __all__ = [
     "RechunkWarning",
     "default_target",
     "explain_chunks",
+    "memory_per_thread",
+    "series_target",
     "plan_chunks",
     "storage_chunks",
     "suggest_chunks",
@@ -171,11 +173,21 @@ PREFERRED_MAX_BYTES = 32 * 2**20
 #: temporaries, with a second task queued behind each running one.
 CHUNKS_IN_MEMORY_PER_THREAD = 8
 
+#: Operations whose tasks hold the whole series of a spatial block (the order
+#: statistics of ``oceanflow.climatology``), and the dimension they hold whole.
+WHOLE_SERIES_OPERATIONS = {"quantile": "time"}
+
+#: Largest series of one spatial block such a task holds by default (also at
+#: most a quarter of a thread's share of worker memory): with two such tasks
+#: per core in flight, peak memory stays well under 1 GB per core whatever the
+#: number of years.
+SERIES_MAX_BYTES = 128 * 2**20
+
 
 class ChunkPlan:
     """Dask chunks chosen by :func:`plan_chunks`, with the reason for each size."""
 
-    def __init__(self, sizes, chunks, reasons, itemsize, target, max_tasks, tasks_per_chunk):
+    def __init__(self, sizes, chunks, reasons, itemsize, target, max_tasks, tasks_per_chunk, whole=None):
         self.sizes = dict(sizes)
         self.chunks = dict(chunks)
         self.reasons = dict(reasons)
@@ -183,6 +195,16 @@ class ChunkPlan:
         self.target = target
         self.max_tasks = max_tasks
         self.tasks_per_chunk = tasks_per_chunk
+        #: (dimension, series target, thread's memory share) of a whole-series operation
+        self.whole = whole
+
+    @property
+    def task_bytes(self) -> int:
+        """Bytes one task holds: a chunk, or for a whole-series operation the whole
+        series of a spatial block (its time chunks, until the task has run)."""
+        if self.whole is None:
+            return self.bytes_per_chunk
+        return self.bytes_per_chunk // self.chunks[self.whole[0]] * self.sizes[self.whole[0]]
 
     @property
     def bytes_per_chunk(self) -> int:
@@ -212,6 +234,13 @@ class ChunkPlan:
         ]
         for dim, size in self.chunks.items():
             lines.append(f"  {dim}: {size} of {self.sizes[dim]} ({self.reasons[dim]})")
+        if self.whole is not None:
+            dim, series, share = self.whole
+            lines.append(
+                f"  each task holds the whole series along {dim!r} of one spatial block: "
+                f"{format_bytes(self.task_bytes)} (target {format_bytes(series)}, "
+                f"a thread's share of worker memory {format_bytes(share)})"
+            )
         if not self.use_dask:
             lines.append(
                 "  the whole input is smaller than one target chunk: dask is not worth it, "
@@ -263,10 +292,28 @@ def default_target(memory_per_worker=None, threads_per_worker=None) -> int:
     return int(max(1 << 20, min(memory / (threads * CHUNKS_IN_MEMORY_PER_THREAD), PREFERRED_MAX_BYTES)))
 
 
+def memory_per_thread(memory_per_worker: int | None = None, threads_per_worker: int | None = None) -> int:
+    """A worker's memory over its threads (of the active cluster, else of this
+    machine; dask's ``array.chunk-size`` times :data:`CHUNKS_IN_MEMORY_PER_THREAD`
+    when unknown): what one task may hold at most."""
+    memory, threads = _worker_resources()
+    memory = memory_per_worker or memory
+    threads = threads_per_worker or threads
+    if not memory:
+        return _dask_chunk_size() * CHUNKS_IN_MEMORY_PER_THREAD
+    return int(memory / threads)
+
+
+def series_target(memory_per_worker: int | None = None, threads_per_worker: int | None = None) -> int:
+    """Bytes of series a whole-series task holds: a quarter of :func:`memory_per_thread`,
+    at most :data:`SERIES_MAX_BYTES`."""
+    return int(min(memory_per_thread(memory_per_worker, threads_per_worker) / 4, SERIES_MAX_BYTES))
+
+
 def worker_threads() -> int:
     """Threads of one worker of the active cluster (the one :func:`default_target`
     sizes chunks for), else of the local scheduler (dask's ``num_workers`` or the cores)."""
-    from ._progress import active_client
+    from ._client import active_client
 
     if active_client() is not None:
         return _worker_resources()[1]
@@ -281,7 +328,7 @@ def _worker_resources():
     With workers of different sizes, the one with the least memory per thread;
     workers without a memory limit count with this machine's memory.
     """
-    from ._progress import active_client
+    from ._client import active_client
 
     client = active_client()
     workers = client.scheduler_info(n_workers=-1).get("workers", {}) if client is not None else {}
@@ -320,12 +367,19 @@ def plan_chunks(
     tasks_per_chunk=1,
     reduce_dims=(),
     sizes=None,
+    operation=None,
 ) -> ChunkPlan:
     """Choose dask chunks for ``obj`` and say why (see :func:`suggest_chunks`).
 
     ``sizes`` overrides dimension sizes, e.g. the total length of time over
-    several files of which ``obj`` is the first.
+    several files of which ``obj`` is the first.  ``operation="quantile"``
+    (see :data:`WHOLE_SERIES_OPERATIONS`) plans for tasks that hold whole
+    series: spatial blocks whose series fit :func:`series_target`.
     """
+    if operation in WHOLE_SERIES_OPERATIONS and WHOLE_SERIES_OPERATIONS[operation] in obj.dims:
+        return _plan_whole_series(
+            obj, WHOLE_SERIES_OPERATIONS[operation], target, memory_per_worker, threads_per_worker, max_tasks, sizes
+        )
     core_dims = [core_dims] if isinstance(core_dims, str) else list(core_dims)
     missing = [d for d in core_dims if d not in obj.dims]
     if missing:
@@ -364,6 +418,42 @@ def plan_chunks(
             reasons[dim] = reasons[dim].split(";")[0] + f"; grown past the target to stay under {max_tasks:,} tasks"
             plan = ChunkPlan(sizes, chunks, reasons, itemsize, target, max_tasks, tasks_per_chunk)
     return plan
+
+
+def _plan_whole_series(obj, dim, target, memory_per_worker, threads_per_worker, max_tasks, sizes):
+    """Spatial blocks whose whole series along ``dim`` fit :func:`series_target`
+    (storage chunks split when one of them is too long), then ``dim`` in storage
+    chunks grown towards the chunk target."""
+    from dask.utils import format_bytes
+
+    series = series_target(memory_per_worker, threads_per_worker)
+    share = memory_per_thread(memory_per_worker, threads_per_worker)
+    resources = {"memory_per_worker": memory_per_worker, "threads_per_worker": threads_per_worker}
+    plan = plan_chunks(obj, core_dims=dim, target=series, max_tasks=max_tasks, sizes=sizes, **resources)
+    chunks, reasons, ntime = dict(plan.chunks), dict(plan.reasons), plan.sizes[dim]
+    space = [d for d in obj.dims if d != dim]  # outermost first: inner rows stay contiguous
+
+    def held():
+        return plan.itemsize * ntime * math.prod(chunks[d] for d in space)
+
+    for d in space:
+        while held() > series and chunks[d] > 1:
+            chunks[d] = -(-chunks[d] // 2)
+            reasons[d] = "split below the storage chunk so that a block's whole series fits the target"
+    if held() > share:
+        raise ValueError(
+            f"one pixel's series along {dim!r} ({ntime:,} steps, {format_bytes(held())}) is more than a "
+            f"worker thread's share of memory ({format_bytes(share)}): an order statistic cannot hold it. "
+            "Use workers with more memory per thread, or a shorter period (base=)"
+        )
+    step = storage_chunks(obj).get(dim, 1)
+    block = plan.itemsize * math.prod(chunks[d] for d in space)
+    target = int(target or default_target(**resources))
+    chunks[dim] = min(ntime, max(step, target // block // step * step))
+    reasons[dim] = f"storage chunk {step}, grown towards the target" if step > 1 else "grown towards the target"
+    return ChunkPlan(
+        plan.sizes, chunks, reasons, plan.itemsize, target, max_tasks, plan.tasks_per_chunk, (dim, series, share)
+    )
 
 
 def _growth_order(obj, core_dims, reduce_dims):
@@ -423,7 +513,7 @@ def chunked_for(obj, *, core_dims=(), operation: str = "oceanflow"):
     on_disk = [v for v in variables if v.chunks is None and not getattr(v, "_in_memory", True)]
     if not on_disk:
         return obj
-    plan = plan_chunks(obj, core_dims=core_dims)
+    plan = plan_chunks(obj, core_dims=core_dims, operation=operation)
     if not plan.use_dask:
         return obj
     from dask.utils import format_bytes

@@ -59,8 +59,11 @@ OUTPUTS = {
 def run(directory="oceanflow-demo", *, size="small", overwrite=False, quiet=False) -> dict:
     """Run the demonstration into ``directory``; return ``{output: Path}`` (see :data:`OUTPUTS`).
 
-    Raises ``FileExistsError`` naming the outputs that exist unless ``overwrite``.
+    Raises ``FileExistsError`` naming the outputs that exist unless ``overwrite``, and
+    ``ImportError`` without matplotlib (the ``plot`` extra), both before any work.
     """
+    import importlib.util
+
     import oceanflow
 
     from . import datasets, eos
@@ -68,6 +71,8 @@ def run(directory="oceanflow-demo", *, size="small", overwrite=False, quiet=Fals
 
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; use one of {list(SIZES)}")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ImportError("the demo draws its figure with matplotlib: pip install 'oceanflow[plot]'")
     directory = Path(directory)
     paths = {key: directory / name for key, name in OUTPUTS.items()}
     existing = [str(p) for p in paths.values() if p.exists()]

@@ -123,8 +123,11 @@ def thresholds(
     xarray.Dataset
         ``seas`` and ``thresh`` (float64, units of ``sst``) over
         ``dayofyear`` (366 days: 1 March = 61; 360 in the 360_day calendar)
-        and the other dimensions of ``sst``.  A pixel whose every value is
-        NaN (land) gets NaN, silently.
+        and the other dimensions of ``sst``, in memory: computed at this call
+        (in one read of the data) with :func:`oceanflow.climatology`
+        (``stat="quantile"``, ``window=``), see the docs page for how its
+        pools map onto the reference's.  A pixel whose every value is NaN
+        (land) gets NaN, silently.
 
     Examples
     --------
@@ -157,8 +160,8 @@ def detect(
     clim : xarray.Dataset, optional
         ``seas`` and ``thresh`` from :func:`thresholds` (matched to ``sst`` by
         coordinate labels); computed here from ``sst`` (with ``base``,
-        ``pctile``, ``window``, ``smooth``) when not given, in one read of
-        the data (the detection itself stays lazy).
+        ``pctile``, ``window``, ``smooth``) when not given, at this call, in
+        one read of the data (the detection itself stays lazy).
     min_duration : int
         Shortest event, in days (``minDuration``), at least 1.
     join_gaps : bool
@@ -508,34 +511,56 @@ class _Setup:
     # ------------------------------------------------------------ thresholds
 
     def thresholds(self, sst):
+        """The reference's pools through ``oceanflow.climatology(window=)``: see the docs page."""
+        import dask
+
+        from .climatology import climatology
+
         half = (self.window - 1) // 2
         lo = max(self.first - half, 0)
         hi = min(self.last + half + 1, sst.sizes["time"])
-        steps = np.arange(self.first, self.last + 1)
-        steps = steps[~self.days.feb29[steps]]
-        rows = self.days.row[steps]
-        order = np.argsort(rows, kind="stable")
-        centres = (steps[order] - lo).astype(np.int64)
-        counts = np.bincount(rows, minlength=self.days.days)
-        stop = np.cumsum(counts).astype(np.int64)
-        first = (stop - counts).astype(np.int64)
+        if (lo, hi) == (self.first, self.last + 1):
+            spans = [(lo, hi, None)]
+        else:  # each half of the year from a series that extends past the base period on one side only
+            spans = [(lo, self.last + 1, slice(None, 183)), (self.first, hi, slice(183, None))]
         sign = -1.0 if self.cold else 1.0
-        params = np.array([half, self.pctile / 100.0, 0, 0, sign])
-        part = sst.isel(time=slice(lo, hi))
-        seas, thresh = _map_over_pixels(
-            _pool_block,
-            part,
-            core_in="time",
-            core_out="dayofyear",
-            size_out=self.days.days,
-            dtypes=(np.float64, np.float64),
-            kwargs={"centres": centres, "first": first, "stop": stop, "params": params},
-        )
-        if self.days.days == 366:
-            seas, thresh = (_fill_feb29(c) for c in (seas, thresh))
-        if self.smooth > 1:
-            seas, thresh = (_smoothed(c, self.smooth) for c in (seas, thresh))
-        return self._clim_dataset(sst, seas, thresh)
+        lazy = []
+        for start, stop, _ in spans:
+            part = sst.isel(time=slice(start, stop)).rename(None)
+            part = -part if self.cold else part  # as the reference: the cold threshold is -percentile(-sst)
+            common = {"freq": "dayofyear", "window": self.window, "feb29": "drop"}
+            lazy += [
+                climatology(part, stat="mean", **common),
+                climatology(part, stat="quantile", q=self.pctile / 100, method="linear", **common),
+            ]
+        computed = dask.compute(*lazy)  # one read of the data for every curve
+        out = {}
+        for i, name in enumerate(("seas", "thresh")):
+            pieces = [(computed[2 * k + i], rows) for k, (_, _, rows) in enumerate(spans)]
+            year = self._year_of(pieces, sst)
+            if self.days.days == 366:
+                year = _fill_feb29(year)
+            if self.smooth > 1:
+                year = _smoothed(year, self.smooth)
+            out[name] = sign * year if self.cold else year
+        return self._clim_dataset(sst, out["seas"], out["thresh"])
+
+    def _year_of(self, pieces, sst):
+        """Rows of the climatological year (366, or 360) from the day-of-year curves of the spans."""
+        space = [d for d in sst.dims if d != "time"]
+        shape = (self.days.days,) + tuple(sst.sizes[d] for d in space)
+        year = np.full(shape, np.nan)
+        for curve, rows in pieces:
+            values = curve.transpose("dayofyear", *space).values.astype(np.float64)
+            labels = curve["dayofyear"].values
+            if self.days.days == 366:  # feb29="drop" numbers days as in a non-leap year (1 March = 60)
+                labels = np.where(labels >= 60, labels + 1, labels)
+            target = np.zeros(self.days.days, bool)
+            target[rows or slice(None)] = True
+            keep = target[labels - 1]
+            year[labels[keep] - 1] = values[keep]
+        coords = {d: sst[d] for d in space if d in sst.coords}
+        return xr.DataArray(year, dims=("dayofyear", *space), coords=coords)
 
     def _clim_dataset(self, sst, seas, thresh):
         units = sst.attrs.get("units")
@@ -685,24 +710,6 @@ def _time_whole(data, dim):
     chunks[dim] = data.sizes[dim]
     logger.info("mhw: %s whole in each chunk, chunks %s", dim, chunks)
     return data.chunk(chunks)
-
-
-def _pool_block(x, outs, centres, first, stop, params):
-    mean, pctl = outs
-    kernel = kernels.window_pool_stats.for_dtype(x.dtype)
-    sign = params[4]
-    data = -x if sign < 0 else x
-
-    def run(part):
-        p = params.copy()
-        p[2], p[3] = part.start, part.stop
-        kernel(data, centres, first, stop, p[:4], mean, pctl)
-
-    with np.errstate(invalid="ignore"):
-        run_sliced(run, x.shape[1])
-    if sign < 0:
-        np.negative(mean, out=mean)
-        np.negative(pctl, out=pctl)
 
 
 def _detect_block(x, seas, thresh, outs, day, params):

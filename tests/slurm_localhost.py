@@ -50,6 +50,14 @@ def install() -> None:
         subprocess.run(install, env=env, check=True, capture_output=True)
 
 
+def _terminate_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the test process dies, even killed with SIGKILL,
+    so that no SLURM daemon outlives the run that started it (Linux prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -114,7 +122,12 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
         log = open(self.root / "log" / f"{Path(command[0]).name}.out", "wb")
         self.processes.append(
             subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}, start_new_session=True
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+                start_new_session=True,
+                preexec_fn=_terminate_with_parent,
             )
         )
 

@@ -103,3 +103,14 @@ def test_mhw_benchmark_runs(tmp_path):
     lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line and line[0] != "#"}
     assert {"read-zarr", "pipeline/oceanflow", "pipeline/oceanflow-netcdf", "reference"} <= set(lines)
     assert float(lines["pipeline/oceanflow"][1]) > 0 and "faster than the reference" in result.stdout
+
+
+def test_percentile_benchmark_runs(tmp_path):
+    cases = "doy-p90/oceanflow,doy-p90/oceanflow-planned,month-median/oceanflow,doy-mean-w11/oceanflow"
+    command = [sys.executable, str(BENCHMARKS / "bench_percentiles.py"), "--years", "2", "--ny", "4", "--nx", "6"]
+    command += ["--repeat", "1", "--out", str(tmp_path), "--cases", cases]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line and line[0] != "#"}
+    assert {"read-netcdf", "read-zarr", "doy-p90/oceanflow", "doy-mean/oceanflow"} <= set(lines)
+    assert float(lines["doy-p90/oceanflow-planned"][1]) > 0

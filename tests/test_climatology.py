@@ -483,7 +483,7 @@ def test_all_nan_groups_give_nan_quietly():
         (lambda o: oceanflow.climatology(o.isel(time=slice(None, None, -1))), ValueError, "not increasing"),
         (lambda o: oceanflow.climatology(xr.concat([o, o[:2]], "time")), ValueError, "duplicate"),
         (lambda o: oceanflow.climatology(o, "weekly"), ValueError, "unknown freq"),
-        (lambda o: oceanflow.climatology(o, stat="median"), ValueError, "unknown stat"),
+        (lambda o: oceanflow.climatology(o, stat="mode"), ValueError, "unknown stat"),
         (lambda o: oceanflow.climatology(o, base=("1991", "2020")), ValueError, "outside the data"),
         (lambda o: oceanflow.climatology(o, base="1991"), ValueError, "pair"),
         (lambda o: oceanflow.climatology(o.resample(time="MS").mean(), "dayofyear"), ValueError, "daily"),

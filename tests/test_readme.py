@@ -28,5 +28,5 @@ def test_ci_runs_the_readme_test_command():
 
 def test_demo_command_is_the_console_script():
     block = re.search(r"## Run the demonstration.*?```bash\n(.*?)\n```", README, re.S).group(1)
-    assert block.endswith("pip install -e . && oceanflow demo")
+    assert block.endswith('pip install -e ".[plot]" && oceanflow demo')
     assert 'oceanflow = "oceanflow.cli:main"' in (ROOT / "pyproject.toml").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 
 from ._common import UsageError, add_inputs, open_input, say, with_time
@@ -51,6 +52,8 @@ def check(args: argparse.Namespace) -> None:
 
     if args.plot is not None:
         pixel_of(args.plot)
+        if importlib.util.find_spec("matplotlib") is None:
+            raise UsageError("--plot draws with matplotlib: pip install 'oceanflow[plot]'")
     if args.summary is not None:
         try:
             years_per_block(args.summary)

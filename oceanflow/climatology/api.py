@@ -12,6 +12,7 @@ import xarray as xr
 from .._arrays import is_dask
 from .._dtypes import working_dtype
 from ..chunking import check_task_count, chunked_for
+from ..kernels.climatology import result_units
 from ..variables import carried, fields
 from .cf import BOUNDS, climatology_bounds, decode_climatology, with_cf_metadata
 from .departures import anomaly_array
@@ -39,6 +40,9 @@ def climatology(
     freq: Freq = ...,
     stat: str = ...,
     *,
+    q: float | Sequence[float] | None = ...,
+    method: str = ...,
+    window: int | None = ...,
     dim: Hashable = ...,
     base: Base = ...,
     min_count: int = ...,
@@ -57,6 +61,9 @@ def climatology(
     freq: Freq = ...,
     stat: str = ...,
     *,
+    q: float | Sequence[float] | None = ...,
+    method: str = ...,
+    window: int | None = ...,
     dim: Hashable = ...,
     base: Base = ...,
     min_count: int = ...,
@@ -74,6 +81,9 @@ def climatology(
     freq: Freq = "month",
     stat: str = "mean",
     *,
+    q: float | Sequence[float] | None = None,
+    method: str = "linear",
+    window: int | None = None,
     dim: Hashable = "time",
     base: Base = None,
     min_count: int = 1,
@@ -99,8 +109,26 @@ def climatology(
         (exactly xarray's ``time.dayofyear``), ``"annual"`` (one group, no
         group dimension) or one label per time step.  See
         :mod:`oceanflow.timegroups`.
-    stat : {"mean", "sum", "count", "std", "var", "min", "max"}
-        NaN is skipped, as xarray's ``skipna=True``.
+    stat : {"mean", "sum", "count", "std", "var", "min", "max", "median", "quantile"}
+        NaN is skipped, as xarray's ``skipna=True``.  ``median`` and
+        ``quantile`` are exact: ``np.nanquantile`` of each group's values, on
+        any chunking, each task holding the whole series of one spatial block
+        (see ``explain_chunks(obj, operation="quantile")``).  The statistics
+        are declared in :data:`oceanflow.kernels.climatology.STATISTICS`.
+    q : float or sequence of float
+        Quantiles in [0, 1] for ``stat="quantile"`` (0.9: the 90th
+        percentile); a sequence adds a leading ``quantile`` dimension with
+        ``q`` as coordinate (as ``xr.DataArray.quantile``).
+    method : str
+        NumPy's quantile method for ``quantile`` and ``median``:
+        ``"linear"`` (Hyndman and Fan type 7, NumPy's default),
+        ``"median_unbiased"`` (type 8, xclim's default), ``"hazen"``,
+        ``"weibull"``, ``"nearest"``, ... (all of ``np.quantile``'s).
+    window : int, optional
+        Odd number of time steps, daily climatologies only: each group pools
+        the values of the ``window`` steps centred on each of its steps,
+        across year boundaries and truncated at the ends of the series (as
+        xclim's ``percentile_doy`` and CDO's ``ydrun*``); every statistic.
     dim : str
         Time dimension.
     base : (start, end), optional
@@ -171,13 +199,21 @@ def climatology(
     >>> clim = oceanflow.climatology(sst, "month", base=("1991", "2020"))  # doctest: +SKIP
     >>> daily = oceanflow.climatology(sst, "dayofyear", smooth=3)          # doctest: +SKIP
     """
+    options = {"q": q, "method": method, "window": window}
     if isinstance(obj, xr.Dataset):
-        return _per_variable(obj, dim, freq, stat, base, min_count, weights, smooth, ddof, feb29, seasons, split_every)
+        return _per_variable(
+            obj, dim, freq, stat, base, min_count, weights, smooth, ddof, feb29, seasons, split_every, options
+        )
     check_dataarray(obj, "obj")
-    plan = Plan(obj, freq, stat, dim, base, min_count, weights, smooth, ddof, feb29, seasons, split_every)
-    result = _climatology_array(chunked_for(plan.select(obj), operation="climatology"), plan)
+    plan = Plan(obj, freq, stat, dim, base, min_count, weights, smooth, ddof, feb29, seasons, split_every, **options)
+    result = _climatology_array(chunked_for(plan.select(obj), operation=_operation(plan)), plan)
     warn_empty_groups([result], plan.groups.dim, _too_few(plan))
     return result
+
+
+def _operation(plan):
+    """The chunking operation: an order statistic holds whole series of spatial blocks."""
+    return "quantile" if plan.statistic.kind == "order" else "climatology"
 
 
 @overload
@@ -342,13 +378,13 @@ def _climatology_first(obj, kind, options):
     return tuple(clims) if kind == "standardized" else clims[0]
 
 
-def _per_variable(obj, dim, freq, stat, base, min_count, weights, smooth, ddof, feb29, seasons, split_every):
+def _per_variable(obj, dim, freq, stat, base, min_count, weights, smooth, ddof, feb29, seasons, split_every, options):
     """The climatology of each field; static variables (grid bounds) carried, the rest dropped."""
     names = fields(obj, dim)
     if not names:
         raise ValueError(f"no numeric data variable has the dimension {dim!r}; nothing to compute a climatology of")
-    plan = Plan(obj, freq, stat, dim, base, min_count, weights, smooth, ddof, feb29, seasons, split_every)
-    selected = chunked_for(plan.select(obj[names]), operation="climatology")
+    plan = Plan(obj, freq, stat, dim, base, min_count, weights, smooth, ddof, feb29, seasons, split_every, **options)
+    selected = chunked_for(plan.select(obj[names]), operation=_operation(plan))
     out = {name: _climatology_array(selected[name], plan) for name in names}
     static = {name: obj[name] for name in carried(obj, dim) if dim not in obj[name].dims}
     result = xr.Dataset({**out, **static}, attrs=obj.attrs)
@@ -434,20 +470,31 @@ def _climatology_array(obj, plan):
     groups = plan.groups
     gdim = groups.dim or dim
     coords = {name: c for name, c in moved.coords.items() if dim not in c.dims}
-    out = xr.DataArray(result, dims=(gdim,) + moved.dims[1:], coords=coords, name=obj.name, attrs=dict(obj.attrs))
-    if plan.stat == "count":
+    statistic, options = plan.statistic, plan.options
+    lead: tuple[str, ...] = ()
+    if options.q is not None:  # order statistics: (quantile, group, ...)
+        if options.scalar_q:
+            result = result[0]
+        else:
+            lead = (statistic.dim,)
+            coords[statistic.dim] = xr.DataArray(options.q, dims=statistic.dim)
+    dims = lead + (gdim,) + moved.dims[1:]
+    out = xr.DataArray(result, dims=dims, coords=coords, name=obj.name, attrs=dict(obj.attrs))
+    if statistic.integer:
         out = out.astype(np.int64)
-        out.attrs["units"] = "1"
         if "standard_name" in out.attrs:  # CF's modifier for a count of the quantity's values
             out.attrs["standard_name"] = f"{out.attrs['standard_name'].split()[0]} number_of_observations"
-    elif plan.stat == "var" and "units" in obj.attrs:
-        out.attrs["units"] = f"({obj.attrs['units']})2"
+    units = result_units(plan.stat, obj.attrs.get("units"))
+    if units is not None:
+        out.attrs["units"] = units
+    if options.scalar_q and plan.stat == "quantile":
+        out = out.assign_coords({statistic.dim: float(options.q[0])})  # as xr.DataArray.quantile with one q
     if plan.smooth is not None:
         out = _smoothed(out, gdim, plan.smooth)
     out = with_cf_metadata(out, plan, gdim)
     if groups.dim is None:
-        return out.isel({gdim: 0}, drop=True).transpose(*(d for d in order if d != dim))
-    return out.transpose(*(gdim if d == dim else d for d in order))
+        return out.isel({gdim: 0}, drop=True).transpose(*lead, *(d for d in order if d != dim))
+    return out.transpose(*lead, *(gdim if d == dim else d for d in order))
 
 
 def _smooth_block(values, harmonics):

@@ -29,10 +29,10 @@ import re
 import numpy as np
 import xarray as xr
 
+from ..kernels.climatology import cell_method
 from ..timegroups import groups_of_stamps, step_days, time_groups  # noqa: F401  (time_groups: docstring)
 
 __all__ = [
-    "CF_METHOD",
     "CF_GROUPINGS",
     "with_cf_metadata",
     "climatological_cell_methods",
@@ -43,16 +43,6 @@ __all__ = [
     "decode_climatology",
     "anomaly_attrs",
 ]
-
-CF_METHOD = {
-    "mean": "mean",
-    "sum": "sum",
-    "count": "sum",
-    "min": "minimum",
-    "max": "maximum",
-    "std": "standard_deviation",
-    "var": "variance",
-}
 
 #: Groupings that a CF climatological time axis can hold (a representative date per group).
 CF_GROUPINGS = ("month", "season", "dayofyear", "time.dayofyear")
@@ -74,7 +64,7 @@ _PERIOD = "climatology_period"
 def with_cf_metadata(out: xr.DataArray, plan, gdim: str) -> xr.DataArray:
     """Cell methods, the grouping and the group coordinate of one climatology."""
     out.attrs["cell_methods"] = climatological_cell_methods(
-        out.attrs.get("cell_methods"), plan.dim, CF_METHOD[plan.stat], plan.one_step_per_year
+        out.attrs.get("cell_methods"), plan.dim, cell_method(plan.stat), plan.one_step_per_year
     )
     grouping = plan.groups.attrs()
     out.attrs.update(grouping)

@@ -12,15 +12,19 @@ from .._dtypes import check_real_numeric
 from ..alignment import align
 from ..kernels.climatology import AGGREGATIONS
 from ..timegroups import decoded_time, step_days, time_groups
-from .cf import CF_METHOD, period_of
+from .cf import period_of
+from .pooling import statistic_options
 
 
 class Plan:
     """Validated arguments of one climatology: groups, weights, kernels."""
 
-    def __init__(self, obj, freq, stat, dim, base, min_count, weights, smooth, ddof, feb29, seasons, split_every):
-        if stat not in CF_METHOD:
-            raise ValueError(f"unknown stat {stat!r}; use one of {list(CF_METHOD)}")
+    def __init__(
+        self, obj, freq, stat, dim, base, min_count, weights, smooth, ddof, feb29, seasons, split_every, **options
+    ):
+        # the statistic, and q=, method=, window= (see pooling.statistic_options)
+        self.options = statistic_options(stat, freq, **options)
+        self.statistic = self.options.statistic
         if not isinstance(min_count, (int, np.integer)) or min_count < 0:
             raise ValueError(f"min_count must be a non-negative integer, got {min_count!r}")
         if not isinstance(ddof, (int, np.integer)) or ddof < 0:
@@ -29,7 +33,7 @@ class Plan:
         self.base, self.split_every = base, split_every
         # an unweighted mean needs no sum of weights: 2 partials per group instead of 3
         self.kernel = "mean_unweighted" if stat == "mean" and weights is None else stat
-        self.aggregation = AGGREGATIONS[self.kernel]
+        self.aggregation = AGGREGATIONS.get(self.kernel)
         time = time_of(obj, dim)
         self.time = self.select(time.to_dataset(name="_t"))[dim] if base is not None else time
         self.groups = time_groups(self.time, freq, feb29=feb29, seasons=seasons)
@@ -70,7 +74,7 @@ class Plan:
     def _weights(self, weights, obj):
         if weights is None:
             return np.ones(self.time.size)
-        if not self.aggregation.weighted:
+        if not self.statistic.weighted:
             raise ValueError(f"weights apply to stat='mean' and 'sum', not {self.stat!r}")
         if isinstance(weights, str):
             if weights != "days_in_month":

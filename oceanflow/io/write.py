@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import xarray as xr
 
-from .._progress import active_client, progress_bar
+from .._client import active_client
 from .._progress import compute as compute_with_progress
+from .._progress import progress_bar
 from .atomic import Output
 from .netcdf import codec_for, write_netcdf
 

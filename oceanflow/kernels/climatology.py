@@ -1,27 +1,42 @@
-"""Grouped reductions over C-ordered (time, pixels) blocks: chunk, combine, finalize.
+"""The statistics of ``oceanflow.climatology``: their kernels and the registry that declares them.
 
-Each statistic is one :class:`Aggregation` triple:
+Every statistic is one :class:`Statistic` entry in :data:`STATISTICS` (added
+with :func:`register`): its kernels, its kind, its CF ``cell_methods`` word,
+its units rule, its parameters and its extra output dimension.  The engine,
+the CF metadata, the command line's ``--stat`` choices, the docs table and
+the oracle tests all read the registry, so adding a statistic is one entry.
 
-* ``chunk(x, codes, weights, init, reset, start, out)``: one pass over the
-  pixels ``start .. start + m`` of a block ``x[t, p]`` (``m`` is ``out``'s
-  last length; the caller keeps the range inside ``x``), time outer and
-  pixels inner (memory order), accumulating into float64 partials
-  ``out[q, g, m]`` (quantity, group, pixel) that start at ``init`` (same
-  shape; usually a broadcast view of one value per quantity) when ``reset``
-  is 1, or at the values already in ``out`` when it is 0
-  (folding consecutive time chunks into one partial).  A pixel range of a
-  C-ordered block is read in place, so threads and tasks can share one
-  block without copying it.  ``codes[t]`` is the group of step ``t`` (-1:
-  none) and ``weights[t]`` its weight.  NaN values are skipped.
-* ``combine(parts) -> partials``: merges partials stacked as ``[k, q, g, p]``
-  (e.g. from k time chunks).
-* ``finalize(partials, params) -> result[g, p]``: the statistic, NaN where a
-  group has fewer than ``params[0]`` (min_count) valid values; ``params[1]``
-  is ``ddof`` for var/std.
+Two kinds:
 
-Partials are float64 whatever the input (float32 sums keep 7 more digits);
-results are in the input's float type.  Adding a statistic means adding one
-triple to :data:`AGGREGATIONS`.
+* **partials** (:class:`Aggregation`): per-chunk partials that combine in any
+  order, over C-ordered (time, pixels) blocks:
+
+  * ``chunk(x, codes, weights, init, reset, start, out)``: one pass over the
+    pixels ``start .. start + m`` of a block ``x[t, p]`` (``m`` is ``out``'s
+    last length; the caller keeps the range inside ``x``), time outer and
+    pixels inner (memory order), accumulating into float64 partials
+    ``out[q, g, m]`` (quantity, group, pixel) that start at ``init`` (same
+    shape; usually a broadcast view of one value per quantity) when ``reset``
+    is 1, or at the values already in ``out`` when it is 0 (folding
+    consecutive time chunks into one partial).  A pixel range of a C-ordered
+    block is read in place, so threads and tasks can share one block without
+    copying it.  ``codes[t]`` is the group of step ``t`` (-1: none) and
+    ``weights[t]`` its weight.  NaN values are skipped.
+  * ``combine(parts) -> partials``: merges partials stacked as ``[k, q, g, p]``
+    (e.g. from k time chunks).
+  * ``merge(parts, src, dst, mult, init) -> partials``: with ``window=``, the
+    partials of each group from those of the *keys* (time steps pooled by the
+    same groups, see :mod:`oceanflow.climatology.pooling`): ``mult[e]``
+    copies of key ``src[e]`` go into group ``dst[e]``.
+  * ``finalize(partials, params) -> result[g, p]``: the statistic, NaN where a
+    group has fewer than ``params[0]`` (min_count) valid values; ``params[1]``
+    is ``ddof`` for var/std.
+
+  Partials are float64 whatever the input (float32 sums keep 7 more digits);
+  results are in the input's float type.
+
+* **order** statistics (median, quantiles): one kernel over the whole series
+  of a block, :func:`oceanflow.kernels.quantiles.grouped_quantiles`.
 
 Example
 -------
@@ -35,11 +50,13 @@ array([[1.5],
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from ._declare import Kernel, gufunc, njit
+from .quantiles import grouped_quantiles
 
 _CHUNK = (
     "(t,p),(t),(t),(q,g,m),(),()->(q,g,m)",
@@ -224,6 +241,65 @@ def max_combine(parts, out):
                 out[1, g, p] = max(out[1, g, p], parts[k, 1, g, p])
 
 
+# ---------------------------------------------------------------- merge kernels (window=)
+
+_MERGE = (
+    "(q,k,p),(e),(e),(e),(q,g,p)->(q,g,p)",
+    "void(float64[:, :, ::1], int64[::1], int64[::1], float64[::1], float64[:, :, :], float64[:, :, ::1])",
+)
+
+
+@gufunc(*_MERGE)
+def additive_merge(parts, src, dst, mult, init, out):
+    """Partials of each group: the sum of ``mult[e]`` times key ``src[e]``'s over the edges into it."""
+    _start(out, init)
+    for e in range(src.shape[0]):
+        k, g, c = src[e], dst[e], mult[e]
+        for q in range(parts.shape[0]):
+            for p in range(parts.shape[2]):
+                out[q, g, p] += c * parts[q, k, p]
+
+
+@gufunc(*_MERGE)
+def moments_merge(parts, src, dst, mult, init, out):
+    """Count, mean, M2 of each group from its keys' (``mult`` copies: count and M2 times ``mult``)."""
+    _start(out, init)
+    for e in range(src.shape[0]):
+        k, g, c = src[e], dst[e], mult[e]
+        for p in range(parts.shape[2]):
+            nb = c * parts[0, k, p]
+            if nb == 0:
+                continue
+            na = out[0, g, p]
+            n = na + nb
+            d = parts[1, k, p] - out[1, g, p]
+            out[0, g, p] = n
+            out[1, g, p] += d * nb / n
+            out[2, g, p] += c * parts[2, k, p] + d * d * na * nb / n
+
+
+@gufunc(*_MERGE)
+def min_merge(parts, src, dst, mult, init, out):
+    """Counts add up (times ``mult``); minimum of minima."""
+    _start(out, init)
+    for e in range(src.shape[0]):
+        k, g, c = src[e], dst[e], mult[e]
+        for p in range(parts.shape[2]):
+            out[0, g, p] += c * parts[0, k, p]
+            out[1, g, p] = min(out[1, g, p], parts[1, k, p])
+
+
+@gufunc(*_MERGE)
+def max_merge(parts, src, dst, mult, init, out):
+    """Counts add up (times ``mult``); maximum of maxima."""
+    _start(out, init)
+    for e in range(src.shape[0]):
+        k, g, c = src[e], dst[e], mult[e]
+        for p in range(parts.shape[2]):
+            out[0, g, p] += c * parts[0, k, p]
+            out[1, g, p] = max(out[1, g, p], parts[1, k, p])
+
+
 # ---------------------------------------------------------------- finalize kernels
 
 
@@ -312,26 +388,178 @@ def grouped_anomaly(x, codes, center, scale, out):
 
 
 class Aggregation(NamedTuple):
-    """One statistic: its kernel triple and the initial value of each partial."""
+    """Kernels of a statistic made of partials that combine: chunk, combine (tree),
+    merge (``window=``: groups from the partials of their windows' keys) and
+    finalize, and the initial value of each partial."""
 
     chunk: Kernel
     combine: Kernel
+    merge: Kernel
     finalize: Kernel
     init: tuple
-    weighted: bool
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """One statistic of ``oceanflow.climatology``: everything that depends on it.
+
+    ``kind`` is ``"partials"`` (``aggregation``: per-chunk partials combined in
+    any order, O(groups) memory per pixel) or ``"order"`` (``order``: a kernel
+    that needs each group's pooled values whole; the engine gives each task
+    the whole series of a spatial block).  ``units`` is the rule for the
+    result's units: ``"same"`` as the input, ``"squared"`` or ``"1"``.
+    ``parameters`` are the keywords of :func:`oceanflow.climatology` it
+    reads; ``dim`` the extra leading output dimension a sequence of them
+    adds; ``fixed`` parameters it sets itself (``median``: ``q=0.5``).
+    """
+
+    name: str
+    summary: str
+    cell_method: str
+    units: str = "same"
+    aggregation: Aggregation | None = None
+    unweighted: Aggregation | None = None
+    order: Kernel | None = None
+    parameters: tuple[str, ...] = ()
+    dim: str | None = None
+    fixed: tuple[tuple[str, float], ...] = ()
+    integer: bool = False
+    weighted: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "order" if self.order is not None else "partials"
 
 
 _INF = float("inf")
+_COUNT = (0.0,)
+_SUM = (0.0, 0.0)
+_MOMENTS = (0.0, 0.0, 0.0)
 
-#: Every statistic ``oceanflow.climatology`` knows, by name.
-AGGREGATIONS = {
-    "count": Aggregation(count_chunk, additive_combine, count_finalize, (0.0,), False),
-    "sum": Aggregation(sum_chunk, additive_combine, total_finalize, (0.0, 0.0), True),
-    "mean": Aggregation(mean_chunk, additive_combine, mean_finalize, (0.0, 0.0, 0.0), True),
-    # the unweighted mean climatology() uses when no weights are given: (count, sum)
-    "mean_unweighted": Aggregation(sum_chunk, additive_combine, unweighted_mean_finalize, (0.0, 0.0), False),
-    "var": Aggregation(moments_chunk, moments_combine, var_finalize, (0.0, 0.0, 0.0), False),
-    "std": Aggregation(moments_chunk, moments_combine, std_finalize, (0.0, 0.0, 0.0), False),
-    "min": Aggregation(min_chunk, min_combine, extreme_finalize, (0.0, _INF), False),
-    "max": Aggregation(max_chunk, max_combine, extreme_finalize, (0.0, -_INF), False),
+#: Every statistic ``oceanflow.climatology`` knows, by name: adding one is one entry here.
+STATISTICS: dict[str, Statistic] = {}
+
+
+def register(statistic: Statistic) -> Statistic:
+    """Add ``statistic`` to :data:`STATISTICS` (the CLI, docs and tests follow)."""
+    STATISTICS[statistic.name] = statistic
+    return statistic
+
+
+register(
+    Statistic(
+        "mean",
+        "mean (weights= allowed)",
+        "mean",
+        aggregation=Aggregation(mean_chunk, additive_combine, additive_merge, mean_finalize, _MOMENTS),
+        # without weights: (count, sum), 2 partials per group instead of 3
+        unweighted=Aggregation(sum_chunk, additive_combine, additive_merge, unweighted_mean_finalize, _SUM),
+        weighted=True,
+    )
+)
+register(
+    Statistic(
+        "sum",
+        "sum (weights= allowed); min_count=0 gives 0 for empty groups",
+        "sum",
+        aggregation=Aggregation(sum_chunk, additive_combine, additive_merge, total_finalize, _SUM),
+        weighted=True,
+    )
+)
+register(
+    Statistic(
+        "count",
+        "number of valid (non-NaN) values",
+        "sum",
+        units="1",
+        aggregation=Aggregation(count_chunk, additive_combine, additive_merge, count_finalize, _COUNT),
+        integer=True,
+    )
+)
+register(
+    Statistic(
+        "std",
+        "standard deviation (ddof=)",
+        "standard_deviation",
+        aggregation=Aggregation(moments_chunk, moments_combine, moments_merge, std_finalize, _MOMENTS),
+        parameters=("ddof",),
+    )
+)
+register(
+    Statistic(
+        "var",
+        "variance (ddof=)",
+        "variance",
+        units="squared",
+        aggregation=Aggregation(moments_chunk, moments_combine, moments_merge, var_finalize, _MOMENTS),
+        parameters=("ddof",),
+    )
+)
+register(
+    Statistic(
+        "min",
+        "minimum",
+        "minimum",
+        aggregation=Aggregation(min_chunk, min_combine, min_merge, extreme_finalize, (0.0, _INF)),
+    )
+)
+register(
+    Statistic(
+        "max",
+        "maximum",
+        "maximum",
+        aggregation=Aggregation(max_chunk, max_combine, max_merge, extreme_finalize, (0.0, -_INF)),
+    )
+)
+register(
+    Statistic(
+        "median",
+        "median, exact (method= as NumPy's quantile)",
+        "median",
+        order=grouped_quantiles,
+        parameters=("method",),
+        fixed=(("q", 0.5),),
+    )
+)
+register(
+    Statistic(
+        "quantile",
+        "quantiles q= in [0, 1], exact (method= as NumPy's quantile)",
+        "percentile",
+        order=grouped_quantiles,
+        parameters=("q", "method"),
+        dim="quantile",
+    )
+)
+
+#: The partials of each statistic by kernel name (tasks look kernels up by name:
+#: compiled gufuncs do not pickle); ``"mean_unweighted"`` is the mean without weights.
+AGGREGATIONS: dict[str, Aggregation] = {
+    name: aggregation
+    for name, aggregation in [(n, s.aggregation) for n, s in STATISTICS.items()]
+    + [("mean_unweighted", STATISTICS["mean"].unweighted)]
+    if aggregation is not None
 }
+
+
+def statistic(name: str) -> Statistic:
+    """The registered statistic ``name``; a clear error naming the known ones."""
+    try:
+        return STATISTICS[name]
+    except KeyError:
+        raise ValueError(f"unknown stat {name!r}; use one of {list(STATISTICS)}") from None
+
+
+def cell_method(name: str) -> str:
+    """The CF ``cell_methods`` word of statistic ``name`` (e.g. ``"standard_deviation"``)."""
+    return statistic(name).cell_method
+
+
+def result_units(name: str, units: str | None) -> str | None:
+    """Units of statistic ``name`` of data in ``units`` (None: no units attribute)."""
+    rule = statistic(name).units
+    if rule == "1":
+        return "1"
+    if units is None or rule == "same":
+        return units
+    return f"({units})2"

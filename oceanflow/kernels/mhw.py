@@ -8,8 +8,6 @@ threads of an in-memory call share one block).  The definitions are those of
 the reference implementation (ecjoliver/marineHeatWaves ``detect``), see
 :mod:`oceanflow.mhw`.
 
-* :func:`window_pool_stats`: mean and linear percentile of the values pooled in
-  a window of steps around the days of each day-of-year group;
 * :func:`circular_smooth`: the reference's circular running mean of a
   climatological year, over its valid days;
 * :func:`detect_events`: daily intensity, category and event number;
@@ -66,91 +64,6 @@ SUMMARY_ROWS = (
 
 # params of detect_events
 P_MIN_DURATION, P_JOIN, P_MAX_GAP, P_COLD, P_FIRST, P_STOP = range(6)
-
-
-@gufunc(
-    "(n,p),(m),(g),(g),(k)->(g,p),(g,p)",
-    "void({t}[:, ::1], int64[::1], int64[::1], int64[::1], float64[::1], float64[:, ::1], float64[:, ::1])",
-)
-def window_pool_stats(x, centres, first, stop, params, mean, pctl):
-    """Per group ``g``: pool ``x[c + w]`` for the centres ``c`` in
-    ``centres[first[g]:stop[g]]`` and ``|w| <= params[0]`` (cut at the ends of
-    the series, NaN dropped); ``mean`` is the pool's mean and ``pctl`` its
-    ``params[1]`` quantile (NumPy's ``linear`` method, interpolated as
-    ``np.percentile`` does).  Pixels ``params[2]:params[3]``."""
-    half = int(params[0])
-    q = params[1]
-    lo, hi = int(params[2]), int(params[3])
-    n = x.shape[0]
-    width = 2 * half + 1
-    largest = 0
-    for g in range(first.shape[0]):
-        largest = max(largest, (stop[g] - first[g]) * width)
-    pool = np.empty((hi - lo, max(largest, 1)), x.dtype)
-    count = np.zeros(hi - lo, np.int64)
-    sums = np.zeros(hi - lo)
-    weight = np.empty(1, x.dtype)
-    for g in range(first.shape[0]):
-        count[:] = 0
-        sums[:] = 0.0
-        for i in range(first[g], stop[g]):
-            for row in range(max(centres[i] - half, 0), min(centres[i] + half + 1, n)):
-                for j in range(lo, hi):
-                    v = x[row, j]
-                    if v == v:
-                        pool[j - lo, count[j - lo]] = v
-                        count[j - lo] += 1
-                        sums[j - lo] += v
-        for j in range(lo, hi):
-            c = count[j - lo]
-            if c == 0:
-                mean[g, j] = np.nan
-                pctl[g, j] = np.nan
-                continue
-            mean[g, j] = sums[j - lo] / c
-            values = pool[j - lo, :c]
-            virtual = (c - 1) * q
-            below = min(max(math.floor(virtual), 0), c - 1)
-            gamma = virtual - math.floor(virtual)
-            a = _select(values, below)  # values[:below] <= a <= values[below + 1:]
-            b = a
-            if below + 1 < c:
-                b = values[below + 1]
-                for i in range(below + 2, c):
-                    b = min(b, values[i])
-            weight[0] = gamma  # NumPy interpolates in the data's dtype
-            diff = b - a
-            if gamma >= 0.5:
-                weight[0] = 1.0 - gamma
-                weight[0] = b - diff * weight[0]
-            else:
-                weight[0] = a + diff * weight[0]
-            pctl[g, j] = weight[0]
-
-
-@njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
-def _select(values, k):
-    """The ``k``-th smallest of ``values`` (0-based), partitioning them in place around it (Hoare)."""
-    left, right = 0, values.shape[0] - 1
-    while left < right:
-        pivot = values[(left + right) // 2]
-        i, j = left, right
-        while i <= j:
-            while values[i] < pivot:
-                i += 1
-            while values[j] > pivot:
-                j -= 1
-            if i <= j:
-                values[i], values[j] = values[j], values[i]
-                i += 1
-                j -= 1
-        if k <= j:
-            right = j
-        elif k >= i:
-            left = i
-        else:
-            break
-    return values[k]
 
 
 @gufunc("(g,p),(k)->(g,p)", "void(float64[:, ::1], float64[::1], float64[:, ::1])")

@@ -1,0 +1,242 @@
+"""Percentile and median climatologies: oceanflow vs xclim, CDO, flox and xarray, against the read floor.
+
+Generates daily float32 data (default 20 years of 90x180, 473 MB) with
+``bench_climatology.generate`` (Zarr chunked (365, 90, 90)) and stores it also
+as NetCDF in one-year chunks (365, ny, nx), the usual layout of archives.
+Times, side by side in one run, each case in a fresh subprocess (so that the
+peak RSS is that case's own), the median of ``--repeat`` interleaved runs:
+
+* ``read-netcdf``, ``read-zarr``: ``ds.sst.sum()`` with the chunks the cases use;
+* ``doy-p90/*``: day-of-year 90th percentile pooled over an 11-day window
+  (Hobday et al. 2016), ``method="median_unbiased"`` (xclim's): oceanflow on
+  the NetCDF opened with one-year dask chunks and on the Zarr store; xclim's
+  ``percentile_doy(window=11, per=90)`` on the same dask chunks; CDO's
+  ``ydrunmin``, ``ydrunmax`` and ``ydrunpctl,90,11`` (three passes,
+  histogram-based, approximate);
+* ``month-median/*``, ``month-q90/*``: monthly median and 0.9 quantile:
+  oceanflow; flox's ``groupby().median()``/``.quantile()`` on data chunked in
+  space (``time`` whole: the layout flox needs for them); xarray without flox;
+  ``cdo ymonpctl,50`` (with its ``ymonmin``/``ymonmax`` passes);
+* ``doy-mean/*``: the day-of-year mean with and without ``window=11``.
+
+``doy-p90/oceanflow-planned`` opens the Zarr store without dask chunks, so
+that oceanflow plans them for the quantile (``explain_chunks(obj,
+operation="quantile")``: spatial blocks whose whole series fit the task
+memory target); ``--scaling`` runs it on 4x the years and reports the peak
+RSS ratio.  xclim and flox are benchmark extras, CDO the Debian
+package ``cdo`` (cases skipped when missing).
+
+Usage (small configuration; the defaults are the issue's 20 years of 90x180)::
+
+    python benchmarks/bench_percentiles.py --years 2 --ny 20 --nx 30 --out bench-out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # the oceanflow of this checkout
+sys.path.insert(0, HERE)
+
+from bench_climatology import generate  # noqa: E402  (the same data as the climatology benchmark)
+
+CASES = {
+    # name: (floor, needs)
+    "read-netcdf": (None, None),
+    "read-zarr": (None, None),
+    "doy-p90/oceanflow": ("read-netcdf", None),
+    "doy-p90/oceanflow-zarr": ("read-zarr", None),
+    "doy-p90/oceanflow-planned": ("read-zarr", None),
+    "doy-p90/xclim": ("read-netcdf", "xclim"),
+    "doy-p90/cdo": ("read-netcdf", "cdo"),
+    "month-median/oceanflow": ("read-netcdf", None),
+    "month-median/flox": ("read-netcdf", "flox"),
+    "month-median/xarray": ("read-netcdf", None),
+    "month-median/cdo": ("read-netcdf", "cdo"),
+    "month-q90/oceanflow": ("read-netcdf", None),
+    "month-q90/flox": ("read-netcdf", "flox"),
+    "doy-mean/oceanflow": ("read-netcdf", None),
+    "doy-mean-w11/oceanflow": ("doy-mean/oceanflow", None),
+}
+
+
+def yearly_netcdf(zarr_path):
+    """The Zarr data as NetCDF in one-year chunks (written once)."""
+    import xarray as xr
+
+    path = zarr_path.replace(".zarr", "_yearly.nc")
+    if not os.path.exists(path):
+        ds = xr.open_zarr(zarr_path)
+        shape = (365,) + ds.sst.shape[1:]
+        ds.to_netcdf(path, encoding={"sst": {"chunksizes": shape}})
+    return path
+
+
+def run_case(case, zarr_path, nc_path, out):
+    """Run one case in this process (after an untimed warm-up on a 2x2 corner): seconds, tasks."""
+    import xarray as xr
+
+    kind, _, tool = case.partition("/")
+    if tool == "cdo":
+        return _run_cdo(kind, nc_path, out)
+    if tool.endswith("-planned"):  # opened without dask chunks: oceanflow plans them for the quantile
+        ds = xr.open_zarr(zarr_path, chunks=None)
+    elif case == "read-zarr" or tool.endswith("-zarr"):
+        ds = xr.open_zarr(zarr_path)
+    elif tool in ("flox", "xarray"):  # time whole, about 64 MB chunks: the layout flox needs for order statistics
+        sizes = xr.open_dataset(nc_path).sizes
+        rows = max(1, 2**26 // (4 * sizes["time"] * sizes["lon"]))
+        ds = xr.open_dataset(nc_path, chunks={"time": -1, "lat": rows})
+    else:
+        ds = xr.open_dataset(nc_path, chunks={"time": 365})
+    _timed(case, ds.isel(lat=slice(0, 2), lon=slice(0, 2)))
+    return _timed(case, ds)
+
+
+def _timed(case, ds):
+    import xarray as xr
+
+    import oceanflow
+
+    kind, _, tool = case.partition("/")
+    sst = ds.sst
+    if case.startswith("read-"):
+        return _timed_compute(sst.sum)
+    if tool.startswith("oceanflow"):
+        options = {
+            "doy-p90": ("dayofyear", "quantile", {"q": 0.9, "window": 11, "method": "median_unbiased"}),
+            "month-median": ("month", "median", {}),
+            "month-q90": ("month", "quantile", {"q": 0.9}),
+            "doy-mean": ("dayofyear", "mean", {}),
+            "doy-mean-w11": ("dayofyear", "mean", {"window": 11}),
+        }[kind]
+        return _timed_compute(lambda: oceanflow.climatology(sst, options[0], options[1], **options[2]))
+    if tool == "xclim":
+        import warnings
+
+        from xclim.core.calendar import percentile_doy
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _timed_compute(lambda: percentile_doy(sst, window=11, per=90))
+    with xr.set_options(use_flox=tool == "flox"):
+        grouped = sst.groupby("time.month")
+        return _timed_compute(grouped.median if kind == "month-median" else lambda: grouped.quantile(0.9))
+
+
+def _timed_compute(make):
+    """Seconds to make the result (graph or eager computation) and compute it, and its task count."""
+    start = time.perf_counter()
+    obj = make()
+    tasks = len(obj.data.__dask_graph__()) if obj.chunks is not None else 0
+    obj.compute()
+    return time.perf_counter() - start, tasks
+
+
+def _run_cdo(kind, nc_path, out):
+    """CDO's percentiles need the range first: a min and a max pass, then the percentile pass."""
+    files = [os.path.join(out, f"cdo_{name}.nc") for name in ("min", "max", "pctl")]
+    if kind == "doy-p90":
+        passes = [["ydrunmin,11"], ["ydrunmax,11"], ["ydrunpctl,90,11"]]
+    else:
+        passes = [["ymonmin"], ["ymonmax"], ["ymonpctl,50"]]
+    commands = [
+        ["cdo", "-O", *passes[0], nc_path, files[0]],
+        ["cdo", "-O", *passes[1], nc_path, files[1]],
+        ["cdo", "-O", *passes[2], nc_path, files[0], files[1], files[2]],
+    ]
+    start = time.perf_counter()
+    for command in commands:
+        subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start, 0
+
+
+def _available(need):
+    if need is None:
+        return True
+    if need == "cdo":
+        return shutil.which("cdo") is not None
+    try:
+        __import__(need)
+    except ImportError:
+        return False
+    return True
+
+
+def _child(args, case):
+    command = [sys.executable, __file__, "--child", case, args.zarr, args.nc, "--out", args.out]
+    result = subprocess.run(command, check=True, capture_output=True, text=True, cwd=os.getcwd())
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--years", type=int, default=20)
+    parser.add_argument("--ny", type=int, default=90)
+    parser.add_argument("--nx", type=int, default=180)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", default="bench-out")
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
+    parser.add_argument("--scaling", action="store_true", help="also run doy-p90/oceanflow-planned on 4x the years")
+    parser.add_argument("--child", nargs=3, metavar=("CASE", "ZARR", "NC"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        case, zarr_path, nc_path = args.child
+        seconds, tasks = run_case(case, zarr_path, nc_path, args.out)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": max(rss, children)}))
+        return
+    wanted = [c for c in args.cases.split(",") if c]
+    unknown = set(wanted) - set(CASES)
+    if unknown:
+        parser.error(f"unknown cases {sorted(unknown)}")
+    args.zarr, _ = generate(args.out, args.years, args.ny, args.nx, netcdf=False)
+    args.nc = yearly_netcdf(args.zarr)
+    floors = {CASES[c][0] for c in wanted if CASES[c][0]}
+    order = [c for c in CASES if c in floors or c in wanted]
+    size_gb = 4 * 365 * args.years * args.ny * args.nx / 1e9
+    print(
+        f"# {args.years} years daily {args.ny}x{args.nx} float32 ({size_gb:.3f} GB), {os.cpu_count()} cores, "
+        f"median of {args.repeat}"
+    )
+    print(f"{'case':26s} {'seconds':>8s} {'ratio':>6s} {'to':>20s} {'tasks':>7s} {'peak RSS MiB':>13s}")
+    runnable = [c for c in order if _available(CASES[c][1])]
+    for case in order:
+        if case not in runnable:
+            print(f"{case:26s} skipped: {CASES[case][1]} not installed")
+    runs = {case: [] for case in runnable}
+    for _ in range(args.repeat):  # interleaved: a slow spell of the shared machine hits every case alike
+        for case in runnable:
+            runs[case].append(_child(args, case))
+    results = {}
+    for case, case_runs in runs.items():
+        floor = CASES[case][0]
+        seconds = results[case] = statistics.median(r["seconds"] for r in case_runs)
+        ratio = f"{seconds / results[floor]:.2f}" if floor in results else ""
+        print(
+            f"{case:26s} {seconds:8.3f} {ratio:>6s} {floor or '':>20s} {case_runs[0]['tasks']:7d} "
+            f"{max(r['rss_mib'] for r in case_runs):13.0f}"
+        )
+    if args.scaling:
+        rss = []
+        for years in (args.years, 4 * args.years):
+            args.zarr, _ = generate(args.out, years, args.ny, args.nx, netcdf=False)
+            rss.append(max(_child(args, "doy-p90/oceanflow-planned")["rss_mib"] for _ in range(args.repeat)))
+        print(
+            f"peak RSS of doy-p90/oceanflow-planned: {args.years} years {rss[0]:.0f} MiB, "
+            f"{4 * args.years} years {rss[1]:.0f} MiB, ratio {rss[1] / rss[0]:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
