@@ -19,6 +19,7 @@ extensions = [
     "myst_parser",
     "oceanflow_cli",
     "oceanflow_statistics",
+    "oceanflow_bad_inputs",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 napoleon_numpy_docstring = True

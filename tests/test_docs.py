@@ -49,3 +49,22 @@ def test_cli_reference_is_the_commands_own_help(html):
 def test_user_guide_pages_exist(html):
     for page in ("install", "concepts", "chunking", "climatology", "mhw", "hpc", "cli", "notebooks"):
         assert (html / f"{page}.html").exists()
+
+
+def test_bad_input_table_lists_every_case_with_its_message(html):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from bad_inputs import CASES
+
+    text = html_text(html / "bad_inputs.html")
+    assert f"inputs tried: {len(CASES)}; clear errors: {len(CASES)}; silent results: 0; hangs: 0" in text
+    for case in CASES:
+        assert case.input in text, case.input
+    assert "chunk size 0 for dimension 'time' is not allowed" in text  # the messages, verbatim
+
+
+def html_text(path):
+    import html as html_module
+
+    return html_module.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", path.read_text())))

@@ -209,7 +209,8 @@ def _reason(units) -> str:
 
 
 def _undecodable(source, axis, attrs, reason) -> TimeDecodingError:
-    found = ", ".join(f"{key}={value!r}" for key, value in attrs.items() if value is not None) or "no attributes"
+    found = ", ".join(f"{key}={value!r}" for key, value in attrs.items() if value is not None)
+    found = found or "neither units nor calendar attributes"
     unit = str(attrs.get("units") or "days").split()[0]
     unit = unit if unit.lower() in _UNITS else "days"
     if "calendar" in reason:
