@@ -21,7 +21,8 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -357,17 +358,17 @@ def _dask_chunk_size() -> int:
 
 
 def plan_chunks(
-    obj,
+    obj: xr.Dataset | xr.DataArray,
     *,
-    core_dims=(),
-    target=None,
-    memory_per_worker=None,
-    threads_per_worker=None,
-    max_tasks=100_000,
-    tasks_per_chunk=1,
-    reduce_dims=(),
-    sizes=None,
-    operation=None,
+    core_dims: str | Sequence[Hashable] = (),
+    target: int | str | None = None,
+    memory_per_worker: int | str | None = None,
+    threads_per_worker: int | None = None,
+    max_tasks: int = 100_000,
+    tasks_per_chunk: int = 1,
+    reduce_dims: Sequence[Hashable] = (),
+    sizes: Mapping[Hashable, int] | None = None,
+    operation: str | None = None,
 ) -> ChunkPlan:
     """Choose dask chunks for ``obj`` and say why (see :func:`suggest_chunks`).
 
@@ -376,21 +377,21 @@ def plan_chunks(
     (see :data:`WHOLE_SERIES_OPERATIONS`) plans for tasks that hold whole
     series: spatial blocks whose series fit :func:`series_target`.
     """
+    given = checked_bytes(target, "target")
+    memory_per_worker = checked_bytes(memory_per_worker, "memory_per_worker")
+    threads_per_worker = _checked_count(threads_per_worker, "threads_per_worker")
+    max_tasks = _checked_count(max_tasks, "max_tasks") or 100_000
     if operation in WHOLE_SERIES_OPERATIONS and WHOLE_SERIES_OPERATIONS[operation] in obj.dims:
         return _plan_whole_series(
-            obj, WHOLE_SERIES_OPERATIONS[operation], target, memory_per_worker, threads_per_worker, max_tasks, sizes
+            obj, WHOLE_SERIES_OPERATIONS[operation], given, memory_per_worker, threads_per_worker, max_tasks, sizes
         )
     core_dims = [core_dims] if isinstance(core_dims, str) else list(core_dims)
     missing = [d for d in core_dims if d not in obj.dims]
     if missing:
         raise ValueError(f"core dimension(s) {missing} not in the data's dimensions {tuple(obj.dims)}")
-    target = checked_bytes(target, "target")
-    memory_per_worker = checked_bytes(memory_per_worker, "memory_per_worker")
-    threads_per_worker = _checked_count(threads_per_worker, "threads_per_worker")
-    max_tasks = _checked_count(max_tasks, "max_tasks")
     variables = [obj.variable] if isinstance(obj, xr.DataArray) else list(obj.data_vars.values())
     itemsize = max((v.dtype.itemsize for v in variables), default=8)
-    target = int(target or default_target(memory_per_worker, threads_per_worker))
+    target = int(given or default_target(memory_per_worker, threads_per_worker))
     sizes = {**obj.sizes, **(sizes or {})}
     storage = storage_chunks(obj)
     chunks, reasons = {}, {}
@@ -463,7 +464,14 @@ def _growth_order(obj, core_dims, reduce_dims):
 
 
 def suggest_chunks(
-    obj, *, core_dims=(), target=None, memory_per_worker=None, threads_per_worker=None, max_tasks=100_000, **kwargs
+    obj: xr.Dataset | xr.DataArray,
+    *,
+    core_dims: str | Sequence[Hashable] = (),
+    target: int | str | None = None,
+    memory_per_worker: int | str | None = None,
+    threads_per_worker: int | None = None,
+    max_tasks: int = 100_000,
+    **kwargs: Any,
 ) -> dict:
     """Dask chunk sizes for ``obj``: a dict ``{dim: size}``.
 
@@ -471,8 +479,9 @@ def suggest_chunks(
     (read from the encoding), so no storage chunk is split; chunks grown,
     innermost dimension first and dimensions the operation reduces last,
     towards a target in bytes (:func:`default_target`: worker memory and
-    threads, or this machine's); grown further if the graph would exceed
-    ``max_tasks``.
+    threads, or this machine's; ``target`` and ``memory_per_worker`` may be
+    given as ints or strings such as ``"64MiB"``, and must be positive);
+    grown further if the graph would exceed ``max_tasks``.
 
     Example
     -------
@@ -492,7 +501,7 @@ def suggest_chunks(
     ).chunks
 
 
-def explain_chunks(obj, **kwargs) -> str:
+def explain_chunks(obj: xr.Dataset | xr.DataArray, **kwargs: Any) -> str:
     """A human-readable account of :func:`suggest_chunks`: each size and why,
     bytes per chunk, number of chunks, estimated tasks, and whether dask is worth it."""
     return plan_chunks(obj, **kwargs).explain()
@@ -535,7 +544,7 @@ class TooManyTasksError(ValueError):
     """The task graph of a request would exceed ``oceanflow.set_options(max_tasks=...)``."""
 
 
-def checked_chunks(chunks, sizes: Mapping[Hashable, int]) -> dict | str | None:
+def checked_chunks(chunks: Any, sizes: Mapping[Hashable, int]) -> Any:
     """``chunks`` for data with dimension ``sizes``, refused with the fix when it makes no sense.
 
     Accepts ``"auto"``, ``None`` and a dict ``{dim: size}`` whose sizes are whole
@@ -574,7 +583,7 @@ def checked_chunks(chunks, sizes: Mapping[Hashable, int]) -> dict | str | None:
     return chunks
 
 
-def checked_bytes(value, name: str) -> int | None:
+def checked_bytes(value: int | float | str | None, name: str) -> int | None:
     """A positive size in bytes from an int or a string such as ``"64MB"`` (None stays None).
 
     Example
@@ -599,7 +608,7 @@ def checked_bytes(value, name: str) -> int | None:
     return int(value)
 
 
-def _checked_count(value, name: str) -> int | None:
+def _checked_count(value: Any, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -607,7 +616,9 @@ def _checked_count(value, name: str) -> int | None:
     return int(value)
 
 
-def check_task_count(*arrays, operation: str, tasks_per_chunk: float = 1, dims=None) -> None:
+def check_task_count(
+    *arrays: Any, operation: str, tasks_per_chunk: float = 1, dims: Sequence[Hashable] | None = None
+) -> None:
     """Refuse, before it is built, a graph of more tasks than ``set_options(max_tasks=)`` allows.
 
     The estimate is the tasks already in the inputs' graphs plus

@@ -7,6 +7,7 @@ import glob
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 PROG = "oceanflow"
 
@@ -153,8 +154,8 @@ def open_input(args):
 
     from . import COMMANDS
 
-    options = {"time_units": getattr(args, "time_units", None), "calendar": getattr(args, "calendar", None)}
-    needs_time = getattr(COMMANDS.get(getattr(args, "command", None)), "NEEDS_TIME", True)
+    options: dict[str, Any] = {key: getattr(args, key, None) for key in ("time_units", "calendar")}
+    needs_time = getattr(COMMANDS.get(str(getattr(args, "command", ""))), "NEEDS_TIME", True)
     if not needs_time and len(args.inputs) == 1 and not glob.has_magic(str(args.inputs[0])):
         options["decode_times"] = False
     ds = oceanflow.open_dataset(args.inputs, chunks=args.chunks, **options)
@@ -164,7 +165,7 @@ def open_input(args):
         if missing:
             raise UsageError(
                 f"no variable {', '.join(map(repr, missing))} in the input; "
-                f"its variables are {', '.join(ds.data_vars) or 'none'}"
+                f"its variables are {', '.join(map(str, ds.data_vars)) or 'none'}"
             )
         ds = ds[names]
     return ds
@@ -184,7 +185,7 @@ def save_output(result, args, operation) -> None:
     """Write ``result`` to ``-o`` (all or nothing) and say where."""
     import oceanflow
 
-    codec = {key: getattr(args, key, None) for key in ("compression", "level")}
+    codec: dict[str, Any] = {key: getattr(args, key, None) for key in ("compression", "level")}
     codec = {key: value for key, value in codec.items() if value is not None}  # --compression, --level
     oceanflow.save(result, args.output, overwrite=args.overwrite, operation=operation, progress=not args.quiet, **codec)
     say(args.quiet, f"wrote {args.output}")

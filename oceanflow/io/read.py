@@ -101,7 +101,7 @@ def open_dataset(
     sizes = dict(datasets[0].sizes)
     if len(datasets) > 1:
         sizes["time"] = sum(d.sizes["time"] for d in datasets)
-    chunks = checked_chunks(chunks, sizes)
+    chunks = checked_chunks(chunks, sizes)  # refused with the fix, or unchanged
     if chunks is None and len(datasets) == 1:
         return datasets[0]
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
@@ -116,7 +116,7 @@ def _resolve(paths) -> list[Path]:
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
         raise FileNotFoundError("no input given: pass a path, a glob like 'sst_*.nc' or a list of paths")
-    files = []
+    files: list[Path] = []
     for item in items:
         text = os.fspath(item)
         if glob.has_magic(text):
@@ -303,7 +303,8 @@ def _combine(datasets: list[xr.Dataset], files: list[Path]) -> xr.Dataset:
     for ds, path in zip(datasets[1:], files[1:], strict=True):
         if set(ds.data_vars) != set(first.data_vars):
             raise ValueError(
-                f"{path} has variables {sorted(ds.data_vars)} but {first_file} has {sorted(first.data_vars)}; "
+                f"{path} has variables {sorted(map(str, ds.data_vars))} but {first_file} has "
+                f"{sorted(map(str, first.data_vars))}; "
                 "open the files that belong together, or drop the extra variables with drop_variables="
             )
         for name, coord in first.coords.items():

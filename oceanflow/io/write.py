@@ -141,7 +141,9 @@ def _write(ds: xr.Dataset, tmp: Path, kind: str, encoding: dict, *, now: bool, c
         return write_netcdf(ds, tmp, encoding=encoding, compression=compression, level=level, compute=now)
     with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is not in its spec yet
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        return ds.to_zarr(tmp, mode="w", encoding=encoding, compute=now, consolidated=True)
+        if now:
+            return ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=True)
+        return ds.to_zarr(tmp, mode="w", encoding=encoding, compute=False, consolidated=True)
 
 
 def _finish(_written, output: Output, kind: str) -> Path:
