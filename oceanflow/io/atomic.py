@@ -154,29 +154,48 @@ class Output:
         _remove(self.tmp)
 
 
-def recover(path: Path) -> str | None:
-    """Finish an interrupted replacement of ``path`` and remove dead writers' leftovers.
+def recover(*paths: Path) -> list[str]:
+    """Finish interrupted replacements of ``paths`` and remove dead writers' leftovers.
 
-    Returns what was done (also issued as a :class:`RecoveryWarning`), or None
-    when there was nothing to finish.  Cheap when there is nothing to do: one
-    directory listing, no lock.
+    Returns what was done (each also issued as a :class:`RecoveryWarning`).
+    Cheap when there is nothing to do: one listing per directory, no lock.
     """
-    path = Path(path)
-    note = None
-    if os.path.lexists(_journal_path(path)) or os.path.lexists(_lock_path(path)):
+    notes = []
+    by_parent: dict[Path, set[str]] = {}
+    for path in map(Path, paths):
+        by_parent.setdefault(path.parent, set()).add(path.name)
+    for parent, names in by_parent.items():
         try:
-            with _lock(path):  # also removes a lock file left by a killed writer
-                note = _recover_locked(path)
-        except PermissionError as err:
-            warnings.warn(
-                f"{path}: an earlier save was interrupted, and finishing it needs write permission "
-                f"in {path.parent} ({err.strerror})",
-                RecoveryWarning,
-                stacklevel=2,
-            )
-            return None
-    _remove_dead_artifacts(path)
-    return note
+            hidden = [entry.name for entry in os.scandir(parent) if _TAG in entry.name]
+        except OSError:
+            continue
+        present = set(hidden)
+        for name in sorted(names):
+            path = parent / name
+            if _journal_path(path).name in present or _lock_path(path).name in present:
+                note = _recover_with_lock(path)
+                notes += [note] if note else []
+        for entry in hidden:
+            match = _ARTIFACT.match(entry)
+            if match and match["name"] in names and _is_dead(parent / entry, match):
+                logger.info("%s: removing %s, left by a save that no longer runs", parent / match["name"], entry)
+                with contextlib.suppress(OSError):
+                    _remove(parent / entry)
+    return notes
+
+
+def _recover_with_lock(path: Path) -> str | None:
+    try:
+        with _lock(path):  # also removes a lock file left by a killed writer
+            return _recover_locked(path)
+    except PermissionError as err:
+        warnings.warn(
+            f"{path}: an earlier save was interrupted, and finishing it needs write permission "
+            f"in {path.parent} ({err.strerror})",
+            RecoveryWarning,
+            stacklevel=3,
+        )
+        return None
 
 
 def release_open_files(path: Path) -> None:
@@ -290,7 +309,7 @@ def _recover_locked(path: Path) -> str | None:
     _sync_directory(path.parent)
     journal.unlink()
     _remove(old)
-    warnings.warn(note, RecoveryWarning, stacklevel=3)
+    warnings.warn(note, RecoveryWarning, stacklevel=4)
     logger.info(note)
     return note
 
@@ -307,15 +326,6 @@ def _refuse_live_writers(path: Path) -> None:
                 f"another save ({who}) is writing {path} (temporary {artifact.name}); wait until it "
                 f"finishes or write elsewhere (if no such save runs any more, delete {artifact})"
             )
-
-
-def _remove_dead_artifacts(path: Path) -> None:
-    """Remove temporaries and old outputs left by writers that no longer run."""
-    for artifact, match in _artifacts(path):
-        if _is_dead(artifact, match):
-            logger.info("%s: removing %s, left by a save that no longer runs", path, artifact.name)
-            with contextlib.suppress(OSError):
-                _remove(artifact)
 
 
 def _artifacts(path: Path) -> Iterator[tuple[Path, re.Match]]:

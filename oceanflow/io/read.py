@@ -116,18 +116,18 @@ def _resolve(paths) -> list[Path]:
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
         raise FileNotFoundError("no input given: pass a path, a glob like 'sst_*.nc' or a list of paths")
+    texts = [os.fspath(item) for item in items]
+    recover(*(Path(text) for text in texts if not glob.has_magic(text)))  # finish interrupted saves first
     files: list[Path] = []
-    for item in items:
-        text = os.fspath(item)
+    for text in texts:
         if glob.has_magic(text):
             matches = sorted(glob.glob(text))
             if not matches:
                 raise FileNotFoundError(f"no file matches {text!r}: check the directory and the pattern")
             files.extend(Path(m) for m in matches)
+        elif not os.path.exists(text):
+            raise FileNotFoundError(f"{text}: no such file or directory; check the path (cwd is {os.getcwd()})")
         else:
-            recover(Path(text))  # finish an interrupted save of this path first
-            if not os.path.exists(text):
-                raise FileNotFoundError(f"{text}: no such file or directory; check the path (cwd is {os.getcwd()})")
             files.append(Path(text))
     return files
 
