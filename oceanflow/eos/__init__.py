@@ -1,0 +1,70 @@
+"""TEOS-10 seawater functions with gsw's names and argument order.
+
+Density and its derivatives (:mod:`.density`) from the 75-term polynomial of
+Roquet et al. (2015), the same as GSW's ``gsw_specvol`` family, evaluated in
+one numba gufunc pass per chunk (one dask task per chunk) or, for in-memory
+NumPy input, on all cores.  Inputs, for every function:
+
+* ``SA`` Absolute Salinity (g kg-1), ``CT`` Conservative Temperature (degC),
+  ``p`` sea pressure (dbar, absolute pressure minus 10.1325 dbar);
+* scalars, NumPy arrays, dask arrays or xarray DataArrays (NumPy- or
+  dask-backed), broadcast against each other as NumPy (by position) or
+  xarray (by dimension name) would; scalars mix with anything;
+* float32 results only when every input is float32 (``oceanflow._dtypes``),
+  else float64; NaN propagates, and the masked values of NumPy masked
+  arrays count as NaN.
+
+What must be passed: Absolute Salinity, Conservative Temperature and sea
+pressure, not what most model and observation files hold (practical
+salinity ``so``, potential temperature ``thetao``, in-situ temperature,
+depth ``lev`` in metres).  DataArray inputs whose ``standard_name`` or
+``units`` say they are one of those are refused, with the TEOS-10
+conversion that makes the right input (``SA_from_SP``, ``CT_from_pt``,
+``CT_from_t``, ``p_from_z``); inputs without these attributes (NumPy and
+dask arrays, bare DataArrays) are taken to be what the function asks for.
+DataArrays meet by their coordinate labels (:func:`oceanflow.alignment.align`):
+a reversed axis is reordered, different labels are an error.
+
+DataArray results carry ``units``, ``long_name`` and, where the CF standard
+name table has one that fits, ``standard_name``: ``sea_water_density`` for
+``rho`` and ``sea_water_sigma_theta`` (potential density minus 1000 kg m-3,
+reference pressure by default the surface) for ``sigma0``.  The table has no
+name for specific volume or for alpha/beta with respect to Conservative
+Temperature; sigma1-sigma4 would need a scalar ``reference_pressure``
+coordinate, which would make their results clash when merged into one
+Dataset, so these get ``long_name`` only (add
+``.assign_coords(reference_pressure=...)`` yourself for strict CF).
+
+Example
+-------
+>>> import numpy as np
+>>> from oceanflow import eos
+>>> eos.rho(np.array([35.0, 34.0]), np.array([10.0, 2.0]), 1000.0)
+array([1031.28107437, 1031.70548744])
+"""
+
+from .density import (
+    alpha,
+    beta,
+    rho,
+    rho_alpha_beta,
+    sigma0,
+    sigma1,
+    sigma2,
+    sigma3,
+    sigma4,
+    specvol,
+)
+
+__all__ = [
+    "alpha",
+    "beta",
+    "rho",
+    "rho_alpha_beta",
+    "sigma0",
+    "sigma1",
+    "sigma2",
+    "sigma3",
+    "sigma4",
+    "specvol",
+]

@@ -1,0 +1,103 @@
+"""What an input's CF attributes say it is, when that is not what a function takes.
+
+An Absolute Salinity given as practical salinity, a Conservative Temperature
+given as potential temperature, a sea pressure given as depth: refused with
+the TEOS-10 conversion that makes the right input.
+"""
+
+from __future__ import annotations
+
+import xarray as xr
+
+_PRACTICAL_SALINITY = "practical salinity"
+_POTENTIAL_TEMPERATURE = "potential temperature"
+_IN_SITU_TEMPERATURE = "in-situ temperature"
+_DEPTH = "a depth or height"
+
+#: standard_name -> what the values are, for each input.
+_WRONG_STANDARD_NAMES = {
+    "SA": {
+        "sea_water_practical_salinity": _PRACTICAL_SALINITY,
+        "sea_water_salinity": _PRACTICAL_SALINITY,  # CMIP's so, Argo's PSAL: PSS-78 in practice
+        "sea_surface_salinity": _PRACTICAL_SALINITY,
+        "sea_water_cox_salinity": "Cox salinity",
+        "sea_water_knudsen_salinity": "Knudsen salinity",
+    },
+    "CT": {
+        "sea_water_potential_temperature": _POTENTIAL_TEMPERATURE,
+        "sea_surface_temperature": _POTENTIAL_TEMPERATURE,  # at the surface, in-situ = potential
+        "sea_water_temperature": _IN_SITU_TEMPERATURE,
+        "sea_water_in_situ_temperature": _IN_SITU_TEMPERATURE,
+    },
+    "p": {
+        "depth": _DEPTH,
+        "height": _DEPTH,
+        "altitude": _DEPTH,
+        "depth_below_geoid": _DEPTH,
+        "height_above_geoid": _DEPTH,
+        "height_above_reference_ellipsoid": _DEPTH,
+        "ocean_depth": _DEPTH,
+    },
+}
+
+#: units (lower case, no spaces) -> what the values are, for each input.
+_WRONG_UNITS = {
+    "SA": {
+        **dict.fromkeys(
+            ("psu", "pss", "pss-78", "pss78", "0.001", "1e-3", "10-3", "1", "pss-78(psu)"), _PRACTICAL_SALINITY
+        ),
+        **dict.fromkeys(("kg/kg", "kgkg-1", "kgkg**-1"), "a mass fraction (kg/kg)"),
+    },
+    "CT": dict.fromkeys(("k", "kelvin", "degk", "deg_k", "degreek", "degrees_k"), "in kelvin"),
+    "p": {
+        **dict.fromkeys(("m", "meter", "meters", "metre", "metres", "km", "cm", "dm"), _DEPTH),
+        **dict.fromkeys(("pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"), "not in dbar"),
+    },
+}
+
+_FIXES = {
+    _PRACTICAL_SALINITY: "convert it with TEOS-10's SA_from_SP(SP, p, lon, lat)",
+    "Cox salinity": "convert it to practical salinity, then with TEOS-10's SA_from_SP(SP, p, lon, lat)",
+    "Knudsen salinity": "convert it to practical salinity, then with TEOS-10's SA_from_SP(SP, p, lon, lat)",
+    "a mass fraction (kg/kg)": "multiply it by 1000 to get g/kg",
+    _POTENTIAL_TEMPERATURE: "convert it with TEOS-10's CT_from_pt(SA, pt)",
+    _IN_SITU_TEMPERATURE: "convert it with TEOS-10's CT_from_t(SA, t, p)",
+    "in kelvin": "subtract 273.15 to get degC",
+    _DEPTH: "convert depth to sea pressure with TEOS-10's p_from_z(z, lat), z = -depth (negative downwards)",
+    "not in dbar": "convert it to sea pressure in dbar (1 dbar = 10 kPa)",
+}
+
+_WANTED = {
+    "SA": ("Absolute Salinity", "sea_water_absolute_salinity", "g kg-1"),
+    "CT": ("Conservative Temperature", "sea_water_conservative_temperature", "degC"),
+    "p": ("sea pressure", "sea_water_pressure_due_to_sea_water", "dbar"),
+}
+
+
+def check_declared(arg: xr.DataArray, name: str) -> None:
+    """Refuse a DataArray whose ``standard_name`` or ``units`` say it is not ``name``.
+
+    ``name`` is ``"SA"``, ``"CT"`` or ``"p"``.  Practical salinity, potential or
+    in-situ temperature, temperatures in kelvin, depths in metres and pressures
+    not in dbar are refused with the conversion to make; attributes that say
+    nothing known are accepted.
+    """
+    if name not in _WANTED:
+        return
+    standard_name = str(arg.attrs.get("standard_name", "")).strip().lower()
+    units = "".join(str(arg.attrs.get("units", "")).split()).lower()
+    what = _WRONG_STANDARD_NAMES[name].get(standard_name) or _WRONG_UNITS[name].get(units)
+    if what is None and name == "p" and str(arg.attrs.get("positive", "")).lower() in ("up", "down"):
+        what = _DEPTH
+    if what is None:
+        return
+    wanted, wanted_standard_name, wanted_units = _WANTED[name]
+    declared = ", ".join(
+        f"{key} {arg.attrs[key]!r}" for key in ("standard_name", "units", "positive") if key in arg.attrs
+    )
+    label = f"{name} ({arg.name!r})" if arg.name is not None else name
+    raise ValueError(
+        f"{label} is {what} according to its attributes ({declared}), but {name} must be {wanted} "
+        f"({wanted_units}): {_FIXES[what]}.  If the values are {wanted} already, correct the attributes, "
+        f"e.g. .assign_attrs(standard_name={wanted_standard_name!r}, units={wanted_units!r})"
+    )
