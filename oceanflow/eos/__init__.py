@@ -25,6 +25,19 @@ dask arrays, bare DataArrays) are taken to be what the function asks for.
 DataArrays meet by their coordinate labels (:func:`oceanflow.alignment.align`):
 a reversed axis is reordered, different labels are an error.
 
+Water-column functions (:mod:`.column`) read whole vertical profiles along
+a named dimension (``dim=``; ``axis=`` for NumPy and dask arrays, default 0
+as gsw): :func:`Nsquared` (buoyancy frequency squared at the mid-points,
+with TEOS-10's gravity ``grav(lat, p)``), :func:`geo_strf_dyn_height`
+(dynamic height anomaly by gsw's method: PCHIP-interpolated SA and CT,
+1 dbar steps) and :func:`mixed_layer_depth` (de Boyer Montegut et al. 2004,
+density or temperature criterion, linear interpolation between levels).
+One gufunc call per column and one dask task per chunk of the other
+dimensions; levels that are NaN below the sea floor are skipped; a vertical
+dimension split across dask chunks is made whole with a
+:class:`~oceanflow.chunking.RechunkWarning`; pressures (or depths) that do
+not increase along the dimension are refused.
+
 DataArray results carry ``units``, ``long_name`` and, where the CF standard
 name table has one that fits, ``standard_name``: ``sea_water_density`` for
 ``rho`` and ``sea_water_sigma_theta`` (potential density minus 1000 kg m-3,
@@ -43,6 +56,7 @@ Example
 array([1031.28107437, 1031.70548744])
 """
 
+from .column import Nsquared, geo_strf_dyn_height, mixed_layer_depth
 from .density import (
     alpha,
     beta,
@@ -57,8 +71,11 @@ from .density import (
 )
 
 __all__ = [
+    "Nsquared",
     "alpha",
     "beta",
+    "geo_strf_dyn_height",
+    "mixed_layer_depth",
     "rho",
     "rho_alpha_beta",
     "sigma0",
