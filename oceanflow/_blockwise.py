@@ -1,10 +1,12 @@
-"""The one place where oceanflow maps kernels over dask chunks: one task per output chunk.
+"""The one place where oceanflow maps kernels over dask chunks.
 
 Every xarray layer computes through a *block function*: a module-level
 function (so that dask pickles it by name and each worker compiles its kernel
 once) that takes NumPy blocks and returns NumPy blocks by calling one numba
-kernel.  This module maps block functions over data; use it from any module
-(polynomials, fitting and eos do; the climatologies can):
+kernel.  This module maps block functions over data and is the only module
+that builds dask graphs (polynomials, fitting, eos and the climatologies use
+it).  Every task is pure: it reads its inputs and returns a new value, so
+that dask may re-run it (a retry, a recomputation) with the same result.
 
 :func:`map_blocks`
     ``dask.array.blockwise`` with axes named by the caller.  Axes of an input
@@ -17,6 +19,19 @@ kernel.  This module maps block functions over data; use it from any module
     (:func:`oceanflow._arrays.unmasked`), the rule everywhere in oceanflow.
 :func:`right_aligned`
     Indices that match axes from the right, as NumPy broadcasts.
+:func:`fold`
+    Reduce along the first axis in order: per output block a chain of tasks,
+    each adding one chunk to the state of the one before, then one task that
+    finishes the state (the climatologies' partials).
+:func:`gather`
+    One task per output block that receives the block's whole series, all
+    its chunks along the first axis (order statistics).
+:func:`combine_tree`
+    Combine per-chunk values along the first axis in a tree
+    (``dask.array.reduction``).
+:func:`row_pieces`
+    The output blocks of :func:`fold` and :func:`gather`: spatial blocks,
+    split into row ranges when there are fewer blocks than threads.
 :func:`map_fields`
     A Dataset through ``xarray.apply_ufunc``'s own per-variable machinery,
     restricted to its fields (:func:`oceanflow.variables.fields`); bounds and
@@ -44,18 +59,21 @@ Example
 
 from __future__ import annotations
 
+import itertools
+import math
 import operator
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from ._arrays import is_dask, unmasked
-from .chunking import check_task_count
+from .chunking import check_task_count, worker_threads
 from .variables import fields
 
-__all__ = ["map_blocks", "map_fields", "right_aligned"]
+__all__ = ["combine_tree", "fold", "gather", "map_blocks", "map_fields", "right_aligned", "row_pieces"]
 
 Index = Sequence[Hashable]
 
@@ -190,6 +208,209 @@ def right_aligned(arrays: Sequence[Any], ndim: int) -> list[Any]:
     for array in arrays:
         flat += [array, index[ndim - np.ndim(array) :]]
     return flat
+
+
+# ---------------------------------------------------------------- along the first axis
+
+#: An output block of :func:`fold` and :func:`gather`: (its index among the output's spatial
+#: blocks, the index of the input's spatial block it reads, its pixel range in that block, its shape).
+Piece = tuple[tuple[int, ...], tuple[int, ...], slice, tuple[int, ...]]
+
+
+def row_pieces(space_chunks: tuple[tuple[int, ...], ...], pieces: int | None = None) -> tuple[tuple, list[Piece]]:
+    """Split the spatial blocks along their first axis until there are ``pieces``
+    (default: the threads of one worker, :func:`oceanflow.chunking.worker_threads`),
+    so that tasks sequential along time still run on every thread.  Every piece
+    of a block needs the whole block: on a cluster, more pieces than one
+    worker's threads would ship a block to several workers.
+
+    Rows of a C-ordered block are a contiguous pixel range, which kernels read
+    in place (no rechunk copy).  Returns the output's spatial chunks and one
+    :data:`Piece` per output block.
+
+    Example
+    -------
+    >>> chunks, pieces = row_pieces(((5,), (3, 3)), pieces=4)
+    >>> chunks
+    ((2, 3), (3, 3))
+    >>> pieces[1]
+    ((0, 1), (0, 1), slice(0, 6, None), (2, 3))
+    """
+    if not space_chunks:  # a time series: one pixel
+        return (), [((), (), slice(0, 1), ())]
+    pieces = pieces or worker_threads()
+    blocks = math.prod(len(c) for c in space_chunks)
+    split = math.ceil(pieces / blocks)
+    rows: list[tuple[int, int, int]] = []  # (input block index along axis 1, first row, last row + 1)
+    for i, size in enumerate(space_chunks[0]):
+        parts = max(1, min(split, size))
+        edges = [size * j // parts for j in range(parts + 1)]
+        rows.extend((i, lo, hi) for lo, hi in itertools.pairwise(edges))
+    out_chunks = (tuple(hi - lo for _, lo, hi in rows),) + tuple(space_chunks[1:])
+    result: list[Piece] = []
+    for o, (i, lo, hi) in enumerate(rows):
+        for rest in itertools.product(*(range(len(c)) for c in space_chunks[1:])):
+            tail = tuple(c[j] for c, j in zip(space_chunks[1:], rest, strict=True))
+            width = math.prod(tail)
+            result.append(((o,) + rest, (i,) + rest, slice(lo * width, hi * width), (hi - lo,) + tail))
+    return out_chunks, result
+
+
+def fold(
+    step: Callable[..., Any],
+    finish: Callable[..., Any],
+    data: Any,
+    *aligned: np.ndarray,
+    lead: Sequence[int],
+    dtype: Any,
+    name: str,
+) -> Any:
+    """Fold the chunks of dask array ``data`` along its first axis, in order, into one state
+    per output block, then finish each state: (*lead, *spatial) out.
+
+    The graph: for each output block (a :func:`row_pieces` piece of a spatial
+    block), a chain of one task per chunk along axis 0,
+    ``state_k = step(state_{k-1}, block_k, *slices_k, pixels)`` with
+    ``state_{-1} = None``, then one task ``finish(state_last, shape)``.  Tasks
+    = chunks + output blocks, memory = one state per output block, whatever
+    the length of axis 0; every pixel sees its values in order, so the result
+    does not depend on the number of threads.
+
+    Parameters
+    ----------
+    step, finish : callable
+        Module-level block functions (``functools.partial`` for options).
+        ``step`` must not write ``state_{k-1}`` (a pure task: a retry re-runs
+        it on the same input); ``block_k`` has masked values as NaN;
+        ``pixels`` is the piece's range of the block's C-ordered pixels.
+        ``finish`` returns the output block, shape ``(*lead, *shape)``.
+    data : dask array
+        (time, ...).
+    *aligned : NumPy arrays
+        Along ``data``'s first axis (group codes, weights): ``step`` gets
+        ``slices_k``, their rows of chunk k.
+    lead : sequence of int
+        Lengths of the output's leading axes (one chunk each), in place of axis 0.
+    dtype : dtype
+        Of the output.
+    name : str
+        Prefix of the keys: ``{name}-fold-{token}`` for the steps, ``{name}-{token}`` for the output.
+
+    Example
+    -------
+    >>> import dask.array as dsa
+    >>> def add(state, block, pixels):
+    ...     return block.sum(axis=0).ravel()[pixels] + (0 if state is None else state)
+    >>> def done(state, shape):
+    ...     return state.reshape((1,) + shape)
+    >>> x = dsa.ones((6, 4), chunks=(2, 4))
+    >>> total = fold(add, done, x, lead=[1], dtype=float, name="sum")
+    >>> total.compute().tolist()
+    [[6.0, 6.0, 6.0, 6.0]]
+    """
+    import dask.array as dsa
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    token = tokenize(step, finish, data, aligned, tuple(lead), np.dtype(dtype))
+    steps, final = f"{name}-fold-{token}", f"{name}-{token}"
+    task = partial(_fold_step, block_func=step)
+    bounds = np.cumsum((0,) + data.chunks[0])
+    zeros = (0,) * len(lead)
+    out_chunks, pieces = row_pieces(data.chunks[1:])
+    graph: dict[Any, Any] = {}
+    for space_out, space_in, pixels, shape in pieces:
+        previous = None
+        for k in range(data.numblocks[0]):
+            rows = slice(bounds[k], bounds[k + 1])
+            key = (steps, k) + space_out
+            graph[key] = (task, previous, (data.name, k) + space_in, *(a[rows] for a in aligned), pixels)
+            previous = key
+        graph[(final,) + zeros + space_out] = (finish, previous, shape)
+    layers = HighLevelGraph.from_collections(final, graph, dependencies=[data])
+    chunks = tuple((n,) for n in lead) + out_chunks
+    return dsa.Array(layers, final, chunks, meta=np.empty((0,) * len(chunks), dtype))
+
+
+def _fold_step(previous: Any, block: Any, *args: Any, block_func: Callable[..., Any]) -> Any:
+    return block_func(previous, unmasked(block), *args)
+
+
+def gather(func: Callable[..., Any], data: Any, shared: Any, *, lead: Sequence[int], dtype: Any, name: str) -> Any:
+    """One task per output block with the whole series of its spatial block:
+    ``func(blocks, shared, pixels, shape)`` -> (*lead, *shape).
+
+    ``blocks`` are the chunks of dask array ``data`` (time, ...) along its first
+    axis, in order, for one spatial block (masked values as NaN); ``pixels``
+    and ``shape`` are a :func:`row_pieces` piece of it.  ``shared`` (tables,
+    options) is put in the graph once, not once per task.  Tasks = output
+    blocks; memory per task = one spatial block's series, which the caller
+    checks fits.  ``func`` is a module-level block function and must not write
+    its inputs (a pure task).  Keys: ``{name}-{token}``.
+
+    Example
+    -------
+    >>> import dask.array as dsa
+    >>> def middle(blocks, shared, pixels, shape):
+    ...     series = np.concatenate(blocks).reshape(-1, 4)[:, pixels]
+    ...     return np.median(series, axis=0).reshape((1,) + shape)
+    >>> x = dsa.arange(24.0, chunks=6).reshape(6, 4)
+    >>> gather(middle, x, None, lead=[1], dtype=float, name="median").compute().tolist()
+    [[10.0, 11.0, 12.0, 13.0]]
+    """
+    import dask.array as dsa
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    token = tokenize(func, data, shared, tuple(lead), np.dtype(dtype))
+    key, shared_key = f"{name}-{token}", f"{name}-shared-{token}"
+    graph: dict[Any, Any] = {shared_key: shared}
+    task = partial(_gather_call, block_func=func)
+    zeros = (0,) * len(lead)
+    out_chunks, pieces = row_pieces(data.chunks[1:])
+    for space_out, space_in, pixels, shape in pieces:
+        blocks = [(data.name, k) + space_in for k in range(data.numblocks[0])]
+        graph[(key,) + zeros + space_out] = (task, blocks, shared_key, pixels, shape)
+    layers = HighLevelGraph.from_collections(key, graph, dependencies=[data])
+    chunks = tuple((n,) for n in lead) + out_chunks
+    return dsa.Array(layers, key, chunks, meta=np.empty((0,) * len(chunks), dtype))
+
+
+def _gather_call(blocks: list[Any], *args: Any, block_func: Callable[..., Any]) -> Any:
+    return block_func([unmasked(b) for b in blocks], *args)
+
+
+def combine_tree(combine: Callable[[np.ndarray], np.ndarray], parts: Any, *, split_every: int, dtype: Any) -> Any:
+    """Combine the chunks of dask array ``parts`` along its first axis in a tree:
+    ``combine(stacked)`` takes up to ``split_every`` blocks concatenated along
+    axis 0 and returns one, first axis of length 1 (``dask.array.reduction``).
+    The result has one chunk of length 1 along axis 0."""
+    import dask.array as dsa
+
+    combined = partial(_combined, combine=combine)
+    return dsa.reduction(
+        parts,
+        _as_is,
+        combined,
+        axis=0,
+        keepdims=True,
+        combine=combined,
+        dtype=dtype,
+        concatenate=True,
+        split_every=split_every,
+        meta=np.empty((0,) * parts.ndim, dtype),
+    )
+
+
+def _as_is(block: Any, axis: Any = None, keepdims: bool = True) -> Any:
+    return block
+
+
+def _combined(blocks: Any, axis: Any = None, keepdims: bool = True, *, combine: Callable[..., Any]) -> Any:
+    return combine(blocks)
+
+
+# ---------------------------------------------------------------- Datasets
 
 
 def map_fields(func: Callable[..., Any], ds: xr.Dataset, *args: Any, **apply_ufunc_kwargs: Any) -> Any:

@@ -92,7 +92,7 @@ def polyfit(obj: xr.DataArray | xr.Dataset, dim: Hashable, deg: int, *, skipna: 
     variables, present = {}, set()
     for name, var in _fitted_variables(obj, true_dim):
         axis = var.get_axis_num(true_dim)
-        data = _map_blocks(_fit_block, var.data, axis, deg + 1, "polyfit", kwargs)
+        data = _map_along_axis(_fit_block, var.data, axis, deg + 1, "polyfit", kwargs)
         other = var.dims[:axis] + var.dims[axis + 1 :]
         variables[_coefficients_name(name)] = xr.Variable((degree_dim,) + other, data)
         present.update(other)
@@ -146,7 +146,7 @@ def detrend(obj: T_Labelled, dim: Hashable, deg: int = 1) -> T_Labelled:
     kwargs = {"t": t, "deg": deg}
     results = {}
     for name, var in _fitted_variables(_fields_along(obj, true_dim), true_dim):
-        data = _map_blocks(_detrend_block, var.data, var.get_axis_num(true_dim), None, "detrend", kwargs)
+        data = _map_along_axis(_detrend_block, var.data, var.get_axis_num(true_dim), None, "detrend", kwargs)
         results[name] = var.copy(data=data)
     if isinstance(obj, xr.DataArray):
         return obj.copy(data=results[_THIS_ARRAY].data)
@@ -187,7 +187,7 @@ def _chebyshev_table(t, degree):
     return np.ascontiguousarray(np.polynomial.chebyshev.chebvander(t, degree))
 
 
-def _map_blocks(func, data, axis, ncoeffs, label, kwargs):
+def _map_along_axis(func, data, axis, ncoeffs, label, kwargs):
     """Apply ``func`` per block of ``data`` (NumPy, or one dask task per chunk), ``axis`` whole.
 
     ``ncoeffs`` is None for a same-shape result; else the result has a new

@@ -1,11 +1,12 @@
 """oceanflow._blockwise: the one graph builder, against NumPy on the same blocks."""
 
+import dask
 import dask.array as dsa
 import numpy as np
 import pytest
 import xarray as xr
 
-from oceanflow._blockwise import map_blocks, map_fields, right_aligned
+from oceanflow._blockwise import combine_tree, fold, gather, map_blocks, map_fields, right_aligned, row_pieces
 
 
 def column_means(block):
@@ -99,3 +100,75 @@ def test_map_fields_carries_bounds_and_text():
     assert result.attrs == {"title": "kept"}
     with pytest.raises(ValueError, match="no field"):
         map_fields(np.negative, ds[["lat_bnds", "label"]])
+
+
+# ---------------------------------------------------------------- along the first axis
+
+
+def running_sum(previous, block, weights, pixels):
+    """Weighted column sums of a pixel range, added to the state before (never written)."""
+    flat = block.reshape(block.shape[0], -1)[:, pixels]
+    total = (weights[:, None] * flat).sum(axis=0)
+    return total if previous is None else previous + total
+
+
+def as_block(state, shape):
+    return state.reshape((1,) + tuple(shape))
+
+
+def series_median(blocks, shared, pixels, shape):
+    series = np.concatenate([b.reshape(b.shape[0], -1)[:, pixels] for b in blocks])
+    return np.median(series, axis=0).reshape((1,) + tuple(shape)) + shared
+
+
+def stacked_sums(blocks):
+    return blocks.sum(axis=0, keepdims=True)
+
+
+def test_row_pieces_cover_every_row_once():
+    chunks, pieces = row_pieces(((5, 2), (3, 3)), pieces=6)  # 4 blocks, 6 threads: rows split in 2
+    assert chunks == ((2, 3, 1, 1), (3, 3)) and len(pieces) == 8
+    rows = {}
+    for _, src, pixels, shape in pieces:
+        assert pixels.stop - pixels.start == np.prod(shape)
+        rows.setdefault(src, []).append((pixels.start, pixels.stop))
+    assert rows[(0, 0)] == [(0, 6), (6, 15)] and rows[(1, 1)] == [(0, 3), (3, 6)]
+
+
+@pytest.mark.parametrize("threads", [1, 5])
+def test_fold_adds_chunks_in_order_against_numpy(threads):
+    rng = np.random.default_rng(0)
+    values, weights = rng.random((10, 5, 6)), rng.random(10)
+    x = dsa.from_array(values, chunks=(3, 5, 3))
+    with dask.config.set(num_workers=threads):
+        total = fold(running_sum, as_block, x, weights, lead=[1], dtype=float, name="wsum")
+    np.testing.assert_allclose(total.compute()[0], np.einsum("t,tyx->yx", weights, values))
+    steps = [key for key in total.__dask_graph__() if str(key[0]).startswith("wsum-fold-")]
+    assert len(steps) == x.numblocks[0] * total.npartitions  # a chain per output block
+    assert added_tasks(total, x) == len(steps) + total.npartitions
+
+
+def test_fold_and_gather_read_masked_blocks_as_nan():
+    masked = np.ma.masked_array(np.ones((4, 2)), mask=[[0, 0], [1, 0], [0, 0], [0, 0]])
+    x = dsa.from_array(masked, chunks=(2, 2), asarray=False)
+    total = fold(running_sum, as_block, x, np.ones(4), lead=[1], dtype=float, name="wsum").compute()
+    np.testing.assert_array_equal(total, [[np.nan, 4.0]])
+    middle = gather(series_median, x, 0.0, lead=[1], dtype=float, name="median").compute()
+    np.testing.assert_array_equal(middle, [[np.nan, 1.0]])
+
+
+def test_gather_sees_the_whole_series_once():
+    values = np.random.default_rng(1).random((9, 4, 6))
+    x = dsa.from_array(values, chunks=(2, 4, 3))
+    with dask.config.set(num_workers=1):
+        middle = gather(series_median, x, 10.0, lead=[1], dtype=float, name="median")
+    np.testing.assert_array_equal(middle.compute()[0], np.median(values, axis=0) + 10.0)
+    assert added_tasks(middle, x) == middle.npartitions + 1  # plus the shared value, once
+
+
+def test_combine_tree_against_numpy():
+    values = np.arange(60.0).reshape(10, 6)
+    parts = dsa.from_array(values, chunks=(1, 3))
+    total = combine_tree(stacked_sums, parts, split_every=3, dtype=float)
+    assert total.chunks == ((1,), (3, 3))
+    np.testing.assert_array_equal(total.compute(), values.sum(axis=0, keepdims=True))

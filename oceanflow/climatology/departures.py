@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from .._arrays import is_dask
+from .._blockwise import map_blocks
 from .._dtypes import working_dtype
 from ..alignment import align
 from ..kernels.climatology import grouped_anomaly
@@ -61,7 +62,7 @@ def anomaly_array(obj, clim, kind, *, freq, dim, base, feb29, seasons):
         chunks = dict(zip(ind, data.chunks[1:], strict=True))
         blocks = (-1,) + tuple(chunks[i] for i in ind)
         center, scale = (c.rechunk(blocks) if is_dask(c) else dsa.from_array(c, chunks=blocks) for c in (center, scale))
-        result = dsa.blockwise(
+        result = map_blocks(
             _anomaly_block,
             "T" + ind,
             data,
@@ -73,7 +74,7 @@ def anomaly_array(obj, clim, kind, *, freq, dim, base, feb29, seasons):
             scale,
             "G" + ind,
             dtype=dtype,
-            concatenate=True,
+            name="anomaly_block",
         )
     else:
         result = _anomaly_block(np.asarray(data), codes, np.asarray(center), np.asarray(scale))

@@ -1,21 +1,27 @@
 """Reducing (time, ...) data to per-group statistics, in memory or on dask.
 
-In memory, threads share the pixels of one array.  On dask, statistics made
-of partials (mean, std, ...): a time-contiguous chunk is one task;
-time-chunked data are folded, in time order, into one partial per spatial
-block (or combined in a tree with ``split_every``).  With ``window=`` they
+In memory, threads share the pixels of one array.  On dask (the graphs are
+built by :mod:`oceanflow._blockwise`; this module holds the climatology's
+block functions), statistics made of partials (mean, std, ...): a
+time-contiguous chunk is one task; time-chunked data are folded, in time
+order, into one partial per spatial block (:func:`oceanflow._blockwise.fold`),
+or combined in a tree with ``split_every``.  A tree of per-chunk partials
+writes, copies and re-adds partials, for a day of year several times the size
+of the data (366 groups x 2 float64 per pixel for a year of float32); the fold
+keeps one partial per spatial block and adds each time chunk to it, memory
+bounded by the partials whatever the number of years.  With ``window=`` they
 accumulate partials per window key and merge them into groups when
-finalizing (see :mod:`.pooling`).  Order statistics (median, quantiles):
-one task per spatial block (or row piece of one) gathers the block's whole
-series from its time chunks, a pixel range at a time, and runs the
-order-statistic kernel on it: tasks = chunks + spatial blocks, memory per
-task = one spatial block's series.  The block functions are module-level so
-that dask pickles them by name and workers compile each kernel once.
+finalizing (see :mod:`.pooling`).  Order statistics (median, quantiles): one
+task per spatial block (or row piece of one) gathers the block's whole series
+from its time chunks (:func:`oceanflow._blockwise.gather`), a pixel range at
+a time, and runs the order-statistic kernel on it: tasks = chunks + spatial
+blocks, memory per task = one spatial block's series.  The block functions
+are module-level so that dask pickles them by name and workers compile each
+kernel once.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 import threading
@@ -25,8 +31,8 @@ from typing import Any
 import numpy as np
 from dask.sizeof import sizeof
 
+from .._blockwise import combine_tree, fold, gather, map_blocks
 from .._parallel import run_sliced
-from ..chunking import worker_threads
 from ..kernels.climatology import AGGREGATIONS
 from ..kernels.quantiles import TILE, quantile_params, sorting_network
 from ..kernels.quantiles import grouped_quantiles as ORDER_KERNEL
@@ -71,147 +77,61 @@ def reduce_dask(data, plan, dtype):
 
     if plan.statistic.kind == "order":
         return _order_dask(data, plan, dtype)
-    agg = plan.aggregation
     ngroups = plan.groups.labels.size
     group_codes, nkeys, merge = partial_groups(plan)
-    nparts = len(agg.init)
     space = "".join(chr(ord("a") + i) for i in range(data.ndim - 1))
+    common = {"stat": plan.kernel, "ngroups": nkeys, "work": dtype}
+    finish = {"stat": plan.kernel, "params": plan.params(), "work": dtype, "merge": merge}
+    if data.numblocks[0] > 1 and plan.split_every is None:
+        return fold(
+            partial(_fold_block, **common),
+            partial(_finish_fold, **finish),
+            data,
+            group_codes,
+            plan.weights,
+            lead=[ngroups],
+            dtype=dtype,
+            name="climatology",
+        )
     codes = dsa.from_array(group_codes, chunks=(data.chunks[0],))
     weights = dsa.from_array(plan.weights, chunks=(data.chunks[0],))
-    common = {"stat": plan.kernel, "ngroups": nkeys, "work": dtype}
+    inputs = (data, "T" + space, codes, "T", weights, "T")
     if data.numblocks[0] == 1:
-        return dsa.blockwise(
+        return map_blocks(
             _climatology_block,
             "G" + space,
-            data,
-            "T" + space,
-            codes,
-            "T",
-            weights,
-            "T",
+            *inputs,
             new_axes={"G": ngroups},
             dtype=dtype,
-            concatenate=True,
+            name="climatology_block",
             params=plan.params(),
             merge=merge,
             **common,
         )
-    if plan.split_every is None:
-        return _fold_dask(data, plan, dtype, common, group_codes, merge)
-    parts = dsa.blockwise(
+    nparts = len(plan.aggregation.init)
+    parts = map_blocks(
         _chunk_block,
         "TQG" + space,
-        data,
-        "T" + space,
-        codes,
-        "T",
-        weights,
-        "T",
+        *inputs,
         new_axes={"Q": nparts, "G": nkeys},
         adjust_chunks={"T": 1},
         dtype=np.float64,
+        name="climatology-partials",
         **common,
     )
-    combined = dsa.reduction(
-        parts,
-        _identity,
-        partial(_combine_block, stat=plan.kernel),
-        axis=0,
-        keepdims=True,
-        combine=partial(_combine_block, stat=plan.kernel),
-        dtype=np.float64,
-        concatenate=True,
-        split_every=plan.split_every,
-        meta=np.empty((0,) * parts.ndim, np.float64),
+    combined = combine_tree(
+        partial(_combine_block, stat=plan.kernel), parts, split_every=plan.split_every, dtype=np.float64
     )
-    return combined.map_blocks(
+    return map_blocks(
         _finalize_block,
-        drop_axis=[0, 1],
-        chunks=((ngroups,),) + data.chunks[1:],
+        "G" + space,
+        combined,
+        "TQG" + space,
+        adjust_chunks={"G": ngroups},
         dtype=dtype,
-        stat=plan.kernel,
-        params=plan.params(),
-        work=dtype,
-        merge=merge,
-        meta=np.empty((0,) * (data.ndim), dtype),
+        name="climatology-finalize",
+        **finish,
     )
-
-
-def _fold_dask(data, plan, dtype, common, codes, merge):
-    """Time-chunked data: fold the time chunks of each spatial block, in order, into
-    one partial, then finalize.
-
-    A tree of per-chunk partials writes, copies and re-adds partials, for a day
-    of year several times the size of the data (366 groups x 2 float64 per
-    pixel for a year of float32), and 0.4-0.65 s of 1.4 s of CPU even for a
-    monthly climatology of time-sliced NetCDF.  The fold keeps one partial per
-    spatial block and adds each time chunk to it (each task reads the partial
-    of the task before and writes a new one, so that tasks stay pure): tasks =
-    chunks + spatial blocks, memory bounded by the partials of the blocks,
-    whatever the number of years.  To use every thread when there are few spatial blocks,
-    the folds of one block take disjoint row ranges of it (read in place, no
-    rechunk copy).  Every pixel adds its values in time order, so the result
-    does not depend on the number of threads.
-    """
-    import dask.array as dsa
-    from dask.base import tokenize
-    from dask.highlevelgraph import HighLevelGraph
-
-    token = tokenize(data, plan.kernel, codes, plan.weights, plan.params(), dtype, merge)
-    fold, final = f"climatology-fold-{token}", f"climatology-{token}"
-    bounds = np.cumsum((0,) + data.chunks[0])
-    step = partial(_fold_block, **common)
-    finish = partial(_finish_fold, stat=plan.kernel, params=plan.params(), work=dtype, merge=merge)
-    out_chunks, pieces = _row_pieces(data.chunks[1:])
-    graph: dict = {}
-    for space_out, space_in, pixels, shape in pieces:
-        previous = None
-        for k in range(data.numblocks[0]):
-            time = slice(bounds[k], bounds[k + 1])
-            graph[(fold, k) + space_out] = (
-                step,
-                previous,
-                (data.name, k) + space_in,
-                codes[time],
-                plan.weights[time],
-                pixels,
-            )
-            previous = (fold, k) + space_out
-        graph[(final, 0) + space_out] = (finish, previous, shape)
-    layers = HighLevelGraph.from_collections(final, graph, dependencies=[data])
-    chunks = ((plan.groups.labels.size,),) + out_chunks
-    return dsa.Array(layers, final, chunks, meta=np.empty((0,) * data.ndim, dtype))
-
-
-def _row_pieces(space_chunks, pieces=None):
-    """Split the spatial blocks along their first axis until there are ``pieces``
-    (default: the threads of one worker), so the folds, sequential in time, run
-    on every thread.  Every piece of a block needs the whole block: on a
-    cluster, more pieces than one worker's threads would ship a block to
-    several workers.
-
-    Rows of a C-ordered block are a contiguous pixel range, which the kernels
-    read in place.  Returns the output's spatial chunks and, per output block,
-    (its index, the input block's index, its pixel range, its shape).
-    """
-    if not space_chunks:  # a time series: one pixel
-        return (), [((), (), slice(0, 1), ())]
-    pieces = pieces or worker_threads()
-    blocks = math.prod(len(c) for c in space_chunks)
-    split = math.ceil(pieces / blocks)
-    rows: list[tuple[int, int, int]] = []  # (input block index along axis 1, first row, last row + 1)
-    for i, size in enumerate(space_chunks[0]):
-        parts = max(1, min(split, size))
-        edges = [size * j // parts for j in range(parts + 1)]
-        rows.extend((i, lo, hi) for lo, hi in itertools.pairwise(edges))
-    out_chunks = (tuple(hi - lo for _, lo, hi in rows),) + tuple(space_chunks[1:])
-    result = []
-    for o, (i, lo, hi) in enumerate(rows):
-        for rest in itertools.product(*(range(len(c)) for c in space_chunks[1:])):
-            tail = tuple(c[j] for c, j in zip(space_chunks[1:], rest, strict=True))
-            width = math.prod(tail)
-            result.append(((o,) + rest, (i,) + rest, slice(lo * width, hi * width), (hi - lo,) + tail))
-    return out_chunks, result
 
 
 def as_pixels(block, dtype):
@@ -325,11 +245,7 @@ def _sizeof_fold_state(state):
     return sum(a.nbytes for a in (state.partials, state.spare) if a is not None)
 
 
-def _identity(parts, axis=None, keepdims=True):
-    return parts
-
-
-def _combine_block(parts, axis=None, keepdims=True, *, stat):
+def _combine_block(parts, *, stat):
     """Partials stacked on axis 0 (k, quantity, group, ...) -> (1, quantity, group, ...)."""
     flat = np.ascontiguousarray(parts).reshape(parts.shape[:3] + (-1,))
     combined = AGGREGATIONS[stat].combine.for_dtype(np.float64)(flat)
@@ -415,24 +331,10 @@ def _order_statistics(blocks, arguments, pixels, work):
 
 def _order_dask(data, plan, dtype):
     """One task per spatial block (or row piece of it): its series from every time chunk."""
-    import dask.array as dsa
-    from dask.base import tokenize
-    from dask.highlevelgraph import HighLevelGraph
-
     check_series_memory(data, dtype)
     arguments = order_arguments(plan)
-    nq, ngroups = arguments[-2].size, plan.groups.labels.size
-    token = tokenize(data, arguments, dtype)
-    name, shared = f"climatology-order-{token}", f"climatology-order-pooled-{token}"
-    graph: dict[Any, Any] = {shared: arguments}  # once in the graph, not once per task
-    task = partial(_order_block, work=dtype)
-    out_chunks, pieces = _row_pieces(data.chunks[1:])
-    for space_out, space_in, pixels, shape in pieces:
-        blocks = [(data.name, k) + space_in for k in range(data.numblocks[0])]
-        graph[(name, 0, 0) + space_out] = (task, blocks, shared, pixels, shape)
-    layers = HighLevelGraph.from_collections(name, graph, dependencies=[data])
-    chunks = ((nq,), (ngroups,)) + out_chunks
-    return dsa.Array(layers, name, chunks, meta=np.empty((0,) * (data.ndim + 1), dtype))
+    lead = [arguments[-2].size, plan.groups.labels.size]
+    return gather(partial(_order_block, work=dtype), data, arguments, lead=lead, dtype=dtype, name="climatology-order")
 
 
 def check_series_memory(data: Any, dtype: np.dtype | type) -> None:
