@@ -83,8 +83,8 @@ def map_blocks(
     out_index: Index,
     *args: Any,
     dtype: Any,
-    new_axes: Mapping[Hashable, int] | None = None,
-    adjust_chunks: Mapping[Hashable, Any] | Sequence[Mapping[Hashable, Any]] | None = None,
+    new_axes: Mapping[Any, int] | None = None,
+    adjust_chunks: Mapping[Any, Any] | Sequence[Mapping[Any, Any] | None] | None = None,
     name: str = "oceanflow",
     **kwargs: Any,
 ) -> Any:

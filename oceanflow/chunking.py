@@ -22,7 +22,7 @@ import math
 import os
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import xarray as xr
@@ -49,6 +49,9 @@ __all__ = [
     "whole_core_dims",
 ]
 
+#: A DataArray or Dataset, returned as the same type.
+XarrayObj = TypeVar("XarrayObj", bound="xr.DataArray | xr.Dataset")
+
 #: A rechunk is done for you when each new chunk holds at most this many times
 #: the bytes of the variable's largest chunk before (or at most
 #: :data:`SMALL_CHUNK_BYTES`); beyond, you are asked to rechunk yourself.
@@ -62,7 +65,7 @@ class RechunkWarning(UserWarning):
     """oceanflow rechunked an input so that its core dimensions are whole."""
 
 
-def whole_core_dims(obj, dims, *, operation: str):
+def whole_core_dims(obj: XarrayObj, dims: str | Sequence[Hashable], *, operation: str) -> XarrayObj:
     """``obj`` with every dimension of ``dims`` in one dask chunk.
 
     Parameters
@@ -163,11 +166,10 @@ def _names(dims) -> str:
 
 # ---------------------------------------------------------------- choosing chunks
 
-#: Largest default target (bytes per chunk).  Measured here (2 cores, 24 GiB):
-#: reading and reducing a 1.9 GB Zarr store was fastest with chunks of one to a
-#: few storage chunks (about 12-32 MB) and 1.6x slower with 118 MB chunks:
-#: bigger chunks leave cores idle at the start and end of a computation and
-#: fall out of cache; ``python benchmarks/bench_chunks.py`` repeats that.
+#: Largest default target (bytes per chunk).  Reading and reducing a Zarr store
+#: is fastest with chunks of one to a few storage chunks: bigger chunks leave
+#: cores idle at the start and end of a computation and fall out of cache;
+#: ``python benchmarks/bench_chunks.py`` measures it on your machine.
 PREFERRED_MAX_BYTES = 32 * 2**20
 
 #: Chunks held in memory per thread: the input block, the output block and
@@ -188,7 +190,17 @@ SERIES_MAX_BYTES = 128 * 2**20
 class ChunkPlan:
     """Dask chunks chosen by :func:`plan_chunks`, with the reason for each size."""
 
-    def __init__(self, sizes, chunks, reasons, itemsize, target, max_tasks, tasks_per_chunk, whole=None):
+    def __init__(
+        self,
+        sizes: Mapping[Hashable, int],
+        chunks: Mapping[Hashable, int],
+        reasons: Mapping[Hashable, str],
+        itemsize: int,
+        target: int,
+        max_tasks: int | None,
+        tasks_per_chunk: int,
+        whole: tuple[Hashable, int, int] | None = None,
+    ) -> None:
         self.sizes = dict(sizes)
         self.chunks = dict(chunks)
         self.reasons = dict(reasons)
@@ -253,7 +265,7 @@ class ChunkPlan:
         return f"ChunkPlan({self.chunks})"
 
 
-def storage_chunks(obj) -> dict:
+def storage_chunks(obj: xr.DataArray | xr.Dataset) -> dict[Hashable, int]:
     """Storage chunk size per dimension, read from the variables' encoding.
 
     Several variables with different storage chunks along a dimension give
@@ -278,7 +290,7 @@ def _encoded_chunks(var) -> dict:
     return {}
 
 
-def default_target(memory_per_worker=None, threads_per_worker=None) -> int:
+def default_target(memory_per_worker: int | None = None, threads_per_worker: int | None = None) -> int:
     """Bytes per chunk: worker memory / (threads x chunks in memory per thread),
     capped at :data:`PREFERRED_MAX_BYTES` (see there how it was measured).
 
@@ -507,7 +519,7 @@ def explain_chunks(obj: xr.Dataset | xr.DataArray, **kwargs: Any) -> str:
     return plan_chunks(obj, **kwargs).explain()
 
 
-def chunked_for(obj, *, core_dims=(), operation: str = "oceanflow"):
+def chunked_for(obj: XarrayObj, *, core_dims: str | Sequence[Hashable] = (), operation: str = "oceanflow") -> XarrayObj:
     """``obj`` ready for a kernel: dask chunks from :func:`suggest_chunks` when its
     data are still on disk (opened without ``chunks``) and bigger than one
     target chunk; unchanged when it is in memory (NumPy is faster then) or

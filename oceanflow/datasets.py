@@ -31,8 +31,11 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import xarray as xr
+from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = ["SST_TREND", "FREQUENCIES", "sst", "ocean", "land_mask"]
 
@@ -49,16 +52,16 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def sst(
-    years=10,
+    years: int = 10,
     *,
-    freq="month",
-    calendar="standard",
-    start="2000-01-01",
-    resolution=1.0,
-    seed=0,
-    noise=0.3,
-    chunks=None,
-    dtype="float32",
+    freq: str = "month",
+    calendar: str = "standard",
+    start: str = "2000-01-01",
+    resolution: float = 1.0,
+    seed: int = 0,
+    noise: float = 0.3,
+    chunks: Mapping[str, int] | None = None,
+    dtype: DTypeLike = "float32",
 ) -> xr.DataArray:
     """Sea surface temperature (degC) on a global grid, land as NaN.
 
@@ -147,7 +150,15 @@ def sst(
 
 
 def ocean(
-    *, levels=50, max_depth=5000.0, resolution=1.0, max_lat=80.0, seed=1, noise=0.05, chunks=None, dtype="float64"
+    *,
+    levels: int = 50,
+    max_depth: float = 5000.0,
+    resolution: float = 1.0,
+    max_lat: float = 80.0,
+    seed: int = 1,
+    noise: float = 0.05,
+    chunks: Mapping[str, int] | None = None,
+    dtype: DTypeLike = "float64",
 ) -> xr.Dataset:
     """A 3-D ocean: Absolute Salinity, Conservative Temperature and sea pressure.
 
@@ -240,7 +251,7 @@ def ocean(
     )
 
 
-def land_mask(lat, lon) -> np.ndarray:
+def land_mask(lat: ArrayLike, lon: ArrayLike) -> np.ndarray:
     """Boolean (lat, lon) mask of the sample data's land: blocky continents.
 
     Example

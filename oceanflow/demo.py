@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 #: Sample sizes: arguments of :func:`oceanflow.datasets.sst` and ``ocean``, and dask chunks.
-SIZES = {
+SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
         "sst": {"years": 3, "resolution": 10.0},
         "ocean": {"resolution": 10.0, "levels": 20},

@@ -38,7 +38,7 @@ class set_options:
         (:func:`oceanflow.chunking.check_task_count`).
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: int) -> None:
         unknown = set(kwargs) - set(OPTIONS)
         if unknown:
             raise ValueError(f"unknown oceanflow option(s) {sorted(unknown)}; valid: {sorted(OPTIONS)}")
@@ -48,8 +48,8 @@ class set_options:
         self._previous = {key: OPTIONS[key] for key in kwargs}
         OPTIONS.update(kwargs)
 
-    def __enter__(self):
+    def __enter__(self) -> set_options:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         OPTIONS.update(self._previous)

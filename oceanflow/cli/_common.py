@@ -228,13 +228,8 @@ class on_cluster:
     def __enter__(self):
         if self.name is None:
             return None
-        try:
-            from oceanflow import cluster
-        except ImportError:
-            raise UsageError(
-                "--cluster needs oceanflow.cluster, which this installation lacks; "
-                "run without --cluster (threads of this machine)"
-            ) from None
+        from oceanflow import cluster
+
         kind = {"kind": self.name} if self.name in cluster.KINDS else {"profile": self.name}
         self._context = cluster.start(**kind)
         client = self._context.__enter__()

@@ -138,7 +138,7 @@ class BatchSystem(Kind):
         logger.info("%d %s worker(s) arrived %.1f s after scaling", wanted, cls.name, time.monotonic() - started)
         return client
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         kwargs = self.cluster_kwargs(settings)
         kwargs["scheduler_options"] = {"dashboard_address": ":8787", **(kwargs.get("scheduler_options") or {})}

@@ -155,7 +155,7 @@ def gufunc(layout: str, signature: str, *, fastmath=CONTRACT, cache=None):
     signature : str
         numba signature with ``{t}`` for the float type, e.g.
         ``"void({t}[::1], {t}[::1], {t}[::1])"``.  ``[::1]`` declares
-        C-contiguous core arrays (2-4x faster); the caller must pass them.
+        C-contiguous core arrays (unit stride, so loops vectorise); the caller must pass them.
     fastmath : set or bool
         numba fastmath flags; default ``{"contract"}`` (fused multiply-add only).
     cache : bool, optional

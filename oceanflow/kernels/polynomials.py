@@ -3,16 +3,17 @@
 Coefficients are in NumPy order, highest power first: ``c[0] * x**(m-1) + ...
 + c[m-1]``.  The loops are tiled: for a tile of ``TILE`` points the
 accumulator is updated once per coefficient, so LLVM vectorises the inner loop
-and fuses the multiply-add (``fastmath={"contract"}``).  Measured on 50M
-float64 values here (one thread): degree 3 1.4x, degree 10 2.4x, degree 30
-6.7x the time of ``np.copyto``; an untiled per-point loop was 4-6x slower.
+and fuses the multiply-add (``fastmath={"contract"}``); an untiled
+per-point loop does not vectorise.  ``benchmarks/bench_polyval.py`` measures
+the kernel against the memory floor (``np.copyto``) and its peers.
 """
 
 import numpy as np
 
 from ._declare import gufunc
 
-#: Points per tile; 64 float64 values were fastest here (16: 2.5x, 256: 2x slower).
+#: Points per tile: a tile's accumulators stay in registers and vectorise (chosen with
+#: ``benchmarks/bench_polyval.py``; much smaller or larger tiles were slower).
 TILE = 64
 
 
