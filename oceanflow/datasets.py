@@ -136,7 +136,7 @@ def sst(
         data,
         dims=("time", "lat", "lon"),
         coords={
-            "time": time.values,
+            "time": ("time", time.values, {"standard_name": "time", "axis": "T"}),
             "lat": _coord(lat, "latitude", "degrees_north"),
             "lon": _coord(lon, "longitude", "degrees_east"),
         },

@@ -20,7 +20,14 @@ import subprocess
 import pytest
 
 #: Debian package of each program the tests use.
-PACKAGES = {"cdo": "cdo", "ncks": "nco", "ncdump": "netcdf-bin", "nccopy": "netcdf-bin", "h5dump": "hdf5-tools"}
+PACKAGES = {
+    "cdo": "cdo",
+    "ncks": "nco",
+    "ncdump": "netcdf-bin",
+    "nccopy": "netcdf-bin",
+    "h5dump": "hdf5-tools",
+    "udunits2": "udunits-bin",  # UDUNITS-2, which cfchecker loads
+}
 
 _FAILED: dict[str, str] = {}
 

@@ -34,7 +34,7 @@ def _nan_stat(stat, q=0.9, method="linear", ddof=0):
         "var": lambda v: np.nanvar(v, axis=0, ddof=ddof),
         "min": lambda v: np.nanmin(v, axis=0),
         "max": lambda v: np.nanmax(v, axis=0),
-        "median": lambda v: np.nanmedian(v, axis=0),
+        "median": lambda v: np.nanquantile(v, 0.5, axis=0, method=method),  # median(method=) as NumPy
         "quantile": lambda v: np.nanquantile(v, q, axis=0, method=method),
     }[stat]
 

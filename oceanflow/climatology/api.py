@@ -14,7 +14,7 @@ from .._dtypes import working_dtype
 from ..chunking import check_task_count, chunked_for
 from ..kernels.climatology import result_units
 from ..variables import carried, fields
-from .cf import BOUNDS, climatology_bounds, decode_climatology, with_cf_metadata
+from .cf import BOUNDS, QUANTILE_ATTRS, climatology_bounds, decode_climatology, with_cf_metadata
 from .departures import anomaly_array
 from .engine import reduce_dask, reduce_in_memory
 from .plan import Plan, check_dataarray
@@ -477,7 +477,7 @@ def _climatology_array(obj, plan):
             result = result[0]
         else:
             lead = (statistic.dim,)
-            coords[statistic.dim] = xr.DataArray(options.q, dims=statistic.dim)
+            coords[statistic.dim] = xr.DataArray(options.q, dims=statistic.dim, attrs=QUANTILE_ATTRS)
     dims = lead + (gdim,) + moved.dims[1:]
     out = xr.DataArray(result, dims=dims, coords=coords, name=obj.name, attrs=dict(obj.attrs))
     if statistic.integer:
@@ -488,7 +488,8 @@ def _climatology_array(obj, plan):
     if units is not None:
         out.attrs["units"] = units
     if options.scalar_q and plan.stat == "quantile":
-        out = out.assign_coords({statistic.dim: float(options.q[0])})  # as xr.DataArray.quantile with one q
+        q = xr.DataArray(float(options.q[0]), attrs=QUANTILE_ATTRS)
+        out = out.assign_coords({statistic.dim: q})  # as xr.DataArray.quantile with one q
     if plan.smooth is not None:
         out = _smoothed(out, gdim, plan.smooth)
     out = with_cf_metadata(out, plan, gdim)

@@ -57,6 +57,9 @@ _LONG_NAMES = {
 BOUNDS = "climatology_bounds"
 _PERIOD = "climatology_period"
 
+#: Attributes of the quantile coordinate of order statistics (0.9: the 90th percentile).
+QUANTILE_ATTRS = {"long_name": "quantile: fraction of the values at or below the result", "units": "1"}
+
 
 # ---------------------------------------------------------------- metadata of results
 

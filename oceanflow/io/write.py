@@ -9,13 +9,14 @@ import time
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
 from .._client import active_client
 from .._progress import compute as compute_with_progress
 from .._progress import progress_bar
+from ..variables import bounds_names
 from .atomic import Output
 from .netcdf import codec_for, write_netcdf
 
@@ -249,7 +250,13 @@ def _format_for(path: Path) -> str:
     raise ValueError(f"unknown output format for {path}: use a name ending in .zarr or .nc")
 
 
+#: The CF version written when the data name none: climatological statistics as in CF 1.11
+#: section 7.4, and ``units_metadata`` (new in CF 1.11) on temperature anomalies.
+CONVENTIONS = "CF-1.11"
+
+
 def _with_history(ds: xr.Dataset, operation: str) -> xr.Dataset:
+    """``ds`` with a ``history`` line for ``operation`` and a ``Conventions`` attribute."""
     from .. import __version__
 
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -257,14 +264,17 @@ def _with_history(ds: xr.Dataset, operation: str) -> xr.Dataset:
     previous = ds.attrs.get("history", "")
     ds = ds.copy()
     ds.attrs["history"] = f"{previous}\n{line}" if previous else line
+    ds.attrs.setdefault("Conventions", CONVENTIONS)
     return ds
 
 
 def _default_encoding(ds: xr.Dataset, kind: str, user: dict) -> dict:
-    """Zarr storage chunks from dask chunks (NetCDF's: see .netcdf); user keys win."""
+    """Zarr storage chunks from dask chunks (NetCDF's: see .netcdf); no fill value on CF
+    bounds variables (CF 7.1: bounds are never missing); user keys win."""
     encoding = {}
+    bounds = bounds_names(ds)
     for name, var in ds.variables.items():
-        enc = {}
+        enc: dict[str, Any] = {"_FillValue": None} if name in bounds else {}
         chunks = var.chunks
         if kind == "zarr" and chunks and var.ndim:
             enc["chunks"] = tuple(c[0] for c in chunks)
