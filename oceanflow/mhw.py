@@ -519,6 +519,7 @@ class _Setup:
         half = (self.window - 1) // 2
         lo = max(self.first - half, 0)
         hi = min(self.last + half + 1, sst.sizes["time"])
+        spans: list[tuple[int, int, slice | None]]
         if (lo, hi) == (self.first, self.last + 1):
             spans = [(lo, hi, None)]
         else:  # each half of the year from a series that extends past the base period on one side only
