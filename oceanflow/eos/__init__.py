@@ -3,7 +3,13 @@
 Density and its derivatives (:mod:`.density`) from the 75-term polynomial of
 Roquet et al. (2015), the same as GSW's ``gsw_specvol`` family, evaluated in
 one numba gufunc pass per chunk (one dask task per chunk) or, for in-memory
-NumPy input, on all cores.  Inputs, for every function:
+NumPy input, on all cores.  Seawater properties (:mod:`.properties`) from the
+same polynomial, as GSW computes them: ``sound_speed``, ``kappa``
+(isentropic compressibility), ``enthalpy`` (cp0 * CT plus the integral of
+specific volume over pressure, in closed form), ``cabbeling`` and
+``thermobaric`` (from the second derivatives of specific volume, in the same
+pass) and ``spiciness0``/``1``/``2`` (the polynomials of McDougall and Krzysik
+2015).  Inputs, for every function:
 
 * ``SA`` Absolute Salinity (g kg-1), ``CT`` Conservative Temperature (degC),
   ``p`` sea pressure (dbar, absolute pressure minus 10.1325 dbar);
@@ -41,9 +47,11 @@ not increase along the dimension are refused.
 DataArray results carry ``units``, ``long_name`` and, where the CF standard
 name table has one that fits, ``standard_name``: ``sea_water_density`` for
 ``rho`` and ``sea_water_sigma_theta`` (potential density minus 1000 kg m-3,
-reference pressure by default the surface) for ``sigma0``.  The table has no
+reference pressure by default the surface) for ``sigma0``, and
+``speed_of_sound_in_sea_water`` for ``sound_speed``.  The table has no
 name for specific volume or for alpha/beta with respect to Conservative
-Temperature; sigma1-sigma4 would need a scalar ``reference_pressure``
+Temperature, nor for in-situ enthalpy, compressibility, cabbeling,
+thermobaricity or spiciness; sigma1-sigma4 would need a scalar ``reference_pressure``
 coordinate, which would make their results clash when merged into one
 Dataset, so these get ``long_name`` only (add
 ``.assign_coords(reference_pressure=...)`` yourself for strict CF).
@@ -69,12 +77,25 @@ from .density import (
     sigma4,
     specvol,
 )
+from .properties import (
+    cabbeling,
+    enthalpy,
+    kappa,
+    sound_speed,
+    spiciness0,
+    spiciness1,
+    spiciness2,
+    thermobaric,
+)
 
 __all__ = [
     "Nsquared",
     "alpha",
     "beta",
+    "cabbeling",
+    "enthalpy",
     "geo_strf_dyn_height",
+    "kappa",
     "mixed_layer_depth",
     "rho",
     "rho_alpha_beta",
@@ -83,5 +104,10 @@ __all__ = [
     "sigma2",
     "sigma3",
     "sigma4",
+    "sound_speed",
     "specvol",
+    "spiciness0",
+    "spiciness1",
+    "spiciness2",
+    "thermobaric",
 ]
