@@ -143,18 +143,20 @@ def test_cabbeling_and_thermobaric_from_alpha_and_beta():
     np.testing.assert_allclose(eos.thermobaric(SA, CT, p), thermo, rtol=1e-6)
 
 
-def test_spiciness_is_referenced_to_its_pressure():
-    """Water of equal sigma{n} and equal spiciness{n} is the same water: along an isopycnal
-    spiciness grows with CT (McDougall and Krzysik 2015)."""
-    for n, spiciness in enumerate([eos.spiciness0, eos.spiciness1, eos.spiciness2]):
-        sigma = getattr(eos, f"sigma{n}")
-        CT = np.linspace(2.0, 20.0, 10)
-        # SA on the isopycnal sigma_n(SA, CT) = sigma_n(35, 10): alpha/beta slope, by Newton
-        target = sigma(35.0, 10.0)
-        SA = np.full_like(CT, 35.0)
-        for _ in range(20):
-            SA = SA - (sigma(SA, CT) - target) / (eos.beta(SA, CT, 1000.0 * n) * eos.rho(SA, CT, 1000.0 * n))
-        assert np.all(np.diff(spiciness(SA, CT)) > 0)
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_spiciness_definition_along_isopycnals(n):
+    """McDougall and Krzysik (2015) define spiciness{n} so that along an isopycnal of
+    sigma{n}, d(spiciness)/rho = beta dSA + alpha dCT = 2 alpha dCT (at 1000 n dbar);
+    their polynomial meets it to ~1e-5."""
+    sigma, spiciness, p_ref = getattr(eos, f"sigma{n}"), getattr(eos, f"spiciness{n}"), 1000.0 * n
+    for SA0, CT0 in [(35.0, 10.0), (34.5, 2.0), (36.5, 20.0), (34.0, 25.0), (20.0, 5.0)]:
+        CT = np.linspace(CT0 - 2.0, CT0 + 2.0, 201)
+        SA = np.full_like(CT, SA0)
+        for _ in range(30):  # Newton along CT = const for sigma_n(SA, CT) = sigma_n(SA0, CT0)
+            SA = SA - (sigma(SA, CT) - sigma(SA0, CT0)) / (eos.beta(SA, CT, p_ref) * eos.rho(SA, CT, p_ref))
+        slope = np.gradient(spiciness(SA, CT), CT)[1:-1]
+        expected = (2.0 * eos.rho(SA, CT, p_ref) * eos.alpha(SA, CT, p_ref))[1:-1]
+        np.testing.assert_allclose(slope, expected, rtol=1e-4)
 
 
 # ---------------------------------------------------------------- NaN, dask, xarray

@@ -46,8 +46,8 @@ not increase along the dimension are refused.
 
 DataArray results carry ``units``, ``long_name`` and, where the CF standard
 name table has one that fits, ``standard_name``: ``sea_water_density`` for
-``rho`` and ``sea_water_sigma_theta`` (potential density minus 1000 kg m-3,
-reference pressure by default the surface) for ``sigma0``, and
+``rho``, ``sea_water_sigma_theta`` (potential density minus 1000 kg m-3,
+reference pressure by default the surface) for ``sigma0`` and
 ``speed_of_sound_in_sea_water`` for ``sound_speed``.  The table has no
 name for specific volume or for alpha/beta with respect to Conservative
 Temperature, nor for in-situ enthalpy, compressibility, cabbeling,
