@@ -114,3 +114,15 @@ def test_percentile_benchmark_runs(tmp_path):
     lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line and line[0] != "#"}
     assert {"read-netcdf", "read-zarr", "doy-p90/oceanflow", "doy-mean/oceanflow"} <= set(lines)
     assert float(lines["doy-p90/oceanflow-planned"][1]) > 0
+
+
+def test_eos_benchmark_runs(capsys):
+    pytest.importorskip("gsw")
+    from oceanflow import eos
+
+    bench = load("bench_eos")
+    ratios = bench.main(["--size", "2000", "--repeat", "1"])
+    printed = capsys.readouterr().out
+    assert set(ratios) == {name for name in bench.FUNCTIONS if hasattr(eos, name)} >= {"rho", "cabbeling"}
+    assert all(ratio > 0 for ratio in ratios.values())
+    assert "spiciness2" in printed and "ratio gsw/oceanflow over" in printed

@@ -1,0 +1,165 @@
+"""Every point-wise ``oceanflow.eos`` function against gsw, one thread each, side by side.
+
+gsw (GSW-C) runs one point after another on one core; oceanflow here is held to
+one thread too (``oceanflow.set_options(num_threads=1)``: in-memory calls
+split over ``OPTIONS["num_threads"]`` threads in ``oceanflow._parallel``, and
+the gufuncs themselves are serial), so the ratio measures the kernels, not the
+core count.  For each function, on the same float64 inputs (default 10M
+points over the oceanographic range), the two are timed alternately
+``--repeat`` times after one warm-up call each (compilation excluded); the
+table gives the medians, ns per point, the ratio gsw/oceanflow (the issue's
+target: at least 3x) and the largest relative difference between the two
+results.  Functions of the list that ``oceanflow.eos`` does not have yet are
+reported as such.
+
+Run (about 10 minutes at 10M points on a loaded 2-core machine)::
+
+    python benchmarks/bench_eos.py
+    python benchmarks/bench_eos.py --size 1000000 --repeat 3 --functions rho,sound_speed
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # the oceanflow of this checkout
+
+#: gsw name (= oceanflow.eos name): its arguments, in gsw's order.
+FUNCTIONS = {
+    "specvol": ("SA", "CT", "p"),
+    "rho": ("SA", "CT", "p"),
+    "alpha": ("SA", "CT", "p"),
+    "beta": ("SA", "CT", "p"),
+    "rho_alpha_beta": ("SA", "CT", "p"),
+    "sigma0": ("SA", "CT"),
+    "sigma1": ("SA", "CT"),
+    "sigma2": ("SA", "CT"),
+    "sigma3": ("SA", "CT"),
+    "sigma4": ("SA", "CT"),
+    "sound_speed": ("SA", "CT", "p"),
+    "kappa": ("SA", "CT", "p"),
+    "enthalpy": ("SA", "CT", "p"),
+    "cabbeling": ("SA", "CT", "p"),
+    "thermobaric": ("SA", "CT", "p"),
+    "spiciness0": ("SA", "CT"),
+    "spiciness1": ("SA", "CT"),
+    "spiciness2": ("SA", "CT"),
+    # conversions (issue 15 item 1)
+    "SA_from_SP": ("SP", "p", "lon", "lat"),
+    "SR_from_SP": ("SP",),
+    "SP_from_SA": ("SA", "p", "lon", "lat"),
+    "CT_from_pt": ("SA", "pt"),
+    "pt_from_CT": ("SA", "CT"),
+    "CT_from_t": ("SA", "t", "p"),
+    "t_from_CT": ("SA", "CT", "p"),
+    "pt0_from_t": ("SA", "t", "p"),
+    "p_from_z": ("z", "lat"),
+    "z_from_p": ("p", "lat"),
+}
+
+
+def inputs(size: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """float64 inputs over the oceanographic range, one array per argument name."""
+    rng = np.random.default_rng(seed)
+    SA = rng.uniform(30.0, 38.0, size)
+    CT = rng.uniform(-1.5, 30.0, size)
+    p = rng.uniform(0.0, 6000.0, size)
+    return {
+        "SA": SA,
+        "CT": CT,
+        "p": p,
+        "SP": SA * (35.0 / 35.16504),
+        "pt": CT,  # potential and in-situ temperatures in the same range
+        "t": CT,
+        "z": -p,  # metres, negative downwards, as TEOS-10
+        "lon": rng.uniform(0.0, 360.0, size),
+        "lat": rng.uniform(-80.0, 80.0, size),
+    }
+
+
+def timed_side_by_side(ours, theirs, args, repeat: int) -> tuple[float, float, object, object]:
+    """Medians (s) of ``repeat`` alternating calls of each on ``args``, after one warm-up call each."""
+    mine, gsws = ours(*args), theirs(*args)
+    t_ours, t_theirs = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        theirs(*args)
+        t_theirs.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        ours(*args)
+        t_ours.append(time.perf_counter() - start)
+    return statistics.median(t_ours), statistics.median(t_theirs), mine, gsws
+
+
+def max_relative_difference(mine, gsws) -> float:
+    pairs = zip(mine, gsws, strict=True) if isinstance(gsws, tuple) else [(mine, gsws)]
+    worst = 0.0
+    for a, b in pairs:
+        a, b = np.asarray(a, "float64"), np.asarray(b, "float64")
+        scale = np.nanmax(np.abs(b))
+        if scale > 0:
+            worst = max(worst, float(np.nanmax(np.abs(a - b)) / scale))
+    return worst
+
+
+def main(argv=None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=10_000_000, help="points (default 10M)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls of each (median; default 5)")
+    parser.add_argument("--functions", default="", help="comma-separated subset (default: all)")
+    parser.add_argument("--target", type=float, default=3.0, help="ratio to flag (default 3)")
+    args = parser.parse_args(argv)
+
+    import gsw
+
+    import oceanflow
+    from oceanflow import eos
+
+    names = [n for n in args.functions.split(",") if n] or list(FUNCTIONS)
+    unknown = sorted(set(names) - set(FUNCTIONS))
+    if unknown:
+        parser.error(f"unknown function(s) {unknown}; choose from {', '.join(FUNCTIONS)}")
+    data = inputs(args.size)
+    print(
+        f"oceanflow {oceanflow.__version__}, gsw {gsw.__version__}, numpy {np.__version__}, "
+        f"{os.cpu_count()} cores; {args.size:,} float64 points, one thread each, "
+        f"median of {args.repeat} alternating calls"
+    )
+    print(
+        f"{'function':<16s} {'gsw ms':>10s} {'oceanflow ms':>12s} {'gsw ns/pt':>10s} {'ours ns/pt':>10s} "
+        f"{'ratio':>7s}  {'max rel diff':>12s}"
+    )
+    ratios = {}
+    with oceanflow.set_options(num_threads=1):
+        for name in names:
+            if not hasattr(eos, name):
+                print(f"{name:<16s} {'(not in oceanflow.eos yet)':>36s}")
+                continue
+            call = [data[a] for a in FUNCTIONS[name]]
+            ours, theirs = getattr(eos, name), getattr(gsw, name)
+            t_ours, t_theirs, mine, gsws = timed_side_by_side(ours, theirs, call, args.repeat)
+            ratio = ratios[name] = t_theirs / t_ours
+            flag = "" if ratio >= args.target else f"  below {args.target:g}x"
+            print(
+                f"{name:<16s} {t_theirs * 1e3:10.1f} {t_ours * 1e3:12.1f} {t_theirs / args.size * 1e9:10.1f} "
+                f"{t_ours / args.size * 1e9:10.1f} {ratio:6.2f}x  {max_relative_difference(mine, gsws):12.1e}{flag}",
+                flush=True,
+            )
+    if ratios:
+        values = list(ratios.values())
+        print(
+            f"ratio gsw/oceanflow over {len(values)} functions: min {min(values):.2f}x "
+            f"({min(ratios, key=ratios.get)}), median {statistics.median(values):.2f}x, max {max(values):.2f}x"
+        )
+    return ratios
+
+
+if __name__ == "__main__":
+    main()
