@@ -59,6 +59,7 @@ import numpy as np
 import xarray as xr
 
 from ._arrays import is_dask
+from ._blockwise import map_blocks
 from ._dtypes import working_dtype
 from ._parallel import run_sliced
 from .alignment import align
@@ -233,8 +234,8 @@ def events(detected: xr.Dataset) -> xr.Dataset:
     >>> table = oceanflow.mhw.events(found)                      # doctest: +SKIP
     >>> table.intensity_max.max("event")                          # doctest: +SKIP
     """
-    flat, slots, found = _event_table(detected)
-    return _events_dataset(flat, slots, detected).isel(event=slice(0, found))
+    table, found = _events_dataset(detected)
+    return table.isel(event=slice(0, found))
 
 
 def summary(detected: xr.Dataset, freq: str = "YS") -> xr.Dataset:
@@ -269,8 +270,7 @@ def summary(detected: xr.Dataset, freq: str = "YS") -> xr.Dataset:
     >>> annual.total_days_trend * 10                          # doctest: +SKIP
     """
     block_length = years_per_block(freq)
-    flat, slots, _ = _event_table(detected)
-    return _summary_dataset(flat, slots, detected, block_length)
+    return _summary_dataset(detected, block_length)
 
 
 #: Colours of the categories in :func:`plot` (moderate to extreme).
@@ -624,15 +624,16 @@ class _Setup:
         dtype = working_dtype(sst.dtype)
         seas = clim["seas"].astype(np.float64)
         thresh = clim["thresh"].astype(np.float64)
-        intensity, category, event = _map_over_pixels(
+        intensity, category, event = _map_series(
             _detect_block,
             sst,
-            core_in="time",
-            core_out="time",
-            size_out=sst.sizes["time"],
+            (seas, thresh),
+            length=sst.sizes["time"],
+            dim="time",
             dtypes=(dtype, np.int8, np.int32),
-            extra=(seas, thresh),
-            kwargs={"day": self.days.row, "params": params},
+            name="mhw-detect",
+            day=self.days.row,
+            params=params,
         )
         units = sst.attrs.get("units")
         intensity.attrs.update(
@@ -655,74 +656,87 @@ class _Setup:
 # ---------------------------------------------------------------- mapping kernels over pixels
 
 
-def _map_over_pixels(func, data, *, core_in, core_out, size_out, dtypes, extra=(), kwargs=None):
-    """Apply ``func((core_in, pixel) block, *(row, pixel) extra blocks, outs=[(core_out, pixel)], **kwargs)``
-    to every spatial block of ``data`` with ``core_in`` whole (one task per block);
-    returns one DataArray per dtype with ``core_out`` first, then the other
-    dimensions of ``data``."""
-    space = [d for d in data.dims if d != core_in]
-    data = _time_whole(data.transpose(core_in, *space), core_in)
-    extra = [e.transpose(e.dims[0], *space) for e in extra]
+def _map_series(func, data, extras, *, length, dim, dtypes, name, **kwargs):
+    """Map ``func`` over the spatial blocks of ``data`` with its time axis whole in each (one task per block).
+
+    ``func(x, *extras, **kwargs)`` gets C-ordered 2-D views: ``x`` as
+    ``(time, pixel)`` and each extra as ``(row, pixel)`` (every row), and
+    returns one ``(length, pixel)`` array per entry of ``dtypes``.  Returns
+    DataArrays ``(dim, *space)`` (``dim`` of ``length``) with the spatial
+    coordinates of ``data``: no transposed copies, no rechunking of the
+    blocks' time pieces outside the task (the task concatenates them).
+    """
+    space = [d for d in data.dims if d != "time"]
+    data = _time_whole(data.transpose("time", *space))
+    extras = [e.transpose(e.dims[0], *space) for e in extras]
     if is_dask(data.data):
-        extra = [e.chunk({e.dims[0]: -1, **{d: data.chunksizes[d] for d in space}}) for e in extra]
-    results = xr.apply_ufunc(
-        _block_call,
-        data,
-        *extra,
-        input_core_dims=[[core_in]] + [[e.dims[0]] for e in extra],
-        output_core_dims=[[core_out]] * len(dtypes),
-        kwargs={"func": func, "size_out": size_out, "dtypes": dtypes, **(kwargs or {})},
-        dask="parallelized",
-        output_dtypes=list(dtypes),
-        dask_gufunc_kwargs={"output_sizes": {core_out: size_out}},
+        extras = [e.chunk({e.dims[0]: -1, **{d: data.chunksizes[d] for d in space}}) for e in extras]
+    labels = [f"space{i}" for i in range(len(space))]
+    args = [data.data, ("time", *labels)]
+    for k, extra in enumerate(extras):
+        args += [extra.data, (f"row{k}", *labels)]
+    results = map_blocks(
+        _series_call,
+        ("out", *labels),
+        *args,
+        dtype=tuple(dtypes) if len(dtypes) > 1 else dtypes[0],
+        new_axes={"out": length},
+        name=name,
+        series_func=func,
+        **kwargs,
     )
     results = results if isinstance(results, tuple) else (results,)
-    return tuple(r.transpose(core_out, *space) for r in results)
+    coords = {k: v for k, v in data.coords.items() if set(v.dims) <= set(space) or (dim == "time" and k == "time")}
+    return tuple(xr.DataArray(r, dims=(dim, *space), coords=coords) for r in results)
 
 
-def _block_call(block, *extra, func, size_out, dtypes, **kwargs):
-    """One block (*space, core) -> outputs (*space, core_out), computed on C-ordered
-    (core, pixel) views of the (core, *space) blocks (no copy when they are C-ordered)."""
-    block = np.moveaxis(block, -1, 0)
-    space = block.shape[1:]
-    x = np.ascontiguousarray(block).reshape(block.shape[0], -1)
-    extras = [np.ascontiguousarray(np.moveaxis(e, -1, 0)).reshape(e.shape[-1], -1) for e in extra]
-    outs = [np.empty((size_out, x.shape[1]), dtype) for dtype in dtypes]
-    func(x, *extras, outs=outs, **kwargs)
-    results = tuple(np.moveaxis(o.reshape((size_out,) + space), 0, -1) for o in outs)
+def _series_call(x, *extras, series_func, **kwargs):
+    """One block: ``(time, *space)`` and ``(row, *space)`` arrays -> ``(length, *space)`` arrays."""
+    space = x.shape[1:]
+    flat = [np.ascontiguousarray(a).reshape(a.shape[0], -1) for a in (x, *extras)]  # views when C-ordered
+    results = tuple(r.reshape(r.shape[:1] + space) for r in series_func(*flat, **kwargs))
     return results if len(results) > 1 else results[0]
 
 
-def _time_whole(data, dim):
-    """``data`` with ``dim`` in one dask chunk: spatial blocks sized for the target
-    (:func:`~oceanflow.chunking.plan_chunks`), and at least one per thread."""
-    data = chunked_for(data, core_dims=dim, operation="mhw")
+def _time_whole(data):
+    """``data`` ((time, *space)) in spatial blocks sized for the target
+    (:func:`~oceanflow.chunking.plan_chunks`), at least one per thread; its
+    time chunks are left as they are (each task concatenates its own)."""
+    data = chunked_for(data, core_dims="time", operation="mhw")
     if not is_dask(data.data):
         return data
-    chunks = dict(data.chunksizes) if len(data.chunks[0]) == 1 else plan_chunks(data, core_dims=dim).chunks
+    chunks = dict(data.chunksizes) if len(data.chunks[0]) == 1 else plan_chunks(data, core_dims="time").chunks
     chunks = {d: c if isinstance(c, int) else max(c) for d, c in chunks.items()}
-    space = [d for d in data.dims if d != dim]
+    space = [d for d in data.dims if d != "time"]
     blocks = math.prod(math.ceil(data.sizes[d] / chunks[d]) for d in space)
     threads = worker_threads()
     if space and blocks < threads:  # a task per thread at least
         widest = max(space, key=lambda d: data.sizes[d] // chunks[d])
         parts = math.ceil(threads / (blocks / math.ceil(data.sizes[widest] / chunks[widest])))
         chunks[widest] = max(1, math.ceil(data.sizes[widest] / parts))
-    chunks[dim] = data.sizes[dim]
-    logger.info("mhw: %s whole in each chunk, chunks %s", dim, chunks)
-    return data.chunk(chunks)
+    wanted = {d: chunks[d] for d in space if data.chunksizes[d] != _even(data.sizes[d], chunks[d])}
+    logger.info("mhw: time whole in each task, spatial chunks %s", {d: chunks[d] for d in space})
+    return data.chunk(wanted) if wanted else data
 
 
-def _detect_block(x, seas, thresh, outs, day, params):
-    intensity, category, event = outs
-    kernel = kernels.detect_events.for_dtype(x.dtype)
+def _even(size, chunk):
+    return (chunk,) * (size // chunk) + ((size % chunk,) if size % chunk else ())
+
+
+def _detect_block(x, seas, thresh, day, params):
+    n, p = x.shape
+    dtype = working_dtype(x.dtype)
+    x = x.astype(dtype, copy=False)
+    outs = (np.empty((n, p), dtype), np.empty((n, p), np.int8), np.empty((n, p), np.int32))
+    kernel = kernels.detect_events.for_dtype(dtype)
 
     def run(part):
-        p = params.copy()
-        p[kernels.P_FIRST], p[kernels.P_STOP] = part.start, part.stop
-        kernel(x, seas, thresh, day, p, intensity, category, event)
+        own = params.copy()
+        own[kernels.P_FIRST], own[kernels.P_STOP] = part.start, part.stop
+        kernel(x, seas, thresh, day, own, *outs)
 
-    run_sliced(run, x.shape[1])
+    run_sliced(run, p)
+    return outs
 
 
 def _fill_feb29(curve):
@@ -742,63 +756,35 @@ def _smoothed(curve, width):
 # ---------------------------------------------------------------- events and summary
 
 
-def _event_table(detected):
-    """Event properties (row x event, *space), flat, the number of event slots, the time coordinate."""
+def _checked_detection(detected):
     needed = {"intensity", "event", "category", "seas", "thresh"}
     if not isinstance(detected, xr.Dataset) or not needed <= set(detected.variables):
         raise TypeError("pass the Dataset that oceanflow.mhw.detect returns (intensity, category, event, seas, thresh)")
-    days = _Calendar(decoded_time(detected["time"]))
+    return _Calendar(decoded_time(detected["time"]))
+
+
+def _events_dataset(detected):
+    """The event table: one pass over the daily variables, after one over ``event`` for its size."""
+    days = _checked_detection(detected)
     found = int(detected["event"].max())
     count = max(found, 1)  # without any event, one slot of NaN
     cold = float(detected.attrs.get("mhw_cold", 0))
-    (flat,) = _map_over_pixels(
+    columns = _map_series(
         _events_block,
         detected["intensity"],
-        core_in="time",
-        core_out="_property",
-        size_out=len(kernels.EVENT_ROWS) * count,
-        dtypes=(np.float64,),
-        extra=(detected["event"], detected["category"], detected["seas"], detected["thresh"]),
-        kwargs={
-            "day": days.row,
-            "params": np.array([cold]),
-            "rows": np.zeros(len(kernels.EVENT_ROWS)),
-            "slots": np.zeros(count),
-        },
+        (detected["event"], detected["category"], detected["seas"], detected["thresh"]),
+        length=count,
+        dim="event",
+        dtypes=(np.float64,) * len(kernels.EVENT_ROWS),
+        name="mhw-events",
+        day=days.row,
+        params=np.array([cold]),
+        slots=count,
     )
-    flat = flat.assign_coords({k: v for k, v in detected.coords.items() if set(v.dims) <= set(flat.dims)})
-    return flat, count, found
-
-
-def _events_block(intensity, event, category, seas, thresh, outs, day, params, rows, slots):
-    (out,) = outs
-    kernel = kernels.event_properties.for_dtype(intensity.dtype)
-    table = kernel(
-        intensity,
-        np.asarray(event, np.int32),
-        np.asarray(category, np.int8),
-        np.asarray(seas, np.float64),
-        np.asarray(thresh, np.float64),
-        day,
-        params,
-        rows,
-        slots,
-    )
-    out[:] = table.reshape(out.shape)
-
-
-_UNITS = {"cumulative": "{u} day", "rate": "{u} day-1", "duration": "day"}
-
-
-def _events_dataset(flat, count, detected):
     units = detected["intensity"].attrs.get("units", "")
-    space = flat.dims[1:]
-    coords = {k: v for k, v in flat.coords.items() if "_property" not in v.dims}
-    table = flat.data.reshape((len(kernels.EVENT_ROWS), count) + flat.shape[1:])
     time = detected["time"]
     out = {}
-    for i, name in enumerate(kernels.EVENT_ROWS):
-        var = xr.DataArray(table[i], dims=("event", *space), coords=coords)
+    for name, var in zip(kernels.EVENT_ROWS, columns, strict=True):
         attrs = {"long_name": name.replace("_", " ")}
         if name.startswith("intensity_cumulative"):
             attrs["units"] = f"{units} day".strip()
@@ -820,28 +806,46 @@ def _events_dataset(flat, count, detected):
         flag_meanings=" ".join(CATEGORY_NAMES[1:]),
     )
     order = ["time_start", "time_end", "time_peak"] + [n for n in kernels.EVENT_ROWS]
-    return xr.Dataset({n: out[n] for n in order}, attrs=dict(detected.attrs))
+    return xr.Dataset({n: out[n] for n in order}, attrs=dict(detected.attrs)), found
+
+
+def _events_block(intensity, event, category, seas, thresh, day, params, slots):
+    kernel = kernels.event_properties.for_dtype(working_dtype(intensity.dtype))
+    rows = len(kernels.EVENT_ROWS)
+    table = kernel(
+        intensity.astype(working_dtype(intensity.dtype), copy=False),
+        event.astype(np.int32, copy=False),
+        category.astype(np.int8, copy=False),
+        seas.astype(np.float64, copy=False),
+        thresh.astype(np.float64, copy=False),
+        day,
+        params,
+        np.zeros(rows),
+        np.zeros(slots),
+    )
+    return tuple(table[i] for i in range(rows))  # views: no copy per property
 
 
 def _times_at(index, time):
     values = time.values
     if values.dtype.kind == "M":
-
-        def lookup(i):
-            result = np.full(i.shape, np.datetime64("NaT"), values.dtype)
-            ok = ~np.isnan(i)
-            result[ok] = values[i[ok].astype(np.int64)]
-            return result
-
-        return xr.apply_ufunc(
-            lookup, index, dask="parallelized", output_dtypes=[values.dtype], keep_attrs=False
-        ).assign_attrs(long_name=index.attrs.get("long_name", "").replace("index", "time").replace(" (time step)", ""))
+        axes = tuple(range(index.ndim))
+        data = map_blocks(_lookup_times, axes, index.data, axes, dtype=values.dtype, name="mhw-times", values=values)
+        name = index.attrs.get("long_name", "").replace("index", "time").replace(" (time step)", "")
+        return xr.DataArray(data, dims=index.dims, coords=index.coords, attrs={"long_name": name})
     first = values[0]
     return index.assign_attrs(
         long_name=index.attrs["long_name"].replace("index", "time").replace(" (time step)", ""),
         units="day",
         comment=f"days since {first} in the {time.dt.calendar} calendar (NumPy has no missing cftime date)",
     )
+
+
+def _lookup_times(index, values):
+    result = np.full(index.shape, np.datetime64("NaT"), values.dtype)
+    ok = ~np.isnan(index)
+    result[ok] = values[index[ok].astype(np.int64)]
+    return result
 
 
 def years_per_block(freq: str) -> int:
@@ -852,27 +856,26 @@ def years_per_block(freq: str) -> int:
     return int(match.group(1) or 1)
 
 
-def _summary_dataset(flat, count, detected, years_per_block):
+def _summary_dataset(detected, years_per_block):
     from .fitting import polyfit
 
+    days = _checked_detection(detected)
     time = detected["time"]
-    days = _Calendar(decoded_time(time))
     first = int(days.year[0])
     block = ((days.year - first) // years_per_block).astype(np.int64)
     nblocks = int(block[-1]) + 1
     valid = detected["thresh"].notnull().any("dayofyear").astype(np.float64)
-    space = flat.dims[1:]
-    (result,) = _map_over_pixels(
+    columns = _map_series(
         _summary_block,
-        flat,
-        core_in="_property",
-        core_out="_stat",
-        size_out=len(kernels.SUMMARY_ROWS) * nblocks,
-        dtypes=(np.float64,),
-        extra=(valid.expand_dims(_one=1),),
-        kwargs={"shape": (len(kernels.EVENT_ROWS), count), "period_of_step": block, "blocks": np.zeros(nblocks)},
+        detected["intensity"],
+        (detected["event"], valid.expand_dims(_one=1)),
+        length=nblocks,
+        dim="period",
+        dtypes=(np.float64,) * len(kernels.SUMMARY_ROWS),
+        name="mhw-summary",
+        period_of_step=block,
+        params=np.array([float(detected.attrs.get("mhw_cold", 0))]),
     )
-    values = result.data.reshape((len(kernels.SUMMARY_ROWS), nblocks) + result.shape[1:])
     starts = first + years_per_block * np.arange(nblocks)
     period = xr.date_range(
         f"{first:04d}-01-01",
@@ -882,11 +885,9 @@ def _summary_dataset(flat, count, detected, years_per_block):
         use_cftime=time.dtype.kind == "O",
     )
     centre = starts + 0.5 * (years_per_block - 1)
-    coords = {k: v for k, v in flat.coords.items() if "_property" not in v.dims}
     units = detected["intensity"].attrs.get("units", "")
     out = {}
-    for i, name in enumerate(kernels.SUMMARY_ROWS):
-        var = xr.DataArray(values[i], dims=("period", *space), coords=coords)
+    for name, var in zip(kernels.SUMMARY_ROWS, columns, strict=True):
         out[name] = var.assign_attrs(long_name=_SUMMARY_NAMES[name], units=_summary_units(name, units))
     ds = xr.Dataset(out).assign_coords(period=("period", np.asarray(period)), period_centre=("period", centre))
     ds["period_centre"].attrs.update(long_name="centre of the period", units="year")
@@ -923,10 +924,15 @@ def _summary_units(name, units):
     return units
 
 
-def _summary_block(flat, valid, outs, shape, period_of_step, blocks):
-    (out,) = outs
-    props = np.ascontiguousarray(flat.reshape(shape + (flat.shape[1],)), np.float64)
-    result = kernels.block_summary(
-        props, period_of_step, np.ascontiguousarray(valid[0]), blocks, np.zeros(len(kernels.SUMMARY_ROWS))
+def _summary_block(intensity, event, valid, period_of_step, params):
+    nblocks = int(period_of_step[-1]) + 1
+    result = kernels.period_summary.for_dtype(working_dtype(intensity.dtype))(
+        intensity.astype(working_dtype(intensity.dtype), copy=False),
+        event.astype(np.int32, copy=False),
+        period_of_step,
+        valid[0].astype(np.float64, copy=False),
+        params,
+        np.zeros(nblocks),
+        np.zeros(len(kernels.SUMMARY_ROWS)),
     )
-    out[:] = result.reshape(out.shape)
+    return tuple(result[i] for i in range(result.shape[0]))

@@ -12,7 +12,8 @@ the reference implementation (ecjoliver/marineHeatWaves ``detect``), see
   climatological year, over its valid days;
 * :func:`detect_events`: daily intensity, category and event number;
 * :func:`event_properties`: the reference's per-event properties;
-* :func:`block_summary`: per-period counts, days and means of the events.
+* :func:`period_summary`: per-period counts, days and means of the events,
+  from the daily detection.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ EVENT_ROWS = (
     "duration_extreme",
 )
 
-#: Rows of :func:`block_summary`' output, in order.
+#: Rows of :func:`period_summary`' output, in order.
 SUMMARY_ROWS = (
     "count",
     "total_days",
@@ -75,7 +76,7 @@ def circular_smooth(year, params, out):
     width = int(params[0])
     half = (width - 1) // 2
     days = year.shape[0]
-    valid = np.empty(days)
+    tripled = np.empty(3 * days)  # the valid days three times: no modulo in the sums
     where = np.empty(days, np.int64)
     weight = 1.0 / width
     for j in range(year.shape[1]):
@@ -83,14 +84,16 @@ def circular_smooth(year, params, out):
         for d in range(days):
             out[d, j] = np.nan
             if year[d, j] == year[d, j]:
-                valid[m] = year[d, j]
+                tripled[m] = year[d, j]
                 where[m] = d
                 m += 1
         for i in range(m):
+            tripled[m + i] = tripled[i]
+            tripled[2 * m + i] = tripled[i]
+        for i in range(m):
             total = 0.0
-            for k in range(m + i - half, m + i + half + 1):
-                if 0 <= k < 3 * m:
-                    total += valid[k % m] * weight
+            for k in range(max(m + i - half, 0), min(m + i + half + 1, 3 * m)):
+                total += tripled[k] * weight
             out[where[i], j] = total
 
 
@@ -296,44 +299,66 @@ def _finish(out, acc, ser, slot, j, after, n, rel_after, cold):
 
 
 @gufunc(
-    "(m,e,p),(n),(p),(b),(s)->(s,b,p)",
-    "void(float64[:, :, ::1], int64[::1], float64[::1], float64[::1], float64[::1], float64[:, :, ::1])",
+    "(n,p),(n,p),(n),(p),(k),(b),(s)->(s,b,p)",
+    "void({t}[:, ::1], int32[:, ::1], int64[::1], float64[::1], float64[::1], float64[::1], float64[::1], "
+    "float64[:, :, ::1])",
 )
-def block_summary(props, block, valid, blocks, rows, out):
+def period_summary(intensity, event, block, valid, params, blocks, rows, out):
     """Per period ``b`` (``block[t]`` for each step) and pixel: rows
-    :data:`SUMMARY_ROWS` from the event properties ``props`` (rows
-    :data:`EVENT_ROWS`).  An event counts in the period of its start; its days
-    count in the period of each day.  Means over no event are NaN; pixels
-    with ``valid == 0`` (no climatology) are NaN throughout."""
+    :data:`SUMMARY_ROWS` of the events, from the daily ``intensity`` and
+    ``event`` of :func:`detect_events` in one pass (no event table).  An event
+    counts in the period of its start; its days count in the period of each
+    day.  Means over no event are NaN; pixels with ``valid == 0`` (no
+    climatology) are NaN throughout.  ``params``: cold (0/1).  The sums are
+    those of :func:`event_properties` (same terms, same order), so the
+    results equal the block averages of its table."""
+    sign = -1.0 if params[0] != 0 else 1.0
+    n, p = event.shape
     nb = blocks.shape[0]
-    for j in range(props.shape[2]):
-        for r in range(out.shape[0]):
-            for b in range(nb):
-                out[r, b, j] = np.nan if valid[j] == 0 else 0.0
-        if valid[j] == 0:
-            continue
+    for r in range(out.shape[0]):
         for b in range(nb):
-            out[4, b, j] = np.nan
-        for e in range(props.shape[1]):
-            start = props[0, e, j]
-            if start != start:
-                break
-            first = int(start)
-            last = int(props[1, e, j])
-            b = block[first]
-            out[0, b, j] += 1
-            for t in range(first, last + 1):
+            for j in range(p):
+                out[r, b, j] = np.nan if valid[j] == 0 or r == 4 else 0.0
+    current = np.zeros(p, np.int64)
+    first_block = np.zeros(p, np.int64)
+    count = np.zeros(p)
+    total = np.zeros(p)
+    top = np.zeros(p)
+    for t in range(n + 1):
+        for j in range(p):
+            if valid[j] == 0:
+                continue
+            number = event[t, j] if t < n else 0
+            if current[j] > 0 and number != current[j]:
+                b = first_block[j]
+                peak = sign * top[j]
+                mean = total[j] / count[j]
+                out[0, b, j] += 1
+                out[2, b, j] += count[j]
+                out[3, b, j] += peak
+                largest = out[4, b, j]
+                if largest != largest or abs(peak) > abs(largest):
+                    out[4, b, j] = peak
+                out[5, b, j] += sign * mean
+                out[6, b, j] += sign * total[j]
+                out[7, b, j] += sign * total[j]
+                current[j] = 0
+            if number > 0:
+                v = intensity[t, j]
+                rel = sign * np.float64(v) if v == v else 0.0
+                if current[j] != number:
+                    current[j] = number
+                    first_block[j] = block[t]
+                    count[j] = 0.0
+                    total[j] = 0.0
+                    top[j] = rel
+                elif rel > top[j]:
+                    top[j] = rel
+                count[j] += 1
+                total[j] += rel
                 out[1, block[t], j] += 1
-            out[2, b, j] += props[3, e, j]
-            peak = props[4, e, j]
-            out[3, b, j] += peak
-            largest = out[4, b, j]
-            if largest != largest or abs(peak) > abs(largest):
-                out[4, b, j] = peak
-            out[5, b, j] += props[5, e, j]
-            out[6, b, j] += props[7, e, j]
-            out[7, b, j] += props[7, e, j]
-        for b in range(nb):
-            count = out[0, b, j]
+    for b in range(nb):
+        for j in range(p):
+            events = out[0, b, j]
             for r in (2, 3, 5, 6):
-                out[r, b, j] = out[r, b, j] / count if count > 0 else np.nan
+                out[r, b, j] = out[r, b, j] / events if events > 0 else np.nan
