@@ -19,18 +19,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dask
+import xarray as xr
+from _common import data_arguments
+from bench_climatology import generate
+from bench_polyval import median_seconds
 
-import dask  # noqa: E402
-import xarray as xr  # noqa: E402
-from bench_climatology import data_arguments, generate  # noqa: E402
-from bench_polyval import median_seconds  # noqa: E402
-
-import oceanflow  # noqa: E402
-from oceanflow.chunking import plan_chunks  # noqa: E402
+import oceanflow
+from oceanflow.chunking import plan_chunks
 
 
 def read_sum(path, engine, chunks):
@@ -103,7 +100,7 @@ def open_and_save(zarr_path, out, repeat):
 
 
 def main(argv=None):
-    args = data_arguments(__doc__.split("\n")[0]).parse_args(argv)
+    args = data_arguments(__doc__.split("\n")[0], years=20, ny=180, nx=360, out="bench-out").parse_args(argv)
     zarr_path, nc_path = generate(args.out, args.years, args.ny, args.nx)
     with dask.config.set(scheduler="threads"):
         chunk_sizes(zarr_path, nc_path, args.repeat)

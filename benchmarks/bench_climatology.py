@@ -37,18 +37,22 @@ Usage (small configuration; the defaults are the full 20-year run)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 
-# The oceanflow of this checkout, not an installed one.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _common import (
+    add_case_arguments,
+    child_result,
+    chosen_cases,
+    data_arguments,
+    medians,
+    peak_rss_mib,
+    run_interleaved,
+)
 
 CASES = {
     # name: (floor, needs)
@@ -237,64 +241,31 @@ def _run_netcdf_output(kind, tool, nc_path, out):
     return seconds, len(result.data.__dask_graph__()) if hasattr(result.data, "dask") else 0
 
 
-def _available(need):
-    if need is None:
-        return True
-    if need == "cdo":
-        return shutil.which("cdo") is not None
-    try:
-        __import__(need)
-    except ImportError:
-        return False
-    return True
-
-
-def _child(args):
+def _child(args, case):
     """One timed run of one case in a fresh interpreter: seconds, tasks, peak RSS (MiB)."""
-    command = [sys.executable, __file__, "--child", args.case_name, args.zarr, args.nc, "--out", args.out]
-    result = subprocess.run(command, check=True, capture_output=True, text=True, cwd=os.getcwd())
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def data_arguments(description):
-    """The command-line options that say which generated data set to use."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--years", type=int, default=20)
-    parser.add_argument("--ny", type=int, default=180)
-    parser.add_argument("--nx", type=int, default=360)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", default="bench-out")
-    return parser
+    return child_result([sys.executable, __file__, "--child", case, args.zarr, args.nc, "--out", args.out])
 
 
 def main(argv=None):
-    parser = data_arguments(__doc__.split("\n")[0])
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
+    parser = data_arguments(__doc__.split("\n")[0], years=20, ny=180, nx=360, out="bench-out")
+    add_case_arguments(parser, CASES)
     parser.add_argument(
         "--scaling",
         action="store_true",
         help="also run the oceanflow anomaly and climatology cases chosen on 4x the years and compare peak RSS",
     )
-    parser.add_argument("--child", nargs=3, metavar=("CASE", "ZARR", "NC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         case, zarr_path, nc_path = args.child
         seconds, tasks = run_case(case, zarr_path, nc_path, args.out)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         written = os.path.join(args.out, "result.nc")
         size = os.path.getsize(written) / 1e6 if os.path.exists(written) else None
         if size is not None:
             os.remove(written)
-        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": max(rss, children), "mb_out": size}))
+        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": peak_rss_mib(), "mb_out": size}))
         return
+    wanted, order = chosen_cases(parser, CASES, args.cases)
     args.zarr, args.nc = generate(args.out, args.years, args.ny, args.nx)
-    wanted = [c for c in args.cases.split(",") if c]
-    unknown = set(wanted) - set(CASES)
-    if unknown:
-        parser.error(f"unknown cases {sorted(unknown)}")
-    floors = {CASES[c][0] for c in wanted if CASES[c][0]}
-    order = [c for c in CASES if c in floors or c in wanted]
     size_gb = 4 * 365 * args.years * args.ny * args.nx / 1e9
     print(
         f"# {args.years} years daily {args.ny}x{args.nx} float32 ({size_gb:.2f} GB), {os.cpu_count()} cores, "
@@ -303,23 +274,9 @@ def main(argv=None):
     print(
         f"{'case':26s} {'seconds':>8s} {'ratio':>6s} {'floor':>26s} {'tasks':>8s} {'peak RSS MiB':>13s} {'MB out':>7s}"
     )
-    results = {}
-    runnable = []
-    for case in order:
-        if _available(CASES[case][1]):
-            runnable.append(case)
-        else:
-            print(f"{case:26s} skipped: {CASES[case][1]} not installed")
-    runs = {case: [] for case in runnable}
-    for _ in range(args.repeat):  # interleaved, so that a slow spell of the machine hits every case alike
-        for case in runnable:
-            args.case_name = case
-            runs[case].append(_child(args))
-    for case, case_runs in runs.items():
-        floor = CASES[case][0]
-        seconds = statistics.median(r["seconds"] for r in case_runs)
-        results[case] = seconds
-        ratio = f"{seconds / results[floor]:.2f}" if floor in results else ""
+    runs = run_interleaved(CASES, order, args.repeat, lambda case: _child(args, case))
+    for case, (seconds, ratio) in medians(CASES, runs).items():
+        floor, case_runs = CASES[case][0], runs[case]
         size = case_runs[0].get("mb_out")
         print(
             f"{case:26s} {seconds:8.3f} {ratio:>6s} {floor or '':>26s} {case_runs[0]['tasks']:8d} "
@@ -333,8 +290,7 @@ def main(argv=None):
             for years in (args.years, 4 * args.years):
                 netcdf = years == args.years or "/nc-" in case
                 args.zarr, args.nc = generate(args.out, years, args.ny, args.nx, netcdf=netcdf)
-                args.case_name = case
-                rss.append(max(_child(args)["rss_mib"] for _ in range(args.repeat)))
+                rss.append(max(_child(args, case)["rss_mib"] for _ in range(args.repeat)))
             print(
                 f"peak RSS of {case}: {args.years} years {rss[0]:.0f} MiB, {4 * args.years} years "
                 f"{rss[1]:.0f} MiB, ratio {rss[1] / rss[0]:.2f}"

@@ -35,20 +35,18 @@ Usage (a reduced case; the issue's full case is ``--years 30 --ny 180 --nx 360``
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 import warnings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)  # the oceanflow of this checkout
+from _common import ROOT, add_case_arguments, child_result, chosen_cases, data_arguments, medians, run_interleaved
+
 sys.path.insert(0, os.path.join(ROOT, "tests"))  # the oracle
 
 CASES = {  # name: (floor, needs)
@@ -196,34 +194,16 @@ def first_result(out):
     return float(run.stdout.strip().splitlines()[-1])
 
 
-def _available(need):
-    if need is None:
-        return True
-    try:
-        __import__(need)
-    except ImportError:
-        return False
-    return True
-
-
 def _child(args, case):
     command = [sys.executable, __file__, "--child", case, args.zarr, args.nc, "--out", args.out]
-    command += ["--ref-pixels", str(args.ref_pixels)]
-    result = subprocess.run(command, check=True, capture_output=True, text=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return child_result(command + ["--ref-pixels", str(args.ref_pixels)])
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--years", type=int, default=10)
-    parser.add_argument("--ny", type=int, default=90)
-    parser.add_argument("--nx", type=int, default=180)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser = data_arguments(__doc__.split("\n")[0], years=10, ny=90, nx=180, out="bench-mhw")
     parser.add_argument("--ref-pixels", type=int, default=20, help="pixels the reference runs on (scaled)")
-    parser.add_argument("--out", default="bench-mhw")
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
+    add_case_arguments(parser, CASES)
     parser.add_argument("--first", action="store_true", help="also time the first result (5 years, 2 degrees)")
-    parser.add_argument("--child", nargs=3, metavar=("CASE", "ZARR", "NC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         case, zarr_path, nc_glob = args.child
@@ -231,13 +211,8 @@ def main(argv=None):
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": rss}))
         return
+    _, order = chosen_cases(parser, CASES, args.cases)
     args.zarr, args.nc = generate(args.out, args.years, args.ny, args.nx)
-    wanted = [c for c in args.cases.split(",") if c]
-    unknown = set(wanted) - set(CASES)
-    if unknown:
-        parser.error(f"unknown cases {sorted(unknown)}")
-    floors = {CASES[c][0] for c in wanted if CASES[c][0]}
-    order = [c for c in CASES if c in floors or c in wanted]
     import xarray as xr
 
     values = xr.open_zarr(args.zarr).sst.size
@@ -246,20 +221,11 @@ def main(argv=None):
         f"{4 * values / 1e9:.2f} GB), {os.cpu_count()} cores, median of {args.repeat}"
     )
     print(f"{'case':26s} {'seconds':>8s} {'Mvalues/s':>10s} {'ratio':>6s} {'floor':>12s} {'tasks':>7s} {'RSS MiB':>8s}")
-    runnable = [c for c in order if _available(CASES[c][1])]
-    for case in order:
-        if case not in runnable:
-            print(f"{case:26s} skipped: {CASES[case][1]} not installed")
-    runs = {case: [] for case in runnable}
-    for _ in range(args.repeat):  # interleaved: a slow spell of the shared machine hits every case alike
-        for case in runnable:
-            runs[case].append(_child(args, case))
-    results = {}
-    for case, case_runs in runs.items():
-        floor = CASES[case][0]
-        seconds = statistics.median(r["seconds"] for r in case_runs)
-        results[case] = seconds
-        ratio = f"{seconds / results[floor]:.2f}" if floor in results else ""
+    runs = run_interleaved(CASES, order, args.repeat, lambda case: _child(args, case))
+    timed = medians(CASES, runs)
+    results = {case: seconds for case, (seconds, _) in timed.items()}
+    for case, (seconds, ratio) in timed.items():
+        floor, case_runs = CASES[case][0], runs[case]
         print(
             f"{case:26s} {seconds:8.2f} {values / seconds / 1e6:10.2f} {ratio:>6s} {floor or '':>12s} "
             f"{case_runs[0]['tasks']:7d} {max(r['rss_mib'] for r in case_runs):8.0f}"

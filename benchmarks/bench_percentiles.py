@@ -33,21 +33,22 @@ Usage (small configuration; the defaults are the issue's 20 years of 90x180)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import resource
-import shutil
-import statistics
 import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # the oceanflow of this checkout
-sys.path.insert(0, HERE)
-
-from bench_climatology import generate  # noqa: E402  (the same data as the climatology benchmark)
+from _common import (
+    add_case_arguments,
+    child_result,
+    chosen_cases,
+    data_arguments,
+    medians,
+    peak_rss_mib,
+    run_interleaved,
+)
+from bench_climatology import generate  # the same data as the climatology benchmark
 
 CASES = {
     # name: (floor, needs)
@@ -160,69 +161,32 @@ def _run_cdo(kind, nc_path, out):
     return time.perf_counter() - start, 0
 
 
-def _available(need):
-    if need is None:
-        return True
-    if need == "cdo":
-        return shutil.which("cdo") is not None
-    try:
-        __import__(need)
-    except ImportError:
-        return False
-    return True
-
-
 def _child(args, case):
-    command = [sys.executable, __file__, "--child", case, args.zarr, args.nc, "--out", args.out]
-    result = subprocess.run(command, check=True, capture_output=True, text=True, cwd=os.getcwd())
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return child_result([sys.executable, __file__, "--child", case, args.zarr, args.nc, "--out", args.out])
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--years", type=int, default=20)
-    parser.add_argument("--ny", type=int, default=90)
-    parser.add_argument("--nx", type=int, default=180)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", default="bench-out")
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
+    parser = data_arguments(__doc__.split("\n")[0], years=20, ny=90, nx=180, out="bench-out")
+    add_case_arguments(parser, CASES)
     parser.add_argument("--scaling", action="store_true", help="also run doy-p90/oceanflow-planned on 4x the years")
-    parser.add_argument("--child", nargs=3, metavar=("CASE", "ZARR", "NC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         case, zarr_path, nc_path = args.child
         seconds, tasks = run_case(case, zarr_path, nc_path, args.out)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": max(rss, children)}))
+        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": peak_rss_mib()}))
         return
-    wanted = [c for c in args.cases.split(",") if c]
-    unknown = set(wanted) - set(CASES)
-    if unknown:
-        parser.error(f"unknown cases {sorted(unknown)}")
+    _, order = chosen_cases(parser, CASES, args.cases)
     args.zarr, _ = generate(args.out, args.years, args.ny, args.nx, netcdf=False)
     args.nc = yearly_netcdf(args.zarr)
-    floors = {CASES[c][0] for c in wanted if CASES[c][0]}
-    order = [c for c in CASES if c in floors or c in wanted]
     size_gb = 4 * 365 * args.years * args.ny * args.nx / 1e9
     print(
         f"# {args.years} years daily {args.ny}x{args.nx} float32 ({size_gb:.3f} GB), {os.cpu_count()} cores, "
         f"median of {args.repeat}"
     )
     print(f"{'case':26s} {'seconds':>8s} {'ratio':>6s} {'to':>20s} {'tasks':>7s} {'peak RSS MiB':>13s}")
-    runnable = [c for c in order if _available(CASES[c][1])]
-    for case in order:
-        if case not in runnable:
-            print(f"{case:26s} skipped: {CASES[case][1]} not installed")
-    runs = {case: [] for case in runnable}
-    for _ in range(args.repeat):  # interleaved: a slow spell of the shared machine hits every case alike
-        for case in runnable:
-            runs[case].append(_child(args, case))
-    results = {}
-    for case, case_runs in runs.items():
-        floor = CASES[case][0]
-        seconds = results[case] = statistics.median(r["seconds"] for r in case_runs)
-        ratio = f"{seconds / results[floor]:.2f}" if floor in results else ""
+    runs = run_interleaved(CASES, order, args.repeat, lambda case: _child(args, case))
+    for case, (seconds, ratio) in medians(CASES, runs).items():
+        floor, case_runs = CASES[case][0], runs[case]
         print(
             f"{case:26s} {seconds:8.3f} {ratio:>6s} {floor or '':>20s} {case_runs[0]['tasks']:7d} "
             f"{max(r['rss_mib'] for r in case_runs):13.0f}"

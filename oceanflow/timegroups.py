@@ -46,7 +46,8 @@ import xarray as xr
 
 __all__ = ["CF_CALENDARS", "TimeGroups", "time_groups", "groups_of_stamps", "decoded_time", "step_days"]
 
-#: Calendar names of the CF conventions (1.11, section 4.4.1).
+#: Calendar names of the CF conventions (1.11, section 4.4.1) that count days; the one
+#: source of the list (:data:`oceanflow.io.times.CALENDARS` adds ``"none"``).
 CF_CALENDARS = (
     "standard",
     "gregorian",

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-#: Calendars tested; "numpy" means a datetime64 coordinate.
+#: Calendars tested, written out from CF 1.11 section 4.4.1 (an oracle independent of
+#: oceanflow.timegroups.CF_CALENDARS); "numpy" means a datetime64 coordinate.
 CALENDARS = [
     "numpy",
     "standard",

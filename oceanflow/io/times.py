@@ -32,21 +32,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..timegroups import CF_CALENDARS
+
 __all__ = ["CALENDARS", "TimeAxisWarning", "TimeDecodingError", "check_time_options", "decode_times"]
 
-#: The CF calendars (CF 1.11, section 4.4.1).
-CALENDARS = (
-    "standard",
-    "gregorian",
-    "proleptic_gregorian",
-    "julian",
-    "noleap",
-    "365_day",
-    "all_leap",
-    "366_day",
-    "360_day",
-    "none",
-)
+#: The calendars a time axis may name: the CF calendars, and ``"none"`` (CF 1.11, section 4.4.1:
+#: a time axis no calendar counts, which can be read but not grouped by month or day of year).
+CALENDARS = (*CF_CALENDARS, "none")
 
 _SINCE = re.compile(r"^\s*(?P<unit>[A-Za-z_]+)\s+since\s+(?P<reference>\S.*?)\s*$")
 _MONTHS = {"month": 1, "months": 1, "year": 12, "years": 12}
