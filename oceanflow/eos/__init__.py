@@ -44,6 +44,19 @@ dimension split across dask chunks is made whole with a
 :class:`~oceanflow.chunking.RechunkWarning`; pressures (or depths) that do
 not increase along the dimension are refused.
 
+Conversions (:mod:`.conversions`), for the files oceanographers have: Absolute
+Salinity from Practical Salinity with the TEOS-10 Absolute Salinity Anomaly
+Ratio atlas shipped with oceanflow (``SA_from_SP``, ``SP_from_SA``,
+``SR_from_SP``, ``SAAR``), Conservative Temperature from potential or in-situ
+temperature and back (``CT_from_pt``, ``pt_from_CT``, ``CT_from_t``,
+``t_from_CT``, ``pt0_from_t``) and sea pressure from height and back
+(``p_from_z``, ``z_from_p``; height ``z`` is negative below the sea surface,
+``z = -depth``), equal to GSW's to rounding.  Their inputs are checked against
+TEOS-10's range (:mod:`.validity`): one warning per call with the count, or
+``check="raise"``; inputs whose attributes declare another quantity (a depth
+where a pressure is expected, a potential temperature where an in-situ one
+is...) are refused as above.
+
 DataArray results carry ``units``, ``long_name`` and, where the CF standard
 name table has one that fits, ``standard_name``: ``sea_water_density`` for
 ``rho``, ``sea_water_sigma_theta`` (potential density minus 1000 kg m-3,
@@ -65,6 +78,19 @@ array([1031.28107437, 1031.70548744])
 """
 
 from .column import Nsquared, geo_strf_dyn_height, mixed_layer_depth
+from .conversions import (
+    SAAR,
+    CT_from_pt,
+    CT_from_t,
+    SA_from_SP,
+    SP_from_SA,
+    SR_from_SP,
+    p_from_z,
+    pt0_from_t,
+    pt_from_CT,
+    t_from_CT,
+    z_from_p,
+)
 from .density import (
     alpha,
     beta,
@@ -89,7 +115,13 @@ from .properties import (
 )
 
 __all__ = [
+    "CT_from_pt",
+    "CT_from_t",
     "Nsquared",
+    "SAAR",
+    "SA_from_SP",
+    "SP_from_SA",
+    "SR_from_SP",
     "alpha",
     "beta",
     "cabbeling",
@@ -97,6 +129,9 @@ __all__ = [
     "geo_strf_dyn_height",
     "kappa",
     "mixed_layer_depth",
+    "p_from_z",
+    "pt0_from_t",
+    "pt_from_CT",
     "rho",
     "rho_alpha_beta",
     "sigma0",
@@ -109,5 +144,7 @@ __all__ = [
     "spiciness0",
     "spiciness1",
     "spiciness2",
+    "t_from_CT",
     "thermobaric",
+    "z_from_p",
 ]

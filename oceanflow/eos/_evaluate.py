@@ -21,11 +21,12 @@ from .._parallel import run_sliced
 from ..alignment import align
 from ..chunking import chunked_for
 from ..kernels import eos as density_kernels
+from ..kernels import eos_conversions as conversion_kernels
 from ..kernels import eos_properties as property_kernels
 from .declared import check_declared
 
 #: Every eos kernel by name (dask tasks look kernels up here, never pickle them).
-KERNELS: dict[str, Any] = {**density_kernels.KERNELS, **property_kernels.KERNELS}
+KERNELS: dict[str, Any] = {**density_kernels.KERNELS, **property_kernels.KERNELS, **conversion_kernels.KERNELS}
 
 
 def evaluate(

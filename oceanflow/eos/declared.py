@@ -13,6 +13,10 @@ _PRACTICAL_SALINITY = "practical salinity"
 _POTENTIAL_TEMPERATURE = "potential temperature"
 _IN_SITU_TEMPERATURE = "in-situ temperature"
 _DEPTH = "a depth or height"
+_ABSOLUTE_SALINITY = "Absolute (or Reference) Salinity"
+_CONSERVATIVE_TEMPERATURE = "Conservative Temperature"
+_PRESSURE = "a pressure"
+_POSITIVE_DOWN = "a depth (positive down)"
 
 #: standard_name -> what the values are, for each input.
 _WRONG_STANDARD_NAMES = {
@@ -38,6 +42,31 @@ _WRONG_STANDARD_NAMES = {
         "height_above_reference_ellipsoid": _DEPTH,
         "ocean_depth": _DEPTH,
     },
+    "SP": {
+        "sea_water_absolute_salinity": _ABSOLUTE_SALINITY,
+        "sea_water_reference_salinity": _ABSOLUTE_SALINITY,
+        "sea_water_preformed_salinity": _ABSOLUTE_SALINITY,
+        "sea_water_cox_salinity": "Cox salinity",
+        "sea_water_knudsen_salinity": "Knudsen salinity",
+    },
+    "pt": {
+        "sea_water_conservative_temperature": _CONSERVATIVE_TEMPERATURE,
+        "sea_water_temperature": _IN_SITU_TEMPERATURE,
+        "sea_water_in_situ_temperature": _IN_SITU_TEMPERATURE,
+    },
+    "t": {
+        "sea_water_conservative_temperature": _CONSERVATIVE_TEMPERATURE,
+        "sea_water_potential_temperature": _POTENTIAL_TEMPERATURE,
+    },
+    "z": {
+        "depth": _POSITIVE_DOWN,
+        "depth_below_geoid": _POSITIVE_DOWN,
+        "ocean_depth": _POSITIVE_DOWN,
+        "sea_water_pressure": _PRESSURE,
+        "sea_water_pressure_due_to_sea_water": _PRESSURE,
+        "sea_water_pressure_at_sea_floor": _PRESSURE,
+        "sea_water_pressure_at_sea_water_surface": _PRESSURE,
+    },
 }
 
 #: units (lower case, no spaces) -> what the values are, for each input.
@@ -53,6 +82,15 @@ _WRONG_UNITS = {
         **dict.fromkeys(("m", "meter", "meters", "metre", "metres", "km", "cm", "dm"), _DEPTH),
         **dict.fromkeys(("pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"), "not in dbar"),
     },
+    "SP": dict.fromkeys(("kg/kg", "kgkg-1", "kgkg**-1"), "a mass fraction (kg/kg)"),
+    "pt": dict.fromkeys(("k", "kelvin", "degk", "deg_k", "degreek", "degrees_k"), "in kelvin"),
+    "t": dict.fromkeys(("k", "kelvin", "degk", "deg_k", "degreek", "degrees_k"), "in kelvin"),
+    "z": {
+        **dict.fromkeys(
+            ("dbar", "decibar", "pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"), _PRESSURE
+        ),
+        **dict.fromkeys(("km", "cm", "dm", "mm"), "not in metres"),
+    },
 }
 
 _FIXES = {
@@ -65,30 +103,48 @@ _FIXES = {
     "in kelvin": "subtract 273.15 to get degC",
     _DEPTH: "convert depth to sea pressure with TEOS-10's p_from_z(z, lat), z = -depth (negative downwards)",
     "not in dbar": "convert it to sea pressure in dbar (1 dbar = 10 kPa)",
+    _ABSOLUTE_SALINITY: "it needs no conversion: pass it where SA is taken "
+    "(or get SP with SP_from_SA(SA, p, lon, lat))",
+    _CONSERVATIVE_TEMPERATURE: "it needs no conversion: pass it where CT is taken (or convert it with "
+    "pt_from_CT(SA, CT) or t_from_CT(SA, CT, p))",
+    _PRESSURE: "it needs no conversion: pass it where p is taken (or get height with z_from_p(p, lat))",
+    _POSITIVE_DOWN: "TEOS-10's z is height, negative below the sea surface: pass z = -depth with attributes "
+    "that say so, e.g. p_from_z((-depth).assign_attrs(standard_name='height', positive='up'), lat)",
+    "not in metres": "convert it to metres",
 }
 
 _WANTED = {
     "SA": ("Absolute Salinity", "sea_water_absolute_salinity", "g kg-1"),
     "CT": ("Conservative Temperature", "sea_water_conservative_temperature", "degC"),
     "p": ("sea pressure", "sea_water_pressure_due_to_sea_water", "dbar"),
+    "SP": ("Practical Salinity", "sea_water_practical_salinity", "1"),
+    "pt": ("potential temperature", "sea_water_potential_temperature", "degC"),
+    "t": ("in-situ temperature", "sea_water_temperature", "degC"),
+    "z": ("height, negative below the sea surface", "height", "m"),
 }
 
 
 def check_declared(arg: xr.DataArray, name: str) -> None:
     """Refuse a DataArray whose ``standard_name`` or ``units`` say it is not ``name``.
 
-    ``name`` is ``"SA"``, ``"CT"`` or ``"p"``.  Practical salinity, potential or
-    in-situ temperature, temperatures in kelvin, depths in metres and pressures
-    not in dbar are refused with the conversion to make; attributes that say
-    nothing known are accepted.
+    ``name`` is ``"SA"``, ``"CT"``, ``"p"`` or, for the conversions, ``"SP"``,
+    ``"pt"``, ``"t"``, ``"z"``.  Practical salinity where SA is taken (and
+    Absolute Salinity where SP is), the wrong kind of temperature, temperatures
+    in kelvin, depths or heights where pressure is taken, pressures or
+    positive-down depths where height is taken, pressures not in dbar are
+    refused with the conversion to make; attributes that say nothing known are
+    accepted.
     """
     if name not in _WANTED:
         return
     standard_name = str(arg.attrs.get("standard_name", "")).strip().lower()
     units = "".join(str(arg.attrs.get("units", "")).split()).lower()
     what = _WRONG_STANDARD_NAMES[name].get(standard_name) or _WRONG_UNITS[name].get(units)
-    if what is None and name == "p" and str(arg.attrs.get("positive", "")).lower() in ("up", "down"):
+    positive = str(arg.attrs.get("positive", "")).lower()
+    if what is None and name == "p" and positive in ("up", "down"):
         what = _DEPTH
+    if what is None and name == "z" and positive == "down":
+        what = _POSITIVE_DOWN
     if what is None:
         return
     wanted, wanted_standard_name, wanted_units = _WANTED[name]
@@ -96,8 +152,9 @@ def check_declared(arg: xr.DataArray, name: str) -> None:
         f"{key} {arg.attrs[key]!r}" for key in ("standard_name", "units", "positive") if key in arg.attrs
     )
     label = f"{name} ({arg.name!r})" if arg.name is not None else name
+    positive = ", positive='up'" if name == "z" and "positive" in arg.attrs else ""
     raise ValueError(
         f"{label} is {what} according to its attributes ({declared}), but {name} must be {wanted} "
         f"({wanted_units}): {_FIXES[what]}.  If the values are {wanted} already, correct the attributes, "
-        f"e.g. .assign_attrs(standard_name={wanted_standard_name!r}, units={wanted_units!r})"
+        f"e.g. .assign_attrs(standard_name={wanted_standard_name!r}, units={wanted_units!r}{positive})"
     )

@@ -1,0 +1,178 @@
+"""The TEOS-10 Absolute Salinity Anomaly Ratio atlas and its interpolation (scalar njit).
+
+The atlas (McDougall et al. 2012, as distributed with GSW 3.06; package data
+``oceanflow/eos/data/saar.npz`` made by ``tools/extract_saar.py``) is loaded
+once, on import, into :data:`ATLAS`: five read-only arrays
+
+* ``saar`` float64 (lon, lat, p) = (91, 45, 45), NaN where the atlas has no value;
+* ``ndepth`` int64 (lon, lat): the deepest usable level of each column (1-based), -1 if none;
+* ``p_ref`` (45,) dbar, ``lats_ref`` (45,) degN, ``longs_ref`` (91,) degE: the grid.
+
+:func:`saar_lookup` takes them as arguments, so any kernel can call it; pass
+them to a gufunc as core inputs (``eos_conversions.Quiet`` does that
+without putting them in dask graphs).  Naming them as globals inside a kernel
+would freeze them into its machine code, and numba then refuses to cache it.
+
+Interpolation as TEOS-10 specifies (McDougall et al. 2012, GSW's ``gsw_saar``):
+bilinear in longitude and latitude on the 4 degree grid, then linear in
+pressure between the two bracketing levels; pressures below the deepest level
+of the four surrounding columns take that level's value; a missing corner
+takes the mean of the corners present (0 if none); near Panama the corners on
+the other side of the isthmus are replaced by the mean of those on the point's
+side; points with no ocean column among the four corners get 0 (SA = SR);
+latitudes outside [-86, 90] and NaN positions give NaN.
+
+Example
+-------
+>>> round(float(saar_lookup(1000.0, 190.0, 10.0, *ATLAS)), 8)
+0.00030637
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ._declare import njit
+
+DATA = Path(__file__).resolve().parent.parent / "eos" / "data" / "saar.npz"
+
+#: The isthmus of Panama as a polyline (degE, degN), TEOS-10's barrier.
+PANAMA_LONGS = np.array([260.00, 272.59, 276.50, 278.65, 280.73, 292.0])
+PANAMA_LATS = np.array([19.55, 13.97, 9.60, 8.10, 9.33, 3.4])
+
+
+class Atlas(NamedTuple):
+    """The SAAR atlas arrays, in the order :func:`saar_lookup` takes them."""
+
+    saar: np.ndarray
+    ndepth: np.ndarray
+    p_ref: np.ndarray
+    lats_ref: np.ndarray
+    longs_ref: np.ndarray
+
+
+def load_atlas(path: Path = DATA) -> Atlas:
+    """Read the compact atlas file (see ``tools/extract_saar.py``) into dense read-only arrays."""
+    with np.load(path) as data:
+        p_ref, lats, longs = data["p_ref"], data["lats_ref"], data["longs_ref"]
+        shape = (longs.size, lats.size, p_ref.size)
+        valid = np.unpackbits(data["valid"], count=int(np.prod(shape))).astype(bool).reshape(shape)
+        values = np.ascontiguousarray(data["values"].T).view(np.float64).ravel()
+        ndepth = data["ndepth"].astype(np.int64)
+    saar = np.full(shape, np.nan)
+    saar[valid] = values
+    arrays = Atlas(saar, ndepth, p_ref.astype(np.float64), lats.astype(np.float64), longs.astype(np.float64))
+    for array in arrays:
+        array.setflags(write=False)
+    return arrays
+
+
+#: The atlas, loaded once.
+ATLAS = load_atlas()
+
+
+@njit(inline="always")
+def grid_index(x, z):
+    """k with x[k] <= z < x[k+1] for x increasing; 0 below x[0], len(x) - 2 from x[-1] on."""
+    n = x.shape[0]
+    if z <= x[0]:
+        return 0
+    if z >= x[n - 1]:
+        return n - 2
+    low, high = 0, n - 1
+    while high - low > 1:
+        mid = (low + high) >> 1
+        if z >= x[mid]:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+@njit(inline="always")
+def _panama_lat(lon):
+    """Latitude of the Panama polyline at ``lon`` (extrapolated beyond its ends)."""
+    k = grid_index(PANAMA_LONGS, lon)
+    r = (lon - PANAMA_LONGS[k]) / (PANAMA_LONGS[k + 1] - PANAMA_LONGS[k])
+    return PANAMA_LATS[k] + r * (PANAMA_LATS[k + 1] - PANAMA_LATS[k])
+
+
+@njit
+def _level(saar, ix, iy, iz, lon, lat, lats, longs, panama):
+    """Bilinear weights' corner values at level ``iz``, with missing corners filled."""
+    c0 = saar[ix, iy, iz]
+    c1 = saar[ix + 1, iy, iz]
+    c2 = saar[ix + 1, iy + 1, iz]
+    c3 = saar[ix, iy + 1, iz]
+    if panama:
+        side = lat >= _panama_lat(lon)
+        west = _panama_lat(longs[ix])
+        east = _panama_lat(longs[ix + 1])
+        s0 = (lats[iy] >= west) == side
+        s1 = (lats[iy] >= east) == side
+        s2 = (lats[iy + 1] >= east) == side
+        s3 = (lats[iy + 1] >= west) == side
+        total, count = 0.0, 0
+        if s0 and not math.isnan(c0):
+            total += c0
+            count += 1
+        if s1 and not math.isnan(c1):
+            total += c1
+            count += 1
+        if s2 and not math.isnan(c2):
+            total += c2
+            count += 1
+        if s3 and not math.isnan(c3):
+            total += c3
+            count += 1
+        mean = total / count if count > 0 else 0.0
+        c0 = c0 if s0 and not math.isnan(c0) else mean
+        c1 = c1 if s1 and not math.isnan(c1) else mean
+        c2 = c2 if s2 and not math.isnan(c2) else mean
+        c3 = c3 if s3 and not math.isnan(c3) else mean
+    elif math.isnan(c0) or math.isnan(c1) or math.isnan(c2) or math.isnan(c3):
+        total, count = 0.0, 0
+        for c in (c0, c1, c2, c3):
+            if not math.isnan(c):
+                total += c
+                count += 1
+        mean = total / count if count > 0 else 0.0
+        c0 = mean if math.isnan(c0) else c0
+        c1 = mean if math.isnan(c1) else c1
+        c2 = mean if math.isnan(c2) else c2
+        c3 = mean if math.isnan(c3) else c3
+    return c0, c1, c2, c3
+
+
+@njit
+def saar_lookup(p, lon, lat, saar, ndepth, p_ref, lats, longs):
+    """Absolute Salinity Anomaly Ratio (unitless) at sea pressure ``p`` (dbar),
+    ``lon`` (degE, any range), ``lat`` (degN); the atlas arrays as in :data:`ATLAS`."""
+    if math.isnan(p) or math.isnan(lon) or math.isnan(lat):
+        return math.nan
+    nx, ny = longs.shape[0], lats.shape[0]
+    if lat < lats[0] or lat > lats[ny - 1]:
+        return math.nan
+    lon = lon % 360.0
+    ix = int(math.floor((nx - 1) * (lon - longs[0]) / (longs[nx - 1] - longs[0])))
+    ix = min(ix, nx - 2)
+    iy = int(math.floor((ny - 1) * (lat - lats[0]) / (lats[ny - 1] - lats[0])))
+    iy = min(iy, ny - 2)
+    deepest = max(max(ndepth[ix, iy], ndepth[ix + 1, iy]), max(ndepth[ix + 1, iy + 1], ndepth[ix, iy + 1]))
+    if deepest <= 0:
+        return 0.0  # far from the ocean
+    p = min(p, p_ref[deepest - 1])
+    iz = grid_index(p_ref, p)
+    r = (lon - longs[ix]) / (longs[ix + 1] - longs[ix])
+    s = (lat - lats[iy]) / (lats[iy + 1] - lats[iy])
+    t = (p - p_ref[iz]) / (p_ref[iz + 1] - p_ref[iz])
+    panama = PANAMA_LONGS[0] <= lon <= PANAMA_LONGS[-1] - 0.001 and PANAMA_LATS[-1] <= lat <= PANAMA_LATS[0]
+    c0, c1, c2, c3 = _level(saar, ix, iy, iz, lon, lat, lats, longs, panama)
+    upper = (1.0 - s) * (c0 + r * (c1 - c0)) + s * (c3 + r * (c2 - c3))
+    c0, c1, c2, c3 = _level(saar, ix, iy, iz + 1, lon, lat, lats, longs, panama)
+    lower = (1.0 - s) * (c0 + r * (c1 - c0)) + s * (c3 + r * (c2 - c3))
+    return upper + t * (lower - upper)
