@@ -25,7 +25,7 @@ Example
 >>> import numpy as np, warnings
 >>> with warnings.catch_warnings(record=True) as caught:
 ...     warnings.simplefilter("always")
-...     _ = check_ranges("demo", {"p": np.array([-5.0, 10.0, np.nan])}, {"p": (0.0, 10000.0)})
+...     _ = check_ranges("demo", {"p": np.array([-5.0, 10.0, np.nan])}, {"p": (0.0, 10000.0, "dbar")})
 >>> print(str(caught[0].message).split(". ")[0])
 demo: values outside TEOS-10's range: p 1 of 3 outside [0, 10000] dbar
 """
