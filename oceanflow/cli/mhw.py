@@ -85,6 +85,7 @@ def sibling(output: Path, tag: str, suffix: str | None = None) -> Path:
 def run(args: argparse.Namespace, operation: str) -> None:
     import oceanflow
     from oceanflow import mhw
+    from oceanflow._progress import compute
 
     ds = with_time(open_input(args), "mhw")
     if len(ds.data_vars) != 1:
@@ -118,9 +119,13 @@ def run(args: argparse.Namespace, operation: str) -> None:
         extras.append(("events", mhw.events(written)))
     if args.summary:
         extras.append(("summary", mhw.summary(written, args.summary)))
-    for tag, result in extras:
-        path = sibling(args.output, tag)
-        oceanflow.save(result, path, overwrite=args.overwrite, operation=operation, progress=not args.quiet)
+    paths = [sibling(args.output, tag) for tag, _ in extras]
+    writes = [
+        oceanflow.save(result, path, overwrite=args.overwrite, operation=operation, compute=False)
+        for (_, result), path in zip(extras, paths, strict=True)
+    ]
+    compute(*writes, progress=not args.quiet)  # together: one read of the daily variables for both
+    for path in paths:
         say(args.quiet, f"wrote {path}")
     if args.plot:
         _plot(written, sst, args)

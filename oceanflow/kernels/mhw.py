@@ -75,11 +75,26 @@ def circular_smooth(year, params, out):
     the middle third kept; NaN days stay NaN."""
     width = int(params[0])
     half = (width - 1) // 2
-    days = year.shape[0]
+    days, p = year.shape
+    weight = 1.0 / width
+    complete = np.ones(p, np.bool_)  # every day valid: the common case, all such pixels in step
+    for d in range(days):
+        for j in range(p):
+            if year[d, j] != year[d, j]:
+                complete[j] = False
+    if half < days:  # the window of every day then lies within the tripled year
+        for i in range(days):
+            for j in range(p):
+                out[i, j] = 0.0
+            for k in range(days + i - half, days + i + half + 1):
+                row = year[k % days]
+                for j in range(p):
+                    out[i, j] += row[j] * weight
     tripled = np.empty(3 * days)  # the valid days three times: no modulo in the sums
     where = np.empty(days, np.int64)
-    weight = 1.0 / width
-    for j in range(year.shape[1]):
+    for j in range(p):
+        if complete[j] and half < days:
+            continue
         m = 0
         for d in range(days):
             out[d, j] = np.nan
