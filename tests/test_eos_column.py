@@ -327,3 +327,15 @@ def test_bad_arguments(call, error, words):
     p_full = xr.DataArray(np.broadcast_to(p[:, None, None], SA.shape), dims=SA_da.dims)
     with pytest.raises(error, match=words):
         call(SA_da, CT_da, p_full)
+
+
+def test_one_dimensional_pressure_along_axis_as_gsw():
+    """gsw takes p of shape (nz,) with SA of shape (nz, n) for profile functions."""
+    SA, CT, p, lat = _profiles(nan_bottoms=False)
+    SA2, CT2 = SA[:, :, 0], CT[:, :, 0]
+    got = eos.geo_strf_dyn_height(SA2, CT2, p, 100.0)
+    np.testing.assert_allclose(got, gsw.geo_strf_dyn_height(SA2, CT2, p, p_ref=100.0), rtol=1e-10, atol=1e-10)
+    N2, p_mid = eos.Nsquared(SA2, CT2, p, lat[:, 0])
+    ref = gsw.Nsquared(SA2, CT2, np.broadcast_to(p[:, None], SA2.shape), np.broadcast_to(lat[:, 0], SA2.shape))
+    np.testing.assert_allclose(N2, ref[0], rtol=1e-10)
+    np.testing.assert_allclose(p_mid, ref[1])

@@ -322,7 +322,7 @@ def _columns(kernel, fields, names, dim, axis, *, extra, core_inputs, output, op
 
 def _columns_arrays(kernel, fields, names, axis, extra, core_inputs, output, operation, out_name, attrs, work_dtype):
     """NumPy or dask inputs: named by position from the right, computed as DataArrays."""
-    ndim = max(np.ndim(f) for f in fields[:core_inputs])
+    fields = _profiles_along_axis(fields, core_inputs, axis)
     shapes = [np.shape(f) for f in fields]
     try:
         full = np.broadcast_shapes(*(s for s in shapes if not any(np.isnan(x) for x in s)))
@@ -365,6 +365,21 @@ def _columns_arrays(kernel, fields, names, axis, extra, core_inputs, output, ope
         return N2.transpose(*order).data, p_mid.transpose(*order).data.astype(N2.dtype)
     data = result.transpose(*order).data
     return data[()] if data.ndim == 0 and not is_dask(data) else data
+
+
+def _profiles_along_axis(fields, core_inputs, axis):
+    """A 1-D profile among N-D fields laid along ``axis``, as gsw takes pressure (p of shape (nz,)
+    with SA of shape (nz, n))."""
+    ndim = max(np.ndim(f) for f in fields[:core_inputs])
+    if ndim < 2 or not -ndim <= axis < ndim:
+        return fields
+    axis %= ndim
+    size = next(np.shape(f)[axis] for f in fields[:core_inputs] if np.ndim(f) == ndim)
+    fields = list(fields)
+    for i, f in enumerate(fields[:core_inputs]):
+        if np.ndim(f) == 1 and np.shape(f)[0] == size and size > 1 and axis != ndim - 1:
+            fields[i] = f.reshape((1,) * axis + (size,) + (1,) * (ndim - axis - 1))
+    return fields
 
 
 def _columns_xarray(kernel, fields, names, dim, extra, core_inputs, output, operation, out_name, attrs, work_dtype):
