@@ -491,3 +491,41 @@ def _(files):
 
 cli("writing", ["polyval", "{sst_nc}", "-o", "{sst_zarr}", "--coeffs", "1", "0"], "exists; pass --overwrite")
 cli("writing", ["polyval", "{sst_nc}", "-o", "out.csv", "--coeffs", "1", "0"], "must end in .zarr or .nc")
+
+
+@case(
+    "water column",
+    "eos.Nsquared(SA, CT, p) with pressures that do not increase along the column",
+    ValueError,
+    r"p along 'axis 0' does not increase strictly in 1 column\(s\)",
+)
+def _(files):
+    from oceanflow import eos
+
+    eos.Nsquared(np.full(3, 35.0), np.array([10.0, 9.0, 8.0]), np.array([0.0, 200.0, 100.0]), 45.0)
+
+
+@case(
+    "water column",
+    "eos.mixed_layer_depth(SA, CT, p) with a pressure (units dbar) as depth",
+    ValueError,
+    "is a pressure according to its attributes",
+)
+def _(files):
+    from oceanflow import eos
+
+    p = xr.DataArray([5.0, 50.0, 100.0], dims="lev", attrs={"units": "dbar"})
+    eos.mixed_layer_depth(xr.full_like(p, 35.0), xr.full_like(p, 10.0), p)
+
+
+@case(
+    "water column",
+    "eos.from_model(SP=SA, ...) with Absolute Salinity as practical salinity",
+    ValueError,
+    "is Absolute",
+)
+def _(files):
+    from oceanflow import eos
+
+    SA = xr.DataArray([[35.0]], dims=("lev", "x"), attrs={"standard_name": "sea_water_absolute_salinity"})
+    eos.from_model(SP=SA, pt=xr.full_like(SA, 10.0), depth=xr.DataArray([5.0], dims="lev"), lat=0.0, lon=0.0)

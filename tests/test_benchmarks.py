@@ -126,3 +126,11 @@ def test_eos_benchmark_runs(capsys):
     assert set(ratios) == {name for name in bench.FUNCTIONS if hasattr(eos, name)} >= {"rho", "cabbeling"}
     assert all(ratio > 0 for ratio in ratios.values())
     assert "spiciness2" in printed and "ratio gsw/oceanflow over" in printed
+
+
+def test_eos_column_benchmark_runs(capsys):
+    pytest.importorskip("gsw")
+    load("bench_eos_column").main(["--shape", "6", "8", "10", "--chunks", "4", "5", "--repeat", "1"])
+    printed = capsys.readouterr().out
+    assert "oceanflow from_model (dask)" in printed and "gsw NumPy chain" in printed
+    assert "4 kernel tasks (one per chunk)" in printed

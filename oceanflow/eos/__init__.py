@@ -57,6 +57,16 @@ TEOS-10's range (:mod:`.validity`): one warning per call with the count, or
 where a pressure is expected, a potential temperature where an in-situ one
 is...) are refused as above.
 
+From the variables model and observation files hold, :func:`from_model`
+(:mod:`.model`) returns SA, CT, p and any of rho, sigma0-sigma4, alpha, beta
+and N2: Practical Salinity, potential (or in-situ) temperature and depth (or
+height, or pressure) are converted with TEOS-10's ``p_from_z``,
+``SA_from_SP`` (SAAR atlas) and ``CT_from_pt`` (or ``CT_from_t``) inside one
+numba kernel per chunk, which evaluates every output from the converted
+values, so no intermediate field is made; ``oceanflow density --sp --pt
+--depth`` (or the variables found by ``standard_name``) runs it from the
+command line.
+
 DataArray results carry ``units``, ``long_name`` and, where the CF standard
 name table has one that fits, ``standard_name``: ``sea_water_density`` for
 ``rho``, ``sea_water_sigma_theta`` (potential density minus 1000 kg m-3,
@@ -103,6 +113,7 @@ from .density import (
     sigma4,
     specvol,
 )
+from .model import from_model
 from .properties import (
     cabbeling,
     enthalpy,
@@ -126,6 +137,7 @@ __all__ = [
     "beta",
     "cabbeling",
     "enthalpy",
+    "from_model",
     "geo_strf_dyn_height",
     "kappa",
     "mixed_layer_depth",

@@ -25,15 +25,15 @@ import numpy as np
 
 from ._declare import gufunc, njit
 from ._eos75 import CT_SCALE, GSW_SFAC, OFFSET, P_SCALE, specvol_core
+from ._gibbs import UPS
+from .eos_conversions import GAMMA, ct_from_pt_scalar, ct_from_t_scalar, in_baltic, p_from_z_scalar, z_from_p_scalar
+from .saar import PANAMA_LATS, PANAMA_LONGS, _level, grid_index
 
 #: Pa per dbar.
 DB2PA = 1e4
 
 #: TEOS-10 Standard Ocean Reference Salinity (g kg-1), the reference of specific volume anomaly.
 SSO = 35.16504
-
-#: Vertical gradient of gravity (s-2 per m of height, so per -m of depth); TEOS-10's ``gamma``.
-GAMMA = 2.26e-7
 
 #: Code of each mixed-layer criterion in :func:`mixed_layer_depth`.
 CRITERIA = {"density": 0, "temperature": 1}
@@ -43,34 +43,14 @@ _DEG2RAD = math.pi / 180.0
 
 
 @njit(inline="always")
-def _enthalpy_sso_0(p):
-    """Dynamic enthalpy at (SSO, CT=0, p) (J kg-1): TEOS-10's ``enthalpy_SSO_0``
-    polynomial (IOC et al. 2010; Roquet et al. 2015)."""
-    z = p * 1e-4
-    h5 = -5.988108894465758e-9 + z * (-2.1078768810e-9 + z * 2.8019291329e-10)
-    h3 = 2.376909655387404e-6 + z * (-1.664294869986011e-7 + z * h5)
-    h = z * (9.726613854843870e-4 + z * (-2.252956605630465e-5 + z * h3))
-    return h * DB2PA * 1e4
-
-
-@njit(inline="always")
-def _gravity_at_surface(lat):
-    """Gravity at the sea surface (m s-2), TEOS-10's latitude formula (Moritz 2000)."""
-    x = math.sin(lat * _DEG2RAD)
-    sin2 = x * x
-    return 9.780327 * (1.0 + (5.2792e-3 + 2.32e-5 * sin2) * sin2)
-
-
-@njit(inline="always")
 def grav(lat, p):
     """Gravity (m s-2) at latitude ``lat`` (degrees) and sea pressure ``p`` (dbar), as
-    TEOS-10's ``grav``: surface gravity times ``1 - gamma * z``, with the height ``z``
-    (negative in the ocean) from TEOS-10's ``z_from_p(p, lat)``."""
-    gs = _gravity_at_surface(lat)
-    a = -0.5 * GAMMA * gs
-    c = _enthalpy_sso_0(p)
-    z = -2.0 * c / (gs + math.sqrt(gs * gs - 4.0 * a * c))
-    return gs * (1.0 - GAMMA * z)
+    TEOS-10's ``grav``: surface gravity (Moritz 2000) times ``1 - gamma * z``, with the
+    height ``z`` (negative in the ocean) of TEOS-10's ``z_from_p(p, lat)``."""
+    x = math.sin(lat * _DEG2RAD)
+    sin2 = x * x
+    gs = 9.780327 * (1.0 + (5.2792e-3 + 2.32e-5 * sin2) * sin2)
+    return gs * (1.0 - GAMMA * z_from_p_scalar(p, lat))
 
 
 @njit(inline="always")
@@ -414,5 +394,213 @@ def mixed_layer_depth(SA, CT, depth, criterion, threshold, reference_depth, out,
     out[0] = deepest
 
 
+# ---------------------------------------------------------------- model variables to density
+
+
+#: What :func:`from_model` writes, by output code.
+MODEL_OUTPUTS = ("SA", "CT", "p", "rho", "sigma0", "sigma1", "sigma2", "sigma3", "sigma4", "alpha", "beta", "N2")
+_N2 = MODEL_OUTPUTS.index("N2")
+
+
+@njit
+def _saar_columns(lon, lat, ndepth, lats, longs, ix, iy, r, s, deepest, flags, lon360):
+    """The horizontal part of :func:`.saar.saar_lookup` for each column, once: grid cell,
+    weights, deepest atlas level; ``flags`` 0 ocean, 1 near Panama, 2 Baltic (SA from
+    SP without the atlas), 3 NaN (no position, or a latitude outside the atlas), 4 no
+    ocean among the corners (SAAR 0)."""
+    nx, ny = longs.shape[0], lats.shape[0]
+    for j in range(lon.shape[0]):
+        la, lo = float(lat[j]), float(lon[j])
+        flags[j] = 0
+        if math.isnan(la) or math.isnan(lo) or la < lats[0] or la > lats[ny - 1]:
+            flags[j] = 3 if not in_baltic(lo, la) else 2
+            continue
+        if in_baltic(lo, la):
+            flags[j] = 2
+            continue
+        lo = lo % 360.0
+        lon360[j] = lo
+        ix[j] = min(int(math.floor((nx - 1) * (lo - longs[0]) / (longs[nx - 1] - longs[0]))), nx - 2)
+        iy[j] = min(int(math.floor((ny - 1) * (la - lats[0]) / (lats[ny - 1] - lats[0]))), ny - 2)
+        a, b = ix[j], iy[j]
+        deepest[j] = max(max(ndepth[a, b], ndepth[a + 1, b]), max(ndepth[a + 1, b + 1], ndepth[a, b + 1]))
+        if deepest[j] <= 0:
+            flags[j] = 4
+            continue
+        r[j] = (lo - longs[a]) / (longs[a + 1] - longs[a])
+        s[j] = (la - lats[b]) / (lats[b + 1] - lats[b])
+        if PANAMA_LONGS[0] <= lo <= PANAMA_LONGS[-1] - 0.001 and PANAMA_LATS[-1] <= la <= PANAMA_LATS[0]:
+            flags[j] = 1
+
+
+@njit(inline="always")
+def _saar_horizontal(saar, ix, iy, iz, lon, lat, lats, longs, panama, r, s):
+    """The atlas at level ``iz`` interpolated to (lon, lat), as :func:`.saar.saar_lookup`."""
+    c0, c1, c2, c3 = _level(saar, ix, iy, iz, lon, lat, lats, longs, panama)
+    return (1.0 - s) * (c0 + r * (c1 - c0)) + s * (c3 + r * (c2 - c3))
+
+
+@gufunc(
+    "(n,m),(n,m),(n,m),(m),(m),(),(),(k),(a,b,c),(a,b),(c),(b),(a)->(k,n,m)",
+    "void({t}[:, ::1], {t}[:, ::1], {t}[:, :], {t}[::1], {t}[::1], {t}, {t}, int64[::1], "
+    "float64[:, :, ::1], int64[:, ::1], float64[::1], float64[::1], float64[::1], {t}[:, :, ::1])",
+)
+def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, lats, longs, out):
+    """Model variables to TEOS-10 properties in one pass over n levels of m columns.
+
+    ``SP`` Practical Salinity; ``T`` potential temperature (degC, ``t_kind == 0``)
+    or in-situ temperature (``t_kind == 1``); ``V`` sea pressure (dbar,
+    ``v_kind == 0``), height (m, negative downwards, 1) or depth (m, positive
+    downwards, 2); ``lon``, ``lat`` (degrees) per column; the SAAR atlas arrays
+    (:data:`.saar.ATLAS`).  ``out[c]`` is the output ``MODEL_OUTPUTS[codes[c]]``;
+    N2 is at the mid-points (level i between levels i and i + 1; the last is NaN).
+
+    Per point the same arithmetic as ``p_from_z``, ``SA_from_SP``, ``CT_from_pt``
+    (or ``CT_from_t``) and the 75-term functions of oceanflow; done once where it
+    can be: the horizontal part of the atlas interpolation once per column (its
+    vertical bracket found from the level above), pressure and gravity once per
+    run of equal depth and latitude.  Level by level, a scalar pass finds
+    pressure and the salinity factor of each column, then branch-free passes
+    (which LLVM vectorises) compute SA, CT and each output across the columns.
+    """
+    n, m = SP.shape
+    k = codes.shape[0]
+    with_n2 = False
+    for c in range(k):
+        if codes[c] == _N2:
+            with_n2 = True
+    ix = np.zeros(m, np.int64)
+    iy = np.zeros(m, np.int64)
+    deepest = np.zeros(m, np.int64)
+    flags = np.zeros(m, np.int64)
+    r = np.zeros(m)
+    s = np.zeros(m)
+    lon360 = np.zeros(m)
+    _saar_columns(lon, lat, ndepth, lats, longs, ix, iy, r, s, deepest, flags, lon360)
+    level = np.full(m, -9, np.int64)  # the atlas level of the cached upper and lower values (none yet)
+    upper = np.empty(m)
+    lower = np.empty(m)
+    factor = np.empty(m)  # SA = factor * SP + offset
+    offset = np.empty(m)
+    p_row = np.empty(m)
+    g_row = np.empty(m)
+    SA_row = np.empty(m)
+    CT_row = np.empty(m)
+    prev_SA = np.empty(m)
+    prev_CT = np.empty(m)
+    prev_p = np.empty(m)
+    prev_g = np.empty(m)
+    baltic = (SSO - 0.087) / 35.0
+    last = p_ref.shape[0] - 2
+    for i in range(n):
+        # scalar pass: pressure (and gravity) once per run of equal depth and latitude; the atlas
+        p = math.nan
+        g = math.nan
+        v_last = math.nan
+        lat_last = math.nan
+        for j in range(m):
+            la = float(lat[j])
+            vertical = float(V[i, j])
+            if vertical != v_last or la != lat_last:
+                v_last, lat_last = vertical, la
+                if v_kind == 0:
+                    p = vertical
+                elif v_kind == 1:
+                    p = p_from_z_scalar(vertical, la)
+                else:
+                    p = p_from_z_scalar(-vertical, la)
+                if with_n2:
+                    g = grav(la, p)
+            p_row[j] = p
+            g_row[j] = g
+            flag = flags[j]
+            offset[j] = 0.0
+            if (flag == 0 or flag == 1) and not math.isnan(p):
+                pc = min(p, p_ref[deepest[j] - 1])
+                iz = level[j]
+                if iz >= 0 and p_ref[iz] <= pc:  # deeper than the level above: walk down from its bracket
+                    while iz < last and pc >= p_ref[iz + 1]:
+                        iz += 1
+                else:
+                    iz = grid_index(p_ref, pc)
+                if iz != level[j]:
+                    lo = lon360[j]
+                    if iz == level[j] + 1:
+                        upper[j] = lower[j]
+                    else:
+                        upper[j] = _saar_horizontal(saar, ix[j], iy[j], iz, lo, la, lats, longs, flag == 1, r[j], s[j])
+                    lower[j] = _saar_horizontal(saar, ix[j], iy[j], iz + 1, lo, la, lats, longs, flag == 1, r[j], s[j])
+                    level[j] = iz
+                t = (pc - p_ref[iz]) / (p_ref[iz + 1] - p_ref[iz])
+                factor[j] = UPS * (1.0 + (upper[j] + t * (lower[j] - upper[j])))
+            elif flag == 2:
+                factor[j] = baltic
+                offset[j] = 0.087
+            elif flag == 4 and not math.isnan(p):
+                factor[j] = UPS
+            else:
+                factor[j] = math.nan
+        # branch-free passes across the columns
+        for j in range(m):
+            SA_row[j] = factor[j] * SP[i, j] + offset[j]
+        if t_kind == 0:
+            for j in range(m):
+                CT_row[j] = ct_from_pt_scalar(SA_row[j], T[i, j])
+        else:
+            for j in range(m):
+                CT_row[j] = ct_from_t_scalar(SA_row[j], T[i, j], p_row[j])
+        for c in range(k):
+            code = codes[c]
+            if code == 0:
+                for j in range(m):
+                    out[c, i, j] = SA_row[j]
+            elif code == 1:
+                for j in range(m):
+                    out[c, i, j] = CT_row[j]
+            elif code == 2:
+                for j in range(m):
+                    out[c, i, j] = p_row[j]
+            elif code == 3:
+                for j in range(m):
+                    xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
+                    out[c, i, j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])[0]
+            elif code <= 8:
+                z = P_SCALE * 1000.0 * (code - 4)
+                for j in range(m):
+                    xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
+                    out[c, i, j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], z)[0] - 1000.0
+            elif code == 9:
+                for j in range(m):
+                    xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
+                    v, _, v_ys = specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])
+                    out[c, i, j] = CT_SCALE * v_ys / v
+            elif code == 10:
+                for j in range(m):
+                    xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
+                    v, v_xs, _ = specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])
+                    out[c, i, j] = -0.5 * GSW_SFAC * v_xs / (xs * v)
+            elif i > 0:  # N2 between the level above and this one, as Nsquared
+                for j in range(m):
+                    SA, CT, p = SA_row[j], CT_row[j], p_row[j]
+                    xm = math.sqrt(GSW_SFAC * 0.5 * (prev_SA[j] + SA) + OFFSET)
+                    ym = CT_SCALE * 0.5 * (prev_CT[j] + CT)
+                    vm, vm_xs, vm_ys = specvol_core(xm, ym, P_SCALE * 0.5 * (prev_p[j] + p))
+                    alpha = CT_SCALE * vm_ys / vm
+                    beta = -0.5 * GSW_SFAC * vm_xs / (xm * vm)
+                    g_mid = 0.5 * (prev_g[j] + g_row[j])
+                    stability = beta * (SA - prev_SA[j]) - alpha * (CT - prev_CT[j])
+                    out[c, i - 1, j] = (g_mid * g_mid) / (vm * DB2PA * (p - prev_p[j])) * stability
+        if with_n2:
+            for j in range(m):
+                prev_SA[j] = SA_row[j]
+                prev_CT[j] = CT_row[j]
+                prev_p[j] = p_row[j]
+                prev_g[j] = g_row[j]
+    for c in range(k):
+        if codes[c] == _N2:
+            for j in range(m):
+                out[c, n - 1, j] = math.nan
+
+
 #: Every kernel of this module by name (dask tasks look kernels up here, never pickle them).
-KERNELS = {k.__name__: k for k in (nsquared, geo_strf_dyn_height, mixed_layer_depth)}
+KERNELS = {k.__name__: k for k in (nsquared, geo_strf_dyn_height, mixed_layer_depth, from_model)}

@@ -1,0 +1,173 @@
+"""eos.from_model against the same chain through gsw, side by side in one run.
+
+The issue's case: Practical Salinity, potential temperature, depth (1-D),
+latitude and longitude (1-D) of a (50, 180, 360) float32 field to in-situ
+density and N2.  Compared (medians of wall times, seconds, and ratios):
+
+* ``oceanflow`` -- ``eos.from_model(SP=, pt=, depth=, lat=, lon=, outputs=("rho", "N2"))``
+  on dask DataArrays with the given chunks (threaded scheduler), computed;
+* ``gsw NumPy`` -- ``p_from_z``, ``SA_from_SP``, ``CT_from_pt``, ``rho`` and
+  ``Nsquared`` on the whole NumPy arrays (gsw is single-threaded C);
+* ``gsw dask`` -- the same chain per chunk with ``dask.array.map_blocks``,
+  same chunks, same scheduler;
+* ``oceanflow (one thread)`` -- from_model with dask's synchronous scheduler.
+
+Wall time and the process's CPU time (all threads) are both given: on a
+shared machine the CPU times compare the work done, the wall times what a
+user waits.
+
+It also prints the number of tasks of oceanflow's graph against the number
+of input chunks.
+
+Run (a few minutes on 2 cores)::
+
+    python benchmarks/bench_eos_column.py
+    python benchmarks/bench_eos_column.py --shape 50 45 90 --repeat 1   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import dask
+import dask.array as dsa
+import numpy as np
+import xarray as xr
+
+from oceanflow import eos
+
+
+def median_seconds(func, repeat, warmup=True):
+    """Medians of the wall time and of the process's CPU time (all threads) of ``func()``
+    over ``repeat`` calls, after one warm-up call."""
+    if warmup:
+        func()
+    walls, cpus = [], []
+    for _ in range(repeat):
+        start, cpu = time.perf_counter(), time.process_time()
+        func()
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def task_keys(*arrays):
+    """The keys of the tasks of the graph of ``arrays`` together."""
+    keys = set()
+    for array in arrays:
+        keys |= set(dict(array.__dask_graph__()))
+    return keys
+
+
+def fields(shape, dtype="float32", seed=0):
+    """A model-like (lev, lat, lon) field: SP, pt with NaN below a sea floor, depth, lat, lon."""
+    nz, ny, nx = shape
+    rng = np.random.default_rng(seed)
+    depth = np.geomspace(5.0, 5500.0, nz)
+    lat = np.linspace(-78.0, 89.0, ny)
+    lon = np.linspace(0.5, 359.5, nx)
+    profile = np.exp(-depth / 700.0)[:, None, None]
+    SP = 34.7 + 0.5 * profile + rng.normal(0, 0.05, shape)
+    pt = 1.5 + 20.0 * profile * np.cos(np.deg2rad(lat))[None, :, None] + rng.normal(0, 0.1, shape)
+    bottom = rng.integers(nz // 3, nz + 1, (ny, nx))
+    below = np.arange(nz)[:, None, None] >= bottom
+    SP[below] = np.nan
+    pt[below] = np.nan
+    return SP.astype(dtype), pt.astype(dtype), depth.astype(dtype), lat.astype(dtype), lon.astype(dtype)
+
+
+def gsw_chain(SP, pt, depth, lat, lon):
+    """rho and N2 through gsw, as a user would chain it (NumPy blocks of shape (nz, ny, nx))."""
+    import gsw
+
+    p = gsw.p_from_z(-depth[:, None, None], lat[None, :, None])
+    p = np.broadcast_to(p, SP.shape)
+    SA = gsw.SA_from_SP(SP, p, lon[None, None, :], lat[None, :, None])
+    CT = gsw.CT_from_pt(SA, pt)
+    rho = gsw.rho(SA, CT, p)
+    N2, _ = gsw.Nsquared(SA, CT, p, np.broadcast_to(lat[None, :, None], SP.shape), axis=0)
+    return rho, N2
+
+
+def _gsw_block(SP, pt, lat, lon, depth):
+    rho, N2 = gsw_chain(SP, pt, depth, lat.ravel(), lon.ravel())
+    return np.stack([rho, np.concatenate([N2, np.full((1,) + N2.shape[1:], np.nan)])])
+
+
+def bench(shape, chunks, repeat):
+    import gsw
+
+    SP, pt, depth, lat, lon = fields(shape)
+    ny, nx = chunks
+    coords = {"lev": depth, "lat": lat, "lon": lon}
+    dims = ("lev", "lat", "lon")
+    so = xr.DataArray(SP, dims=dims, coords=coords, name="so").chunk({"lev": -1, "lat": ny, "lon": nx})
+    thetao = xr.DataArray(pt, dims=dims, coords=coords, name="thetao").chunk({"lev": -1, "lat": ny, "lon": nx})
+
+    def ours():
+        ds = eos.from_model(SP=so, pt=thetao, depth=so.lev, lat=so.lat, lon=so.lon, outputs=("rho", "N2"))
+        return dask.compute(ds.rho.data, ds.N2.data)
+
+    SP_d = dsa.from_array(SP, chunks=(-1, ny, nx))
+    pt_d = dsa.from_array(pt, chunks=(-1, ny, nx))
+    lat_d = dsa.from_array(lat, chunks=ny)
+    lon_d = dsa.from_array(lon, chunks=nx)
+
+    def theirs_dask():
+        stacked = dsa.map_blocks(
+            _gsw_block,
+            SP_d,
+            pt_d,
+            lat_d[None, :, None],
+            lon_d[None, None, :],
+            depth=depth,
+            new_axis=0,
+            dtype=np.float64,
+        )
+        return stacked.compute()
+
+    ds = eos.from_model(SP=so, pt=thetao, depth=so.lev, lat=so.lat, lon=so.lon, outputs=("rho", "N2"))
+    graph = task_keys(ds.rho.data, ds.N2.data)
+    input_chunks = so.data.npartitions
+    input_tasks = len(task_keys(so.data, thetao.data))
+    print(f"# from_model (SP, pt, depth, lat, lon) -> rho, N2 on {shape} float32, chunks lat={ny} lon={nx}")
+    print(
+        f"# tasks: {len(graph)} in all; input chunks {input_chunks} per field "
+        f"({input_tasks} tasks for SP and pt); added {len(graph) - input_tasks}: "
+        f"{input_chunks} kernel tasks (one per chunk) + {len(graph) - input_tasks - input_chunks} others "
+        "(one getitem view per output and chunk, the coordinates)"
+    )
+    rho_ours, N2_ours = ours()
+    rho_gsw, N2_gsw = gsw_chain(SP, pt, depth, lat, lon)
+    np.testing.assert_allclose(rho_ours, rho_gsw, rtol=1e-6)
+    np.testing.assert_allclose(N2_ours, N2_gsw, rtol=2e-3, atol=2e-3 * np.nanmax(np.abs(N2_gsw)))
+    print(f"# results checked against gsw (rho rtol 1e-6, N2 2e-3 of its range); gsw {gsw.__version__}")
+    with dask.config.set(scheduler="threads"):
+        results = {
+            "oceanflow from_model (dask)": median_seconds(ours, repeat),
+            "gsw NumPy chain": median_seconds(lambda: gsw_chain(SP, pt, depth, lat, lon), repeat),
+            "gsw chain per chunk (dask)": median_seconds(theirs_dask, repeat),
+        }
+    with dask.config.set(scheduler="synchronous"):
+        results["oceanflow from_model (one thread)"] = median_seconds(ours, repeat)
+    wall, cpu = results["gsw NumPy chain"]
+    print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other processes share them)")
+    print(f"{'case':<36s} {'wall s':>8s} {'CPU s':>8s} {'gsw NumPy / this, wall':>24s} {'CPU':>6s}")
+    for label, (w, c) in results.items():
+        print(f"{label:<36s} {w:8.3f} {c:8.3f} {wall / w:23.2f}x {cpu / c:6.2f}x")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", type=int, nargs=3, default=(50, 180, 360), metavar=("NZ", "NY", "NX"))
+    parser.add_argument("--chunks", type=int, nargs=2, default=(45, 90), metavar=("NY", "NX"), help="lat, lon chunks")
+    parser.add_argument("--repeat", type=int, default=5, help="timed repeats (median)")
+    args = parser.parse_args(argv)
+    bench(tuple(args.shape), tuple(args.chunks), args.repeat)
+
+
+if __name__ == "__main__":
+    main()
