@@ -50,6 +50,8 @@ array([[1.5],
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -77,114 +79,95 @@ def _start(out, init):
 # ---------------------------------------------------------------- chunk kernels
 
 
-@gufunc(*_CHUNK)
-def count_chunk(x, codes, weights, init, reset, start, out):
-    """Partials: valid count."""
+def _chunk_loop(x, codes, weights, init, reset, start, out):
+    """The loop every chunk kernel shares; ``update`` is a global of each kernel's own copy."""
     if reset:
         _start(out, init)
-    for t in range(x.shape[0]):
-        g = codes[t]
-        if g < 0 or g >= out.shape[1]:
-            continue
-        n = out[0, g]
-        for p in range(out.shape[2]):
-            v = x[t, start + p]
-            n[p] += v == v
-
-
-@gufunc(*_CHUNK)
-def sum_chunk(x, codes, weights, init, reset, start, out):
-    """Partials: valid count, weighted sum."""
-    if reset:
-        _start(out, init)
+    last = out.shape[0] - 1
     for t in range(x.shape[0]):
         g = codes[t]
         if g < 0 or g >= out.shape[1]:
             continue
         w = weights[t]
-        n = out[0, g]
-        s = out[1, g]
+        a = out[0, g]
+        b = out[min(1, last), g]
+        c = out[min(2, last), g]
         for p in range(out.shape[2]):
-            v = x[t, start + p]
-            valid = v == v
-            n[p] += valid
-            s[p] += w * v if valid else 0.0
+            update(a, b, c, p, x[t, start + p], w)  # noqa: F821 (a global of each copy)
 
 
-@gufunc(*_CHUNK)
-def mean_chunk(x, codes, weights, init, reset, start, out):
-    """Partials: valid count, sum of weights, weighted sum."""
-    if reset:
-        _start(out, init)
-    for t in range(x.shape[0]):
-        g = codes[t]
-        if g < 0 or g >= out.shape[1]:
-            continue
-        w = weights[t]
-        n = out[0, g]
-        sw = out[1, g]
-        s = out[2, g]
-        for p in range(out.shape[2]):
-            v = x[t, start + p]
-            valid = v == v
-            n[p] += valid
-            sw[p] += w if valid else 0.0
-            s[p] += w * v if valid else 0.0
+def grouped_chunk(update: Callable, name: str, doc: str) -> Kernel:
+    """A chunk kernel (see the module docstring) from its per-value step.
+
+    The kernel loops over the time steps of the block that have a group,
+    time outer and pixels inner, and calls ``update(a, b, c, p, v, w)`` for
+    each pixel ``p`` of the range with its value ``v`` and the step's weight
+    ``w``: ``a``, ``b``, ``c`` are the group's partials 0, 1 and 2
+    (contiguous rows of ``out``; a statistic with fewer partials gets its last
+    one again).  ``update`` is an ``@njit(inline="always")`` function, so the
+    kernel compiles to the loop one would write by hand for that statistic.
+
+    Each kernel is a copy of one loop with ``update`` as a global, not a
+    closure: numba's on-disk cache recognises a closure's variables by
+    pickling them, and a compiled function pickles differently in every
+    process, so a closure would be compiled again in each.
+    """
+    loop = types.FunctionType(_chunk_loop.__code__, {**globals(), "update": update}, name)
+    loop.__qualname__ = name
+    loop.__doc__ = doc
+    loop.__module__ = __name__
+    return gufunc(*_CHUNK)(loop)
 
 
-@gufunc(*_CHUNK)
-def moments_chunk(x, codes, weights, init, reset, start, out):
-    """Partials: valid count, mean, sum of squared deviations (Welford)."""
-    if reset:
-        _start(out, init)
-    for t in range(x.shape[0]):
-        g = codes[t]
-        if g < 0 or g >= out.shape[1]:
-            continue
-        n = out[0, g]
-        m = out[1, g]
-        m2 = out[2, g]
-        for p in range(out.shape[2]):
-            v = x[t, start + p]
-            if v == v:
-                n[p] += 1.0
-                d = v - m[p]
-                m[p] += d / n[p]
-                m2[p] += d * (v - m[p])
+@njit(inline="always")
+def _count_update(n, b, c, p, v, w):
+    n[p] += v == v
 
 
-@gufunc(*_CHUNK)
-def min_chunk(x, codes, weights, init, reset, start, out):
-    """Partials: valid count, minimum (init +inf)."""
-    if reset:
-        _start(out, init)
-    for t in range(x.shape[0]):
-        g = codes[t]
-        if g < 0 or g >= out.shape[1]:
-            continue
-        n = out[0, g]
-        lo = out[1, g]
-        for p in range(out.shape[2]):
-            v = x[t, start + p]
-            n[p] += v == v
-            lo[p] = v if v < lo[p] else lo[p]
+@njit(inline="always")
+def _sum_update(n, s, c, p, v, w):
+    valid = v == v
+    n[p] += valid
+    s[p] += w * v if valid else 0.0
 
 
-@gufunc(*_CHUNK)
-def max_chunk(x, codes, weights, init, reset, start, out):
-    """Partials: valid count, maximum (init -inf)."""
-    if reset:
-        _start(out, init)
-    for t in range(x.shape[0]):
-        g = codes[t]
-        if g < 0 or g >= out.shape[1]:
-            continue
-        n = out[0, g]
-        hi = out[1, g]
-        for p in range(out.shape[2]):
-            v = x[t, start + p]
-            n[p] += v == v
-            hi[p] = v if v > hi[p] else hi[p]
+@njit(inline="always")
+def _mean_update(n, sw, s, p, v, w):
+    valid = v == v
+    n[p] += valid
+    sw[p] += w if valid else 0.0
+    s[p] += w * v if valid else 0.0
+
+
+@njit(inline="always")
+def _moments_update(n, m, m2, p, v, w):
+    if v == v:
+        n[p] += 1.0
+        d = v - m[p]
+        m[p] += d / n[p]
+        m2[p] += d * (v - m[p])
+
+
+@njit(inline="always")
+def _min_update(n, lo, c, p, v, w):
+    n[p] += v == v
+    lo[p] = v if v < lo[p] else lo[p]
+
+
+@njit(inline="always")
+def _max_update(n, hi, c, p, v, w):
+    n[p] += v == v
+    hi[p] = v if v > hi[p] else hi[p]
+
+
+count_chunk = grouped_chunk(_count_update, "count_chunk", "Partials: valid count.")
+sum_chunk = grouped_chunk(_sum_update, "sum_chunk", "Partials: valid count, weighted sum.")
+mean_chunk = grouped_chunk(_mean_update, "mean_chunk", "Partials: valid count, sum of weights, weighted sum.")
+moments_chunk = grouped_chunk(
+    _moments_update, "moments_chunk", "Partials: valid count, mean, sum of squared deviations (Welford)."
+)
+min_chunk = grouped_chunk(_min_update, "min_chunk", "Partials: valid count, minimum (init +inf).")
+max_chunk = grouped_chunk(_max_update, "max_chunk", "Partials: valid count, maximum (init -inf).")
 
 
 # ---------------------------------------------------------------- combine kernels
