@@ -62,6 +62,12 @@ def task_keys(*arrays):
     return keys
 
 
+def _layer(key) -> str:
+    """The layer name of a task key: 'eos-from_model', 'eos-from_model-output0', ..."""
+    name = key[0] if isinstance(key, tuple) else key
+    return name.rsplit("-", 1)[0]
+
+
 def fields(shape, dtype="float32", seed=0):
     """A model-like (lev, lat, lon) field: SP, pt with NaN below a sea floor, depth, lat, lon."""
     nz, ny, nx = shape
@@ -134,11 +140,13 @@ def bench(shape, chunks, repeat):
     input_chunks = so.data.npartitions
     input_tasks = len(task_keys(so.data, thetao.data))
     print(f"# from_model (SP, pt, depth, lat, lon) -> rho, N2 on {shape} float32, chunks lat={ny} lon={nx}")
+    added = graph - task_keys(so.data, thetao.data)
+    kernel = sum(1 for key in added if _layer(key) == "eos-from_model")
+    views = sum(1 for key in added if _layer(key).startswith("eos-from_model-output"))
     print(
-        f"# tasks: {len(graph)} in all; input chunks {input_chunks} per field "
-        f"({input_tasks} tasks for SP and pt); added {len(graph) - input_tasks}: "
-        f"{input_chunks} kernel tasks (one per chunk) + {len(graph) - input_tasks - input_chunks} others "
-        "(one getitem view per output and chunk, the coordinates)"
+        f"# tasks: {len(graph)} in all; input chunks {input_chunks} per field ({input_tasks} tasks for SP and pt); "
+        f"added {len(added)}: {kernel} kernel tasks (one per chunk), {views} getitem views (one per output and "
+        f"chunk), {len(added) - kernel - views} for lat, lon and depth (sliced to the chunks)"
     )
     rho_ours, N2_ours = ours()
     rho_gsw, N2_gsw = gsw_chain(SP, pt, depth, lat, lon)

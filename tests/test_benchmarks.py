@@ -133,4 +133,4 @@ def test_eos_column_benchmark_runs(capsys):
     load("bench_eos_column").main(["--shape", "6", "8", "10", "--chunks", "4", "5", "--repeat", "1"])
     printed = capsys.readouterr().out
     assert "oceanflow from_model (dask)" in printed and "gsw NumPy chain" in printed
-    assert "4 kernel tasks (one per chunk)" in printed
+    assert "4 kernel tasks (one per chunk), 8 getitem views" in printed

@@ -249,6 +249,13 @@ def _from_model_xarray(fields, names, outputs, dim, options):
     together = xr.Dataset({f"_{i}": f.variable for i, f in enumerate(fields)})
     together = whole_core_dims(together, dim, operation="from_model")
     fields = [f.copy(data=together[f"_{i}"].data) for i, f in enumerate(fields)]
+    # in-memory coordinates (lat, lon, lev) in the fields' chunks: sliced once each, not rechunked by dask
+    chunks: dict = {}
+    for field in fields:
+        if field.chunks is not None:
+            chunks.update({d: c for d, c in field.chunksizes.items() if d not in chunks})
+    if chunks:
+        fields = [f if f.chunks is not None else _chunked_like(f, chunks) for f in fields]
     # the output's dimensions: those of SP, then any others, the vertical before the horizontal ones
     out_dims = list(fields[0].dims)
     for field in fields[1:]:
@@ -290,6 +297,12 @@ def _from_model_xarray(fields, names, outputs, dim, options):
         values = np.asarray(coords[dim].values, dtype=float)
         ds = ds.assign_coords({mid: (mid, 0.5 * (values[1:] + values[:-1]), dict(coords[dim].attrs))})
     return ds
+
+
+def _chunked_like(field: xr.DataArray, chunks: dict) -> xr.DataArray:
+    """``field`` (in memory, maybe an index coordinate, which ``.chunk`` leaves alone) in ``chunks``."""
+    variable = field.variable.to_base_variable().chunk({d: chunks[d] for d in field.dims if d in chunks})
+    return xr.DataArray(variable, coords=field.coords, name=field.name)
 
 
 def _model_block(*blocks, layouts, ndim, vertical, t_kind, v_kind, codes, work_dtype, check, checked):
