@@ -52,6 +52,7 @@ FUNCTIONS = {
     "spiciness1": ("SA", "CT"),
     "spiciness2": ("SA", "CT"),
     # conversions (issue 15 item 1)
+    "SAAR": ("p", "lon", "lat"),
     "SA_from_SP": ("SP", "p", "lon", "lat"),
     "SR_from_SP": ("SP",),
     "SP_from_SA": ("SA", "p", "lon", "lat"),
