@@ -11,8 +11,8 @@ input values outside their range (NaN is never counted) and:
 * ``check="raise"``: ``ValueError`` with the same text, nothing computed;
 * ``check=None`` (or ``"ignore"``): no check, no cost.
 
-Cost.  NumPy inputs (and NumPy-backed DataArrays): one vectorised comparison
-pass per checked input, small beside the conversion itself.  dask inputs stay
+Cost.  NumPy inputs (and NumPy-backed DataArrays): one read of each checked
+input by a counting kernel (no temporaries), small beside the conversion.  dask inputs stay
 lazy: counting them before computing would read the data twice, so the check
 runs inside each chunk's own task (dask fuses it with the conversion: no extra
 task, no extra pass) and warns, or raises, when that chunk is computed; a
@@ -40,6 +40,8 @@ import numpy as np
 import xarray as xr
 
 from .._arrays import is_dask, unmasked
+from ..kernels import FLOAT_DTYPES
+from ..kernels.validity import count_outside
 
 __all__ = ["RANGES", "TEOS10RangeWarning", "check_range", "check_ranges"]
 
@@ -84,6 +86,9 @@ def _count(values: np.ndarray, low: float, high: float) -> int:
     values = unmasked(values)
     if values.dtype.kind not in "fiu":
         return 0  # not numbers: refused later with the dtype checks' own message
+    if values.dtype in FLOAT_DTYPES:
+        with np.errstate(invalid="ignore"):  # vectorised comparisons with NaN raise the flag
+            return int(count_outside(np.ravel(values), low, high))
     return int(np.count_nonzero((values < low) | (values > high)))
 
 

@@ -56,7 +56,7 @@ from ._gibbs import (
     pot_enthalpy,
     specvol_sso_0,
 )
-from .saar import ATLAS, saar_lookup
+from .saar import ATLAS, saar_lookup, wrap360
 
 DEG2RAD = math.pi / 180.0
 GAMMA = 2.26e-7  # m-1, vertical gradient of gravity (TEOS-10)
@@ -154,10 +154,43 @@ def t_from_ct_scalar(sa, ct, p):
     return pt_from_t_scalar(sa, pt_from_ct_scalar(sa, ct), 0.0, p)
 
 
+# Taylor coefficients of sin(x)/x in x**2: to x**23 the remainder is below 1e-20 for |x| <= pi/2.
+_SIN = tuple((-1.0) ** k / math.factorial(2 * k + 1) for k in range(12))
+
+
+@njit(inline="always")
+def sin2_degrees(lat):
+    """sin(lat)**2 for ``lat`` in degrees, as a polynomial that vectorises (libm's sin does not).
+
+    sin**2 has period 180 degrees: reduced to [-90, 90], the series of sin
+    converges to double precision (within a few ulp of libm).
+    """
+    x = (lat - 180.0 * math.floor(lat * (1.0 / 180.0) + 0.5)) * DEG2RAD
+    x2 = x * x
+    c = _SIN
+    s = c[0] + x2 * (
+        c[1]
+        + x2
+        * (
+            c[2]
+            + x2
+            * (
+                c[3]
+                + x2
+                * (
+                    c[4]
+                    + x2 * (c[5] + x2 * (c[6] + x2 * (c[7] + x2 * (c[8] + x2 * (c[9] + x2 * (c[10] + x2 * c[11]))))))
+                )
+            )
+        )
+    )
+    return (x * s) * (x * s)
+
+
 @njit(inline="always")
 def _gravity(lat):
     """Surface gravity (m s-2) at latitude ``lat`` (degN), and sin(lat)**2."""
-    sin2 = math.sin(lat * DEG2RAD) ** 2
+    sin2 = sin2_degrees(lat)
     return 9.780327 * (1.0 + (5.2792e-3 + 2.32e-5 * sin2) * sin2), sin2
 
 
@@ -191,13 +224,12 @@ def z_from_p_scalar(p, lat):
 
 @njit(inline="always")
 def in_baltic(lon, lat):
-    """Whether (lon degE, lat degN) is in the Baltic Sea polygon of TEOS-10."""
-    lon = lon % 360.0
-    if not (7.0 < lon < 45.0 and 50.0 < lat < 69.0):
-        return False
-    left = 12.6 + (lat - 50.0) * ((7.0 - 12.6) / 9.0) if lat < 59.0 else 7.0 + (lat - 59.0) * ((26.0 - 7.0) / 10.0)
-    right = 45.0 + (lat - 50.0) * ((26.0 - 45.0) / 19.0)
-    return left <= lon <= right
+    """Whether (lon degE, lat degN) is in the Baltic Sea polygon of TEOS-10 (branch-free)."""
+    lon = wrap360(lon)
+    # the polygon's sides, piecewise linear in latitude (the west side has a corner at 59N)
+    left = max(12.6 + ((lat - 50.0) / 9.0) * (7.0 - 12.6), 7.0 + ((lat - 59.0) / 10.0) * (26.0 - 7.0))
+    right = 45.0 + ((lat - 50.0) / 19.0) * (26.0 - 45.0)
+    return (7.0 < lon) & (lon < 45.0) & (50.0 < lat) & (lat < 69.0) & (left <= lon) & (lon <= right)
 
 
 @njit(inline="always")

@@ -75,22 +75,45 @@ def load_atlas(path: Path = DATA) -> Atlas:
 ATLAS = load_atlas()
 
 
+def _level_table(p_ref: np.ndarray, step: float) -> np.ndarray:
+    """Level index at each multiple of ``step`` dbar, for :func:`level_index` (no level is
+    closer than ``step`` to the next, so one comparison completes the lookup)."""
+    assert np.diff(p_ref).min() >= step
+    starts = step * np.arange(int(np.ceil(p_ref[-1] / step)) + 1)
+    return np.searchsorted(p_ref[1:-1], starts, side="right").astype(np.int8)
+
+
+#: Level of the atlas at 0, 10, 20, ... dbar (a small constant array: numba embeds it).
+LEVEL_STEP = 10.0
+LEVEL_TABLE = _level_table(ATLAS.p_ref, LEVEL_STEP)
+
+
 @njit(inline="always")
 def grid_index(x, z):
-    """k with x[k] <= z < x[k+1] for x increasing; 0 below x[0], len(x) - 2 from x[-1] on."""
-    n = x.shape[0]
-    if z <= x[0]:
-        return 0
-    if z >= x[n - 1]:
-        return n - 2
-    low, high = 0, n - 1
-    while high - low > 1:
-        mid = (low + high) >> 1
-        if z >= x[mid]:
-            low = mid
-        else:
-            high = mid
-    return low
+    """k with x[k] <= z < x[k+1] for x increasing; 0 below x[0], len(x) - 2 from x[-1] on.
+
+    Counts the inner nodes at or below ``z``: no branches (a binary search on
+    random input mispredicts at every step).
+    """
+    k = 0
+    for j in range(1, x.shape[0] - 1):
+        k += z >= x[j]
+    return k
+
+
+@njit(inline="always")
+def level_index(p_ref, p):
+    """:func:`grid_index` on the atlas levels ``p_ref`` (those of :data:`ATLAS`), by table."""
+    m = min(max(int(p * (1.0 / LEVEL_STEP)), 0), LEVEL_TABLE.shape[0] - 1)
+    k = np.int64(LEVEL_TABLE[m])
+    return k + (k < p_ref.shape[0] - 2 and p >= p_ref[k + 1])
+
+
+@njit(inline="always")
+def wrap360(lon):
+    """Longitude in [0, 360] (degE): equal to C's ``fmod(lon, 360)`` (+360 if negative)
+    for lon in [-360, 360), without the branches of Python's ``%``."""
+    return lon - 360.0 * math.floor(lon / 360.0)
 
 
 @njit(inline="always")
@@ -157,7 +180,7 @@ def saar_lookup(p, lon, lat, saar, ndepth, p_ref, lats, longs):
     nx, ny = longs.shape[0], lats.shape[0]
     if lat < lats[0] or lat > lats[ny - 1]:
         return math.nan
-    lon = lon % 360.0
+    lon = wrap360(lon)
     ix = int(math.floor((nx - 1) * (lon - longs[0]) / (longs[nx - 1] - longs[0])))
     ix = min(ix, nx - 2)
     iy = int(math.floor((ny - 1) * (lat - lats[0]) / (lats[ny - 1] - lats[0])))
@@ -166,7 +189,7 @@ def saar_lookup(p, lon, lat, saar, ndepth, p_ref, lats, longs):
     if deepest <= 0:
         return 0.0  # far from the ocean
     p = min(p, p_ref[deepest - 1])
-    iz = grid_index(p_ref, p)
+    iz = level_index(p_ref, p)
     r = (lon - longs[ix]) / (longs[ix + 1] - longs[ix])
     s = (lat - lats[iy]) / (lats[iy + 1] - lats[iy])
     t = (p - p_ref[iz]) / (p_ref[iz + 1] - p_ref[iz])
