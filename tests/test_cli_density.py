@@ -53,10 +53,21 @@ def test_named_model_variables_and_in_situ_temperature(cmip_file):
     np.testing.assert_allclose(xr.open_zarr(tmp / "r.zarr").rho.values, ref["rho"], rtol=1e-6)
 
 
+def test_model_variables_with_pressure(cmip_file):
+    ds, tmp = cmip_file
+    p = gsw.p_from_z(-ds.lev.values[:, None], ds.lat.values)
+    ds = ds.assign(pres=(("lev", "lat"), p, {"units": "dbar", "standard_name": "sea_water_pressure"}))
+    ds.to_netcdf(tmp / "with_p.nc")
+    argv = ["density", str(tmp / "with_p.nc"), "-o", str(tmp / "r.zarr"), "--sp", "so", "--pt", "thetao", "--p", "pres"]
+    assert main([*argv, "--what", "rho", "-q"]) == 0
+    np.testing.assert_allclose(xr.open_zarr(tmp / "r.zarr").rho.values, _gsw(ds)["rho"], rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
         (["--sa", "so", "--pt", "thetao"], "do not go together"),
+        (["--sp", "so", "--pt", "thetao", "--depth", "lev", "--p", "lev"], "--p and --depth"),
         (["--sp", "so", "--pt", "thetao"], "also give --depth"),
         (["--sp", "so", "--pt", "thetao", "--t", "thetao", "--depth", "lev"], "--pt and --t"),
         (["--sp", "salt", "--pt", "thetao", "--depth", "lev"], "no --sp salt"),

@@ -46,7 +46,11 @@ def arguments(parser) -> None:
     model.add_argument("--sp", metavar="NAME", help="practical salinity variable, PSS-78 (e.g. so)")
     model.add_argument("--pt", metavar="NAME", help="potential temperature variable, degC (e.g. thetao)")
     model.add_argument("--t", metavar="NAME", help="in-situ temperature variable, degC")
-    model.add_argument("--depth", metavar="NAME", help="depth variable or coordinate, m, positive down (e.g. lev)")
+    model.add_argument(
+        "--depth",
+        metavar="NAME",
+        help="depth variable or coordinate, m, positive down (e.g. lev); or --p for sea pressure in dbar",
+    )
     parser.add_argument(
         "--what",
         nargs="+",
@@ -64,8 +68,12 @@ def run(args, operation) -> None:
     from oceanflow import eos
 
     ds = open_input(args)
-    teos_flags = [flag for flag in ("sa", "ct", "p") if getattr(args, flag)]
+    teos_flags = [flag for flag in ("sa", "ct") if getattr(args, flag)]
     model_flags = [flag for flag in ("sp", "pt", "t", "depth") if getattr(args, flag)]
+    if args.p and args.depth:
+        raise UsageError("--p and --depth do not go together: give sea pressure (dbar) or depth (m)")
+    if args.p and not model_flags:
+        teos_flags.append("p")
     if teos_flags and model_flags:
         raise UsageError(
             f"--{', --'.join(teos_flags)} and --{', --'.join(model_flags)} do not go together: give the TEOS-10 "
@@ -128,6 +136,16 @@ def _coordinate(ds, kind: str):
     )
 
 
+def _vertical_dim(ds, vertical):
+    """The vertical dimension of ``vertical``: the one whose coordinate says so (axis Z, positive
+    up or down), else its first."""
+    for dim in vertical.dims:
+        attrs = ds[dim].attrs if dim in ds.coords else {}
+        if str(attrs.get("axis", "")).upper() == "Z" or str(attrs.get("positive", "")).lower() in ("up", "down"):
+            return dim
+    return vertical.dims[0]
+
+
 def _run_model(ds, args, operation) -> None:
     import xarray as xr
 
@@ -137,12 +155,13 @@ def _run_model(ds, args, operation) -> None:
         raise UsageError("--pt and --t do not go together: give potential or in-situ temperature")
     explicit = any(getattr(args, flag) for flag in ("sp", "pt", "t", "depth"))
     found = {} if explicit else _found(ds)
-    sp, depth = args.sp or found.get("sp"), args.depth or found.get("depth")
+    sp, depth = args.sp or found.get("sp"), args.depth or args.p or found.get("depth")
+    vertical = "p" if args.p else "depth"
     if args.t or (not args.pt and "pt" not in found and "t" in found):
         kind, temperature = "t", args.t or found.get("t")
     else:
         kind, temperature = "pt", args.pt or found.get("pt")
-    given = {"--sp": sp, f"--{kind}": temperature, "--depth": depth}
+    given = {"--sp": sp, f"--{kind}": temperature, f"--{vertical}": depth}
     missing = [flag for flag, name in given.items() if not name]
     if missing:
         raise UsageError(f"from model variables, also give {', '.join(missing)} (see 'oceanflow density --help')")
@@ -156,16 +175,17 @@ def _run_model(ds, args, operation) -> None:
     say(
         args.quiet,
         f"density: practical salinity {sp}, {'potential' if kind == 'pt' else 'in-situ'} temperature "
-        f"{temperature}, depth {depth}, latitude {lat.name}, longitude {lon.name}: converted with TEOS-10 "
-        f"(SA_from_SP, {'CT_from_pt' if kind == 'pt' else 'CT_from_t'}, p_from_z) in one pass",
+        f"{temperature}, {'pressure' if vertical == 'p' else 'depth'} {depth}, latitude {lat.name}, longitude "
+        f"{lon.name}: converted with TEOS-10 (SA_from_SP, {'CT_from_pt' if kind == 'pt' else 'CT_from_t'}"
+        f"{', p_from_z' if vertical == 'depth' else ''}) in one pass",
     )
     result = eos.from_model(
         SP=ds[sp],
         **{kind: ds[temperature]},
-        depth=ds[depth],
+        **{vertical: ds[depth]},
         lat=lat,
         lon=lon,
         outputs=tuple(dict.fromkeys(args.what)),
-        dim=ds[depth].dims[0] if ds[depth].ndim == 1 else None,
+        dim=_vertical_dim(ds, ds[depth]),
     )
     save_output(xr.Dataset(result.data_vars, attrs=ds.attrs), args, operation)
