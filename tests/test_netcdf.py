@@ -147,16 +147,31 @@ def test_storage_chunks_serve_maps_and_time_series():
     assert storage_chunks((5, 3), ("y", "x"), 8) == (5, 3)
 
 
-def test_blocks_without_a_close_divisor_are_rechunked(tmp_path):
+def test_blocks_without_a_close_divisor_are_written_without_a_rechunk(tmp_path):
     ds = dataset(nt=73 * 3, ny=40, nx=60).chunk({"time": 73, "lat": -1})  # 73 is prime: divisors 1 and 73
     monkey = {"MAP_READ_BYTES": 40 * 60 * 4 * 16}  # wants 16 time steps per chunk
     with pytest.MonkeyPatch.context() as mp:
         for key, value in monkey.items():
             mp.setattr(netcdf, key, value)
-        netcdf.write_netcdf(ds, tmp_path / "f.nc")
+        writes = netcdf.write_netcdf(ds, tmp_path / "f.nc", compute=False)
+        layers = writes.dask.layers
+        assert not [name for name in layers if "rechunk" in name]  # chunks straddle the blocks instead
+        writes.compute()
     back = xr.open_dataset(tmp_path / "f.nc")
     assert back.sst.encoding["chunksizes"][0] == 16
     xr.testing.assert_identical(back.load(), ds.compute())
+
+
+@pytest.mark.parametrize("compression", ["deflate", "none"])
+@pytest.mark.parametrize("chunksizes", [(16, 7, 4), (50, 9, 9), (120, 40, 2)])
+def test_storage_chunks_spanning_several_blocks_in_every_dimension(tmp_path, compression, chunksizes):
+    ds = dataset(nt=219, ny=40, nx=9).chunk({"time": (73, 73, 40, 33), "lat": (15, 15, 10), "lon": (4, 5)})
+    encoding = {"sst": {"chunksizes": chunksizes}, "heat": {"chunksizes": chunksizes}}
+    netcdf.write_netcdf(ds, tmp_path / "f.nc", encoding=encoding, compression=compression)
+    back = xr.open_dataset(tmp_path / "f.nc")
+    assert back.sst.encoding["chunksizes"] == chunksizes
+    xr.testing.assert_identical(back.load(), ds.compute())
+    xr.testing.assert_identical(xr.open_dataset(tmp_path / "f.nc", engine="h5netcdf").load(), ds.compute())
 
 
 # ------------------------------------------------------------------ bad input
@@ -204,6 +219,17 @@ def test_deflate_levels_match_zlib(level):
     payload = codec_for("deflate", level).compress(chunk)
     shuffled = np.frombuffer(zlib.decompress(payload), np.uint8).reshape(4, -1).T
     np.testing.assert_array_equal(np.ascontiguousarray(shuffled).view("f4").reshape(chunk.shape), chunk)
+
+
+@pytest.mark.parametrize("dtype", ["i2", "f4", "f8", "i8"])
+def test_shuffle_matches_numpy_byte_transpose_on_strided_chunks(dtype):
+    block = np.random.default_rng(0).normal(size=(12, 9, 11)).astype(dtype)
+    chunk = block[2:7, 1:8, 3:10]  # a strided view, as a storage chunk cut from a dask block
+    expected = np.ascontiguousarray(
+        np.moveaxis(np.ascontiguousarray(chunk).view(np.uint8).reshape(-1, chunk.itemsize), 1, 0)
+    )
+    for reuse in (False, True):
+        np.testing.assert_array_equal(netcdf._shuffled(chunk, reuse).reshape(-1), expected.reshape(-1))
 
 
 # ------------------------------------------------------------------ a cluster
