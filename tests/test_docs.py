@@ -68,3 +68,15 @@ def html_text(path):
     import html as html_module
 
     return html_module.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", path.read_text())))
+
+
+def test_architecture_and_readme_name_files_that_exist():
+    """Every file or folder named in docs/architecture.md and README's Layout is in the tree."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    paths = set(tracked) | {str(Path(p).parent) + "/" for p in tracked}
+    layout = re.search(r"## Layout\n(.*?)(\n## |\Z)", (ROOT / "README.md").read_text(), re.S).group(1)
+    text = (ROOT / "docs" / "architecture.md").read_text() + layout
+    names = set(re.findall(r"`([\w./]+(?:\.py|\.yaml|/))`", text))
+    assert len(names) > 40
+    missing = sorted(n for n in names if not any(p == n or p.endswith("/" + n) for p in paths))
+    assert not missing, f"named but not in the tree: {missing}"

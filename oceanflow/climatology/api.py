@@ -109,12 +109,14 @@ def climatology(
         (exactly xarray's ``time.dayofyear``), ``"annual"`` (one group, no
         group dimension) or one label per time step.  See
         :mod:`oceanflow.timegroups`.
-    stat : {"mean", "sum", "count", "std", "var", "min", "max", "median", "quantile"}
-        NaN is skipped, as xarray's ``skipna=True``.  ``median`` and
-        ``quantile`` are exact: ``np.nanquantile`` of each group's values, on
-        any chunking, each task holding the whole series of one spatial block
-        (see ``explain_chunks(obj, operation="quantile")``).  The statistics
-        are declared in :data:`oceanflow.kernels.climatology.STATISTICS`.
+    stat : str
+        A statistic registered in :data:`oceanflow.kernels.climatology.STATISTICS`
+        (the table on the climatology page lists them), e.g. ``"mean"``,
+        ``"std"``, ``"median"`` or ``"quantile"``.  NaN is skipped, as
+        xarray's ``skipna=True``.  ``median`` and ``quantile`` are exact:
+        ``np.nanquantile`` of each group's values, on any chunking, each task
+        holding the whole series of one spatial block (see
+        ``explain_chunks(obj, operation="quantile")``).
     q : float or sequence of float
         Quantiles in [0, 1] for ``stat="quantile"`` (0.9: the 90th
         percentile); a sequence adds a leading ``quantile`` dimension with
