@@ -126,3 +126,14 @@ def make_cmip_ocean(nt=2, nz=4, ny=3, nx=5, seed=0):
 def cmip_ocean():
     """:func:`make_cmip_ocean` (a function, so that tests choose the sizes)."""
     return make_cmip_ocean
+
+
+def added_tasks(result, *sources):
+    """Tasks in the dask graph of ``result`` that none of ``sources`` holds (dask arrays or DataArrays):
+    what an operation added to its inputs' graphs."""
+
+    def keys(obj):
+        return set((obj.data if isinstance(obj, xr.DataArray) else obj).__dask_graph__())
+
+    known = set().union(*(keys(source) for source in sources))
+    return len(keys(result) - known)

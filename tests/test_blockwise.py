@@ -5,6 +5,7 @@ import dask.array as dsa
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import added_tasks
 
 from oceanflow._blockwise import combine_tree, fold, gather, map_blocks, map_fields, right_aligned, row_pieces
 
@@ -21,13 +22,6 @@ def block_stats(block, *, scale):
 def powers(block, *, n):
     """A new leading axis of length n: block**0 .. block**(n-1)."""
     return np.stack([block**k for k in range(n)])
-
-
-def added_tasks(result, *sources):
-    known = set()
-    for source in sources:
-        known |= set(source.__dask_graph__())
-    return len(set(result.__dask_graph__()) - known)
 
 
 def test_dropped_axis_is_whole():

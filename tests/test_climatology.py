@@ -9,7 +9,7 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import CALENDARS, make_field, monthday_labels
+from conftest import CALENDARS, added_tasks, make_field, monthday_labels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -277,16 +277,12 @@ def test_anomaly_is_one_task_per_chunk():
     obj = make_field(periods=400).chunk(time=50, x=2)
     clim = oceanflow.climatology(obj, "month").compute()
     result = oceanflow.anomaly(obj, clim)
-    assert _added_tasks(result, obj) <= 2 * obj.data.npartitions
+    assert added_tasks(result, obj) <= 2 * obj.data.npartitions
     assert _layer_size(result, "anomaly_block") == obj.data.npartitions
     assert not any("rechunk" in name for name in result.data.dask.layers)
 
 
 # ---------------------------------------------------------------- graph size
-
-
-def _added_tasks(result, obj):
-    return len(result.data.__dask_graph__()) - len(obj.data.__dask_graph__())
 
 
 def _layer_size(result, name):
@@ -302,7 +298,7 @@ def test_time_chunked_graph_is_linear_in_chunks(tchunk):
     result = oceanflow.climatology(data, "dayofyear", "std", split_every=4)
     assert not any("rechunk" in name for name in result.data.dask.layers)
     # per block: partials, codes and weights slices, a pass-through; plus the combine tree
-    assert _added_tasks(result, data) <= 4 * data.data.npartitions
+    assert added_tasks(result, data) <= 4 * data.data.npartitions
     assert_matches(result.compute(), oracle(obj, "dayofyear", "std"), "dayofyear", 1e-10)
 
 
@@ -314,7 +310,7 @@ def test_day_of_year_on_time_chunks_folds_in_order(stat):
         result = oceanflow.climatology(data, "dayofyear", stat)
         tree = oceanflow.climatology(data, "month", stat, split_every=2)  # in parallel over time
     tasks = data.data.npartitions + data.data.numblocks[2] * (1 + (stat == "count"))  # count: + astype(int)
-    assert _folded(result) and _added_tasks(result, data) == tasks
+    assert _folded(result) and added_tasks(result, data) == tasks
     assert_matches(result.compute(), oracle(obj, "dayofyear", stat), "dayofyear", 1e-10)
     assert not _folded(tree)
     assert_matches(tree.compute(), oracle(obj, "month", stat), "month", 1e-10)
@@ -451,7 +447,7 @@ def test_time_contiguous_is_one_task_per_chunk():
     obj = make_field(periods=400, shape=(4, 6)).chunk(time=-1, x=2, y=2)
     result = oceanflow.climatology(obj, "month")
     assert _layer_size(result, "climatology_block") == obj.data.npartitions
-    assert _added_tasks(result, obj) == obj.data.npartitions + 2
+    assert added_tasks(result, obj) == obj.data.npartitions + 2
 
 
 # ---------------------------------------------------------------- bad input

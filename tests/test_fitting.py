@@ -7,6 +7,7 @@ import dask.array as dsa
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import added_tasks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -222,10 +223,6 @@ def test_random_shapes_and_nan_patterns(n, nseries, deg, seed, nan_fraction, tim
 
 
 # ---------------------------------------------------------------- dask graphs and chunking
-
-
-def added_tasks(result, source):
-    return len(result.__dask_graph__()) - len(source.__dask_graph__())
 
 
 def test_one_task_per_chunk():

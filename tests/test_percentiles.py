@@ -11,7 +11,7 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import make_field, monthday_labels
+from conftest import added_tasks, make_field, monthday_labels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -256,10 +256,6 @@ def test_quantile_dimension_comes_first_on_datasets():
     xr.testing.assert_identical(result.depth, ds.depth)
 
 
-def _added_tasks(result, obj):
-    return len(result.data.__dask_graph__()) - len(obj.data.__dask_graph__())
-
-
 @pytest.mark.parametrize("stat", ["median", "quantile", "mean", "std"])
 def test_tasks_follow_the_chunks(stat):
     obj = make_field("noleap", periods=6 * 365, shape=(4, 6))
@@ -269,7 +265,7 @@ def test_tasks_follow_the_chunks(stat):
     with dask.config.set(num_workers=2):
         result = oceanflow.climatology(data, "dayofyear", stat, window=11, **options)
     assert not any("rechunk" in name for name in result.data.dask.layers)
-    assert _added_tasks(result, data) <= data.data.npartitions + 2 * spatial_blocks + 10
+    assert added_tasks(result, data) <= data.data.npartitions + 2 * spatial_blocks + 10
     assert_matches(result.compute(), pooled_oracle(obj, "dayofyear", stat, window=11, q=[0.1, 0.9]), 1e-10)
 
 

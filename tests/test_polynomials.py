@@ -4,6 +4,7 @@ import dask.array as dsa
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import added_tasks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -22,10 +23,6 @@ def assert_poly_close(actual, coeffs, x, rtol):
     ok = ~np.isnan(expected)
     err = np.abs(np.asarray(actual)[ok] - expected[ok])
     assert np.all(err <= rtol * scale(coeffs, x)[ok] + 1e-300)
-
-
-def added_tasks(result, source):
-    return len(result.__dask_graph__()) - len(source.__dask_graph__())
 
 
 # ------------------------------------------------------------------ NumPy input
