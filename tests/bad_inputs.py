@@ -529,3 +529,54 @@ def _(files):
 
     SA = xr.DataArray([[35.0]], dims=("lev", "x"), attrs={"standard_name": "sea_water_absolute_salinity"})
     eos.from_model(SP=SA, pt=xr.full_like(SA, 10.0), depth=xr.DataArray([5.0], dims="lev"), lat=0.0, lon=0.0)
+
+
+@case(
+    "TEOS-10 conversions",
+    "eos.p_from_z(depth, lat) with a depth (positive down) as height",
+    ValueError,
+    r"z is a depth \(positive down\) according to its attributes.*pass z = -depth",
+)
+def _(files):
+    from oceanflow import eos
+
+    depth = xr.DataArray([5.0, 500.0], dims="lev", attrs={"standard_name": "depth", "units": "m", "positive": "down"})
+    eos.p_from_z(depth, 45.0)
+
+
+@case(
+    "TEOS-10 conversions",
+    "eos.SA_from_SP(SP, depth, lon, lat) with a depth in metres as pressure",
+    ValueError,
+    r"p is a depth or height according to its attributes.*p_from_z",
+)
+def _(files):
+    from oceanflow import eos
+
+    depth = xr.DataArray([5.0, 500.0], dims="lev", attrs={"units": "m"})
+    eos.SA_from_SP(xr.full_like(depth, 35.0), depth, 200.0, 10.0)
+
+
+@case(
+    "TEOS-10 conversions",
+    "eos.CT_from_pt(SA, t) with an in-situ temperature as potential temperature",
+    ValueError,
+    r"pt is in-situ temperature according to its attributes.*CT_from_t",
+)
+def _(files):
+    from oceanflow import eos
+
+    t = xr.DataArray([10.0], dims="lev", attrs={"standard_name": "sea_water_temperature"})
+    eos.CT_from_pt(35.0, t)
+
+
+@case(
+    "TEOS-10 conversions",
+    "eos.CT_from_t(SA, t, p, check='raise') with temperatures in kelvin",
+    ValueError,
+    r"CT_from_t: values outside TEOS-10's range: t 2 of 2 outside \[-3, 40\] degC",
+)
+def _(files):
+    from oceanflow import eos
+
+    eos.CT_from_t(np.array([35.0, 35.0]), np.array([283.15, 275.15]), 100.0, check="raise")
