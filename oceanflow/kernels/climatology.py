@@ -93,7 +93,7 @@ def _chunk_loop(x, codes, weights, init, reset, start, out):
         b = out[min(1, last), g]
         c = out[min(2, last), g]
         for p in range(out.shape[2]):
-            update(a, b, c, p, x[t, start + p], w)  # noqa: F821 (a global of each copy)
+            update(a, b, c, p, x[t, start + p], w)  # type: ignore[name-defined]  # noqa: F821 (a global of each copy)
 
 
 def grouped_chunk(update: Callable, name: str, doc: str) -> Kernel:
