@@ -124,54 +124,37 @@ def _panama_lat(lon):
     return PANAMA_LATS[k] + r * (PANAMA_LATS[k + 1] - PANAMA_LATS[k])
 
 
-@njit
-def _level(saar, ix, iy, iz, lon, lat, lats, longs, panama):
-    """Bilinear weights' corner values at level ``iz``, with missing corners filled."""
+def _level_py(saar, ix, iy, iz, lon, lat, lats, longs, panama):
+    """The four corner values around (lon, lat) at level ``iz``, missing ones filled as TEOS-10 says."""
     c0 = saar[ix, iy, iz]
     c1 = saar[ix + 1, iy, iz]
     c2 = saar[ix + 1, iy + 1, iz]
     c3 = saar[ix, iy + 1, iz]
-    if panama:
+    if panama:  # corners across the isthmus do not count: replaced by the mean of this side's
         side = lat >= _panama_lat(lon)
         west = _panama_lat(longs[ix])
         east = _panama_lat(longs[ix + 1])
-        s0 = (lats[iy] >= west) == side
-        s1 = (lats[iy] >= east) == side
-        s2 = (lats[iy + 1] >= east) == side
-        s3 = (lats[iy + 1] >= west) == side
-        total, count = 0.0, 0
-        if s0 and not math.isnan(c0):
-            total += c0
-            count += 1
-        if s1 and not math.isnan(c1):
-            total += c1
-            count += 1
-        if s2 and not math.isnan(c2):
-            total += c2
-            count += 1
-        if s3 and not math.isnan(c3):
-            total += c3
-            count += 1
-        mean = total / count if count > 0 else 0.0
-        c0 = c0 if s0 and not math.isnan(c0) else mean
-        c1 = c1 if s1 and not math.isnan(c1) else mean
-        c2 = c2 if s2 and not math.isnan(c2) else mean
-        c3 = c3 if s3 and not math.isnan(c3) else mean
-    elif math.isnan(c0) or math.isnan(c1) or math.isnan(c2) or math.isnan(c3):
-        total, count = 0.0, 0
-        for c in (c0, c1, c2, c3):
-            if not math.isnan(c):
-                total += c
-                count += 1
-        mean = total / count if count > 0 else 0.0
-        c0 = mean if math.isnan(c0) else c0
-        c1 = mean if math.isnan(c1) else c1
-        c2 = mean if math.isnan(c2) else c2
-        c3 = mean if math.isnan(c3) else c3
-    return c0, c1, c2, c3
+        s0 = ((lats[iy] >= west) == side) and not math.isnan(c0)
+        s1 = ((lats[iy] >= east) == side) and not math.isnan(c1)
+        s2 = ((lats[iy + 1] >= east) == side) and not math.isnan(c2)
+        s3 = ((lats[iy + 1] >= west) == side) and not math.isnan(c3)
+    elif math.isnan(c0 + c1 + c2 + c3):  # missing corners take the mean of those present
+        s0, s1, s2, s3 = not math.isnan(c0), not math.isnan(c1), not math.isnan(c2), not math.isnan(c3)
+    else:
+        return c0, c1, c2, c3
+    count = s0 + s1 + s2 + s3
+    total = (c0 if s0 else 0.0) + (c1 if s1 else 0.0) + (c2 if s2 else 0.0) + (c3 if s3 else 0.0)
+    mean = total / count if count > 0 else 0.0
+    return (c0 if s0 else mean), (c1 if s1 else mean), (c2 if s2 else mean), (c3 if s3 else mean)
 
 
-@njit
+#: :func:`_level_py` as a function of its own (callers that inline their own code around it) and
+#: inlined (:func:`saar_lookup`: a call per level costs more than the lookup itself).
+_level = njit(_level_py)
+_level_inline = njit(inline="always")(_level_py)
+
+
+@njit(inline="always")
 def saar_lookup(p, lon, lat, saar, ndepth, p_ref, lats, longs):
     """Absolute Salinity Anomaly Ratio (unitless) at sea pressure ``p`` (dbar),
     ``lon`` (degE, any range), ``lat`` (degN); the atlas arrays as in :data:`ATLAS`."""
@@ -194,8 +177,8 @@ def saar_lookup(p, lon, lat, saar, ndepth, p_ref, lats, longs):
     s = (lat - lats[iy]) / (lats[iy + 1] - lats[iy])
     t = (p - p_ref[iz]) / (p_ref[iz + 1] - p_ref[iz])
     panama = PANAMA_LONGS[0] <= lon <= PANAMA_LONGS[-1] - 0.001 and PANAMA_LATS[-1] <= lat <= PANAMA_LATS[0]
-    c0, c1, c2, c3 = _level(saar, ix, iy, iz, lon, lat, lats, longs, panama)
+    c0, c1, c2, c3 = _level_inline(saar, ix, iy, iz, lon, lat, lats, longs, panama)
     upper = (1.0 - s) * (c0 + r * (c1 - c0)) + s * (c3 + r * (c2 - c3))
-    c0, c1, c2, c3 = _level(saar, ix, iy, iz + 1, lon, lat, lats, longs, panama)
+    c0, c1, c2, c3 = _level_inline(saar, ix, iy, iz + 1, lon, lat, lats, longs, panama)
     lower = (1.0 - s) * (c0 + r * (c1 - c0)) + s * (c3 + r * (c2 - c3))
     return upper + t * (lower - upper)
