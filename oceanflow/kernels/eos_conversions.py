@@ -374,8 +374,8 @@ class Quiet:
         return call
 
     def __call__(self, *arrays, **kwargs):
-        arrays = [np.ascontiguousarray(a) for a in arrays]
-        return self.for_dtype(arrays[0].dtype)(*arrays, **kwargs)
+        contiguous = [np.ascontiguousarray(a) for a in arrays]
+        return self.for_dtype(contiguous[0].dtype)(*contiguous, **kwargs)
 
 
 SA_from_SP = Quiet(_SA_from_SP, "SA_from_SP", 4, atlas=True)
