@@ -74,34 +74,33 @@ def quantile_params(method: str, min_count: int, run_length: int = 0) -> np.ndar
 @njit(fastmath=False)
 def _select(a, lo, hi, k):
     """Partially order ``a[lo:hi]`` so that ``a[k]`` is its k-th smallest value,
-    nothing before it larger, nothing after it smaller (Hoare's quickselect)."""
-    hi -= 1
-    while hi - lo > 16:
+    nothing before it larger, nothing after it smaller: quickselect with
+    branch-free (Lomuto) partitions, so that random data cost no mispredicted
+    branches; values equal to the pivot are gathered in a second pass when
+    ``k`` lies beyond the smaller ones (progress on repeated values)."""
+    while hi - lo > 24:
         mid = (lo + hi) >> 1
-        if a[mid] < a[lo]:
-            a[mid], a[lo] = a[lo], a[mid]
-        if a[hi] < a[lo]:
-            a[hi], a[lo] = a[lo], a[hi]
-        if a[hi] < a[mid]:
-            a[hi], a[mid] = a[mid], a[hi]
-        pivot = a[mid]
-        i, j = lo, hi
-        while i <= j:
-            while a[i] < pivot:
-                i += 1
-            while a[j] > pivot:
-                j -= 1
-            if i <= j:
-                a[i], a[j] = a[j], a[i]
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
+        x, y, z = a[lo], a[mid], a[hi - 1]
+        pivot = max(min(x, y), min(max(x, y), z))  # median of three
+        i = lo
+        for j in range(lo, hi):
+            v = a[j]
+            a[j] = a[i]
+            a[i] = v
+            i += v < pivot
+        if k < i:
+            hi = i
+            continue
+        e = i
+        for j in range(i, hi):
+            v = a[j]
+            a[j] = a[e]
+            a[e] = v
+            e += v == pivot
+        if k < e:
             return
-    for i in range(lo + 1, hi + 1):  # insertion sort of the last few
+        lo = e
+    for i in range(lo + 1, hi):  # insertion sort of the last few
         v = a[i]
         j = i - 1
         while j >= lo and a[j] > v:
@@ -299,9 +298,14 @@ def _lanes(x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo,
     best, low, high = np.empty(TILE, x.dtype), np.empty(TILE, x.dtype), np.empty(TILE, x.dtype)
     which, index, total = np.empty(TILE, np.int64), np.empty(TILE, np.int64), np.empty(TILE, np.int64)
     gamma = np.empty(TILE, np.float64)
+    tile = np.empty((x.shape[0], TILE), x.dtype)
     for p0 in range(0, npix, TILE):
         width = min(TILE, npix - p0)
-        _sorted_runs(x, steps, key_starts, key_stops, lo, hi, start + p0, width, runs, count)
+        for t in range(x.shape[0]):  # the tile's series first, read in order: the keys' steps jump a year
+            row = x[t]
+            for j in range(width):
+                tile[t, j] = row[start + p0 + j]
+        _sorted_runs(tile, steps, key_starts, key_stops, lo, hi, 0, width, runs, count)
         for g in range(ngroups):
             first, last = group_starts[g], group_stops[g]
             for j in range(TILE):
