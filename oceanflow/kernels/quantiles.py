@@ -13,9 +13,12 @@ sorts a group's values whole:
   quickselect (expected linear time);
 * groups of several short keys (``window=``): the runs of ``TILE`` pixels are
   sorted together by a sorting network (the same compare-exchanges on every
-  pixel), then each group's runs are merged from the nearer end, all pixels
-  in step, only as far as the quantile (23 of 220 values for the 90th
-  percentile of an 11-day window over 20 years).
+  pixel), then the values of each group's runs nearer the quantile's end are
+  merged, as far as the quantile (the 32 largest, a power of two, of 220
+  values for the 90th percentile of an 11-day window over 20 years), by
+  bitonic merges: the same compare-exchanges on every pixel again, no
+  per-pixel branch (the largest are taken as the smallest of the negated
+  values).
 
 Methods are NumPy's (Hyndman and Fan 1996 types 1-9 and NumPy's four
 discontinuous variants of type 7); :data:`METHODS` maps each name to the
@@ -197,10 +200,11 @@ def _quantiles_of(buf, n, qs, order, code, alpha, beta, out, g, p):
 
 
 @njit(fastmath=False)
-def _sorted_runs(x, steps, key_starts, key_stops, lo, hi, first, width, runs, count):
-    """Each key's values of pixels ``first .. first + width`` into ``runs[key, position,
-    lane]`` (NaN and padding as +inf), sorted along positions by the network
-    ``lo``/``hi`` on all lanes at once; ``count[key, lane]``: valid values."""
+def _sorted_runs(x, steps, key_starts, key_stops, lo, hi, first, width, runs, count, sign):
+    """Each key's values of pixels ``first .. first + width``, times ``sign`` (1 or
+    -1: negated, the largest come first), into ``runs[key, position, lane]`` (NaN
+    and padding as +inf), sorted along positions by the network ``lo``/``hi`` on
+    all lanes at once; ``count[key, lane]``: valid values."""
     length = runs.shape[1]
     for k in range(key_starts.shape[0]):
         c = count[k]
@@ -214,7 +218,7 @@ def _sorted_runs(x, steps, key_starts, key_stops, lo, hi, first, width, runs, co
                 for j in range(width):
                     v = row[first + j]
                     valid = v == v
-                    r[j] = v if valid else np.inf
+                    r[j] = v * sign if valid else np.inf
                     c[j] += valid
                 for j in range(width, TILE):
                     r[j] = np.inf
@@ -232,71 +236,77 @@ def _sorted_runs(x, steps, key_starts, key_stops, lo, hi, first, width, runs, co
 
 
 @njit(fastmath=False)
-def _walk_lanes(runs, count, keys, lo, hi, index, total, up, head, cursor, best, which, low, high):
-    """For every lane ``j`` at once: ``low[j]``, ``high[j]``, the ``index[j]``-th
-    and next smallest of the lane's sorted runs of the keys ``keys[lo:hi]``
-    (``total[j]`` values), by merging the runs from the top (``up`` False) or
-    the bottom, all lanes in step; ``head[h, j]`` is run ``h``'s next value
-    (an infinity once used up)."""
-    m = hi - lo
-    stop = runs.dtype.type(np.inf) if up else runs.dtype.type(-np.inf)
-    takes = 0
-    for j in range(TILE):
-        takes = max(takes, min(index[j] + 2, total[j]) if up else total[j] - index[j])
-    for h in range(m):
-        k = keys[lo + h]
-        for j in range(TILE):
-            c = 0 if up else count[k, j] - 1
-            cursor[h, j] = c
-            head[h, j] = runs[k, c, j] if 0 <= c < count[k, j] else stop
-    for r in range(takes):
-        for j in range(TILE):
-            best[j] = head[0, j]
-            which[j] = 0
-        if up:  # all lanes at once: vectorised compare and select
-            for h in range(1, m):
-                for j in range(TILE):
-                    w = head[h, j]
-                    better = w < best[j]
-                    best[j] = w if better else best[j]
-                    which[j] = h if better else which[j]
+def _smallest_lanes(runs, keys, lo, hi, depth, acc, spare):
+    """For every lane at once: the ``depth`` smallest values of the sorted runs of
+    the keys ``keys[lo:hi]`` (padding +inf), in increasing order, in the buffer
+    returned (``acc`` or ``spare``).  ``depth`` is a power of two.  Each run's
+    ``depth`` smallest values are merged into the ``depth`` kept so far by
+    taking the lesser of kept ``i`` and the run's ``depth - 1 - i``-th (a
+    bitonic sequence holding the ``depth`` smallest of both), then sorting it
+    by a bitonic half-cleaner network: the same compare-exchanges on every
+    lane, no per-lane branch."""
+    length = runs.shape[1]
+    k = keys[lo]
+    for i in range(depth):
+        if i < length:
+            for j in range(TILE):
+                acc[i, j] = runs[k, i, j]
         else:
-            for h in range(1, m):
+            for j in range(TILE):
+                acc[i, j] = np.inf
+    for h in range(lo + 1, hi):  # (2-D indexing throughout: row views cost numba a reference count each)
+        k = keys[h]
+        for i in range(depth):
+            r = depth - 1 - i
+            if r < length:
                 for j in range(TILE):
-                    w = head[h, j]
-                    better = w > best[j]
-                    best[j] = w if better else best[j]
-                    which[j] = h if better else which[j]
-        for j in range(TILE):
-            h = which[j]
-            k = keys[lo + h]
-            c = cursor[h, j] + (1 if up else -1)
-            cursor[h, j] = c
-            head[h, j] = runs[k, c, j] if 0 <= c < count[k, j] else stop
-            step = r if up else total[j] - 1 - r  # the order of the value taken
-            if step == index[j]:
-                low[j] = best[j]
-            elif step == index[j] + 1:
-                high[j] = best[j]
+                    u, w = acc[i, j], runs[k, r, j]
+                    spare[i, j] = u if u < w else w
+            else:
+                for j in range(TILE):
+                    spare[i, j] = acc[i, j]
+        half = depth >> 1
+        while half >= 1:  # bitonic half-cleaners: spare becomes sorted
+            for block in range(0, depth, 2 * half):
+                for i in range(block, block + half):
+                    for j in range(TILE):
+                        u, w = spare[i, j], spare[i + half, j]
+                        spare[i, j] = u if u < w else w
+                        spare[i + half, j] = w if u < w else u
+            half >>= 1
+        acc, spare = spare, acc
+    return acc
 
 
 @njit(fastmath=False)
 def _lanes(x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo, hi, qs, params, start, out):
     """:func:`grouped_quantiles` on ``TILE`` pixels at once: sorted runs of keys
-    built for all of them by one sorting network, then merged for all of them
-    in step."""
+    built for all of them by one sorting network, then each group's extreme
+    values merged for all of them in step (:func:`_smallest_lanes`)."""
     code, alpha, beta = int(params[0]), params[1], params[2]
     min_count = max(params[3], 1.0)
-    ngroups, npix, nkeys = out.shape[1], out.shape[2], key_starts.shape[0]
+    ngroups, npix, nkeys, length = out.shape[1], out.shape[2], key_starts.shape[0], int(params[4])
     widest = 1
     for g in range(ngroups):
-        widest = max(widest, group_stops[g] - group_starts[g])
-    runs = np.empty((nkeys, int(params[4]), TILE), x.dtype)
+        widest = max(widest, (group_stops[g] - group_starts[g]) * length)
+    deepest = 1
+    while deepest < widest:
+        deepest <<= 1
+    need_up = need_down = False
+    for r in range(qs.shape[0]):
+        if qs[r] <= 0.5:
+            need_up = True
+        else:
+            need_down = True
+    # runs of the values (quantiles from the bottom) and of their negatives (from the top)
+    up_runs = np.empty((nkeys if need_up else 0, length, TILE), x.dtype)
+    down_runs = np.empty((nkeys if need_down else 0, length, TILE), x.dtype)
     count = np.empty((nkeys, TILE), np.int64)
-    head = np.empty((widest, TILE), x.dtype)
-    cursor = np.empty((widest, TILE), np.int64)
-    best, low, high = np.empty(TILE, x.dtype), np.empty(TILE, x.dtype), np.empty(TILE, x.dtype)
-    which, index, total = np.empty(TILE, np.int64), np.empty(TILE, np.int64), np.empty(TILE, np.int64)
+    acc = np.empty((deepest, TILE), x.dtype)
+    spare = np.empty((deepest, TILE), x.dtype)
+    one = x.dtype.type(1)
+    low, high = np.empty(TILE, x.dtype), np.empty(TILE, x.dtype)
+    index, total = np.empty(TILE, np.int64), np.empty(TILE, np.int64)
     gamma = np.empty(TILE, np.float64)
     tile = np.empty((x.shape[0], TILE), x.dtype)
     for p0 in range(0, npix, TILE):
@@ -305,7 +315,10 @@ def _lanes(x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo,
             row = x[t]
             for j in range(width):
                 tile[t, j] = row[start + p0 + j]
-        _sorted_runs(tile, steps, key_starts, key_stops, lo, hi, 0, width, runs, count)
+        if need_up:
+            _sorted_runs(tile, steps, key_starts, key_stops, lo, hi, 0, width, up_runs, count, one)
+        if need_down:
+            _sorted_runs(tile, steps, key_starts, key_stops, lo, hi, 0, width, down_runs, count, -one)
         for g in range(ngroups):
             first, last = group_starts[g], group_stops[g]
             for j in range(TILE):
@@ -313,15 +326,26 @@ def _lanes(x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo,
                 for h in range(first, last):
                     total[j] += count[keys[h], j]
             for r in range(qs.shape[0]):
+                up = qs[r] <= 0.5
+                need = 1
                 for j in range(TILE):
                     if total[j] > 0:
                         index[j], gamma[j] = _position(total[j], qs[r], code, alpha, beta)
                     else:
                         index[j], gamma[j] = 0, -1.0
-                _walk_lanes(
-                    runs, count, keys, first, last, index, total, qs[r] <= 0.5, head, cursor, best, which, low, high
-                )
+                    need = max(need, min(index[j] + 2, total[j]) if up else total[j] - index[j])
+                depth = 1
+                while depth < need:
+                    depth <<= 1
+                found = _smallest_lanes(up_runs if up else down_runs, keys, first, last, depth, acc, spare)
                 for j in range(width):
+                    # the index-th smallest and the next: from the bottom, or counted from the top (negated)
+                    if up:
+                        low[j] = found[min(index[j], depth - 1), j]
+                        high[j] = found[min(index[j] + 1, depth - 1), j]
+                    else:
+                        low[j] = -found[min(max(total[j] - 1 - index[j], 0), depth - 1), j]
+                        high[j] = -found[min(max(total[j] - 2 - index[j], 0), depth - 1), j]
                     if total[j] < min_count:
                         out[r, g, p0 + j] = np.nan
                     else:
@@ -350,8 +374,9 @@ def grouped_quantiles(
     With a run length (``window=``: groups of several short keys), the keys'
     values of ``TILE`` pixels are sorted at once by the sorting network
     ``lo``/``hi`` (:func:`sorting_network`) and each group's quantiles found
-    by merging its keys' runs from the nearer end, all pixels in step (the
-    90th percentile of an 11-day window takes 23 of 220 values).  Without,
+    by bitonic merges of its keys' runs from the nearer end, all pixels in
+    step, as far as the quantile (the 90th percentile of an 11-day window
+    needs the 32 largest of 220 values).  Without,
     each pixel's values are gathered per key and the quantiles selected in
     place (groups of one key: each value is touched once).
     """
