@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import warnings
 from pathlib import Path
 
 import dask
@@ -12,6 +13,7 @@ import xarray as xr
 
 import oceanflow
 from oceanflow import eos
+from oceanflow.eos.validity import TEOS10RangeWarning
 
 gsw = pytest.importorskip("gsw")
 
@@ -25,7 +27,7 @@ ALL = THREE_ARGS + SIGMAS
 
 
 def _args(name, SA, CT, p):
-    return (SA, CT) if name.startswith("sigma") else (SA, CT, p)
+    return (SA, CT) if name.startswith(("sigma", "spiciness")) else (SA, CT, p)
 
 
 def _assert_check_value(got, key):
@@ -400,3 +402,52 @@ def test_masked_rule_is_the_same_for_polyval_eos_and_climatology():
         clim = oceanflow.climatology(xr.DataArray(data, dims="time", coords={"time": time}), "month")
         expected = xr.DataArray(filled, dims="time", coords={"time": time}).groupby("time.month").mean()
         np.testing.assert_allclose(clim.values, expected.values)
+
+
+# ---------------------------------------------------------------- range checks (as the conversions')
+
+POINTWISE = ALL + ["rho_alpha_beta", "sound_speed", "kappa", "enthalpy", "cabbeling", "thermobaric"]
+POINTWISE += [f"spiciness{n}" for n in range(3)]
+
+
+def _outside():
+    """SA, CT, p with one value outside TEOS-10's range each (and a NaN, never counted)."""
+    return (
+        np.array([35.0, -1.0, 35.0, np.nan]),
+        np.array([10.0, 10.0, 50.0, 10.0]),
+        np.array([100.0, 100.0, 100.0, -5.0]),
+    )
+
+
+@pytest.mark.parametrize("name", POINTWISE)
+def test_range_check_warns_once_with_counts(name):
+    function = getattr(eos, name)
+    args = _args(name, *_outside())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = function(*args)
+    assert [w.category for w in caught] == [TEOS10RangeWarning]
+    message = str(caught[0].message)
+    words = [f"{name}: values outside TEOS-10's range", "SA 1 of 4 outside [0, 42] g kg-1", "CT 1 of 4 outside"]
+    for word in words + (["p 1 of 4 outside [0, 10000] dbar"] if len(args) == 3 else []):
+        assert word in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # check=None: silent, and the same numbers
+        quiet = function(*args, check=None)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(quiet))
+    with pytest.raises(ValueError, match=r"SA 1 of 4 outside \[0, 42\]"):
+        function(*args, check="raise")
+
+
+@pytest.mark.parametrize("name", ["rho", "sigma0", "rho_alpha_beta", "sound_speed", "spiciness0"])
+def test_range_check_dask_warns_on_compute(name):
+    function = getattr(eos, name)
+    args = [dsa.from_array(a, chunks=2) for a in _args(name, *_outside())]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lazy = function(*args)
+        refused = function(*args, check="raise")
+    with pytest.warns(TEOS10RangeWarning, match="SA outside"):
+        dask.compute(lazy)
+    with pytest.raises(ValueError, match="outside TEOS-10's range in a chunk"):
+        dask.compute(refused)

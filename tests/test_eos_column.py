@@ -339,3 +339,45 @@ def test_one_dimensional_pressure_along_axis_as_gsw():
     ref = gsw.Nsquared(SA2, CT2, np.broadcast_to(p[:, None], SA2.shape), np.broadcast_to(lat[:, 0], SA2.shape))
     np.testing.assert_allclose(N2, ref[0], rtol=1e-10)
     np.testing.assert_allclose(p_mid, ref[1])
+
+
+# ---------------------------------------------------------------- range checks (as the conversions')
+
+
+def test_column_range_checks():
+    from oceanflow.eos.validity import TEOS10RangeWarning
+
+    SA, CT, p, lat = _profiles(nan_bottoms=False)
+    SA[3, 1, 2] = -1.0
+    cases = {
+        "Nsquared": lambda **kw: eos.Nsquared(SA, CT, p, lat, **kw),
+        "geo_strf_dyn_height": lambda **kw: eos.geo_strf_dyn_height(SA, CT, p, **kw),
+        "mixed_layer_depth": lambda **kw: eos.mixed_layer_depth(SA, CT, p, **kw),
+    }
+    for name, call in cases.items():
+        with pytest.warns(TEOS10RangeWarning, match=rf"{name}: .*SA 1 of {SA.size} outside \[0, 42\]") as caught:
+            call()
+        assert len(caught) == 1
+        with pytest.raises(ValueError, match="SA 1 of"):
+            call(check="raise")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            call(check=None)
+    # the temperature criterion checks CT once, under its own name (it stands in for SA)
+    CT[0, 0, 0] = -5.0
+    with pytest.warns(TEOS10RangeWarning, match=r"CT 1 of") as caught:
+        eos.mixed_layer_depth(None, CT, p, criterion="temperature")
+    assert "SA" not in str(caught[0].message)
+
+
+def test_column_range_check_dask_warns_on_compute():
+    from oceanflow.eos.validity import TEOS10RangeWarning
+
+    SA, CT, p, lat = _profiles(nan_bottoms=False)
+    SA[3, 1, 2] = -1.0
+    SA_da, CT_da, p_da, lat_da = _dataarrays(SA, CT, p, lat, chunks={"y": 2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        N2, _ = eos.Nsquared(SA_da, CT_da, p_da, lat_da, dim="lev")
+    with pytest.warns(TEOS10RangeWarning, match="SA outside"):
+        N2.compute()

@@ -24,6 +24,7 @@ from ..kernels import eos as density_kernels
 from ..kernels import eos_conversions as conversion_kernels
 from ..kernels import eos_properties as property_kernels
 from .declared import check_declared
+from .validity import check_ranges
 
 #: Every eos kernel by name (dask tasks look kernels up here, never pickle them).
 KERNELS: dict[str, Any] = {**density_kernels.KERNELS, **property_kernels.KERNELS, **conversion_kernels.KERNELS}
@@ -36,15 +37,20 @@ def evaluate(
     outputs: Sequence[str],
     attrs: Mapping[str, Mapping[str, str]],
     extra: Sequence[float] = (),
+    *,
+    check: str | None = "warn",
+    function: str | None = None,
 ) -> Any:
     """Check ``args`` (called ``names`` in messages), pick the dtype and run ``kernel``.
 
     ``kernel`` names an entry of :data:`KERNELS`; ``outputs`` name the results,
     whose DataArrays get ``attrs[output]``; ``extra`` are scalar arguments passed
-    to the kernel after the arrays (a reference pressure, say).  Returns one
-    result, or a tuple when there are several outputs.
+    to the kernel after the arrays (a reference pressure, say); ``check`` is
+    the range check of :func:`.validity.check_ranges` on the inputs, by name,
+    in messages from ``function`` (default ``kernel``).  Returns one result, or
+    a tuple when there are several outputs.
     """
-    args = [_checked(arg, name) for arg, name in zip(args, names, strict=True)]
+    args = checked_inputs(function or kernel, args, names, check)
     work_dtype = working_dtype(*(arg.dtype for arg in args), names=names)
     options = {
         "kernel": kernel,
@@ -133,8 +139,17 @@ def _evaluate_xarray(args, names, outputs, attrs, options):
     return results if nout > 1 else results[0]
 
 
-def _checked(arg, name):
-    """``arg`` as a DataArray, dask array or NumPy array of real numbers."""
+def checked_inputs(function: str, args: Sequence[Any], names: Sequence[str], check: str | None) -> list[Any]:
+    """``args`` checked as :func:`checked` does, then their ranges (:func:`.validity.check_ranges`:
+    a warning or error now for in-memory values, a check in each chunk's task for dask ones)."""
+    checked_args = [checked(arg, name) for arg, name in zip(args, names, strict=True)]
+    ranged = check_ranges(function, dict(zip(names, checked_args, strict=True)), check=check)
+    return [ranged[name] for name in names]
+
+
+def checked(arg: Any, name: str) -> Any:
+    """``arg`` as a DataArray, dask array or NumPy array of real numbers; a DataArray's
+    attributes must not say it is something else than ``name`` (:func:`.declared.check_declared`)."""
     if isinstance(arg, xr.Dataset):
         raise TypeError(f"{name} is a Dataset; pass its DataArray, e.g. ds[{name!r}]")
     arg = unmasked(arg)  # masked values are NaN, as everywhere in oceanflow

@@ -44,7 +44,8 @@ from .._dtypes import working_dtype
 from ..alignment import align
 from ..chunking import chunked_for, whole_core_dims
 from ..kernels import eos_column as column_kernels
-from ._evaluate import _checked
+from ._evaluate import checked
+from .validity import check_ranges
 
 __all__ = ["Nsquared", "geo_strf_dyn_height", "mixed_layer_depth"]
 
@@ -73,7 +74,14 @@ _PRESSURE_NAMES = {"sea_water_pressure", "sea_water_pressure_due_to_sea_water", 
 
 
 def Nsquared(
-    SA: Field, CT: Field, p: Field, lat: Field = None, dim: Hashable | None = None, *, axis: int = 0
+    SA: Field,
+    CT: Field,
+    p: Field,
+    lat: Field = None,
+    dim: Hashable | None = None,
+    *,
+    axis: int = 0,
+    check: str | None = "warn",
 ) -> tuple[Any, Any]:
     """Buoyancy frequency squared N2 (s-2) and the pressure at the mid-points (dbar).
 
@@ -95,6 +103,9 @@ def Nsquared(
         The vertical dimension of DataArray inputs.
     axis : int
         The vertical axis of NumPy and dask inputs (default 0).
+    check : {"warn", "raise", None}
+        Inputs outside TEOS-10's range (:mod:`oceanflow.eos.validity`): one
+        warning per call with the count, an error, or no check.
 
     Returns
     -------
@@ -131,6 +142,7 @@ def Nsquared(
         core_inputs=3,
         output="mid",
         operation="Nsquared",
+        check=check,
         out_name="N2",
         attrs=_ATTRS["N2"],
     )
@@ -146,6 +158,7 @@ def geo_strf_dyn_height(
     axis: int = 0,
     max_dp: float = 1.0,
     interp_method: str = "pchip",
+    check: str | None = "warn",
 ) -> Any:
     """Dynamic height anomaly (m2 s-2) relative to ``p_ref``: the geostrophic streamfunction.
 
@@ -169,6 +182,9 @@ def geo_strf_dyn_height(
         The vertical dimension of DataArray inputs.
     axis : int
         The vertical axis of NumPy and dask inputs (default 0).
+    check : {"warn", "raise", None}
+        Inputs outside TEOS-10's range (:mod:`oceanflow.eos.validity`): one
+        warning per call with the count, an error, or no check.
     max_dp : float
         Largest pressure step of the integration (dbar), default 1.
     interp_method : {"pchip", "linear"}
@@ -200,6 +216,7 @@ def geo_strf_dyn_height(
         core_inputs=3,
         output="same",
         operation="geo_strf_dyn_height",
+        check=check,
         out_name="geo_strf_dyn_height",
         attrs=attrs,
     )
@@ -215,6 +232,7 @@ def mixed_layer_depth(
     threshold: float | None = None,
     reference_depth: float = 10.0,
     axis: int = 0,
+    check: str | None = "warn",
 ) -> Any:
     """Mixed layer depth (m) by the threshold criteria of de Boyer Montegut et al. (2004).
 
@@ -254,6 +272,9 @@ def mixed_layer_depth(
         Depth of the reference value (m), default 10.
     axis : int
         The vertical axis of NumPy and dask inputs (default 0).
+    check : {"warn", "raise", None}
+        Inputs outside TEOS-10's range (:mod:`oceanflow.eos.validity`): one
+        warning per call with the count, an error, or no check.
 
     Returns
     -------
@@ -271,7 +292,8 @@ def mixed_layer_depth(
     default = 0.03 if criterion == "density" else 0.2
     threshold = _finite(default if threshold is None else threshold, "threshold", positive=True)
     reference_depth = _finite(reference_depth, "reference_depth", minimum=0.0)
-    if SA is None:
+    no_salinity = SA is None
+    if no_salinity:
         if criterion == "density":
             raise ValueError("the density criterion needs SA (g kg-1); pass it, or criterion='temperature'")
         SA = CT
@@ -298,6 +320,8 @@ def mixed_layer_depth(
         core_inputs=3,
         output="none",
         operation="mixed_layer_depth",
+        check=check,
+        unchecked=("SA",) if no_salinity else (),  # CT stands in for it
         out_name="mixed_layer_depth",
         attrs=attrs,
     )
@@ -306,10 +330,16 @@ def mixed_layer_depth(
 # ---------------------------------------------------------------- shared machinery
 
 
-def _columns(kernel, fields, names, dim, axis, *, extra, core_inputs, output, operation, out_name, attrs):
+def _columns(
+    kernel, fields, names, dim, axis, *, extra, core_inputs, output, operation, out_name, attrs, check, unchecked=()
+):
     """Check, broadcast and run a column kernel; ``output`` is "same", "mid" or "none"
-    (the vertical dimension kept, one shorter, or dropped)."""
-    fields = [_checked(field, name) for field, name in zip(fields, names, strict=True)]
+    (the vertical dimension kept, one shorter, or dropped); ``check`` the range check
+    of the inputs but those named in ``unchecked``."""
+    fields = [checked(field, name) for field, name in zip(fields, names, strict=True)]
+    inputs = {name: field for name, field in zip(names, fields, strict=True) if name not in unchecked}
+    ranged = check_ranges(operation, inputs, check=check)
+    fields = [ranged.get(name, field) for name, field in zip(names, fields, strict=True)]
     work_dtype = working_dtype(*(f.dtype for f in fields[:core_inputs]), names=names[:core_inputs])
     if not any(isinstance(f, xr.DataArray) for f in fields):
         return _columns_arrays(

@@ -1,7 +1,10 @@
 """Density and its derivatives from the TEOS-10 75-term polynomial (Roquet et al. 2015).
 
 Inputs ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); the
-conventions of every eos function are in :mod:`oceanflow.eos`.
+conventions of every eos function are in :mod:`oceanflow.eos`.  Every function
+takes ``check=`` (:mod:`oceanflow.eos.validity`): inputs outside TEOS-10's range
+give one warning per call with the count (``"warn"``, the default), an error
+(``"raise"``) or nothing (``None``).
 
 Example
 -------
@@ -56,7 +59,7 @@ _ATTRS = {
 _ATTRS["sigma0"]["standard_name"] = "sea_water_sigma_theta"  # CF: reference pressure 0 unless stated
 
 
-def specvol(SA: Field, CT: Field, p: Field) -> Any:
+def specvol(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     """Specific volume of seawater, v (m3 kg-1).
 
     ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
@@ -64,10 +67,10 @@ def specvol(SA: Field, CT: Field, p: Field) -> Any:
     >>> specvol(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([0.00096967])
     """
-    return evaluate("specvol", (SA, CT, p), _NAMES, ("specvol",), _ATTRS)
+    return evaluate("specvol", (SA, CT, p), _NAMES, ("specvol",), _ATTRS, check=check)
 
 
-def rho(SA: Field, CT: Field, p: Field) -> Any:
+def rho(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     """In-situ density of seawater, 1/v (kg m-3).
 
     ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
@@ -75,10 +78,10 @@ def rho(SA: Field, CT: Field, p: Field) -> Any:
     >>> rho(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([1031.28107437])
     """
-    return evaluate("rho", (SA, CT, p), _NAMES, ("rho",), _ATTRS)
+    return evaluate("rho", (SA, CT, p), _NAMES, ("rho",), _ATTRS, check=check)
 
 
-def alpha(SA: Field, CT: Field, p: Field) -> Any:
+def alpha(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     """Thermal expansion coefficient with respect to CT, (dv/dCT)/v (1/K).
 
     ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
@@ -86,10 +89,10 @@ def alpha(SA: Field, CT: Field, p: Field) -> Any:
     >>> alpha(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([0.00018636])
     """
-    return evaluate("alpha", (SA, CT, p), _NAMES, ("alpha",), _ATTRS)
+    return evaluate("alpha", (SA, CT, p), _NAMES, ("alpha",), _ATTRS, check=check)
 
 
-def beta(SA: Field, CT: Field, p: Field) -> Any:
+def beta(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     """Saline contraction coefficient at constant CT, -(dv/dSA)/v (kg g-1).
 
     ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
@@ -97,10 +100,10 @@ def beta(SA: Field, CT: Field, p: Field) -> Any:
     >>> beta(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([0.00074303])
     """
-    return evaluate("beta", (SA, CT, p), _NAMES, ("beta",), _ATTRS)
+    return evaluate("beta", (SA, CT, p), _NAMES, ("beta",), _ATTRS, check=check)
 
 
-def rho_alpha_beta(SA: Field, CT: Field, p: Field) -> Any:
+def rho_alpha_beta(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     """``(rho, alpha, beta)`` from one pass over the data (kg m-3, 1/K, kg g-1).
 
     Same values as :func:`rho`, :func:`alpha` and :func:`beta` (to rounding);
@@ -110,14 +113,15 @@ def rho_alpha_beta(SA: Field, CT: Field, p: Field) -> Any:
     >>> r, a, b
     (array([1031.28107437]), array([0.00018636]), array([0.00074303]))
     """
-    return evaluate("rho_alpha_beta", (SA, CT, p), _NAMES, ("rho", "alpha", "beta"), _ATTRS)
+    return evaluate("rho_alpha_beta", (SA, CT, p), _NAMES, ("rho", "alpha", "beta"), _ATTRS, check=check)
 
 
 def _sigma_function(number: int, example: str) -> Callable[[Field, Field], Any]:
     p_ref = 1000.0 * number
+    name = f"sigma{number}"
 
-    def sigma(SA: Field, CT: Field) -> Any:
-        return evaluate("sigma", (SA, CT), ("SA", "CT"), (f"sigma{number}",), _ATTRS, extra=(p_ref,))
+    def sigma(SA: Field, CT: Field, *, check: str | None = "warn") -> Any:
+        return evaluate("sigma", (SA, CT), ("SA", "CT"), (name,), _ATTRS, extra=(p_ref,), check=check, function=name)
 
     sigma.__name__ = sigma.__qualname__ = f"sigma{number}"
     sigma.__doc__ = f"""Potential density anomaly referenced to {p_ref:.0f} dbar (kg m-3).

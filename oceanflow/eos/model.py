@@ -32,10 +32,10 @@ from .._dtypes import working_dtype
 from ..alignment import align
 from ..chunking import chunked_for, whole_core_dims
 from ..kernels import eos_column as column_kernels
-from ._evaluate import _checked
+from ._evaluate import checked
 from .column import _check_latitude, _profiles_along_axis
 from .density import _ATTRS as _DENSITY_ATTRS
-from .validity import RANGES, check_ranges
+from .validity import check_ranges
 
 __all__ = ["from_model"]
 
@@ -62,7 +62,6 @@ _ATTRS = {
 }
 
 _VERTICAL_KINDS = {"p": 0, "z": 1, "depth": 2}
-_VERTICAL_RANGES = {"p": RANGES["p"], "z": RANGES["z"], "depth": (-RANGES["z"][1], -RANGES["z"][0], "m")}
 _PRESSURE_UNITS = {"dbar", "decibar", "decibars", "pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"}
 _LENGTH_UNITS = {"m", "meter", "meters", "metre", "metres", "km", "cm", "dm"}
 
@@ -166,7 +165,7 @@ def from_model(
     _check_meaning(vertical, v_name)
     _check_latitude(lat)
     names = ["SP", t_name, v_name, "lon", "lat"]
-    fields = [_checked(f, name) for f, name in zip((SP, temperature, vertical, lon, lat), names, strict=True)]
+    fields = [checked(f, name) for f, name in zip((SP, temperature, vertical, lon, lat), names, strict=True)]
     # float32 when the fields are: a vertical coordinate (lev) is often float64 in files
     dtype_of = fields[:3] if np.ndim(fields[2]) > 1 else fields[:2]
     work_dtype = working_dtype(*(f.dtype for f in dtype_of), names=names[: len(dtype_of)])
@@ -312,8 +311,7 @@ def _model_block(*blocks, layouts, ndim, vertical, t_kind, v_kind, codes, work_d
 
     if check is not None:
         t_name, v_name = checked
-        ranges = {"SP": RANGES["SP"], t_name: RANGES[t_name], v_name: _VERTICAL_RANGES[v_name]}
-        check_ranges("from_model", dict(zip(("SP", t_name, v_name), blocks, strict=False)), ranges, check=check)
+        check_ranges("from_model", dict(zip(("SP", t_name, v_name), blocks, strict=False)), check=check)
 
     dtype = np.dtype(work_dtype)
     expanded = []

@@ -6,7 +6,10 @@ The same expressions as GSW's ``gsw_sound_speed``, ``gsw_kappa``,
 of Roquet et al. 2015 and its derivatives) and ``gsw_spiciness0/1/2`` (the
 polynomials of McDougall and Krzysik 2015), each in one pass per chunk.
 Inputs ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); the
-conventions of every eos function are in :mod:`oceanflow.eos`.
+conventions of every eos function are in :mod:`oceanflow.eos`.  Every function
+takes ``check=`` (:mod:`oceanflow.eos.validity`): inputs outside TEOS-10's range
+give one warning per call with the count (``"warn"``, the default), an error
+(``"raise"``) or nothing (``None``).
 
 Example
 -------
@@ -69,7 +72,7 @@ _ATTRS = {
 }
 
 
-def sound_speed(SA: Field, CT: Field, p: Field) -> Any:
+def sound_speed(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     """Speed of sound in seawater, sqrt(-v**2 / (dv/dP)) (m s-1).
 
     ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
@@ -77,10 +80,10 @@ def sound_speed(SA: Field, CT: Field, p: Field) -> Any:
     >>> sound_speed(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([1506.40232974])
     """
-    return evaluate("sound_speed", (SA, CT, p), _NAMES, ("sound_speed",), _ATTRS)
+    return evaluate("sound_speed", (SA, CT, p), _NAMES, ("sound_speed",), _ATTRS, check=check)
 
 
-def kappa(SA: Field, CT: Field, p: Field) -> Any:
+def kappa(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     """Isentropic compressibility of seawater, -(dv/dP)/v at constant SA and CT (Pa-1).
 
     ``SA`` (g kg-1), ``CT`` (degC), ``p`` sea pressure (dbar); see the module doc.
@@ -88,10 +91,10 @@ def kappa(SA: Field, CT: Field, p: Field) -> Any:
     >>> kappa(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([4.27307972e-10])
     """
-    return evaluate("kappa", (SA, CT, p), _NAMES, ("kappa",), _ATTRS)
+    return evaluate("kappa", (SA, CT, p), _NAMES, ("kappa",), _ATTRS, check=check)
 
 
-def enthalpy(SA: Field, CT: Field, p: Field) -> Any:
+def enthalpy(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     """Specific enthalpy of seawater (J kg-1).
 
     Potential enthalpy ``cp0 * CT`` (cp0 = 3991.86795711963 J kg-1 K-1) plus
@@ -102,10 +105,10 @@ def enthalpy(SA: Field, CT: Field, p: Field) -> Any:
     >>> enthalpy(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([49636.2900788])
     """
-    return evaluate("enthalpy", (SA, CT, p), _NAMES, ("enthalpy",), _ATTRS)
+    return evaluate("enthalpy", (SA, CT, p), _NAMES, ("enthalpy",), _ATTRS, check=check)
 
 
-def cabbeling(SA: Field, CT: Field, p: Field) -> Any:
+def cabbeling(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     """Cabbeling coefficient with respect to Conservative Temperature (K-2).
 
     ``d(alpha)/dCT + 2 (alpha/beta) d(alpha)/dSA - (alpha/beta)**2 d(beta)/dSA``
@@ -115,10 +118,10 @@ def cabbeling(SA: Field, CT: Field, p: Field) -> Any:
     >>> cabbeling(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([1.0444338e-05])
     """
-    return evaluate("cabbeling", (SA, CT, p), _NAMES, ("cabbeling",), _ATTRS)
+    return evaluate("cabbeling", (SA, CT, p), _NAMES, ("cabbeling",), _ATTRS, check=check)
 
 
-def thermobaric(SA: Field, CT: Field, p: Field) -> Any:
+def thermobaric(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     """Thermobaric coefficient with respect to Conservative Temperature (K-1 Pa-1).
 
     ``d(alpha)/dP - (alpha/beta) d(beta)/dP`` with P in Pa (IOC et al. 2010,
@@ -128,14 +131,14 @@ def thermobaric(SA: Field, CT: Field, p: Field) -> Any:
     >>> thermobaric(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([2.23575802e-12])
     """
-    return evaluate("thermobaric", (SA, CT, p), _NAMES, ("thermobaric",), _ATTRS)
+    return evaluate("thermobaric", (SA, CT, p), _NAMES, ("thermobaric",), _ATTRS, check=check)
 
 
 def _spiciness_function(number: int, example: str) -> Callable[[Field, Field], Any]:
     name = f"spiciness{number}"
 
-    def spiciness(SA: Field, CT: Field) -> Any:
-        return evaluate(name, (SA, CT), ("SA", "CT"), (name,), _ATTRS)
+    def spiciness(SA: Field, CT: Field, *, check: str | None = "warn") -> Any:
+        return evaluate(name, (SA, CT), ("SA", "CT"), (name,), _ATTRS, check=check)
 
     spiciness.__name__ = spiciness.__qualname__ = name
     spiciness.__doc__ = f"""Spiciness referenced to {1000 * number} dbar (kg m-3).

@@ -57,6 +57,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "t": (-3.0, 40.0, "degC"),
     "p": (0.0, 10000.0, "dbar"),
     "z": (-10000.0, 5.0, "m"),
+    "depth": (-5.0, 10000.0, "m"),
     "lat": (-90.0, 90.0, "degN"),
 }
 
