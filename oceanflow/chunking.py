@@ -292,7 +292,7 @@ def _encoded_chunks(var) -> dict:
 
 def default_target(memory_per_worker: int | None = None, threads_per_worker: int | None = None) -> int:
     """Bytes per chunk: worker memory / (threads x chunks in memory per thread),
-    capped at :data:`PREFERRED_MAX_BYTES` (see there how it was measured).
+    capped at :data:`PREFERRED_MAX_BYTES` (see there why).
 
     Defaults come from the active ``distributed`` cluster's workers, else from
     this machine (total memory and cores), else dask's ``array.chunk-size``.
