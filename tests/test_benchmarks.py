@@ -42,48 +42,25 @@ def test_polyval_benchmark_runs(capsys):
     assert "eos.rho vs gsw.rho" in printed and "polyfit along time" in printed
 
 
-def test_climatology_benchmark_runs(tmp_path):
-    command = [
-        sys.executable,
-        str(BENCHMARKS / "bench_climatology.py"),
-        "--years",
-        "1",
-        "--ny",
-        "4",
-        "--nx",
-        "6",
-        "--repeat",
-        "1",
-        "--out",
-        str(tmp_path),
-        "--cases",
-        "month/oceanflow,anomaly/oceanflow",
-    ]
+def run_script(name, tmp_path, *options, years=1):
+    """Run ``benchmarks/{name}.py`` on a tiny grid, once per case; its output and its table rows by case."""
+    command = [sys.executable, str(BENCHMARKS / f"{name}.py"), "--years", str(years), "--ny", "4", "--nx", "6"]
+    command += ["--repeat", "1", "--out", str(tmp_path), *options]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line and line[0] != "#"}
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line and line[0] != "#"}
+    return result.stdout, rows
+
+
+def test_climatology_benchmark_runs(tmp_path):
+    _, lines = run_script("bench_climatology", tmp_path, "--cases", "month/oceanflow,anomaly/oceanflow")
     assert {"read-zarr", "copy-zarr", "month/oceanflow", "anomaly/oceanflow"} <= set(lines)
     assert float(lines["month/oceanflow"][1]) > 0
 
 
 def test_chunk_benchmark_runs(tmp_path):
-    command = [
-        sys.executable,
-        str(BENCHMARKS / "bench_chunks.py"),
-        "--years",
-        "1",
-        "--ny",
-        "4",
-        "--nx",
-        "6",
-        "--repeat",
-        "1",
-        "--out",
-        str(tmp_path),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "oceanflow.suggest_chunks" in result.stdout and "oceanflow.open_dataset + oceanflow.save" in result.stdout
+    printed, _ = run_script("bench_chunks", tmp_path)
+    assert "oceanflow.suggest_chunks" in printed and "oceanflow.open_dataset + oceanflow.save" in printed
 
 
 def test_memory_benchmark_runs(capsys):
@@ -95,23 +72,15 @@ def test_memory_benchmark_runs(capsys):
 
 
 def test_mhw_benchmark_runs(tmp_path):
-    command = [sys.executable, str(BENCHMARKS / "bench_mhw.py"), "--years", "3", "--ny", "4", "--nx", "6"]
-    command += ["--repeat", "1", "--ref-pixels", "2", "--out", str(tmp_path)]
-    command += ["--cases", "read-zarr,pipeline/oceanflow,pipeline/oceanflow-netcdf,reference"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line and line[0] != "#"}
+    cases = "read-zarr,pipeline/oceanflow,pipeline/oceanflow-netcdf,reference"
+    printed, lines = run_script("bench_mhw", tmp_path, "--ref-pixels", "2", "--cases", cases, years=3)
     assert {"read-zarr", "pipeline/oceanflow", "pipeline/oceanflow-netcdf", "reference"} <= set(lines)
-    assert float(lines["pipeline/oceanflow"][1]) > 0 and "faster than the reference" in result.stdout
+    assert float(lines["pipeline/oceanflow"][1]) > 0 and "faster than the reference" in printed
 
 
 def test_percentile_benchmark_runs(tmp_path):
     cases = "doy-p90/oceanflow,doy-p90/oceanflow-planned,month-median/oceanflow,doy-mean-w11/oceanflow"
-    command = [sys.executable, str(BENCHMARKS / "bench_percentiles.py"), "--years", "2", "--ny", "4", "--nx", "6"]
-    command += ["--repeat", "1", "--out", str(tmp_path), "--cases", cases]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line and line[0] != "#"}
+    _, lines = run_script("bench_percentiles", tmp_path, "--cases", cases, years=2)
     assert {"read-netcdf", "read-zarr", "doy-p90/oceanflow", "doy-mean/oceanflow"} <= set(lines)
     assert float(lines["doy-p90/oceanflow-planned"][1]) > 0
 
