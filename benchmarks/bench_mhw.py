@@ -153,17 +153,12 @@ def _timed(case, ds, out):
         found = mhw.detect(sst, clim)
         tasks += sum(len(found[v].data.__dask_graph__()) for v in ("intensity", "category", "event"))
         oceanflow.save(found, target, overwrite=True)
-        if case.startswith("pipeline"):  # as the command: events and summary written in one computation
-            from oceanflow._progress import compute
-
-            written = oceanflow.open_dataset(target)
-            writes = []
+        if case.startswith("pipeline"):  # as the command
+            blocks = {d: max(c) for d, c in found["intensity"].chunksizes.items()}
+            written = oceanflow.open_dataset(target, chunks=blocks or "auto")
             for tag, result in (("events", mhw.events(written)), ("summary", mhw.summary(written, "YS"))):
                 tasks += sum(len(v.data.__dask_graph__()) for v in result.data_vars.values() if v.chunks)
-                writes.append(
-                    oceanflow.save(result, os.path.join(out, f"result_{tag}.zarr"), overwrite=True, compute=False)
-                )
-            compute(*writes, progress=False)
+                oceanflow.save(result, os.path.join(out, f"result_{tag}.zarr"), overwrite=True)
     return time.perf_counter() - start, tasks
 
 

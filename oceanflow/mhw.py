@@ -699,14 +699,17 @@ def _series_call(x, *extras, series_func, **kwargs):
 
 
 def _time_whole(data):
-    """``data`` ((time, *space)) in spatial blocks sized for the target
+    """``data`` ((time, *space)) in spatial blocks whose series fit a task
     (:func:`~oceanflow.chunking.plan_chunks`), at least one per thread, when
     its time axis is chunked; its time chunks are left as they are (each task
     concatenates its own).  Blocks whose time axis is whole are kept."""
     data = chunked_for(data, core_dims="time", operation="mhw")
     if not is_dask(data.data) or len(data.chunks[0]) == 1:  # time already whole: the blocks as they are
         return data  # (splitting them for more tasks than threads would copy every block once more)
-    chunks = {d: c if isinstance(c, int) else max(c) for d, c in plan_chunks(data, core_dims="time").chunks.items()}
+    # blocks whose whole series fit a task's share (the order statistics' rule), not storage-aligned
+    # blocks: time-chunked storage has whole-grid chunks, which would make one block of the whole input
+    plan = plan_chunks(data, core_dims="time", operation="quantile")
+    chunks = {d: c if isinstance(c, int) else max(c) for d, c in plan.chunks.items()}
     space = [d for d in data.dims if d != "time"]
     blocks = math.prod(math.ceil(data.sizes[d] / chunks[d]) for d in space)
     threads = worker_threads()

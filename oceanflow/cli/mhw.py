@@ -85,7 +85,6 @@ def sibling(output: Path, tag: str, suffix: str | None = None) -> Path:
 def run(args: argparse.Namespace, operation: str) -> None:
     import oceanflow
     from oceanflow import mhw
-    from oceanflow._progress import compute
 
     ds = with_time(open_input(args), "mhw")
     if len(ds.data_vars) != 1:
@@ -113,22 +112,23 @@ def run(args: argparse.Namespace, operation: str) -> None:
     say(args.quiet, f"wrote {args.output}")
     if not (args.events or args.summary or args.plot):
         return
-    written = oceanflow.open_dataset(args.output)
+    written = oceanflow.open_dataset(args.output, chunks=_blocks_of(found) or "auto")
     extras = []
     if args.events:
         extras.append(("events", mhw.events(written)))
     if args.summary:
         extras.append(("summary", mhw.summary(written, args.summary)))
-    paths = [sibling(args.output, tag) for tag, _ in extras]
-    writes = [
-        oceanflow.save(result, path, overwrite=args.overwrite, operation=operation, compute=False)
-        for (_, result), path in zip(extras, paths, strict=True)
-    ]
-    compute(*writes, progress=not args.quiet)  # together: one read of the daily variables for both
-    for path in paths:
+    for tag, result in extras:  # one after the other: computed together, their shared inputs stay in memory
+        path = sibling(args.output, tag)
+        oceanflow.save(result, path, overwrite=args.overwrite, operation=operation, progress=not args.quiet)
         say(args.quiet, f"wrote {path}")
     if args.plot:
         _plot(written, sst, args)
+
+
+def _blocks_of(found):
+    """The detection's blocks (its storage chunks): read back one per task, not merged into larger ones."""
+    return {d: max(c) for d, c in found["intensity"].chunksizes.items()}
 
 
 def _plot(written, sst, args):
