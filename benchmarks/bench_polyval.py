@@ -1,10 +1,10 @@
-"""polyval, eos.rho and polyfit against their peers, side by side in one run.
+"""polyval and polyfit against their peers, side by side in one run.
 
 Prints medians (ms) and ratios to the memory floor (``np.copyto`` into a
 preallocated array) for oceanflow, ``np.polyval``, ``xr.polyval``, numexpr and
 ``x.copy()``, in memory and on dask (100 MB chunks, threaded scheduler, with
-task counts), then ``oceanflow.eos.rho`` against ``gsw.rho`` and
-``oceanflow.polyfit`` against ``xr.DataArray.polyfit``.
+task counts), then ``oceanflow.polyfit`` against ``xr.DataArray.polyfit``
+(``oceanflow.eos`` against gsw: ``benchmarks/bench_eos.py``).
 
 Run (about 5 minutes on 2 cores)::
 
@@ -133,33 +133,6 @@ def bench_polyval(size, repeat, slow_repeat, chunk_bytes):
                 )
 
 
-def bench_eos(size, repeat):
-    try:
-        import gsw
-
-        from oceanflow import eos
-    except ImportError as err:
-        print(f"\neos.rho skipped: {err}")
-        return
-    rng = np.random.default_rng(1)
-    SA = rng.uniform(30, 38, size)
-    CT = rng.uniform(-1, 25, size)
-    p = rng.uniform(0, 5000, size)
-    their = median_seconds(lambda: gsw.rho(SA, CT, p), repeat)
-    two = median_seconds(lambda: eos.rho(SA, CT, p), repeat)
-    one = _one_thread(lambda: eos.rho(SA, CT, p), repeat)
-    print(f"\neos.rho vs gsw.rho, {size:,} float64 points (ratio = gsw time / oceanflow time)")
-    print(f"  gsw.rho                            {their * 1e3:10.1f} ms  {their / size * 1e9:6.1f} ns/point")
-    print(
-        f"  oceanflow.eos.rho, 1 thread        {one * 1e3:10.1f} ms  {one / size * 1e9:6.1f} ns/point"
-        f"  {their / one:5.2f}x"
-    )
-    print(
-        f"  oceanflow.eos.rho, {os.cpu_count()} threads       {two * 1e3:10.1f} ms  {two / size * 1e9:6.1f} ns/point"
-        f"  {their / two:5.2f}x"
-    )
-
-
 def bench_polyfit(shape, repeat):
     """oceanflow.polyfit vs xarray's polyfit along a daily time axis, 10 % NaN, on dask."""
     import warnings
@@ -189,7 +162,6 @@ def bench_polyfit(shape, repeat):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=50_000_000, help="values for polyval (default 50M)")
-    parser.add_argument("--eos-size", type=int, default=10_000_000, help="points for eos.rho (default 10M)")
     parser.add_argument("--repeat", type=int, default=7, help="timed repeats of fast cases (median)")
     parser.add_argument("--slow-repeat", type=int, default=3, help="timed repeats of slow peers (median)")
     parser.add_argument("--chunk-mb", type=float, default=100.0, help="dask chunk size in MB")
@@ -198,7 +170,6 @@ def main(argv=None):
     start = time.perf_counter()
     print(f"oceanflow {oceanflow.__version__}, {os.cpu_count()} cores, numpy {np.__version__}")
     bench_polyval(args.size, args.repeat, args.slow_repeat, int(args.chunk_mb * 1e6))
-    bench_eos(args.eos_size, args.repeat)
     bench_polyfit(tuple(args.fit_shape), max(1, args.slow_repeat))
     print("\nfirst-call compile times (s):")
     for (kernel, dtype), seconds in sorted(COMPILE_SECONDS.items()):

@@ -62,7 +62,7 @@ def evaluate(
         return _evaluate_xarray(args, names, outputs, attrs, options)
     shapes = [arg.shape for arg in args]
     if not any(np.isnan(size) for shape in shapes for size in shape):  # dask: unknown sizes are NaN
-        _broadcast_shape(shapes, names)
+        broadcast_shape(shapes, names)
     results = _evaluate_arrays(*args, **options)
     if any(is_dask(arg) for arg in args):
         return results
@@ -120,12 +120,7 @@ def _evaluate_arrays(*args, **options):
 
 
 def _evaluate_xarray(args, names, outputs, attrs, options):
-    for arg, name in zip(args, names, strict=True):
-        if not isinstance(arg, xr.DataArray) and arg.ndim > 0:
-            raise TypeError(
-                f"{name} is a {arg.ndim}-D {type(arg).__name__} but another input is a DataArray: "
-                f"its dimensions are ambiguous; wrap it, e.g. xr.DataArray({name}, dims=(...))"
-            )
+    refuse_unnamed(args, names)
     args = [chunked_for(a, operation="eos") if isinstance(a, xr.DataArray) else xr.DataArray(a) for a in args]
     args = list(align(*args, names=names))
     nout = len(outputs)
@@ -147,14 +142,15 @@ def checked_inputs(function: str, args: Sequence[Any], names: Sequence[str], che
     return [ranged[name] for name in names]
 
 
-def checked(arg: Any, name: str) -> Any:
+def checked(arg: Any, name: str, fixes: Mapping[str, str] | None = None) -> Any:
     """``arg`` as a DataArray, dask array or NumPy array of real numbers; a DataArray's
-    attributes must not say it is something else than ``name`` (:func:`.declared.check_declared`)."""
+    attributes must not say it is something else than ``name`` (:func:`.declared.check_declared`,
+    with ``fixes``)."""
     if isinstance(arg, xr.Dataset):
         raise TypeError(f"{name} is a Dataset; pass its DataArray, e.g. ds[{name!r}]")
     arg = unmasked(arg)  # masked values are NaN, as everywhere in oceanflow
     if isinstance(arg, xr.DataArray):
-        check_declared(arg, name)
+        check_declared(arg, name, fixes=fixes)
     elif not is_dask(arg):
         try:
             arg = np.asarray(arg)
@@ -164,7 +160,18 @@ def checked(arg: Any, name: str) -> Any:
     return arg
 
 
-def _broadcast_shape(shapes, names):
+def refuse_unnamed(args: Sequence[Any], names: Sequence[str]) -> None:
+    """Refuse arrays of one dimension or more among DataArrays: their dimensions are ambiguous."""
+    for arg, name in zip(args, names, strict=True):
+        if not isinstance(arg, xr.DataArray) and np.ndim(arg) > 0:
+            raise TypeError(
+                f"{name} is a {np.ndim(arg)}-D {type(arg).__name__} but another input is a DataArray: "
+                f"its dimensions are ambiguous; wrap it, e.g. xr.DataArray({name}, dims=(...))"
+            )
+
+
+def broadcast_shape(shapes: Sequence[tuple], names: Sequence[str]) -> tuple[int, ...]:
+    """The NumPy broadcast of ``shapes`` (of the inputs ``names``), or an error that says how to match them."""
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:

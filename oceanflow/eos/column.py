@@ -44,7 +44,7 @@ from .._dtypes import working_dtype
 from ..alignment import align
 from ..chunking import chunked_for, whole_core_dims
 from ..kernels import eos_column as column_kernels
-from ._evaluate import checked
+from ._evaluate import broadcast_shape, checked, refuse_unnamed
 from .validity import check_ranges
 
 __all__ = ["Nsquared", "geo_strf_dyn_height", "mixed_layer_depth"]
@@ -68,9 +68,6 @@ _ATTRS = {
     },
     "geo_strf_dyn_height": {"units": "m2 s-2", "long_name": "dynamic height anomaly"},
 }
-
-_PRESSURE_UNITS = {"dbar", "decibar", "decibars", "pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"}
-_PRESSURE_NAMES = {"sea_water_pressure", "sea_water_pressure_due_to_sea_water", "sea_water_pressure_at_sea_floor"}
 
 
 def Nsquared(
@@ -122,7 +119,7 @@ def Nsquared(
     (array([1.16652069e-04, 9.55009778e-05]), array([ 50., 150.]))
     """
     if lat is not None:
-        _check_latitude(lat)
+        check_latitude(lat)
     g0 = GRIFFIES_G if lat is None else 0.0
     fields = [SA, CT, p]
     names = ["SA", "CT", "p"]
@@ -297,7 +294,6 @@ def mixed_layer_depth(
         if criterion == "density":
             raise ValueError("the density criterion needs SA (g kg-1); pass it, or criterion='temperature'")
         SA = CT
-    _check_depth(depth)
     if criterion == "density":
         attrs = {
             "units": "m",
@@ -352,17 +348,10 @@ def _columns(
 
 def _columns_arrays(kernel, fields, names, axis, extra, core_inputs, output, operation, out_name, attrs, work_dtype):
     """NumPy or dask inputs: named by position from the right, computed as DataArrays."""
-    fields = _profiles_along_axis(fields, core_inputs, axis)
-    shapes = [np.shape(f) for f in fields]
-    try:
-        full = np.broadcast_shapes(*(s for s in shapes if not any(np.isnan(x) for x in s)))
-    except ValueError:
-        given = ", ".join(f"{name} {tuple(shape)}" for name, shape in zip(names, shapes, strict=True))
-        raise ValueError(
-            f"input shapes do not broadcast together: {given}.  Axes are matched from the right, "
-            "e.g. a pressure profile of shape (nz, 1, 1) for fields of shape (nz, ny, nx), "
-            "or use DataArrays, matched by dimension name"
-        ) from None
+    fields = profiles_along_axis(fields, core_inputs, axis)
+    known = [(np.shape(f), name) for f, name in zip(fields, names, strict=True)]
+    known = [(shape, name) for shape, name in known if not any(np.isnan(x) for x in shape)]
+    full = broadcast_shape([shape for shape, _ in known], [name for _, name in known])
     ndim = len(full)
     if ndim == 0:
         raise ValueError(f"{operation} needs profiles: SA, CT and {names[2]} are scalars")
@@ -397,7 +386,7 @@ def _columns_arrays(kernel, fields, names, axis, extra, core_inputs, output, ope
     return data[()] if data.ndim == 0 and not is_dask(data) else data
 
 
-def _profiles_along_axis(fields, core_inputs, axis):
+def profiles_along_axis(fields, core_inputs, axis):
     """A 1-D profile among N-D fields laid along ``axis``, as gsw takes pressure (p of shape (nz,)
     with SA of shape (nz, n))."""
     ndim = max(np.ndim(f) for f in fields[:core_inputs])
@@ -413,12 +402,7 @@ def _profiles_along_axis(fields, core_inputs, axis):
 
 
 def _columns_xarray(kernel, fields, names, dim, extra, core_inputs, output, operation, out_name, attrs, work_dtype):
-    for field, name in zip(fields, names, strict=True):
-        if not isinstance(field, xr.DataArray) and np.ndim(field) > 0:
-            raise TypeError(
-                f"{name} is a {np.ndim(field)}-D {type(field).__name__} but another input is a DataArray: "
-                f"its dimensions are ambiguous; wrap it, e.g. xr.DataArray({name}, dims=(...))"
-            )
+    refuse_unnamed(fields, names)
     fields = [f if isinstance(f, xr.DataArray) else xr.DataArray(f) for f in fields]
     vertical = fields[2]
     if dim is None:
@@ -550,7 +534,7 @@ def _check_increasing(vertical: xr.DataArray, dim, name, operation) -> None:
         )
 
 
-def _check_latitude(lat) -> None:
+def check_latitude(lat) -> None:
     if isinstance(lat, xr.DataArray):
         lat = lat.data
     if is_dask(lat):
@@ -558,26 +542,6 @@ def _check_latitude(lat) -> None:
     values = np.asarray(lat, dtype=float)
     if np.any(np.abs(values) > 90):
         raise ValueError("lat must be latitudes in degrees north, between -90 and 90")
-
-
-def _check_depth(depth) -> None:
-    """Refuse a depth whose attributes say it is a pressure or a height (positive up)."""
-    if not isinstance(depth, xr.DataArray):
-        return
-    units = "".join(str(depth.attrs.get("units", "")).split()).lower()
-    standard_name = str(depth.attrs.get("standard_name", "")).strip().lower()
-    label = f"depth ({depth.name!r})" if depth.name is not None else "depth"
-    if units in _PRESSURE_UNITS or standard_name in _PRESSURE_NAMES:
-        raise ValueError(
-            f"{label} is a pressure according to its attributes (units {depth.attrs.get('units')!r}, "
-            f"standard_name {depth.attrs.get('standard_name')!r}), but the mixed layer depth needs depth in m, "
-            "positive downwards: convert it with TEOS-10's z_from_p(p, lat) and pass -z"
-        )
-    if str(depth.attrs.get("positive", "")).lower() == "up" or standard_name in ("height", "altitude"):
-        raise ValueError(
-            f"{label} is a height (positive up) according to its attributes; the mixed layer depth needs "
-            "depth in m, positive downwards: pass -z (and correct the attributes: positive='down')"
-        )
 
 
 def _finite(value, name, *, minimum=None, positive=False) -> float:

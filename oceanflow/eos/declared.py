@@ -7,16 +7,21 @@ the TEOS-10 conversion that makes the right input.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import xarray as xr
 
+# What the attributes can say a variable is (the keys of a ``fixes=`` mapping).
 _PRACTICAL_SALINITY = "practical salinity"
-_POTENTIAL_TEMPERATURE = "potential temperature"
-_IN_SITU_TEMPERATURE = "in-situ temperature"
-_DEPTH = "a depth or height"
-_ABSOLUTE_SALINITY = "Absolute (or Reference) Salinity"
-_CONSERVATIVE_TEMPERATURE = "Conservative Temperature"
-_PRESSURE = "a pressure"
-_POSITIVE_DOWN = "a depth (positive down)"
+POTENTIAL_TEMPERATURE = "potential temperature"
+IN_SITU_TEMPERATURE = "in-situ temperature"
+DEPTH_OR_HEIGHT = "a depth or height"
+ABSOLUTE_SALINITY = "Absolute (or Reference) Salinity"
+CONSERVATIVE_TEMPERATURE = "Conservative Temperature"
+PRESSURE = "a pressure"
+POSITIVE_DOWN = "a depth (positive down)"
+HEIGHT = "a height (positive up)"
+KELVIN = "in kelvin"
 
 #: standard_name -> what the values are, for each input.
 _WRONG_STANDARD_NAMES = {
@@ -28,44 +33,54 @@ _WRONG_STANDARD_NAMES = {
         "sea_water_knudsen_salinity": "Knudsen salinity",
     },
     "CT": {
-        "sea_water_potential_temperature": _POTENTIAL_TEMPERATURE,
-        "sea_surface_temperature": _POTENTIAL_TEMPERATURE,  # at the surface, in-situ = potential
-        "sea_water_temperature": _IN_SITU_TEMPERATURE,
-        "sea_water_in_situ_temperature": _IN_SITU_TEMPERATURE,
+        "sea_water_potential_temperature": POTENTIAL_TEMPERATURE,
+        "sea_surface_temperature": POTENTIAL_TEMPERATURE,  # at the surface, in-situ = potential
+        "sea_water_temperature": IN_SITU_TEMPERATURE,
+        "sea_water_in_situ_temperature": IN_SITU_TEMPERATURE,
     },
     "p": {
-        "depth": _DEPTH,
-        "height": _DEPTH,
-        "altitude": _DEPTH,
-        "depth_below_geoid": _DEPTH,
-        "height_above_geoid": _DEPTH,
-        "height_above_reference_ellipsoid": _DEPTH,
-        "ocean_depth": _DEPTH,
+        "depth": DEPTH_OR_HEIGHT,
+        "height": DEPTH_OR_HEIGHT,
+        "altitude": DEPTH_OR_HEIGHT,
+        "depth_below_geoid": DEPTH_OR_HEIGHT,
+        "height_above_geoid": DEPTH_OR_HEIGHT,
+        "height_above_reference_ellipsoid": DEPTH_OR_HEIGHT,
+        "ocean_depth": DEPTH_OR_HEIGHT,
     },
     "SP": {
-        "sea_water_absolute_salinity": _ABSOLUTE_SALINITY,
-        "sea_water_reference_salinity": _ABSOLUTE_SALINITY,
-        "sea_water_preformed_salinity": _ABSOLUTE_SALINITY,
+        "sea_water_absolute_salinity": ABSOLUTE_SALINITY,
+        "sea_water_reference_salinity": ABSOLUTE_SALINITY,
+        "sea_water_preformed_salinity": ABSOLUTE_SALINITY,
         "sea_water_cox_salinity": "Cox salinity",
         "sea_water_knudsen_salinity": "Knudsen salinity",
     },
     "pt": {
-        "sea_water_conservative_temperature": _CONSERVATIVE_TEMPERATURE,
-        "sea_water_temperature": _IN_SITU_TEMPERATURE,
-        "sea_water_in_situ_temperature": _IN_SITU_TEMPERATURE,
+        "sea_water_conservative_temperature": CONSERVATIVE_TEMPERATURE,
+        "sea_water_temperature": IN_SITU_TEMPERATURE,
+        "sea_water_in_situ_temperature": IN_SITU_TEMPERATURE,
     },
     "t": {
-        "sea_water_conservative_temperature": _CONSERVATIVE_TEMPERATURE,
-        "sea_water_potential_temperature": _POTENTIAL_TEMPERATURE,
+        "sea_water_conservative_temperature": CONSERVATIVE_TEMPERATURE,
+        "sea_water_potential_temperature": POTENTIAL_TEMPERATURE,
     },
     "z": {
-        "depth": _POSITIVE_DOWN,
-        "depth_below_geoid": _POSITIVE_DOWN,
-        "ocean_depth": _POSITIVE_DOWN,
-        "sea_water_pressure": _PRESSURE,
-        "sea_water_pressure_due_to_sea_water": _PRESSURE,
-        "sea_water_pressure_at_sea_floor": _PRESSURE,
-        "sea_water_pressure_at_sea_water_surface": _PRESSURE,
+        "depth": POSITIVE_DOWN,
+        "depth_below_geoid": POSITIVE_DOWN,
+        "ocean_depth": POSITIVE_DOWN,
+        "sea_water_pressure": PRESSURE,
+        "sea_water_pressure_due_to_sea_water": PRESSURE,
+        "sea_water_pressure_at_sea_floor": PRESSURE,
+        "sea_water_pressure_at_sea_water_surface": PRESSURE,
+    },
+    "depth": {
+        "height": HEIGHT,
+        "altitude": HEIGHT,
+        "height_above_geoid": HEIGHT,
+        "height_above_reference_ellipsoid": HEIGHT,
+        "sea_water_pressure": PRESSURE,
+        "sea_water_pressure_due_to_sea_water": PRESSURE,
+        "sea_water_pressure_at_sea_floor": PRESSURE,
+        "sea_water_pressure_at_sea_water_surface": PRESSURE,
     },
 }
 
@@ -77,17 +92,24 @@ _WRONG_UNITS = {
         ),
         **dict.fromkeys(("kg/kg", "kgkg-1", "kgkg**-1"), "a mass fraction (kg/kg)"),
     },
-    "CT": dict.fromkeys(("k", "kelvin", "degk", "deg_k", "degreek", "degrees_k"), "in kelvin"),
+    "CT": dict.fromkeys(("k", "kelvin", "degk", "deg_k", "degreek", "degrees_k"), KELVIN),
     "p": {
-        **dict.fromkeys(("m", "meter", "meters", "metre", "metres", "km", "cm", "dm"), _DEPTH),
+        **dict.fromkeys(("m", "meter", "meters", "metre", "metres", "km", "cm", "dm"), DEPTH_OR_HEIGHT),
         **dict.fromkeys(("pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"), "not in dbar"),
     },
     "SP": dict.fromkeys(("kg/kg", "kgkg-1", "kgkg**-1"), "a mass fraction (kg/kg)"),
-    "pt": dict.fromkeys(("k", "kelvin", "degk", "deg_k", "degreek", "degrees_k"), "in kelvin"),
-    "t": dict.fromkeys(("k", "kelvin", "degk", "deg_k", "degreek", "degrees_k"), "in kelvin"),
+    "pt": dict.fromkeys(("k", "kelvin", "degk", "deg_k", "degreek", "degrees_k"), KELVIN),
+    "t": dict.fromkeys(("k", "kelvin", "degk", "deg_k", "degreek", "degrees_k"), KELVIN),
     "z": {
         **dict.fromkeys(
-            ("dbar", "decibar", "pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"), _PRESSURE
+            ("dbar", "decibar", "pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"), PRESSURE
+        ),
+        **dict.fromkeys(("km", "cm", "dm", "mm"), "not in metres"),
+    },
+    "depth": {
+        **dict.fromkeys(
+            ("dbar", "decibar", "decibars", "pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"),
+            PRESSURE,
         ),
         **dict.fromkeys(("km", "cm", "dm", "mm"), "not in metres"),
     },
@@ -98,19 +120,19 @@ _FIXES = {
     "Cox salinity": "convert it to practical salinity, then with TEOS-10's SA_from_SP(SP, p, lon, lat)",
     "Knudsen salinity": "convert it to practical salinity, then with TEOS-10's SA_from_SP(SP, p, lon, lat)",
     "a mass fraction (kg/kg)": "multiply it by 1000 to get g/kg",
-    _POTENTIAL_TEMPERATURE: "convert it with TEOS-10's CT_from_pt(SA, pt)",
-    _IN_SITU_TEMPERATURE: "convert it with TEOS-10's CT_from_t(SA, t, p)",
-    "in kelvin": "subtract 273.15 to get degC",
-    _DEPTH: "convert depth to sea pressure with TEOS-10's p_from_z(z, lat), z = -depth (negative downwards)",
+    POTENTIAL_TEMPERATURE: "convert it with TEOS-10's CT_from_pt(SA, pt)",
+    IN_SITU_TEMPERATURE: "convert it with TEOS-10's CT_from_t(SA, t, p)",
+    KELVIN: "subtract 273.15 to get degC",
+    DEPTH_OR_HEIGHT: "convert depth to sea pressure with TEOS-10's p_from_z(z, lat), z = -depth (negative downwards)",
     "not in dbar": "convert it to sea pressure in dbar (1 dbar = 10 kPa)",
-    _ABSOLUTE_SALINITY: "it needs no conversion: pass it where SA is taken "
-    "(or get SP with SP_from_SA(SA, p, lon, lat))",
-    _CONSERVATIVE_TEMPERATURE: "it needs no conversion: pass it where CT is taken (or convert it with "
+    ABSOLUTE_SALINITY: "it needs no conversion: pass it where SA is taken (or get SP with SP_from_SA(SA, p, lon, lat))",
+    CONSERVATIVE_TEMPERATURE: "it needs no conversion: pass it where CT is taken (or convert it with "
     "pt_from_CT(SA, CT) or t_from_CT(SA, CT, p))",
-    _PRESSURE: "it needs no conversion: pass it where p is taken (or get height with z_from_p(p, lat))",
-    _POSITIVE_DOWN: "TEOS-10's z is height, negative below the sea surface: pass z = -depth with attributes "
+    PRESSURE: "it needs no conversion: pass it where p is taken (or get height with z_from_p(p, lat))",
+    POSITIVE_DOWN: "TEOS-10's z is height, negative below the sea surface: pass z = -depth with attributes "
     "that say so, e.g. p_from_z((-depth).assign_attrs(standard_name='height', positive='up'), lat)",
     "not in metres": "convert it to metres",
+    HEIGHT: "depth is positive downwards: pass -z (with attributes that say so: positive='down')",
 }
 
 _WANTED = {
@@ -121,14 +143,17 @@ _WANTED = {
     "pt": ("potential temperature", "sea_water_potential_temperature", "degC"),
     "t": ("in-situ temperature", "sea_water_temperature", "degC"),
     "z": ("height, negative below the sea surface", "height", "m"),
+    "depth": ("depth in m, positive downwards", "depth", "m"),
 }
 
 
-def check_declared(arg: xr.DataArray, name: str) -> None:
+def check_declared(arg: xr.DataArray, name: str, *, fixes: Mapping[str, str] | None = None) -> None:
     """Refuse a DataArray whose ``standard_name`` or ``units`` say it is not ``name``.
 
     ``name`` is ``"SA"``, ``"CT"``, ``"p"`` or, for the conversions, ``"SP"``,
-    ``"pt"``, ``"t"``, ``"z"``.  Practical salinity where SA is taken (and
+    ``"pt"``, ``"t"``, ``"z"``, ``"depth"`` (m, positive down).  ``fixes`` replace
+    the suggested fix for what the attributes say (:data:`PRESSURE`,
+    :data:`HEIGHT`...), e.g. the argument of the caller that takes it.  Practical salinity where SA is taken (and
     Absolute Salinity where SP is), the wrong kind of temperature, temperatures
     in kelvin, depths or heights where pressure is taken, pressures or
     positive-down depths where height is taken, pressures not in dbar are
@@ -142,9 +167,11 @@ def check_declared(arg: xr.DataArray, name: str) -> None:
     what = _WRONG_STANDARD_NAMES[name].get(standard_name) or _WRONG_UNITS[name].get(units)
     positive = str(arg.attrs.get("positive", "")).lower()
     if what is None and name == "p" and positive in ("up", "down"):
-        what = _DEPTH
+        what = DEPTH_OR_HEIGHT
     if what is None and name == "z" and positive == "down":
-        what = _POSITIVE_DOWN
+        what = POSITIVE_DOWN
+    if what is None and name == "depth" and positive == "up":
+        what = HEIGHT
     if what is None:
         return
     wanted, wanted_standard_name, wanted_units = _WANTED[name]
@@ -153,8 +180,9 @@ def check_declared(arg: xr.DataArray, name: str) -> None:
     )
     label = f"{name} ({arg.name!r})" if arg.name is not None else name
     positive = ", positive='up'" if name == "z" and "positive" in arg.attrs else ""
+    fix = (fixes or {}).get(what, _FIXES[what])
     raise ValueError(
         f"{label} is {what} according to its attributes ({declared}), but {name} must be {wanted} "
-        f"({wanted_units}): {_FIXES[what]}.  If the values are {wanted} already, correct the attributes, "
+        f"({wanted_units}): {fix}.  If the values are {wanted} already, correct the attributes, "
         f"e.g. .assign_attrs(standard_name={wanted_standard_name!r}, units={wanted_units!r}{positive})"
     )

@@ -40,7 +40,7 @@ Field = Any
 
 _NAMES = ("SA", "CT", "p")
 
-_ATTRS = {
+ATTRS = {
     "specvol": {"units": "m3 kg-1", "long_name": "specific volume of seawater"},
     "rho": {"units": "kg m-3", "standard_name": "sea_water_density", "long_name": "in-situ density of seawater"},
     "alpha": {
@@ -56,7 +56,7 @@ _ATTRS = {
         for n in range(5)
     },
 }
-_ATTRS["sigma0"]["standard_name"] = "sea_water_sigma_theta"  # CF: reference pressure 0 unless stated
+ATTRS["sigma0"]["standard_name"] = "sea_water_sigma_theta"  # CF: reference pressure 0 unless stated
 
 
 def specvol(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
@@ -67,7 +67,7 @@ def specvol(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> An
     >>> specvol(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([0.00096967])
     """
-    return evaluate("specvol", (SA, CT, p), _NAMES, ("specvol",), _ATTRS, check=check)
+    return evaluate("specvol", (SA, CT, p), _NAMES, ("specvol",), ATTRS, check=check)
 
 
 def rho(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
@@ -78,7 +78,7 @@ def rho(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     >>> rho(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([1031.28107437])
     """
-    return evaluate("rho", (SA, CT, p), _NAMES, ("rho",), _ATTRS, check=check)
+    return evaluate("rho", (SA, CT, p), _NAMES, ("rho",), ATTRS, check=check)
 
 
 def alpha(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
@@ -89,7 +89,7 @@ def alpha(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     >>> alpha(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([0.00018636])
     """
-    return evaluate("alpha", (SA, CT, p), _NAMES, ("alpha",), _ATTRS, check=check)
+    return evaluate("alpha", (SA, CT, p), _NAMES, ("alpha",), ATTRS, check=check)
 
 
 def beta(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
@@ -100,7 +100,7 @@ def beta(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
     >>> beta(np.array([35.0]), np.array([10.0]), np.array([1000.0]))
     array([0.00074303])
     """
-    return evaluate("beta", (SA, CT, p), _NAMES, ("beta",), _ATTRS, check=check)
+    return evaluate("beta", (SA, CT, p), _NAMES, ("beta",), ATTRS, check=check)
 
 
 def rho_alpha_beta(SA: Field, CT: Field, p: Field, *, check: str | None = "warn") -> Any:
@@ -113,7 +113,7 @@ def rho_alpha_beta(SA: Field, CT: Field, p: Field, *, check: str | None = "warn"
     >>> r, a, b
     (array([1031.28107437]), array([0.00018636]), array([0.00074303]))
     """
-    return evaluate("rho_alpha_beta", (SA, CT, p), _NAMES, ("rho", "alpha", "beta"), _ATTRS, check=check)
+    return evaluate("rho_alpha_beta", (SA, CT, p), _NAMES, ("rho", "alpha", "beta"), ATTRS, check=check)
 
 
 def _sigma_function(number: int, example: str) -> Callable[[Field, Field], Any]:
@@ -121,7 +121,7 @@ def _sigma_function(number: int, example: str) -> Callable[[Field, Field], Any]:
     name = f"sigma{number}"
 
     def sigma(SA: Field, CT: Field, *, check: str | None = "warn") -> Any:
-        return evaluate("sigma", (SA, CT), ("SA", "CT"), (name,), _ATTRS, extra=(p_ref,), check=check, function=name)
+        return evaluate("sigma", (SA, CT), ("SA", "CT"), (name,), ATTRS, extra=(p_ref,), check=check, function=name)
 
     sigma.__name__ = sigma.__qualname__ = f"sigma{number}"
     sigma.__doc__ = f"""Potential density anomaly referenced to {p_ref:.0f} dbar (kg m-3).

@@ -32,9 +32,10 @@ from .._dtypes import working_dtype
 from ..alignment import align
 from ..chunking import chunked_for, whole_core_dims
 from ..kernels import eos_column as column_kernels
-from ._evaluate import checked
-from .column import _check_latitude, _profiles_along_axis
-from .density import _ATTRS as _DENSITY_ATTRS
+from . import declared
+from ._evaluate import broadcast_shape, checked, refuse_unnamed
+from .column import check_latitude, profiles_along_axis
+from .density import ATTRS as DENSITY_ATTRS
 from .validity import check_ranges
 
 __all__ = ["from_model"]
@@ -58,12 +59,21 @@ _ATTRS = {
         "standard_name": "square_of_brunt_vaisala_frequency_in_sea_water",
         "long_name": "buoyancy frequency squared at the mid-points between levels",
     },
-    **{name: _DENSITY_ATTRS[name] for name in OUTPUTS if name in _DENSITY_ATTRS},
+    **{name: DENSITY_ATTRS[name] for name in OUTPUTS if name in DENSITY_ATTRS},
 }
 
 _VERTICAL_KINDS = {"p": 0, "z": 1, "depth": 2}
-_PRESSURE_UNITS = {"dbar", "decibar", "decibars", "pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"}
-_LENGTH_UNITS = {"m", "meter", "meters", "metre", "metres", "km", "cm", "dm"}
+#: The fix from_model gives for an argument whose attributes say it is something else.
+_FIXES = {
+    declared.ABSOLUTE_SALINITY: "compute with eos.rho(SA, CT, p) etc.",
+    declared.CONSERVATIVE_TEMPERATURE: "it is Conservative Temperature already: compute with eos.rho(SA, CT, p) etc.",
+    declared.POTENTIAL_TEMPERATURE: "pass it as pt=",
+    declared.IN_SITU_TEMPERATURE: "pass it as t=",
+    declared.DEPTH_OR_HEIGHT: "pass it as depth= (positive down) or z= (negative down)",
+    declared.PRESSURE: "pass it as p=",
+    declared.POSITIVE_DOWN: "pass it as depth=",
+    declared.HEIGHT: "pass it as z=",
+}
 
 
 def from_model(
@@ -160,12 +170,9 @@ def from_model(
     if check not in ("warn", "raise", "ignore", None):
         raise ValueError(f"check must be 'warn', 'raise' or None, got {check!r}")
     (t_name, temperature), (v_name, vertical) = next(iter(temperatures.items())), next(iter(verticals.items()))
-    _check_meaning(SP, "SP")
-    _check_meaning(temperature, t_name)
-    _check_meaning(vertical, v_name)
-    _check_latitude(lat)
+    check_latitude(lat)
     names = ["SP", t_name, v_name, "lon", "lat"]
-    fields = [checked(f, name) for f, name in zip((SP, temperature, vertical, lon, lat), names, strict=True)]
+    fields = [checked(f, name, _FIXES) for f, name in zip((SP, temperature, vertical, lon, lat), names, strict=True)]
     # float32 when the fields are: a vertical coordinate (lev) is often float64 in files
     dtype_of = fields[:3] if np.ndim(fields[2]) > 1 else fields[:2]
     work_dtype = working_dtype(*(f.dtype for f in dtype_of), names=names[: len(dtype_of)])
@@ -192,16 +199,8 @@ def _checked_outputs(outputs) -> list[str]:
 
 def _from_model_arrays(fields, names, outputs, axis, options):
     """NumPy or dask inputs: named by position from the right, computed as DataArrays."""
-    fields = _profiles_along_axis(fields, 3, axis)
-    shapes = [np.shape(f) for f in fields]
-    try:
-        full = np.broadcast_shapes(*shapes)
-    except ValueError:
-        given = ", ".join(f"{name} {tuple(shape)}" for name, shape in zip(names, shapes, strict=True))
-        raise ValueError(
-            f"input shapes do not broadcast together: {given}.  Axes are matched from the right, "
-            "e.g. depth of shape (nz, 1, 1) for fields of shape (nz, ny, nx)"
-        ) from None
+    fields = profiles_along_axis(fields, 3, axis)
+    full = broadcast_shape([np.shape(f) for f in fields], names)
     ndim = len(full)
     if ndim == 0 or not -ndim <= axis < ndim:
         raise ValueError(f"axis {axis} is not an axis of the inputs (broadcast shape {full})")
@@ -224,12 +223,7 @@ def _from_model_arrays(fields, names, outputs, axis, options):
 
 
 def _from_model_xarray(fields, names, outputs, dim, options):
-    for field, name in zip(fields, names, strict=True):
-        if not isinstance(field, xr.DataArray) and np.ndim(field) > 0:
-            raise TypeError(
-                f"{name} is a {np.ndim(field)}-D {type(field).__name__} but another input is a DataArray: "
-                f"its dimensions are ambiguous; wrap it, e.g. xr.DataArray({name}, dims=(...))"
-            )
+    refuse_unnamed(fields, names)
     fields = [f if isinstance(f, xr.DataArray) else xr.DataArray(f) for f in fields]
     if dim is None:
         if fields[2].ndim != 1:
@@ -342,49 +336,3 @@ def _horizontal(array, vertical, shape, m):
     """A longitude or latitude block (size 1 along the vertical) as one value per column, contiguous."""
     flat = array.reshape(array.shape[:vertical] + array.shape[vertical + 1 :])
     return np.ascontiguousarray(np.broadcast_to(flat, shape)).reshape(*shape[:vertical], m)
-
-
-# ---------------------------------------------------------------- what the attributes say
-
-_ABSOLUTE = {"sea_water_absolute_salinity", "sea_water_reference_salinity", "sea_water_preformed_salinity"}
-_KINDS = {
-    "sea_water_potential_temperature": "pt",
-    "sea_surface_temperature": "pt",
-    "sea_water_temperature": "t",
-    "sea_water_in_situ_temperature": "t",
-    "sea_water_conservative_temperature": "CT",
-}
-
-
-def _check_meaning(field, name) -> None:
-    """Refuse a DataArray whose attributes say it is not what argument ``name`` takes."""
-    if not isinstance(field, xr.DataArray):
-        return
-    standard_name = str(field.attrs.get("standard_name", "")).strip().lower()
-    units = "".join(str(field.attrs.get("units", "")).split()).lower()
-    positive = str(field.attrs.get("positive", "")).strip().lower()
-    label = f"{name} ({field.name!r})" if field.name is not None else name
-    declared = ", ".join(f"{k} {field.attrs[k]!r}" for k in ("standard_name", "units", "positive") if k in field.attrs)
-    problem = None
-    if name == "SP" and standard_name in _ABSOLUTE:
-        problem = "is Absolute (or Reference) Salinity, not Practical Salinity: compute with eos.rho(SA, CT, p) etc."
-    elif name in ("pt", "t"):
-        kind = _KINDS.get(standard_name)
-        if units in ("k", "kelvin", "degk", "deg_k", "degrees_k"):
-            problem = "is in kelvin: subtract 273.15 to get degC"
-        elif kind == "CT":
-            problem = "is Conservative Temperature already: compute with eos.rho(SA, CT, p) etc."
-        elif kind is not None and kind != name:
-            what = "potential" if kind == "pt" else "in-situ"
-            problem = f"is {what} temperature: pass it as {kind}="
-    elif name == "p":
-        if units in _LENGTH_UNITS or positive in ("up", "down") or standard_name in ("depth", "height", "altitude"):
-            problem = "is a depth or height, not a pressure: pass it as depth= (positive down) or z= (negative down)"
-    elif units in _PRESSURE_UNITS or standard_name.startswith("sea_water_pressure"):
-        problem = "is a pressure, not a length: pass it as p="
-    elif name == "z" and (positive == "down" or standard_name == "depth"):
-        problem = "is a depth (positive down): pass it as depth="
-    elif name == "depth" and (positive == "up" or standard_name in ("height", "altitude")):
-        problem = "is a height (positive up): pass it as z="
-    if problem:
-        raise ValueError(f"{label} {problem} (according to its attributes: {declared})")

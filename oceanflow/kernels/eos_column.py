@@ -27,7 +27,7 @@ from ._declare import gufunc, njit
 from ._eos75 import CT_SCALE, GSW_SFAC, OFFSET, P_SCALE, specvol_core
 from ._gibbs import UPS
 from .eos_conversions import GAMMA, ct_from_pt_scalar, ct_from_t_scalar, in_baltic, p_from_z_scalar, z_from_p_scalar
-from .saar import PANAMA_LATS, PANAMA_LONGS, _level, grid_index
+from .saar import grid_index, saar_at_level, saar_cell
 
 #: Pa per dbar.
 DB2PA = 1e4
@@ -402,44 +402,6 @@ MODEL_OUTPUTS = ("SA", "CT", "p", "rho", "sigma0", "sigma1", "sigma2", "sigma3",
 _N2 = MODEL_OUTPUTS.index("N2")
 
 
-@njit
-def _saar_columns(lon, lat, ndepth, lats, longs, ix, iy, r, s, deepest, flags, lon360):
-    """The horizontal part of :func:`.saar.saar_lookup` for each column, once: grid cell,
-    weights, deepest atlas level; ``flags`` 0 ocean, 1 near Panama, 2 Baltic (SA from
-    SP without the atlas), 3 NaN (no position, or a latitude outside the atlas), 4 no
-    ocean among the corners (SAAR 0)."""
-    nx, ny = longs.shape[0], lats.shape[0]
-    for j in range(lon.shape[0]):
-        la, lo = float(lat[j]), float(lon[j])
-        flags[j] = 0
-        if math.isnan(la) or math.isnan(lo) or la < lats[0] or la > lats[ny - 1]:
-            flags[j] = 3 if not in_baltic(lo, la) else 2
-            continue
-        if in_baltic(lo, la):
-            flags[j] = 2
-            continue
-        lo = lo % 360.0
-        lon360[j] = lo
-        ix[j] = min(int(math.floor((nx - 1) * (lo - longs[0]) / (longs[nx - 1] - longs[0]))), nx - 2)
-        iy[j] = min(int(math.floor((ny - 1) * (la - lats[0]) / (lats[ny - 1] - lats[0]))), ny - 2)
-        a, b = ix[j], iy[j]
-        deepest[j] = max(max(ndepth[a, b], ndepth[a + 1, b]), max(ndepth[a + 1, b + 1], ndepth[a, b + 1]))
-        if deepest[j] <= 0:
-            flags[j] = 4
-            continue
-        r[j] = (lo - longs[a]) / (longs[a + 1] - longs[a])
-        s[j] = (la - lats[b]) / (lats[b + 1] - lats[b])
-        if PANAMA_LONGS[0] <= lo <= PANAMA_LONGS[-1] - 0.001 and PANAMA_LATS[-1] <= la <= PANAMA_LATS[0]:
-            flags[j] = 1
-
-
-@njit(inline="always")
-def _saar_horizontal(saar, ix, iy, iz, lon, lat, lats, longs, panama, r, s):
-    """The atlas at level ``iz`` interpolated to (lon, lat), as :func:`.saar.saar_lookup`."""
-    c0, c1, c2, c3 = _level(saar, ix, iy, iz, lon, lat, lats, longs, panama)
-    return (1.0 - s) * (c0 + r * (c1 - c0)) + s * (c3 + r * (c2 - c3))
-
-
 @gufunc(
     "(n,m),(n,m),(n,m),(m),(m),(),(),(k),(a,b,c),(a,b),(c),(b),(a)->(k,n,m)",
     "void({t}[:, ::1], {t}[:, ::1], {t}[:, :], {t}[::1], {t}[::1], {t}, {t}, int64[::1], "
@@ -476,7 +438,17 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, l
     r = np.zeros(m)
     s = np.zeros(m)
     lon360 = np.zeros(m)
-    _saar_columns(lon, lat, ndepth, lats, longs, ix, iy, r, s, deepest, flags, lon360)
+    panama = np.zeros(m, np.bool_)
+    # the horizontal part of the atlas interpolation once per column; flags: 0 ocean, 2 Baltic
+    # (SA from SP without the atlas), 3 NaN (no position, or a latitude outside the atlas),
+    # 4 no ocean among the corners (SAAR 0)
+    for j in range(m):
+        lo, la = float(lon[j]), float(lat[j])
+        if in_baltic(lo, la):
+            flags[j] = 2
+            continue
+        valid, ix[j], iy[j], r[j], s[j], deepest[j], lon360[j], panama[j] = saar_cell(lo, la, ndepth, lats, longs)
+        flags[j] = 0 if valid and deepest[j] > 0 else 4 if valid else 3
     level = np.full(m, -9, np.int64)  # the atlas level of the cached upper and lower values (none yet)
     upper = np.empty(m)
     lower = np.empty(m)
@@ -515,7 +487,7 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, l
             g_row[j] = g
             flag = flags[j]
             offset[j] = 0.0
-            if (flag == 0 or flag == 1) and not math.isnan(p):
+            if flag == 0 and not math.isnan(p):
                 pc = min(p, p_ref[deepest[j] - 1])
                 iz = level[j]
                 if iz >= 0 and p_ref[iz] <= pc:  # deeper than the level above: walk down from its bracket
@@ -528,8 +500,8 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, l
                     if iz == level[j] + 1:
                         upper[j] = lower[j]
                     else:
-                        upper[j] = _saar_horizontal(saar, ix[j], iy[j], iz, lo, la, lats, longs, flag == 1, r[j], s[j])
-                    lower[j] = _saar_horizontal(saar, ix[j], iy[j], iz + 1, lo, la, lats, longs, flag == 1, r[j], s[j])
+                        upper[j] = saar_at_level(saar, ix[j], iy[j], iz, lo, la, lats, longs, panama[j], r[j], s[j])
+                    lower[j] = saar_at_level(saar, ix[j], iy[j], iz + 1, lo, la, lats, longs, panama[j], r[j], s[j])
                     level[j] = iz
                 t = (pc - p_ref[iz]) / (p_ref[iz + 1] - p_ref[iz])
                 factor[j] = UPS * (1.0 + (upper[j] + t * (lower[j] - upper[j])))

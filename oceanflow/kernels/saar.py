@@ -124,7 +124,8 @@ def _panama_lat(lon):
     return PANAMA_LATS[k] + r * (PANAMA_LATS[k + 1] - PANAMA_LATS[k])
 
 
-def _level_py(saar, ix, iy, iz, lon, lat, lats, longs, panama):
+@njit(inline="always")
+def _corners(saar, ix, iy, iz, lon, lat, lats, longs, panama):
     """The four corner values around (lon, lat) at level ``iz``, missing ones filled as TEOS-10 says."""
     c0 = saar[ix, iy, iz]
     c1 = saar[ix + 1, iy, iz]
@@ -148,37 +149,47 @@ def _level_py(saar, ix, iy, iz, lon, lat, lats, longs, panama):
     return (c0 if s0 else mean), (c1 if s1 else mean), (c2 if s2 else mean), (c3 if s3 else mean)
 
 
-#: :func:`_level_py` as a function of its own (callers that inline their own code around it) and
-#: inlined (:func:`saar_lookup`: a call per level costs more than the lookup itself).
-_level = njit(_level_py)
-_level_inline = njit(inline="always")(_level_py)
+@njit(inline="always")
+def saar_cell(lon, lat, ndepth, lats, longs):
+    """The horizontal part of :func:`saar_lookup`, once per column: ``(valid, ix, iy, r, s,
+    deepest, lon360, panama)``, the grid cell, the weights within it, the deepest atlas level of
+    its four corners (<= 0: no ocean, SAAR 0), the longitude in [0, 360] and whether the Panama
+    rule applies; ``valid`` is False for NaN positions and latitudes outside the atlas (SAAR NaN)."""
+    nx, ny = longs.shape[0], lats.shape[0]
+    if math.isnan(lon) or math.isnan(lat) or lat < lats[0] or lat > lats[ny - 1]:
+        return False, 0, 0, 0.0, 0.0, 0, 0.0, False
+    lon = wrap360(lon)
+    ix = min(int(math.floor((nx - 1) * (lon - longs[0]) / (longs[nx - 1] - longs[0]))), nx - 2)
+    iy = min(int(math.floor((ny - 1) * (lat - lats[0]) / (lats[ny - 1] - lats[0]))), ny - 2)
+    deepest = max(max(ndepth[ix, iy], ndepth[ix + 1, iy]), max(ndepth[ix + 1, iy + 1], ndepth[ix, iy + 1]))
+    r = (lon - longs[ix]) / (longs[ix + 1] - longs[ix])
+    s = (lat - lats[iy]) / (lats[iy + 1] - lats[iy])
+    panama = PANAMA_LONGS[0] <= lon <= PANAMA_LONGS[-1] - 0.001 and PANAMA_LATS[-1] <= lat <= PANAMA_LATS[0]
+    return True, ix, iy, r, s, deepest, lon, panama
+
+
+@njit(inline="always")
+def saar_at_level(saar, ix, iy, iz, lon360, lat, lats, longs, panama, r, s):
+    """The atlas at level ``iz`` interpolated to the point of a :func:`saar_cell` (bilinear)."""
+    c0, c1, c2, c3 = _corners(saar, ix, iy, iz, lon360, lat, lats, longs, panama)
+    return (1.0 - s) * (c0 + r * (c1 - c0)) + s * (c3 + r * (c2 - c3))
 
 
 @njit(inline="always")
 def saar_lookup(p, lon, lat, saar, ndepth, p_ref, lats, longs):
     """Absolute Salinity Anomaly Ratio (unitless) at sea pressure ``p`` (dbar),
-    ``lon`` (degE, any range), ``lat`` (degN); the atlas arrays as in :data:`ATLAS`."""
-    if math.isnan(p) or math.isnan(lon) or math.isnan(lat):
+    ``lon`` (degE, any range), ``lat`` (degN); the atlas arrays as in :data:`ATLAS`:
+    :func:`saar_cell`, then :func:`saar_at_level` at the two levels around ``p``."""
+    if math.isnan(p):
         return math.nan
-    nx, ny = longs.shape[0], lats.shape[0]
-    if lat < lats[0] or lat > lats[ny - 1]:
+    valid, ix, iy, r, s, deepest, lon360, panama = saar_cell(lon, lat, ndepth, lats, longs)
+    if not valid:
         return math.nan
-    lon = wrap360(lon)
-    ix = int(math.floor((nx - 1) * (lon - longs[0]) / (longs[nx - 1] - longs[0])))
-    ix = min(ix, nx - 2)
-    iy = int(math.floor((ny - 1) * (lat - lats[0]) / (lats[ny - 1] - lats[0])))
-    iy = min(iy, ny - 2)
-    deepest = max(max(ndepth[ix, iy], ndepth[ix + 1, iy]), max(ndepth[ix + 1, iy + 1], ndepth[ix, iy + 1]))
     if deepest <= 0:
         return 0.0  # far from the ocean
     p = min(p, p_ref[deepest - 1])
     iz = level_index(p_ref, p)
-    r = (lon - longs[ix]) / (longs[ix + 1] - longs[ix])
-    s = (lat - lats[iy]) / (lats[iy + 1] - lats[iy])
     t = (p - p_ref[iz]) / (p_ref[iz + 1] - p_ref[iz])
-    panama = PANAMA_LONGS[0] <= lon <= PANAMA_LONGS[-1] - 0.001 and PANAMA_LATS[-1] <= lat <= PANAMA_LATS[0]
-    c0, c1, c2, c3 = _level_inline(saar, ix, iy, iz, lon, lat, lats, longs, panama)
-    upper = (1.0 - s) * (c0 + r * (c1 - c0)) + s * (c3 + r * (c2 - c3))
-    c0, c1, c2, c3 = _level_inline(saar, ix, iy, iz + 1, lon, lat, lats, longs, panama)
-    lower = (1.0 - s) * (c0 + r * (c1 - c0)) + s * (c3 + r * (c2 - c3))
+    upper = saar_at_level(saar, ix, iy, iz, lon360, lat, lats, longs, panama, r, s)
+    lower = saar_at_level(saar, ix, iy, iz + 1, lon360, lat, lats, longs, panama, r, s)
     return upper + t * (lower - upper)
