@@ -54,6 +54,18 @@ def grav(lat, p):
 
 
 @njit(inline="always")
+def not_increasing(x):
+    """1.0 if the values of ``x`` that are not NaN do not increase strictly, else 0.0 (a kernel's status)."""
+    last = -math.inf
+    for k in range(x.shape[0]):
+        if not math.isnan(x[k]):
+            if x[k] <= last:
+                return 1.0
+            last = x[k]
+    return 0.0
+
+
+@njit(inline="always")
 def specvol_anom_standard(SA, CT, p):
     """Specific volume anomaly v(SA, CT, p) - v(SSO, 0, p) (m3 kg-1)."""
     z = P_SCALE * p
@@ -72,13 +84,7 @@ def nsquared(SA, CT, p, lat, g0, N2, status):
     mean of ``grav(lat, p)`` at the two levels.
     """
     n = SA.shape[0]
-    status[0] = 0.0
-    last = -math.inf
-    for k in range(n):
-        if not math.isnan(p[k]):
-            if p[k] <= last:
-                status[0] = 1.0
-            last = p[k]
+    status[0] = not_increasing(p)
     for k in range(n - 1):
         dp = p[k + 1] - p[k]
         SA_mid = 0.5 * (SA[k] + SA[k + 1])
@@ -178,18 +184,13 @@ def geo_strf_dyn_height(SA, CT, p, p_ref, max_dp, linear, out, status):
     ``p_ref``.
     """
     n = SA.shape[0]
-    status[0] = 0.0
+    status[0] = not_increasing(p)
     for k in range(n):
         out[k] = math.nan
     m = 0
-    last = -math.inf
     for k in range(n):
-        if not math.isnan(p[k]):
-            if p[k] <= last:
-                status[0] = 1.0
-            last = p[k]
-            if not (math.isnan(SA[k]) or math.isnan(CT[k])):
-                m += 1
+        if not (math.isnan(p[k]) or math.isnan(SA[k]) or math.isnan(CT[k])):
+            m += 1
     if status[0] != 0.0 or m < 2:
         return
     first = 0.0
@@ -341,15 +342,9 @@ def mixed_layer_depth(SA, CT, depth, criterion, threshold, reference_depth, out,
     valid level reaches ``reference_depth``.
     """
     n = SA.shape[0]
-    status[0] = 0.0
     out[0] = math.nan
     crit = int(criterion)
-    last = -math.inf
-    for k in range(n):
-        if not math.isnan(depth[k]):
-            if depth[k] <= last:
-                status[0] = 1.0
-            last = depth[k]
+    status[0] = not_increasing(depth)
     if status[0] != 0.0:
         return
     # the reference value
