@@ -2,8 +2,6 @@
 against TEOS-10: GSW's published check values, gsw itself, and identities between
 the functions (finite differences of density, alpha and beta)."""
 
-import os
-
 import dask
 import dask.array as dsa
 import numpy as np
@@ -14,40 +12,15 @@ import oceanflow
 from oceanflow import eos
 
 gsw = pytest.importorskip("gsw")
-
-CV = np.load(os.path.join(os.path.dirname(gsw.__file__), "tests", "gsw_cv_v3_0.npz"))
-CAST = (CV["SA_chck_cast"], CV["CT_chck_cast"], CV["p_chck_cast"])
+from teos10_oracle import CAST  # noqa: E402
+from teos10_oracle import args as _args  # noqa: E402
+from teos10_oracle import assert_check_value as _assert_check_value  # noqa: E402
+from teos10_oracle import assert_close_to_gsw as _assert_close_to_gsw  # noqa: E402
+from teos10_oracle import random as _random  # noqa: E402
 
 THREE_ARGS = ["sound_speed", "kappa", "enthalpy", "cabbeling", "thermobaric"]
 SPICINESS = ["spiciness0", "spiciness1", "spiciness2"]
 ALL = THREE_ARGS + SPICINESS
-
-
-def _args(name, SA, CT, p):
-    return (SA, CT) if name.startswith("spiciness") else (SA, CT, p)
-
-
-def _assert_check_value(got, key):
-    """GSW's rule: NaN in the same places, elsewhere |computed - check value| < key_ca."""
-    expected, tol = CV[key], CV[key + "_ca"]
-    assert got.shape == expected.shape
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
-    ok = ~np.isnan(expected)
-    assert np.all(np.abs(got[ok] - expected[ok]) < tol), (key, np.abs(got[ok] - expected[ok]).max(), tol)
-
-
-def _random(n, dtype="float64", seed=0):
-    """The oceanographic range: SA 0-42 g/kg, CT -2-35 degC, p 0-6000 dbar."""
-    rng = np.random.default_rng(seed)
-    SA = rng.uniform(0, 42, n).astype(dtype)
-    CT = rng.uniform(-2, 35, n).astype(dtype)
-    p = rng.uniform(0, 6000, n).astype(dtype)
-    return SA, CT, p
-
-
-def _assert_close_to_gsw(got, name, SA, CT, p, rtol):
-    ref = getattr(gsw, name)(*_args(name, *(np.asarray(a, "float64") for a in (SA, CT, p))))
-    np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * np.nanmax(np.abs(ref)))
 
 
 # ---------------------------------------------------------------- TEOS-10 check values
