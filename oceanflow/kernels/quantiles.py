@@ -80,7 +80,7 @@ def _select(a, lo, hi, k):
     nothing before it larger, nothing after it smaller: quickselect with
     branch-free (Lomuto) partitions, so that random data cost no mispredicted
     branches; values equal to the pivot are gathered in a second pass when
-    ``k`` lies beyond the smaller ones (progress on repeated values)."""
+    none is smaller (progress on repeated values)."""
     while hi - lo > 24:
         mid = (lo + hi) >> 1
         x, y, z = a[lo], a[mid], a[hi - 1]
@@ -94,7 +94,10 @@ def _select(a, lo, hi, k):
         if k < i:
             hi = i
             continue
-        e = i
+        if i > lo:  # the smaller ones set aside: progress
+            lo = i
+            continue
+        e = i  # nothing smaller than the pivot: gather its equals (there is one at least)
         for j in range(i, hi):
             v = a[j]
             a[j] = a[e]
