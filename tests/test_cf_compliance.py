@@ -122,3 +122,11 @@ def test_cli_outputs_pass_the_cf_checker(case, inputs, cfchecks, tmp_path):
     assert cfchecks(inputs / source) == []  # the input is clean, so any finding is oceanflow's
     assert cfchecks(tmp_path / "out.nc") == []
     assert xr.open_dataset(tmp_path / "out.nc", decode_times=False).attrs["Conventions"] == "CF-1.8"
+
+
+def test_percentiles_are_the_one_documented_extension(inputs, cfchecks, tmp_path):
+    """CF has no percentile cell method: that word is all the checker finds (docs/climatology.rst)."""
+    options = ["--freq", "dayofyear", "--stat", "quantile", "--q", "0.9", "--window", "5"]
+    _oceanflow("climatology", str(inputs / "daily.nc"), "-o", str(tmp_path / "p90.nc"), *options, cwd=tmp_path)
+    findings = cfchecks(tmp_path / "p90.nc")
+    assert findings and all(f.endswith("Invalid cell_method: percentile") for f in findings), findings
