@@ -236,6 +236,8 @@ def render() -> str:
     lines, (q_names, dq_names) = _xs_polynomials(coeffs)
     lines2, (_, _, ddq_names) = _xs_polynomials(coeffs, order=2)
     q_lines = "\n    ".join(line for line in lines if line.startswith("q"))
+    q0_lines = "\n    ".join(line for line in lines if line.startswith("q0"))
+    v_surface = _nested({key: name for key, name in q_names.items() if key[0] == 0})
     constants = "\n".join(f"{name} = {value}" for name, value in CONSTANTS.items())
     body = "\n    ".join(lines)
     body2 = "\n    ".join(lines2)
@@ -282,6 +284,13 @@ def specvol_core(xs, ys, z):
     v_xs = {v_xs}
     v_ys = {v_ys}
     return v, v_xs, v_ys
+
+
+@njit(inline="always")
+def specvol_surface_core(xs, ys):
+    """Return v at the sea surface (z = 0): the terms without z only, as GSW's sigma0."""
+    {q0_lines}
+    return {v_surface}
 
 
 @njit(inline="always")

@@ -121,6 +121,8 @@ def _sigma_function(number: int, example: str) -> Callable[[Field, Field], Any]:
     name = f"sigma{number}"
 
     def sigma(SA: Field, CT: Field, *, check: str | None = "warn") -> Any:
+        if number == 0:  # the terms without pressure only, as GSW's sigma0
+            return evaluate("sigma_surface", (SA, CT), ("SA", "CT"), (name,), ATTRS, check=check, function=name)
         return evaluate("sigma", (SA, CT), ("SA", "CT"), (name,), ATTRS, extra=(p_ref,), check=check, function=name)
 
     sigma.__name__ = sigma.__qualname__ = f"sigma{number}"

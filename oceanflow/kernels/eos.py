@@ -19,7 +19,7 @@ array([1031.28107437])
 import math
 
 from ._declare import gufunc
-from ._eos75 import CT_SCALE, GSW_SFAC, OFFSET, P_SCALE, specvol_core
+from ._eos75 import CT_SCALE, GSW_SFAC, OFFSET, P_SCALE, specvol_core, specvol_surface_core
 
 _SIG3 = "void({t}[::1], {t}[::1], {t}[::1], {t}[::1])"
 _HALF_SFAC = 0.5 * GSW_SFAC
@@ -79,5 +79,13 @@ def sigma(SA, CT, p_ref, out):
         out[i] = 1.0 / v - 1000.0
 
 
+@gufunc("(n),(n)->(n)", "void({t}[::1], {t}[::1], {t}[::1])")
+def sigma_surface(SA, CT, out):
+    """out = rho(SA, CT, 0) - 1000 (kg m-3), from the polynomial's terms without pressure."""
+    for i in range(SA.shape[0]):
+        v = specvol_surface_core(math.sqrt(GSW_SFAC * SA[i] + OFFSET), CT_SCALE * CT[i])
+        out[i] = 1.0 / v - 1000.0
+
+
 #: Every kernel of this module by name (dask tasks look kernels up here, never pickle them).
-KERNELS = {k.__name__: k for k in (specvol, rho, alpha, beta, rho_alpha_beta, sigma)}
+KERNELS = {k.__name__: k for k in (specvol, rho, alpha, beta, rho_alpha_beta, sigma, sigma_surface)}
