@@ -327,21 +327,26 @@ def dynamic_enthalpy_core(xs, ys, z):
 {spiciness}'''
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def write_or_check(target: Path, text: str, script: str, description: str, argv=None) -> int:
+    """The command line of a generator: write ``text`` to ``target``, or with
+    ``--check`` exit 1 if ``target`` differs from it (shared by tools/generate_*.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--check", action="store_true", help="exit 1 if the generated file is out of date")
     args = parser.parse_args(argv)
-    text = render()
     if args.check:
-        current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else None
+        current = target.read_text(encoding="utf-8") if target.exists() else None
         if current != text:
-            print(f"{TARGET} is out of date; run python tools/generate_eos.py", file=sys.stderr)
+            print(f"{target} is out of date; run python tools/{script}", file=sys.stderr)
             return 1
         return 0
-    with open(TARGET, "w", encoding="utf-8", newline="\n") as handle:
+    with open(target, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
-    print(f"wrote {TARGET}")
+    print(f"wrote {target}")
     return 0
+
+
+def main(argv=None) -> int:
+    return write_or_check(TARGET, render(), "generate_eos.py", __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

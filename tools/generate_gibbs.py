@@ -37,7 +37,6 @@ The generated file is never edited by hand; change this script and run
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import math
 import sys
@@ -243,20 +242,7 @@ Z_SCALE = 1e-4
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the generated file is out of date")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else None
-        if current != text:
-            print(f"{TARGET} is out of date; run python tools/generate_gibbs.py", file=sys.stderr)
-            return 1
-        return 0
-    with open(TARGET, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-    print(f"wrote {TARGET}")
-    return 0
+    return generate_eos.write_or_check(TARGET, render(), "generate_gibbs.py", __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":
