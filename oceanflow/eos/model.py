@@ -36,7 +36,7 @@ from . import declared
 from ._evaluate import broadcast_shape, checked, refuse_unnamed
 from .column import check_latitude, profiles_along_axis
 from .density import ATTRS as DENSITY_ATTRS
-from .validity import check_ranges
+from .validity import RANGES, check_ranges
 
 __all__ = ["from_model"]
 
@@ -293,19 +293,18 @@ def _from_model_xarray(fields, names, outputs, dim, options):
 
 
 def _chunked_like(field: xr.DataArray, chunks: dict) -> xr.DataArray:
-    """``field`` (in memory, maybe an index coordinate, which ``.chunk`` leaves alone) in ``chunks``."""
-    variable = field.variable.to_base_variable().chunk({d: chunks[d] for d in field.dims if d in chunks})
-    return xr.DataArray(variable, coords=field.coords, name=field.name)
+    """``field`` (in memory, maybe an index coordinate, which ``.chunk`` leaves alone) in ``chunks``,
+    sliced from its NumPy values (not through xarray's lazy indexing, which each task would call)."""
+    import dask.array as dsa
+
+    data = dsa.from_array(np.asarray(field.values), chunks=tuple(chunks.get(d, -1) for d in field.dims))
+    return xr.DataArray(xr.Variable(field.dims, data, field.attrs), coords=field.coords, name=field.name)
 
 
 def _model_block(*blocks, layouts, ndim, vertical, t_kind, v_kind, codes, work_dtype, check, checked):
-    """Check the ranges, expand the blocks to the output's dimensions, run the kernel over
-    (levels, columns), split the outputs."""
+    """Expand the blocks to the output's dimensions (views), run the kernel over (levels,
+    columns) with the range count, split the outputs."""
     from ..kernels.saar import ATLAS
-
-    if check is not None:
-        t_name, v_name = checked
-        check_ranges("from_model", dict(zip(("SP", t_name, v_name), blocks, strict=False)), check=check)
 
     dtype = np.dtype(work_dtype)
     expanded = []
@@ -316,23 +315,22 @@ def _model_block(*blocks, layouts, ndim, vertical, t_kind, v_kind, codes, work_d
         expanded.append(np.asarray(block, dtype=dtype).reshape(own))
     shape = np.broadcast_shapes(*(e.shape for e in expanded))
     before, n, after = shape[:vertical], shape[vertical], shape[vertical + 1 :]
-    m = int(np.prod(after))
-    flat = [np.broadcast_to(e, shape).reshape(*before, n, m) for e in expanded[:3]]
-    flat[:2] = [np.ascontiguousarray(a) for a in flat[:2]]  # (no copy for the usual C-ordered blocks)
-    lon, lat = (_horizontal(e, vertical, before + after, m) for e in expanded[3:])
+    columns = (int(np.prod(after[:-1])), after[-1]) if after else (1, 1)
+    # strided views, no copies (the kernel reads them in place): levels x columns, columns
+    cores = [np.broadcast_to(e, shape).reshape(*before, n, *columns) for e in expanded[:3]]
+    flat = shape[:vertical] + (1,) + after
+    lon, lat = (np.broadcast_to(e, flat).reshape(*before, *columns) for e in expanded[3:])
+    names = ("SP", *checked)
+    bounds = np.array([RANGES[name][:2] if check else (-np.inf, np.inf) for name in names], dtype=np.float64)
     kernel = column_kernels.KERNELS["from_model"].for_dtype(dtype)
     with np.errstate(invalid="ignore"):
-        out = kernel(*flat, lon, lat, dtype.type(t_kind), dtype.type(v_kind), codes, *ATLAS)
+        out, outside = kernel(*cores, lon, lat, dtype.type(t_kind), dtype.type(v_kind), codes, bounds, *ATLAS)
+    if check is not None and np.any(outside):  # the counts and the message of eos.validity, from the blocks
+        check_ranges("from_model", dict(zip(names, blocks, strict=False)), check=check)
     results = []
     for c, code in enumerate(codes):
-        result = out[..., c, :, :].reshape(shape)
+        result = out[..., c, :, :, :].reshape(shape)
         if OUTPUTS[code] == "N2":
             result = result[(slice(None),) * vertical + (slice(0, n - 1),)]
         results.append(result)
     return tuple(results) if len(results) > 1 else results[0]
-
-
-def _horizontal(array, vertical, shape, m):
-    """A longitude or latitude block (size 1 along the vertical) as one value per column, contiguous."""
-    flat = array.reshape(array.shape[:vertical] + array.shape[vertical + 1 :])
-    return np.ascontiguousarray(np.broadcast_to(flat, shape)).reshape(*shape[:vertical], m)

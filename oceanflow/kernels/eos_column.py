@@ -398,12 +398,12 @@ _N2 = MODEL_OUTPUTS.index("N2")
 
 
 @gufunc(
-    "(n,m),(n,m),(n,m),(m),(m),(),(),(k),(a,b,c),(a,b),(c),(b),(a)->(k,n,m)",
-    "void({t}[:, ::1], {t}[:, ::1], {t}[:, :], {t}[::1], {t}[::1], {t}, {t}, int64[::1], "
-    "float64[:, :, ::1], int64[:, ::1], float64[::1], float64[::1], float64[::1], {t}[:, :, ::1])",
+    "(n,a,b),(n,a,b),(n,a,b),(a,b),(a,b),(),(),(k),(r,e),(u,v,w),(u,v),(w),(v),(u)->(k,n,a,b),(r)",
+    "void({t}[:, :, :], {t}[:, :, :], {t}[:, :, :], {t}[:, :], {t}[:, :], {t}, {t}, int64[::1], float64[:, ::1], "
+    "float64[:, :, ::1], int64[:, ::1], float64[::1], float64[::1], float64[::1], {t}[:, :, :, ::1], float64[::1])",
 )
-def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, lats, longs, out):
-    """Model variables to TEOS-10 properties in one pass over n levels of m columns.
+def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, bounds, saar, ndepth, p_ref, lats, longs, out, outside):
+    """Model variables to TEOS-10 properties in one pass over n levels of a x b columns.
 
     ``SP`` Practical Salinity; ``T`` potential temperature (degC, ``t_kind == 0``)
     or in-situ temperature (``t_kind == 1``); ``V`` sea pressure (dbar,
@@ -411,6 +411,9 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, l
     downwards, 2); ``lon``, ``lat`` (degrees) per column; the SAAR atlas arrays
     (:data:`.saar.ATLAS`).  ``out[c]`` is the output ``MODEL_OUTPUTS[codes[c]]``;
     N2 is at the mid-points (level i between levels i and i + 1; the last is NaN).
+    ``outside[q]`` counts the values of SP, T and V (q = 0, 1, 2) outside
+    ``[bounds[q, 0], bounds[q, 1]]`` (NaN is not counted).  Inputs may be strided
+    (views of larger arrays, broadcast coordinates): they are read in place.
 
     Per point the same arithmetic as ``p_from_z``, ``SA_from_SP``, ``CT_from_pt``
     (or ``CT_from_t``) and the 75-term functions of oceanflow; done once where it
@@ -420,8 +423,14 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, l
     pressure and the salinity factor of each column, then branch-free passes
     (which LLVM vectorises) compute SA, CT and each output across the columns.
     """
-    n, m = SP.shape
+    n, a, b = SP.shape
+    m = a * b
     k = codes.shape[0]
+    res = out.reshape((k, n, m))
+    low0, high0, low1, high1 = bounds[0, 0], bounds[0, 1], bounds[1, 0], bounds[1, 1]
+    low2, high2 = bounds[2, 0], bounds[2, 1]
+    count0 = count1 = count2 = 0
+    lat_col = np.empty(m)
     with_n2 = False
     for c in range(k):
         if codes[c] == _N2:
@@ -438,7 +447,8 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, l
     # (SA from SP without the atlas), 3 NaN (no position, or a latitude outside the atlas),
     # 4 no ocean among the corners (SAAR 0)
     for j in range(m):
-        lo, la = float(lon[j]), float(lat[j])
+        lo, la = float(lon[j // b, j % b]), float(lat[j // b, j % b])
+        lat_col[j] = la  # (once per column: the divisions do not matter)
         if in_baltic(lo, la):
             flags[j] = 2
             continue
@@ -451,6 +461,8 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, l
     offset = np.empty(m)
     p_row = np.empty(m)
     g_row = np.empty(m)
+    SP_row = np.empty(m)
+    T_row = np.empty(m)
     SA_row = np.empty(m)
     CT_row = np.empty(m)
     prev_SA = np.empty(m)
@@ -465,9 +477,21 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, l
         g = math.nan
         v_last = math.nan
         lat_last = math.nan
+        jy = jx = 0
         for j in range(m):
-            la = float(lat[j])
-            vertical = float(V[i, j])
+            la = lat_col[j]
+            vertical = float(V[i, jy, jx])
+            sp = float(SP[i, jy, jx])
+            temperature = float(T[i, jy, jx])
+            jx += 1
+            if jx == b:
+                jx = 0
+                jy += 1
+            SP_row[j] = sp
+            T_row[j] = temperature
+            count0 += (sp < low0) | (sp > high0)
+            count1 += (temperature < low1) | (temperature > high1)
+            count2 += (vertical < low2) | (vertical > high2)
             if vertical != v_last or la != lat_last:
                 v_last, lat_last = vertical, la
                 if v_kind == 0:
@@ -482,7 +506,9 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, l
             g_row[j] = g
             flag = flags[j]
             offset[j] = 0.0
-            if flag == 0 and not math.isnan(p):
+            if flag == 0 and math.isnan(sp):  # below the sea floor: no atlas lookup
+                factor[j] = math.nan
+            elif flag == 0 and not math.isnan(p):
                 pc = min(p, p_ref[deepest[j] - 1])
                 iz = level[j]
                 if iz >= 0 and p_ref[iz] <= pc:  # deeper than the level above: walk down from its bracket
@@ -509,43 +535,43 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, l
                 factor[j] = math.nan
         # branch-free passes across the columns
         for j in range(m):
-            SA_row[j] = factor[j] * SP[i, j] + offset[j]
+            SA_row[j] = factor[j] * SP_row[j] + offset[j]
         if t_kind == 0:
             for j in range(m):
-                CT_row[j] = ct_from_pt_scalar(SA_row[j], T[i, j])
+                CT_row[j] = ct_from_pt_scalar(SA_row[j], T_row[j])
         else:
             for j in range(m):
-                CT_row[j] = ct_from_t_scalar(SA_row[j], T[i, j], p_row[j])
+                CT_row[j] = ct_from_t_scalar(SA_row[j], T_row[j], p_row[j])
         for c in range(k):
             code = codes[c]
             if code == 0:
                 for j in range(m):
-                    out[c, i, j] = SA_row[j]
+                    res[c, i, j] = SA_row[j]
             elif code == 1:
                 for j in range(m):
-                    out[c, i, j] = CT_row[j]
+                    res[c, i, j] = CT_row[j]
             elif code == 2:
                 for j in range(m):
-                    out[c, i, j] = p_row[j]
+                    res[c, i, j] = p_row[j]
             elif code == 3:
                 for j in range(m):
                     xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
-                    out[c, i, j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])[0]
+                    res[c, i, j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])[0]
             elif code <= 8:
                 z = P_SCALE * 1000.0 * (code - 4)
                 for j in range(m):
                     xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
-                    out[c, i, j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], z)[0] - 1000.0
+                    res[c, i, j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], z)[0] - 1000.0
             elif code == 9:
                 for j in range(m):
                     xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
                     v, _, v_ys = specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])
-                    out[c, i, j] = CT_SCALE * v_ys / v
+                    res[c, i, j] = CT_SCALE * v_ys / v
             elif code == 10:
                 for j in range(m):
                     xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
                     v, v_xs, _ = specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])
-                    out[c, i, j] = -0.5 * GSW_SFAC * v_xs / (xs * v)
+                    res[c, i, j] = -0.5 * GSW_SFAC * v_xs / (xs * v)
             elif i > 0:  # N2 between the level above and this one, as Nsquared
                 for j in range(m):
                     SA, CT, p = SA_row[j], CT_row[j], p_row[j]
@@ -556,7 +582,7 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, l
                     beta = -0.5 * GSW_SFAC * vm_xs / (xm * vm)
                     g_mid = 0.5 * (prev_g[j] + g_row[j])
                     stability = beta * (SA - prev_SA[j]) - alpha * (CT - prev_CT[j])
-                    out[c, i - 1, j] = (g_mid * g_mid) / (vm * DB2PA * (p - prev_p[j])) * stability
+                    res[c, i - 1, j] = (g_mid * g_mid) / (vm * DB2PA * (p - prev_p[j])) * stability
         if with_n2:
             for j in range(m):
                 prev_SA[j] = SA_row[j]
@@ -566,7 +592,10 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, saar, ndepth, p_ref, l
     for c in range(k):
         if codes[c] == _N2:
             for j in range(m):
-                out[c, n - 1, j] = math.nan
+                res[c, n - 1, j] = math.nan
+    outside[0] = count0
+    outside[1] = count1
+    outside[2] = count2
 
 
 #: Every kernel of this module by name (dask tasks look kernels up here, never pickle them).
