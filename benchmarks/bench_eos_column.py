@@ -41,17 +41,51 @@ from oceanflow import eos
 
 
 def median_seconds(func, repeat, warmup=True):
-    """Medians of the wall time and of the process's CPU time (all threads) of ``func()``
-    over ``repeat`` calls, after one warm-up call."""
+    """Medians of the wall time, of the process's CPU time (all threads) and of the calling
+    thread's CPU time of ``func()`` over ``repeat`` calls, after one warm-up call."""
     if warmup:
         func()
-    walls, cpus = [], []
+    walls, cpus, threads = [], [], []
     for _ in range(repeat):
-        start, cpu = time.perf_counter(), time.process_time()
+        start, cpu, thread = time.perf_counter(), time.process_time(), time.thread_time()
         func()
         walls.append(time.perf_counter() - start)
         cpus.append(time.process_time() - cpu)
-    return statistics.median(walls), statistics.median(cpus)
+        threads.append(time.thread_time() - thread)
+    return statistics.median(walls), statistics.median(cpus), statistics.median(threads)
+
+
+class TaskCount:
+    """The tasks dask's local scheduler runs, by layer, with the seconds spent inside them."""
+
+    def __init__(self):
+        from dask.callbacks import Callback
+
+        self.counts, self.seconds, started = {}, {}, {}
+
+        def pretask(key, dsk, state):
+            started[key] = time.perf_counter()
+
+        def posttask(key, result, dsk, state, worker_id):
+            layer = _layer(key)
+            self.counts[layer] = self.counts.get(layer, 0) + 1
+            self.seconds[layer] = self.seconds.get(layer, 0.0) + time.perf_counter() - started.pop(key)
+
+        self.callback = Callback(pretask=pretask, posttask=posttask)
+
+    def __enter__(self):
+        self.callback.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.callback.__exit__(*exc)
+
+    def total(self):
+        return sum(self.counts.values())
+
+    def views(self):
+        names = [layer for layer in self.counts if "-output" in layer]
+        return sum(self.counts[n] for n in names), sum(self.seconds[n] for n in names)
 
 
 def task_keys(*arrays):
@@ -65,7 +99,7 @@ def task_keys(*arrays):
 def _layer(key) -> str:
     """The layer name of a task key: 'eos-from_model', 'eos-from_model-output0', ..."""
     name = key[0] if isinstance(key, tuple) else key
-    return name.rsplit("-", 1)[0]
+    return str(name).rsplit("-", 1)[0]
 
 
 def fields(shape, dtype="float32", seed=0):
@@ -153,6 +187,35 @@ def bench(shape, chunks, repeat):
     np.testing.assert_allclose(rho_ours, rho_gsw, rtol=1e-6)
     np.testing.assert_allclose(N2_ours, N2_gsw, rtol=2e-3, atol=2e-3 * np.nanmax(np.abs(N2_gsw)))
     print(f"# results checked against gsw (rho rtol 1e-6, N2 2e-3 of its range); gsw {gsw.__version__}")
+    optimized = task_keys(*dask.optimize(ds.rho.data, ds.N2.data))
+    print(
+        f"# dask.optimize(rho, N2): {len(optimized)} keys (it optimizes each output's graph apart, "
+        "so the kernel is fused into both: not the graph compute runs)"
+    )
+    targets = [np.empty(ds.rho.shape, ds.rho.dtype), np.empty(ds.N2.shape, ds.N2.dtype)]
+
+    def rho_only():
+        return eos.from_model(SP=so, pt=thetao, depth=so.lev, lat=so.lat, lon=so.lon, outputs=("rho",)).rho
+
+    with dask.config.set(scheduler="threads"):
+        for label, run in (
+            ("dask.compute(rho, N2)", ours),
+            ("dask.array.store([rho, N2]) (as to_zarr)", lambda: dsa.store([ds.rho.data, ds.N2.data], targets)),
+            ("from_model(outputs=('rho',)) computed", lambda: dsa.compute(rho_only().data)),
+        ):
+            with TaskCount() as count:
+                run()
+            n_views, view_seconds = count.views()
+            kernel = count.counts.get("eos-from_model", 0)
+            others = ", ".join(
+                f"{k} {v}" for k, v in count.counts.items() if k != "eos-from_model" and "-output" not in k
+            )
+            print(
+                f"# tasks run by the scheduler, {label}: {count.total()} ({input_chunks} input chunks; "
+                f"{kernel} kernel, "
+                f"{n_views} per-output views taking {1e3 * view_seconds:.1f} ms in all, "
+                f"{count.total() - kernel - n_views} others: {others})"
+            )
     with dask.config.set(scheduler="threads"):
         results = {
             "oceanflow from_model (dask)": median_seconds(ours, repeat),
@@ -161,11 +224,18 @@ def bench(shape, chunks, repeat):
         }
     with dask.config.set(scheduler="synchronous"):
         results["oceanflow from_model (one thread)"] = median_seconds(ours, repeat)
-    wall, cpu = results["gsw NumPy chain"]
+    wall, cpu, thread = results["gsw NumPy chain"]
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other processes share them)")
-    print(f"{'case':<36s} {'wall s':>8s} {'CPU s':>8s} {'gsw NumPy / this, wall':>24s} {'CPU':>6s}")
-    for label, (w, c) in results.items():
-        print(f"{label:<36s} {w:8.3f} {c:8.3f} {wall / w:23.2f}x {cpu / c:6.2f}x")
+    print(
+        "# CPU: the process's, all threads; thread CPU: the calling thread's, for the one-thread cases "
+        "(the least disturbed by other processes on a shared machine)"
+    )
+    print(f"{'case':<36s} {'wall s':>7s} {'CPU s':>7s} {'thread s':>8s}   gsw NumPy / this: wall, CPU, thread")
+    for label, (w, c, t) in results.items():
+        one = label.endswith("(one thread)") or label == "gsw NumPy chain"
+        shown = f"{t:8.3f}" if one else f"{'-':>8s}"
+        ratio = f"{thread / t:6.2f}x" if one else f"{'-':>7s}"
+        print(f"{label:<36s} {w:7.3f} {c:7.3f} {shown}   {'':>16s} {wall / w:5.2f}x {cpu / c:5.2f}x {ratio}")
 
 
 def main(argv=None):
