@@ -124,11 +124,10 @@ def thresholds(
     xarray.Dataset
         ``seas`` and ``thresh`` (float64, units of ``sst``) over
         ``dayofyear`` (366 days: 1 March = 61; 360 in the 360_day calendar)
-        and the other dimensions of ``sst``, in memory: computed at this call
-        (in one read of the data) with :func:`oceanflow.climatology`
-        (``stat="quantile"``, ``window=``), see the docs page for how its
-        pools map onto the reference's.  A pixel whose every value is NaN
-        (land) gets NaN, silently.
+        and the other dimensions of ``sst``, in memory: computed at this call,
+        one task per spatial block reading its pixels' whole series once (each
+        day's pool gathered and its percentile selected exactly).  A pixel
+        whose every value is NaN (land) gets NaN, silently.
 
     Examples
     --------
@@ -136,7 +135,7 @@ def thresholds(
     """
     sst = _as_series(sst, "sst")
     setup = _Setup(sst, base=base, pctile=pctile, window=window, smooth=smooth, cold=cold)
-    return setup.thresholds(sst)
+    return setup.thresholds(sst).compute()
 
 
 def detect(
@@ -160,9 +159,9 @@ def detect(
         As for :func:`thresholds`.
     clim : xarray.Dataset, optional
         ``seas`` and ``thresh`` from :func:`thresholds` (matched to ``sst`` by
-        coordinate labels); computed here from ``sst`` (with ``base``,
-        ``pctile``, ``window``, ``smooth``) when not given, at this call, in
-        one read of the data (the detection itself stays lazy).
+        coordinate labels); computed from ``sst`` (with ``base``,
+        ``pctile``, ``window``, ``smooth``) when not given, lazily, by the
+        same tasks as the detection (one read of the data for both).
     min_duration : int
         Shortest event, in days (``minDuration``), at least 1.
     join_gaps : bool
@@ -193,10 +192,8 @@ def detect(
     sst = _as_series(sst, "sst")
     _check_detection(min_duration, max_gap)
     setup = _Setup(sst, base=base, pctile=pctile, window=window, smooth=smooth, cold=cold, check_base=clim is None)
-    if clim is None:
+    if clim is None:  # lazy: computed with the detection, in the same tasks' read of the data
         clim = setup.thresholds(sst)
-        if is_dask(clim["thresh"].data):
-            clim = clim.compute()
     else:
         clim = setup.checked_clim(sst, clim)
     return setup.detect(sst, clim, min_duration=min_duration, join_gaps=join_gaps, max_gap=max_gap)
@@ -511,57 +508,25 @@ class _Setup:
     # ------------------------------------------------------------ thresholds
 
     def thresholds(self, sst):
-        """The reference's pools through ``oceanflow.climatology(window=)``: see the docs page."""
-        import dask
-
-        from .climatology import climatology
-
-        half = (self.window - 1) // 2
-        lo = max(self.first - half, 0)
-        hi = min(self.last + half + 1, sst.sizes["time"])
-        spans: list[tuple[int, int, slice | None]]
-        if (lo, hi) == (self.first, self.last + 1):
-            spans = [(lo, hi, None)]
-        else:  # each half of the year from a series that extends past the base period on one side only
-            spans = [(lo, self.last + 1, slice(None, 183)), (self.first, hi, slice(183, None))]
-        sign = -1.0 if self.cold else 1.0
-        lazy = []
-        for start, stop, _ in spans:
-            part = sst.isel(time=slice(start, stop)).rename(None)
-            part = -part if self.cold else part  # as the reference: the cold threshold is -percentile(-sst)
-            common = {"freq": "dayofyear", "window": self.window, "feb29": "drop"}
-            lazy += [
-                climatology(part, stat="mean", **common),
-                climatology(part, stat="quantile", q=self.pctile / 100, method="linear", **common),
-            ]
-        computed = dask.compute(*lazy)  # one read of the data for every curve
-        out = {}
-        for i, name in enumerate(("seas", "thresh")):
-            pieces = [(computed[2 * k + i], rows) for k, (_, _, rows) in enumerate(spans)]
-            year = self._year_of(pieces, sst)
-            if self.days.days == 366:
-                year = _fill_feb29(year)
-            if self.smooth > 1:
-                year = _smoothed(year, self.smooth)
-            out[name] = sign * year if self.cold else year
-        return self._clim_dataset(sst, out["seas"], out["thresh"])
-
-    def _year_of(self, pieces, sst):
-        """Rows of the climatological year (366, or 360) from the day-of-year curves of the spans."""
-        space = [d for d in sst.dims if d != "time"]
-        shape = (self.days.days,) + tuple(sst.sizes[d] for d in space)
-        year = np.full(shape, np.nan)
-        for curve, rows in pieces:
-            values = curve.transpose("dayofyear", *space).values.astype(np.float64)
-            labels = curve["dayofyear"].values
-            if self.days.days == 366:  # feb29="drop" numbers days as in a non-leap year (1 March = 60)
-                labels = np.where(labels >= 60, labels + 1, labels)
-            target = np.zeros(self.days.days, bool)
-            target[rows or slice(None)] = True
-            keep = target[labels - 1]
-            year[labels[keep] - 1] = values[keep]
-        coords = {d: sst[d] for d in space if d in sst.coords}
-        return xr.DataArray(year, dims=("dayofyear", *space), coords=coords)
+        """``seas`` and ``thresh`` in one pass over each pixel's series (lazy when ``sst`` is dask-backed)."""
+        steps, starts, stops = _pools(self.days, self.first, self.last, self.window, sst.sizes["time"])
+        params = np.array([self.pctile / 100, -1.0 if self.cold else 1.0, 0, 0], np.float64)
+        seas, thresh = _map_series(
+            _thresholds_block,
+            sst,
+            (),
+            length=self.days.days,
+            dim="dayofyear",
+            dtypes=(np.float64, np.float64),
+            name="mhw-thresholds",
+            steps=steps,
+            starts=starts,
+            stops=stops,
+            params=params,
+            smooth=self.smooth,
+            feb29=self.days.days == 366,
+        )
+        return self._clim_dataset(sst, seas, thresh)
 
     def _clim_dataset(self, sst, seas, thresh):
         units = sst.attrs.get("units")
@@ -742,18 +707,56 @@ def _detect_block(x, seas, thresh, day, params):
     return outs
 
 
-def _fill_feb29(curve):
-    """29 February: the mean of 28 February and 1 March (as the reference)."""
-    values = curve.copy(data=np.array(curve.values))
-    values[_FEB29] = 0.5 * values[_FEB29 - 1] + 0.5 * values[_FEB29 + 1]
-    return values
+def _pools(days, first, last, window, n):
+    """The steps pooled by each day of the year (pixel-independent): for each of
+    its days in the base period (``first .. last``; 29 February is no centre),
+    the ``window`` steps centred on it, cut at the ends of the series.
+
+    Returns (steps, starts, stops): row ``g`` pools ``steps[starts[g]:stops[g]]``.
+    """
+    half = (window - 1) // 2
+    rows = days.row[first : last + 1]
+    order = np.argsort(rows, kind="stable")
+    bounds = np.searchsorted(rows[order], np.arange(days.days + 1))
+    offsets = np.arange(-half, half + 1)
+    pieces, counts = [], np.zeros(days.days, np.int64)
+    for g in range(days.days):
+        if days.days == 366 and g == _FEB29:
+            continue
+        centres = first + order[bounds[g] : bounds[g + 1]]
+        steps = (centres[:, None] + offsets[None, :]).ravel()
+        steps = steps[(steps >= 0) & (steps < n)]
+        pieces.append(steps)
+        counts[g] = steps.size
+    stops = np.cumsum(counts)
+    steps = np.concatenate(pieces).astype(np.int64) if pieces else np.zeros(0, np.int64)
+    return steps, stops - counts, stops
 
 
-def _smoothed(curve, width):
-    values = np.ascontiguousarray(curve.values, np.float64)
-    flat = values.reshape(values.shape[0], -1)
-    out = kernels.circular_smooth(flat, np.array([float(width)]))
-    return curve.copy(data=out.reshape(values.shape))
+def _thresholds_block(x, steps, starts, stops, params, smooth, feb29):
+    """One block's (time, pixel) series -> its climatological year (``seas``,
+    ``thresh``: (day, pixel), float64): the pools' means and percentiles, 29
+    February filled, smoothed, as the reference computes them."""
+    dtype = working_dtype(x.dtype)
+    x = x.astype(dtype, copy=False)
+    p = x.shape[1]
+    seas, thresh = np.empty((starts.size, p)), np.empty((starts.size, p))
+    kernel = kernels.pooled_climatology.for_dtype(dtype)
+
+    def run(part):
+        own = params.copy()
+        own[kernels.Q_FIRST], own[kernels.Q_STOP] = part.start, part.stop
+        kernel(x, steps, starts, stops, own, seas, thresh)
+
+    run_sliced(run, p)
+    out = []
+    for year in (seas, thresh):
+        if feb29:  # 29 February: the mean of 28 February and 1 March (as the reference)
+            year[_FEB29] = 0.5 * year[_FEB29 - 1] + 0.5 * year[_FEB29 + 1]
+        if smooth > 1:
+            year = kernels.circular_smooth(year, np.array([float(smooth)]))
+        out.append(params[kernels.Q_SIGN] * year if params[kernels.Q_SIGN] < 0 else year)
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- events and summary

@@ -99,14 +99,12 @@ def run(args: argparse.Namespace, operation: str) -> None:
         "smooth": args.smooth,
         "cold": args.cold,
     }
-    clim = mhw.thresholds(sst, **options)
-    found = mhw.detect(
+    found = mhw.detect(  # thresholds and detection in the same tasks: one read of the input
         sst,
-        clim.compute(),
+        **options,
         min_duration=args.min_duration,
         join_gaps=not args.no_join,
         max_gap=args.max_gap,
-        cold=args.cold,
     )
     oceanflow.save(found, args.output, overwrite=args.overwrite, operation=operation, progress=not args.quiet)
     say(args.quiet, f"wrote {args.output}")

@@ -8,6 +8,8 @@ threads of an in-memory call share one block).  The definitions are those of
 the reference implementation (ecjoliver/marineHeatWaves ``detect``), see
 :mod:`oceanflow.mhw`.
 
+* :func:`pooled_climatology`: the mean and the percentile of each day of
+  the year's pool (the reference's ``seas`` and ``thresh`` before smoothing);
 * :func:`circular_smooth`: the reference's circular running mean of a
   climatological year, over its valid days;
 * :func:`detect_events`: daily intensity, category and event number;
@@ -65,6 +67,130 @@ SUMMARY_ROWS = (
 
 # params of detect_events
 P_MIN_DURATION, P_JOIN, P_MAX_GAP, P_COLD, P_FIRST, P_STOP = range(6)
+# params of pooled_climatology
+Q_FRACTION, Q_SIGN, Q_FIRST, Q_STOP = range(4)
+#: Pixels whose series are transposed at once by :func:`pooled_climatology`.
+TILE = 8
+#: Ranks below the threshold's kept as the next day's candidates, at least.
+MARGIN = 8
+
+
+@njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
+def _select(a, lo, hi, k):
+    """Partially order ``a[lo:hi]`` so that ``a[k]`` is its k-th smallest value,
+    nothing before it larger, nothing after it smaller: quickselect (median of
+    three) whose partitions swap unconditionally and advance by the comparison,
+    no data-dependent branch; values equal to the pivot are set apart in a
+    second pass when none is smaller (progress on ties); insertion sort below
+    16 values."""
+    while hi - lo > 16:
+        mid = (lo + hi) >> 1
+        x, y, z = a[lo], a[mid], a[hi - 1]
+        pivot = max(min(x, y), min(max(x, y), z))
+        i = lo
+        for j in range(lo, hi):
+            v = a[j]
+            a[j] = a[i]
+            a[i] = v
+            i += v < pivot
+        if k < i:
+            hi = i
+            continue
+        if i > lo:
+            lo = i
+            continue
+        e = i  # nothing smaller than the pivot: its equals first
+        for j in range(i, hi):
+            v = a[j]
+            a[j] = a[e]
+            a[e] = v
+            e += v == pivot
+        if k < e:
+            return
+        lo = e
+    for i in range(lo + 1, hi):
+        v = a[i]
+        j = i - 1
+        while j >= lo and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+
+
+@gufunc(
+    "(n,p),(m),(d),(d),(k)->(d,p),(d,p)",
+    "void({t}[:, ::1], int64[::1], int64[::1], int64[::1], float64[::1], float64[:, ::1], float64[:, ::1])",
+    fastmath=False,  # NumPy's virtual index (n - 1) * q and its lerp, no fused multiply-add
+)
+def pooled_climatology(x, steps, starts, stops, params, seas, thresh):
+    """Mean (``seas``) and linear percentile (``thresh``) of each day of the
+    year's pool, pixels ``params[Q_FIRST]:params[Q_STOP]``.
+
+    Row ``g``'s pool is the values of the steps ``steps[starts[g]:stops[g]]``
+    times ``params[Q_SIGN]`` (1, or -1 for cold spells), NaN dropped; its
+    percentile is ``np.percentile(pool, 100 * params[Q_FRACTION])`` (linear
+    interpolation, NumPy's formula), its mean ``np.mean(pool)``, to rounding;
+    NaN for an empty pool.  Each pixel's series is read once, from a
+    transposed tile of :data:`TILE` pixels.
+    """
+    q, sign = params[Q_FRACTION], params[Q_SIGN]
+    lo, hi = int(params[Q_FIRST]), int(params[Q_STOP])
+    n, days = x.shape[0], starts.shape[0]
+    longest = 1
+    for g in range(days):
+        longest = max(longest, stops[g] - starts[g])
+    buf = np.empty(longest, np.float64)
+    kept = np.empty(longest, np.float64)
+    tile = np.empty((TILE, n), np.float64)
+    for p0 in range(lo, hi, TILE):
+        width = min(TILE, hi - p0)
+        for t in range(n):  # the tile's series, read row by row
+            for j in range(width):
+                tile[j, t] = sign * np.float64(x[t, p0 + j])
+        for j in range(width):
+            series = tile[j]
+            pivot = -np.inf
+            for g in range(days):
+                m = 0
+                total = 0.0
+                for e in range(starts[g], stops[g]):
+                    v = series[steps[e]]
+                    if v == v:
+                        buf[m] = v
+                        total += v
+                        m += 1
+                if m == 0:
+                    seas[g, p0 + j] = np.nan
+                    thresh[g, p0 + j] = np.nan
+                    continue
+                seas[g, p0 + j] = total / m
+                virtual = (m - 1) * q
+                i = int(math.floor(virtual))
+                gamma = virtual - i
+                # the candidates: the values from the previous day's pivot up (a pool shares most of its
+                # values with the previous day's, so a few more than needed), else the whole pool
+                above = m - i  # values of rank i and higher
+                c = 0
+                for e in range(m):
+                    v = buf[e]
+                    kept[c] = v
+                    c += v >= pivot
+                values = kept
+                if c < above:
+                    values, c = buf, m
+                r = c - above  # rank of the threshold's lower value among the candidates
+                low = max(r - max(MARGIN, above // 2), 0)
+                _select(values, 0, c, low)
+                pivot = values[low]  # the next day's
+                _select(values, low, c, r)
+                a = b = values[r]
+                if r + 1 < c:
+                    b = values[r + 1]
+                    for k in range(r + 2, c):  # the next order statistic: the least of the rest
+                        if values[k] < b:
+                            b = values[k]
+                diff = b - a
+                thresh[g, p0 + j] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
 
 
 @gufunc("(g,p),(k)->(g,p)", "void(float64[:, ::1], float64[::1], float64[:, ::1])")
