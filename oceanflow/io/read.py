@@ -20,6 +20,7 @@ import xarray as xr
 
 from ..chunking import checked_chunks
 from .atomic import recover
+from .direct import DirectReader, readers_for
 from .times import TimeAxisWarning, check_time_options, decode_times
 
 __all__ = ["GuardedArray", "open_dataset"]
@@ -108,7 +109,10 @@ def open_dataset(
         from ..chunking import suggest_chunks
 
         chunks = suggest_chunks(datasets[0], sizes=sizes)
-    datasets = [_chunked(d, path, chunks) for d, path in zip(datasets, files, strict=True)]
+    group = kwargs.get("group") if engine != "zarr" else None
+    datasets = [
+        _chunked(d, path, chunks, direct=engine != "zarr", group=group) for d, path in zip(datasets, files, strict=True)
+    ]
     return datasets[0] if len(datasets) == 1 else _combine(datasets, files)
 
 
@@ -181,15 +185,21 @@ class GuardedArray:
     np.float64(6.0)
     """
 
-    def __init__(self, variable: xr.Variable, path: object, name: Hashable) -> None:
+    def __init__(self, variable: xr.Variable, path: object, name: Hashable, direct: DirectReader | None = None) -> None:
         self.variable = variable
         self.path = path
         self.name = name
+        self.direct = direct
         self.shape = variable.shape
         self.dtype = variable.dtype
         self.ndim = variable.ndim
 
     def __getitem__(self, key):
+        if self.direct is not None:
+            try:
+                return self.direct.read(key)
+            except Exception:  # noqa: BLE001, S110 - read again by xarray, whose error names the chunk
+                pass
         try:
             return np.asarray(self.variable[key].values)
         except Exception as err:
@@ -234,8 +244,9 @@ def _failing_storage_chunks(variable: xr.Variable, region: list[slice]) -> list[
     return failing
 
 
-def _chunked(ds: xr.Dataset, path: Path, chunks: Mapping) -> xr.Dataset:
-    """``ds`` with its variables read lazily from disk as dask arrays of :class:`GuardedArray`."""
+def _chunked(ds: xr.Dataset, path: Path, chunks: Mapping, *, direct: bool = False, group=None) -> xr.Dataset:
+    """``ds`` with its variables read lazily from disk as dask arrays of :class:`GuardedArray`; ``direct``:
+    NetCDF-4 variables read by their chunks' offsets where possible (:mod:`oceanflow.io.direct`)."""
     import dask.array as dsa
     from dask.base import tokenize
 
@@ -244,6 +255,8 @@ def _chunked(ds: xr.Dataset, path: Path, chunks: Mapping) -> xr.Dataset:
     except OSError:
         stamp = None
     replaced: dict[Hashable, xr.Variable] = {}
+    lazy = {n: v for n, v in ds.variables.items() if n not in ds.indexes and v.ndim and not v._in_memory}
+    readers = readers_for(path, lazy, group) if direct and lazy else {}
     for name, var in ds.variables.items():
         if name in ds.indexes or not var.ndim:
             continue
@@ -253,7 +266,7 @@ def _chunked(ds: xr.Dataset, path: Path, chunks: Mapping) -> xr.Dataset:
         else:
             token = tokenize(os.fspath(path), stamp, name, spec, var.dtype.str)
             data = dsa.from_array(
-                GuardedArray(var, path, name),
+                GuardedArray(var, path, name, readers.get(name)),
                 chunks=spec,
                 name=f"open_dataset-{name}-{token}",
                 asarray=False,

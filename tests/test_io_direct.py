@@ -1,0 +1,165 @@
+"""NetCDF-4 chunks read by byte offset (oceanflow.io.direct) against xarray's netCDF4 backend.
+
+Oracle: ``xarray.open_dataset(path).load()`` (netCDF-C decodes every chunk and
+xarray applies the CF decoding).  Each eligible layout is checked both
+through ``open_dataset`` and by calling the reader itself (so that a reader
+falling back to xarray in silence cannot pass), and each ineligible one is
+checked to be read by xarray.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from oceanflow.io import direct, open_dataset
+from oceanflow.io.read import GuardedArray
+
+
+def field(nt=37, ny=7, nx=9, dtype="f4"):
+    rng = np.random.default_rng(5)
+    sst = rng.normal(15, 3, size=(nt, ny, nx)).astype(dtype)
+    sst[rng.random(sst.shape) < 0.1] = np.nan if sst.dtype.kind == "f" else 0
+    times = xr.date_range("2001-01-01", periods=nt, freq="D", calendar="noleap", use_cftime=True)
+    return xr.Dataset(
+        {
+            "sst": (("time", "lat", "lon"), sst, {"units": "degC"}),
+            "count": (("time", "lat", "lon"), rng.integers(-5, 9, size=(nt, ny, nx)).astype("i2")),
+            "depth": (("lat", "lon"), rng.normal(size=(ny, nx))),
+        },
+        coords={"time": times, "lat": np.linspace(-60, 60, ny), "lon": np.linspace(0, 320, nx)},
+    )
+
+
+def guarded(da) -> GuardedArray:
+    """The GuardedArray under a variable opened by open_dataset."""
+    (array,) = [v for k, v in da.data.__dask_graph__().items() if isinstance(v, GuardedArray)] or [None]
+    if array is None:  # the getter's source sits in a layer of its own
+        layers = da.data.__dask_graph__().layers.values()
+        (array,) = [v for layer in layers for v in layer.values() if isinstance(v, GuardedArray)]
+    return array
+
+
+def same_as_xarray(path, chunks, **kwargs):
+    ours = open_dataset(path, chunks=chunks, **kwargs)
+    with xr.open_dataset(path, **kwargs) as theirs:
+        theirs = theirs.load()
+        for name in ("sst", "count", "depth"):
+            if name in ours:
+                xr.testing.assert_identical(ours[name].compute().variable, theirs[name].variable)
+    return ours
+
+
+LAYOUTS = {
+    "chunked": {"chunksizes": (4, 3, 9)},
+    "deflate+shuffle": {"chunksizes": (5, 7, 4), "zlib": True, "shuffle": True, "complevel": 1},
+    "deflate": {"chunksizes": (1, 7, 9), "zlib": True, "shuffle": False},
+    "shuffle": {"chunksizes": (3, 2, 2), "shuffle": True},
+    "contiguous": {"contiguous": True},
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("chunks", [{"time": 10, "lat": 4}, {"time": 3}, {}], ids=["blocks", "small", "whole"])
+def test_eligible_layouts_are_read_directly_and_match_xarray(tmp_path, layout, chunks):
+    path = tmp_path / "in.nc"
+    ds = field()
+    ds.to_netcdf(path, encoding={name: LAYOUTS[layout] for name in ("sst", "count")})
+    ours = same_as_xarray(path, chunks or {"time": -1})
+    for name in ("sst", "count"):
+        reader = guarded(ours[name]).direct
+        assert reader is not None, f"{name} ({layout}) should be read by offset"
+        with xr.open_dataset(path) as theirs:
+            expected = theirs[name].values
+        # the reader itself, with the keys dask passes after slicing: slices, steps, integers
+        for key in [(slice(None),) * 3, (slice(2, 31), slice(1, 6), slice(0, 9, 2)), (5, slice(None), 3), (-1,)]:
+            np.testing.assert_array_equal(reader.read(key), expected[key])
+
+
+def test_a_float_fill_value_and_missing_value_are_masked_as_xarray_does(tmp_path):
+    path = tmp_path / "in.nc"
+    ds = field()
+    ds["sst"] = ds.sst.fillna(1e20)
+    ds.sst.attrs["missing_value"] = np.float32(-999.0)
+    ds["sst"][0, 0, 0] = -999.0
+    ds.to_netcdf(path, encoding={"sst": {"_FillValue": np.float32(1e20), "chunksizes": (6, 7, 9)}})
+    ours = same_as_xarray(path, {"time": 8})
+    assert guarded(ours.sst).direct is not None
+    assert np.isnan(ours.sst[0, 0, 0].values)
+
+
+def test_unwritten_chunks_hold_the_fill_value(tmp_path):
+    import netCDF4
+
+    path = tmp_path / "sparse.nc"
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.createDimension("time", None)
+        nc.createDimension("x", 10)
+        var = nc.createVariable("sst", "f4", ("time", "x"), chunksizes=(2, 5), fill_value=-1.5)
+        var[0:2, 0:5] = 1.0
+        var[6:8, 5:10] = 2.0  # the chunks between are never written
+        nc.createVariable("x", "f8", ("x",))[:] = np.arange(10)
+    ours = same_as_xarray(path, {"time": 3}, decode_times=False)
+    assert guarded(ours.sst).direct is not None
+    assert np.isnan(ours.sst.values).sum() == 80 - 20
+    raw = same_as_xarray(path, {"time": 3}, decode_times=False, mask_and_scale=False)
+    assert (raw.sst.values == -1.5).sum() == 60
+
+
+def big_endian(path):
+    import netCDF4
+
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.createDimension("time", 12)
+        nc.createVariable("sst", "f4", ("time",), endian="big", chunksizes=(4,))[:] = np.arange(12.0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ds, p: ds.to_netcdf(p, encoding={"sst": {"dtype": "i2", "scale_factor": 0.01, "_FillValue": -999}}),
+        lambda ds, p: ds.to_netcdf(p, encoding={"count": {"_FillValue": -1}, "sst": {"fletcher32": True}}),
+        lambda ds, p: ds.to_netcdf(p, format="NETCDF3_64BIT"),
+        lambda ds, p: big_endian(p),
+    ],
+    ids=["packed", "int-fill-and-fletcher32", "netcdf3", "big-endian"],
+)
+def test_what_is_not_stored_as_decoded_is_read_by_xarray(tmp_path, make):
+    path = tmp_path / "in.nc"
+    make(field(), path)
+    ours = same_as_xarray(path, {"time": 10})
+    assert guarded(ours.sst).direct is None
+
+
+def test_a_group_and_a_variable_named_like_a_dimension(tmp_path):
+    import netCDF4
+
+    path = tmp_path / "groups.nc"
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.createDimension("time", 12)
+        nc.createVariable("sst", "f4", ("time",), chunksizes=(4,))[:] = np.zeros(12)
+        ocean = nc.createGroup("ocean")
+        ocean.createDimension("time", 12)
+        ocean.createDimension("x", 7)
+        ocean.createDimension("y", 7)
+        ocean.createVariable("sst", "f4", ("time",), chunksizes=(5,))[:] = np.arange(12.0)
+        # a variable "x" along "y" beside a dimension "x": netCDF-C stores it as _nc4_non_coord_x
+        ocean.createVariable("x", "f8", ("y",), chunksizes=(3,))[:] = np.arange(7.0) + 100
+    ours = open_dataset(path, chunks={"time": 5, "y": 2}, group="ocean", decode_times=False)
+    assert guarded(ours.sst).direct is not None and guarded(ours.x).direct is not None
+    np.testing.assert_array_equal(ours.sst.values, np.arange(12.0))  # the group's, not the root's
+    np.testing.assert_array_equal(ours.x.values, np.arange(7.0) + 100)
+
+
+def test_a_file_replaced_after_opening_is_read_through_xarray(tmp_path):
+    path = tmp_path / "in.nc"
+    field().to_netcdf(path, encoding={"sst": {"chunksizes": (4, 7, 9)}})
+    ours = open_dataset(path, chunks={"time": 10})
+    reader = guarded(ours.sst).direct
+    other = tmp_path / "other.nc"
+    (field() + 1).to_netcdf(other, encoding={"sst": {"chunksizes": (2, 7, 9)}})
+    os.replace(other, path)
+    with pytest.raises(direct.Stale):
+        reader.read((slice(0, 4), slice(None), slice(None)))
+    ours.sst.values  # noqa: B018 - read by xarray, no error
