@@ -174,6 +174,22 @@ def test_storage_chunks_spanning_several_blocks_in_every_dimension(tmp_path, com
     xr.testing.assert_identical(xr.open_dataset(tmp_path / "f.nc", engine="h5netcdf").load(), ds.compute())
 
 
+def test_tails_taken_from_the_next_block_are_copies(tmp_path):
+    """A view of the next block would keep all of it in memory until the write that needs its first steps:
+    the peak RSS of an anomaly saved from NetCDF grew with the years (861 MiB at 20 years, 717 MiB at 5)."""
+    import dask
+
+    source = dataset(nt=60).sst.chunk({"time": 25}).data  # chunks of 10 steps straddle blocks 25 and 50
+    target = netcdf._Target(str(tmp_path / "f.nc"), "sst", codec_for("none"), (10, 7, 9), source.shape, "f4", 0)
+    graph = dict(netcdf._write_array(source, target)[0].__dask_graph__())
+    pieces = [key for key in graph if isinstance(key, tuple) and "piece" in key[0]]
+    assert pieces
+    for key in pieces:
+        (block_key,) = graph[key].dependencies
+        piece, block = dask.get(graph, [key, block_key])
+        assert piece.size and not np.shares_memory(piece, block)
+
+
 # ------------------------------------------------------------------ bad input
 
 

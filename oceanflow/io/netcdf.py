@@ -431,11 +431,12 @@ def _write_array(source: Any, target: _Target) -> list:
 
     Storage chunks: one task per dask block, writing the chunks whose first
     element lies in it; a chunk that runs into the next block(s) takes its tail
-    from a slice of them (a task of its own, so that on a cluster only the
-    slice travels), so the dask chunks need no rechunk to whole storage chunks.
+    from a copied slice of them (a task of its own, so that on a cluster only
+    the slice travels, and a copy, so that the next block can be freed as soon
+    as its own write is done), so the dask chunks need no rechunk to whole
+    storage chunks.
     Contiguous storage: one task per block, writing the block.
     """
-    import operator
 
     import dask.array as da
     from dask.base import tokenize
@@ -470,7 +471,7 @@ def _write_array(source: Any, target: _Target) -> list:
             want = tuple(slice(max(a, f) - f, min(h, e) - f) for a, h, f, e in zip(lo, hi, first, last, strict=True))
             key = (source.name, *other)
             if any(w.start > 0 or w.stop < e - f for w, f, e in zip(want, first, last, strict=True)):
-                graph[(piece, len(writes), k)] = (operator.getitem, key, want)
+                graph[(piece, len(writes), k)] = (_copied_piece, key, want)
                 key = (piece, len(writes), k)
             keys.append(key)
             starts.append(tuple(f + w.start for f, w in zip(first, want, strict=True)))
@@ -643,3 +644,8 @@ def _lock_for(path: str) -> Any:
         with _LOCKS_GUARD:
             return _LOCKS.setdefault(path, threading.Lock())
     return Lock(f"oceanflow-netcdf-{path}")
+
+
+def _copied_piece(block: np.ndarray, where: tuple) -> np.ndarray:
+    """A copy of ``block[where]``: a view would keep the whole block in memory until the write that needs it."""
+    return np.array(block[where])
