@@ -1,4 +1,5 @@
-"""The ``oceanflow`` command through its real entry point (``python -m oceanflow``, a subprocess).
+"""The ``oceanflow`` command through its real entry point (``python -m oceanflow``, a process of its own:
+forked from a pre-imported Python by tests/oceanflow_command.py, which is checked against a plain subprocess).
 
 Every output is compared with an independent oracle: xarray's groupby, NumPy's
 polyval, the ``gsw`` TEOS-10 library, and oceanflow's own Python API on the
@@ -6,11 +7,10 @@ same input.
 """
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+import oceanflow_command
 import pytest
 import xarray as xr
 
@@ -22,17 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SUBCOMMANDS = ["demo", "climatology", "anomaly", "polyval", "density", "chunks", "cluster", "mhw"]
 
 
+def command_env():
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
 def oceanflow_cmd(*args, cwd, check=True):
     """Run ``python -m oceanflow ARGS`` on this checkout's code; return the CompletedProcess."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run(
-        [sys.executable, "-m", "oceanflow", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = oceanflow_command.run(args, cwd=cwd, env=command_env(), timeout=300)
     if check:
         assert run.returncode == 0, run.stderr
     return run
@@ -79,6 +75,23 @@ def test_subcommand_help_has_common_options_and_examples(name, tmp_path):
 
 def test_version(tmp_path):
     assert oceanflow_cmd("--version", cwd=tmp_path).stdout.strip() == f"oceanflow {oceanflow.__version__}"
+
+
+def test_the_forked_command_is_the_plain_subprocess(tmp_path):
+    """tests/oceanflow_command.py, which runs these tests' commands: the same status, stdout and stderr as
+    ``python -m oceanflow`` started anew (help, a failure naming the working directory, a traceback)."""
+    cases = [["polyval", "--help"], ["chunks", "missing.nc"], ["chunks", "missing.nc", "--debug"]]
+    for args in cases:
+        forked = oceanflow_command.run(args, cwd=tmp_path, env=command_env(), timeout=300)
+        plain = oceanflow_command.subprocess_run(args, cwd=tmp_path, env=command_env(), timeout=300)
+        assert (forked.returncode, forked.stdout) == (plain.returncode, plain.stdout), args
+        if "--debug" in args:  # the same exception, raised through the same frames of oceanflow
+            assert forked.stderr.startswith("Traceback") and plain.stderr.startswith("Traceback")
+            oceanflow_frames = [line for line in plain.stderr.splitlines() if "oceanflow/" in line]
+            assert oceanflow_frames and all(line in forked.stderr for line in oceanflow_frames)
+            assert forked.stderr.splitlines()[-1] == plain.stderr.splitlines()[-1]
+        else:
+            assert forked.stderr == plain.stderr, args
 
 
 # ---------------------------------------------------------------- computations vs oracles
