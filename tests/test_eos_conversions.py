@@ -181,6 +181,18 @@ def test_nan_propagates_as_in_gsw(name):
     assert np.isnan(got[: len(ARGS[name])]).all() and np.isfinite(got[-1])
 
 
+def test_infinite_positions_give_nan():
+    """An infinite longitude or latitude is no position: NaN (gsw 3.6 crashes on an infinite longitude)."""
+    lon = np.array([np.inf, -np.inf, 190.0, 190.0, 1e300])
+    lat = np.array([10.0, 10.0, np.inf, -np.inf, 10.0])
+    for name in ("SAAR", "SA_from_SP", "SP_from_SA"):
+        inputs = {"SP": np.full(5, 35.0), "SA": np.full(5, 35.2), "p": np.full(5, 100.0), "lon": lon, "lat": lat}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TEOS10RangeWarning)
+            got = getattr(eos, name)(*(inputs[a] for a in ARGS[name]))
+        assert np.isnan(got[:4]).all() and np.isfinite(got[4]), name
+
+
 def test_nan_pressure_gives_nan_in_the_baltic_too():
     """The Baltic formula needs no pressure, but a NaN pressure is a missing value, as gsw says."""
     for name in ("SA_from_SP", "SP_from_SA"):

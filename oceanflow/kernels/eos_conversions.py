@@ -56,7 +56,7 @@ from ._gibbs import (
     pot_enthalpy,
     specvol_sso_0,
 )
-from .saar import ATLAS, saar_lookup, wrap360
+from .saar import ATLAS, BLOCK, TOPS, saar_lookup, saar_range, wrap360
 
 DEG2RAD = math.pi / 180.0
 GAMMA = 2.26e-7  # m-1, vertical gradient of gravity (TEOS-10)
@@ -233,20 +233,33 @@ def in_baltic(lon, lat):
 
 
 @njit(inline="always")
+def sa_from_sp_saar(sp, p, lon, lat, saar):
+    """Absolute Salinity (g kg-1) from Practical Salinity ``sp``, ``p`` (dbar), ``lon``, ``lat``
+    and the atlas's ``saar`` there (unused in the Baltic, where a NaN ``p`` gives NaN)."""
+    baltic = ((SSO - 0.087) / 35.0) * sp + 0.087
+    baltic = baltic if p == p else math.nan
+    return baltic if in_baltic(lon, lat) else UPS * sp * (1.0 + saar)
+
+
+@njit(inline="always")
+def sp_from_sa_saar(sa, p, lon, lat, saar):
+    """Practical Salinity from Absolute Salinity ``sa`` (g kg-1), ``p``, ``lon``, ``lat``, ``saar``."""
+    baltic = (35.0 / (SSO - 0.087)) * (sa - 0.087)
+    baltic = baltic if p == p else math.nan
+    return baltic if in_baltic(lon, lat) else sa / (UPS * (1.0 + saar))
+
+
+@njit(inline="always")
 def sa_from_sp_scalar(sp, p, lon, lat, saar, ndepth, p_ref, lats, longs):
     """Absolute Salinity (g kg-1) from Practical Salinity ``sp``, ``p`` (dbar), ``lon``, ``lat``;
     the atlas arrays as in :data:`.saar.ATLAS` (``*ATLAS``)."""
-    if in_baltic(lon, lat):  # NaN where p is, as everywhere else
-        return ((SSO - 0.087) / 35.0) * sp + 0.087 if not math.isnan(p) else math.nan
-    return UPS * sp * (1.0 + saar_lookup(p, lon, lat, saar, ndepth, p_ref, lats, longs))
+    return sa_from_sp_saar(sp, p, lon, lat, saar_lookup(p, lon, lat, saar, ndepth, p_ref, lats, longs))
 
 
 @njit(inline="always")
 def sp_from_sa_scalar(sa, p, lon, lat, saar, ndepth, p_ref, lats, longs):
     """Practical Salinity from Absolute Salinity ``sa`` (g kg-1), ``p`` (dbar), ``lon``, ``lat``."""
-    if in_baltic(lon, lat):
-        return (35.0 / (SSO - 0.087)) * (sa - 0.087) if not math.isnan(p) else math.nan
-    return sa / (UPS * (1.0 + saar_lookup(p, lon, lat, saar, ndepth, p_ref, lats, longs)))
+    return sp_from_sa_saar(sa, p, lon, lat, saar_lookup(p, lon, lat, saar, ndepth, p_ref, lats, longs))
 
 
 # ---------------------------------------------------------------- gufuncs
@@ -313,41 +326,55 @@ def _SR_from_SP(SP, out):
 
 
 # The atlas kernels take the atlas arrays as core inputs after the point inputs (numba
-# cannot cache a kernel with large arrays as globals); :class:`Quiet` appends them.
-_ATLAS_SIG = "float64[:, :, ::1], int64[:, ::1], float64[::1], float64[::1], float64[::1]"
-_ATLAS_LAYOUT = "(a,b,c),(a,b),(c),(b),(a)"
+# cannot cache a kernel with large arrays as globals); :class:`Quiet` appends them
+# (:data:`.saar.ATLAS` with :data:`.saar.TOPS` for ``ndepth``).  They interpolate the
+# atlas :data:`.saar.BLOCK` points at a time (:func:`.saar.saar_range`) into float64 scratch.
+_ATLAS_SIG = "float64[:, :, ::1], float64[:, ::1], float64[::1], float64[::1], float64[::1]"
+_ATLAS_LAYOUT = "(a,b,c),(d,e),(c),(b),(a)"
 
 
 @gufunc(
     f"(n),(n),(n),(n),{_ATLAS_LAYOUT}->(n)",
     f"void({{t}}[::1], {{t}}[::1], {{t}}[::1], {{t}}[::1], {_ATLAS_SIG}, {{t}}[::1])",
 )
-def _SA_from_SP(SP, p, lon, lat, saar, ndepth, p_ref, lats, longs, out):
+def _SA_from_SP(SP, p, lon, lat, saar, tops, p_ref, lats, longs, out):
     """out = Absolute Salinity (g kg-1)."""
-    for i in range(SP.shape[0]):
-        out[i] = sa_from_sp_scalar(SP[i], p[i], lon[i], lat[i], saar, ndepth, p_ref, lats, longs)
+    index, work, values = np.empty((2, BLOCK), np.int64), np.empty((12, BLOCK)), np.empty(BLOCK)
+    for start in range(0, SP.shape[0], BLOCK):
+        stop = min(start + BLOCK, SP.shape[0])
+        saar_range(p, lon, lat, start, stop, values, saar, tops, p_ref, lats, longs, index, work)
+        for i in range(start, stop):
+            out[i] = sa_from_sp_saar(SP[i], p[i], lon[i], lat[i], values[i - start])
 
 
 @gufunc(
     f"(n),(n),(n),(n),{_ATLAS_LAYOUT}->(n)",
     f"void({{t}}[::1], {{t}}[::1], {{t}}[::1], {{t}}[::1], {_ATLAS_SIG}, {{t}}[::1])",
 )
-def _SP_from_SA(SA, p, lon, lat, saar, ndepth, p_ref, lats, longs, out):
+def _SP_from_SA(SA, p, lon, lat, saar, tops, p_ref, lats, longs, out):
     """out = Practical Salinity (unitless)."""
-    for i in range(SA.shape[0]):
-        out[i] = sp_from_sa_scalar(SA[i], p[i], lon[i], lat[i], saar, ndepth, p_ref, lats, longs)
+    index, work, values = np.empty((2, BLOCK), np.int64), np.empty((12, BLOCK)), np.empty(BLOCK)
+    for start in range(0, SA.shape[0], BLOCK):
+        stop = min(start + BLOCK, SA.shape[0])
+        saar_range(p, lon, lat, start, stop, values, saar, tops, p_ref, lats, longs, index, work)
+        for i in range(start, stop):
+            out[i] = sp_from_sa_saar(SA[i], p[i], lon[i], lat[i], values[i - start])
 
 
 @gufunc(f"(n),(n),(n),{_ATLAS_LAYOUT}->(n)", f"void({{t}}[::1], {{t}}[::1], {{t}}[::1], {_ATLAS_SIG}, {{t}}[::1])")
-def _SAAR(p, lon, lat, saar, ndepth, p_ref, lats, longs, out):
+def _SAAR(p, lon, lat, saar, tops, p_ref, lats, longs, out):
     """out = Absolute Salinity Anomaly Ratio (unitless)."""
-    for i in range(p.shape[0]):
-        out[i] = saar_lookup(p[i], lon[i], lat[i], saar, ndepth, p_ref, lats, longs)
+    index, work, values = np.empty((2, BLOCK), np.int64), np.empty((12, BLOCK)), np.empty(BLOCK)
+    for start in range(0, p.shape[0], BLOCK):
+        stop = min(start + BLOCK, p.shape[0])
+        saar_range(p, lon, lat, start, stop, values, saar, tops, p_ref, lats, longs, index, work)
+        for i in range(start, stop):
+            out[i] = values[i - start]
 
 
 class Quiet:
     """A conversion kernel as :data:`KERNELS` holds it: called with the point arrays only
-    (the atlas arrays of :data:`.saar.ATLAS` appended when ``atlas``), with NumPy's
+    (the atlas arrays appended when ``atlas``), with NumPy's
     floating-point warnings off: vectorised comparisons with NaN (land points) raise the
     "invalid" flag, and every NaN an input makes is meant (see ``oceanflow.eos.validity``).
     """
@@ -355,7 +382,7 @@ class Quiet:
     def __init__(self, kernel: Kernel, name: str, n_inputs: int, atlas: bool = False):
         self.kernel = kernel
         self.n_inputs = n_inputs
-        self.atlas = tuple(ATLAS) if atlas else ()
+        self.atlas = (ATLAS.saar, TOPS, ATLAS.p_ref, ATLAS.lats_ref, ATLAS.longs_ref) if atlas else ()
         self.__name__ = name
         self.__doc__ = kernel.__doc__
 

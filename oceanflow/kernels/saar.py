@@ -13,6 +13,11 @@ them to a gufunc as core inputs (``eos_conversions.Quiet`` does that
 without putting them in dask graphs).  Naming them as globals inside a kernel
 would freeze them into its machine code, and numba then refuses to cache it.
 
+:func:`saar_range` gives the same values for a block of points at once, with
+:data:`TOPS` (each grid cell's deepest usable pressure, derived on import) for
+``ndepth``: on random positions most atlas reads miss the cache, and it
+issues those of many points before using any (the gufuncs use it).
+
 Interpolation as TEOS-10 specifies (McDougall et al. 2012, GSW's ``gsw_saar``):
 bilinear in longitude and latitude on the 4 degree grid, then linear in
 pressure between the two bracketing levels; pressures below the deepest level
@@ -20,7 +25,7 @@ of the four surrounding columns take that level's value; a missing corner
 takes the mean of the corners present (0 if none); near Panama the corners on
 the other side of the isthmus are replaced by the mean of those on the point's
 side; points with no ocean column among the four corners get 0 (SA = SR);
-latitudes outside [-86, 90] and NaN positions give NaN.
+latitudes outside [-86, 90] and NaN or infinite positions give NaN.
 
 Example
 -------
@@ -71,6 +76,22 @@ def load_atlas(path: Path = DATA) -> Atlas:
     return arrays
 
 
+def cell_tops(atlas: Atlas) -> np.ndarray:
+    """The deepest usable pressure (dbar) of each grid cell, (lon cell, lat cell) float64, for
+    :func:`saar_range`: that of the deepest of its four corner columns (TEOS-10 clamps pressures
+    below it), -1 where none of them has a level (SAAR 0 there).  Derived from ``atlas.ndepth``;
+    read-only.  Also checks that the grid is uniform, as :func:`saar_range` assumes."""
+    for nodes in (atlas.longs_ref, atlas.lats_ref):
+        step = nodes[1] - nodes[0]
+        if not np.array_equal(nodes, nodes[0] + step * np.arange(nodes.size)):
+            raise ValueError("the SAAR atlas grid must be uniform in longitude and latitude")
+    n = atlas.ndepth
+    deepest = np.maximum(np.maximum(n[:-1, :-1], n[1:, :-1]), np.maximum(n[1:, 1:], n[:-1, 1:]))
+    tops = np.where(deepest > 0, atlas.p_ref[np.maximum(deepest - 1, 0)], -1.0)
+    tops.setflags(write=False)
+    return tops
+
+
 #: The atlas, loaded once.
 ATLAS = load_atlas()
 
@@ -82,6 +103,9 @@ def _level_table(p_ref: np.ndarray, step: float) -> np.ndarray:
     starts = step * np.arange(int(np.ceil(p_ref[-1] / step)) + 1)
     return np.searchsorted(p_ref[1:-1], starts, side="right").astype(np.int8)
 
+
+#: :func:`cell_tops` of :data:`ATLAS`.
+TOPS = cell_tops(ATLAS)
 
 #: Level of the atlas at 0, 10, 20, ... dbar (a small constant array: numba embeds it).
 LEVEL_STEP = 10.0
@@ -112,8 +136,9 @@ def level_index(p_ref, p):
 @njit(inline="always")
 def wrap360(lon):
     """Longitude in [0, 360] (degE): equal to C's ``fmod(lon, 360)`` (+360 if negative)
-    for lon in [-360, 360), without the branches of Python's ``%``."""
-    return lon - 360.0 * math.floor(lon / 360.0)
+    for lon in [-360, 360), without the branches of Python's ``%``; NaN for an infinite
+    ``lon`` and outside [0, 360] for a huge one (positions the callers refuse)."""
+    return lon - 360.0 * np.floor(lon / 360.0)
 
 
 @njit(inline="always")
@@ -154,11 +179,13 @@ def saar_cell(lon, lat, ndepth, lats, longs):
     """The horizontal part of :func:`saar_lookup`, once per column: ``(valid, ix, iy, r, s,
     deepest, lon360, panama)``, the grid cell, the weights within it, the deepest atlas level of
     its four corners (<= 0: no ocean, SAAR 0), the longitude in [0, 360] and whether the Panama
-    rule applies; ``valid`` is False for NaN positions and latitudes outside the atlas (SAAR NaN)."""
+    rule applies; ``valid`` is False for NaN or infinite positions and latitudes outside the atlas (SAAR NaN)."""
     nx, ny = longs.shape[0], lats.shape[0]
     if math.isnan(lon) or math.isnan(lat) or lat < lats[0] or lat > lats[ny - 1]:
         return False, 0, 0, 0.0, 0.0, 0, 0.0, False
     lon = wrap360(lon)
+    if not 0.0 <= lon <= 360.0:  # infinite or huge
+        return False, 0, 0, 0.0, 0.0, 0, 0.0, False
     ix = min(int(math.floor((nx - 1) * (lon - longs[0]) / (longs[nx - 1] - longs[0]))), nx - 2)
     iy = min(int(math.floor((ny - 1) * (lat - lats[0]) / (lats[ny - 1] - lats[0]))), ny - 2)
     deepest = max(max(ndepth[ix, iy], ndepth[ix + 1, iy]), max(ndepth[ix + 1, iy + 1], ndepth[ix, iy + 1]))
@@ -193,3 +220,109 @@ def saar_lookup(p, lon, lat, saar, ndepth, p_ref, lats, longs):
     upper = saar_at_level(saar, ix, iy, iz, lon360, lat, lats, longs, panama, r, s)
     lower = saar_at_level(saar, ix, iy, iz + 1, lon360, lat, lats, longs, panama, r, s)
     return upper + t * (lower - upper)
+
+
+# ---------------------------------------------------------------- many points at once
+
+#: Points per block of :func:`saar_range` (its scratch arrays stay in the L1 cache).
+BLOCK = 256
+
+
+@njit(inline="always")
+def _clamp(x, low, high):
+    """``x`` within [low, high]; NaN gives ``low``."""
+    x = x if x >= low else low
+    return x if x <= high else high
+
+
+@njit(inline="always")
+def _filled(c0, c1, c2, c3):
+    """:func:`_corners` away from Panama without branches: missing (NaN) corners take the
+    mean of those present, 0 if none (the same arithmetic, so the same result)."""
+    o0, o1, o2, o3 = c0 == c0, c1 == c1, c2 == c2, c3 == c3
+    count = np.int64(o0) + np.int64(o1) + np.int64(o2) + np.int64(o3)
+    total = (c0 if o0 else 0.0) + (c1 if o1 else 0.0) + (c2 if o2 else 0.0) + (c3 if o3 else 0.0)
+    mean = total / max(count, 1)
+    return (c0 if o0 else mean), (c1 if o1 else mean), (c2 if o2 else mean), (c3 if o3 else mean)
+
+
+@njit(inline="always")
+def saar_range(p, lon, lat, start, stop, values, saar, tops, p_ref, lats, longs, index, work):
+    """``values[j]`` = :func:`saar_lookup` of point ``start + j`` of ``p``, ``lon``, ``lat``,
+    for ``start + j < stop`` (at most ``values.shape[0]`` points); the atlas as in :data:`ATLAS`
+    with :data:`TOPS` for ``ndepth``; scratch ``index`` (2, BLOCK) int64 and ``work`` (12, BLOCK)
+    float64 (:data:`BLOCK` or more).
+
+    The same interpolation in four passes over the block, so that the atlas reads of many
+    points are in flight at once (on random positions they miss the cache): the grid cell,
+    weights and flags of each point (arithmetic only); the level and the 8 atlas values
+    (reads only); the missing-corner fill and interpolation (arithmetic only, no branches);
+    then the few points near Panama again with its barrier.
+    """
+    nx, ny, nz = saar.shape
+    flat = saar.reshape(-1)
+    top_of = tops.reshape(-1)
+    sx, sy = ny * nz, nz
+    x0, dx = longs[0], longs[1] - longs[0]
+    y0, dy = lats[0], lats[1] - lats[0]
+    span_x, span_y = longs[nx - 1] - x0, lats[ny - 1] - y0
+    m = stop - start
+    cell, base = index[0], index[1]
+    # pass 1: cell, weights and flags (work[8] r, 9 s, 10 t, 11 code: 0 ocean, 1 land, 2 NaN, 3 Panama)
+    for j in range(m):
+        la = np.float64(lat[start + j])
+        lo = wrap360(np.float64(lon[start + j]))
+        fx = _clamp(np.floor((nx - 1) * (lo - x0) / span_x), 0.0, nx - 2.0)
+        fy = _clamp(np.floor((ny - 1) * (la - y0) / span_y), 0.0, ny - 2.0)
+        ix, iy = int(fx), int(fy)
+        cell[j] = ix * (ny - 1) + iy
+        base[j] = ix * sx + iy * sy
+        work[8, j] = (lo - (x0 + dx * fx)) / dx
+        work[9, j] = (la - (y0 + dy * fy)) / dy
+        valid = (la >= y0) & (la <= lats[ny - 1]) & (lo >= 0.0) & (lo <= 360.0) & (p[start + j] == p[start + j])
+        panama = (PANAMA_LONGS[0] <= lo) & (lo <= PANAMA_LONGS[-1] - 0.001)
+        panama &= (PANAMA_LATS[-1] <= la) & (la <= PANAMA_LATS[0])
+        work[11, j] = 3.0 if panama else 0.0
+        work[11, j] = work[11, j] if valid else 2.0
+    # pass 2: the level (pressures below the cell's deepest level take its value) and the reads
+    for j in range(m):
+        top = top_of[cell[j]]
+        q = np.float64(p[start + j])
+        q = q if q < top else top
+        k = np.int64(LEVEL_TABLE[int(_clamp(q * (1.0 / LEVEL_STEP), 0.0, LEVEL_TABLE.shape[0] - 1.0))])
+        iz = k + np.int64((k < nz - 2) & (q >= p_ref[k + 1]))
+        work[10, j] = (q - p_ref[iz]) / (p_ref[iz + 1] - p_ref[iz])
+        work[11, j] = 1.0 if (top < 0.0) & (work[11, j] != 2.0) else work[11, j]
+        b = base[j] + iz
+        base[j] = b
+        work[0, j] = flat[b]
+        work[1, j] = flat[b + sx]
+        work[2, j] = flat[b + sx + sy]
+        work[3, j] = flat[b + sy]
+        work[4, j] = flat[b + 1]
+        work[5, j] = flat[b + sx + 1]
+        work[6, j] = flat[b + sx + sy + 1]
+        work[7, j] = flat[b + sy + 1]
+    # pass 3: missing corners filled, bilinear at the two levels, linear between them
+    for j in range(m):
+        a0, a1, a2, a3 = _filled(work[0, j], work[1, j], work[2, j], work[3, j])
+        b0, b1, b2, b3 = _filled(work[4, j], work[5, j], work[6, j], work[7, j])
+        r, s, t, code = work[8, j], work[9, j], work[10, j], work[11, j]
+        upper = (1.0 - s) * (a0 + r * (a1 - a0)) + s * (a3 + r * (a2 - a3))
+        lower = (1.0 - s) * (b0 + r * (b1 - b0)) + s * (b3 + r * (b2 - b3))
+        v = upper + t * (lower - upper)
+        v = 0.0 if code == 1.0 else v
+        values[j] = math.nan if code == 2.0 else v
+    # pass 4: near Panama, the corners across the isthmus do not count
+    for j in range(m):
+        if work[11, j] == 3.0:
+            la = np.float64(lat[start + j])
+            lo = wrap360(np.float64(lon[start + j]))
+            b = base[j]
+            ix = b // sx
+            iy = (b - ix * sx) // sy
+            iz = b - ix * sx - iy * sy
+            r, s, t = work[8, j], work[9, j], work[10, j]
+            upper = saar_at_level(saar, ix, iy, iz, lo, la, lats, longs, True, r, s)
+            lower = saar_at_level(saar, ix, iy, iz + 1, lo, la, lats, longs, True, r, s)
+            values[j] = upper + t * (lower - upper)
