@@ -16,6 +16,7 @@ Run (about 10 minutes at 10M points on a loaded 2-core machine)::
 
     python benchmarks/bench_eos.py
     python benchmarks/bench_eos.py --size 1000000 --repeat 3 --functions rho,sound_speed
+    python benchmarks/bench_eos.py --functions SA_from_SP,SP_from_SA,SR_from_SP,SAAR --positions gridded
 """
 
 from __future__ import annotations
@@ -66,12 +67,30 @@ FUNCTIONS = {
 }
 
 
-def inputs(size: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """float64 inputs over the oceanographic range, one array per argument name."""
+def inputs(size: int, seed: int = 0, positions: str = "random") -> dict[str, np.ndarray]:
+    """float64 inputs over the oceanographic range, one array per argument name.
+
+    ``positions="random"``: every point at its own random position and pressure;
+    ``"gridded"``: as a model file holds them, a (50 levels, lat, lon) field flattened
+    in C order: pressure from 0 to 6000 dbar by level, longitude fastest (``size`` is
+    rounded down to a whole number of levels and rows).
+    """
     rng = np.random.default_rng(seed)
+    if positions == "gridded":
+        nz, ny = 50, 180
+        nx = max(size // (nz * ny), 1)
+        size = nz * ny * nx
+        lev, lat, lon = np.meshgrid(
+            np.linspace(0.0, 6000.0, nz),
+            np.linspace(-80.0, 80.0, ny),
+            np.linspace(0.0, 360.0, nx, endpoint=False),
+            indexing="ij",
+        )
+        p, lat, lon = lev.ravel(), lat.ravel(), lon.ravel()
+    else:
+        p, lon, lat = rng.uniform(0.0, 6000.0, size), rng.uniform(0.0, 360.0, size), rng.uniform(-80.0, 80.0, size)
     SA = rng.uniform(30.0, 38.0, size)
     CT = rng.uniform(-1.5, 30.0, size)
-    p = rng.uniform(0.0, 6000.0, size)
     return {
         "SA": SA,
         "CT": CT,
@@ -80,8 +99,8 @@ def inputs(size: int, seed: int = 0) -> dict[str, np.ndarray]:
         "pt": CT,  # potential and in-situ temperatures in the same range
         "t": CT,
         "z": -p,  # metres, negative downwards, as TEOS-10
-        "lon": rng.uniform(0.0, 360.0, size),
-        "lat": rng.uniform(-80.0, 80.0, size),
+        "lon": lon,
+        "lat": lat,
     }
 
 
@@ -116,6 +135,12 @@ def main(argv=None) -> dict[str, float]:
     parser.add_argument("--repeat", type=int, default=5, help="timed calls of each (median; default 5)")
     parser.add_argument("--functions", default="", help="comma-separated subset (default: all)")
     parser.add_argument("--target", type=float, default=3.0, help="ratio to flag (default 3)")
+    parser.add_argument(
+        "--positions",
+        choices=("random", "gridded"),
+        default="random",
+        help="random positions and pressures (default), or gridded as in a model file (see inputs)",
+    )
     args = parser.parse_args(argv)
 
     import gsw
@@ -127,10 +152,11 @@ def main(argv=None) -> dict[str, float]:
     unknown = sorted(set(names) - set(FUNCTIONS))
     if unknown:
         parser.error(f"unknown function(s) {unknown}; choose from {', '.join(FUNCTIONS)}")
-    data = inputs(args.size)
+    data = inputs(args.size, positions=args.positions)
+    args.size = data["SA"].size
     print(
         f"oceanflow {oceanflow.__version__}, gsw {gsw.__version__}, numpy {np.__version__}, "
-        f"{os.cpu_count()} cores; {args.size:,} float64 points, one thread each, "
+        f"{os.cpu_count()} cores; {args.size:,} float64 points ({args.positions} positions), one thread each, "
         f"median of {args.repeat} alternating calls"
     )
     print(

@@ -93,6 +93,10 @@ def test_eos_benchmark_runs(capsys):
     assert set(ratios) == {name for name in bench.FUNCTIONS if hasattr(eos, name)} >= {"rho", "cabbeling"}
     assert all(ratio > 0 for ratio in ratios.values())
     assert "spiciness2" in printed and "ratio gsw/oceanflow over" in printed
+    assert set(bench.main(["--size", "20000", "--repeat", "1", "--functions", "SAAR", "--positions", "gridded"])) == {
+        "SAAR"
+    }
+    assert "18,000 float64 points (gridded positions)" in capsys.readouterr().out
 
 
 def test_eos_column_benchmark_runs(capsys):
