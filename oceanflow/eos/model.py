@@ -148,7 +148,9 @@ def from_model(
     use.  The vertical dimension must be one dask chunk (rechunked with a
     :class:`~oceanflow.chunking.RechunkWarning` otherwise); tasks: one kernel
     task per chunk, plus one view (``getitem``) per output and chunk when
-    there are several outputs.
+    there are several outputs and they are computed (written with
+    ``to_zarr`` or ``dask.array.store``, each view runs inside its chunk's
+    store task: no task of its own).
 
     Example
     -------
