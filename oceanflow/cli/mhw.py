@@ -106,19 +106,26 @@ def run(args: argparse.Namespace, operation: str) -> None:
         join_gaps=not args.no_join,
         max_gap=args.max_gap,
     )
-    oceanflow.save(found, args.output, overwrite=args.overwrite, operation=operation, progress=not args.quiet)
-    say(args.quiet, f"wrote {args.output}")
-    if not (args.events or args.summary or args.plot):
+    common = {"overwrite": args.overwrite, "operation": operation}
+    if args.summary:  # with the detection, by the same tasks (one read of the input)
+        from oceanflow._progress import compute
+
+        summary_path = sibling(args.output, "summary")
+        compute(
+            oceanflow.save(found, args.output, compute=False, **common),
+            oceanflow.save(mhw.summary(found, args.summary), summary_path, compute=False, **common),
+            progress=not args.quiet,
+        )
+        say(args.quiet, f"wrote {args.output}\nwrote {summary_path}")
+    else:
+        oceanflow.save(found, args.output, progress=not args.quiet, **common)
+        say(args.quiet, f"wrote {args.output}")
+    if not (args.events or args.plot):
         return
     written = oceanflow.open_dataset(args.output, chunks=_blocks_of(found) or "auto")
-    extras = []
     if args.events:
-        extras.append(("events", mhw.events(written)))
-    if args.summary:
-        extras.append(("summary", mhw.summary(written, args.summary)))
-    for tag, result in extras:  # one after the other: computed together, their shared inputs stay in memory
-        path = sibling(args.output, tag)
-        oceanflow.save(result, path, overwrite=args.overwrite, operation=operation, progress=not args.quiet)
+        path = sibling(args.output, "events")
+        oceanflow.save(mhw.events(written), path, progress=not args.quiet, **common)
         say(args.quiet, f"wrote {path}")
     if args.plot:
         _plot(written, sst, args)
