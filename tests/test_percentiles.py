@@ -196,6 +196,62 @@ def test_oracle_hypothesis(
     assert_matches(result, expected, 2e-5 if dtype == "float32" else 1e-9)
 
 
+@pytest.mark.parametrize(
+    "calendar, freq, feb29, window",
+    [
+        ("noleap", "dayofyear", "own", 11),
+        ("standard", "time.dayofyear", "own", 11),
+        ("standard", "dayofyear", "merge", 5),
+        ("standard", "dayofyear", "drop", 31),
+        ("360_day", "dayofyear", "own", 451),
+        ("all_leap", "dayofyear", "own", 1),
+    ],
+)
+def test_merge_plan_gives_each_group_its_keys(calendar, freq, feb29, window):
+    """The plan run on multisets of keys instead of values: every group's slot
+    holds exactly the keys it pools, as often as it pools them."""
+    from collections import Counter
+
+    from oceanflow.climatology.pooling import order_keys
+    from oceanflow.kernels.quantiles import merge_plan
+    from oceanflow.timegroups import time_groups
+
+    obj = make_field(calendar, start="2001-03-10", periods=7 * 365 + 100)
+    groups = time_groups(obj.time, freq, feb29=feb29)
+    ngroups = groups.labels.size
+    keys = order_keys(groups.codes, ngroups, window)
+    ops = merge_plan(keys.key_stops - keys.key_starts, keys.keys, keys.group_starts, keys.group_stops, keys.centers)
+    slots: dict[int, Counter] = {}
+    emitted = {}
+    for kind, slot, a, b in ops.tolist():
+        if kind == 0:
+            slots[slot] = Counter([a])
+        elif kind == 1:
+            slots[slot] = slots[a] + slots[b]
+        else:
+            emitted[a] = slots[slot] if slot >= 0 else Counter()
+    assert sorted(emitted) == list(range(ngroups))
+    for g, found in emitted.items():
+        assert found == Counter(keys.keys[keys.group_starts[g] : keys.group_stops[g]].tolist()), g
+    merges = int(np.sum(ops[:, 0] == 1))
+    if window == 11 and calendar == "noleap":  # prefixes and suffixes shared: about 3 merges a group, not 10
+        assert merges < 3.5 * ngroups
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_window_quantiles_across_lane_tiles(dtype):
+    """More pixels than one pass of the merge kernel takes (and not a multiple), NaN everywhere:
+    columns with different numbers of values side by side."""
+    from oceanflow.kernels.quantiles import LANES
+
+    obj = make_field("noleap", start="2000-12-01", periods=2 * 365 + 20, shape=(3, LANES // 2 + 7), dtype=dtype)
+    obj = obj.where(np.random.default_rng(1).random(obj.shape) > 0.3)
+    q = [0.0, 0.1, 0.5, 0.9, 1.0]
+    result = oceanflow.climatology(obj.chunk(time=100), "dayofyear", "quantile", q=q, window=7, method="hazen")
+    expected = pooled_oracle(obj, "dayofyear", "quantile", window=7, q=q, method="hazen")
+    assert_matches(result, expected, 2e-6 if dtype == "float32" else 1e-12)
+
+
 # ---------------------------------------------------------------- against xarray and xclim
 
 

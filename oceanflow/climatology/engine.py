@@ -34,7 +34,7 @@ from dask.sizeof import sizeof
 from .._blockwise import combine_tree, fold, gather, map_blocks
 from .._parallel import run_sliced
 from ..kernels.climatology import AGGREGATIONS
-from ..kernels.quantiles import TILE, quantile_params, sorting_network
+from ..kernels.quantiles import LANES, merge_plan, quantile_params, sorting_network
 from ..kernels.quantiles import grouped_quantiles as ORDER_KERNEL
 from .pooling import order_keys, window_keys
 
@@ -283,12 +283,17 @@ def _finish_fold(state, shape, *, stat, params, work, merge):
 
 def order_arguments(plan):
     """The kernel's pixel-independent arguments: the keys (steps of each key, keys
-    of each group), the sorting network of their runs, qs and params."""
+    of each group), the sorting network of their runs and the plan of their
+    merges (with a window), qs and params."""
     keys = order_keys(plan.groups.codes, plan.groups.labels.size, plan.options.window)
     network = sorting_network(keys.run_length)
+    ops = np.zeros((0, 4), np.int64)
+    if keys.run_length:
+        sizes = keys.key_stops - keys.key_starts
+        ops = merge_plan(sizes, keys.keys, keys.group_starts, keys.group_stops, keys.centers)
     params = quantile_params(plan.options.method, plan.min_count, keys.run_length)
     layout = (keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops)
-    return (*layout, *network, plan.options.q, params)
+    return (*layout, *network, ops, plan.options.q, params)
 
 
 def _order_in_memory(x, space_shape, plan, dtype):
@@ -317,7 +322,7 @@ def _order_statistics(blocks, arguments, pixels, work):
     out = np.empty((qs.size, ngroups, stop - start), work)
     width = stop - start
     if len(blocks) > 1:
-        width = max(TILE, GATHER_BYTES // (ntime * np.dtype(work).itemsize) // TILE * TILE)
+        width = max(LANES, GATHER_BYTES // (ntime * np.dtype(work).itemsize) // LANES * LANES)
     for lo in range(start, stop, width):
         hi = min(lo + width, stop)
         if len(blocks) == 1:

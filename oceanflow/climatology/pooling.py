@@ -123,7 +123,8 @@ class OrderKeys:
     """Steps of each key (``steps[key_starts[k]:key_stops[k]]``, in time order) and
     keys of each group (``keys[group_starts[g]:group_stops[g]]``, a key listed
     as many times as the group pools it); ``run_length``: the most steps of
-    a key when groups pool several keys, else 0."""
+    a key when groups pool several keys, else 0; ``centers``: the group of
+    each key's own steps (-1: none), with a window."""
 
     steps: np.ndarray
     key_starts: np.ndarray
@@ -132,6 +133,7 @@ class OrderKeys:
     group_starts: np.ndarray
     group_stops: np.ndarray
     run_length: int
+    centers: np.ndarray
 
 
 def order_keys(codes: np.ndarray, ngroups: int, window: int | None) -> OrderKeys:
@@ -151,10 +153,11 @@ def order_keys(codes: np.ndarray, ngroups: int, window: int | None) -> OrderKeys
     group_starts, group_stops = _bounds(np.bincount(dst[edges], minlength=ngroups))
     sizes = key_stops - key_starts
     run_length = int(sizes.max()) if window is not None and sizes.size else 0
+    centers = codes[steps[key_starts]] if window is not None else np.zeros(0, np.int64)  # a key's steps share a group
     steps, key_starts, key_stops, keys, group_starts, group_stops = (
         np.ascontiguousarray(a, np.int64) for a in (steps, key_starts, key_stops, src[edges], group_starts, group_stops)
     )
-    return OrderKeys(steps, key_starts, key_stops, keys, group_starts, group_stops, run_length)
+    return OrderKeys(steps, key_starts, key_stops, keys, group_starts, group_stops, run_length, centers)
 
 
 def _bounds(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

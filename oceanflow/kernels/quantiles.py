@@ -11,14 +11,16 @@ sorts a group's values whole:
 * groups of one key (no window): each pixel's values are gathered into their
   key's run once and the needed order statistics selected there by
   quickselect (expected linear time);
-* groups of several short keys (``window=``): the runs of ``TILE`` pixels are
-  sorted together by a sorting network (the same compare-exchanges on every
-  pixel), then the values of each group's runs nearer the quantile's end are
-  merged, as far as the quantile (the 32 largest, a power of two, of 220
-  values for the 90th percentile of an 11-day window over 20 years), by
-  bitonic merges: the same compare-exchanges on every pixel again, no
-  per-pixel branch (the largest are taken as the smallest of the negated
-  values).
+* groups of several short keys (``window=``): the keys' values of ``LANES``
+  pixels are loaded into scratch slots (a pixel per column) and sorted down
+  the columns by a sorting network, then merged, as far as the quantile (the
+  32 largest, a power of two, of 220 values for the 90th percentile of an
+  11-day window over 20 years), by bitonic merges, as a plan computed once
+  says (:func:`merge_plan`: the merges of prefixes and suffixes of runs of
+  keys are shared by neighbouring days, about 3 merges a day instead of 10).
+  Every compare-exchange is a loop along a row of one array, the same on
+  every pixel, no per-pixel branch; LLVM vectorises it (the largest are
+  taken as the smallest of the negated values).
 
 Methods are NumPy's (Hyndman and Fan 1996 types 1-9 and NumPy's four
 discontinuous variants of type 7); :data:`METHODS` maps each name to the
@@ -31,7 +33,8 @@ Example
 >>> keys = (np.arange(5), one, np.array([5]), one, one, np.array([1]))
 >>> none = np.zeros(0, np.int64)
 >>> params = quantile_params("linear", min_count=1)
->>> grouped_quantiles(x, *keys, none, none, np.array([0.5]), params, 0, np.zeros((1, 1, 1)))
+>>> no_plan = np.zeros((0, 4), np.int64)
+>>> grouped_quantiles(x, *keys, none, none, no_plan, np.array([0.5]), params, 0, np.zeros((1, 1, 1)))
 array([[[2.5]]])
 """
 
@@ -62,8 +65,11 @@ METHODS = {
     "nearest": (_NEAREST, 0.0, 0.0),
 }
 
-#: Pixels transposed at once into the scratch series.
+#: Pixels transposed at once into the scratch series (selection).
 TILE = 16
+
+#: Pixels merged at once (``window=``): the columns of the scratch slots.
+LANES = 256
 
 
 def quantile_params(method: str, min_count: int, run_length: int = 0) -> np.ndarray:
@@ -202,167 +208,202 @@ def _quantiles_of(buf, n, qs, order, code, alpha, beta, out, g, p):
         _lerp_into(out, k, g, p, a, b, gamma)
 
 
-@njit(fastmath=False)
-def _sorted_runs(x, steps, key_starts, key_stops, lo, hi, first, width, runs, count, sign):
-    """Each key's values of pixels ``first .. first + width``, times ``sign`` (1 or
-    -1: negated, the largest come first), into ``runs[key, position, lane]`` (NaN
-    and padding as +inf), sorted along positions by the network ``lo``/``hi`` on
-    all lanes at once; ``count[key, lane]``: valid values."""
-    length = runs.shape[1]
-    for k in range(key_starts.shape[0]):
-        c = count[k]
-        for j in range(TILE):
-            c[j] = 0
-        size = key_stops[k] - key_starts[k]
-        for pos in range(length):
-            r = runs[k, pos]
-            if pos < size:
-                row = x[steps[key_starts[k] + pos]]
-                for j in range(width):
-                    v = row[first + j]
-                    valid = v == v
-                    r[j] = v * sign if valid else np.inf
-                    c[j] += valid
-                for j in range(width, TILE):
-                    r[j] = np.inf
-            else:
-                for j in range(TILE):
-                    r[j] = np.inf
-        run = runs[k]
-        for i in range(lo.shape[0]):
-            a = run[lo[i]]
-            b = run[hi[i]]
-            for j in range(TILE):
-                u, w = a[j], b[j]
-                a[j] = u if u < w else w
-                b[j] = w if u < w else u
+# ops of a merge plan (see :func:`merge_plan`): rows (kind, slot, operand, operand)
+_LOAD, _MERGE, _EMIT = 0, 1, 2
 
 
 @njit(fastmath=False)
-def _smallest_lanes(runs, keys, lo, hi, depth, acc, spare):
-    """For every lane at once: the ``depth`` smallest values of the sorted runs of
-    the keys ``keys[lo:hi]`` (padding +inf), in increasing order, in the buffer
-    returned (``acc`` or ``spare``).  ``depth`` is a power of two.  Each run's
-    ``depth`` smallest values are merged into the ``depth`` kept so far by
-    taking the lesser of kept ``i`` and the run's ``depth - 1 - i``-th (a
-    bitonic sequence holding the ``depth`` smallest of both), then sorting it
-    by a bitonic half-cleaner network: the same compare-exchanges on every
-    lane, no per-lane branch."""
-    length = runs.shape[1]
-    k = keys[lo]
-    for i in range(depth):
-        if i < length:
-            for j in range(TILE):
-                acc[i, j] = runs[k, i, j]
+def _load(x, steps, first, last, lo, hi, s, base, rows, width, first_pixel, sign, count, key):
+    """The values of steps ``steps[first:last]`` of ``width`` pixels from
+    ``first_pixel``, times ``sign`` (1, or -1: the largest first), into rows
+    ``base .. base + rows`` of ``s`` (a pixel per column; NaN, padding lanes
+    and rows as +inf), sorted down each column by the network ``lo``/``hi``;
+    ``count[key]``: the valid values of each column.  Every compare-exchange is a
+    loop along one row pair of one array, which LLVM vectorises."""
+    lanes = s.shape[1]
+    for j in range(lanes):
+        count[key, j] = 0
+    for pos in range(rows):
+        r = base + pos
+        if pos < last - first:
+            t = steps[first + pos]
+            for j in range(width):
+                v = x[t, first_pixel + j]
+                valid = v == v
+                s[r, j] = v * sign if valid else np.inf
+                count[key, j] += valid
+            for j in range(width, lanes):
+                s[r, j] = np.inf
         else:
-            for j in range(TILE):
-                acc[i, j] = np.inf
-    for h in range(lo + 1, hi):  # (2-D indexing throughout: row views cost numba a reference count each)
-        k = keys[h]
-        for i in range(depth):
-            r = depth - 1 - i
-            if r < length:
-                for j in range(TILE):
-                    u, w = acc[i, j], runs[k, r, j]
-                    spare[i, j] = u if u < w else w
-            else:
-                for j in range(TILE):
-                    spare[i, j] = acc[i, j]
-        half = depth >> 1
-        while half >= 1:  # bitonic half-cleaners: spare becomes sorted
-            for block in range(0, depth, 2 * half):
-                for i in range(block, block + half):
-                    for j in range(TILE):
-                        u, w = spare[i, j], spare[i + half, j]
-                        spare[i, j] = u if u < w else w
-                        spare[i + half, j] = w if u < w else u
-            half >>= 1
-        acc, spare = spare, acc
-    return acc
+            for j in range(lanes):
+                s[r, j] = np.inf
+    for i in range(lo.shape[0]):
+        a, b = base + lo[i], base + hi[i]
+        for j in range(lanes):
+            u, w = s[a, j], s[b, j]
+            s[a, j] = u if u < w else w
+            s[b, j] = w if u < w else u
 
 
 @njit(fastmath=False)
-def _lanes(x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo, hi, qs, params, start, out):
-    """:func:`grouped_quantiles` on ``TILE`` pixels at once: sorted runs of keys
-    built for all of them by one sorting network, then each group's extreme
-    values merged for all of them in step (:func:`_smallest_lanes`)."""
+def _merge(s, dst, a, b, depth):
+    """Rows ``dst .. dst + depth`` of ``s``: the ``depth`` smallest values of the
+    sorted rows ``a ..`` and ``b ..`` (``depth`` of each, a power of two), in
+    increasing order, column by column: the lesser of ``a + i`` and ``b + depth
+    - 1 - i`` (a bitonic sequence holding the ``depth`` smallest of both)
+    sorted by a bitonic half-cleaner network.  ``dst`` may be ``a``."""
+    lanes = s.shape[1]
+    for i in range(depth):
+        ra, rb, rd = a + i, b + depth - 1 - i, dst + i
+        for j in range(lanes):
+            u, w = s[ra, j], s[rb, j]
+            s[rd, j] = u if u < w else w
+    half = depth >> 1
+    while half >= 1:
+        for block in range(dst, dst + depth, 2 * half):
+            for r in range(block, block + half):
+                for j in range(lanes):
+                    u, w = s[r, j], s[r + half, j]
+                    s[r, j] = u if u < w else w
+                    s[r + half, j] = w if u < w else u
+        half >>= 1
+
+
+@njit(fastmath=False)
+def _emit(s, base, depth, up, total, g, qs, code, alpha, beta, min_count, out, first_out, width):
+    """The quantiles of one side (``up``: q <= 0.5, from the smallest; else
+    from the largest, negated) of group ``g`` from its ``depth`` smallest
+    values in rows ``base ..`` of ``s`` (base -1: no values), ``total``
+    valid values per column, into ``out[:, g, first_out ..]``."""
+    for r in range(qs.shape[0]):
+        if (qs[r] <= 0.5) != up:
+            continue
+        last_total, index, gamma = -1, 0, -1.0
+        for j in range(width):
+            n = total[j]
+            if n < min_count or base < 0:
+                out[r, g, first_out + j] = np.nan
+                continue
+            if n != last_total:  # most columns have as many values: one position
+                index, gamma = _position(n, qs[r], code, alpha, beta)
+                last_total = n
+            if up:
+                low = s[base + min(index, depth - 1), j]
+                high = s[base + min(index + 1, depth - 1), j]
+            else:  # the index-th smallest counted from the top
+                low = -s[base + min(max(n - 1 - index, 0), depth - 1), j]
+                high = -s[base + min(max(n - 2 - index, 0), depth - 1), j]
+            _lerp_into(out, r, g, first_out + j, low, high, gamma)
+
+
+@njit(fastmath=False)
+def _depth(sizes, keys, group_starts, group_stops, qs, code, alpha, beta, up):
+    """The power of two of values a group's merges keep on one side: enough for
+    the order statistics that side reads at any number of valid values; 0
+    when no quantile is on that side."""
+    most = 0
+    for g in range(group_starts.shape[0]):
+        n = 0
+        for h in range(group_starts[g], group_stops[g]):
+            n += sizes[keys[h]]
+        most = max(most, n)
+    need = 0
+    for r in range(qs.shape[0]):
+        if (qs[r] <= 0.5) != up:
+            continue
+        need = max(need, 1)
+        for n in range(1, most + 1):
+            i, _ = _position(n, qs[r], code, alpha, beta)
+            need = max(need, min(i + 2, n) if up else n - i)
+    depth = 1 if need > 0 else 0
+    while depth < need:
+        depth <<= 1
+    return depth
+
+
+@njit(fastmath=False)
+def _merged_lanes(
+    x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo, hi, ops, qs, params, start, out
+):
+    """:func:`grouped_quantiles` with a merge plan (:func:`merge_plan`), ``LANES``
+    pixels at once: every key's values loaded and sorted down the columns of
+    a scratch slot, slots merged as the plan says keeping the ``depth``
+    smallest (from the bottom for q <= 0.5, of the negated values from the top
+    otherwise), each group's quantiles read from its slot."""
     code, alpha, beta = int(params[0]), params[1], params[2]
     min_count = max(params[3], 1.0)
-    ngroups, npix, nkeys, length = out.shape[1], out.shape[2], key_starts.shape[0], int(params[4])
-    widest = 1
-    for g in range(ngroups):
-        widest = max(widest, (group_stops[g] - group_starts[g]) * length)
-    deepest = 1
-    while deepest < widest:
-        deepest <<= 1
-    need_up = need_down = False
-    for r in range(qs.shape[0]):
-        if qs[r] <= 0.5:
-            need_up = True
-        else:
-            need_down = True
-    # runs of the values (quantiles from the bottom) and of their negatives (from the top)
-    up_runs = np.empty((nkeys if need_up else 0, length, TILE), x.dtype)
-    down_runs = np.empty((nkeys if need_down else 0, length, TILE), x.dtype)
-    count = np.empty((nkeys, TILE), np.int64)
-    acc = np.empty((deepest, TILE), x.dtype)
-    spare = np.empty((deepest, TILE), x.dtype)
+    npix, nkeys, length = out.shape[2], key_starts.shape[0], int(params[4])
+    sizes = key_stops - key_starts
+    nslots = 1
+    for o in range(ops.shape[0]):
+        nslots = max(nslots, ops[o, 1] + 1)
+    count = np.empty((nkeys, LANES), np.int32)
+    total = np.empty(LANES, np.int64)
     one = x.dtype.type(1)
-    low, high = np.empty(TILE, x.dtype), np.empty(TILE, x.dtype)
-    index, total = np.empty(TILE, np.int64), np.empty(TILE, np.int64)
-    gamma = np.empty(TILE, np.float64)
-    tile = np.empty((x.shape[0], TILE), x.dtype)
-    for p0 in range(0, npix, TILE):
-        width = min(TILE, npix - p0)
-        for t in range(x.shape[0]):  # the tile's series first, read in order: the keys' steps jump a year
-            row = x[t]
-            for j in range(width):
-                tile[t, j] = row[start + p0 + j]
-        if need_up:
-            _sorted_runs(tile, steps, key_starts, key_stops, lo, hi, 0, width, up_runs, count, one)
-        if need_down:
-            _sorted_runs(tile, steps, key_starts, key_stops, lo, hi, 0, width, down_runs, count, -one)
-        for g in range(ngroups):
-            first, last = group_starts[g], group_stops[g]
-            for j in range(TILE):
-                total[j] = 0
-                for h in range(first, last):
-                    total[j] += count[keys[h], j]
-            for r in range(qs.shape[0]):
-                up = qs[r] <= 0.5
-                need = 1
-                for j in range(TILE):
-                    if total[j] > 0:
-                        index[j], gamma[j] = _position(total[j], qs[r], code, alpha, beta)
-                    else:
-                        index[j], gamma[j] = 0, -1.0
-                    need = max(need, min(index[j] + 2, total[j]) if up else total[j] - index[j])
-                depth = 1
-                while depth < need:
-                    depth <<= 1
-                found = _smallest_lanes(up_runs if up else down_runs, keys, first, last, depth, acc, spare)
-                for j in range(width):
-                    # the index-th smallest and the next: from the bottom, or counted from the top (negated)
-                    if up:
-                        low[j] = found[min(index[j], depth - 1), j]
-                        high[j] = found[min(index[j] + 1, depth - 1), j]
-                    else:
-                        low[j] = -found[min(max(total[j] - 1 - index[j], 0), depth - 1), j]
-                        high[j] = -found[min(max(total[j] - 2 - index[j], 0), depth - 1), j]
-                    if total[j] < min_count:
-                        out[r, g, p0 + j] = np.nan
-                    else:
-                        _lerp_into(out, r, g, p0 + j, low[j], high[j], gamma[j])
+    for side in range(2):
+        up = side == 0
+        depth = _depth(sizes, keys, group_starts, group_stops, qs, code, alpha, beta, up)
+        if depth == 0:
+            continue
+        rows = max(depth, length)
+        s = np.empty((nslots * rows, LANES), x.dtype)
+        for p0 in range(0, npix, LANES):
+            width = min(LANES, npix - p0)
+            for o in range(ops.shape[0]):
+                kind, slot, a, b = ops[o, 0], ops[o, 1], ops[o, 2], ops[o, 3]
+                if kind == _LOAD:
+                    sign = one if up else -one
+                    _load(
+                        x,
+                        steps,
+                        key_starts[a],
+                        key_stops[a],
+                        lo,
+                        hi,
+                        s,
+                        slot * rows,
+                        rows,
+                        width,
+                        start + p0,
+                        sign,
+                        count,
+                        a,
+                    )
+                elif kind == _MERGE:
+                    _merge(s, slot * rows, a * rows, b * rows, depth)
+                else:
+                    for j in range(LANES):
+                        total[j] = 0
+                    for h in range(group_starts[a], group_stops[a]):
+                        k = keys[h]
+                        for j in range(LANES):
+                            total[j] += count[k, j]
+                    _emit(
+                        s,
+                        slot * rows if slot >= 0 else -1,
+                        depth,
+                        up,
+                        total,
+                        a,
+                        qs,
+                        code,
+                        alpha,
+                        beta,
+                        min_count,
+                        out,
+                        p0,
+                        width,
+                    )
 
 
 @gufunc(
-    "(t,p),(e),(h),(h),(f),(g),(g),(c),(c),(k),(r),(),(k,g,m)->(k,g,m)",
+    "(t,p),(e),(h),(h),(f),(g),(g),(c),(c),(o,s),(k),(r),(),(k,g,m)->(k,g,m)",
     "void({t}[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], "
-    "int64[::1], float64[::1], float64[::1], int64, float64[:, :, :], {t}[:, :, :])",
+    "int64[::1], int64[:, ::1], float64[::1], float64[::1], int64, float64[:, :, :], {t}[:, :, :])",
     fastmath=False,  # NumPy's virtual index n * q - 1, not a fused multiply-add
 )
 def grouped_quantiles(
-    x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo, hi, qs, params, start, shape, out
+    x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo, hi, ops, qs, params, start, shape, out
 ):
     """Quantiles ``qs`` of each group's pooled values, pixels ``start .. start + m``.
 
@@ -375,16 +416,18 @@ def grouped_quantiles(
     ``max(min_count, 1)`` valid values is NaN.
 
     With a run length (``window=``: groups of several short keys), the keys'
-    values of ``TILE`` pixels are sorted at once by the sorting network
-    ``lo``/``hi`` (:func:`sorting_network`) and each group's quantiles found
-    by bitonic merges of its keys' runs from the nearer end, all pixels in
-    step, as far as the quantile (the 90th percentile of an 11-day window
-    needs the 32 largest of 220 values).  Without,
-    each pixel's values are gathered per key and the quantiles selected in
-    place (groups of one key: each value is touched once).
+    values of ``LANES`` pixels are sorted at once by the sorting network
+    ``lo``/``hi`` (:func:`sorting_network`) and merged as the plan ``ops``
+    (:func:`merge_plan`) says, all pixels in step, from the nearer end and as
+    far as the quantile (the 90th percentile of an 11-day window needs the 32
+    largest of 220 values).  Without, each pixel's values are gathered per
+    key and the quantiles selected in place (groups of one key: each value is
+    touched once); ``ops`` is then unused.
     """
     if params[4] > 0:
-        _lanes(x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo, hi, qs, params, start, out)
+        _merged_lanes(
+            x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo, hi, ops, qs, params, start, out
+        )
         return
     code, alpha, beta = int(params[0]), params[1], params[2]
     min_count = max(params[3], 1.0)
@@ -453,3 +496,149 @@ def sorting_network(n: int) -> tuple[np.ndarray, np.ndarray]:
         p *= 2
     table = np.array(pairs, np.int64).reshape(-1, 2)
     return np.ascontiguousarray(table[:, 0]), np.ascontiguousarray(table[:, 1])
+
+
+def merge_plan(
+    sizes: np.ndarray, keys: np.ndarray, group_starts: np.ndarray, group_stops: np.ndarray, centers: np.ndarray
+) -> np.ndarray:
+    """The ``ops`` of :func:`grouped_quantiles` with a window: which keys to load
+    into which scratch slots, which slots to merge, which slot holds each
+    group's values, shared between neighbouring groups (van Herk 1992,
+    Gil and Werman 1993).
+
+    The *main* key of each group code (the key with the most steps among those
+    whose steps are that group's, ``centers``) is laid out in group order,
+    around the year (the first ones repeated at the end).  A group's window is
+    mostly a run of that sequence; the sequence is cut in blocks as long as
+    the longest run, and for each block the merges of its prefixes and
+    suffixes are kept, so that a run is one merge (a suffix of one block and a
+    prefix of the next) instead of one per key.  The group's other keys (ends
+    of the series, around 29 February, a key pooled twice) are merged into it
+    one by one.  Slots are reused as soon as nothing reads them any more.
+
+    Returns (op, 4) int64 rows: (0, slot, key, 0): load and sort key's values;
+    (1, slot, a, b): merge slots a and b (slot may be a); (2, slot, group, 0):
+    the group's values are in slot (-1: the group has none).
+
+    Example
+    -------
+    >>> one = np.ones(4, np.int64)
+    >>> merge_plan(one, np.array([3, 0, 1, 0, 1, 2, 1, 2, 3, 2, 3, 0]), np.arange(0, 12, 3),
+    ...            np.arange(3, 13, 3), np.arange(4))[:4].tolist()
+    [[0, 0, 0, 0], [0, 1, 1, 0], [1, 0, 0, 1], [0, 2, 2, 0]]
+    """
+    main: dict[int, int] = {}
+    for k, c in enumerate(centers.tolist()):
+        if c >= 0 and (c not in main or sizes[k] > sizes[main[c]]):
+            main[c] = k
+    base = [main[c] for c in sorted(main)]
+    where = {k: i for i, k in enumerate(base)}
+    spans = []
+    for g in range(group_starts.size):
+        listed = keys[group_starts[g] : group_stops[g]].tolist()
+        first, n = _longest_circular_run({where[k] for k in listed if k in where}, len(base))
+        for i in range(n):
+            listed.remove(base[(first + i) % len(base)])
+        spans.append((first, n, listed))
+    block = max([n for _, n, _ in spans] + [1])
+    sequence = [base[i % len(base)] for i in range(len(base) + block - 1)] if base else []
+
+    ops: list[tuple[int, int, int, int]] = []  # on nodes, before slots are given
+
+    def load(key: int) -> int:
+        ops.append((_LOAD, len(ops), key, -1))
+        return len(ops) - 1
+
+    def merge(a: int, b: int) -> int:
+        ops.append((_MERGE, len(ops), a, b))
+        return len(ops) - 1
+
+    leaves: dict[int, int] = {}
+    prefixes: dict[int, int] = {}
+    suffixes: dict[int, int] = {}
+
+    def leaf(p: int) -> int:
+        if p not in leaves:
+            leaves[p] = load(sequence[p])
+        return leaves[p]
+
+    def prefix(p: int) -> int:
+        for i in range(p - p % block, p + 1):
+            if i not in prefixes:
+                prefixes[i] = leaf(i) if i % block == 0 else merge(prefixes[i - 1], leaf(i))
+        return prefixes[p]
+
+    def suffix(p: int) -> int:
+        end = min(p - p % block + block, len(sequence)) - 1
+        for i in range(end, p - 1, -1):
+            if i not in suffixes:
+                suffixes[i] = leaf(i) if i == end else merge(suffixes[i + 1], leaf(i))
+        return suffixes[p]
+
+    for g in sorted(range(len(spans)), key=lambda g: spans[g][0] + spans[g][1] if spans[g][1] else -1):
+        first, n, rest = spans[g]
+        last = first + n - 1
+        node = -1
+        if n and first // block != last // block:
+            node = merge(suffix(first), prefix(last))
+        elif n and first % block == 0:
+            node = prefix(last)
+        elif n and (last % block == block - 1 or last == len(sequence) - 1):
+            node = suffix(first)
+        else:
+            rest = [sequence[i] for i in range(first, first + n)] + rest
+        for key in rest:
+            node = load(key) if node < 0 else merge(node, load(key))
+        ops.append((_EMIT, node, g, -1))
+    return _slots(ops)
+
+
+def _longest_circular_run(positions: set[int], size: int) -> tuple[int, int]:
+    """(first, length) of the longest run of consecutive ``positions`` modulo ``size``."""
+    if len(positions) == size:
+        return 0, size
+    best = (0, 0)
+    for p in sorted(positions):
+        if (p - 1) % size not in positions:
+            n = 1
+            while (p + n) % size in positions:
+                n += 1
+            best = max(best, (p, n), key=lambda run: run[1])
+    return best
+
+
+def _slots(ops: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """Plan rows on nodes -> on scratch slots, each slot reused once its node is read for the last time."""
+    last: dict[int, int] = {}
+    for i, (kind, node, a, b) in enumerate(ops):
+        if kind == _MERGE:
+            last[a] = last[b] = i
+        elif kind == _EMIT and node >= 0:
+            last[node] = i
+    free: list[int] = []
+    slot: dict[int, int] = {}
+    rows = []
+    made = [0]
+
+    def fresh() -> int:
+        if free:
+            return free.pop()
+        made[0] += 1
+        return made[0] - 1
+
+    for i, (kind, node, a, b) in enumerate(ops):
+        if kind == _LOAD:
+            slot[node] = fresh()
+            rows.append((_LOAD, slot[node], a, 0))
+        elif kind == _MERGE:
+            if last[b] == i and last[a] != i:
+                a, b = b, a
+            slot[node] = slot[a] if last[a] == i else fresh()
+            rows.append((_MERGE, slot[node], slot[a], slot[b]))
+            if last[b] == i:
+                free.append(slot[b])
+        else:
+            rows.append((_EMIT, slot[node] if node >= 0 else -1, a, 0))
+            if node >= 0 and last[node] == i:
+                free.append(slot[node])
+    return np.array(rows, np.int64).reshape(-1, 4)
