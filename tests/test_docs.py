@@ -47,7 +47,7 @@ def test_cli_reference_is_the_commands_own_help(html):
 
 
 def test_user_guide_pages_exist(html):
-    for page in ("install", "concepts", "chunking", "climatology", "mhw", "hpc", "cli", "notebooks"):
+    for page in ("install", "concepts", "chunking", "climatology", "mhw", "eos", "hpc", "cli", "notebooks"):
         assert (html / f"{page}.html").exists()
 
 
