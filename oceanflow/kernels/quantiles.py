@@ -130,7 +130,7 @@ def _round_half_even(v):
     return r
 
 
-@njit(fastmath=False, inline="always")
+@njit(fastmath=False)
 def _position(n, q, code, alpha, beta):
     """(index of the lower value, weight of the next one) of quantile ``q`` among
     ``n`` sorted values, exactly as NumPy computes them; weight -1: that value
@@ -190,19 +190,20 @@ def _lerp_into(out, k, g, p, a, b, gamma):
 
 
 @njit(fastmath=False)
-def _quantiles_of(buf, n, qs, order, code, alpha, beta, out, g, p):
-    """Quantiles of the ``n`` values in ``buf`` (reordered) into ``out[:, g, p]``;
-    ``order`` lists the quantiles in increasing ``q``."""
-    done = 0  # buf[:done] holds the smallest values, in place
+def _quantiles_of(buf, first, n, qs, order, code, alpha, beta, out, g, p):
+    """Quantiles of the ``n`` values ``buf[first:first + n]`` (reordered) into
+    ``out[:, g, p]``; ``order`` lists the quantiles in increasing ``q``."""
+    done = first  # buf[first:done] holds the smallest values, in place
     for r in range(qs.shape[0]):
         k = order[r]
         i, gamma = _position(n, qs[k], code, alpha, beta)
-        _select(buf, done, n, i)
+        i += first
+        _select(buf, done, first + n, i)
         done = i
         a = b = buf[i]
         if gamma >= 0:
             b = buf[i + 1]
-            for j in range(i + 2, n):  # the next order statistic: the least of the rest
+            for j in range(i + 2, first + n):  # the next order statistic: the least of the rest
                 if buf[j] < b:
                     b = buf[j]
         _lerp_into(out, k, g, p, a, b, gamma)
@@ -221,6 +222,8 @@ def _load(x, steps, first, last, lo, hi, s, base, rows, width, first_pixel, sign
     ``count[key]``: the valid values of each column.  Every compare-exchange is a
     loop along one row pair of one array, which LLVM vectorises."""
     lanes = s.shape[1]
+    if first_pixel < 0:  # (never: tells LLVM the columns read are first_pixel + j, contiguous)
+        return
     for j in range(lanes):
         count[key, j] = 0
     for pos in range(rows):
@@ -312,9 +315,9 @@ def _depth(sizes, keys, group_starts, group_stops, qs, code, alpha, beta, up):
         if (qs[r] <= 0.5) != up:
             continue
         need = max(need, 1)
-        for n in range(1, most + 1):
-            i, _ = _position(n, qs[r], code, alpha, beta)
-            need = max(need, min(i + 2, n) if up else n - i)
+        for valid in range(1, most + 1):
+            i, _ = _position(valid, qs[r], code, alpha, beta)
+            need = max(need, min(i + 2, valid) if up else valid - i)
     depth = 1 if need > 0 else 0
     while depth < need:
         depth <<= 1
@@ -429,11 +432,26 @@ def grouped_quantiles(
             x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo, hi, ops, qs, params, start, out
         )
         return
+    _selected(x, steps, key_starts, key_stops, keys, group_starts, group_stops, qs, params, start, out)
+
+
+@njit(fastmath=False)
+def _selected(x, steps, key_starts, key_stops, keys, group_starts, group_stops, qs, params, start, out):
+    """:func:`grouped_quantiles` without a run length: the values of ``TILE``
+    pixels copied once, key by key, each pixel's contiguous (NaN as +inf, after
+    the valid values once ordered), then the quantiles selected in place."""
+    if start < 0:  # (never: tells LLVM the columns read are start + j, contiguous)
+        return
     code, alpha, beta = int(params[0]), params[1], params[2]
     min_count = max(params[3], 1.0)
-    ntime, ngroups, npix, nkeys = x.shape[0], out.shape[1], out.shape[2], key_starts.shape[0]
-    order = np.argsort(qs)
-    vals = np.empty(steps.shape[0], x.dtype)
+    ngroups, npix, nkeys = out.shape[1], out.shape[2], key_starts.shape[0]
+    order = np.arange(qs.shape[0])  # the quantiles in increasing q (an insertion sort: cheap to compile)
+    for r in range(1, order.shape[0]):
+        o, i = order[r], r - 1
+        while i >= 0 and qs[order[i]] > qs[o]:
+            order[i + 1] = order[i]
+            i -= 1
+        order[i + 1] = o
     longest = 1
     for g in range(ngroups):
         pooled = 0
@@ -441,42 +459,44 @@ def grouped_quantiles(
             pooled += key_stops[keys[h]] - key_starts[keys[h]]
         longest = max(longest, pooled)
     buf = np.empty(longest, x.dtype)
+    vals = np.empty(steps.shape[0], x.dtype)
     first = np.empty(nkeys, np.int64)
     count = np.empty(nkeys, np.int64)
-    series = np.empty((TILE, ntime), x.dtype)
+    series = np.empty((TILE, x.shape[0]), x.dtype)
     for p0 in range(0, npix, TILE):
-        width = min(TILE, npix - p0)
-        for t in range(ntime):  # transpose a tile: each pixel's series contiguous
-            row = x[t]
+        width, first_pixel = min(TILE, npix - p0), start + p0
+        for t in range(x.shape[0]):  # transpose a tile: each pixel's series contiguous
             for j in range(width):
-                series[j, t] = row[start + p0 + j]
+                series[j, t] = x[t, first_pixel + j]
         for j in range(width):
-            s = series[j]
             n = 0
             for k in range(nkeys):  # every value once, into its key's run
                 first[k] = n
                 for e in range(key_starts[k], key_stops[k]):
-                    v = s[steps[e]]
+                    v = series[j, steps[e]]
                     if v == v:
                         vals[n] = v
                         n += 1
                 count[k] = n - first[k]
             for g in range(ngroups):
                 lo_key, hi_key = group_starts[g], group_stops[g]
-                n = 0
+                n = np.int64(0)  # (not the literal 0: the helpers below compile once)
                 for h in range(lo_key, hi_key):
                     k = keys[h]
                     if hi_key - lo_key > 1:  # several keys: gather them
-                        buf[n : n + count[k]] = vals[first[k] : first[k] + count[k]]
-                    n += count[k]
+                        for e in range(first[k], first[k] + count[k]):
+                            buf[n] = vals[e]
+                            n += 1
+                    else:
+                        n += count[k]
                 if n < min_count:
                     for r in range(qs.shape[0]):
                         out[r, g, p0 + j] = np.nan
                 elif hi_key - lo_key == 1:  # one key: select in its run
                     k = keys[lo_key]
-                    _quantiles_of(vals[first[k] : first[k] + n], n, qs, order, code, alpha, beta, out, g, p0 + j)
+                    _quantiles_of(vals, first[k], n, qs, order, code, alpha, beta, out, g, p0 + j)
                 else:
-                    _quantiles_of(buf, n, qs, order, code, alpha, beta, out, g, p0 + j)
+                    _quantiles_of(buf, np.int64(0), n, qs, order, code, alpha, beta, out, g, p0 + j)
 
 
 def sorting_network(n: int) -> tuple[np.ndarray, np.ndarray]:
