@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from ._declare import gufunc, njit
+from .quantiles import select_kth
 
 #: Rows of :func:`event_properties`' output, in order.
 EVENT_ROWS = (
@@ -73,48 +74,6 @@ Q_FRACTION, Q_SIGN, Q_FIRST, Q_STOP = range(4)
 TILE = 8
 #: Ranks below the threshold's kept as the next day's candidates, at least.
 MARGIN = 8
-
-
-@njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
-def _select(a, lo, hi, k):
-    """Partially order ``a[lo:hi]`` so that ``a[k]`` is its k-th smallest value,
-    nothing before it larger, nothing after it smaller: quickselect (median of
-    three) whose partitions swap unconditionally and advance by the comparison,
-    no data-dependent branch; values equal to the pivot are set apart in a
-    second pass when none is smaller (progress on ties); insertion sort below
-    16 values."""
-    while hi - lo > 16:
-        mid = (lo + hi) >> 1
-        x, y, z = a[lo], a[mid], a[hi - 1]
-        pivot = max(min(x, y), min(max(x, y), z))
-        i = lo
-        for j in range(lo, hi):
-            v = a[j]
-            a[j] = a[i]
-            a[i] = v
-            i += v < pivot
-        if k < i:
-            hi = i
-            continue
-        if i > lo:
-            lo = i
-            continue
-        e = i  # nothing smaller than the pivot: its equals first
-        for j in range(i, hi):
-            v = a[j]
-            a[j] = a[e]
-            a[e] = v
-            e += v == pivot
-        if k < e:
-            return
-        lo = e
-    for i in range(lo + 1, hi):
-        v = a[i]
-        j = i - 1
-        while j >= lo and a[j] > v:
-            a[j + 1] = a[j]
-            j -= 1
-        a[j + 1] = v
 
 
 @gufunc(
@@ -180,9 +139,9 @@ def pooled_climatology(x, steps, starts, stops, params, seas, thresh):
                     values, c = buf, m
                 r = c - above  # rank of the threshold's lower value among the candidates
                 low = max(r - max(MARGIN, above // 2), 0)
-                _select(values, 0, c, low)
+                select_kth(values, 0, c, low)
                 pivot = values[low]  # the next day's
-                _select(values, low, c, r)
+                select_kth(values, low, c, r)
                 a = b = values[r]
                 if r + 1 < c:
                     b = values[r + 1]

@@ -81,7 +81,7 @@ def quantile_params(method: str, min_count: int, run_length: int = 0) -> np.ndar
 
 
 @njit(fastmath=False)
-def _select(a, lo, hi, k):
+def select_kth(a, lo, hi, k):
     """Partially order ``a[lo:hi]`` so that ``a[k]`` is its k-th smallest value,
     nothing before it larger, nothing after it smaller: quickselect with
     branch-free (Lomuto) partitions, so that random data cost no mispredicted
@@ -198,7 +198,7 @@ def _quantiles_of(buf, first, n, qs, order, code, alpha, beta, out, g, p):
         k = order[r]
         i, gamma = _position(n, qs[k], code, alpha, beta)
         i += first
-        _select(buf, done, first + n, i)
+        select_kth(buf, done, first + n, i)
         done = i
         a = b = buf[i]
         if gamma >= 0:
