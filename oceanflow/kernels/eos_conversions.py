@@ -333,43 +333,44 @@ _ATLAS_SIG = "float64[:, :, ::1], float64[:, ::1], float64[::1], float64[::1], f
 _ATLAS_LAYOUT = "(a,b,c),(d,e),(c),(b),(a)"
 
 
-@gufunc(
-    f"(n),(n),(n),(n),{_ATLAS_LAYOUT}->(n)",
-    f"void({{t}}[::1], {{t}}[::1], {{t}}[::1], {{t}}[::1], {_ATLAS_SIG}, {{t}}[::1])",
-)
-def _SA_from_SP(SP, p, lon, lat, saar, tops, p_ref, lats, longs, out):
-    """out = Absolute Salinity (g kg-1)."""
-    index, work, values = np.empty((2, BLOCK), np.int64), np.empty((12, BLOCK)), np.empty(BLOCK)
-    for start in range(0, SP.shape[0], BLOCK):
-        stop = min(start + BLOCK, SP.shape[0])
-        saar_range(p, lon, lat, start, stop, values, saar, tops, p_ref, lats, longs, index, work)
-        for i in range(start, stop):
-            out[i] = sa_from_sp_saar(SP[i], p[i], lon[i], lat[i], values[i - start])
+_ONLY_SAAR, _TO_SA, _TO_SP = 0, 1, 2
 
 
-@gufunc(
-    f"(n),(n),(n),(n),{_ATLAS_LAYOUT}->(n)",
-    f"void({{t}}[::1], {{t}}[::1], {{t}}[::1], {{t}}[::1], {_ATLAS_SIG}, {{t}}[::1])",
-)
-def _SP_from_SA(SA, p, lon, lat, saar, tops, p_ref, lats, longs, out):
-    """out = Practical Salinity (unitless)."""
-    index, work, values = np.empty((2, BLOCK), np.int64), np.empty((12, BLOCK)), np.empty(BLOCK)
-    for start in range(0, SA.shape[0], BLOCK):
-        stop = min(start + BLOCK, SA.shape[0])
-        saar_range(p, lon, lat, start, stop, values, saar, tops, p_ref, lats, longs, index, work)
-        for i in range(start, stop):
-            out[i] = sp_from_sa_saar(SA[i], p[i], lon[i], lat[i], values[i - start])
-
-
-@gufunc(f"(n),(n),(n),{_ATLAS_LAYOUT}->(n)", f"void({{t}}[::1], {{t}}[::1], {{t}}[::1], {_ATLAS_SIG}, {{t}}[::1])")
-def _SAAR(p, lon, lat, saar, tops, p_ref, lats, longs, out):
-    """out = Absolute Salinity Anomaly Ratio (unitless)."""
+@njit
+def _through_saar(x, p, lon, lat, saar, tops, p_ref, lats, longs, out, to):
+    """out = SAAR, or ``x`` (SP or SA) converted with it (``to``), :data:`.saar.BLOCK` points at a time."""
     index, work, values = np.empty((2, BLOCK), np.int64), np.empty((12, BLOCK)), np.empty(BLOCK)
     for start in range(0, p.shape[0], BLOCK):
         stop = min(start + BLOCK, p.shape[0])
         saar_range(p, lon, lat, start, stop, values, saar, tops, p_ref, lats, longs, index, work)
         for i in range(start, stop):
-            out[i] = values[i - start]
+            if to == _TO_SA:
+                out[i] = sa_from_sp_saar(x[i], p[i], lon[i], lat[i], values[i - start])
+            elif to == _TO_SP:
+                out[i] = sp_from_sa_saar(x[i], p[i], lon[i], lat[i], values[i - start])
+            else:
+                out[i] = values[i - start]
+
+
+_CONVERT_SIG = f"void({{t}}[::1], {{t}}[::1], {{t}}[::1], {{t}}[::1], {_ATLAS_SIG}, {{t}}[::1])"
+
+
+@gufunc(f"(n),(n),(n),(n),{_ATLAS_LAYOUT}->(n)", _CONVERT_SIG)
+def _SA_from_SP(SP, p, lon, lat, saar, tops, p_ref, lats, longs, out):
+    """out = Absolute Salinity (g kg-1)."""
+    _through_saar(SP, p, lon, lat, saar, tops, p_ref, lats, longs, out, _TO_SA)
+
+
+@gufunc(f"(n),(n),(n),(n),{_ATLAS_LAYOUT}->(n)", _CONVERT_SIG)
+def _SP_from_SA(SA, p, lon, lat, saar, tops, p_ref, lats, longs, out):
+    """out = Practical Salinity (unitless)."""
+    _through_saar(SA, p, lon, lat, saar, tops, p_ref, lats, longs, out, _TO_SP)
+
+
+@gufunc(f"(n),(n),(n),{_ATLAS_LAYOUT}->(n)", f"void({{t}}[::1], {{t}}[::1], {{t}}[::1], {_ATLAS_SIG}, {{t}}[::1])")
+def _SAAR(p, lon, lat, saar, tops, p_ref, lats, longs, out):
+    """out = Absolute Salinity Anomaly Ratio (unitless)."""
+    _through_saar(p, p, lon, lat, saar, tops, p_ref, lats, longs, out, _ONLY_SAAR)
 
 
 class Quiet:
