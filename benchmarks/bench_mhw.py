@@ -149,12 +149,12 @@ def _timed(case, ds, out):
         tasks = sum(len(v.data.__dask_graph__()) for v in result.data_vars.values() if v.chunks)
         oceanflow.save(result, target, overwrite=True)
     else:
-        found = mhw.detect(sst)  # the thresholds too, by the same tasks: one read of the data
+        found = mhw.detect(sst)  # the thresholds too, in the same graph: one read of the data
         tasks = len(found.__dask_graph__()) if found.intensity.chunks else 0
         if not case.startswith("pipeline"):
             oceanflow.save(found, target, overwrite=True)
             return time.perf_counter() - start, tasks
-        # as the command: the summary with the detection (the same tasks' read), the events from it read back
+        # as the command: the summary with the detection (the same read), the events from it read back
         import dask
 
         summary = mhw.summary(found, "YS")

@@ -160,8 +160,9 @@ def detect(
     clim : xarray.Dataset, optional
         ``seas`` and ``thresh`` from :func:`thresholds` (matched to ``sst`` by
         coordinate labels); computed from ``sst`` (with ``base``,
-        ``pctile``, ``window``, ``smooth``) when not given, lazily, by the
-        same tasks as the detection (one read of the data for both).
+        ``pctile``, ``window``, ``smooth``) when not given, lazily, in the
+        same graph as the detection: the input's chunks are read once and feed
+        both the thresholds' tasks and the detection's.
     min_duration : int
         Shortest event, in days (``minDuration``), at least 1.
     join_gaps : bool
@@ -192,7 +193,7 @@ def detect(
     sst = _as_series(sst, "sst")
     _check_detection(min_duration, max_gap)
     setup = _Setup(sst, base=base, pctile=pctile, window=window, smooth=smooth, cold=cold, check_base=clim is None)
-    if clim is None:  # lazy: computed with the detection, in the same tasks' read of the data
+    if clim is None:  # lazy: in the detection's graph, from the same read of the data
         clim = setup.thresholds(sst)
     else:
         clim = setup.checked_clim(sst, clim)

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace, operation: str) -> None:
         "smooth": args.smooth,
         "cold": args.cold,
     }
-    found = mhw.detect(  # thresholds and detection in the same tasks: one read of the input
+    found = mhw.detect(  # thresholds and detection in one graph: one read of the input
         sst,
         **options,
         min_duration=args.min_duration,
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace, operation: str) -> None:
         max_gap=args.max_gap,
     )
     common = {"overwrite": args.overwrite, "operation": operation}
-    if args.summary:  # with the detection, by the same tasks (one read of the input)
+    if args.summary:  # with the detection, in the same graph (one read of the input)
         from oceanflow._progress import compute
 
         summary_path = sibling(args.output, "summary")
