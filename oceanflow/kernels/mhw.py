@@ -110,7 +110,9 @@ def pooled_climatology(x, steps, starts, stops, params, seas, thresh):
             series = tile[j]
             pivot = -np.inf
             for g in range(days):
-                m = 0
+                # the pool, and beside it the candidates: its values from the previous day's pivot up
+                # (a pool shares most of its values with the previous day's, so a few more than needed)
+                m = c = 0
                 total = 0.0
                 for e in range(starts[g], stops[g]):
                     v = series[steps[e]]
@@ -118,6 +120,8 @@ def pooled_climatology(x, steps, starts, stops, params, seas, thresh):
                         buf[m] = v
                         total += v
                         m += 1
+                        kept[c] = v
+                        c += v >= pivot
                 if m == 0:
                     seas[g, p0 + j] = np.nan
                     thresh[g, p0 + j] = np.nan
@@ -126,16 +130,9 @@ def pooled_climatology(x, steps, starts, stops, params, seas, thresh):
                 virtual = (m - 1) * q
                 i = int(math.floor(virtual))
                 gamma = virtual - i
-                # the candidates: the values from the previous day's pivot up (a pool shares most of its
-                # values with the previous day's, so a few more than needed), else the whole pool
                 above = m - i  # values of rank i and higher
-                c = 0
-                for e in range(m):
-                    v = buf[e]
-                    kept[c] = v
-                    c += v >= pivot
                 values = kept
-                if c < above:
+                if c < above:  # too few candidates: the whole pool
                     values, c = buf, m
                 r = c - above  # rank of the threshold's lower value among the candidates
                 low = max(r - max(MARGIN, above // 2), 0)
