@@ -8,10 +8,12 @@ checked to be read by xarray.
 """
 
 import os
+import warnings
 
 import numpy as np
 import pytest
 import xarray as xr
+from xarray.coding.variables import SerializationWarning
 
 from oceanflow.io import direct, open_dataset
 from oceanflow.io.read import GuardedArray
@@ -87,6 +89,44 @@ def test_a_float_fill_value_and_missing_value_are_masked_as_xarray_does(tmp_path
     ours = same_as_xarray(path, {"time": 8})
     assert guarded(ours.sst).direct is not None
     assert np.isnan(ours.sst[0, 0, 0].values)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "attrs"),
+    [
+        ("f4", {"missing_value": np.float64(-999.9)}),  # compared in float64 by xarray: -999.9f is not -999.9
+        ("f4", {"_FillValue": np.float32(-999.9), "missing_value": np.float64(-999.9)}),
+        ("f4", {"missing_value": np.array([-999.9, 1e20])}),
+        ("f8", {"missing_value": np.float32(-999.9)}),
+        ("f4", {"missing_value": np.int16(-999)}),
+        ("i2", {"_FillValue": np.int16(-1), "missing_value": np.int16(-999)}),
+    ],
+    ids=["f8-missing", "f4-fill-f8-missing", "two-missing", "f4-missing-of-f8", "i2-missing", "int-fill-and-missing"],
+)
+def test_fill_values_of_another_dtype_are_masked_as_xarray_does(tmp_path, dtype, attrs):
+    import netCDF4
+
+    path = tmp_path / "fills.nc"
+    big = 1e20 if dtype.startswith("f") else 9
+    values = np.array([1, -999.9, 2, -999, big, -1, 3, 4, 5, 6, 7, 8]).astype(dtype)
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.createDimension("time", values.size)
+        fill = attrs.get("_FillValue", False)
+        var = nc.createVariable("sst", dtype, ("time",), chunksizes=(4,), fill_value=fill)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # netCDF4: missing_value cannot be safely cast to variable dtype
+            var.missing_value = attrs["missing_value"]
+        var[:] = values
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SerializationWarning)  # multiple fill values
+        ours = same_as_xarray(path, {"time": 5}, decode_times=False)
+        reader = guarded(ours.sst).direct
+        if dtype.startswith("f"):
+            assert reader is not None
+            with xr.open_dataset(path, decode_times=False) as theirs:
+                np.testing.assert_array_equal(reader.read((slice(None),)), theirs.sst.values)
+        else:
+            assert reader is None  # xarray makes it float
 
 
 def test_unwritten_chunks_hold_the_fill_value(tmp_path):

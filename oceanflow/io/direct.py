@@ -12,7 +12,8 @@ Only what can be read exactly so is read so: chunked or contiguous
 storage, no filters other than shuffle and deflate, the file's numbers
 already those of the decoded variable (same dtype, in native byte order:
 no ``scale_factor``/``add_offset``, no integer masking; a float
-``_FillValue`` or ``missing_value`` is masked to NaN as xarray does).
+variable's ``_FillValue`` and ``missing_value`` are masked to NaN as xarray
+does, compared in the dtype common to the variable and the value).
 Everything else, and any read that fails (then read again by xarray, whose
 error names the chunk), goes through xarray's netCDF4 backend.  A file
 replaced since it was opened is detected (device, inode, size and
@@ -72,7 +73,7 @@ class DirectReader:
         sizes: np.ndarray,
         masks: np.ndarray,
         fill: Any,
-        mask_values: tuple[float, ...],
+        mask_values: tuple[np.generic, ...],
         contiguous: bool = False,
     ) -> None:
         self.path, self.stamp, self.shape, self.dtype = path, stamp, shape, dtype
@@ -159,7 +160,9 @@ class DirectReader:
             return None
         fills = [encoding.get(key) for key in ("_FillValue", "missing_value")]
         fills = [np.asarray(f).ravel() for f in fills if f is not None]
-        mask_values = tuple(float(v) for f in fills for v in f if not np.isnan(v))
+        # each value keeps its own dtype: xarray compares ``data == value`` in their common dtype, so a
+        # float64 missing_value of -999.9 leaves a float32 variable's -999.9 (not the same number) unmasked
+        mask_values = tuple(v for f in fills for v in f if not np.isnan(v))
         if mask_values and dtype.kind != "f":
             return None  # xarray would have made it float
         plist = dataset.id.get_create_plist()
