@@ -126,6 +126,27 @@ def test_a_corrupted_zarr_chunk_names_the_file_the_variable_and_the_chunk(tmp_pa
     np.testing.assert_allclose(ds.sss.mean().compute(), field().sss.mean())  # the other variable still reads
 
 
+@pytest.mark.parametrize(
+    "key",
+    [(-35, slice(-3, None)), (slice(-40, -30), Ellipsis, slice(-8, 3)), (np.int64(-35), slice(-3, None, 2), -8)],
+    ids=["int", "ellipsis", "step"],
+)
+def test_a_read_error_names_the_chunk_of_negative_indices_as_numpy_counts_them(tmp_path, key):
+    from oceanflow.io.read import GuardedArray
+
+    path = tmp_path / "f.zarr"
+    field().to_zarr(path, zarr_format=2, encoding={"sst": {"chunks": (10, 3, 8)}})
+    (path / "sst" / "2.1.0").write_bytes(b"not a compressed chunk")
+    with xr.open_dataset(path, engine="zarr") as ds:
+        positions = np.arange(ds.sst.size).reshape(ds.sst.shape)[key].ravel()  # oracle: NumPy's reading
+        index = np.stack(np.unravel_index(positions, ds.sst.shape), axis=1) // (10, 3, 8)
+        touched = {tuple(int(i) for i in row) for row in index}
+        with pytest.raises(OSError) as caught:
+            GuardedArray(ds.sst.variable, path, "sst")[key]
+    assert (2, 1, 0) in touched
+    assert "chunk time 20:30, lat 3:6, lon 0:8 (storage chunk (2, 1, 0))" in str(caught.value)
+
+
 def test_a_glob_where_one_file_lacks_time_names_that_file(tmp_path):
     ds = field()
     write_nc(ds.isel(time=slice(0, 30)), tmp_path / "sst_a.nc")

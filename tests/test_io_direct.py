@@ -74,8 +74,12 @@ def test_eligible_layouts_are_read_directly_and_match_xarray(tmp_path, layout, c
         assert reader is not None, f"{name} ({layout}) should be read by offset"
         with xr.open_dataset(path) as theirs:
             expected = theirs[name].values
-        # the reader itself, with the keys dask passes after slicing: slices, steps, integers
-        for key in [(slice(None),) * 3, (slice(2, 31), slice(1, 6), slice(0, 9, 2)), (5, slice(None), 3), (-1,)]:
+        # the reader itself, with the keys dask passes after slicing: slices, steps, integers; negative
+        # ones as NumPy counts them
+        keys = [(slice(None),) * 3, (slice(2, 31), slice(1, 6), slice(0, 9, 2)), (5, slice(None), 3), (-1,)]
+        keys += [(slice(-5, None), Ellipsis, -2), (slice(None, None, -3), slice(-2, 0, -1)), (slice(30, 2, -7), 0)]
+        keys += [(np.int64(-37), slice(-100, 100, 4)), (slice(5, 1), slice(0, 5, -1))]
+        for key in keys:
             np.testing.assert_array_equal(reader.read(key), expected[key])
 
 

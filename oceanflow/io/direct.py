@@ -86,7 +86,7 @@ class DirectReader:
 
     def read(self, key: Any) -> np.ndarray:
         """The values at ``key`` (integers and slices, as dask passes them), decoded as xarray would."""
-        region, squeeze, steps = _region(key, self.shape)
+        region, squeeze, steps = region_of(key, self.shape)
         out = np.empty(tuple(r.stop - r.start for r in region), self.dtype)
         if out.size:
             fd = os.open(self.path, os.O_RDONLY)
@@ -239,8 +239,15 @@ def _stamp(stat: os.stat_result) -> tuple[int, int, int, int]:
     return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
-def _region(key: Any, shape: tuple[int, ...]) -> tuple[list[slice], list[bool], list[int]]:
-    """``key`` as start:stop slices with their steps, and which dimensions an integer dropped."""
+def region_of(key: Any, shape: tuple[int, ...]) -> tuple[list[slice], list[bool], list[int]]:
+    """``key`` (integers, slices, an Ellipsis; negative ones counted from the end, as NumPy does) as the
+    start:stop slices it covers with the steps to take in them, and which dimensions an integer dropped.
+
+    Example
+    -------
+    >>> region_of((-1, slice(None, None, -2)), (10, 5))
+    ([slice(9, 10, None), slice(0, 5, None)], [True, False], [1, -2])
+    """
     key = key if isinstance(key, tuple) else (key,)
     if any(k is Ellipsis for k in key):
         at = key.index(Ellipsis)
@@ -249,13 +256,13 @@ def _region(key: Any, shape: tuple[int, ...]) -> tuple[list[slice], list[bool], 
     region, squeeze, steps = [], [], []
     for k, n in zip(key, shape, strict=True):
         if isinstance(k, slice):
-            start, stop, step = k.indices(n)
-            if step < 1:
-                raise TypeError("negative steps are read through xarray")
-            stop = max(start, stop)
-            region.append(slice(start, stop))
+            taken = range(*k.indices(n))
+            if taken:
+                region.append(slice(min(taken[0], taken[-1]), max(taken[0], taken[-1]) + 1))
+            else:
+                region.append(slice(min(max(taken.start, 0), n), min(max(taken.start, 0), n)))
             squeeze.append(False)
-            steps.append(step)
+            steps.append(taken.step)
         elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
             i = int(k) + n if k < 0 else int(k)
             if not 0 <= i < n:

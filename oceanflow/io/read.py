@@ -20,7 +20,7 @@ import xarray as xr
 
 from ..chunking import checked_chunks
 from .atomic import recover
-from .direct import DirectReader, readers_for
+from .direct import DirectReader, readers_for, region_of
 from .times import TimeAxisWarning, check_time_options, decode_times
 
 __all__ = ["GuardedArray", "open_dataset"]
@@ -216,11 +216,12 @@ class GuardedArray:
 
 
 def _region(key, shape) -> list[slice]:
-    """``key`` (slices from dask) as explicit start:stop slices, one per dimension."""
-    key = key if isinstance(key, tuple) else (key,)
-    key = key + (slice(None),) * (len(shape) - len(key))
-    pairs = zip(key, shape, strict=True)
-    return [slice(*k.indices(size)[:2]) if isinstance(k, slice) else slice(k, k + 1) for k, size in pairs]
+    """The start:stop slices, one per dimension, that ``key`` covers (as NumPy reads it; whole dimensions
+    for a key of another kind)."""
+    try:
+        return region_of(key, shape)[0]
+    except (TypeError, IndexError):
+        return [slice(0, n) for n in shape]
 
 
 def _describe(dims, region) -> str:
