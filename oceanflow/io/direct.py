@@ -17,7 +17,8 @@ does, compared in the dtype common to the variable and the value).
 Everything else, and any read that fails (then read again by xarray, whose
 error names the chunk), goes through xarray's netCDF4 backend.  A file
 replaced since it was opened is detected (device, inode, size and
-modification time) and read through xarray too.
+modification time): :class:`~oceanflow.io.read.GuardedArray` then refuses it
+rather than read old and new numbers together.
 
 Example
 -------
@@ -49,7 +50,7 @@ except ImportError:  # pragma: no cover - isal is a dependency where it has whee
 
 
 class Stale(Exception):
-    """The file changed since its chunks were listed: read it through xarray instead."""
+    """The file changed since its chunks were listed (its offsets may be those of another file)."""
 
 
 class DirectReader:
@@ -64,7 +65,7 @@ class DirectReader:
     def __init__(
         self,
         path: str,
-        stamp: tuple[int, int, int, int],
+        stamp: tuple[int, ...],
         shape: tuple[int, ...],
         dtype: np.dtype,
         chunks: tuple[int, ...],
@@ -235,8 +236,18 @@ def readers_for(
     return {name: reader for name, reader in found.items() if reader is not None}
 
 
-def _stamp(stat: os.stat_result) -> tuple[int, int, int, int]:
-    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+def _stamp(stat: os.stat_result) -> tuple[int, ...]:
+    # no st_dev: a shared file system's device number differs between the hosts of a cluster
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def file_stamp(path: str | os.PathLike) -> tuple[int, ...] | None:
+    """What tells the file at ``path`` from the one there before (inode, size, modification time); None
+    when there is none."""
+    try:
+        return _stamp(os.stat(path))
+    except OSError:
+        return None
 
 
 def region_of(key: Any, shape: tuple[int, ...]) -> tuple[list[slice], list[bool], list[int]]:

@@ -2,7 +2,8 @@
 
 Every chunk is read through :class:`GuardedArray`, so that a read that fails
 (a damaged file, a corrupted Zarr chunk) names the file, the variable and the
-chunk instead of only the codec's message.
+chunk instead of only the codec's message, and a NetCDF file replaced or
+rewritten since it was opened is refused rather than read half old, half new.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import xarray as xr
 
 from ..chunking import checked_chunks
 from .atomic import recover
-from .direct import DirectReader, readers_for, region_of
+from .direct import DirectReader, Stale, file_stamp, readers_for, region_of
 from .times import TimeAxisWarning, check_time_options, decode_times
 
 __all__ = ["GuardedArray", "open_dataset"]
@@ -185,24 +186,39 @@ class GuardedArray:
     np.float64(6.0)
     """
 
-    def __init__(self, variable: xr.Variable, path: object, name: Hashable, direct: DirectReader | None = None) -> None:
+    def __init__(
+        self,
+        variable: xr.Variable,
+        path: object,
+        name: Hashable,
+        direct: DirectReader | None = None,
+        stamp: tuple[int, ...] | None = None,
+    ) -> None:
         self.variable = variable
         self.path = path
         self.name = name
         self.direct = direct
+        self.stamp = stamp  # the file's when opened (io.direct.file_stamp): reads refused once it differs
         self.shape = variable.shape
         self.dtype = variable.dtype
         self.ndim = variable.ndim
 
     def __getitem__(self, key):
+        self._unchanged()
+        return self._unchanged(self._read(key))
+
+    def _read(self, key):
         if self.direct is not None:
             try:
                 return self.direct.read(key)
+            except Stale:
+                self._unchanged(changed=True)
             except Exception:  # noqa: BLE001, S110 - read again by xarray, whose error names the chunk
                 pass
         try:
             return np.asarray(self.variable[key].values)
         except Exception as err:
+            self._unchanged()  # a file changed since it was opened says so, not "damaged"
             region = _region(key, self.shape)
             bad = _failing_storage_chunks(self.variable, region)
             where = bad[0] if bad else _describe(self.variable.dims, region)
@@ -213,6 +229,17 @@ class GuardedArray:
                 f"(ncdump, or zarr for a store), copy it again, or leave the variable out with "
                 f"drop_variables=[{self.name!r}]"
             ) from err
+
+    def _unchanged(self, values: Any = None, *, changed: bool = False) -> Any:
+        """``values``, unless the file is no longer the one opened (checked before and after each read:
+        xarray's open handle would read the old file, or the old layout in the new one)."""
+        if self.stamp is not None and (changed or file_stamp(self.path) != self.stamp):  # type: ignore[arg-type]
+            raise OSError(
+                f"{self.path} changed since it was opened (replaced, rewritten or removed), so variable "
+                f"{self.name!r} cannot be read without mixing old and new data: open it again with "
+                "oceanflow.open_dataset, and write results to another file than the inputs"
+            )
+        return values
 
 
 def _region(key, shape) -> list[slice]:
@@ -258,6 +285,7 @@ def _chunked(ds: xr.Dataset, path: Path, chunks: Mapping, *, direct: bool = Fals
     replaced: dict[Hashable, xr.Variable] = {}
     lazy = {n: v for n, v in ds.variables.items() if n not in ds.indexes and v.ndim and not v._in_memory}
     readers = readers_for(path, lazy, group) if direct and lazy else {}
+    opened = file_stamp(path) if direct else None
     for name, var in ds.variables.items():
         if name in ds.indexes or not var.ndim:
             continue
@@ -267,7 +295,7 @@ def _chunked(ds: xr.Dataset, path: Path, chunks: Mapping, *, direct: bool = Fals
         else:
             token = tokenize(os.fspath(path), stamp, name, spec, var.dtype.str)
             data = dsa.from_array(
-                GuardedArray(var, path, name, readers.get(name)),
+                GuardedArray(var, path, name, readers.get(name), opened),
                 chunks=spec,
                 name=f"open_dataset-{name}-{token}",
                 asarray=False,
