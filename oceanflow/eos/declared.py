@@ -23,6 +23,14 @@ POSITIVE_DOWN = "a depth (positive down)"
 HEIGHT = "a height (positive up)"
 KELVIN = "in kelvin"
 
+# units spellings (lower case, no spaces), as UDUNITS-2 reads them
+_DBAR = ("dbar", "dbars", "decibar", "decibars")
+_OTHER_PRESSURES: tuple[str, ...] = ("pa", "pascal", "pascals", "hpa", "kpa", "mpa", "bar", "bars", "mbar", "mbars")
+_OTHER_PRESSURES += ("millibar", "millibars", "cbar", "centibar", "centibars", "atm", "atmosphere", "psi", "torr")
+_OTHER_PRESSURES += ("mmhg", "nm-2", "n/m2", "n/m^2", "n/m**2", "kgm-1s-2")
+_METRES = ("m", "meter", "meters", "metre", "metres")
+_OTHER_LENGTHS = ("km", "cm", "dm", "mm", "ft", "feet", "foot", "fathom", "fathoms")
+
 #: standard_name -> what the values are, for each input.
 _WRONG_STANDARD_NAMES = {
     "SA": {
@@ -93,26 +101,12 @@ _WRONG_UNITS = {
         **dict.fromkeys(("kg/kg", "kgkg-1", "kgkg**-1"), "a mass fraction (kg/kg)"),
     },
     "CT": dict.fromkeys(("k", "kelvin", "degk", "deg_k", "degreek", "degrees_k"), KELVIN),
-    "p": {
-        **dict.fromkeys(("m", "meter", "meters", "metre", "metres", "km", "cm", "dm"), DEPTH_OR_HEIGHT),
-        **dict.fromkeys(("pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"), "not in dbar"),
-    },
+    "p": {**dict.fromkeys(_METRES + _OTHER_LENGTHS, DEPTH_OR_HEIGHT), **dict.fromkeys(_OTHER_PRESSURES, "not in dbar")},
     "SP": dict.fromkeys(("kg/kg", "kgkg-1", "kgkg**-1"), "a mass fraction (kg/kg)"),
     "pt": dict.fromkeys(("k", "kelvin", "degk", "deg_k", "degreek", "degrees_k"), KELVIN),
     "t": dict.fromkeys(("k", "kelvin", "degk", "deg_k", "degreek", "degrees_k"), KELVIN),
-    "z": {
-        **dict.fromkeys(
-            ("dbar", "decibar", "pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"), PRESSURE
-        ),
-        **dict.fromkeys(("km", "cm", "dm", "mm"), "not in metres"),
-    },
-    "depth": {
-        **dict.fromkeys(
-            ("dbar", "decibar", "decibars", "pa", "hpa", "kpa", "mpa", "bar", "mbar", "millibar", "atm", "psi"),
-            PRESSURE,
-        ),
-        **dict.fromkeys(("km", "cm", "dm", "mm"), "not in metres"),
-    },
+    "z": {**dict.fromkeys(_DBAR + _OTHER_PRESSURES, PRESSURE), **dict.fromkeys(_OTHER_LENGTHS, "not in metres")},
+    "depth": {**dict.fromkeys(_DBAR + _OTHER_PRESSURES, PRESSURE), **dict.fromkeys(_OTHER_LENGTHS, "not in metres")},
 }
 
 _FIXES = {
@@ -128,7 +122,7 @@ _FIXES = {
     ABSOLUTE_SALINITY: "it needs no conversion: pass it where SA is taken (or get SP with SP_from_SA(SA, p, lon, lat))",
     CONSERVATIVE_TEMPERATURE: "it needs no conversion: pass it where CT is taken (or convert it with "
     "pt_from_CT(SA, CT) or t_from_CT(SA, CT, p))",
-    PRESSURE: "it needs no conversion: pass it where p is taken (or get height with z_from_p(p, lat))",
+    PRESSURE: "it needs no conversion: pass it as p (sea pressure in dbar), or get height with z_from_p(p, lat)",
     POSITIVE_DOWN: "TEOS-10's z is height, negative below the sea surface: pass z = -depth with attributes "
     "that say so, e.g. p_from_z((-depth).assign_attrs(standard_name='height', positive='up'), lat)",
     "not in metres": "convert it to metres",
@@ -155,8 +149,10 @@ def check_declared(arg: xr.DataArray, name: str, *, fixes: Mapping[str, str] | N
     the suggested fix for what the attributes say (:data:`PRESSURE`,
     :data:`HEIGHT`...), e.g. the argument of the caller that takes it.  Practical salinity where SA is taken (and
     Absolute Salinity where SP is), the wrong kind of temperature, temperatures
-    in kelvin, depths or heights where pressure is taken, pressures or
-    positive-down depths where height is taken, pressures not in dbar are
+    in kelvin, depths or heights where pressure is taken (``units`` of a
+    length, ``positive`` without units of pressure), pressures where height or
+    depth is taken, positive-down depths where height is taken (and heights
+    where depth is), pressures not in dbar and lengths not in metres are
     refused with the conversion to make; attributes that say nothing known are
     accepted.
     """
@@ -166,7 +162,8 @@ def check_declared(arg: xr.DataArray, name: str, *, fixes: Mapping[str, str] | N
     units = "".join(str(arg.attrs.get("units", "")).split()).lower()
     what = _WRONG_STANDARD_NAMES[name].get(standard_name) or _WRONG_UNITS[name].get(units)
     positive = str(arg.attrs.get("positive", "")).lower()
-    if what is None and name == "p" and positive in ("up", "down"):
+    if what is None and name == "p" and positive in ("up", "down") and units not in _DBAR:  # CF lets a
+        # pressure coordinate say positive="down": its units say it is a pressure
         what = DEPTH_OR_HEIGHT
     if what is None and name == "z" and positive == "down":
         what = POSITIVE_DOWN
