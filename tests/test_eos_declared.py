@@ -8,7 +8,7 @@ import gsw
 import numpy as np
 import pytest
 import xarray as xr
-from cfunits import Units
+from debian_tools import require
 
 from oceanflow import eos
 
@@ -36,6 +36,9 @@ def model_args(**vertical_arg):
 
 
 def test_the_oracle_knows_the_spellings():
+    require("udunits2")  # Debian's UDUNITS-2, which cfunits (a dependency of cfchecker) loads
+    from cfunits import Units
+
     pressure, metre = Units("Pa"), Units("m")
     assert all(Units(u).isvalid and Units(u).equivalent(pressure) for u in PRESSURES)
     assert all(Units(u).isvalid and Units(u).equivalent(metre) for u in METRES + OTHER_LENGTHS)
