@@ -256,3 +256,15 @@ def test_a_file_changed_after_opening_is_refused_never_read_half_old(tmp_path, c
                 np.testing.assert_array_equal(values, now[name].values)
     with pytest.raises(direct.Stale):
         guarded(ours.sst).direct.read((slice(0, 4), slice(None), slice(None)))
+
+
+def test_a_file_opened_by_a_relative_path_is_read_after_a_change_of_directory(tmp_path, monkeypatch):
+    field().to_netcdf(tmp_path / "in.nc", encoding={"sst": {"chunksizes": (4, 7, 9)}})
+    monkeypatch.chdir(tmp_path)
+    ours = open_dataset("in.nc", chunks={"time": 10})
+    monkeypatch.chdir(tmp_path.parent)
+    with xr.open_dataset(tmp_path / "in.nc") as theirs:
+        xr.testing.assert_identical(ours.sst.compute(), theirs.sst.load())
+    reader = guarded(ours.sst).direct
+    assert reader is not None
+    np.testing.assert_array_equal(reader.read((slice(0, 4),)), field().sst.values[:4])

@@ -278,6 +278,7 @@ def _chunked(ds: xr.Dataset, path: Path, chunks: Mapping, *, direct: bool = Fals
     import dask.array as dsa
     from dask.base import tokenize
 
+    path = Path(os.path.abspath(path))  # read from the same file after a change of working directory
     try:
         stamp = os.stat(path).st_mtime_ns
     except OSError:
