@@ -64,7 +64,10 @@ from ._dtypes import working_dtype
 from ._parallel import run_sliced
 from .alignment import align
 from .chunking import chunked_for, plan_chunks, worker_threads
+from .climatology.pooling import order_keys
 from .kernels import mhw as kernels
+from .kernels.quantiles import grouped_quantiles as ORDER_KERNEL
+from .kernels.quantiles import merge_plan, quantile_params, sorting_network
 from .timegroups import decoded_time
 
 __all__ = ["thresholds", "detect", "events", "summary", "plot", "BaseLengthWarning"]
@@ -510,8 +513,7 @@ class _Setup:
 
     def thresholds(self, sst):
         """``seas`` and ``thresh`` in one pass over each pixel's series (lazy when ``sst`` is dask-backed)."""
-        steps, starts, stops = _pools(self.days, self.first, self.last, self.window, sst.sizes["time"])
-        params = np.array([self.pctile / 100, -1.0 if self.cold else 1.0, 0, 0], np.float64)
+        pools = _pools(self.days, self.first, self.last, self.window, self.pctile)
         seas, thresh = _map_series(
             _thresholds_block,
             sst,
@@ -520,10 +522,8 @@ class _Setup:
             dim="dayofyear",
             dtypes=(np.float64, np.float64),
             name="mhw-thresholds",
-            steps=steps,
-            starts=starts,
-            stops=stops,
-            params=params,
+            pools=pools,
+            sign=-1.0 if self.cold else 1.0,
             smooth=self.smooth,
             feb29=self.days.days == 366,
         )
@@ -708,55 +708,55 @@ def _detect_block(x, seas, thresh, day, params):
     return outs
 
 
-def _pools(days, first, last, window, n):
-    """The steps pooled by each day of the year (pixel-independent): for each of
-    its days in the base period (``first .. last``; 29 February is no centre),
-    the ``window`` steps centred on it, cut at the ends of the series.
+def _pools(days, first, last, window, pctile):
+    """The pools of the days of the year (pixel-independent) as the order
+    statistics' kernel takes them: for each of a day's days in the base period
+    (``first .. last``; 29 February is no centre), the ``window`` steps
+    centred on it, cut at the ends of the series; steps pooled by the same
+    days are one key, sorted once and merged as a plan says.
 
-    Returns (steps, starts, stops): row ``g`` pools ``steps[starts[g]:stops[g]]``.
+    Returns the arguments of :func:`oceanflow.kernels.quantiles.grouped_quantiles`
+    from ``steps`` to ``params`` (the keys, the sorting network, the merge
+    plan, the quantile and its method).
     """
-    half = (window - 1) // 2
-    rows = days.row[first : last + 1]
-    order = np.argsort(rows, kind="stable")
-    bounds = np.searchsorted(rows[order], np.arange(days.days + 1))
-    offsets = np.arange(-half, half + 1)
-    pieces, counts = [], np.zeros(days.days, np.int64)
-    for g in range(days.days):
-        if days.days == 366 and g == _FEB29:
-            continue
-        centres = first + order[bounds[g] : bounds[g + 1]]
-        steps = (centres[:, None] + offsets[None, :]).ravel()
-        steps = steps[(steps >= 0) & (steps < n)]
-        pieces.append(steps)
-        counts[g] = steps.size
-    stops = np.cumsum(counts)
-    steps = np.concatenate(pieces).astype(np.int64) if pieces else np.zeros(0, np.int64)
-    return steps, stops - counts, stops
+    codes = days.row.astype(np.int64)
+    if days.days == 366:
+        codes[days.feb29] = -1
+    codes[:first] = -1
+    codes[last + 1 :] = -1
+    keys = order_keys(codes, days.days, window)
+    network = sorting_network(keys.run_length)
+    sizes = keys.key_stops - keys.key_starts
+    ops = merge_plan(sizes, keys.keys, keys.group_starts, keys.group_stops, keys.centers)
+    layout = (keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops)
+    qs = np.array([pctile / 100])
+    return (*layout, *network, ops, qs, quantile_params("linear", 1, keys.run_length))
 
 
-def _thresholds_block(x, steps, starts, stops, params, smooth, feb29):
+def _thresholds_block(x, pools, sign, smooth, feb29):
     """One block's (time, pixel) series -> its climatological year (``seas``,
-    ``thresh``: (day, pixel), float64): the pools' means and percentiles, 29
-    February filled, smoothed, as the reference computes them."""
-    dtype = working_dtype(x.dtype)
-    x = x.astype(dtype, copy=False)
-    p = x.shape[1]
-    seas, thresh = np.empty((starts.size, p)), np.empty((starts.size, p))
-    kernel = kernels.pooled_climatology.for_dtype(dtype)
+    ``thresh``: (day, pixel), float64): the pools' means and percentiles
+    (:func:`_pools`; exact, in float64, on ``sign * x``), 29 February filled,
+    smoothed, as the reference computes them."""
+    x = np.multiply(x, sign, dtype=np.float64)  # the reference's -sst for cold spells; its float64
+    p, ngroups = x.shape[1], pools[4].size
+    seas, thresh = np.empty((ngroups, p)), np.empty((1, ngroups, p))
+    mean, order = kernels.pooled_mean.for_dtype(np.float64), ORDER_KERNEL.for_dtype(np.float64)
 
     def run(part):
-        own = params.copy()
-        own[kernels.Q_FIRST], own[kernels.Q_STOP] = part.start, part.stop
-        kernel(x, steps, starts, stops, own, seas, thresh)
+        width = part.stop - part.start
+        mean(x, *pools[:6], np.array([part.start, part.stop], np.float64), seas)
+        shape = np.broadcast_to(np.float64(0), (1, ngroups, width))
+        order(x, *pools, part.start, shape, out=thresh[:, :, part])
 
     run_sliced(run, p)
     out = []
-    for year in (seas, thresh):
+    for year in (seas, thresh[0]):
         if feb29:  # 29 February: the mean of 28 February and 1 March (as the reference)
             year[_FEB29] = 0.5 * year[_FEB29 - 1] + 0.5 * year[_FEB29 + 1]
         if smooth > 1:
             year = kernels.circular_smooth(year, np.array([float(smooth)]))
-        out.append(params[kernels.Q_SIGN] * year if params[kernels.Q_SIGN] < 0 else year)
+        out.append(sign * year if sign < 0 else year)
     return tuple(out)
 
 

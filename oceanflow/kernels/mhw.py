@@ -8,8 +8,9 @@ threads of an in-memory call share one block).  The definitions are those of
 the reference implementation (ecjoliver/marineHeatWaves ``detect``), see
 :mod:`oceanflow.mhw`.
 
-* :func:`pooled_climatology`: the mean and the percentile of each day of
-  the year's pool (the reference's ``seas`` and ``thresh`` before smoothing);
+* :func:`pooled_mean`: the mean of each day of the year's pool (the
+  reference's ``seas`` before smoothing; its percentile, ``thresh``, is
+  :func:`oceanflow.kernels.quantiles.grouped_quantiles`');
 * :func:`circular_smooth`: the reference's circular running mean of a
   climatological year, over its valid days;
 * :func:`detect_events`: daily intensity, category and event number;
@@ -25,7 +26,6 @@ import math
 import numpy as np
 
 from ._declare import gufunc, njit
-from .quantiles import select_kth
 
 #: Rows of :func:`event_properties`' output, in order.
 EVENT_ROWS = (
@@ -68,85 +68,56 @@ SUMMARY_ROWS = (
 
 # params of detect_events
 P_MIN_DURATION, P_JOIN, P_MAX_GAP, P_COLD, P_FIRST, P_STOP = range(6)
-# params of pooled_climatology
-Q_FRACTION, Q_SIGN, Q_FIRST, Q_STOP = range(4)
-#: Pixels whose series are transposed at once by :func:`pooled_climatology`.
-TILE = 8
-#: Ranks below the threshold's kept as the next day's candidates, at least.
-MARGIN = 8
+#: Pixels whose pooled sums :func:`pooled_mean` keeps at once (per key: sum and count).
+MEAN_TILE = 128
 
 
 @gufunc(
-    "(n,p),(m),(d),(d),(k)->(d,p),(d,p)",
-    "void({t}[:, ::1], int64[::1], int64[::1], int64[::1], float64[::1], float64[:, ::1], float64[:, ::1])",
-    fastmath=False,  # NumPy's virtual index (n - 1) * q and its lerp, no fused multiply-add
+    "(n,p),(e),(h),(h),(f),(g),(g),(k)->(g,p)",
+    "void({t}[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], float64[::1], "
+    "float64[:, ::1])",
 )
-def pooled_climatology(x, steps, starts, stops, params, seas, thresh):
-    """Mean (``seas``) and linear percentile (``thresh``) of each day of the
-    year's pool, pixels ``params[Q_FIRST]:params[Q_STOP]``.
+def pooled_mean(x, steps, key_starts, key_stops, keys, group_starts, group_stops, params, seas):
+    """Mean of each day of the year's pool (the reference's ``seas`` before
+    smoothing), pixels ``params[0]:params[1]``; NaN skipped, NaN for an empty pool.
 
-    Row ``g``'s pool is the values of the steps ``steps[starts[g]:stops[g]]``
-    times ``params[Q_SIGN]`` (1, or -1 for cold spells), NaN dropped; its
-    percentile is ``np.percentile(pool, 100 * params[Q_FRACTION])`` (linear
-    interpolation, NumPy's formula), its mean ``np.mean(pool)``, to rounding;
-    NaN for an empty pool.  Each pixel's series is read once, from a
-    transposed tile of :data:`TILE` pixels.
+    The pools are laid out as :func:`oceanflow.kernels.quantiles.grouped_quantiles`
+    takes them (:func:`oceanflow.climatology.pooling.order_keys`): key ``k``
+    is the steps ``steps[key_starts[k]:key_stops[k]]``, group ``g`` pools the
+    keys ``keys[group_starts[g]:group_stops[g]]``.  Each value is added once,
+    to its key's sum (rows of :data:`MEAN_TILE` pixels, read along the row),
+    and each group adds its keys' sums.
     """
-    q, sign = params[Q_FRACTION], params[Q_SIGN]
-    lo, hi = int(params[Q_FIRST]), int(params[Q_STOP])
-    n, days = x.shape[0], starts.shape[0]
-    longest = 1
-    for g in range(days):
-        longest = max(longest, stops[g] - starts[g])
-    buf = np.empty(longest, np.float64)
-    kept = np.empty(longest, np.float64)
-    tile = np.empty((TILE, n), np.float64)
-    for p0 in range(lo, hi, TILE):
-        width = min(TILE, hi - p0)
-        for t in range(n):  # the tile's series, read row by row
+    lo, hi = int(params[0]), int(params[1])
+    nkeys, ngroups = key_starts.shape[0], group_starts.shape[0]
+    sums = np.empty((nkeys, MEAN_TILE))
+    counts = np.empty((nkeys, MEAN_TILE))
+    total = np.empty(MEAN_TILE)
+    count = np.empty(MEAN_TILE)
+    for p0 in range(lo, hi, MEAN_TILE):
+        width = min(MEAN_TILE, hi - p0)
+        for k in range(nkeys):
             for j in range(width):
-                tile[j, t] = sign * np.float64(x[t, p0 + j])
-        for j in range(width):
-            series = tile[j]
-            pivot = -np.inf
-            for g in range(days):
-                # the pool, and beside it the candidates: its values from the previous day's pivot up
-                # (a pool shares most of its values with the previous day's, so a few more than needed)
-                m = c = 0
-                total = 0.0
-                for e in range(starts[g], stops[g]):
-                    v = series[steps[e]]
-                    if v == v:
-                        buf[m] = v
-                        total += v
-                        m += 1
-                        kept[c] = v
-                        c += v >= pivot
-                if m == 0:
-                    seas[g, p0 + j] = np.nan
-                    thresh[g, p0 + j] = np.nan
-                    continue
-                seas[g, p0 + j] = total / m
-                virtual = (m - 1) * q
-                i = int(math.floor(virtual))
-                gamma = virtual - i
-                above = m - i  # values of rank i and higher
-                values = kept
-                if c < above:  # too few candidates: the whole pool
-                    values, c = buf, m
-                r = c - above  # rank of the threshold's lower value among the candidates
-                low = max(r - max(MARGIN, above // 2), 0)
-                select_kth(values, 0, c, low)
-                pivot = values[low]  # the next day's
-                select_kth(values, low, c, r)
-                a = b = values[r]
-                if r + 1 < c:
-                    b = values[r + 1]
-                    for k in range(r + 2, c):  # the next order statistic: the least of the rest
-                        if values[k] < b:
-                            b = values[k]
-                diff = b - a
-                thresh[g, p0 + j] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
+                sums[k, j] = 0.0
+                counts[k, j] = 0.0
+            for e in range(key_starts[k], key_stops[k]):
+                row = x[steps[e]]
+                for j in range(width):
+                    v = np.float64(row[p0 + j])
+                    valid = v == v
+                    sums[k, j] += v if valid else 0.0
+                    counts[k, j] += 1.0 if valid else 0.0
+        for g in range(ngroups):
+            for j in range(width):
+                total[j] = 0.0
+                count[j] = 0.0
+            for h in range(group_starts[g], group_stops[g]):
+                k = keys[h]
+                for j in range(width):
+                    total[j] += sums[k, j]
+                    count[j] += counts[k, j]
+            for j in range(width):
+                seas[g, p0 + j] = total[j] / count[j] if count[j] > 0 else np.nan
 
 
 @gufunc("(g,p),(k)->(g,p)", "void(float64[:, ::1], float64[::1], float64[:, ::1])")
