@@ -66,8 +66,6 @@ from .alignment import align
 from .chunking import chunked_for, plan_chunks, worker_threads
 from .climatology.pooling import order_keys
 from .kernels import mhw as kernels
-from .kernels.quantiles import grouped_quantiles as ORDER_KERNEL
-from .kernels.quantiles import merge_plan, quantile_params, sorting_network
 from .timegroups import decoded_time
 
 __all__ = ["thresholds", "detect", "events", "summary", "plot", "BaseLengthWarning"]
@@ -513,7 +511,7 @@ class _Setup:
 
     def thresholds(self, sst):
         """``seas`` and ``thresh`` in one pass over each pixel's series (lazy when ``sst`` is dask-backed)."""
-        pools = _pools(self.days, self.first, self.last, self.window, self.pctile)
+        pools = _pools(self.days, self.first, self.last, self.window)
         seas, thresh = _map_series(
             _thresholds_block,
             sst,
@@ -523,6 +521,7 @@ class _Setup:
             dtypes=(np.float64, np.float64),
             name="mhw-thresholds",
             pools=pools,
+            pctile=self.pctile,
             sign=-1.0 if self.cold else 1.0,
             smooth=self.smooth,
             feb29=self.days.days == 366,
@@ -708,16 +707,16 @@ def _detect_block(x, seas, thresh, day, params):
     return outs
 
 
-def _pools(days, first, last, window, pctile):
-    """The pools of the days of the year (pixel-independent) as the order
-    statistics' kernel takes them: for each of a day's days in the base period
-    (``first .. last``; 29 February is no centre), the ``window`` steps
-    centred on it, cut at the ends of the series; steps pooled by the same
-    days are one key, sorted once and merged as a plan says.
+def _pools(days, first, last, window):
+    """The pools of the days of the year (pixel-independent), by key: for each
+    of a day's days in the base period (``first .. last``; 29 February is no
+    centre), the ``window`` steps centred on it, cut at the ends of the
+    series; steps pooled by the same days are one key
+    (:func:`oceanflow.climatology.pooling.order_keys`).
 
-    Returns the arguments of :func:`oceanflow.kernels.quantiles.grouped_quantiles`
-    from ``steps`` to ``params`` (the keys, the sorting network, the merge
-    plan, the quantile and its method).
+    Returns (steps, key_starts, key_stops, keys, group_starts, group_stops):
+    key ``k`` is ``steps[key_starts[k]:key_stops[k]]``, day ``g`` pools the keys
+    ``keys[group_starts[g]:group_stops[g]]``.
     """
     codes = days.row.astype(np.int64)
     if days.days == 366:
@@ -725,39 +724,29 @@ def _pools(days, first, last, window, pctile):
     codes[:first] = -1
     codes[last + 1 :] = -1
     keys = order_keys(codes, days.days, window)
-    network = sorting_network(keys.run_length)
-    sizes = keys.key_stops - keys.key_starts
-    ops = merge_plan(sizes, keys.keys, keys.group_starts, keys.group_stops, keys.centers)
-    layout = (keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops)
-    qs = np.array([pctile / 100])
-    return (*layout, *network, ops, qs, quantile_params("linear", 1, keys.run_length))
+    return keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops
 
 
-def _thresholds_block(x, pools, sign, smooth, feb29):
+def _thresholds_block(x, pools, pctile, sign, smooth, feb29):
     """One block's (time, pixel) series -> its climatological year (``seas``,
     ``thresh``: (day, pixel), float64): the pools' means and percentiles
     (:func:`_pools`; exact, in float64, on ``sign * x``), 29 February filled,
     smoothed, as the reference computes them."""
-    x = np.multiply(x, sign, dtype=np.float64)  # the reference's -sst for cold spells; its float64
+    # the reference's -sst for cold spells; float64: the percentiles interpolate in float64
+    x = np.multiply(x, sign, dtype=np.float64) if sign < 0 else x.astype(np.float64, copy=False)
     p, ngroups = x.shape[1], pools[4].size
-    seas, thresh = np.empty((ngroups, p)), np.empty((1, ngroups, p))
-    mean, order = kernels.pooled_mean.for_dtype(np.float64), ORDER_KERNEL.for_dtype(np.float64)
+    seas, thresh = np.empty((ngroups, p)), np.empty((ngroups, p))
+    kernel = kernels.pooled_climatology.for_dtype(np.float64)
 
     def run(part):
-        width = part.stop - part.start
-        mean(x, *pools[:6], np.array([part.start, part.stop], np.float64), seas)
-        shape = np.broadcast_to(np.float64(0), (1, ngroups, width))
-        order(x, *pools, part.start, shape, out=thresh[:, :, part])
+        params = np.zeros(6)
+        params[kernels.C_FIRST], params[kernels.C_STOP] = part.start, part.stop
+        params[kernels.C_SMOOTH], params[kernels.C_FEB29] = smooth, _FEB29 if feb29 else -1
+        params[kernels.C_SIGN], params[kernels.C_FRACTION] = sign, pctile / 100
+        kernel(x, *pools, params, seas, thresh)
 
     run_sliced(run, p)
-    out = []
-    for year in (seas, thresh[0]):
-        if feb29:  # 29 February: the mean of 28 February and 1 March (as the reference)
-            year[_FEB29] = 0.5 * year[_FEB29 - 1] + 0.5 * year[_FEB29 + 1]
-        if smooth > 1:
-            year = kernels.circular_smooth(year, np.array([float(smooth)]))
-        out.append(sign * year if sign < 0 else year)
-    return tuple(out)
+    return seas, thresh
 
 
 # ---------------------------------------------------------------- events and summary

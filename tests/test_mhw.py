@@ -165,6 +165,20 @@ def test_no_smoothing_and_a_longer_gap():
     assert_matches_reference(sst, found, mhw.events(found), smooth=1, max_gap=4, pctile=85)
 
 
+def test_a_low_percentile_with_gaps_equals_the_reference():
+    """Below the median the threshold's order statistics are merged from the bottom of the pool."""
+    sst = red_sst(seed=6, years=5)
+    sst[30:45, 1, 1] = np.nan
+    sst[::7, 0, 2] = np.nan  # pools of unequal sizes
+    with pytest.warns(mhw.BaseLengthWarning):
+        clim = mhw.thresholds(sst, pctile=30, window=5)
+    for j in range(2):
+        for i in range(3):
+            _, want = ref.detect(dates_of(sst), sst.values[:, j, i], pctile=30, window=5)
+            np.testing.assert_allclose(clim.thresh[:, j, i], want["thresh_year"], rtol=1e-12)
+            np.testing.assert_allclose(clim.seas[:, j, i], want["seas_year"], rtol=1e-12)
+
+
 def test_dask_time_chunked_float32_equals_numpy():
     sst = red_sst(seed=1, dtype="float32", shape=(3, 4))
     sst[:, 2, 3] = np.nan  # land

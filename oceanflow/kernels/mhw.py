@@ -8,11 +8,10 @@ threads of an in-memory call share one block).  The definitions are those of
 the reference implementation (ecjoliver/marineHeatWaves ``detect``), see
 :mod:`oceanflow.mhw`.
 
-* :func:`pooled_mean`: the mean of each day of the year's pool (the
-  reference's ``seas`` before smoothing; its percentile, ``thresh``, is
-  :func:`oceanflow.kernels.quantiles.grouped_quantiles`');
-* :func:`circular_smooth`: the reference's circular running mean of a
-  climatological year, over its valid days;
+* :func:`pooled_climatology`: the mean and the percentile of each day of
+  the year's pool (each pixel's keys sorted once, merged per day as far as
+  the percentile), 29 February filled,
+  smoothed by the reference's circular running mean: ``seas`` and ``thresh``;
 * :func:`detect_events`: daily intensity, category and event number;
 * :func:`event_properties`: the reference's per-event properties;
 * :func:`period_summary`: per-period counts, days and means of the events,
@@ -68,65 +67,151 @@ SUMMARY_ROWS = (
 
 # params of detect_events
 P_MIN_DURATION, P_JOIN, P_MAX_GAP, P_COLD, P_FIRST, P_STOP = range(6)
-#: Pixels whose pooled sums :func:`pooled_mean` keeps at once (per key: sum and count).
-MEAN_TILE = 128
+# params of pooled_climatology
+C_FIRST, C_STOP, C_SMOOTH, C_FEB29, C_SIGN, C_FRACTION = range(6)
+#: Pixels whose series are transposed at once by :func:`pooled_climatology`.
+TILE = 8
 
 
 @gufunc(
-    "(n,p),(e),(h),(h),(f),(g),(g),(k)->(g,p)",
-    "void({t}[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], float64[::1], "
-    "float64[:, ::1])",
+    "(n,p),(e),(h),(h),(f),(g),(g),(k)->(g,p),(g,p)",
+    "void(float64[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], float64[::1], "
+    "float64[:, ::1], float64[:, ::1])",
+    fastmath=False,  # NumPy's virtual index (n - 1) * q and its lerp, no fused multiply-add
 )
-def pooled_mean(x, steps, key_starts, key_stops, keys, group_starts, group_stops, params, seas):
-    """Mean of each day of the year's pool (the reference's ``seas`` before
-    smoothing), pixels ``params[0]:params[1]``; NaN skipped, NaN for an empty pool.
+def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, group_stops, params, seas, thresh):
+    """The reference's ``seas`` and ``thresh`` of pixels
+    ``params[C_FIRST]:params[C_STOP]`` of ``x`` (the negated series for cold
+    spells, with ``params[C_SIGN]`` -1: the results are negated back).
 
-    The pools are laid out as :func:`oceanflow.kernels.quantiles.grouped_quantiles`
-    takes them (:func:`oceanflow.climatology.pooling.order_keys`): key ``k``
-    is the steps ``steps[key_starts[k]:key_stops[k]]``, group ``g`` pools the
-    keys ``keys[group_starts[g]:group_stops[g]]``.  Each value is added once,
-    to its key's sum (rows of :data:`MEAN_TILE` pixels, read along the row),
-    and each group adds its keys' sums.
+    The pools are laid out by key (:func:`oceanflow.climatology.pooling.order_keys`):
+    key ``k`` is the steps ``steps[key_starts[k]:key_stops[k]]``, day ``g``
+    pools the keys ``keys[group_starts[g]:group_stops[g]]`` (a key listed
+    twice counts twice).  Each pixel's key values (NaN dropped) are sorted
+    once; a day's ``seas`` is the mean of its keys' values, its ``thresh`` the
+    linear percentile ``params[C_FRACTION]`` (``np.percentile``'s formula) of
+    them, whose two order statistics are taken by merging the day's sorted
+    keys from the nearer end; NaN for an empty pool.  Then day
+    ``params[C_FEB29]`` (29 February; -1: none) is the mean of its two
+    neighbours, and both curves are smoothed by :func:`_smooth` over
+    ``params[C_SMOOTH]`` days (1: none).
     """
-    lo, hi = int(params[0]), int(params[1])
-    nkeys, ngroups = key_starts.shape[0], group_starts.shape[0]
-    sums = np.empty((nkeys, MEAN_TILE))
-    counts = np.empty((nkeys, MEAN_TILE))
-    total = np.empty(MEAN_TILE)
-    count = np.empty(MEAN_TILE)
-    for p0 in range(lo, hi, MEAN_TILE):
-        width = min(MEAN_TILE, hi - p0)
-        for k in range(nkeys):
+    first, stop = int(params[C_FIRST]), int(params[C_STOP])
+    if stop <= first:
+        return
+    q = params[C_FRACTION]
+    n, ngroups, nkeys, width = x.shape[0], group_starts.shape[0], key_starts.shape[0], stop - first
+    tile = np.empty((TILE, n))
+    vals = np.empty(steps.shape[0])
+    begin = np.empty(nkeys, np.int64)
+    end = np.empty(nkeys, np.int64)
+    sums = np.empty(nkeys)
+    most = 1
+    for g in range(ngroups):
+        most = max(most, group_stops[g] - group_starts[g])
+    head = np.empty(most, np.int64)
+    tail = np.empty(most, np.int64)
+    cur = np.empty(most)
+    raw_seas = np.empty((ngroups, width))
+    raw_thresh = np.empty((ngroups, width))
+    for p0 in range(first, stop, TILE):
+        size = min(TILE, stop - p0)
+        for t in range(n):  # the tile's series, read row by row
+            for j in range(size):
+                tile[j, t] = x[t, p0 + j]
+        for j in range(size):
+            series = tile[j]
+            m = 0
+            for k in range(nkeys):  # each key's valid values, sorted (insertion: a few dozen at most)
+                begin[k] = m
+                total = 0.0
+                for e in range(key_starts[k], key_stops[k]):
+                    v = series[steps[e]]
+                    if v == v:
+                        total += v
+                        i = m - 1
+                        while i >= begin[k] and vals[i] > v:
+                            vals[i + 1] = vals[i]
+                            i -= 1
+                        vals[i + 1] = v
+                        m += 1
+                end[k] = m
+                sums[k] = total
+            column = p0 + j - first
+            for g in range(ngroups):
+                count = 0
+                total = 0.0
+                h0, h1 = group_starts[g], group_stops[g]
+                for h in range(h0, h1):
+                    k = keys[h]
+                    count += end[k] - begin[k]
+                    total += sums[k]
+                    head[h - h0] = begin[k]
+                    tail[h - h0] = end[k]
+                if count == 0:
+                    raw_seas[g, column] = np.nan
+                    raw_thresh[g, column] = np.nan
+                    continue
+                raw_seas[g, column] = total / count
+                virtual = (count - 1) * q
+                i = int(math.floor(virtual))
+                gamma = virtual - i
+                top = virtual >= 0.5 * (count - 1)  # merge from the nearer end
+                pops = count - i if top else min(i + 2, count)
+                a = b = 0.0
+                ends = h1 - h0
+                for h in range(ends):  # each key's next value: its largest (smallest), or -inf (+inf) once empty
+                    if top:
+                        cur[h] = vals[tail[h] - 1] if head[h] < tail[h] else -np.inf
+                    else:
+                        cur[h] = vals[head[h]] if head[h] < tail[h] else np.inf
+                for _ in range(pops):  # the next value from the top (or the bottom) of the day's keys
+                    best, v = 0, cur[0]
+                    for h in range(1, ends):  # (branch-free: selects, not jumps)
+                        w = cur[h]
+                        better = w > v if top else w < v
+                        best = h if better else best
+                        v = w if better else v
+                    if top:
+                        tail[best] -= 1
+                        more = head[best] < tail[best]
+                        cur[best] = vals[tail[best] - 1] if more else -np.inf
+                    else:
+                        head[best] += 1
+                        more = head[best] < tail[best]
+                        cur[best] = vals[head[best]] if more else np.inf
+                    b = a
+                    a = v
+                if not top:  # popped upwards: the last two are the i-th and (i + 1)-th
+                    a, b = (b, a) if pops == i + 2 else (a, a)
+                elif pops == 1:
+                    b = a
+                diff = b - a
+                raw_thresh[g, column] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
+    feb29, smooth, sign = int(params[C_FEB29]), int(params[C_SMOOTH]), params[C_SIGN]
+    for raw, year in ((raw_seas, seas), (raw_thresh, thresh)):
+        if feb29 >= 0:  # 29 February: the mean of 28 February and 1 March (as the reference)
             for j in range(width):
-                sums[k, j] = 0.0
-                counts[k, j] = 0.0
-            for e in range(key_starts[k], key_stops[k]):
-                row = x[steps[e]]
+                raw[feb29, j] = 0.5 * raw[feb29 - 1, j] + 0.5 * raw[feb29 + 1, j]
+        if smooth > 1:
+            _smooth(raw, smooth, year, first)
+        else:
+            for g in range(ngroups):
                 for j in range(width):
-                    v = np.float64(row[p0 + j])
-                    valid = v == v
-                    sums[k, j] += v if valid else 0.0
-                    counts[k, j] += 1.0 if valid else 0.0
-        for g in range(ngroups):
-            for j in range(width):
-                total[j] = 0.0
-                count[j] = 0.0
-            for h in range(group_starts[g], group_stops[g]):
-                k = keys[h]
+                    year[g, first + j] = raw[g, j]
+        if sign < 0:
+            for g in range(ngroups):
                 for j in range(width):
-                    total[j] += sums[k, j]
-                    count[j] += counts[k, j]
-            for j in range(width):
-                seas[g, p0 + j] = total[j] / count[j] if count[j] > 0 else np.nan
+                    year[g, first + j] = -year[g, first + j]
 
 
-@gufunc("(g,p),(k)->(g,p)", "void(float64[:, ::1], float64[::1], float64[:, ::1])")
-def circular_smooth(year, params, out):
-    """Circular running mean of ``params[0]`` (odd) days of each column's valid
-    (non-NaN) days, as the reference's ``runavg``: the valid days repeated
-    three times and convolved with equal weights ``1 / width`` (zero beyond),
-    the middle third kept; NaN days stay NaN."""
-    width = int(params[0])
+@njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
+def _smooth(year, width, out, first):
+    """Circular running mean of ``width`` (odd) days of each column ``j`` of
+    ``year``'s valid (non-NaN) days into ``out[:, first + j]``, as the
+    reference's ``runavg``: the valid days repeated three times and convolved
+    with equal weights ``1 / width`` (zero beyond), the middle third kept;
+    NaN days stay NaN."""
     half = (width - 1) // 2
     days, p = year.shape
     weight = 1.0 / width
@@ -135,14 +220,17 @@ def circular_smooth(year, params, out):
         for j in range(p):
             if year[d, j] != year[d, j]:
                 complete[j] = False
+    acc = np.empty(p)
     if half < days:  # the window of every day then lies within the tripled year
         for i in range(days):
             for j in range(p):
-                out[i, j] = 0.0
+                acc[j] = 0.0
             for k in range(days + i - half, days + i + half + 1):
                 row = year[k % days]
                 for j in range(p):
-                    out[i, j] += row[j] * weight
+                    acc[j] += row[j] * weight
+            for j in range(p):
+                out[i, first + j] = acc[j]
     tripled = np.empty(3 * days)  # the valid days three times: no modulo in the sums
     where = np.empty(days, np.int64)
     for j in range(p):
@@ -150,7 +238,7 @@ def circular_smooth(year, params, out):
             continue
         m = 0
         for d in range(days):
-            out[d, j] = np.nan
+            out[d, first + j] = np.nan
             if year[d, j] == year[d, j]:
                 tripled[m] = year[d, j]
                 where[m] = d
@@ -162,7 +250,7 @@ def circular_smooth(year, params, out):
             total = 0.0
             for k in range(max(m + i - half, 0), min(m + i + half + 1, 3 * m)):
                 total += tripled[k] * weight
-            out[where[i], j] = total
+            out[where[i], first + j] = total
 
 
 @njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
