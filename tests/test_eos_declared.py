@@ -46,8 +46,11 @@ def test_the_oracle_knows_the_spellings():
 
 @pytest.mark.parametrize("units", PRESSURES)
 def test_a_pressure_given_as_height_or_depth_is_refused_with_p(units):
-    with pytest.raises(ValueError, match=r"is a pressure according to its attributes .* z_from_p"):
+    with pytest.raises(ValueError, match=r"is a pressure according to its .* pass it as p .* z = z_from_p\(p, lat\)"):
         eos.p_from_z(vertical([-10.0, -100.0], units=units), 30.0)
+    column = {"SA": vertical([35.0, 35.0, 35.0]), "CT": vertical([20.0, 10.0, 5.0])}
+    with pytest.raises(ValueError, match=r"is a pressure .* depth = -z_from_p\(p, lat\)"):
+        eos.mixed_layer_depth(**column, depth=vertical([10.0, 100.0, 500.0], units=units))
     for name in ("z", "depth"):
         with pytest.raises(ValueError, match=rf"{name} \('lev'\) is a pressure .* pass it as p="):
             eos.from_model(**model_args(**{name: vertical([10.0, 100.0, 500.0], units=units)}))

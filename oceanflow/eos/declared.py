@@ -122,12 +122,15 @@ _FIXES = {
     ABSOLUTE_SALINITY: "it needs no conversion: pass it where SA is taken (or get SP with SP_from_SA(SA, p, lon, lat))",
     CONSERVATIVE_TEMPERATURE: "it needs no conversion: pass it where CT is taken (or convert it with "
     "pt_from_CT(SA, CT) or t_from_CT(SA, CT, p))",
-    PRESSURE: "it needs no conversion: pass it as p (sea pressure in dbar), or get height with z_from_p(p, lat)",
+    PRESSURE: "pass it as p where a sea pressure (dbar) is taken, or convert it: z = z_from_p(p, lat)",
     POSITIVE_DOWN: "TEOS-10's z is height, negative below the sea surface: pass z = -depth with attributes "
     "that say so, e.g. p_from_z((-depth).assign_attrs(standard_name='height', positive='up'), lat)",
     "not in metres": "convert it to metres",
     HEIGHT: "depth is positive downwards: pass -z (with attributes that say so: positive='down')",
 }
+
+#: fixes for one input only
+_FIXES_FOR = {("depth", PRESSURE): "convert it: depth = -z_from_p(p, lat) (with p in dbar)"}
 
 _WANTED = {
     "SA": ("Absolute Salinity", "sea_water_absolute_salinity", "g kg-1"),
@@ -177,7 +180,7 @@ def check_declared(arg: xr.DataArray, name: str, *, fixes: Mapping[str, str] | N
     )
     label = f"{name} ({arg.name!r})" if arg.name is not None else name
     positive = ", positive='up'" if name == "z" and "positive" in arg.attrs else ""
-    fix = (fixes or {}).get(what, _FIXES[what])
+    fix = (fixes or {}).get(what) or _FIXES_FOR.get((name, what)) or _FIXES[what]
     raise ValueError(
         f"{label} is {what} according to its attributes ({declared}), but {name} must be {wanted} "
         f"({wanted_units}): {fix}.  If the values are {wanted} already, correct the attributes, "
