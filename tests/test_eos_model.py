@@ -193,6 +193,24 @@ def test_absolute_salinity_everywhere_equals_gsw():
     _assert_matches(got["SA"], gsw.SA_from_SP(SP, p, lon, lat), "SA")
 
 
+def test_many_tiles_of_columns_equal_gsw():
+    """Columns taken a tile at a time (eos_column.TILE), the last one partial; a regular grid
+    (pressure once per row) across Panama and land."""
+    from oceanflow.kernels.eos_column import TILE
+
+    rng = np.random.default_rng(11)
+    nz, ny, nx = 6, 2 * TILE // 9 + 7, 9
+    depth = np.geomspace(5.0, 7000.0, nz)
+    lat, lon = np.linspace(-80.0, 85.0, ny), np.linspace(255.0, 300.0, nx)
+    SP = rng.uniform(30, 38, (nz, ny, nx))
+    pt = rng.uniform(-1, 25, (nz, ny, nx))
+    SP[rng.random(SP.shape) < 0.1] = np.nan
+    got = eos.from_model(SP=SP, pt=pt, depth=depth[:, None, None], lat=lat[:, None], lon=lon, outputs=ALL)
+    ref = _gsw(SP, pt, depth, lat, lon)
+    for name in ALL:
+        _assert_matches(got[name], ref[name], name, rtol=1e-9 if name == "N2" else 1e-12)
+
+
 def test_values_outside_teos10_range_are_reported_once_or_refused():
     from oceanflow.eos.validity import TEOS10RangeWarning
 

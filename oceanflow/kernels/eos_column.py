@@ -27,7 +27,7 @@ from ._declare import gufunc, njit
 from ._eos75 import CT_SCALE, GSW_SFAC, OFFSET, P_SCALE, specvol_core
 from ._gibbs import UPS
 from .eos_conversions import GAMMA, ct_from_pt_scalar, ct_from_t_scalar, in_baltic, p_from_z_scalar, z_from_p_scalar
-from .saar import grid_index, saar_at_level, saar_cell
+from .saar import level_index, saar_cell, saar_profiles
 
 #: Pa per dbar.
 DB2PA = 1e4
@@ -392,9 +392,32 @@ def mixed_layer_depth(SA, CT, depth, criterion, threshold, reference_depth, out,
 # ---------------------------------------------------------------- model variables to density
 
 
+#: Columns per tile of :func:`from_model` (whole rows; its per-column scratch, the atlas
+#: profiles included, stays in the L2 cache).
+TILE = 512
+
 #: What :func:`from_model` writes, by output code.
 MODEL_OUTPUTS = ("SA", "CT", "p", "rho", "sigma0", "sigma1", "sigma2", "sigma3", "sigma4", "alpha", "beta", "N2")
 _N2 = MODEL_OUTPUTS.index("N2")
+
+
+@njit(inline="always")
+def _pressure(vertical, lat, v_kind, with_n2, p_ref):
+    """For :func:`from_model`: sea pressure (dbar) from the vertical coordinate of kind ``v_kind``
+    at ``lat``, gravity there (NaN unless ``with_n2``), and the atlas level ``iz`` and weight ``t``
+    of linear interpolation between levels ``iz`` and ``iz + 1`` (pressure clamped to the last)."""
+    if v_kind == 0:
+        p = vertical
+    elif v_kind == 1:
+        p = p_from_z_scalar(vertical, lat)
+    else:
+        p = p_from_z_scalar(-vertical, lat)
+    g = grav(lat, p) if with_n2 else math.nan
+    if not p == p:
+        return p, g, 0, math.nan
+    q = min(p, p_ref[p_ref.shape[0] - 1])
+    iz = level_index(p_ref, q)
+    return p, g, iz, (q - p_ref[iz]) / (p_ref[iz + 1] - p_ref[iz])
 
 
 @gufunc(
@@ -417,182 +440,164 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, bounds, saar, ndepth, 
 
     Per point the same arithmetic as ``p_from_z``, ``SA_from_SP``, ``CT_from_pt``
     (or ``CT_from_t``) and the 75-term functions of oceanflow; done once where it
-    can be: the horizontal part of the atlas interpolation once per column (its
-    vertical bracket found from the level above), pressure and gravity once per
-    run of equal depth and latitude.  Level by level, a scalar pass finds
-    pressure and the salinity factor of each column, then branch-free passes
-    (which LLVM vectorises) compute SA, CT and each output across the columns.
+    can be.  The columns are taken a tile of :data:`TILE` or so at a time (whole
+    rows of b): the horizontal part of the atlas interpolation once per column and
+    atlas level (:func:`.saar.saar_profiles`); then level by level, a scalar pass
+    reads the inputs and finds pressure, gravity and the atlas bracket once per run
+    of equal vertical coordinate and latitude, and branch-free passes (which LLVM
+    vectorises) compute SA, CT and each output across the tile's columns.
     """
     n, a, b = SP.shape
-    m = a * b
     k = codes.shape[0]
-    res = out.reshape((k, n, m))
+    nz = p_ref.shape[0]
+    res = out.reshape((k, n, a * b))
     low0, high0, low1, high1 = bounds[0, 0], bounds[0, 1], bounds[1, 0], bounds[1, 1]
     low2, high2 = bounds[2, 0], bounds[2, 1]
     count0 = count1 = count2 = 0
-    lat_col = np.empty(m)
     with_n2 = False
     for c in range(k):
         if codes[c] == _N2:
             with_n2 = True
-    ix = np.zeros(m, np.int64)
-    iy = np.zeros(m, np.int64)
-    deepest = np.zeros(m, np.int64)
-    flags = np.zeros(m, np.int64)
-    r = np.zeros(m)
-    s = np.zeros(m)
-    lon360 = np.zeros(m)
-    panama = np.zeros(m, np.bool_)
-    # the horizontal part of the atlas interpolation once per column; flags: 0 ocean, 2 Baltic
-    # (SA from SP without the atlas), 3 NaN (no position, or a latitude outside the atlas),
-    # 4 no ocean among the corners (SAAR 0)
-    for j in range(m):
-        lo, la = float(lon[j // b, j % b]), float(lat[j // b, j % b])
-        lat_col[j] = la  # (once per column: the divisions do not matter)
-        if in_baltic(lo, la):
-            flags[j] = 2
-            continue
-        valid, ix[j], iy[j], r[j], s[j], deepest[j], lon360[j], panama[j] = saar_cell(lo, la, ndepth, lats, longs)
-        flags[j] = 0 if valid and deepest[j] > 0 else 4 if valid else 3
-    level = np.full(m, -9, np.int64)  # the atlas level of the cached upper and lower values (none yet)
-    upper = np.empty(m)
-    lower = np.empty(m)
-    factor = np.empty(m)  # SA = factor * SP + offset
-    offset = np.empty(m)
-    p_row = np.empty(m)
-    g_row = np.empty(m)
-    SP_row = np.empty(m)
-    T_row = np.empty(m)
-    SA_row = np.empty(m)
-    CT_row = np.empty(m)
-    prev_SA = np.empty(m)
-    prev_CT = np.empty(m)
-    prev_p = np.empty(m)
-    prev_g = np.empty(m)
+    rows = max(1, TILE // b)
+    width = rows * b
+    # per column of a tile: the atlas cell and profiles; kind 0 atlas, 1 Baltic, 2 NaN (no position,
+    # or a latitude outside the atlas)
+    lat_col = np.empty(width)
+    kind = np.zeros(width, np.int64)
+    ix = np.zeros(width, np.int64)
+    iy = np.zeros(width, np.int64)
+    deepest = np.zeros(width, np.int64)
+    r = np.zeros(width)
+    s = np.zeros(width)
+    lon360 = np.zeros(width)
+    panama = np.zeros(width, np.bool_)
+    prof = np.empty((width, nz))
+    # per level of a tile
+    SP_row = np.empty(width)
+    T_row = np.empty(width)
+    p_row = np.empty(width)
+    g_row = np.empty(width)
+    iz_row = np.empty(width, np.int64)
+    t_row = np.empty(width)
+    SA_row = np.empty(width)
+    CT_row = np.empty(width)
+    prev_SA = np.empty(width)
+    prev_CT = np.empty(width)
+    prev_p = np.empty(width)
+    prev_g = np.empty(width)
     baltic = (SSO - 0.087) / 35.0
-    last = p_ref.shape[0] - 2
-    for i in range(n):
-        # scalar pass: pressure (and gravity) once per run of equal depth and latitude; the atlas
-        p = math.nan
-        g = math.nan
-        v_last = math.nan
-        lat_last = math.nan
-        jy = jx = 0
-        for j in range(m):
-            la = lat_col[j]
-            vertical = float(V[i, jy, jx])
-            sp = float(SP[i, jy, jx])
-            temperature = float(T[i, jy, jx])
-            jx += 1
-            if jx == b:
-                jx = 0
-                jy += 1
-            SP_row[j] = sp
-            T_row[j] = temperature
-            count0 += (sp < low0) | (sp > high0)
-            count1 += (temperature < low1) | (temperature > high1)
-            count2 += (vertical < low2) | (vertical > high2)
-            if vertical != v_last or la != lat_last:
-                v_last, lat_last = vertical, la
-                if v_kind == 0:
-                    p = vertical
-                elif v_kind == 1:
-                    p = p_from_z_scalar(vertical, la)
+    for y0 in range(0, a, rows):
+        y1 = min(y0 + rows, a)
+        w = (y1 - y0) * b
+        j0 = y0 * b
+        for j in range(w):
+            lo, la = float(lon[y0 + j // b, j % b]), float(lat[y0 + j // b, j % b])
+            lat_col[j] = la
+            valid, ix[j], iy[j], r[j], s[j], deepest[j], lon360[j], panama[j] = saar_cell(lo, la, ndepth, lats, longs)
+            kind[j] = 1 if in_baltic(lo, la) else 0 if valid else 2
+        saar_profiles(saar, ix, iy, r, s, deepest, lon360, lat_col, panama, w, lats, longs, prof)
+        for i in range(n):
+            j = 0
+            for y in range(y0, y1):
+                # the inputs in float64 and their range counts
+                for x in range(b):
+                    sp = float(SP[i, y, x])
+                    temperature = float(T[i, y, x])
+                    SP_row[j + x] = sp
+                    T_row[j + x] = temperature
+                    count0 += (sp < low0) | (sp > high0)
+                    count1 += (temperature < low1) | (temperature > high1)
+                # pressure, gravity and the atlas bracket: once per row where the vertical coordinate
+                # and latitude do not vary along it (1-D depth, a regular grid), else once per run
+                # of equal values
+                if V.strides[2] == 0 and lat.strides[1] == 0:
+                    vertical = float(V[i, y, 0])
+                    count2 += b * ((vertical < low2) | (vertical > high2))
+                    p, g, iz, t = _pressure(vertical, lat_col[j], v_kind, with_n2, p_ref)
+                    for x in range(b):
+                        p_row[j + x] = p
+                        g_row[j + x] = g
+                        iz_row[j + x] = iz
+                        t_row[j + x] = t
                 else:
-                    p = p_from_z_scalar(-vertical, la)
-                if with_n2:
-                    g = grav(la, p)
-            p_row[j] = p
-            g_row[j] = g
-            flag = flags[j]
-            offset[j] = 0.0
-            if flag == 0 and math.isnan(sp):  # below the sea floor: no atlas lookup
-                factor[j] = math.nan
-            elif flag == 0 and not math.isnan(p):
-                pc = min(p, p_ref[deepest[j] - 1])
-                iz = level[j]
-                if iz >= 0 and p_ref[iz] <= pc:  # deeper than the level above: walk down from its bracket
-                    while iz < last and pc >= p_ref[iz + 1]:
-                        iz += 1
-                else:
-                    iz = grid_index(p_ref, pc)
-                if iz != level[j]:
-                    lo = lon360[j]
-                    if iz == level[j] + 1:
-                        upper[j] = lower[j]
-                    else:
-                        upper[j] = saar_at_level(saar, ix[j], iy[j], iz, lo, la, lats, longs, panama[j], r[j], s[j])
-                    lower[j] = saar_at_level(saar, ix[j], iy[j], iz + 1, lo, la, lats, longs, panama[j], r[j], s[j])
-                    level[j] = iz
-                t = (pc - p_ref[iz]) / (p_ref[iz + 1] - p_ref[iz])
-                factor[j] = UPS * (1.0 + (upper[j] + t * (lower[j] - upper[j])))
-            elif flag == 2:
-                factor[j] = baltic
-                offset[j] = 0.087
-            elif flag == 4 and not math.isnan(p):
-                factor[j] = UPS
+                    v_last = la_last = math.nan
+                    for x in range(b):
+                        vertical = float(V[i, y, x])
+                        la = lat_col[j + x]
+                        count2 += (vertical < low2) | (vertical > high2)
+                        if vertical != v_last or la != la_last:
+                            v_last, la_last = vertical, la
+                            p, g, iz, t = _pressure(vertical, la, v_kind, with_n2, p_ref)
+                        p_row[j + x] = p
+                        g_row[j + x] = g
+                        iz_row[j + x] = iz
+                        t_row[j + x] = t
+                j += b
+            # branch-free passes across the columns
+            for j in range(w):
+                upper = prof[j, iz_row[j]]
+                lower = prof[j, iz_row[j] + 1]
+                sp = SP_row[j]
+                SA = UPS * sp * (1.0 + (upper + t_row[j] * (lower - upper)))  # NaN when t (p) is
+                SA = baltic * sp + 0.087 if kind[j] == 1 else SA
+                SA_row[j] = math.nan if (kind[j] == 2) | (p_row[j] != p_row[j]) else SA
+            if t_kind == 0:
+                for j in range(w):
+                    CT_row[j] = ct_from_pt_scalar(SA_row[j], T_row[j])
             else:
-                factor[j] = math.nan
-        # branch-free passes across the columns
-        for j in range(m):
-            SA_row[j] = factor[j] * SP_row[j] + offset[j]
-        if t_kind == 0:
-            for j in range(m):
-                CT_row[j] = ct_from_pt_scalar(SA_row[j], T_row[j])
-        else:
-            for j in range(m):
-                CT_row[j] = ct_from_t_scalar(SA_row[j], T_row[j], p_row[j])
+                for j in range(w):
+                    CT_row[j] = ct_from_t_scalar(SA_row[j], T_row[j], p_row[j])
+            for c in range(k):
+                code = codes[c]
+                if code == 0:
+                    for j in range(w):
+                        res[c, i, j0 + j] = SA_row[j]
+                elif code == 1:
+                    for j in range(w):
+                        res[c, i, j0 + j] = CT_row[j]
+                elif code == 2:
+                    for j in range(w):
+                        res[c, i, j0 + j] = p_row[j]
+                elif code == 3:
+                    for j in range(w):
+                        xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
+                        res[c, i, j0 + j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])[0]
+                elif code <= 8:
+                    z = P_SCALE * 1000.0 * (code - 4)
+                    for j in range(w):
+                        xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
+                        res[c, i, j0 + j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], z)[0] - 1000.0
+                elif code == 9:
+                    for j in range(w):
+                        xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
+                        v, _, v_ys = specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])
+                        res[c, i, j0 + j] = CT_SCALE * v_ys / v
+                elif code == 10:
+                    for j in range(w):
+                        xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
+                        v, v_xs, _ = specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])
+                        res[c, i, j0 + j] = -0.5 * GSW_SFAC * v_xs / (xs * v)
+                elif i > 0:  # N2 between the level above and this one, as Nsquared
+                    for j in range(w):
+                        SA, CT, p = SA_row[j], CT_row[j], p_row[j]
+                        xm = math.sqrt(GSW_SFAC * 0.5 * (prev_SA[j] + SA) + OFFSET)
+                        ym = CT_SCALE * 0.5 * (prev_CT[j] + CT)
+                        vm, vm_xs, vm_ys = specvol_core(xm, ym, P_SCALE * 0.5 * (prev_p[j] + p))
+                        alpha = CT_SCALE * vm_ys / vm
+                        beta = -0.5 * GSW_SFAC * vm_xs / (xm * vm)
+                        g_mid = 0.5 * (prev_g[j] + g_row[j])
+                        stability = beta * (SA - prev_SA[j]) - alpha * (CT - prev_CT[j])
+                        res[c, i - 1, j0 + j] = (g_mid * g_mid) / (vm * DB2PA * (p - prev_p[j])) * stability
+            if with_n2:
+                for j in range(w):
+                    prev_SA[j] = SA_row[j]
+                    prev_CT[j] = CT_row[j]
+                    prev_p[j] = p_row[j]
+                    prev_g[j] = g_row[j]
         for c in range(k):
-            code = codes[c]
-            if code == 0:
-                for j in range(m):
-                    res[c, i, j] = SA_row[j]
-            elif code == 1:
-                for j in range(m):
-                    res[c, i, j] = CT_row[j]
-            elif code == 2:
-                for j in range(m):
-                    res[c, i, j] = p_row[j]
-            elif code == 3:
-                for j in range(m):
-                    xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
-                    res[c, i, j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])[0]
-            elif code <= 8:
-                z = P_SCALE * 1000.0 * (code - 4)
-                for j in range(m):
-                    xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
-                    res[c, i, j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], z)[0] - 1000.0
-            elif code == 9:
-                for j in range(m):
-                    xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
-                    v, _, v_ys = specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])
-                    res[c, i, j] = CT_SCALE * v_ys / v
-            elif code == 10:
-                for j in range(m):
-                    xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
-                    v, v_xs, _ = specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])
-                    res[c, i, j] = -0.5 * GSW_SFAC * v_xs / (xs * v)
-            elif i > 0:  # N2 between the level above and this one, as Nsquared
-                for j in range(m):
-                    SA, CT, p = SA_row[j], CT_row[j], p_row[j]
-                    xm = math.sqrt(GSW_SFAC * 0.5 * (prev_SA[j] + SA) + OFFSET)
-                    ym = CT_SCALE * 0.5 * (prev_CT[j] + CT)
-                    vm, vm_xs, vm_ys = specvol_core(xm, ym, P_SCALE * 0.5 * (prev_p[j] + p))
-                    alpha = CT_SCALE * vm_ys / vm
-                    beta = -0.5 * GSW_SFAC * vm_xs / (xm * vm)
-                    g_mid = 0.5 * (prev_g[j] + g_row[j])
-                    stability = beta * (SA - prev_SA[j]) - alpha * (CT - prev_CT[j])
-                    res[c, i - 1, j] = (g_mid * g_mid) / (vm * DB2PA * (p - prev_p[j])) * stability
-        if with_n2:
-            for j in range(m):
-                prev_SA[j] = SA_row[j]
-                prev_CT[j] = CT_row[j]
-                prev_p[j] = p_row[j]
-                prev_g[j] = g_row[j]
-    for c in range(k):
-        if codes[c] == _N2:
-            for j in range(m):
-                res[c, n - 1, j] = math.nan
+            if codes[c] == _N2:
+                for j in range(w):
+                    res[c, n - 1, j0 + j] = math.nan
     outside[0] = count0
     outside[1] = count1
     outside[2] = count2

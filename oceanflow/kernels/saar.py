@@ -150,28 +150,33 @@ def _panama_lat(lon):
 
 
 @njit(inline="always")
+def _filled(c0, c1, c2, c3):
+    """Four corner values with the missing (NaN) ones replaced by the mean of those present
+    (0 if none), as TEOS-10 fills them away from Panama; without branches."""
+    o0, o1, o2, o3 = c0 == c0, c1 == c1, c2 == c2, c3 == c3
+    count = (1.0 if o0 else 0.0) + (1.0 if o1 else 0.0) + (1.0 if o2 else 0.0) + (1.0 if o3 else 0.0)
+    total = (c0 if o0 else 0.0) + (c1 if o1 else 0.0) + (c2 if o2 else 0.0) + (c3 if o3 else 0.0)
+    mean = total / max(count, 1.0)
+    return (c0 if o0 else mean), (c1 if o1 else mean), (c2 if o2 else mean), (c3 if o3 else mean)
+
+
+@njit(inline="always")
 def _corners(saar, ix, iy, iz, lon, lat, lats, longs, panama):
-    """The four corner values around (lon, lat) at level ``iz``, missing ones filled as TEOS-10 says."""
+    """The four corner values around (lon, lat) at level ``iz``, missing ones filled as TEOS-10 says:
+    :func:`_filled`, and near Panama the corners across the isthmus replaced too."""
     c0 = saar[ix, iy, iz]
     c1 = saar[ix + 1, iy, iz]
     c2 = saar[ix + 1, iy + 1, iz]
     c3 = saar[ix, iy + 1, iz]
-    if panama:  # corners across the isthmus do not count: replaced by the mean of this side's
+    if panama:  # corners across the isthmus do not count: treated as missing
         side = lat >= _panama_lat(lon)
         west = _panama_lat(longs[ix])
         east = _panama_lat(longs[ix + 1])
-        s0 = ((lats[iy] >= west) == side) and not math.isnan(c0)
-        s1 = ((lats[iy] >= east) == side) and not math.isnan(c1)
-        s2 = ((lats[iy + 1] >= east) == side) and not math.isnan(c2)
-        s3 = ((lats[iy + 1] >= west) == side) and not math.isnan(c3)
-    elif math.isnan(c0 + c1 + c2 + c3):  # missing corners take the mean of those present
-        s0, s1, s2, s3 = not math.isnan(c0), not math.isnan(c1), not math.isnan(c2), not math.isnan(c3)
-    else:
-        return c0, c1, c2, c3
-    count = s0 + s1 + s2 + s3
-    total = (c0 if s0 else 0.0) + (c1 if s1 else 0.0) + (c2 if s2 else 0.0) + (c3 if s3 else 0.0)
-    mean = total / count if count > 0 else 0.0
-    return (c0 if s0 else mean), (c1 if s1 else mean), (c2 if s2 else mean), (c3 if s3 else mean)
+        c0 = c0 if (lats[iy] >= west) == side else math.nan
+        c1 = c1 if (lats[iy] >= east) == side else math.nan
+        c2 = c2 if (lats[iy + 1] >= east) == side else math.nan
+        c3 = c3 if (lats[iy + 1] >= west) == side else math.nan
+    return _filled(c0, c1, c2, c3)
 
 
 @njit(inline="always")
@@ -222,6 +227,34 @@ def saar_lookup(p, lon, lat, saar, ndepth, p_ref, lats, longs):
     return upper + t * (lower - upper)
 
 
+@njit(inline="always")
+def saar_profiles(saar, ix, iy, r, s, deepest, lon360, lat, panama, width, lats, longs, prof):
+    """``prof[j, k]`` = the atlas at level ``k`` interpolated to column ``j < width`` (one
+    :func:`saar_cell` each: ``ix[j]``, ``iy[j]``...), every level: :func:`saar_at_level`; from
+    the column's deepest level down, that level's value (0 where ``deepest[j] <= 0``), so that
+    linear interpolation in pressure between ``prof[j, k]`` and ``prof[j, k + 1]`` gives
+    :func:`saar_lookup` without its clamp (pressures beyond the atlas's last level excepted).
+
+    For the columns of a model file: the horizontal part of the interpolation once per column
+    and level, down each column (contiguous reads, branch-free: LLVM vectorises it); the
+    columns near Panama again with its barrier.
+    """
+    nz = saar.shape[2]
+    for j in range(width):
+        x, y, rj, sj, deep = ix[j], iy[j], r[j], s[j], deepest[j]
+        a0, a1, a2, a3 = saar[x, y], saar[x + 1, y], saar[x + 1, y + 1], saar[x, y + 1]  # (slices: no
+        row = prof[j]  # index wrap-around in the loop, which would stop LLVM from vectorising it)
+        for k in range(nz):
+            c0, c1, c2, c3 = _filled(a0[k], a1[k], a2[k], a3[k])
+            row[k] = (1.0 - sj) * (c0 + rj * (c1 - c0)) + sj * (c3 + rj * (c2 - c3))
+        if panama[j]:
+            for k in range(deep):
+                row[k] = saar_at_level(saar, x, y, k, lon360[j], lat[j], lats, longs, True, rj, sj)
+        bottom = row[deep - 1] if deep > 0 else 0.0
+        for k in range(nz):
+            row[k] = row[k] if k < deep else bottom
+
+
 # ---------------------------------------------------------------- many points at once
 
 #: Points per block of :func:`saar_range` (its scratch arrays stay in the L1 cache).
@@ -233,17 +266,6 @@ def _clamp(x, low, high):
     """``x`` within [low, high]; NaN gives ``low``."""
     x = x if x >= low else low
     return x if x <= high else high
-
-
-@njit(inline="always")
-def _filled(c0, c1, c2, c3):
-    """:func:`_corners` away from Panama without branches: missing (NaN) corners take the
-    mean of those present, 0 if none (the same arithmetic, so the same result)."""
-    o0, o1, o2, o3 = c0 == c0, c1 == c1, c2 == c2, c3 == c3
-    count = np.int64(o0) + np.int64(o1) + np.int64(o2) + np.int64(o3)
-    total = (c0 if o0 else 0.0) + (c1 if o1 else 0.0) + (c2 if o2 else 0.0) + (c3 if o3 else 0.0)
-    mean = total / max(count, 1)
-    return (c0 if o0 else mean), (c1 if o1 else mean), (c2 if o2 else mean), (c3 if o3 else mean)
 
 
 @njit(inline="always")
