@@ -419,6 +419,7 @@ def plan_chunks(
         others = itemsize * math.prod(size for d, size in chunks.items() if d != dim)
         step = chunks[dim]
         grown = min(sizes[dim], max(step, target // max(others, 1) // step * step))
+        grown = grown if grown == sizes[dim] else _rounded(grown, step)
         if grown > chunks[dim]:
             chunks[dim] = grown
             reasons[dim] += "; grown towards the target" if grown < sizes[dim] else "; whole (fits the target)"
@@ -431,6 +432,17 @@ def plan_chunks(
             reasons[dim] = reasons[dim].split(";")[0] + f"; grown past the target to stay under {max_tasks:,} tasks"
             plan = ChunkPlan(sizes, chunks, reasons, itemsize, target, max_tasks, tasks_per_chunk)
     return plan
+
+
+def _rounded(length: int, step: int) -> int:
+    """``length``, a multiple of ``step``, down to a multiple of ``step`` times the largest power of two that
+    loses at most an eighth of it (129 -> 128): blocks whose lengths have many divisors, so that an output's
+    storage chunks (NetCDF's 32 maps, say) divide them and none straddles two blocks."""
+    pieces = length // step
+    for power in (1 << k for k in range(pieces.bit_length() - 1, 0, -1)):
+        if pieces - pieces // power * power <= pieces // 8:
+            return pieces // power * power * step
+    return length
 
 
 def _plan_whole_series(obj, dim, target, memory_per_worker, threads_per_worker, max_tasks, sizes):
@@ -492,7 +504,10 @@ def suggest_chunks(
     innermost dimension first and dimensions the operation reduces last,
     towards a target in bytes (:func:`default_target`: worker memory and
     threads, or this machine's; ``target`` and ``memory_per_worker`` may be
-    given as ints or strings such as ``"64MiB"``, and must be positive);
+    given as ints or strings such as ``"64MiB"``, and must be positive),
+    a length short of the whole dimension rounded down to a power-of-two
+    multiple of the storage chunk where that loses at most an eighth (129
+    maps -> 128, so that an output's storage chunks divide the blocks);
     grown further if the graph would exceed ``max_tasks``.
 
     Example

@@ -147,6 +147,22 @@ def test_storage_chunks_serve_maps_and_time_series():
     assert storage_chunks((5, 3), ("y", "x"), 8) == (5, 3)
 
 
+def test_blocks_read_from_maps_hold_whole_storage_chunks():
+    """A file stored a map per chunk, opened with oceanflow's chunks, is saved without a chunk straddling
+    two blocks (straddling chunks held a block more in memory, and more of them the longer the file)."""
+    from oceanflow.chunking import suggest_chunks
+
+    ds = xr.Dataset({"sst": (("time", "lat", "lon"), np.zeros((1825, 18, 36), "f4"))})
+    ds.sst.encoding["preferred_chunks"] = {"time": 1, "lat": 18, "lon": 36}
+    length = suggest_chunks(ds, target=129 * 18 * 36 * 4)["time"]  # 32 MiB holds 129 maps of 180 x 360
+    assert length == 128
+    blocks = (length,) * (1825 // length) + (1825 % length,)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(netcdf, "MAP_READ_BYTES", 18 * 36 * 4 * 32)  # 32 maps per chunk, as 8 MiB of 180 x 360
+        chunk = storage_chunks((1825, 18, 36), ("time", "lat", "lon"), 4, (blocks, (18,), (36,)))[0]
+    assert chunk == 32 and length % chunk == 0
+
+
 def test_blocks_without_a_close_divisor_are_written_without_a_rechunk(tmp_path):
     ds = dataset(nt=73 * 3, ny=40, nx=60).chunk({"time": 73, "lat": -1})  # 73 is prime: divisors 1 and 73
     monkey = {"MAP_READ_BYTES": 40 * 60 * 4 * 16}  # wants 16 time steps per chunk
