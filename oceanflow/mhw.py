@@ -361,7 +361,7 @@ def _compile_ahead(dtype, *, thresholds):
     there is left to the task, which compiles again and raises."""
     wanted = [(kernels.detect_events, dtype)]
     if thresholds:
-        wanted.insert(0, (kernels.pooled_climatology, np.dtype(np.float64)))
+        wanted.insert(0, (kernels.pooled_climatology, dtype))
     wanted = [(k, d) for k, d in wanted if (k.__name__, d) not in _COMPILING]
     if not wanted:
         return
@@ -762,11 +762,11 @@ def _thresholds_block(x, pools, pctile, sign, smooth, feb29):
     ``thresh``: (day, pixel), float64): the pools' means and percentiles
     (:func:`_pools`; exact, in float64, on ``sign * x``), 29 February filled,
     smoothed, as the reference computes them."""
-    # the reference's -sst for cold spells; float64: the percentiles interpolate in float64
-    x = np.multiply(x, sign, dtype=np.float64) if sign < 0 else x.astype(np.float64, copy=False)
+    dtype = working_dtype(x.dtype)
+    x = x.astype(dtype, copy=False)  # (the kernel reads it in float64, a few pixels at a time: no copy)
     p, ngroups = x.shape[1], pools[4].size
     seas, thresh = np.empty((ngroups, p)), np.empty((ngroups, p))
-    kernel = kernels.pooled_climatology.for_dtype(np.float64)
+    kernel = kernels.pooled_climatology.for_dtype(dtype)
 
     def run(part):
         params = np.zeros(6)

@@ -75,14 +75,15 @@ TILE = 8
 
 @gufunc(
     "(n,p),(e),(h),(h),(f),(g),(g),(k)->(g,p),(g,p)",
-    "void(float64[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], float64[::1], "
+    "void({t}[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], float64[::1], "
     "float64[:, ::1], float64[:, ::1])",
     fastmath=False,  # NumPy's virtual index (n - 1) * q and its lerp, no fused multiply-add
 )
 def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, group_stops, params, seas, thresh):
     """The reference's ``seas`` and ``thresh`` of pixels
-    ``params[C_FIRST]:params[C_STOP]`` of ``x`` (the negated series for cold
-    spells, with ``params[C_SIGN]`` -1: the results are negated back).
+    ``params[C_FIRST]:params[C_STOP]`` of ``x`` times ``params[C_SIGN]``
+    (-1 for cold spells, as the reference computes them on ``-sst``; the
+    results are negated back), in float64 whatever the dtype of ``x``.
 
     The pools are laid out by key (:func:`oceanflow.climatology.pooling.order_keys`):
     key ``k`` is the steps ``steps[key_starts[k]:key_stops[k]]``, day ``g``
@@ -99,7 +100,7 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
     first, stop = int(params[C_FIRST]), int(params[C_STOP])
     if stop <= first:
         return
-    q = params[C_FRACTION]
+    q, sign = params[C_FRACTION], params[C_SIGN]
     n, ngroups, nkeys, width = x.shape[0], group_starts.shape[0], key_starts.shape[0], stop - first
     tile = np.empty((TILE, n))
     vals = np.empty(steps.shape[0])
@@ -118,7 +119,7 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
         size = min(TILE, stop - p0)
         for t in range(n):  # the tile's series, read row by row
             for j in range(size):
-                tile[j, t] = x[t, p0 + j]
+                tile[j, t] = sign * np.float64(x[t, p0 + j])
         for j in range(size):
             series = tile[j]
             m = 0
@@ -188,7 +189,7 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
                     b = a
                 diff = b - a
                 raw_thresh[g, column] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
-    feb29, smooth, sign = int(params[C_FEB29]), int(params[C_SMOOTH]), params[C_SIGN]
+    feb29, smooth = int(params[C_FEB29]), int(params[C_SMOOTH])
     for raw, year in ((raw_seas, seas), (raw_thresh, thresh)):
         if feb29 >= 0:  # 29 February: the mean of 28 February and 1 March (as the reference)
             for j in range(width):
