@@ -26,8 +26,8 @@ import numpy as np
 from ._declare import gufunc, njit
 from ._eos75 import CT_SCALE, GSW_SFAC, OFFSET, P_SCALE, specvol_core
 from ._gibbs import UPS
-from .eos_conversions import GAMMA, ct_from_pt_scalar, ct_from_t_scalar, in_baltic, p_from_z_scalar, z_from_p_scalar
-from .saar import level_index, saar_cell, saar_profiles
+from .eos_conversions import GAMMA, ct_from_pt_scalar, ct_from_t_scalar, p_from_z_scalar, z_from_p_scalar
+from .saar import in_baltic, level_index, saar_cell, saar_profiles
 
 #: Pa per dbar.
 DB2PA = 1e4

@@ -56,7 +56,7 @@ from ._gibbs import (
     pot_enthalpy,
     specvol_sso_0,
 )
-from .saar import ATLAS, BLOCK, TOPS, saar_lookup, saar_range, wrap360
+from .saar import ATLAS, BLOCK, TOPS, in_baltic, saar_lookup, saar_range
 
 DEG2RAD = math.pi / 180.0
 GAMMA = 2.26e-7  # m-1, vertical gradient of gravity (TEOS-10)
@@ -223,30 +223,34 @@ def z_from_p_scalar(p, lat):
 
 
 @njit(inline="always")
-def in_baltic(lon, lat):
-    """Whether (lon degE, lat degN) is in the Baltic Sea polygon of TEOS-10 (branch-free)."""
-    lon = wrap360(lon)
-    # the polygon's sides, piecewise linear in latitude (the west side has a corner at 59N)
-    left = max(12.6 + ((lat - 50.0) / 9.0) * (7.0 - 12.6), 7.0 + ((lat - 59.0) / 10.0) * (26.0 - 7.0))
-    right = 45.0 + ((lat - 50.0) / 19.0) * (26.0 - 45.0)
-    return (7.0 < lon) & (lon < 45.0) & (50.0 < lat) & (lat < 69.0) & (left <= lon) & (lon <= right)
+def sa_from_sp_flag(sp, p, baltic, saar):
+    """Absolute Salinity (g kg-1) from Practical Salinity ``sp``, ``p`` (dbar), whether the
+    point is in the Baltic (:func:`.saar.in_baltic`) and the atlas's ``saar`` there (unused in
+    the Baltic, where a NaN ``p`` gives NaN)."""
+    in_sea = ((SSO - 0.087) / 35.0) * sp + 0.087
+    in_sea = in_sea if p == p else math.nan
+    return in_sea if baltic else UPS * sp * (1.0 + saar)
+
+
+@njit(inline="always")
+def sp_from_sa_flag(sa, p, baltic, saar):
+    """Practical Salinity from Absolute Salinity ``sa`` (g kg-1), ``p``, the Baltic flag, ``saar``."""
+    in_sea = (35.0 / (SSO - 0.087)) * (sa - 0.087)
+    in_sea = in_sea if p == p else math.nan
+    return in_sea if baltic else sa / (UPS * (1.0 + saar))
 
 
 @njit(inline="always")
 def sa_from_sp_saar(sp, p, lon, lat, saar):
     """Absolute Salinity (g kg-1) from Practical Salinity ``sp``, ``p`` (dbar), ``lon``, ``lat``
-    and the atlas's ``saar`` there (unused in the Baltic, where a NaN ``p`` gives NaN)."""
-    baltic = ((SSO - 0.087) / 35.0) * sp + 0.087
-    baltic = baltic if p == p else math.nan
-    return baltic if in_baltic(lon, lat) else UPS * sp * (1.0 + saar)
+    and the atlas's ``saar`` there: :func:`sa_from_sp_flag`."""
+    return sa_from_sp_flag(sp, p, in_baltic(lon, lat), saar)
 
 
 @njit(inline="always")
 def sp_from_sa_saar(sa, p, lon, lat, saar):
     """Practical Salinity from Absolute Salinity ``sa`` (g kg-1), ``p``, ``lon``, ``lat``, ``saar``."""
-    baltic = (35.0 / (SSO - 0.087)) * (sa - 0.087)
-    baltic = baltic if p == p else math.nan
-    return baltic if in_baltic(lon, lat) else sa / (UPS * (1.0 + saar))
+    return sp_from_sa_flag(sa, p, in_baltic(lon, lat), saar)
 
 
 @njit(inline="always")
@@ -339,16 +343,19 @@ _ONLY_SAAR, _TO_SA, _TO_SP = 0, 1, 2
 @njit
 def _through_saar(x, p, lon, lat, saar, tops, p_ref, lats, longs, out, to):
     """out = SAAR, or ``x`` (SP or SA) converted with it (``to``), :data:`.saar.BLOCK` points at a time."""
-    index, work, values = np.empty((2, BLOCK), np.int64), np.empty((12, BLOCK)), np.empty(BLOCK)
+    index, work, values = np.empty((2, BLOCK), np.int64), np.empty((13, BLOCK)), np.empty(BLOCK)
+    baltic = work[12]  # saar_range's Baltic flags
     for start in range(0, p.shape[0], BLOCK):
         stop = min(start + BLOCK, p.shape[0])
         saar_range(p, lon, lat, start, stop, values, saar, tops, p_ref, lats, longs, index, work)
-        for i in range(start, stop):
-            if to == _TO_SA:
-                out[i] = sa_from_sp_saar(x[i], p[i], lon[i], lat[i], values[i - start])
-            elif to == _TO_SP:
-                out[i] = sp_from_sa_saar(x[i], p[i], lon[i], lat[i], values[i - start])
-            else:
+        if to == _TO_SA:
+            for i in range(start, stop):
+                out[i] = sa_from_sp_flag(x[i], p[i], baltic[i - start] != 0.0, values[i - start])
+        elif to == _TO_SP:
+            for i in range(start, stop):
+                out[i] = sp_from_sa_flag(x[i], p[i], baltic[i - start] != 0.0, values[i - start])
+        else:
+            for i in range(start, stop):
                 out[i] = values[i - start]
 
 

@@ -142,6 +142,22 @@ def wrap360(lon):
 
 
 @njit(inline="always")
+def in_baltic360(lon, lat):
+    """Whether (lon degE in [0, 360], lat degN) is in the Baltic Sea polygon of TEOS-10, where
+    Absolute Salinity has its own formula (branch-free)."""
+    # the polygon's sides, piecewise linear in latitude (the west side has a corner at 59N)
+    left = max(12.6 + ((lat - 50.0) / 9.0) * (7.0 - 12.6), 7.0 + ((lat - 59.0) / 10.0) * (26.0 - 7.0))
+    right = 45.0 + ((lat - 50.0) / 19.0) * (26.0 - 45.0)
+    return (7.0 < lon) & (lon < 45.0) & (50.0 < lat) & (lat < 69.0) & (left <= lon) & (lon <= right)
+
+
+@njit(inline="always")
+def in_baltic(lon, lat):
+    """:func:`in_baltic360` for ``lon`` in any range (degE)."""
+    return in_baltic360(wrap360(lon), lat)
+
+
+@njit(inline="always")
 def _panama_lat(lon):
     """Latitude of the Panama polyline at ``lon`` (extrapolated beyond its ends)."""
     k = grid_index(PANAMA_LONGS, lon)
@@ -272,8 +288,9 @@ def _clamp(x, low, high):
 def saar_range(p, lon, lat, start, stop, values, saar, tops, p_ref, lats, longs, index, work):
     """``values[j]`` = :func:`saar_lookup` of point ``start + j`` of ``p``, ``lon``, ``lat``,
     for ``start + j < stop`` (at most ``values.shape[0]`` points); the atlas as in :data:`ATLAS`
-    with :data:`TOPS` for ``ndepth``; scratch ``index`` (2, BLOCK) int64 and ``work`` (12, BLOCK)
-    float64 (:data:`BLOCK` or more).
+    with :data:`TOPS` for ``ndepth``; scratch ``index`` (2, BLOCK) int64 and ``work`` (13, BLOCK)
+    float64 (:data:`BLOCK` or more), whose row 12 it leaves holding 1.0 for the points in the Baltic
+    (:func:`in_baltic`), else 0.0.
 
     The same interpolation in four passes over the block, so that the atlas reads of many
     points are in flight at once (on random positions they miss the cache): the grid cell,
@@ -287,20 +304,23 @@ def saar_range(p, lon, lat, start, stop, values, saar, tops, p_ref, lats, longs,
     sx, sy = ny * nz, nz
     x0, dx = longs[0], longs[1] - longs[0]
     y0, dy = lats[0], lats[1] - lats[0]
-    span_x, span_y = longs[nx - 1] - x0, lats[ny - 1] - y0
+    # (the atlas's steps are 4 degrees: multiplying by their reciprocals is exact)
+    inv_dx, inv_dy = 1.0 / dx, 1.0 / dy
     m = stop - start
     cell, base = index[0], index[1]
-    # pass 1: cell, weights and flags (work[8] r, 9 s, 10 t, 11 code: 0 ocean, 1 land, 2 NaN, 3 Panama)
+    # pass 1: cell, weights and flags (work[8] r, 9 s, 10 t, 11 code: 0 ocean, 1 land, 2 NaN,
+    # 3 Panama; 12 Baltic)
     for j in range(m):
         la = np.float64(lat[start + j])
         lo = wrap360(np.float64(lon[start + j]))
-        fx = _clamp(np.floor((nx - 1) * (lo - x0) / span_x), 0.0, nx - 2.0)
-        fy = _clamp(np.floor((ny - 1) * (la - y0) / span_y), 0.0, ny - 2.0)
+        fx = _clamp(np.floor((lo - x0) * inv_dx), 0.0, nx - 2.0)
+        fy = _clamp(np.floor((la - y0) * inv_dy), 0.0, ny - 2.0)
         ix, iy = int(fx), int(fy)
         cell[j] = ix * (ny - 1) + iy
         base[j] = ix * sx + iy * sy
-        work[8, j] = (lo - (x0 + dx * fx)) / dx
-        work[9, j] = (la - (y0 + dy * fy)) / dy
+        work[8, j] = (lo - (x0 + dx * fx)) * inv_dx
+        work[9, j] = (la - (y0 + dy * fy)) * inv_dy
+        work[12, j] = 1.0 if in_baltic360(lo, la) else 0.0
         valid = (la >= y0) & (la <= lats[ny - 1]) & (lo >= 0.0) & (lo <= 360.0) & (p[start + j] == p[start + j])
         panama = (PANAMA_LONGS[0] <= lo) & (lo <= PANAMA_LONGS[-1] - 0.001)
         panama &= (PANAMA_LATS[-1] <= la) & (la <= PANAMA_LATS[0])
