@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -176,9 +175,15 @@ def _call(*blocks: Any, block_func: Callable[..., Any], **kwargs: Any) -> Any:
     return block_func(*(unmasked(block) for block in blocks), **kwargs)
 
 
+def _output(outputs: tuple, k: int) -> Any:
+    """Output ``k`` of a block function's tuple (not ``operator.getitem``: dask reads the
+    signature of the function of every ``map_blocks``, slowly for a builtin)."""
+    return outputs[k]
+
+
 def _one_output(together: Any, k: int, dtype: np.dtype, chunks: tuple, name: str, token: str) -> Any:
     return together.map_blocks(
-        operator.getitem,
+        _output,
         k,
         dtype=dtype,
         chunks=chunks,
