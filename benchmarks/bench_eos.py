@@ -129,6 +129,39 @@ def max_relative_difference(mine, gsws) -> float:
     return worst
 
 
+def memory_bound(SP: np.ndarray, repeat: int) -> dict[str, float]:
+    """SR_from_SP (one multiplication per point) beside what any one-thread implementation pays for
+    one read and one write into a fresh array: NumPy's own ``np.multiply(SP, c)`` and a plain
+    copy, timed alternately with gsw's; printed as ratios gsw/that (the most SR_from_SP can reach)."""
+    import gsw
+
+    from oceanflow import eos
+
+    ups = 35.16504 / 35.0
+    cases = {
+        "gsw.SR_from_SP": lambda: gsw.SR_from_SP(SP),
+        "oceanflow SR_from_SP": lambda: eos.SR_from_SP(SP),
+        "np.multiply(SP, c)": lambda: np.multiply(SP, ups),
+        "SP.copy()": SP.copy,
+    }
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for call in cases.values():
+        call()
+    for _ in range(repeat):
+        for name, call in cases.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    gsw_s = medians["gsw.SR_from_SP"]
+    shown = ", ".join(f"{name} {t * 1e3:.1f} ms ({gsw_s / t:.2f}x)" for name, t in medians.items())
+    print(
+        f"SR_from_SP bound ({SP.nbytes / 1e6:.0f} MB read, the same written to a fresh array; gsw/that): {shown}; "
+        "no one-thread implementation beats the copy"
+    )
+    return medians
+
+
 def main(argv=None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=10_000_000, help="points (default 10M)")
@@ -179,6 +212,8 @@ def main(argv=None) -> dict[str, float]:
                 f"{t_ours / args.size * 1e9:10.1f} {ratio:6.2f}x  {max_relative_difference(mine, gsws):12.1e}{flag}",
                 flush=True,
             )
+    if "SR_from_SP" in ratios:
+        memory_bound(data["SP"], args.repeat)
     if ratios:
         values = list(ratios.values())
         print(
