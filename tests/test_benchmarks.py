@@ -93,6 +93,7 @@ def test_eos_benchmark_runs(capsys):
     assert set(ratios) == {name for name in bench.FUNCTIONS if hasattr(eos, name)} >= {"rho", "cabbeling"}
     assert all(ratio > 0 for ratio in ratios.values())
     assert "spiciness2" in printed and "ratio gsw/oceanflow over" in printed
+    assert "SR_from_SP bound" in printed and "SP.copy() " in printed and "np.multiply(SP, c) " in printed
     assert set(bench.main(["--size", "20000", "--repeat", "1", "--functions", "SAAR", "--positions", "gridded"])) == {
         "SAAR"
     }
