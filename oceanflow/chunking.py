@@ -419,7 +419,7 @@ def plan_chunks(
         others = itemsize * math.prod(size for d, size in chunks.items() if d != dim)
         step = chunks[dim]
         grown = min(sizes[dim], max(step, target // max(others, 1) // step * step))
-        grown = grown if grown == sizes[dim] else _rounded(grown, step)
+        grown = _rounded(grown, step) if dim == "time" and grown < sizes[dim] else grown
         if grown > chunks[dim]:
             chunks[dim] = grown
             reasons[dim] += "; grown towards the target" if grown < sizes[dim] else "; whole (fits the target)"
@@ -505,9 +505,10 @@ def suggest_chunks(
     towards a target in bytes (:func:`default_target`: worker memory and
     threads, or this machine's; ``target`` and ``memory_per_worker`` may be
     given as ints or strings such as ``"64MiB"``, and must be positive),
-    a length short of the whole dimension rounded down to a power-of-two
-    multiple of the storage chunk where that loses at most an eighth (129
-    maps -> 128, so that an output's storage chunks divide the blocks);
+    a ``time`` length short of the whole dimension rounded down to a
+    power-of-two multiple of the storage chunk where that loses at most an
+    eighth (129 maps -> 128, so that an output's storage chunks divide the
+    blocks);
     grown further if the graph would exceed ``max_tasks``.
 
     Example
