@@ -226,6 +226,11 @@ def max_combine(parts, out):
 
 # ---------------------------------------------------------------- merge kernels (window=)
 
+#: Pixels merged at once: a group's window of keys (11 for ``window=11``) stays in cache
+#: for the pixels of a tile instead of streaming every key's partials of all pixels once
+#: per group that pools it.
+MERGE_TILE = 256
+
 _MERGE = (
     "(q,k,p),(e),(e),(e),(q,g,p)->(q,g,p)",
     "void(float64[:, :, ::1], int64[::1], int64[::1], float64[::1], float64[:, :, :], float64[:, :, ::1])",
@@ -236,51 +241,56 @@ _MERGE = (
 def additive_merge(parts, src, dst, mult, init, out):
     """Partials of each group: the sum of ``mult[e]`` times key ``src[e]``'s over the edges into it."""
     _start(out, init)
-    for e in range(src.shape[0]):
-        k, g, c = src[e], dst[e], mult[e]
-        for q in range(parts.shape[0]):
-            for p in range(parts.shape[2]):
-                out[q, g, p] += c * parts[q, k, p]
+    for p0 in range(0, parts.shape[2], MERGE_TILE):
+        p1 = min(p0 + MERGE_TILE, parts.shape[2])
+        for e in range(src.shape[0]):
+            k, g, c = src[e], dst[e], mult[e]
+            for q in range(parts.shape[0]):
+                for p in range(p0, p1):
+                    out[q, g, p] += c * parts[q, k, p]
 
 
 @gufunc(*_MERGE)
 def moments_merge(parts, src, dst, mult, init, out):
     """Count, mean, M2 of each group from its keys' (``mult`` copies: count and M2 times ``mult``)."""
     _start(out, init)
-    for e in range(src.shape[0]):
-        k, g, c = src[e], dst[e], mult[e]
-        for p in range(parts.shape[2]):
-            nb = c * parts[0, k, p]
-            if nb == 0:
-                continue
-            na = out[0, g, p]
-            n = na + nb
-            d = parts[1, k, p] - out[1, g, p]
-            out[0, g, p] = n
-            out[1, g, p] += d * nb / n
-            out[2, g, p] += c * parts[2, k, p] + d * d * na * nb / n
+    for p0 in range(0, parts.shape[2], MERGE_TILE):
+        for e in range(src.shape[0]):
+            k, g, c = src[e], dst[e], mult[e]
+            for p in range(p0, min(p0 + MERGE_TILE, parts.shape[2])):
+                nb = c * parts[0, k, p]
+                if nb == 0:
+                    continue
+                na = out[0, g, p]
+                n = na + nb
+                d = parts[1, k, p] - out[1, g, p]
+                out[0, g, p] = n
+                out[1, g, p] += d * nb / n
+                out[2, g, p] += c * parts[2, k, p] + d * d * na * nb / n
 
 
 @gufunc(*_MERGE)
 def min_merge(parts, src, dst, mult, init, out):
     """Counts add up (times ``mult``); minimum of minima."""
     _start(out, init)
-    for e in range(src.shape[0]):
-        k, g, c = src[e], dst[e], mult[e]
-        for p in range(parts.shape[2]):
-            out[0, g, p] += c * parts[0, k, p]
-            out[1, g, p] = min(out[1, g, p], parts[1, k, p])
+    for p0 in range(0, parts.shape[2], MERGE_TILE):
+        for e in range(src.shape[0]):
+            k, g, c = src[e], dst[e], mult[e]
+            for p in range(p0, min(p0 + MERGE_TILE, parts.shape[2])):
+                out[0, g, p] += c * parts[0, k, p]
+                out[1, g, p] = min(out[1, g, p], parts[1, k, p])
 
 
 @gufunc(*_MERGE)
 def max_merge(parts, src, dst, mult, init, out):
     """Counts add up (times ``mult``); maximum of maxima."""
     _start(out, init)
-    for e in range(src.shape[0]):
-        k, g, c = src[e], dst[e], mult[e]
-        for p in range(parts.shape[2]):
-            out[0, g, p] += c * parts[0, k, p]
-            out[1, g, p] = max(out[1, g, p], parts[1, k, p])
+    for p0 in range(0, parts.shape[2], MERGE_TILE):
+        for e in range(src.shape[0]):
+            k, g, c = src[e], dst[e], mult[e]
+            for p in range(p0, min(p0 + MERGE_TILE, parts.shape[2])):
+                out[0, g, p] += c * parts[0, k, p]
+                out[1, g, p] = max(out[1, g, p], parts[1, k, p])
 
 
 # ---------------------------------------------------------------- finalize kernels
