@@ -424,3 +424,31 @@ def test_chunks_that_cannot_fit_are_refused_before_anything_runs(monkeypatch):
     long = make_field("noleap", periods=40 * 365, shape=(1, 1)).chunk(time=3650)
     with pytest.raises(ValueError, match="one pixel's series"):
         oceanflow.climatology(long, "month", "quantile", q=0.5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_long_monthly_series_selected_on_time_chunks(monkeypatch, dtype):
+    """Months of many years: the order statistics are selected on the time-major chunks
+    (sampled thresholds, counts, the values of one bin per pixel), exactly, whatever the
+    sample says: pixels almost all NaN (a sample of few values), all NaN, ties, infinities."""
+    from oceanflow.climatology import engine
+
+    obj = make_field("noleap", start="1990-01-01", periods=12 * 365, shape=(3, 5), dtype=dtype, nan_fraction=0.1)
+    values = obj.values
+    rng = np.random.default_rng(3)
+    values[:, 0, 0] = np.where(rng.random(values.shape[0]) < 0.97, np.nan, values[:, 0, 0])
+    values[:, 0, 1] = np.nan
+    values[:, 0, 2] = np.round(values[:, 0, 2] / 4)  # ties
+    values[::97, 1, 0] = np.inf
+    values[::89, 1, 1] = -np.inf
+    values[: 6 * 365, 2, :] += 100  # the first half far above the second: thresholds from both
+    used = []
+    monkeypatch.setattr(engine, "STREAM_PIXELS", 4)  # several pixel tiles
+    monkeypatch.setattr(engine, "GATHER_BYTES", 64)  # the bins collected a few groups at a time
+    monkeypatch.setattr(engine, "streamed", lambda *a, seen=engine.streamed: used.append(seen(*a)) or used[-1])
+    q = [0.0, 0.1, 0.5, 0.9, 1.0]
+    for method in ("linear", "median_unbiased", "nearest"):
+        result = oceanflow.climatology(obj.chunk(time=365), "month", "quantile", q=q, method=method, min_count=20)
+        expected = pooled_oracle(obj, "month", "quantile", q=q, method=method, min_count=20)
+        assert_matches(result, expected, 2e-6 if dtype == "float32" else 1e-12)
+    assert used and all(used)

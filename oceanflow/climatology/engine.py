@@ -22,6 +22,7 @@ kernel once.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import threading
@@ -34,7 +35,20 @@ from dask.sizeof import sizeof
 from .._blockwise import combine_tree, fold, gather, map_blocks
 from .._parallel import run_sliced
 from ..kernels.climatology import AGGREGATIONS
-from ..kernels.quantiles import LANES, merge_plan, quantile_params, sorting_network
+from ..kernels.quantiles import (
+    LANES,
+    STREAM_SAMPLE,
+    STREAM_THRESHOLDS,
+    merge_plan,
+    quantile_params,
+    sorting_network,
+    stream_bounds,
+    stream_collect,
+    stream_count,
+    stream_finish,
+    stream_sample,
+    stream_thresholds,
+)
 from ..kernels.quantiles import grouped_quantiles as ORDER_KERNEL
 from .pooling import order_keys, window_keys
 
@@ -320,6 +334,12 @@ def _order_statistics(blocks, arguments, pixels, work):
     start, stop, _ = pixels.indices(blocks[0].shape[1])
     ntime = sum(b.shape[0] for b in blocks)
     out = np.empty((qs.size, ngroups, stop - start), work)
+    if streamed(arguments, ntime):
+        with np.errstate(invalid="ignore"):  # NaN compared with the bins' bounds
+            for lo in range(start, stop, STREAM_PIXELS):
+                hi = min(lo + STREAM_PIXELS, stop)
+                _streamed(blocks, arguments, lo, hi, work, out[:, :, lo - start : hi - start])
+        return out
     width = stop - start
     if len(blocks) > 1:
         width = max(LANES, GATHER_BYTES // (ntime * np.dtype(work).itemsize) // LANES * LANES)
@@ -332,6 +352,97 @@ def _order_statistics(blocks, arguments, pixels, work):
         shape = np.broadcast_to(np.float64(0), (qs.size, ngroups, hi - lo))
         kernel(x, *arguments[:-2], qs, arguments[-1], first, shape, out=out[:, :, lo - start : hi - start])
     return out
+
+
+#: Pixels selected at once by the streamed selection (its counts: about 40 bytes per pixel and group).
+STREAM_PIXELS = 2048
+
+
+def streamed(arguments, ntime):
+    """Whether the order statistics are selected on the time-major blocks (:func:`_streamed`):
+    without a window, when the per-pixel state of the groups (thresholds, counts, bins: about
+    ``2 * STREAM_THRESHOLDS + 10`` numbers per group and quantile) is less than the series."""
+    qs, params, key_starts = arguments[-2], arguments[-1], arguments[1]
+    return params[4] == 0 and key_starts.size * qs.size * (2 * STREAM_THRESHOLDS + 10) <= ntime
+
+
+def _streamed(blocks, arguments, start, stop, work, out):
+    """The order statistics (quantile, group, pixel) of pixels ``start .. stop`` into ``out``, selected
+    on the time-major ``blocks`` in a few passes over their rows (see :mod:`oceanflow.kernels.quantiles`,
+    streamed selection): no series gathered, no copy of the blocks."""
+    steps, key_starts, key_stops, qs, params = arguments[0], arguments[1], arguments[2], arguments[-2], arguments[-1]
+    ngroups, width, nq = key_starts.size, stop - start, qs.size
+    sizes = key_stops - key_starts
+    edges = np.cumsum([0] + [b.shape[0] for b in blocks])
+    codes = np.full(edges[-1], -1, np.int64)
+    codes[steps] = np.repeat(np.arange(ngroups), sizes)
+    block_codes = [codes[a:b] for a, b in itertools.pairwise(edges)]
+    taken = np.minimum(sizes, STREAM_SAMPLE)  # evenly spaced steps of each group
+    rank = np.arange(taken.sum()) - np.repeat(np.cumsum(taken) - taken, taken)
+    group = np.repeat(np.arange(ngroups), taken)
+    rows = steps[key_starts[group] + rank * sizes[group] // taken[group]]
+    slots = group * STREAM_SAMPLE + rank
+    sampled = []
+    for a, b in itertools.pairwise(edges):
+        inside = (rows >= a) & (rows < b)
+        sampled.append((np.ascontiguousarray(rows[inside] - a), np.ascontiguousarray(slots[inside])))
+    sample = np.full((ngroups * STREAM_SAMPLE, width), np.inf, work)
+    for k, block in enumerate(blocks):
+        rows, slots = sampled[k]
+        stream_sample.for_dtype(work)(block, rows, slots, start, sample, out=sample)
+    thresholds = np.empty((ngroups, nq * STREAM_THRESHOLDS, width), work)
+    stream_thresholds.for_dtype(work)(sample, *sorting_network(STREAM_SAMPLE), qs, thresholds, out=thresholds)
+    del sample
+    counts = np.empty((ngroups, 1 + nq * STREAM_THRESHOLDS, width), np.int32)
+    count_kernel = stream_count.for_dtype(work)
+    for k, block in enumerate(blocks):
+        count_kernel(block, block_codes[k], thresholds, start, int(k == 0), counts, out=counts)
+    low, high, base, size = stream_bounds.for_dtype(work)(counts, thresholds, qs, params)
+    collect = stream_collect.for_dtype(work)
+    for g0, g1 in _batches(size):
+        span = slice(g0, g1)
+        slots = size[:, span] + 1
+        first = np.ascontiguousarray(np.cumsum(slots).reshape(slots.shape) - slots, np.int64)
+        position = first.copy()
+        values = np.empty(int(slots.sum()), work)
+        for k, block in enumerate(blocks):
+            batch_codes = np.where((block_codes[k] >= g0) & (block_codes[k] < g1), block_codes[k] - g0, -1)
+            collect(
+                block,
+                batch_codes,
+                np.ascontiguousarray(low[:, span]),
+                np.ascontiguousarray(high[:, span]),
+                start,
+                position,
+                values,
+                out=(position, values),
+            )
+        stream_finish.for_dtype(work)(
+            values,
+            first,
+            np.ascontiguousarray(base[:, span]),
+            np.ascontiguousarray(size[:, span]),
+            np.ascontiguousarray(counts[span]),
+            qs,
+            params,
+            out[:, span],
+            out=out[:, span],
+        )
+
+
+def _batches(size):
+    """Group ranges whose collected bins together stay within :data:`GATHER_BYTES`-ish
+    (one range unless the samples missed badly)."""
+    per_group = (size + 1).sum(axis=(0, 2))
+    limit = max(GATHER_BYTES // 4, int(per_group.max()))
+    ranges, first, total = [], 0, 0
+    for g, n in enumerate(per_group.tolist()):
+        if total + n > limit and g > first:
+            ranges.append((first, g))
+            first, total = g, 0
+        total += n
+    ranges.append((first, per_group.size))
+    return ranges
 
 
 def _order_dask(data, plan, dtype):

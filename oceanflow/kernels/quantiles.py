@@ -662,3 +662,242 @@ def _slots(ops: list[tuple[int, int, int, int]]) -> np.ndarray:
             if node >= 0 and last[node] == i:
                 free.append(slot[node])
     return np.array(rows, np.int64).reshape(-1, 4)
+
+
+# ---------------------------------------------------------------- streamed selection (groups of many steps)
+#
+# Without a window and with groups of many steps (months, seasons), the
+# order statistics are selected on the time-major blocks themselves, all
+# pixels of a range in step, in a few passes over the rows (each row read
+# whole, in memory order), instead of gathering each pixel's series:
+#
+# 1. sample (:func:`stream_thresholds`): ``STREAM_SAMPLE`` evenly spaced
+#    steps of each group, sorted down the columns; for each quantile,
+#    ``STREAM_THRESHOLDS`` thresholds at sample ranks around the
+#    quantile's (every ``STREAM_SPACING``-th);
+# 2. count (:func:`stream_count`): per group and pixel, the valid values
+#    and the values below each threshold: then the exact rank of every
+#    threshold is known, and (:func:`stream_bounds`) the bin between two
+#    thresholds that holds the order statistics the quantile reads (the
+#    outer bins when the sample missed: slower, never wrong);
+# 3. collect (:func:`stream_collect`): the values of that bin, a few per
+#    pixel, into a slot each (with one spare, written by the values
+#    outside: no branch);
+# 4. select (:func:`stream_finish`): the order statistics within the bin.
+#
+# Exact whatever the sample: the bins only decide how many values step 4
+# sorts through.
+
+#: Steps sampled per group to place the thresholds.
+STREAM_SAMPLE = 64
+
+#: Thresholds counted per quantile, every ``STREAM_SPACING``-th sample rank around the quantile's.
+STREAM_THRESHOLDS = 8
+STREAM_SPACING = 2
+
+
+@gufunc(
+    "(t,p),(i),(i),(),(s,w)->(s,w)",
+    "void({t}[:, ::1], int64[::1], int64[::1], int64, {t}[:, :], {t}[:, ::1])",
+    fastmath=False,
+)
+def stream_sample(x, rows, slots, start, shape, out):
+    """``out[slots[i], :]``: row ``rows[i]`` of ``x``, pixels ``start ..`` (NaN as +inf); other rows untouched."""
+    for i in range(rows.shape[0]):
+        t, r = rows[i], slots[i]
+        for p in range(out.shape[1]):
+            v = x[t, start + p]
+            out[r, p] = v if v == v else np.inf
+
+
+@gufunc(
+    "(s,w),(c),(c),(k),(g,r,w)->(g,r,w)",
+    "void({t}[:, ::1], int64[::1], int64[::1], float64[::1], {t}[:, :, :], {t}[:, :, ::1])",
+    fastmath=False,
+)
+def stream_thresholds(sample, lo, hi, qs, shape, out):
+    """Thresholds ``out[g, r * K + j, :]`` (K = ``STREAM_THRESHOLDS``) of quantile ``qs[r]`` of
+    each group ``g`` from its sample (rows ``g * STREAM_SAMPLE ..`` of ``sample``, missing ones
+    +inf): the sample sorted down the columns by the network ``lo``/``hi``, then its values at
+    ranks ``STREAM_SPACING`` apart centred on the quantile's rank among its finite values."""
+    m, width = STREAM_SAMPLE, sample.shape[1]
+    s = np.empty((m, width), sample.dtype)
+    for group in range(out.shape[0]):
+        _thresholds_of(sample, group, s, lo, hi, qs, out)
+
+
+@njit(fastmath=False)
+def _thresholds_of(sample, group, s, lo, hi, qs, out):
+    m, width = s.shape
+    for i in range(m):
+        for p in range(width):
+            s[i, p] = sample[group * m + i, p]
+    for c in range(lo.shape[0]):
+        a, b = lo[c], hi[c]
+        for p in range(width):
+            u, v = s[a, p], s[b, p]
+            s[a, p] = u if u < v else v
+            s[b, p] = v if u < v else u
+    finite = np.zeros(width, np.int64)
+    for i in range(m):
+        for p in range(width):
+            finite[p] += s[i, p] < np.inf
+    k = STREAM_THRESHOLDS
+    for r in range(qs.shape[0]):
+        for p in range(width):
+            top = max(finite[p] - 1, 0)
+            centre = int(np.floor(qs[r] * top + 0.5))
+            for j in range(k):
+                rank = centre + STREAM_SPACING * (2 * j + 1 - k) // 2
+                out[group, r * k + j, p] = s[min(max(rank, 0), top), p]
+
+
+@gufunc(
+    "(t,p),(t),(g,r,w),(),(),(g,c,w)->(g,c,w)",
+    "void({t}[:, ::1], int64[::1], {t}[:, :, ::1], int64, int64, int32[:, :, :], int32[:, :, ::1])",
+    fastmath=False,
+)
+def stream_count(x, codes, thresholds, start, reset, shape, counts):
+    """Counts (group, 1 + threshold, pixel), added to ``counts`` (zeroed first when ``reset``):
+    ``[g, 0]`` the valid values of group ``g`` (``codes[t]``; -1: none), ``[g, 1 + j]`` those
+    below threshold ``thresholds[g, j]``; pixels ``start ..`` of ``x``."""
+    if start < 0:  # (never: tells LLVM the columns read are start + p, contiguous)
+        return
+    width = counts.shape[2]
+    if reset:
+        for g in range(counts.shape[0]):
+            for c in range(counts.shape[1]):
+                for p in range(width):
+                    counts[g, c, p] = 0
+    t = 0
+    while t < x.shape[0]:
+        g = codes[t]
+        end = t + 1  # a run of steps of one group (a month's days): counts loaded once per 4 rows
+        while end < x.shape[0] and codes[end] == g:
+            end += 1
+        if g < 0 or g >= counts.shape[0]:
+            t = end
+            continue
+        for j in range(thresholds.shape[1] + 1):
+            total = counts[g, j]
+            limit = thresholds[g, max(j - 1, 0)]
+            s = t
+            while s + 4 <= end:
+                a, b, c, d = x[s], x[s + 1], x[s + 2], x[s + 3]
+                if j == 0:
+                    for p in range(width):
+                        q = start + p
+                        total[p] += (a[q] == a[q]) + (b[q] == b[q]) + (c[q] == c[q]) + (d[q] == d[q])
+                else:
+                    for p in range(width):
+                        q, u = start + p, limit[p]
+                        total[p] += (a[q] < u) + (b[q] < u) + (c[q] < u) + (d[q] < u)
+                s += 4
+            for r in range(s, end):
+                a = x[r]
+                if j == 0:
+                    for p in range(width):
+                        total[p] += a[start + p] == a[start + p]
+                else:
+                    for p in range(width):
+                        total[p] += a[start + p] < limit[p]
+        t = end
+
+
+@gufunc(
+    "(g,c,w),(g,r,w),(k),(n)->(k,g,w),(k,g,w),(k,g,w),(k,g,w)",
+    "void(int32[:, :, ::1], {t}[:, :, ::1], float64[::1], float64[::1], {t}[:, :, ::1], {t}[:, :, ::1], "
+    "int64[:, :, ::1], int64[:, :, ::1])",
+    fastmath=False,
+)
+def stream_bounds(counts, thresholds, qs, params, low, high, base, size):
+    """For each quantile, group and pixel, the bin of values to collect: ``low <= v < high``
+    (``high`` NaN: no upper bound; ``low`` NaN: nothing, too few valid values), the number
+    ``base`` of values below it and its ``size``: it holds the order statistics that
+    :func:`_position` names at the group's valid count."""
+    code, alpha, beta = int(params[0]), params[1], params[2]
+    min_count = max(params[3], 1.0)
+    k = STREAM_THRESHOLDS
+    for r in range(qs.shape[0]):
+        for g in range(counts.shape[0]):
+            for p in range(counts.shape[2]):
+                n = counts[g, 0, p]
+                if n < min_count:
+                    low[r, g, p] = np.nan
+                    high[r, g, p] = np.nan
+                    base[r, g, p] = 0
+                    size[r, g, p] = 0
+                    continue
+                i, gamma = _position(n, qs[r], code, alpha, beta)
+                last = i + 1 if gamma >= 0 else i
+                a = 0  # the bin of rank i: thresholds 1 .. a have at most i values below
+                while a < k and counts[g, 1 + r * k + a, p] <= i:
+                    a += 1
+                b = a  # the bin of rank last
+                while b < k and counts[g, 1 + r * k + b, p] <= last:
+                    b += 1
+                below = counts[g, 1 + r * k + a - 1, p] if a > 0 else 0
+                low[r, g, p] = thresholds[g, r * k + a - 1, p] if a > 0 else -np.inf
+                high[r, g, p] = thresholds[g, r * k + b, p] if b < k else np.nan
+                base[r, g, p] = below
+                size[r, g, p] = (counts[g, 1 + r * k + b, p] if b < k else n) - below
+
+
+@gufunc(
+    "(t,p),(t),(k,g,w),(k,g,w),(),(k,g,w),(n)->(k,g,w),(n)",
+    "void({t}[:, ::1], int64[::1], {t}[:, :, ::1], {t}[:, :, ::1], int64, int64[:, :, :], {t}[:], "
+    "int64[:, :, ::1], {t}[::1])",
+    fastmath=False,
+)
+def stream_collect(x, codes, low, high, start, shape, length, position, values):
+    """Each value of group ``codes[t]`` (-1: none) with ``low <= v < high`` (see
+    :func:`stream_bounds`) into ``values[position]``, its (quantile, group, pixel)'s next slot
+    (``position`` advances; every other value is written to that slot too, then overwritten:
+    each bin has one spare slot at its end)."""
+    if start < 0:  # (never: tells LLVM the columns read are start + p, contiguous)
+        return
+    width = low.shape[2]
+    for t in range(x.shape[0]):
+        g = codes[t]
+        if g < 0 or g >= low.shape[1]:
+            continue
+        row = x[t]
+        for r in range(low.shape[0]):
+            lo, hi, at = low[r, g], high[r, g], position[r, g]
+            for p in range(width):
+                v = row[start + p]
+                o = at[p]
+                values[o] = v
+                at[p] = o + ((v >= lo[p]) & ~(v >= hi[p]))
+
+
+@gufunc(
+    "(n),(k,g,w),(k,g,w),(k,g,w),(g,c,w),(k),(r),(k,g,w)->(k,g,w)",
+    "void({t}[::1], int64[:, :, ::1], int64[:, :, ::1], int64[:, :, ::1], int32[:, :, ::1], float64[::1], "
+    "float64[::1], {t}[:, :, :], {t}[:, :, :])",
+    fastmath=False,
+)
+def stream_finish(values, first, base, size, counts, qs, params, shape, out):
+    """Quantiles ``out[r, g, p]`` from the collected bins: bin (r, g, p) is
+    ``values[first:first + size]``, ranks ``base ..`` of the group's ``counts[g, 0, p]`` valid values."""
+    code, alpha, beta = int(params[0]), params[1], params[2]
+    min_count = max(params[3], 1.0)
+    for r in range(qs.shape[0]):
+        for g in range(out.shape[1]):
+            for p in range(out.shape[2]):
+                n = counts[g, 0, p]
+                if n < min_count:
+                    out[r, g, p] = np.nan
+                    continue
+                i, gamma = _position(n, qs[r], code, alpha, beta)
+                lo = first[r, g, p]
+                hi = lo + size[r, g, p]
+                at = lo + i - base[r, g, p]
+                select_kth(values, lo, hi, at)
+                a = b = values[at]
+                if gamma >= 0:
+                    b = values[at + 1]
+                    for j in range(at + 2, hi):
+                        if values[j] < b:
+                            b = values[j]
+                _lerp_into(out, r, g, p, a, b, gamma)
