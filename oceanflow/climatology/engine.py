@@ -22,6 +22,7 @@ kernel once.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import sys
@@ -389,14 +390,14 @@ def _streamed(blocks, arguments, start, stop, work, out):
     sample = np.full((ngroups * STREAM_SAMPLE, width), np.inf, work)
     for k, block in enumerate(blocks):
         rows, slots = sampled[k]
-        stream_sample.for_dtype(work)(block, rows, slots, start, sample, out=sample)
+        stream_sample.for_dtype(work)(block, rows, slots, start, _shape(sample), out=sample)
     thresholds = np.empty((ngroups, nq * STREAM_THRESHOLDS, width), work)
-    stream_thresholds.for_dtype(work)(sample, *sorting_network(STREAM_SAMPLE), qs, thresholds, out=thresholds)
+    stream_thresholds.for_dtype(work)(sample, *_network(), qs, _shape(thresholds), out=thresholds)
     del sample
     counts = np.empty((ngroups, 1 + nq * STREAM_THRESHOLDS, width), np.int32)
     count_kernel = stream_count.for_dtype(work)
     for k, block in enumerate(blocks):
-        count_kernel(block, block_codes[k], thresholds, start, int(k == 0), counts, out=counts)
+        count_kernel(block, block_codes[k], thresholds, start, int(k == 0), _shape(counts), out=counts)
     low, high, base, size = stream_bounds.for_dtype(work)(counts, thresholds, qs, params)
     collect = stream_collect.for_dtype(work)
     for g0, g1 in _batches(size):
@@ -413,8 +414,8 @@ def _streamed(blocks, arguments, start, stop, work, out):
                 np.ascontiguousarray(low[:, span]),
                 np.ascontiguousarray(high[:, span]),
                 start,
-                position,
-                values,
+                _shape(position),
+                _shape(values),
                 out=(position, values),
             )
         stream_finish.for_dtype(work)(
@@ -425,9 +426,21 @@ def _streamed(blocks, arguments, start, stop, work, out):
             np.ascontiguousarray(counts[span]),
             qs,
             params,
-            out[:, span],
+            _shape(out[:, span]),
             out=out[:, span],
         )
+
+
+def _shape(array):
+    """A stand-in of ``array``'s shape and dtype for a kernel's shape argument: no memory, and
+    none shared with the output (NumPy would copy an input that overlaps an output at every call)."""
+    return np.broadcast_to(array.dtype.type(0), array.shape)
+
+
+@functools.cache
+def _network():
+    """The sorting network of a group's sample."""
+    return sorting_network(STREAM_SAMPLE)
 
 
 def _batches(size):
