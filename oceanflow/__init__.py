@@ -14,7 +14,6 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import chunking, eos, mhw
-from ._memory import return_freed_blocks
 from .chunking import explain_chunks, suggest_chunks
 from .climatology import anomaly, climatology
 from .fitting import detrend, polyfit
@@ -23,8 +22,6 @@ from .options import set_options
 from .polynomials import polyval
 
 __version__ = "0.1.0"
-
-return_freed_blocks()  # glibc: blocks of 8 MiB or more given back to the system when freed
 
 __all__ = [
     "__version__",

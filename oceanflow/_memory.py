@@ -1,58 +1,86 @@
-"""Large blocks given back to the operating system when freed (glibc's malloc).
+"""Large blocks given back to the operating system while a file is written (glibc's malloc).
 
 oceanflow streams data through dask in blocks of up to 32 MiB.  glibc's
 malloc adapts its mmap threshold to the largest block freed (up to 32 MiB)
 and its trim threshold to twice that, so once a block has been freed every
 later block comes from the heaps, and each heap keeps up to 64 MiB of freed
-memory: the process held 100-200 MiB more than the blocks in flight, more
+memory: a long write held 100-200 MiB more than its blocks in flight, more
 the longer it ran (the peak RSS of an anomaly saved to NetCDF grew by 10 %
-for four times the years).  Fixing the thresholds (allocations of
-:data:`MMAP_THRESHOLD` or more are mapped on their own and unmapped when
-freed; heaps trimmed beyond :data:`TRIM_THRESHOLD`) bounds the memory by the
-blocks in flight.
+for four times the years).
 
-It is set once, when oceanflow is imported, in a process whose C library is
-glibc; not when the environment sets ``MALLOC_MMAP_THRESHOLD_`` or
-``MALLOC_TRIM_THRESHOLD_`` (the user's choice, as ``distributed``'s nanny
-sets for its workers).
+:func:`returning_freed_blocks` fixes both thresholds at 8 MiB while
+:func:`oceanflow.save` computes and writes on the local scheduler: a block
+is then mapped on its own and unmapped when freed, so the memory is bounded
+by the blocks in flight.  Each fresh block costs page faults, which slowed
+order statistics computed in memory by up to 2x, so afterwards the
+thresholds are set to the values glibc's adaptive ones reach anyway (32 and
+64 MiB), with which freed blocks are reused.  Nothing is changed where the C
+library is not glibc, or when the environment sets
+``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` (the user's choice,
+as ``distributed``'s nanny sets for its workers).
 
 Example
 -------
->>> from oceanflow._memory import return_freed_blocks
->>> return_freed_blocks() in (True, False)
+>>> from oceanflow._memory import returning_freed_blocks
+>>> with returning_freed_blocks() as fixed:
+...     fixed in (True, False)
 True
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import threading
+from collections.abc import Callable, Iterator
 
-__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "return_freed_blocks"]
+__all__ = ["AFTER", "WHILE_WRITING", "returning_freed_blocks"]
 
-#: Allocations of this many bytes or more are mapped on their own and given back when freed.
-MMAP_THRESHOLD = 8 << 20
-#: Free memory at the top of a heap beyond this many bytes is given back.
-TRIM_THRESHOLD = 8 << 20
+#: (mmap, trim) thresholds in bytes while a file is written: blocks of 8 MiB or more given back when freed.
+WHILE_WRITING = (8 << 20, 8 << 20)
+#: (mmap, trim) thresholds afterwards: glibc's adaptive ceilings on 64-bit systems.
+AFTER = (32 << 20, 64 << 20)
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 _ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
-_DONE: list[bool] = []
+_LOCK = threading.Lock()
+_writers = [0]  # saves in progress in this process
 
 
-def return_freed_blocks() -> bool:
-    """Fix glibc's mmap and trim thresholds (see the module); whether they were set (once per process)."""
-    if _DONE:
-        return _DONE[0]
-    _DONE.append(False)
+def _glibc_mallopt() -> Callable[[int, int], int] | None:
+    """glibc's ``mallopt``, or None (another C library, or thresholds chosen by the environment)."""
     if any(name in os.environ for name in _ENVIRONMENT):
-        return False
+        return None
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # noqa: B018 - glibc only (not musl, macOS, Windows)
         mallopt = libc.mallopt
     except (OSError, AttributeError, TypeError):
-        return False
+        return None
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    _DONE[0] = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-    return _DONE[0]
+    return mallopt
+
+
+def _set(mallopt: Callable[[int, int], int], thresholds: tuple[int, int]) -> bool:
+    mmap, trim = thresholds
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap)) and bool(mallopt(_M_TRIM_THRESHOLD, trim))
+
+
+@contextlib.contextmanager
+def returning_freed_blocks() -> Iterator[bool]:
+    """Thresholds :data:`WHILE_WRITING` inside, :data:`AFTER` once the last writer leaves; yields whether set."""
+    mallopt = _glibc_mallopt()
+    if mallopt is None:
+        yield False
+        return
+    with _LOCK:
+        _writers[0] += 1
+        fixed = _set(mallopt, WHILE_WRITING) if _writers[0] == 1 else True
+    try:
+        yield fixed
+    finally:
+        with _LOCK:
+            _writers[0] -= 1
+            if _writers[0] == 0:
+                _set(mallopt, AFTER)

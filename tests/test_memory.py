@@ -1,4 +1,4 @@
-"""oceanflow._memory: blocks freed by oceanflow's tasks are given back to the system (glibc)."""
+"""oceanflow._memory: blocks freed while oceanflow writes are given back to the system (glibc)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ glibc = pytest.mark.skipif(
 )
 
 # Blocks of 30 MiB (oceanflow's chunks grow to 32 MiB, glibc's largest adaptive mmap threshold), allocated
-# in turn by two threads as dask's would be; the resident memory after they are freed, against before.
+# in turn by two threads as dask's would be: the resident memory kept after they are freed, while a
+# save is in progress ("inside"), after it ("after") and in a process that never saved ("never").
 _PROBE = """
-import threading, numpy as np, oceanflow
+import sys, threading, numpy as np
+from oceanflow._memory import returning_freed_blocks
 
 def rss():
     with open("/proc/self/statm") as f:
@@ -28,34 +30,47 @@ def blocks():
         block = np.ones(30 << 20, np.uint8)
         del block
 
-before = rss()
-for _ in range(2):
-    threads = [threading.Thread(target=blocks) for _ in range(2)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-print(rss() - before)
+def kept():
+    before = rss()
+    for _ in range(2):
+        threads = [threading.Thread(target=blocks) for _ in range(2)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+    return rss() - before
+
+if sys.argv[1] == "inside":
+    with returning_freed_blocks():
+        print(kept())
+elif sys.argv[1] == "after":
+    with returning_freed_blocks():
+        pass
+    print(kept())
+else:
+    print(kept())
 """
 
 
-def _kept_mib(env: dict) -> float:
-    out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, check=True)
+def _kept_mib(when: str, **environment: str) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | environment
+    out = subprocess.run([sys.executable, "-c", _PROBE, when], env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.split()[-1])
 
 
 @glibc
-def test_freed_blocks_are_given_back():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    assert _kept_mib(env) < 8  # glibc's own thresholds keep 32 MiB (or more) per heap
+def test_freed_blocks_are_given_back_while_writing():
+    assert _kept_mib("inside") < 8
+    assert _kept_mib("never") > 25  # glibc's own adaptive thresholds keep a freed block per heap
+
+
+@glibc
+def test_blocks_are_reused_after_writing():
+    assert _kept_mib("after") > 25  # no fresh pages (page faults) for every block once the save is over
 
 
 @glibc
 def test_the_environment_wins():
-    from oceanflow import _memory
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    code = "import oceanflow, oceanflow._memory as m; print(m.return_freed_blocks())"
-    said = subprocess.run(
-        [sys.executable, "-c", code], env={**env, "MALLOC_TRIM_THRESHOLD_": "65536"}, capture_output=True, text=True
-    )
+    assert _kept_mib("inside", MALLOC_TRIM_THRESHOLD_="268435456", MALLOC_MMAP_THRESHOLD_="268435456") > 25
+    code = "from oceanflow._memory import returning_freed_blocks as r\nwith r() as fixed: print(fixed)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | {"MALLOC_TRIM_THRESHOLD_": "65536"}
+    said = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert said.stdout.split()[-1] == "False"  # the user's (or distributed's nanny's) choice kept
-    assert _memory.return_freed_blocks() in (True, False)
