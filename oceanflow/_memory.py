@@ -1,4 +1,4 @@
-"""Large blocks given back to the operating system while a file is written (glibc's malloc).
+"""Large blocks given back to the operating system while a whole input streams through (glibc's malloc).
 
 oceanflow streams data through dask in blocks of up to 32 MiB.  glibc's
 malloc adapts its mmap threshold to the largest block freed (up to 32 MiB)
@@ -9,7 +9,8 @@ the longer it ran (the peak RSS of an anomaly saved to NetCDF grew by 10 %
 for four times the years).
 
 :func:`returning_freed_blocks` fixes both thresholds at 8 MiB while
-:func:`oceanflow.save` computes and writes on the local scheduler: a block
+:func:`oceanflow.save` computes and writes on the local scheduler, and
+while :func:`oceanflow.anomaly` reads the input for its climatology: a block
 is then mapped on its own and unmapped when freed, so the memory is bounded
 by the blocks in flight.  Each fresh block costs page faults, which slowed
 order statistics computed in memory by up to 2x, so afterwards the

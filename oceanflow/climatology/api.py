@@ -11,6 +11,7 @@ import xarray as xr
 
 from .._arrays import is_dask
 from .._dtypes import working_dtype
+from .._memory import returning_freed_blocks
 from ..chunking import check_task_count, chunked_for
 from ..kernels.climatology import result_units
 from ..variables import carried, fields
@@ -376,7 +377,8 @@ def _climatology_first(obj, kind, options):
     clims = [climatology(obj, stat="mean", **options)]
     if kind == "standardized":
         clims.append(climatology(obj, stat="std", **options))
-    clims = dask.compute(*clims)  # one pass over the data for both
+    with returning_freed_blocks():  # a read of the whole input: memory bounded by the blocks in flight
+        clims = dask.compute(*clims)  # one pass over the data for both
     return tuple(clims) if kind == "standardized" else clims[0]
 
 
