@@ -52,7 +52,6 @@ import datetime
 import logging
 import math
 import re
-import threading
 import warnings
 from typing import Any
 
@@ -195,8 +194,6 @@ def detect(
     sst = _as_series(sst, "sst")
     _check_detection(min_duration, max_gap)
     setup = _Setup(sst, base=base, pctile=pctile, window=window, smooth=smooth, cold=cold, check_base=clim is None)
-    if is_dask(sst.data):  # the kernels compiled while dask reads the data
-        _compile_ahead(working_dtype(sst.dtype), thresholds=clim is None)
     if clim is None:  # lazy: in the detection's graph, from the same read of the data
         clim = setup.thresholds(sst)
     else:
@@ -348,33 +345,6 @@ def _one_pixel(obj, pixel):
     if extra:
         raise ValueError(f"choose one pixel: give {', '.join(f'{d}=...' for d in extra)}")
     return obj.compute()
-
-
-_COMPILING: set = set()
-
-
-def _compile_ahead(dtype, *, thresholds):
-    """Compile the detection's kernels (and the thresholds') in a background
-    thread, once per process, so that the first call's compilation overlaps
-    the reading of its data (the tasks that need a kernel wait for it, as
-    :meth:`~oceanflow.kernels._declare.Kernel.for_dtype` locks); a failure
-    there is left to the task, which compiles again and raises."""
-    wanted = [(kernels.detect_events, dtype)]
-    if thresholds:
-        wanted.insert(0, (kernels.pooled_climatology, dtype))
-    wanted = [(k, d) for k, d in wanted if (k.__name__, d) not in _COMPILING]
-    if not wanted:
-        return
-    _COMPILING.update((k.__name__, d) for k, d in wanted)
-
-    def work():
-        for kernel, kind in wanted:
-            try:
-                kernel.for_dtype(kind)
-            except Exception:  # noqa: BLE001 (the task reports it)
-                return
-
-    threading.Thread(target=work, name="oceanflow-mhw-compile", daemon=True).start()
 
 
 # ---------------------------------------------------------------- checks
