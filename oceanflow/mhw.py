@@ -163,7 +163,8 @@ def detect(
         coordinate labels); computed from ``sst`` (with ``base``,
         ``pctile``, ``window``, ``smooth``) when not given, lazily, in the
         same graph as the detection: the input's chunks are read once and feed
-        both the thresholds' tasks and the detection's.
+        both the thresholds' tasks and the detection's.  ``pctile`` must
+        exceed 50 here: the categories are multiples of ``thresh - seas``.
     min_duration : int
         Shortest event, in days (``minDuration``), at least 1.
     join_gaps : bool
@@ -194,6 +195,12 @@ def detect(
     sst = _as_series(sst, "sst")
     _check_detection(min_duration, max_gap)
     setup = _Setup(sst, base=base, pctile=pctile, window=window, smooth=smooth, cold=cold, check_base=clim is None)
+    if setup.pctile <= 50:
+        raise ValueError(
+            f"pctile={pctile!r}: the categories (Hobday et al. 2018) are multiples of thresh - seas, so detection "
+            "needs a threshold beyond the climatology, pctile > 50; for cold spells pass cold=True (pctile=90 "
+            "takes the 10th percentile); for a low threshold alone use oceanflow.mhw.thresholds"
+        )
     if clim is None:  # lazy: in the detection's graph, from the same read of the data
         clim = setup.thresholds(sst)
     else:

@@ -258,6 +258,8 @@ def test_bad_series_are_refused(change, match):
     [
         ({"pctile": 100}, r"pctile must lie in \(0, 100\)"),
         ({"pctile": 0}, r"pctile must lie in \(0, 100\)"),
+        ({"pctile": 30}, r"pctile > 50; for cold spells pass cold=True"),  # categories would read as none
+        ({"pctile": 50, "cold": True}, r"pctile > 50"),
         ({"min_duration": 0}, "min_duration must be"),
         ({"max_gap": -1}, "max_gap must be"),
         ({"window": 10}, "window must be an odd"),
