@@ -126,9 +126,17 @@ def grid_index(x, z):
 
 
 @njit(inline="always")
+def _clamp(x, low, high):
+    """``x`` within [low, high]; NaN gives ``low``."""
+    x = x if x >= low else low
+    return x if x <= high else high
+
+
+@njit(inline="always")
 def level_index(p_ref, p):
-    """:func:`grid_index` on the atlas levels ``p_ref`` (those of :data:`ATLAS`), by table."""
-    m = min(max(int(p * (1.0 / LEVEL_STEP)), 0), LEVEL_TABLE.shape[0] - 1)
+    """:func:`grid_index` on the atlas levels ``p_ref`` (those of :data:`ATLAS`), by table
+    (the same bracket up to rounding just below a level); any ``p``, -inf included."""
+    m = int(_clamp(p * (1.0 / LEVEL_STEP), 0.0, LEVEL_TABLE.shape[0] - 1.0))  # float clamp: int(-inf) undefined
     k = np.int64(LEVEL_TABLE[m])
     return k + (k < p_ref.shape[0] - 2 and p >= p_ref[k + 1])
 
@@ -275,13 +283,6 @@ def saar_profiles(saar, ix, iy, r, s, deepest, lon360, lat, panama, width, lats,
 
 #: Points per block of :func:`saar_range` (its scratch arrays stay in the L1 cache).
 BLOCK = 256
-
-
-@njit(inline="always")
-def _clamp(x, low, high):
-    """``x`` within [low, high]; NaN gives ``low``."""
-    x = x if x >= low else low
-    return x if x <= high else high
 
 
 @njit(inline="always")
