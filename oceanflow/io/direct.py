@@ -238,7 +238,8 @@ def readers_for(
 
 def _stamp(stat: os.stat_result) -> tuple[int, ...]:
     # no st_dev: a shared file system's device number differs between the hosts of a cluster
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    # st_ctime_ns too: cp -p, rsync -t or touch -r can restore a rewritten file's size and modification time
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 def file_stamp(path: str | os.PathLike) -> tuple[int, ...] | None:

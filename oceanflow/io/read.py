@@ -90,6 +90,8 @@ def open_dataset(
     from ..climatology.cf import decode_climatology
 
     decode = kwargs.pop("decode_times", True)
+    # each file's stamp before xarray opens it: a file replaced while it is being opened is refused at its first read
+    stamps = [file_stamp(path) if engine != "zarr" else None for path in files]
     datasets, notes = [], []
     for path in files:
         ds, found = decode_times(
@@ -112,7 +114,8 @@ def open_dataset(
         chunks = suggest_chunks(datasets[0], sizes=sizes)
     group = kwargs.get("group") if engine != "zarr" else None
     datasets = [
-        _chunked(d, path, chunks, direct=engine != "zarr", group=group) for d, path in zip(datasets, files, strict=True)
+        _chunked(d, path, chunks, direct=engine != "zarr", group=group, opened=stamp)
+        for d, path, stamp in zip(datasets, files, stamps, strict=True)
     ]
     return datasets[0] if len(datasets) == 1 else _combine(datasets, files)
 
@@ -272,9 +275,12 @@ def _failing_storage_chunks(variable: xr.Variable, region: list[slice]) -> list[
     return failing
 
 
-def _chunked(ds: xr.Dataset, path: Path, chunks: Mapping, *, direct: bool = False, group=None) -> xr.Dataset:
+def _chunked(
+    ds: xr.Dataset, path: Path, chunks: Mapping, *, direct: bool = False, group=None, opened: tuple | None = None
+) -> xr.Dataset:
     """``ds`` with its variables read lazily from disk as dask arrays of :class:`GuardedArray`; ``direct``:
-    NetCDF-4 variables read by their chunks' offsets where possible (:mod:`oceanflow.io.direct`)."""
+    NetCDF-4 variables read by their chunks' offsets where possible (:mod:`oceanflow.io.direct`); ``opened``:
+    the file's stamp taken before xarray opened it (reads refused once the file differs)."""
     import dask.array as dsa
     from dask.base import tokenize
 
@@ -286,7 +292,9 @@ def _chunked(ds: xr.Dataset, path: Path, chunks: Mapping, *, direct: bool = Fals
     replaced: dict[Hashable, xr.Variable] = {}
     lazy = {n: v for n, v in ds.variables.items() if n not in ds.indexes and v.ndim and not v._in_memory}
     readers = readers_for(path, lazy, group) if direct and lazy else {}
-    opened = file_stamp(path) if direct else None
+    if direct and opened is None:
+        opened = file_stamp(path)
+    readers = {n: r for n, r in readers.items() if r.stamp == opened}  # chunks listed from the file xarray opened
     for name, var in ds.variables.items():
         if name in ds.indexes or not var.ndim:
             continue
