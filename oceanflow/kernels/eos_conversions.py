@@ -227,17 +227,17 @@ def sa_from_sp_flag(sp, p, baltic, saar):
     """Absolute Salinity (g kg-1) from Practical Salinity ``sp``, ``p`` (dbar), whether the
     point is in the Baltic (:func:`.saar.in_baltic`) and the atlas's ``saar`` there (unused in
     the Baltic, where a NaN ``p`` gives NaN)."""
-    in_sea = ((SSO - 0.087) / 35.0) * sp + 0.087
-    in_sea = in_sea if p == p else math.nan
-    return in_sea if baltic else UPS * sp * (1.0 + saar)
+    in_baltic_sa = ((SSO - 0.087) / 35.0) * sp + 0.087
+    in_baltic_sa = in_baltic_sa if p == p else math.nan
+    return in_baltic_sa if baltic else UPS * sp * (1.0 + saar)
 
 
 @njit(inline="always")
 def sp_from_sa_flag(sa, p, baltic, saar):
     """Practical Salinity from Absolute Salinity ``sa`` (g kg-1), ``p``, the Baltic flag, ``saar``."""
-    in_sea = (35.0 / (SSO - 0.087)) * (sa - 0.087)
-    in_sea = in_sea if p == p else math.nan
-    return in_sea if baltic else sa / (UPS * (1.0 + saar))
+    in_baltic_sp = (35.0 / (SSO - 0.087)) * (sa - 0.087)
+    in_baltic_sp = in_baltic_sp if p == p else math.nan
+    return in_baltic_sp if baltic else sa / (UPS * (1.0 + saar))
 
 
 @njit(inline="always")
