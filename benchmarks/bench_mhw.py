@@ -7,10 +7,10 @@ side by side in one run, each case in a fresh subprocess (its own peak RSS):
 
 * ``read-zarr``, ``read-netcdf``: the read floors, ``ds.sst.sum()``;
 * ``pipeline/oceanflow`` (Zarr) and ``pipeline/oceanflow-netcdf``: thresholds,
-  detect (written to Zarr), events and summary (written to Zarr), as
-  ``oceanflow mhw --events --summary YS`` does;
+  detect, events and summary, all written to Zarr by ``oceanflow.mhw.save``
+  (as ``oceanflow mhw --events --summary YS`` does);
 * ``flags/oceanflow``: thresholds and the daily detection only, written to
-  Zarr: what marEx's ``preprocess_data`` gives;
+  Zarr (``oceanflow.mhw.save``): what marEx's ``preprocess_data`` gives;
 * ``flags/marex-exact``, ``flags/marex-approx``: marEx (a benchmark extra)
   ``preprocess_data(method_anomaly="fixed_baseline",
   method_extreme="hobday_extreme", window_days_hobday=11,
@@ -40,6 +40,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -116,7 +117,9 @@ def run_case(case, zarr_path, nc_glob, out, ref_pixels):
         ds = xr.open_zarr(zarr_path)
     corner = ds.isel(lat=slice(0, 2), lon=slice(0, 2))
     _timed(case, corner, out)  # warm-up: imports, compilation (or numba's cache)
-    return _timed(case, ds, out)
+    cpu = time.process_time()
+    seconds, tasks = _timed(case, ds, out)
+    return seconds, tasks, time.process_time() - cpu
 
 
 def _timed(case, ds, out):
@@ -148,27 +151,18 @@ def _timed(case, ds, out):
         )
         tasks = sum(len(v.data.__dask_graph__()) for v in result.data_vars.values() if v.chunks)
         oceanflow.save(result, target, overwrite=True)
-    else:
-        found = mhw.detect(sst)  # the thresholds too, in the same graph: one read of the data
-        tasks = len(found.__dask_graph__()) if found.intensity.chunks else 0
-        if not case.startswith("pipeline"):
-            oceanflow.save(found, target, overwrite=True)
-            return time.perf_counter() - start, tasks
-        # as the command: the summary with the detection (the same read), the events from it read back
-        import dask
-
-        summary = mhw.summary(found, "YS")
-        tasks += len(summary.__dask_graph__()) if found.intensity.chunks else 0
-        summary_path = os.path.join(out, "result_summary.zarr")
-        dask.compute(
-            oceanflow.save(found, target, overwrite=True, compute=False),
-            oceanflow.save(summary, summary_path, overwrite=True, compute=False),
+    else:  # as the command: the summary and the events (pipeline) in the detection's tasks
+        pipeline = case.startswith("pipeline")
+        mhw.save(
+            sst,
+            target,
+            events=os.path.join(out, "result_events.zarr") if pipeline else None,
+            summary=os.path.join(out, "result_summary.zarr") if pipeline else None,
+            overwrite=True,
         )
-        blocks = {d: max(c) for d, c in found["intensity"].chunksizes.items()}
-        written = oceanflow.open_dataset(target, chunks=blocks or "auto")
-        events = mhw.events(written)
-        tasks += sum(len(v.data.__dask_graph__()) for v in events.data_vars.values() if v.chunks)
-        oceanflow.save(events, os.path.join(out, "result_events.zarr"), overwrite=True)
+        seconds = time.perf_counter() - start
+        found = mhw.detect(sst)  # (the graph of the same tasks, counted outside the timing)
+        return seconds, len(found.__dask_graph__()) if found.intensity.chunks else 0
     return time.perf_counter() - start, tasks
 
 
@@ -189,7 +183,8 @@ def _reference(zarr_path, pixels):
         events, clim = ref.detect(dates, flat.values[:, k])
         ref.block_average(years, events, 1, clim["event"])
     seconds = time.perf_counter() - start
-    return seconds * sst.sizes["lat"] * sst.sizes["lon"] / flat.sizes["pixel"], 0
+    scale = sst.sizes["lat"] * sst.sizes["lon"] / flat.sizes["pixel"]
+    return seconds * scale, 0, seconds * scale
 
 
 def first_result(out):
@@ -218,9 +213,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.child:
         case, zarr_path, nc_glob = args.child
-        seconds, tasks = run_case(case, zarr_path, nc_glob, args.out, args.ref_pixels)
+        seconds, tasks, cpu = run_case(case, zarr_path, nc_glob, args.out, args.ref_pixels)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": rss}))
+        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": rss, "cpu_s": cpu}))
         return
     _, order = chosen_cases(parser, CASES, args.cases)
     args.zarr, args.nc = generate(args.out, args.years, args.ny, args.nx)
@@ -241,6 +236,9 @@ def main(argv=None):
             f"{case:26s} {seconds:8.2f} {values / seconds / 1e6:10.2f} {ratio:>6s} {floor or '':>12s} "
             f"{case_runs[0]['tasks']:7d} {max(r['rss_mib'] for r in case_runs):8.0f}"
         )
+    cpu = {case: statistics.median(r["cpu_s"] for r in case_runs) for case, case_runs in runs.items()}
+    print("# CPU seconds (median; steadier than wall times on a loaded machine): ", end="")
+    print(", ".join(f"{case} {seconds:.2f}" for case, seconds in cpu.items()))
     for peer in ("flags/marex-exact", "flags/marex-approx"):
         if peer in results and "flags/oceanflow" in results:
             print(f"# flags/oceanflow is {results[peer] / results['flags/oceanflow']:.1f}x faster than {peer}")

@@ -49,10 +49,13 @@ True
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
 import math
+import os
 import re
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -68,7 +71,7 @@ from .climatology.pooling import order_keys
 from .kernels import mhw as kernels
 from .timegroups import decoded_time
 
-__all__ = ["thresholds", "detect", "events", "summary", "plot", "BaseLengthWarning"]
+__all__ = ["thresholds", "detect", "events", "summary", "save", "plot", "BaseLengthWarning"]
 
 logger = logging.getLogger("oceanflow.mhw")
 
@@ -192,20 +195,26 @@ def detect(
     >>> found = oceanflow.mhw.detect(sst, base=(1983, 2012))             # doctest: +SKIP
     >>> mhw_days = (found.event > 0).resample(time="YS").sum()           # doctest: +SKIP
     """
+    options = {"base": base, "pctile": pctile, "window": window, "smooth": smooth, "cold": cold}
+    detection = {"min_duration": min_duration, "join_gaps": join_gaps, "max_gap": max_gap}
+    return _detect(sst, clim, options, detection)[0]
+
+
+def _detect(sst, clim, options, detection, *, freq=None, tables=False):
+    """:func:`detect`, and what :meth:`_Setup.detect` adds with ``freq`` (the summary's) or ``tables``."""
     sst = _as_series(sst, "sst")
-    _check_detection(min_duration, max_gap)
-    setup = _Setup(sst, base=base, pctile=pctile, window=window, smooth=smooth, cold=cold, check_base=clim is None)
+    _check_detection(detection["min_duration"], detection["max_gap"])
+    setup = _Setup(sst, **options, check_base=clim is None, stacklevel=5)
     if setup.pctile <= 50:
         raise ValueError(
-            f"pctile={pctile!r}: the categories (Hobday et al. 2018) are multiples of thresh - seas, so detection "
-            "needs a threshold beyond the climatology, pctile > 50; for cold spells pass cold=True (pctile=90 "
-            "takes the 10th percentile); for a low threshold alone use oceanflow.mhw.thresholds"
+            f"pctile={options['pctile']!r}: the categories (Hobday et al. 2018) are multiples of thresh - seas, "
+            "so detection needs a threshold beyond the climatology, pctile > 50; for cold spells pass cold=True "
+            "(pctile=90 takes the 10th percentile); for a low threshold alone use oceanflow.mhw.thresholds"
         )
-    if clim is None:  # lazy: in the detection's graph, from the same read of the data
-        clim = setup.thresholds(sst)
-    else:
+    if clim is not None:  # (else computed lazily in the detection's own tasks, from the same read of the data)
         clim = setup.checked_clim(sst, clim)
-    return setup.detect(sst, clim, min_duration=min_duration, join_gaps=join_gaps, max_gap=max_gap)
+    periods = None if freq is None else (_summary_periods(setup.days, years_per_block(freq)),)
+    return setup.detect(sst, clim, **detection, periods=periods, tables=tables)
 
 
 def events(detected: xr.Dataset) -> xr.Dataset:
@@ -277,6 +286,116 @@ def summary(detected: xr.Dataset, freq: str = "YS") -> xr.Dataset:
     """
     block_length = years_per_block(freq)
     return _summary_dataset(detected, block_length)
+
+
+def save(
+    sst: xr.DataArray | xr.Dataset,
+    path: str | os.PathLike,
+    clim: xr.Dataset | None = None,
+    *,
+    events: str | os.PathLike | None = None,
+    summary: str | os.PathLike | None = None,
+    freq: str = "YS",
+    overwrite: bool = False,
+    progress: bool | None = False,
+    operation: str = "mhw",
+    **options: Any,
+) -> dict[str, Path]:
+    """Detect and write: the detection, and its summary and events computed in the same tasks.
+
+    Each spatial block's task reads its pixels' series once and runs every
+    kernel on the block in memory: thresholds (unless ``clim`` is given),
+    detection, and, when asked for, :func:`summary`'s block averages and
+    :func:`events`' table; nothing is read back.  The event tables of the
+    blocks are returned to this process and padded to the largest number of
+    events of a pixel (which sizes the ``event`` dimension) before they are
+    written: memory of about 190 bytes per event slot and pixel.  In Zarr the
+    ``intensity`` (float32 noise, which zstd barely compresses) is stored
+    without compression.
+
+    Parameters
+    ----------
+    sst : xarray.DataArray (or a Dataset with one data variable)
+        As for :func:`detect`.
+    path : str or Path
+        The detection (:func:`detect`'s Dataset): ``.zarr`` or ``.nc``.
+    clim : xarray.Dataset, optional
+        As for :func:`detect`.
+    events, summary : str or Path, optional
+        Where to write :func:`events`' table and :func:`summary`'s Dataset.
+    freq : str
+        The summary's blocks, as for :func:`summary`.
+    overwrite, progress, operation
+        As for :func:`oceanflow.save`.
+    **options
+        :func:`detect`'s keyword arguments (``base``, ``pctile``, ``window``,
+        ``smooth``, ``min_duration``, ``join_gaps``, ``max_gap``, ``cold``).
+
+    Returns
+    -------
+    dict
+        The paths written: ``"detection"``, and ``"events"`` and ``"summary"`` when asked for.
+
+    Examples
+    --------
+    >>> paths = oceanflow.mhw.save(sst, "mhw.zarr", events="events.zarr", summary="annual.zarr")  # doctest: +SKIP
+    """
+    from ._progress import compute
+    from .io import save as save_dataset
+
+    detection = {k: options.pop(k) for k in ("min_duration", "join_gaps", "max_gap") if k in options}
+    unknown = set(options) - {"base", "pctile", "window", "smooth", "cold"}
+    if unknown:
+        raise TypeError(f"save() got unexpected keyword arguments {sorted(unknown)}; see oceanflow.mhw.detect")
+    detection = {"min_duration": 5, "join_gaps": True, "max_gap": 2, **detection}
+    options = {"base": None, "pctile": 90, "window": 11, "smooth": 31, "cold": False, **options}
+    if summary is not None:
+        years_per_block(freq)
+    found, columns, table = _detect(sst, clim, options, detection, freq=freq if summary else None, tables=bool(events))
+    common: dict[str, Any] = {"overwrite": overwrite, "operation": operation}
+    stores = [save_dataset(found, path, compute=False, encoding=_encoding(found, path), **common)]
+    written = {"detection": Path(path)}
+    if summary is not None:
+        days = _Calendar(decoded_time(found["time"]))
+        annual = _summary_table(columns, found, days, years_per_block(freq))
+        stores.append(save_dataset(annual, summary, compute=False, **common))
+        written["summary"] = Path(summary)
+    blocks = None
+    if events is not None:  # each block's table, as the tasks return it (the same keys: computed once)
+        blocks = table.data.to_delayed(optimize_graph=False).ravel().tolist() if is_dask(table.data) else [table.data]
+    results = compute(*stores, *(blocks or []), progress=progress)  # (each Delayed: distributed computes it)
+    if events is not None:
+        table_ds = _events_table(_padded_tables(list(results[len(stores) :]), table), found)
+        save_dataset(table_ds, events, progress=progress, **common)
+        written["events"] = Path(events)
+    return written
+
+
+def _encoding(found, path):
+    """Zarr: ``intensity`` uncompressed (float32 noise: zstd saves little and costs a pass)."""
+    return {"intensity": {"compressors": None}} if str(path).rstrip("/").endswith(".zarr") else None
+
+
+def _padded_tables(blocks, table):
+    """The blocks' event tables (``(rows * slots, *block)``, each with its own
+    slots: its largest event number, at least 1) as one column per row:
+    DataArrays ``(event, *space)`` sized by the largest number of events of a
+    pixel, NaN beyond a pixel's events, chunked as the detection's blocks."""
+    rows = len(kernels.EVENT_ROWS)
+    space = table.dims[1:]
+    chunks = table.chunks[1:] if table.chunks else tuple((n,) for n in table.shape[1:])
+    tables = [b.reshape((rows, b.shape[0] // rows) + b.shape[1:]) for b in blocks]
+    found = max((t.shape[1] if np.isfinite(t[0, -1]).any() else 0) for t in tables)
+    data = np.full((rows, found) + tuple(sum(c) for c in chunks), np.nan)
+    starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
+    for t, index in zip(tables, itertools.product(*(range(len(c)) for c in chunks)), strict=True):
+        where = tuple(slice(s[i], s[i] + c[i]) for s, c, i in zip(starts, chunks, index, strict=True))
+        data[(slice(None), slice(0, min(t.shape[1], found))) + where] = t[:, :found]
+    coords = {k: v for k, v in table.coords.items() if set(v.dims) <= set(space)}
+    return [
+        xr.DataArray(data[r], dims=("event", *space), coords=coords).chunk(dict(zip(space, chunks, strict=True)))
+        for r in range(rows)
+    ]
 
 
 #: Colours of the categories in :func:`plot` (moderate to extreme).
@@ -459,7 +578,8 @@ class _Calendar:
 class _Setup:
     """Checked parameters of one thresholds/detect call on one series."""
 
-    def __init__(self, sst, *, base, pctile, window, smooth, cold, check_base=True):
+    def __init__(self, sst, *, base, pctile, window, smooth, cold, check_base=True, stacklevel=4):
+        self.stacklevel = stacklevel
         if isinstance(pctile, bool) or not isinstance(pctile, (int, float, np.integer, np.floating)):
             raise TypeError(f"pctile must be a number in (0, 100), got {pctile!r}")
         if not 0 < pctile < 100:
@@ -502,7 +622,7 @@ class _Setup:
                 f"the base period {y0}-{y1} holds {complete} complete years; Hobday et al. (2016) "
                 f"recommend at least {RECOMMENDED_BASE_YEARS}",
                 BaseLengthWarning,
-                stacklevel=4,
+                stacklevel=self.stacklevel,
             )
         return first, last
 
@@ -591,22 +711,50 @@ class _Setup:
 
     # ------------------------------------------------------------ detection
 
-    def detect(self, sst, clim, *, min_duration, join_gaps, max_gap):
+    def detect(self, sst, clim, *, min_duration, join_gaps, max_gap, periods=None, tables=False):
+        """The detection Dataset of :func:`detect`; with ``clim`` None the thresholds are computed
+        in the detection's own tasks (one task per block: its series joined once).
+
+        ``periods`` (the summary's ``(period_of_step, years_per_block)``) and
+        ``tables`` add, from the same tasks and the blocks in memory, the
+        summary's columns and each block's event table (see :func:`save`).
+        Returns ``(found, summary columns or None, table or None)``.
+        """
         params = np.array([min_duration, int(join_gaps), max_gap, int(self.cold), 0, 0], np.float64)
         dtype = working_dtype(sst.dtype)
-        seas = clim["seas"].astype(np.float64)
-        thresh = clim["thresh"].astype(np.float64)
-        intensity, category, event = _map_series(
-            _detect_block,
-            sst,
-            (seas, thresh),
-            length=sst.sizes["time"],
-            dim="time",
-            dtypes=(dtype, np.int8, np.int32),
-            name="mhw-detect",
-            day=self.days.row,
-            params=params,
+        n, days = sst.sizes["time"], self.days.days
+        extras: tuple = ()
+        lengths, dims, dtypes = [n] * 3, ["time"] * 3, [dtype, np.int8, np.int32]
+        options: dict[str, Any] = {"day": self.days.row, "params": params}
+        if clim is None:  # the thresholds in the same task: two more outputs first
+            options["thresholds"] = {
+                "pools": _pools(self.days, self.first, self.last, self.window),
+                "pctile": self.pctile,
+                "sign": -1.0 if self.cold else 1.0,
+                "smooth": self.smooth,
+                "feb29": days == 366,
+            }
+            lengths, dims, dtypes = [days] * 2 + lengths, ["dayofyear"] * 2 + dims, [np.float64] * 2 + dtypes
+        else:
+            extras = (clim["seas"].astype(np.float64), clim["thresh"].astype(np.float64))
+        if periods is not None:
+            options["period_of_step"] = periods[0]
+            nblocks = int(periods[0][-1]) + 1
+            lengths += [nblocks] * len(kernels.SUMMARY_ROWS)
+            dims += ["period"] * len(kernels.SUMMARY_ROWS)
+            dtypes += [np.float64] * len(kernels.SUMMARY_ROWS)
+        if tables:  # (rows * slots, pixel) per block, slots its own: gathered by save(), never as one array
+            options["tables"] = True
+            lengths, dims, dtypes = lengths + [len(kernels.EVENT_ROWS)], dims + ["row"], dtypes + [np.float64]
+        outputs = list(
+            _map_series(_mhw_block, sst, extras, length=lengths, dim=dims, dtypes=dtypes, name="mhw-detect", **options)
         )
+        if clim is None:
+            clim = self._clim_dataset(sst, outputs.pop(0), outputs.pop(0))
+            seas, thresh = clim["seas"], clim["thresh"]
+        else:
+            seas, thresh = extras
+        intensity, category, event = outputs[:3]
         units = sst.attrs.get("units")
         intensity.attrs.update(
             long_name="temperature minus the seasonal climatology", **({"units": units} if units else {})
@@ -622,7 +770,9 @@ class _Setup:
             attrs={**clim.attrs, "mhw_cold": int(self.cold), "mhw_calendar": self.days.calendar},
         )
         out.attrs.update(mhw_min_duration=int(min_duration), mhw_join_gaps=int(join_gaps), mhw_max_gap=int(max_gap))
-        return out
+        rest = outputs[3:]
+        columns = rest[: len(kernels.SUMMARY_ROWS)] if periods is not None else None
+        return out, columns, (rest[-1] if tables else None)
 
 
 # ---------------------------------------------------------------- mapping kernels over pixels
@@ -633,11 +783,15 @@ def _map_series(func, data, extras, *, length, dim, dtypes, name, **kwargs):
 
     ``func(x, *extras, **kwargs)`` gets C-ordered 2-D views: ``x`` as
     ``(time, pixel)`` and each extra as ``(row, pixel)`` (every row), and
-    returns one ``(length, pixel)`` array per entry of ``dtypes``.  Returns
-    DataArrays ``(dim, *space)`` (``dim`` of ``length``) with the spatial
-    coordinates of ``data``: no transposed copies, no rechunking of the
-    blocks' time pieces outside the task (the task concatenates them).
+    returns one ``(length, pixel)`` array per entry of ``dtypes``.  ``length``
+    and ``dim`` are one int and one name for every output, or one per output.
+    Returns DataArrays ``(dim, *space)`` with the spatial coordinates of
+    ``data`` (and ``time`` on outputs along it): no transposed copies, no
+    rechunking of the blocks' time pieces outside the task (the task
+    concatenates them).
     """
+    lengths = tuple(length) if isinstance(length, (tuple, list)) else (length,) * len(dtypes)
+    out_dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,) * len(dtypes)
     space = [d for d in data.dims if d != "time"]
     data = _time_whole(data.transpose("time", *space))
     extras = [e.transpose(e.dims[0], *space) for e in extras]
@@ -652,14 +806,18 @@ def _map_series(func, data, extras, *, length, dim, dtypes, name, **kwargs):
         ("out", *labels),
         *args,
         dtype=tuple(dtypes) if len(dtypes) > 1 else dtypes[0],
-        new_axes={"out": length},
+        new_axes={"out": lengths[0]},
+        adjust_chunks=[{"out": n} for n in lengths] if len(set(lengths)) > 1 else None,
         name=name,
         series_func=func,
         **kwargs,
     )
     results = results if isinstance(results, tuple) else (results,)
-    coords = {k: v for k, v in data.coords.items() if set(v.dims) <= set(space) or (dim == "time" and k == "time")}
-    return tuple(xr.DataArray(r, dims=(dim, *space), coords=coords) for r in results)
+    spatial = {k: v for k, v in data.coords.items() if set(v.dims) <= set(space)}
+    return tuple(
+        xr.DataArray(r, dims=(d, *space), coords={**spatial, "time": data["time"]} if d == "time" else spatial)
+        for r, d in zip(results, out_dims, strict=True)
+    )
 
 
 def _series_call(x, *extras, series_func, **kwargs):
@@ -696,6 +854,25 @@ def _time_whole(data):
 
 def _even(size, chunk):
     return (chunk,) * (size // chunk) + ((size % chunk,) if size % chunk else ())
+
+
+def _mhw_block(x, *clim, day, params, thresholds=None, period_of_step=None, tables=False):
+    """One block's (time, pixel) series -> [seas, thresh (without ``clim``)], intensity,
+    category, event, [the summary's rows (with ``period_of_step``)], [the event
+    table, (rows * slots, pixel) with the block's own slots (with ``tables``)]:
+    every kernel on the block in memory."""
+    seas, thresh = clim if clim else _thresholds_block(x, **thresholds)
+    intensity, category, event = _detect_block(x, seas, thresh, day, params)
+    out = [intensity, category, event] if clim else [seas, thresh, intensity, category, event]
+    cold = np.array([params[kernels.P_COLD]])
+    if period_of_step is not None:
+        valid = (thresh == thresh).any(axis=0).astype(np.float64)[None]
+        out += _summary_block(intensity, event, valid, period_of_step, cold)
+    if tables:
+        slots = max(int(event.max(initial=0)), 1)
+        table = _event_table(intensity, event, category, seas, thresh, day, cold, slots)
+        out.append(table.reshape(-1, x.shape[1]))  # (a view)
+    return tuple(out)
 
 
 def _detect_block(x, seas, thresh, day, params):
@@ -768,7 +945,7 @@ def _checked_detection(detected):
 
 def _events_dataset(detected):
     """The event table: one pass over the daily variables, after one over ``event`` for its size."""
-    days = _checked_detection(detected)
+    _checked_detection(detected)
     found = int(detected["event"].max())
     count = max(found, 1)  # without any event, one slot of NaN
     cold = float(detected.attrs.get("mhw_cold", 0))
@@ -780,10 +957,16 @@ def _events_dataset(detected):
         dim="event",
         dtypes=(np.float64,) * len(kernels.EVENT_ROWS),
         name="mhw-events",
-        day=days.row,
+        day=_Calendar(decoded_time(detected["time"])).row,
         params=np.array([cold]),
         slots=count,
     )
+    return _events_table(columns, detected), found
+
+
+def _events_table(columns, detected):
+    """The event Dataset from its columns (DataArrays ``(event, *space)``, rows
+    :data:`~oceanflow.kernels.mhw.EVENT_ROWS`): names, units, times."""
     units = detected["intensity"].attrs.get("units", "")
     time = detected["time"]
     out = {}
@@ -809,13 +992,19 @@ def _events_dataset(detected):
         flag_meanings=" ".join(CATEGORY_NAMES[1:]),
     )
     order = ["time_start", "time_end", "time_peak"] + [n for n in kernels.EVENT_ROWS]
-    return xr.Dataset({n: out[n] for n in order}, attrs=dict(detected.attrs)), found
+    return xr.Dataset({n: out[n] for n in order}, attrs=dict(detected.attrs))
 
 
 def _events_block(intensity, event, category, seas, thresh, day, params, slots):
+    table = _event_table(intensity, event, category, seas, thresh, day, params, slots)
+    return tuple(table[i] for i in range(table.shape[0]))  # views: no copy per property
+
+
+def _event_table(intensity, event, category, seas, thresh, day, params, slots):
+    """(rows, slots, pixel): :func:`oceanflow.kernels.mhw.event_properties` of one block."""
     kernel = kernels.event_properties.for_dtype(working_dtype(intensity.dtype))
     rows = len(kernels.EVENT_ROWS)
-    table = kernel(
+    return kernel(
         intensity.astype(working_dtype(intensity.dtype), copy=False),
         event.astype(np.int32, copy=False),
         category.astype(np.int8, copy=False),
@@ -826,7 +1015,6 @@ def _events_block(intensity, event, category, seas, thresh, day, params, slots):
         np.zeros(rows),
         np.zeros(slots),
     )
-    return tuple(table[i] for i in range(rows))  # views: no copy per property
 
 
 def _times_at(index, time):
@@ -859,33 +1047,43 @@ def years_per_block(freq: str) -> int:
     return int(match.group(1) or 1)
 
 
-def _summary_dataset(detected, years_per_block):
-    from .fitting import polyfit
+def _summary_periods(days, years_per_block):
+    """The summary's period of each time step (``(time,)`` int64, 0, 1, ...)."""
+    return ((days.year - int(days.year[0])) // years_per_block).astype(np.int64)
 
+
+def _summary_dataset(detected, years_per_block):
     days = _checked_detection(detected)
-    time = detected["time"]
-    first = int(days.year[0])
-    block = ((days.year - first) // years_per_block).astype(np.int64)
-    nblocks = int(block[-1]) + 1
+    block = _summary_periods(days, years_per_block)
     valid = detected["thresh"].notnull().any("dayofyear").astype(np.float64)
     columns = _map_series(
         _summary_block,
         detected["intensity"],
         (detected["event"], valid.expand_dims(_one=1)),
-        length=nblocks,
+        length=int(block[-1]) + 1,
         dim="period",
         dtypes=(np.float64,) * len(kernels.SUMMARY_ROWS),
         name="mhw-summary",
         period_of_step=block,
         params=np.array([float(detected.attrs.get("mhw_cold", 0))]),
     )
+    return _summary_table(columns, detected, days, years_per_block)
+
+
+def _summary_table(columns, detected, days, years_per_block):
+    """The summary Dataset from its columns (DataArrays ``(period, *space)``, rows
+    :data:`~oceanflow.kernels.mhw.SUMMARY_ROWS`): periods, names, units, trends."""
+    from .fitting import polyfit
+
+    first = int(days.year[0])
+    nblocks = columns[0].sizes["period"]
     starts = first + years_per_block * np.arange(nblocks)
     period = xr.date_range(
         f"{first:04d}-01-01",
         periods=nblocks,
         freq=f"{years_per_block}YS",
         calendar=days.calendar,
-        use_cftime=time.dtype.kind == "O",
+        use_cftime=detected["time"].dtype.kind == "O",
     )
     centre = starts + 0.5 * (years_per_block - 1)
     units = detected["intensity"].attrs.get("units", "")

@@ -196,6 +196,46 @@ def test_dask_time_chunked_float32_equals_numpy():
 
 
 @pytest.mark.parametrize("cold", [False, True])
+def test_save_writes_what_detect_events_and_summary_return_from_one_task_per_block(tmp_path, monkeypatch, cold):
+    """mhw.save: the summary and the event table come from the detection's own tasks
+    (one call of the block function per spatial block), equal to events() and summary()."""
+    import zarr
+
+    import oceanflow
+
+    sst = red_sst(seed=5, years=6, shape=(4, 5), dtype="float32")
+    sst[:, 3, 4] = np.nan  # land
+    sst = sst.chunk({"time": 200, "y": 2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        found = mhw.detect(sst, cold=cold, min_duration=4).compute()
+        blocks = mhw.detect(sst).intensity.data.numblocks
+        calls = []
+        block = mhw._mhw_block
+        monkeypatch.setattr(mhw, "_mhw_block", lambda *a, **k: calls.append(1) or block(*a, **k))
+        paths = {name: tmp_path / f"{name}.zarr" for name in ("detection", "events", "summary")}
+        written = mhw.save(
+            sst,
+            paths["detection"],
+            events=paths["events"],
+            summary=paths["summary"],
+            freq="2YS",
+            cold=cold,
+            min_duration=4,
+        )
+    assert written == paths and len(calls) == np.prod(blocks) > 1
+    back = {name: oceanflow.open_dataset(path).compute() for name, path in paths.items()}
+    xr.testing.assert_equal(back["detection"][list(found.data_vars)], found)
+    table = mhw.events(found)
+    assert table.sizes["event"] == int(found.event.max()) > 0
+    xr.testing.assert_equal(back["events"][list(table.data_vars)], table)
+    annual = mhw.summary(found, "2YS")
+    xr.testing.assert_equal(back["summary"][list(annual.data_vars)], annual)
+    assert zarr.open_array(paths["detection"] / "intensity").compressors == ()
+    assert zarr.open_array(paths["detection"] / "event").compressors != ()
+
+
+@pytest.mark.parametrize("cold", [False, True])
 def test_summary_equals_the_block_averages_and_trends(cold):
     sst = red_sst(seed=2, years=9)
     with warnings.catch_warnings():

@@ -99,41 +99,25 @@ def run(args: argparse.Namespace, operation: str) -> None:
         "smooth": args.smooth,
         "cold": args.cold,
     }
-    found = mhw.detect(  # thresholds and detection in one graph: one read of the input
+    # thresholds, detection, summary and events in the same tasks: one read of the input, none of the output
+    written = mhw.save(
         sst,
+        args.output,
+        events=sibling(args.output, "events") if args.events else None,
+        summary=sibling(args.output, "summary") if args.summary else None,
+        freq=args.summary or "YS",
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        operation=operation,
         **options,
         min_duration=args.min_duration,
         join_gaps=not args.no_join,
         max_gap=args.max_gap,
     )
-    common = {"overwrite": args.overwrite, "operation": operation}
-    if args.summary:  # with the detection, in the same graph (one read of the input)
-        from oceanflow._progress import compute
-
-        summary_path = sibling(args.output, "summary")
-        compute(
-            oceanflow.save(found, args.output, compute=False, **common),
-            oceanflow.save(mhw.summary(found, args.summary), summary_path, compute=False, **common),
-            progress=not args.quiet,
-        )
-        say(args.quiet, f"wrote {args.output}\nwrote {summary_path}")
-    else:
-        oceanflow.save(found, args.output, progress=not args.quiet, **common)
-        say(args.quiet, f"wrote {args.output}")
-    if not (args.events or args.plot):
+    say(args.quiet, "\n".join(f"wrote {p}" for p in written.values()))
+    if not args.plot:
         return
-    written = oceanflow.open_dataset(args.output, chunks=_blocks_of(found) or "auto")
-    if args.events:
-        path = sibling(args.output, "events")
-        oceanflow.save(mhw.events(written), path, progress=not args.quiet, **common)
-        say(args.quiet, f"wrote {path}")
-    if args.plot:
-        _plot(written, sst, args)
-
-
-def _blocks_of(found):
-    """The detection's blocks (its storage chunks): read back one per task, not merged into larger ones."""
-    return {d: max(c) for d, c in found["intensity"].chunksizes.items()}
+    _plot(oceanflow.open_dataset(args.output), sst, args)
 
 
 def _plot(written, sst, args):
