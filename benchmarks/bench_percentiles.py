@@ -23,8 +23,12 @@ peak RSS is that case's own), the median of ``--repeat`` interleaved runs:
 that oceanflow plans them for the quantile (``explain_chunks(obj,
 operation="quantile")``: spatial blocks whose whole series fit the task
 memory target); ``--scaling`` runs it on 4x the years and reports the peak
-RSS ratio.  xclim and flox are benchmark extras, CDO the Debian
-package ``cdo`` (cases skipped when missing).
+RSS ratio.  The CPU seconds (user + system), system seconds and minor
+page faults of each timed run (medians) show what the wall clock hides on a
+shared machine: an order statistic holds every time chunk of a spatial block
+at once, so its run faults in fresh pages for all of them, where the read
+floor reuses a few chunks' memory.  xclim and flox are benchmark extras, CDO
+the Debian package ``cdo`` (cases skipped when missing).
 
 Usage (small configuration; the defaults are the issue's 20 years of 90x180)::
 
@@ -35,6 +39,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -100,7 +106,9 @@ def run_case(case, zarr_path, nc_path, out):
     else:
         ds = xr.open_dataset(nc_path, chunks={"time": 365})
     _timed(case, ds.isel(lat=slice(0, 2), lon=slice(0, 2)))
-    return _timed(case, ds)
+    before = _usage()
+    seconds, tasks = _timed(case, ds)
+    return seconds, tasks, tuple(b - a for a, b in zip(before, _usage(), strict=True))
 
 
 def _timed(case, ds):
@@ -143,6 +151,12 @@ def _timed_compute(make):
     return time.perf_counter() - start, tasks
 
 
+def _usage():
+    """(user + system CPU seconds, system seconds, minor page faults) of this process so far."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime, own.ru_stime, own.ru_minflt
+
+
 def _run_cdo(kind, nc_path, out):
     """CDO's percentiles need the range first: a min and a max pass, then the percentile pass."""
     files = [os.path.join(out, f"cdo_{name}.nc") for name in ("min", "max", "pctl")]
@@ -155,10 +169,16 @@ def _run_cdo(kind, nc_path, out):
         ["cdo", "-O", *passes[1], nc_path, files[1]],
         ["cdo", "-O", *passes[2], nc_path, files[0], files[1], files[2]],
     ]
-    start = time.perf_counter()
+    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     for command in commands:
         subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - start, 0
+    seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    usage = (
+        after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+        after.ru_stime - before.ru_stime,
+        after.ru_minflt - before.ru_minflt,
+    )
+    return seconds, 0, usage
 
 
 def _child(args, case):
@@ -172,8 +192,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.child:
         case, zarr_path, nc_path = args.child
-        seconds, tasks = run_case(case, zarr_path, nc_path, args.out)
-        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": peak_rss_mib()}))
+        seconds, tasks, (cpu, system, faults) = run_case(case, zarr_path, nc_path, args.out)
+        result = {"seconds": seconds, "tasks": tasks, "rss_mib": peak_rss_mib(), "cpu": cpu, "sys": system}
+        print(json.dumps(result | {"faults": faults}))
         return
     _, order = chosen_cases(parser, CASES, args.cases)
     args.zarr, _ = generate(args.out, args.years, args.ny, args.nx, netcdf=False)
@@ -183,13 +204,17 @@ def main(argv=None):
         f"# {args.years} years daily {args.ny}x{args.nx} float32 ({size_gb:.3f} GB), {os.cpu_count()} cores, "
         f"median of {args.repeat}"
     )
-    print(f"{'case':26s} {'seconds':>8s} {'ratio':>6s} {'to':>20s} {'tasks':>7s} {'peak RSS MiB':>13s}")
+    print(
+        f"{'case':26s} {'seconds':>8s} {'ratio':>6s} {'to':>20s} {'tasks':>7s} {'peak RSS MiB':>13s} "
+        f"{'CPU s':>6s} {'sys s':>6s} {'faults':>7s}"
+    )
     runs = run_interleaved(CASES, order, args.repeat, lambda case: _child(args, case))
     for case, (seconds, ratio) in medians(CASES, runs).items():
         floor, case_runs = CASES[case][0], runs[case]
+        usage = [statistics.median(r[k] for r in case_runs) for k in ("cpu", "sys", "faults")]
         print(
             f"{case:26s} {seconds:8.3f} {ratio:>6s} {floor or '':>20s} {case_runs[0]['tasks']:7d} "
-            f"{max(r['rss_mib'] for r in case_runs):13.0f}"
+            f"{max(r['rss_mib'] for r in case_runs):13.0f} {usage[0]:6.2f} {usage[1]:6.2f} {usage[2]:7.0f}"
         )
     if args.scaling:
         rss = []

@@ -433,17 +433,18 @@ def test_long_monthly_series_selected_on_time_chunks(monkeypatch, dtype):
     sample says: pixels almost all NaN (a sample of few values), all NaN, ties, infinities."""
     from oceanflow.climatology import engine
 
-    obj = make_field("noleap", start="1990-01-01", periods=12 * 365, shape=(3, 5), dtype=dtype, nan_fraction=0.1)
+    obj = make_field("noleap", start="1990-01-01", periods=12 * 365, shape=(3, 7), dtype=dtype, nan_fraction=0.1)
     values = obj.values
     rng = np.random.default_rng(3)
     values[:, 0, 0] = np.where(rng.random(values.shape[0]) < 0.97, np.nan, values[:, 0, 0])
     values[:, 0, 1] = np.nan
     values[:, 0, 2] = np.round(values[:, 0, 2] / 4)  # ties
+    values[:, 1, 4] = np.round(values[:, 1, 4] / 4)  # ties in the last pixel of a tile's second word of marks
     values[::97, 1, 0] = np.inf
     values[::89, 1, 1] = -np.inf
     values[: 6 * 365, 2, :] += 100  # the first half far above the second: thresholds from both
     used = []
-    monkeypatch.setattr(engine, "STREAM_PIXELS", 4)  # several pixel tiles
+    monkeypatch.setattr(engine, "STREAM_PIXELS", 12)  # tiles of 12 and 9 pixels: the collect's marks in 8-pixel words
     monkeypatch.setattr(engine, "GATHER_BYTES", 64)  # the bins collected a few groups at a time
     monkeypatch.setattr(engine, "streamed", lambda *a, seen=engine.streamed: used.append(seen(*a)) or used[-1])
     q = [0.0, 0.1, 0.5, 0.9, 1.0]

@@ -852,23 +852,55 @@ def stream_bounds(counts, thresholds, qs, params, low, high, base, size):
 def stream_collect(x, codes, low, high, start, shape, length, position, values):
     """Each value of group ``codes[t]`` (-1: none) with ``low <= v < high`` (see
     :func:`stream_bounds`) into ``values[position]``, its (quantile, group, pixel)'s next slot
-    (``position`` advances; every other value is written to that slot too, then overwritten:
-    each bin has one spare slot at its end)."""
+    (``position`` advances).  The hits of four rows of a group are marked at once, in a
+    vectorised loop that reads four rows in step (four memory streams: the pass is bound by
+    reading the rows), then only the 8-pixel words of marks that hold one are visited (a few
+    values in a hundred are in the bins)."""
     if start < 0:  # (never: tells LLVM the columns read are start + p, contiguous)
         return
     width = low.shape[2]
-    for t in range(x.shape[0]):
+    words = (width + 7) // 8
+    hit = np.zeros((4, 8 * words), np.uint8)
+    marks = hit.view(np.uint64)
+    t = 0
+    while t < x.shape[0]:
         g = codes[t]
+        end = t + 1  # a run of steps of one group (a month's days): read four rows at a time
+        while end < x.shape[0] and codes[end] == g:
+            end += 1
         if g < 0 or g >= low.shape[1]:
+            t = end
             continue
-        row = x[t]
         for r in range(low.shape[0]):
             lo, hi, at = low[r, g], high[r, g], position[r, g]
-            for p in range(width):
-                v = row[start + p]
-                o = at[p]
-                values[o] = v
-                at[p] = o + ((v >= lo[p]) & ~(v >= hi[p]))
+            for s in range(t, end, 4):
+                n = min(4, end - s)
+                if n == 4:
+                    a, b, c, d = x[s], x[s + 1], x[s + 2], x[s + 3]
+                    h0, h1, h2, h3 = hit[0], hit[1], hit[2], hit[3]
+                    for p in range(width):
+                        q, u, w = start + p, lo[p], hi[p]
+                        h0[p] = (a[q] >= u) & ~(a[q] >= w)
+                        h1[p] = (b[q] >= u) & ~(b[q] >= w)
+                        h2[p] = (c[q] >= u) & ~(c[q] >= w)
+                        h3[p] = (d[q] >= u) & ~(d[q] >= w)
+                else:
+                    for k in range(n):
+                        row, h = x[s + k], hit[k]
+                        for p in range(width):
+                            v = row[start + p]
+                            h[p] = (v >= lo[p]) & ~(v >= hi[p])
+                for k in range(n):  # in time order: a bin's values in the order of their steps
+                    row, h, m = x[s + k], hit[k], marks[k]
+                    for i in range(words):
+                        if m[i] == 0:
+                            continue
+                        for p in range(8 * i, 8 * i + 8):
+                            if h[p]:
+                                o = at[p]
+                                values[o] = row[start + p]
+                                at[p] = o + 1
+        t = end
 
 
 @gufunc(
