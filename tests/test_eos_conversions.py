@@ -351,6 +351,36 @@ def test_dask_range_check_is_lazy():
         lazy_raise.compute()
 
 
+def test_SR_from_SP_counts_in_its_one_pass():
+    """NumPy input: the count is made by the converting kernel (SP read once), over every
+    thread's slice; same values as gsw, same message as the other functions, said at the caller."""
+    import oceanflow
+
+    rng = np.random.default_rng(3)
+    SP = rng.uniform(-5.0, 50.0, 40_001)
+    SP[::7] = np.nan
+    outside = int(np.count_nonzero((SP < 0.0) | (SP > 42.0)))
+    for threads in (1, 2):
+        with oceanflow.set_options(num_threads=threads, min_elements_per_thread=1000):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                got = eos.SR_from_SP(SP)
+        assert len(caught) == 1 and caught[0].category is TEOS10RangeWarning
+        assert f"SR_from_SP: values outside TEOS-10's range: SP {outside} of {SP.size} outside [0, 42]." in str(
+            caught[0].message
+        )
+        assert caught[0].filename == __file__
+        np.testing.assert_array_equal(got, gsw.SR_from_SP(SP))
+    with pytest.raises(ValueError, match=f"SP {outside} of {SP.size} outside"):
+        eos.SR_from_SP(SP, check="raise")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert eos.SR_from_SP(np.float32([35.0, 36.0])).dtype == np.float32
+        assert np.ndim(eos.SR_from_SP(np.array(35.0))) == 0
+        masked = eos.SR_from_SP(np.ma.masked_array([35.0, -1.0], mask=[False, True]))  # masked: NaN, not counted
+    np.testing.assert_array_equal(masked, [gsw.SR_from_SP(35.0), np.nan])
+
+
 def test_check_range_is_generic():
     array = xr.DataArray(np.array([1.0, 2.0, 3.0]), dims="x")
     with pytest.warns(TEOS10RangeWarning, match="f: values outside TEOS-10's range: q 2 of 3 outside"):

@@ -33,9 +33,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np  # noqa: F401  (the examples use it)
+import numpy as np
 
+from .._dtypes import working_dtype
+from .._parallel import run_sliced
+from ..kernels.eos_conversions import SR_from_SP_counted
 from ._evaluate import evaluate
+from .validity import RANGES, counted, report
 
 __all__ = [
     "CT_from_pt",
@@ -110,7 +114,32 @@ def SR_from_SP(SP: Field, *, check: str | None = "warn") -> Any:
     >>> SR_from_SP(np.array([35.0]))
     array([35.16504])
     """
+    if check in ("warn", "raise") and type(SP) is np.ndarray and SP.dtype.kind in "fiu":
+        return _SR_counted(SP, check)
     return _run("SR_from_SP", "SR", check, SP=SP)
+
+
+def _SR_counted(SP: np.ndarray, check: str) -> Any:
+    """SR_from_SP of NumPy input with its range count made in the same pass (SP read once;
+    the other paths count first, then convert)."""
+    dtype = working_dtype(SP.dtype, names=("SP",))
+    flat = np.asarray(SP, dtype=dtype, order="C").reshape(-1)
+    out = np.empty(flat.size, dtype)
+    low, high, *_ = RANGES["SP"]
+    kernel = SR_from_SP_counted.for_dtype(dtype)
+    counts: list[int] = []
+
+    def run(part: slice) -> None:
+        outside = np.empty((), np.int64)
+        with np.errstate(invalid="ignore"):  # comparisons with NaN
+            kernel(flat[part], low, high, out[part], outside)
+        counts.append(int(outside))
+
+    run_sliced(run, flat.size)
+    found = [counted("SP", sum(counts), flat.size, RANGES["SP"])] if sum(counts) else []
+    report("SR_from_SP", found, check, stacklevel=4)
+    result = out.reshape(SP.shape)
+    return result[()] if result.ndim == 0 else result
 
 
 def SAAR(p: Field, lon: Field, lat: Field, *, check: str | None = "warn") -> Any:

@@ -12,7 +12,9 @@ input values outside their range (NaN is never counted) and:
 * ``check=None`` (or ``"ignore"``): no check, no cost.
 
 Cost.  NumPy inputs (and NumPy-backed DataArrays): one read of each checked
-input by a counting kernel (no temporaries), small beside the conversion.  dask inputs stay
+input by a counting kernel (no temporaries), small beside the conversion
+(``SR_from_SP``, a single multiplication, counts inside its own kernel instead:
+:func:`counted` and :func:`report` give kernels that count the same message).  dask inputs stay
 lazy: counting them before computing would read the data twice, so the check
 runs inside each chunk's own task (dask fuses it with the conversion: no extra
 task, no extra pass) and warns, or raises, when that chunk is computed; a
@@ -43,7 +45,7 @@ from .._arrays import is_dask, unmasked
 from ..kernels import FLOAT_DTYPES
 from ..kernels.validity import count_outside
 
-__all__ = ["RANGES", "TEOS10RangeWarning", "check_range", "check_ranges"]
+__all__ = ["RANGES", "TEOS10RangeWarning", "check_range", "check_ranges", "counted", "report"]
 
 #: Each input's range (low, high, units); the oceanographic range of TEOS-10
 #: (SA 0-42 g kg-1, p 0-10^4 dbar, 40 degC at most), with temperatures bounded
@@ -166,10 +168,24 @@ def check_ranges(
             continue
         count = _count(values, low, high)
         if count:
-            found.append(f"{name} {count} of {values.size} outside" + text[len(name) + len(" outside") :])
-    if found:
-        message = f"{function}: values outside TEOS-10's range: {'; '.join(found)}. {_FOOTER}"
-        if check == "raise":
-            raise ValueError(message)
-        warnings.warn(message, TEOS10RangeWarning, stacklevel=3)
+            found.append(counted(name, count, values.size, ranges[name]))
+    report(function, found, check, stacklevel=4)
     return arrays
+
+
+def counted(name: str, count: int, size: int, limits: tuple) -> str:
+    """The text of one input's count in :func:`report`: ``"SP 3 of 10 outside [0, 42]"``."""
+    low, high, *rest = limits
+    return f"{name} {count} of {size}" + _describe(name, low, high, rest[0] if rest else "")[len(name) :]
+
+
+def report(function: str, found: list[str], check: str | None, *, stacklevel: int = 3) -> None:
+    """One :class:`TEOS10RangeWarning` (``check="warn"``) or ``ValueError`` (``"raise"``) for the
+    counts ``found`` (texts of :func:`counted`), for kernels that count while they compute; nothing
+    when ``found`` is empty."""
+    if not found or _validated(check) is None:
+        return
+    message = f"{function}: values outside TEOS-10's range: {'; '.join(found)}. {_FOOTER}"
+    if check == "raise":
+        raise ValueError(message)
+    warnings.warn(message, TEOS10RangeWarning, stacklevel=stacklevel)

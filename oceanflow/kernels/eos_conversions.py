@@ -329,6 +329,18 @@ def _SR_from_SP(SP, out):
         out[i] = UPS * SP[i]
 
 
+@gufunc("(n),(),()->(n),()", "void({t}[::1], float64, float64, {t}[::1], int64[:])")
+def SR_from_SP_counted(SP, low, high, out, outside):
+    """out = Reference Salinity (g kg-1); ``outside`` = how many SP lie outside ``[low, high]``
+    (NaN not counted), counted in the same pass: SP is read once."""
+    count = 0
+    for i in range(SP.shape[0]):
+        sp = SP[i]
+        out[i] = UPS * sp
+        count += (sp < low) | (sp > high)
+    outside[0] = count
+
+
 # The atlas kernels take the atlas arrays as core inputs after the point inputs (numba
 # cannot cache a kernel with large arrays as globals); :class:`Quiet` appends them
 # (:data:`.saar.ATLAS` with :data:`.saar.TOPS` for ``ndepth``).  They interpolate the
