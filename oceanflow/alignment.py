@@ -78,18 +78,22 @@ def align(
 
 def _onto(obj, reference, dim: Hashable, name: str, reference_name: str):
     """``obj`` reordered and relabelled along ``dim`` to match ``reference``."""
-    has_obj, has_ref = dim in obj.indexes, dim in reference.indexes
-    if not (has_obj and has_ref):
+    obj_index, ref_index = obj.xindexes.get(dim), reference.xindexes.get(dim)
+    if obj_index is None or ref_index is None:
         if obj.sizes[dim] != reference.sizes[dim]:
             raise LabelMismatchError(
                 f"the {name} has {obj.sizes[dim]} values along {dim!r}, the {reference_name} "
                 f"{reference.sizes[dim]}; select or interpolate one onto the other"
             )
         return obj
+    if obj_index is ref_index:  # the same index object (coordinates taken from one another): same labels
+        return obj
     labels = np.asarray(obj.indexes[dim])
     target = np.asarray(reference.indexes[dim])
+    if labels.shape == target.shape and np.array_equal(labels, target):
+        return obj
     if labels.shape == target.shape and _same(labels, target):
-        return obj if np.array_equal(labels, target) else obj.assign_coords({dim: reference[dim]})
+        return obj.assign_coords({dim: reference[dim]})
     order = _permutation(labels, target)
     if order is None:
         raise LabelMismatchError(_mismatch_message(labels, target, dim, name, reference_name))
