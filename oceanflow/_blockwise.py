@@ -164,10 +164,7 @@ def map_blocks(
     together = dsa.blockwise(  # chunks of this array are tuples: never computed by itself
         _call, out_index, *arguments, dtype=dtypes[0], meta=np.empty((0,) * len(out_index)), **common, **kwargs
     )
-    return tuple(
-        _one_output(together, k, dtypes[k], _adjusted(together.chunks, out_index, adjusts[k]), name, token)
-        for k in range(len(dtypes))
-    )
+    return tuple(_one_output(together, k, dtypes[k], out_index, adjusts[k], name, token) for k in range(len(dtypes)))
 
 
 def _call(*blocks: Any, block_func: Callable[..., Any], **kwargs: Any) -> Any:
@@ -181,27 +178,26 @@ def _output(outputs: tuple, k: int) -> Any:
     return outputs[k]
 
 
-def _one_output(together: Any, k: int, dtype: np.dtype, chunks: tuple, name: str, token: str) -> Any:
-    return together.map_blocks(
+def _one_output(
+    together: Any, k: int, dtype: np.dtype, index: tuple, adjust: Mapping[str, Any] | None, name: str, token: str
+) -> Any:
+    """Output ``k`` of ``together``'s blocks, one ``_output`` per block (``dask.array.blockwise``
+    named directly: ``map_blocks`` would tokenize and inspect again)."""
+    import dask.array as dsa
+
+    return dsa.blockwise(
         _output,
+        index,
+        together,
+        index,
         k,
+        None,
         dtype=dtype,
-        chunks=chunks,
+        adjust_chunks=adjust,
         meta=np.empty((0,) * together.ndim, dtype),
         name=f"{name}-output{k}-{token}",
+        concatenate=True,
     )
-
-
-def _adjusted(chunks: tuple, out_index: tuple, adjust: Mapping[str, Any] | None) -> tuple:
-    """``chunks`` with ``adjust`` applied along the named axes (as ``dask.array.blockwise`` does)."""
-    if not adjust:
-        return chunks
-    result = list(chunks)
-    for axis, label in enumerate(out_index):
-        if label in adjust:
-            rule = adjust[label]
-            result[axis] = tuple(rule(c) if callable(rule) else rule for c in chunks[axis])
-    return tuple(result)
 
 
 def right_aligned(arrays: Sequence[Any], ndim: int) -> list[Any]:

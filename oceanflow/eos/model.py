@@ -241,30 +241,40 @@ def _from_model_xarray(fields, names, outputs, dim, options):
             )
     fields = list(align(*fields, names=names))
     fields = [chunked_for(f, core_dims=dim, operation="from_model") for f in fields]
-    together = xr.Dataset({f"_{i}": f.variable for i, f in enumerate(fields)})
-    together = whole_core_dims(together, dim, operation="from_model")
-    fields = [f.copy(data=together[f"_{i}"].data) for i, f in enumerate(fields)]
+    # from here on Variables and arrays, not DataArrays: each DataArray copy, transpose or
+    # coordinate lookup costs tens of microseconds of graph building
+    variables = [f.variable for f in fields]
+    if any(v.chunks is not None and len(v.chunks[v.get_axis_num(dim)]) > 1 for v in variables if dim in v.dims):
+        together = whole_core_dims(
+            xr.Dataset({f"_{i}": v for i, v in enumerate(variables)}), dim, operation="from_model"
+        )
+        variables = [together[f"_{i}"].variable for i in range(len(variables))]
     # in-memory coordinates (lat, lon, lev) in the fields' chunks: sliced once each, not rechunked by dask
     chunks: dict = {}
-    for field in fields:
-        if field.chunks is not None:
-            chunks.update({d: c for d, c in field.chunksizes.items() if d not in chunks})
-    if chunks:
-        fields = [f if f.chunks is not None else _chunked_like(f, chunks) for f in fields]
+    for var in variables:
+        if var.chunks is not None:
+            chunks.update({d: c for d, c in zip(var.dims, var.chunks, strict=True) if d not in chunks})
     # the output's dimensions: those of SP, then any others, the vertical before the horizontal ones
-    out_dims = list(fields[0].dims)
-    for field in fields[1:]:
-        out_dims += [d for d in field.dims if d not in out_dims]
+    out_dims = list(variables[0].dims)
+    for var in variables[1:]:
+        out_dims += [d for d in var.dims if d not in out_dims]
     position = {d: i for i, d in enumerate(out_dims)}
-    fields = [f.transpose(*sorted(f.dims, key=lambda d: position[d])) for f in fields]
-    vertical = position[dim]
     label = {d: f"d{i}" for i, d in enumerate(out_dims)}
-    args = []
-    for field in fields:
-        args += [field.data, tuple(label[d] for d in field.dims)]
-    layouts = tuple(tuple(position[d] for d in f.dims) for f in fields)
+    args: list = []
+    layouts = []
+    for var in variables:
+        order = sorted(var.dims, key=lambda d: position[d])
+        data = var.data if chunks and var.chunks is not None else np.asarray(var.values)
+        if chunks and var.chunks is None:
+            data = _chunked_like(data, [chunks.get(d, -1) for d in var.dims])
+        if list(var.dims) != order:
+            data = data.transpose([var.dims.index(d) for d in order])
+        args += [data, tuple(label[d] for d in order)]
+        layouts.append(tuple(position[d] for d in order))
+    vertical = position[dim]
     nout = len(outputs)
-    adjust = [{label[dim]: (lambda size: size - 1)} if name == "N2" else None for name in outputs]
+    n_levels = next(v.sizes[dim] for v in variables if dim in v.dims)
+    adjust = [{label[dim]: n_levels - 1} if name == "N2" else None for name in outputs]  # dim is one chunk
     results = map_blocks(
         _model_block,
         tuple(label[d] for d in out_dims),
@@ -272,35 +282,53 @@ def _from_model_xarray(fields, names, outputs, dim, options):
         dtype=(options["work_dtype"],) * nout if nout > 1 else options["work_dtype"],
         adjust_chunks=adjust if nout > 1 else adjust[0],
         name="eos-from_model",
-        layouts=layouts,
+        layouts=tuple(layouts),
         ndim=len(out_dims),
         vertical=vertical,
         **options,
     )
     results = results if nout > 1 else (results,)
-    coords = {}
+    coords: dict = {}
+    indexes: dict = {}
     for field in fields:
-        coords.update({name: c.variable for name, c in field.coords.items() if name not in coords})
-    variables = {}
+        for name, var in field.coords.variables.items():
+            coords.setdefault(name, var)
+        for name, index in field.xindexes.items():
+            indexes.setdefault(name, index)
+    data_vars = {}
     mid = f"{dim}_mid"
     for name, data in zip(outputs, results, strict=True):
         dims = [mid if d == dim and name == "N2" else d for d in out_dims]
-        variables[name] = xr.Variable(dims, data, attrs=dict(_ATTRS[name]))
-    ds = xr.Dataset(variables)
-    ds = ds.assign_coords({n: c for n, c in coords.items() if set(c.dims) <= set(ds.dims)})
+        data_vars[name] = xr.Variable(dims, data, attrs=dict(_ATTRS[name]))
+    present = {d for var in data_vars.values() for d in var.dims}
+    kept = {n: c for n, c in coords.items() if set(c.dims) <= present}
     if "N2" in outputs and dim in coords and coords[dim].dtype.kind in "iuf" and coords[dim].ndim == 1:
         values = np.asarray(coords[dim].values, dtype=float)
-        ds = ds.assign_coords({mid: (mid, 0.5 * (values[1:] + values[:-1]), dict(coords[dim].attrs))})
-    return ds
+        kept[mid] = xr.Variable(mid, 0.5 * (values[1:] + values[:-1]), dict(coords[dim].attrs))
+        indexes[mid] = xr.indexes.PandasIndex.from_variables({mid: kept[mid]}, options={})
+    kept_indexes = {n: i for n, i in indexes.items() if n in kept}
+    return xr.Dataset(data_vars, coords=xr.Coordinates(kept, indexes=kept_indexes))
 
 
-def _chunked_like(field: xr.DataArray, chunks: dict) -> xr.DataArray:
-    """``field`` (in memory, maybe an index coordinate, which ``.chunk`` leaves alone) in ``chunks``,
-    sliced from its NumPy values (not through xarray's lazy indexing, which each task would call)."""
+def _chunked_like(values: np.ndarray, chunks: list) -> Any:
+    """In-memory ``values`` (a coordinate: lat, lon, lev) as a dask array of ``chunks`` (-1: whole),
+    one key per block holding its NumPy slice (a view): no task of dask's ``from_array`` getter,
+    built without its per-call overhead."""
     import dask.array as dsa
+    from dask.array.core import normalize_chunks
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
 
-    data = dsa.from_array(np.asarray(field.values), chunks=tuple(chunks.get(d, -1) for d in field.dims))
-    return xr.DataArray(xr.Variable(field.dims, data, field.attrs), coords=field.coords, name=field.name)
+    whole = tuple(n if c == -1 else c for c, n in zip(chunks, values.shape, strict=True))
+    chunks = normalize_chunks(whole, values.shape)
+    name = f"eos-coordinate-{tokenize(values, chunks)}"
+    bounds = [np.cumsum((0,) + c) for c in chunks]
+    graph = {}
+    for index in np.ndindex(*(len(c) for c in chunks)):
+        where = tuple(slice(b[i], b[i + 1]) for b, i in zip(bounds, index, strict=True))
+        graph[(name, *index)] = values[where]
+    layers = HighLevelGraph.from_collections(name, graph, dependencies=())
+    return dsa.Array(layers, name, chunks, meta=np.empty((0,) * values.ndim, values.dtype))
 
 
 def _model_block(*blocks, layouts, ndim, vertical, t_kind, v_kind, codes, work_dtype, check, checked):
