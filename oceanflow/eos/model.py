@@ -323,10 +323,10 @@ def _chunked_like(values: np.ndarray, chunks: list) -> Any:
     chunks = normalize_chunks(whole, values.shape)
     name = f"eos-coordinate-{tokenize(values, chunks)}"
     bounds = [np.cumsum((0,) + c) for c in chunks]
-    graph = {}
+    graph: dict[Any, Any] = {}
     for index in np.ndindex(*(len(c) for c in chunks)):
         where = tuple(slice(b[i], b[i + 1]) for b, i in zip(bounds, index, strict=True))
-        graph[(name, *index)] = values[where]
+        graph[(name,) + index] = values[where]
     layers = HighLevelGraph.from_collections(name, graph, dependencies=())
     return dsa.Array(layers, name, chunks, meta=np.empty((0,) * values.ndim, values.dtype))
 
