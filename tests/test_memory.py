@@ -74,3 +74,34 @@ def test_the_environment_wins():
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | {"MALLOC_TRIM_THRESHOLD_": "65536"}
     said = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert said.stdout.split()[-1] == "False"  # the user's (or distributed's nanny's) choice kept
+
+
+def test_blocks_reuse_freed_memory_only_while_writing_and_never_while_used():
+    import resource
+
+    import numpy as np
+
+    from oceanflow._memory import empty_block, returning_freed_blocks
+
+    def faults(block, value):  # page faults writing a block: none in used memory, 16 or more in 32 MiB of new
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        block.fill(value)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    shape = (128, 180, 360)  # 32 MiB: mapped on its own by malloc while writing, fresh pages each time
+    with returning_freed_blocks():
+        first = empty_block(shape, np.float32)
+        first[...] = 1
+        kept = first[3:5]  # a view keeps the block in use
+        del first
+        second = empty_block(shape, np.float32)
+        assert faults(second, 2) >= 16  # new memory, not the first block's
+        np.testing.assert_array_equal(kept, 1)  # not overwritten
+        del kept
+        third = empty_block((64, 180, 360), np.float64)  # another dtype, the same size: the first block's memory
+        assert faults(third, 3) < 4
+        np.testing.assert_array_equal(second, 2)
+        assert empty_block((3,), np.float32).base is None  # small blocks: plain np.empty
+    del second, third
+    outside = empty_block(shape, np.float32)
+    assert faults(outside, 4) >= 16  # the pool is emptied after the save

@@ -15,6 +15,7 @@ import xarray as xr
 from .._arrays import is_dask
 from .._blockwise import map_blocks
 from .._dtypes import working_dtype
+from .._memory import empty_block
 from ..alignment import align
 from ..kernels.climatology import grouped_anomaly
 from ..timegroups import describe_grouping, grouping_of, groups_of_stamps, time_groups
@@ -177,8 +178,9 @@ def _anomaly_block(block, codes, center, scale):
     """One chunk (time, ...) minus (or over) its group's climatology (group, ...)."""
     dtype = center.dtype
     x = as_pixels(block, dtype)
+    out = empty_block(x.shape, dtype)  # a freed block's memory while a save streams: no fresh pages to zero
     with np.errstate(invalid="ignore", divide="ignore"):  # zero std or climatology: inf/NaN, as xarray
-        result = grouped_anomaly.for_dtype(dtype)(
-            x, np.ascontiguousarray(codes, np.int64), as_pixels(center, dtype), as_pixels(scale, dtype)
+        grouped_anomaly.for_dtype(dtype)(
+            x, np.ascontiguousarray(codes, np.int64), as_pixels(center, dtype), as_pixels(scale, dtype), out
         )
-    return result.reshape(block.shape)
+    return out.reshape(block.shape)

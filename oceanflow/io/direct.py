@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from .._memory import empty_block
+
 __all__ = ["DirectReader", "readers_for"]
 
 _SHUFFLE, _DEFLATE = 2, 1  # HDF5 filter ids
@@ -88,7 +90,7 @@ class DirectReader:
     def read(self, key: Any) -> np.ndarray:
         """The values at ``key`` (integers and slices, as dask passes them), decoded as xarray would."""
         region, squeeze, steps = region_of(key, self.shape)
-        out = np.empty(tuple(r.stop - r.start for r in region), self.dtype)
+        out = empty_block(tuple(r.stop - r.start for r in region), self.dtype)
         if out.size:
             fd = os.open(self.path, os.O_RDONLY)
             try:
