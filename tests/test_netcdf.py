@@ -253,6 +253,45 @@ def test_deflate_levels_match_zlib(level):
     np.testing.assert_array_equal(np.ascontiguousarray(shuffled).view("f4").reshape(chunk.shape), chunk)
 
 
+@pytest.mark.parametrize("dtype", ["i2", "f4", "f8"])
+def test_deflate_with_stored_byte_planes_is_one_zlib_stream(dtype):
+    isal_zlib = pytest.importorskip("isal.isal_zlib")
+    rng = np.random.default_rng(5)
+    noisy = rng.normal(size=(32, 45, 90)).astype(dtype)  # low mantissa bytes random: stored, the rest deflated
+    noisy[:, :10] = 7  # a constant corner: every plane compresses somewhat
+    for chunk in (noisy, np.zeros_like(noisy), rng.integers(0, 255, noisy.nbytes, np.uint8).view(dtype)):
+        payload = codec_for("deflate", 1).compress(chunk)
+        shuffled = np.frombuffer(zlib.decompress(payload), np.uint8).reshape(chunk.itemsize, -1).T  # checks Adler-32
+        np.testing.assert_array_equal(np.ascontiguousarray(shuffled).view(dtype).reshape(chunk.shape), chunk)
+        whole = isal_zlib.compress(netcdf._shuffled(chunk), 1)  # the chunk deflated in one piece, as before
+        assert len(payload) <= 1.01 * len(whole) + 16  # the sync flushes and the final stored block
+
+
+def test_incompressible_planes_stored_and_read_by_every_tool(tmp_path, monkeypatch):
+    ncdump, cdo, ncks = require("ncdump", "cdo", "ncks")
+    seen = []
+    judged = netcdf._worth_deflating
+    monkeypatch.setattr(netcdf, "_worth_deflating", lambda segment: seen.append(judged(segment)) or seen[-1])
+    rng = np.random.default_rng(7)
+    times = xr.date_range("2001-01-01", periods=64, freq="D", calendar="noleap", use_cftime=True)
+    noise = rng.normal(0, 1, size=(64, 90, 180)).astype("f4")
+    noise[:, :20] = np.nan  # land
+    ds = xr.Dataset({"anom": (("time", "lat", "lon"), noise, {"units": "K"})}, coords={"time": times})
+    path = tmp_path / "f.nc"
+    save(ds.chunk({"time": 32}), path)  # default: deflate 1 + shuffle
+    assert True in seen and False in seen  # both kinds of planes in the file
+    expected = ds.anom.values
+    for engine in ("netcdf4", "h5netcdf"):
+        np.testing.assert_array_equal(xr.open_dataset(path, engine=engine).anom.values, expected, err_msg=engine)
+    header = subprocess.run([ncdump, "-hs", path], capture_output=True, text=True, check=True).stdout
+    assert 'anom:_Shuffle = "true"' in header and "anom:_DeflateLevel = 1" in header
+    by_cdo, by_nco = tmp_path / "cdo.nc", tmp_path / "nco.nc"
+    subprocess.run([cdo, "-s", "-f", "nc4", "copy", path, by_cdo], check=True)
+    subprocess.run([ncks, "-O", "-4", path, by_nco], check=True)
+    for copy in (by_cdo, by_nco):
+        np.testing.assert_array_equal(xr.open_dataset(copy).anom.values, expected, err_msg=copy.name)
+
+
 @pytest.mark.parametrize("dtype", ["i2", "f4", "f8", "i8"])
 def test_shuffle_matches_numpy_byte_transpose_on_strided_chunks(dtype):
     block = np.random.default_rng(0).normal(size=(12, 9, 11)).astype(dtype)
