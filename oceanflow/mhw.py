@@ -340,8 +340,7 @@ def save(
     --------
     >>> paths = oceanflow.mhw.save(sst, "mhw.zarr", events="events.zarr", summary="annual.zarr")  # doctest: +SKIP
     """
-    from ._progress import compute
-    from .io import save as save_dataset
+    from .io.atomic import Output
 
     detection = {k: options.pop(k) for k in ("min_duration", "join_gaps", "max_gap") if k in options}
     unknown = set(options) - {"base", "pctile", "window", "smooth", "cold"}
@@ -351,24 +350,90 @@ def save(
     options = {"base": None, "pctile": 90, "window": 11, "smooth": 31, "cold": False, **options}
     if summary is not None:
         years_per_block(freq)
+    targets = {"detection": Path(path)}
+    targets.update({name: Path(p) for name, p in (("summary", summary), ("events", events)) if p is not None})
+    _check_targets(targets)
     found, columns, table = _detect(sst, clim, options, detection, freq=freq if summary else None, tables=bool(events))
-    common: dict[str, Any] = {"overwrite": overwrite, "operation": operation}
-    stores = [save_dataset(found, path, compute=False, encoding=_encoding(found, path), **common)]
-    written = {"detection": Path(path)}
-    if summary is not None:
-        days = _Calendar(decoded_time(found["time"]))
-        annual = _summary_table(columns, found, days, years_per_block(freq))
-        stores.append(save_dataset(annual, summary, compute=False, **common))
-        written["summary"] = Path(summary)
-    blocks = None
-    if events is not None:  # each block's table, as the tasks return it (the same keys: computed once)
-        blocks = table.data.to_delayed(optimize_graph=False).ravel().tolist() if is_dask(table.data) else [table.data]
-    results = compute(*stores, *(blocks or []), progress=progress)  # (each Delayed: distributed computes it)
-    if events is not None:
-        table_ds = _events_table(_padded_tables(list(results[len(stores) :]), table), found)
-        save_dataset(table_ds, events, progress=progress, **common)
-        written["events"] = Path(events)
-    return written
+    outputs: dict[str, Any] = {}
+    try:  # every output refused or claimed before the compute; all committed only once all are written
+        outputs.update({name: Output(p, overwrite=overwrite) for name, p in targets.items()})
+        writes = [_write_into(outputs["detection"], found, operation, _encoding(found, path), now=False)]
+        if summary is not None:
+            annual = _summary_table(columns, found, _Calendar(decoded_time(found["time"])), years_per_block(freq))
+            writes.append(_write_into(outputs["summary"], annual, operation, now=False))
+        blocks: list[Any] = []
+        if events is not None:  # each block's table, as the tasks return it (the same keys: computed once)
+            data = table.data
+            blocks = data.to_delayed(optimize_graph=False).ravel().tolist() if is_dask(data) else [data]
+        results = _compute_writes(writes, blocks, progress)
+        if events is not None:
+            tables = list(results[len(writes) :])
+            del results, blocks
+            _write_into(outputs["events"], _events_of(tables, table, found, outputs["detection"]), operation)
+        for output in outputs.values():
+            output.commit()
+    except BaseException:
+        for output in outputs.values():
+            output.discard()
+        raise
+    return targets
+
+
+def _check_targets(targets):
+    """Formats, directories and distinct paths, before anything is computed or written."""
+    from .io.write import _format_for
+
+    if len(set(targets.values())) < len(targets):
+        raise ValueError(f"the outputs must be different paths, got {', '.join(map(str, targets.values()))}")
+    for target in targets.values():
+        _format_for(target)
+        if not target.parent.exists():
+            raise FileNotFoundError(f"directory {target.parent} does not exist; create it first")
+
+
+def _write_into(output, ds, operation, encoding=None, *, now=True):
+    """Write ``ds`` into the temporary of ``output`` (an :class:`~oceanflow.io.atomic.Output`), as
+    :func:`oceanflow.save` would (history, default encoding); ``now=False``: return the Delayed."""
+    from .climatology.cf import encode_climatology
+    from .io import write
+
+    kind = write._format_for(output.path)
+    ds = write._with_history(encode_climatology(ds), operation)
+    return write._write(ds, output.tmp, kind, write._default_encoding(ds, kind, encoding or {}), now=now)
+
+
+def _compute_writes(writes, blocks, progress):
+    """Compute the writes and the blocks' tables; a failed compute returns only once no
+    task still writes (so that none recreates a temporary after it is removed)."""
+    from contextlib import nullcontext
+
+    from ._client import active_client
+    from ._progress import compute
+    from .io.write import _joined_threads, _wait_for_running_tasks
+
+    client = active_client()
+    with nullcontext() if client is not None else _joined_threads():
+        try:
+            return compute(*writes, *blocks, progress=progress)  # (each Delayed: distributed computes it)
+        except BaseException:
+            for written in writes:
+                _wait_for_running_tasks(client, written)
+            raise
+
+
+def _events_of(tables, table, found, detection):
+    """The event Dataset from the blocks' tables, padded to the largest slot count."""
+    return _events_table(_padded_tables(tables, table, _slots(tables)), found)
+
+
+def _slots(tables):
+    """The largest number of events of a pixel in the blocks' tables (``(rows * slots, *block)``)."""
+    rows = len(kernels.EVENT_ROWS)
+    found = 0
+    for b in tables:
+        t = b.reshape((rows, b.shape[0] // rows) + b.shape[1:])
+        found = max(found, t.shape[1] if np.isfinite(t[0, -1]).any() else 0)
+    return found
 
 
 def _encoding(found, path):
@@ -376,21 +441,26 @@ def _encoding(found, path):
     return {"intensity": {"compressors": None}} if str(path).rstrip("/").endswith(".zarr") else None
 
 
-def _padded_tables(blocks, table):
+def _padded_tables(blocks, table, found):
     """The blocks' event tables (``(rows * slots, *block)``, each with its own
     slots: its largest event number, at least 1) as one column per row:
-    DataArrays ``(event, *space)`` sized by the largest number of events of a
-    pixel, NaN beyond a pixel's events, chunked as the detection's blocks."""
+    DataArrays ``(event, *space)`` of ``found`` slots (the largest number of
+    events of a pixel), NaN beyond a pixel's events, chunked as the detection's
+    blocks.  ``blocks`` is emptied as they are copied (each freed once in place)."""
     rows = len(kernels.EVENT_ROWS)
     space = table.dims[1:]
     chunks = table.chunks[1:] if table.chunks else tuple((n,) for n in table.shape[1:])
-    tables = [b.reshape((rows, b.shape[0] // rows) + b.shape[1:]) for b in blocks]
-    found = max((t.shape[1] if np.isfinite(t[0, -1]).any() else 0) for t in tables)
     data = np.full((rows, found) + tuple(sum(c) for c in chunks), np.nan)
     starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
-    for t, index in zip(tables, itertools.product(*(range(len(c)) for c in chunks)), strict=True):
+    blocks.reverse()  # popped from the end: the first block first
+    for index in itertools.product(*(range(len(c)) for c in chunks)):
+        b = blocks.pop()
+        t = b.reshape((rows, b.shape[0] // rows) + b.shape[1:])
         where = tuple(slice(s[i], s[i] + c[i]) for s, c, i in zip(starts, chunks, index, strict=True))
         data[(slice(None), slice(0, min(t.shape[1], found))) + where] = t[:, :found]
+        del b, t
+    if blocks:
+        raise AssertionError(f"{len(blocks)} event tables left over: the blocks do not match the detection's")
     coords = {k: v for k, v in table.coords.items() if set(v.dims) <= set(space)}
     return [
         xr.DataArray(data[r], dims=("event", *space), coords=coords).chunk(dict(zip(space, chunks, strict=True)))

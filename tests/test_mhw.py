@@ -386,3 +386,48 @@ def test_command_refuses_bad_arguments_in_one_line(tmp_path, args, message):
     red_sst(years=3, shape=(1, 2)).to_dataset().to_netcdf(tmp_path / "sst.nc")
     run = oceanflow_cmd("mhw", "sst.nc", "-o", "mhw.zarr", *args, cwd=tmp_path, check=False)
     assert run.returncode != 0 and message in run.stderr and len(run.stderr.strip().splitlines()) <= 2, run.stderr
+
+
+def _save_case():
+    sst = red_sst(seed=5, years=6, shape=(4, 5), dtype="float32").chunk({"time": 200, "y": 2})
+    return sst
+
+
+def test_save_refuses_an_existing_events_path_before_writing_anything(tmp_path):
+    """mhw.save is all or nothing: an existing events path (no overwrite) is refused
+    before the compute, and neither the detection nor the summary is written."""
+    (tmp_path / "events.zarr").mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        with pytest.raises(FileExistsError, match="events.zarr exists"):
+            mhw.save(
+                _save_case(),
+                tmp_path / "det.zarr",
+                events=tmp_path / "events.zarr",
+                summary=tmp_path / "annual.zarr",
+            )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.zarr"]
+
+
+def test_save_failing_after_the_compute_keeps_every_old_output(tmp_path, monkeypatch):
+    """A failure after the compute (here in padding the event tables) with
+    overwrite=True leaves the old detection, summary and events as they were, and
+    no temporaries."""
+    import oceanflow
+
+    paths = {name: tmp_path / f"{name}.zarr" for name in ("det", "events", "annual")}
+    old = {name: xr.Dataset({"old": ("x", np.arange(3.0) + i)}) for i, name in enumerate(paths)}
+    for name, path in paths.items():
+        old[name].to_zarr(path)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(mhw, "_padded_tables", fail)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        with pytest.raises(RuntimeError, match="injected"):
+            mhw.save(_save_case(), paths["det"], events=paths["events"], summary=paths["annual"], overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths.values())
+    for name, path in paths.items():
+        xr.testing.assert_identical(oceanflow.open_dataset(path).compute(), old[name])
