@@ -306,12 +306,20 @@ def save(
     Each spatial block's task reads its pixels' series once and runs every
     kernel on the block in memory: thresholds (unless ``clim`` is given),
     detection, and, when asked for, :func:`summary`'s block averages and
-    :func:`events`' table; nothing is read back.  The event tables of the
-    blocks are returned to this process and padded to the largest number of
-    events of a pixel (which sizes the ``event`` dimension) before they are
-    written: memory of about 190 bytes per event slot and pixel.  In Zarr the
-    ``intensity`` (float32 noise, which zstd barely compresses) is stored
-    without compression.
+    :func:`events`' table.  The blocks' event tables (each sized by its own
+    largest number of events, together at most the padded table's size) are
+    returned to this process and, when the
+    padded table (184 bytes per event slot and pixel, slots: the largest
+    number of events of a pixel) fits
+    :func:`~oceanflow.chunking.memory_per_thread`, padded block by block (each
+    freed once copied) and written; otherwise they are dropped and the events
+    are computed by :func:`events` from the written detection, block by block.
+    The outputs are all or nothing together: every path is checked (existing
+    ones refused without ``overwrite``) before anything is computed, each is
+    written to a hidden temporary, and all replace their paths only once all
+    are complete; on any error none is changed.  In Zarr the ``intensity``
+    (float32 noise, which zstd barely compresses) is stored without
+    compression.
 
     Parameters
     ----------
@@ -369,7 +377,7 @@ def save(
         if events is not None:
             tables = list(results[len(writes) :])
             del results, blocks
-            _write_into(outputs["events"], _events_of(tables, table, found, outputs["detection"]), operation)
+            _write_events(outputs["events"], tables, table, found, outputs["detection"], operation)
         for output in outputs.values():
             output.commit()
     except BaseException:
@@ -421,9 +429,30 @@ def _compute_writes(writes, blocks, progress):
             raise
 
 
-def _events_of(tables, table, found, detection):
-    """The event Dataset from the blocks' tables, padded to the largest slot count."""
-    return _events_table(_padded_tables(tables, table, _slots(tables)), found)
+def _write_events(output, tables, table, found, detection, operation):
+    """Write the event Dataset into ``output``: the blocks' ``tables`` padded when
+    that fits :func:`_table_limit`, else :func:`events` of the written detection
+    (read from its temporary, block by block)."""
+    from .io import open_dataset
+
+    rows = len(kernels.EVENT_ROWS)
+    slots = _slots(tables)
+    pixels = math.prod(table.shape[1:])
+    if rows * 8 * slots * pixels <= _table_limit():
+        _write_into(output, _events_table(_padded_tables(tables, table, slots), found), operation)
+        return
+    tables.clear()  # too large to pad here: read the detection back, as events() does
+    logger.info("mhw.save: the event table (%d slots x %d pixels) computed from the written detection", slots, pixels)
+    blocks: Any = {d: max(c) for d, c in found["intensity"].chunksizes.items()} or "auto"
+    with open_dataset(detection.tmp, chunks=blocks) as written:
+        _write_into(output, events(written), operation)
+
+
+def _table_limit():
+    """Bytes the padded event table may take in this process: what one task may hold."""
+    from .chunking import memory_per_thread
+
+    return memory_per_thread()
 
 
 def _slots(tables):

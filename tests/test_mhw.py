@@ -431,3 +431,25 @@ def test_save_failing_after_the_compute_keeps_every_old_output(tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths.values())
     for name, path in paths.items():
         xr.testing.assert_identical(oceanflow.open_dataset(path).compute(), old[name])
+
+
+def test_save_computes_events_from_the_written_detection_when_the_padded_table_is_too_large(tmp_path, monkeypatch):
+    """Beyond the memory a task may hold, mhw.save does not pad the gathered tables:
+    the events come from events() on the written detection, equal to events(detect())."""
+    import oceanflow
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the gathered tables were padded")
+
+    monkeypatch.setattr(mhw, "_padded_tables", fail)
+    monkeypatch.setattr(mhw, "_table_limit", lambda: 1000, raising=False)
+    sst = _save_case()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        found = mhw.detect(sst).compute()
+        mhw.save(sst, tmp_path / "det.zarr", events=tmp_path / "events.zarr")
+    table = mhw.events(found)
+    assert table.sizes["event"] > 1
+    back = oceanflow.open_dataset(tmp_path / "events.zarr").compute()
+    xr.testing.assert_equal(back[list(table.data_vars)], table)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["det.zarr", "events.zarr"]
