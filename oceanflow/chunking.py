@@ -217,7 +217,7 @@ class ChunkPlan:
         series of a spatial block (its time chunks, until the task has run)."""
         if self.whole is None:
             return self.bytes_per_chunk
-        return self.bytes_per_chunk // self.chunks[self.whole[0]] * self.sizes[self.whole[0]]
+        return self.bytes_per_chunk // max(self.chunks[self.whole[0]], 1) * self.sizes[self.whole[0]]
 
     @property
     def bytes_per_chunk(self) -> int:
@@ -225,7 +225,7 @@ class ChunkPlan:
 
     @property
     def n_chunks(self) -> int:
-        return math.prod(math.ceil(self.sizes[d] / self.chunks[d]) for d in self.sizes)
+        return math.prod(math.ceil(self.sizes[d] / self.chunks[d]) if self.chunks[d] else 1 for d in self.sizes)
 
     @property
     def tasks(self) -> int:
@@ -414,7 +414,9 @@ def plan_chunks(
             chunks[dim], reasons[dim] = storage[dim], f"storage chunk {storage[dim]}"
         else:
             chunks[dim], reasons[dim] = 1, "not chunked on disk"
-    order = _growth_order(obj, core_dims, reduce_dims)
+        if size == 0:  # as dask: one empty chunk
+            chunks[dim], reasons[dim] = 0, "empty (length 0): one empty chunk"
+    order = [d for d in _growth_order(obj, core_dims, reduce_dims) if sizes[d] > 0]
     for dim in order:  # grow by whole storage chunks while the chunk stays within the target
         others = itemsize * math.prod(size for d, size in chunks.items() if d != dim)
         step = chunks[dim]

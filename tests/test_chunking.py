@@ -191,3 +191,15 @@ def test_a_million_chunks_are_refused_at_once_by_default():
         oceanflow.climatology(huge)
     assert time_module.monotonic() - started < 30  # refused before the graph is built
     assert "'lat': " in str(caught.value) and "'lon': " in str(caught.value)
+
+
+def test_zero_length_dimension_gets_one_empty_chunk_as_dask(tmp_path):
+    """A store with a zero-length dimension (an event table without events) opens:
+    the dimension gets one empty chunk, as dask gives it, and the values are xarray's."""
+    ds = xr.Dataset({"a": (("event", "y"), np.zeros((0, 3)))}, coords={"y": [1, 2, 3]})
+    ds.to_zarr(tmp_path / "empty.zarr")
+    plan = plan_chunks(ds.a)
+    assert plan.chunks["event"] == 0 and plan.n_chunks == 1
+    back = oceanflow.open_dataset(tmp_path / "empty.zarr")
+    assert back.a.chunks[0] == dsa.zeros((0, 3)).chunks[0] == (0,)
+    xr.testing.assert_identical(back.compute(), xr.open_zarr(tmp_path / "empty.zarr").compute())
