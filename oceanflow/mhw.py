@@ -297,7 +297,7 @@ def save(
     summary: str | os.PathLike | None = None,
     freq: str = "YS",
     overwrite: bool = False,
-    progress: bool | None = False,
+    progress: bool | None = None,
     operation: str = "mhw",
     **options: Any,
 ) -> dict[str, Path]:

@@ -225,12 +225,14 @@ def test_save_writes_what_detect_events_and_summary_return_from_one_task_per_blo
         )
     assert written == paths and len(calls) == np.prod(blocks) > 1
     back = {name: oceanflow.open_dataset(path).compute() for name, path in paths.items()}
-    xr.testing.assert_equal(back["detection"][list(found.data_vars)], found)
     table = mhw.events(found)
     assert table.sizes["event"] == int(found.event.max()) > 0
-    xr.testing.assert_equal(back["events"][list(table.data_vars)], table)
-    annual = mhw.summary(found, "2YS")
-    xr.testing.assert_equal(back["summary"][list(annual.data_vars)], annual)
+    expected = {"detection": found, "events": table, "summary": mhw.summary(found, "2YS")}
+    for name, ds in expected.items():  # values, coordinates and attributes; history and Conventions added
+        for var in ds.data_vars:
+            xr.testing.assert_identical(back[name][var], ds[var])
+        added = {k: v for k, v in back[name].attrs.items() if k not in ds.attrs}
+        assert {k: back[name].attrs[k] for k in ds.attrs} == ds.attrs and set(added) == {"history", "Conventions"}
     assert zarr.open_array(paths["detection"] / "intensity").compressors == ()
     assert zarr.open_array(paths["detection"] / "event").compressors != ()
 
