@@ -51,7 +51,7 @@ from ..kernels.quantiles import (
     stream_thresholds,
 )
 from ..kernels.quantiles import grouped_quantiles as ORDER_KERNEL
-from .pooling import order_keys, window_keys
+from .pooling import merged_finalized, order_keys, window_keys
 
 #: Bytes of series an order-statistic task gathers at once from its time chunks.
 GATHER_BYTES = 8 * 2**20
@@ -82,8 +82,8 @@ def partial_groups(plan):
     ngroups = plan.groups.labels.size
     if plan.options.window is None:
         return plan.groups.codes, ngroups, None
-    keys = window_keys(plan.groups.codes, plan.options.window)
-    return keys.codes, keys.nkeys, (keys.src, keys.dst, keys.mult, ngroups)
+    keys = window_keys(plan.groups.codes, plan.options.window, ngroups)
+    return keys.codes, keys.nkeys, keys
 
 
 def reduce_dask(data, plan, dtype):
@@ -269,14 +269,12 @@ def _combine_block(parts, *, stat):
 
 def _finalized(stat, parts, params, work, merge=None):
     """The statistic from its partials (quantity, group or key, pixel); with
-    ``merge`` (src, dst, mult, ngroups) the keys' partials are merged into
+    ``merge`` (:class:`.pooling.WindowKeys`) the keys' partials are merged into
     groups first.  A group with no valid value is NaN, silently (as xarray)."""
     agg = AGGREGATIONS[stat]
-    if merge is not None:
-        src, dst, mult, ngroups = merge
-        init = _init(agg, ngroups, parts.shape[2])
-        parts = agg.merge.for_dtype(np.float64)(np.ascontiguousarray(parts), src, dst, mult, init)
     with np.errstate(invalid="ignore", divide="ignore"):
+        if merge is not None:
+            return merged_finalized(agg, parts, merge, params, work)
         return agg.finalize.for_dtype(work)(parts, params)
 
 

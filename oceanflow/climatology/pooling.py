@@ -10,10 +10,12 @@ do not depend on the pixel):
 * :func:`window_keys`: the groups that pool step ``s`` are ``codes[s - h ..
   s + h]``; steps with the same such tuple (its *key*) are pooled alike.  The
   statistics made of partials accumulate them per key, one update per value
-  as without a window, and each group merges the partials of its keys once,
-  at the end.  A daily climatology has about as many keys as groups (a few
-  more near the ends of the series and near 29 February), which is why a
-  window costs about nothing for these.
+  as without a window, and merge the keys' partials into groups at the end.
+  A daily climatology has about as many keys as groups (a few more near
+  the ends of the series and near 29 February).  The merges follow
+  :func:`merge_program`: neighbouring days share the merges of prefixes
+  and suffixes of their runs of keys (about 3 merges a group instead of
+  ``window``), a tile of pixels at a time, so a window costs little.
 * :func:`order_keys`: the same keys laid out for the order statistics: the
   steps of each key, and the keys of each group (without a window, one key
   per group).
@@ -34,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from ..kernels.climatology import Statistic, statistic
-from ..kernels.quantiles import METHODS
+from ..kernels.climatology import MERGE_TILE, Statistic, statistic
+from ..kernels.quantiles import METHODS, merge_plan
 
 #: Frequencies that take ``window=`` (daily climatologies).
 WINDOW_FREQS = ("dayofyear", "time.dayofyear")
@@ -86,36 +88,122 @@ def check_method(method: str) -> str:
 class WindowKeys:
     """Time steps grouped by the groups that pool them (see the module docstring).
 
-    ``codes[s]`` is the key of step ``s`` (-1: pooled by no group); key
-    ``src[e]``'s partials go ``mult[e]`` times into group ``dst[e]``.
+    ``codes[s]`` is the key of step ``s`` (-1: pooled by no group);
+    ``program`` (:func:`merge_program`) merges the keys' partials into the
+    ``ngroups`` groups' with ``scratch`` rows of intermediate partials.
     """
 
     codes: np.ndarray
     nkeys: int
-    src: np.ndarray
-    dst: np.ndarray
-    mult: np.ndarray
+    ngroups: int
+    program: np.ndarray
+    scratch: int
 
 
-def window_keys(codes: np.ndarray, window: int) -> WindowKeys:
-    """The keys of :class:`WindowKeys` for group ``codes`` and an odd ``window``."""
+def window_keys(codes: np.ndarray, window: int, ngroups: int) -> WindowKeys:
+    """The :class:`WindowKeys` of group ``codes`` (-1: no group; ``ngroups`` groups) and an odd ``window``."""
+    keys = order_keys(codes, ngroups, window)
+    sizes = keys.key_stops - keys.key_starts
+    ops = merge_plan(sizes, keys.keys, keys.group_starts, keys.group_stops, keys.centers)
+    program, scratch = merge_program(ops, ngroups)
+    return WindowKeys(keys.codes, keys.key_starts.size, ngroups, program, scratch)
+
+
+def _window_edges(codes: np.ndarray, window: int) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
+    """(key of each step, number of keys, src, dst, mult): group ``dst[e]`` pools key ``src[e]`` ``mult[e]`` times."""
     half = window // 2
     padded = np.concatenate([np.full(half, -1), codes, np.full(half, -1)]).astype(np.int64)
     poolers = np.lib.stride_tricks.sliding_window_view(padded, window)  # groups pooling each step
-    keys, key_codes = np.unique(poolers, axis=0, return_inverse=True)
-    key_codes = key_codes.reshape(-1).astype(np.int64)
+    # the distinct rows in lexicographic order (np.unique(axis=0), without its slow sort of records)
+    order = np.lexsort(poolers.T[::-1])
+    rows = poolers[order]
+    first = np.ones(len(order), bool)
+    first[1:] = (rows[1:] != rows[:-1]).any(axis=1)
+    keys = rows[first]
+    key_codes = np.empty(len(order), np.int64)
+    key_codes[order] = np.cumsum(first) - 1
     pooled = np.asarray((keys >= 0).any(axis=1))
     key_codes[~pooled[key_codes]] = -1
-    key_index = np.broadcast_to(np.arange(keys.shape[0])[:, None], keys.shape)
-    edges = np.stack([keys.ravel(), key_index.ravel()], axis=1)[keys.ravel() >= 0]
-    unique, mult = np.unique(edges, axis=0, return_counts=True)  # sorted by group: merges stay local
-    return WindowKeys(
-        key_codes,
-        int(keys.shape[0]),
-        np.ascontiguousarray(unique[:, 1], np.int64),
-        np.ascontiguousarray(unique[:, 0], np.int64),
-        mult.astype(np.float64),
-    )
+    nkeys = keys.shape[0]
+    edges = (keys * nkeys + np.arange(nkeys)[:, None]).ravel()[keys.ravel() >= 0]  # group * nkeys + key
+    unique, mult = np.unique(edges, return_counts=True)  # sorted by group: merges stay local
+    return key_codes, int(nkeys), unique % nkeys, unique // nkeys, mult
+
+
+def merge_program(ops: np.ndarray, ngroups: int) -> tuple[np.ndarray, int]:
+    """The rows of a merge kernel (:data:`oceanflow.kernels.climatology.MERGE`) from a
+    :func:`~oceanflow.kernels.quantiles.merge_plan` (the same shared prefixes and
+    suffixes of neighbouring days), and the number of scratch rows.
+
+    Rows address ``-1 - k`` for key ``k``'s partials (read in place, never
+    copied), ``g < ngroups`` for group ``g``'s and ``ngroups + s`` for scratch
+    slot ``s``.  A merge whose result only one group takes writes that
+    group's row; a key or a shared merge a group takes whole is copied into it;
+    a group that pools nothing gets the starting partials.
+
+    Example
+    -------
+    >>> ops = np.array([[0, 0, 5, 0], [0, 1, 6, 0], [1, 0, 0, 1], [2, 0, 0, 0], [2, -1, 1, 0]])
+    >>> merge_program(ops, 2)[0].tolist()
+    [[1, 0, -6, -7], [2, 1, 0, 0]]
+    """
+    from ..kernels.climatology import COPY, INIT, MERGE
+
+    rows = ops.tolist()
+    node_of: dict[int, int] = {}  # slot -> node (the row that wrote it)
+    reads: dict[int, list[int]] = {}  # node -> rows reading it
+    read_nodes: list[tuple[int, ...]] = []
+    for i, (kind, slot, a, b) in enumerate(rows):
+        if kind == 0:
+            read_nodes.append(())
+            node_of[slot] = i
+        elif kind == 1:
+            read_nodes.append((node_of[a], node_of[b]))
+            node_of[slot] = i
+        else:
+            read_nodes.append((node_of[slot],) if slot >= 0 else ())
+        for node in read_nodes[-1]:
+            reads.setdefault(node, []).append(i)
+    where: dict[int, int] = {}  # node -> the row address holding it
+    program = []
+    scratch = 0
+    for i, (kind, slot, a, _) in enumerate(rows):
+        if kind == 0:
+            where[i] = -1 - a
+        elif kind == 1:
+            readers = reads.get(i, [])
+            alone = len(readers) == 1 and rows[readers[0]][0] == 2
+            where[i] = rows[readers[0]][2] if alone else ngroups + slot
+            scratch = max(scratch, slot + 1)
+            program.append((MERGE, where[i], where[read_nodes[i][0]], where[read_nodes[i][1]]))
+        elif slot < 0:
+            program.append((INIT, a, 0, 0))
+        elif where[read_nodes[i][0]] != a:
+            program.append((COPY, a, where[read_nodes[i][0]], 0))
+    return np.array(program, np.int64).reshape(-1, 4), scratch
+
+
+def merged_finalized(
+    aggregation: Any, parts: np.ndarray, keys: WindowKeys, params: np.ndarray, work: Any
+) -> np.ndarray:
+    """The statistic (group, pixel) from the keys' partials ``parts`` (quantity, key, pixel):
+    merged by ``keys.program`` and finalized a tile of :data:`MERGE_TILE` pixels at a time, so
+    that only a tile's merged partials are held (they stay in cache for the finalize)."""
+    parts = np.ascontiguousarray(parts)
+    nq, npix = parts.shape[0], parts.shape[2]
+    merge, finalize = aggregation.merge.for_dtype(np.float64), aggregation.finalize.for_dtype(work)
+    result = np.empty((keys.ngroups, npix), work)
+    rows = keys.ngroups + keys.scratch
+    merged, tile = np.empty((nq, rows, 0)), np.empty((rows, 0), work)
+    for start in range(0, npix, MERGE_TILE):
+        width = min(MERGE_TILE, npix - start)
+        if merged.shape[2] != width:
+            merged, tile = np.empty((nq, rows, width)), np.empty((rows, width), work)
+        init = np.broadcast_to(np.asarray(aggregation.init, np.float64)[:, None, None], merged.shape)
+        merge(parts, keys.program, init, start, out=merged)
+        finalize(merged, params, out=tile)
+        result[:, start : start + width] = tile[: keys.ngroups]
+    return result
 
 
 @dataclass(frozen=True)
@@ -124,7 +212,7 @@ class OrderKeys:
     keys of each group (``keys[group_starts[g]:group_stops[g]]``, a key listed
     as many times as the group pools it); ``run_length``: the most steps of
     a key when groups pool several keys, else 0; ``centers``: the group of
-    each key's own steps (-1: none), with a window."""
+    each key's own steps (-1: none), with a window; ``codes``: the key of each step."""
 
     steps: np.ndarray
     key_starts: np.ndarray
@@ -134,6 +222,7 @@ class OrderKeys:
     group_stops: np.ndarray
     run_length: int
     centers: np.ndarray
+    codes: np.ndarray
 
 
 def order_keys(codes: np.ndarray, ngroups: int, window: int | None) -> OrderKeys:
@@ -143,8 +232,7 @@ def order_keys(codes: np.ndarray, ngroups: int, window: int | None) -> OrderKeys
         src = dst = np.arange(ngroups, dtype=np.int64)
         mult = np.ones(ngroups, np.int64)
     else:
-        found = window_keys(codes, window)
-        key_codes, nkeys, src, dst, mult = found.codes, found.nkeys, found.src, found.dst, found.mult.astype(np.int64)
+        key_codes, nkeys, src, dst, mult = _window_edges(codes, window)
     valid = np.flatnonzero(key_codes >= 0)
     steps = valid[np.argsort(key_codes[valid], kind="stable")]
     key_starts, key_stops = _bounds(np.bincount(key_codes[valid], minlength=nkeys))
@@ -157,7 +245,9 @@ def order_keys(codes: np.ndarray, ngroups: int, window: int | None) -> OrderKeys
     steps, key_starts, key_stops, keys, group_starts, group_stops = (
         np.ascontiguousarray(a, np.int64) for a in (steps, key_starts, key_stops, src[edges], group_starts, group_stops)
     )
-    return OrderKeys(steps, key_starts, key_stops, keys, group_starts, group_stops, run_length, centers)
+    return OrderKeys(
+        steps, key_starts, key_stops, keys, group_starts, group_stops, run_length, centers, np.asarray(key_codes)
+    )
 
 
 def _bounds(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,10 +24,11 @@ Two kinds:
     ``weights[t]`` its weight.  NaN values are skipped.
   * ``combine(parts) -> partials``: merges partials stacked as ``[k, q, g, p]``
     (e.g. from k time chunks).
-  * ``merge(parts, src, dst, mult, init) -> partials``: with ``window=``, the
+  * ``merge(parts, program, init, start, out)``: with ``window=``, the
     partials of each group from those of the *keys* (time steps pooled by the
-    same groups, see :mod:`oceanflow.climatology.pooling`): ``mult[e]``
-    copies of key ``src[e]`` go into group ``dst[e]``.
+    same groups, see :mod:`oceanflow.climatology.pooling`), by the rows of a
+    merge program (:data:`COPY`, :data:`MERGE`, :data:`INIT`; merges of
+    neighbouring days shared), for the pixels of ``out``'s tile.
   * ``finalize(partials, params) -> result[g, p]``: the statistic, NaN where a
     group has fewer than ``params[0]`` (min_count) valid values; ``params[1]``
     is ``ddof`` for var/std.
@@ -226,71 +227,114 @@ def max_combine(parts, out):
 
 # ---------------------------------------------------------------- merge kernels (window=)
 
-#: Pixels merged at once: a group's window of keys (11 for ``window=11``) stays in cache
-#: for the pixels of a tile instead of streaming every key's partials of all pixels once
-#: per group that pools it.
+#: Pixels merged at once (the Python caller's tile): the rows a merge program touches for
+#: a tile stay in cache, and the merged partials of a tile, not of the block, are held.
 MERGE_TILE = 256
 
+#: Rows of a merge program (see :func:`oceanflow.climatology.pooling.merge_program`):
+#: ``(COPY, d, a, 0)``, ``(MERGE, d, a, b)``: ``d = a (+) b``, ``(INIT, d, 0, 0)``.
+COPY, MERGE, INIT = 0, 1, 2
+
 _MERGE = (
-    "(q,k,p),(e),(e),(e),(q,g,p)->(q,g,p)",
-    "void(float64[:, :, ::1], int64[::1], int64[::1], float64[::1], float64[:, :, :], float64[:, :, ::1])",
+    "(q,k,n),(r,c),(q,g,m),()->(q,g,m)",
+    "void(float64[:, :, ::1], int64[:, ::1], float64[:, :, :], int64, float64[:, :, ::1])",
 )
 
 
-@gufunc(*_MERGE)
-def additive_merge(parts, src, dst, mult, init, out):
-    """Partials of each group: the sum of ``mult[e]`` times key ``src[e]``'s over the edges into it."""
-    _start(out, init)
-    for p0 in range(0, parts.shape[2], MERGE_TILE):
-        p1 = min(p0 + MERGE_TILE, parts.shape[2])
-        for e in range(src.shape[0]):
-            k, g, c = src[e], dst[e], mult[e]
-            for q in range(parts.shape[0]):
-                for p in range(p0, p1):
-                    out[q, g, p] += c * parts[q, k, p]
+@njit(inline="always")
+def _row(parts, out, start, q, i):
+    """Row ``i`` of quantity ``q`` for a merge program: key ``-1 - i`` of ``parts`` (the pixels of
+    ``out``'s tile from ``start``) when ``i < 0``, else row ``i`` of ``out``."""
+    if i < 0:
+        return parts[q, -1 - i, start : start + out.shape[2]]
+    return out[q, i]
 
 
-@gufunc(*_MERGE)
-def moments_merge(parts, src, dst, mult, init, out):
-    """Count, mean, M2 of each group from its keys' (``mult`` copies: count and M2 times ``mult``)."""
-    _start(out, init)
-    for p0 in range(0, parts.shape[2], MERGE_TILE):
-        for e in range(src.shape[0]):
-            k, g, c = src[e], dst[e], mult[e]
-            for p in range(p0, min(p0 + MERGE_TILE, parts.shape[2])):
-                nb = c * parts[0, k, p]
-                if nb == 0:
-                    continue
-                na = out[0, g, p]
-                n = na + nb
-                d = parts[1, k, p] - out[1, g, p]
-                out[0, g, p] = n
-                out[1, g, p] += d * nb / n
-                out[2, g, p] += c * parts[2, k, p] + d * d * na * nb / n
+def _merge_loop(parts, program, init, start, out):
+    """The loop every merge kernel shares; ``combine`` is a global of each kernel's own copy."""
+    for r in range(program.shape[0]):
+        kind, d, a, b = program[r, 0], program[r, 1], program[r, 2], program[r, 3]
+        if kind == INIT:
+            for q in range(out.shape[0]):
+                out[q, d, :] = init[q, 0, 0]
+        elif kind == COPY:
+            for q in range(out.shape[0]):
+                out[q, d, :] = _row(parts, out, start, q, a)
+        else:
+            combine(parts, out, start, d, a, b)  # type: ignore[name-defined]  # noqa: F821 (a global of each copy)
 
 
-@gufunc(*_MERGE)
-def min_merge(parts, src, dst, mult, init, out):
-    """Counts add up (times ``mult``); minimum of minima."""
-    _start(out, init)
-    for p0 in range(0, parts.shape[2], MERGE_TILE):
-        for e in range(src.shape[0]):
-            k, g, c = src[e], dst[e], mult[e]
-            for p in range(p0, min(p0 + MERGE_TILE, parts.shape[2])):
-                out[0, g, p] += c * parts[0, k, p]
-                out[1, g, p] = min(out[1, g, p], parts[1, k, p])
+def merge_kernel(combine: Callable, name: str, doc: str) -> Kernel:
+    """A merge kernel from its binary ``combine(parts, out, start, d, a, b)`` (rows as :func:`_row`).
+
+    ``merge(parts, program, init, start, out)``: runs the rows of ``program``
+    on the pixels ``start .. start + m`` of the keys' partials ``parts[q, k,
+    n]`` into ``out[q, r, m]`` (the groups' rows, then scratch rows), ``init``
+    the starting partials (a broadcast view; it also gives ``out``'s shape).
+    Copies of one loop, as :func:`grouped_chunk`.
+    """
+    loop = types.FunctionType(_merge_loop.__code__, {**globals(), "combine": combine}, name)
+    loop.__qualname__ = name
+    loop.__doc__ = doc
+    loop.__module__ = __name__
+    return gufunc(*_MERGE)(loop)
 
 
-@gufunc(*_MERGE)
-def max_merge(parts, src, dst, mult, init, out):
-    """Counts add up (times ``mult``); maximum of maxima."""
-    _start(out, init)
-    for p0 in range(0, parts.shape[2], MERGE_TILE):
-        for e in range(src.shape[0]):
-            k, g, c = src[e], dst[e], mult[e]
-            for p in range(p0, min(p0 + MERGE_TILE, parts.shape[2])):
-                out[0, g, p] += c * parts[0, k, p]
-                out[1, g, p] = max(out[1, g, p], parts[1, k, p])
+@njit(inline="always")
+def _additive_combine(parts, out, start, d, a, b):
+    for q in range(out.shape[0]):
+        x, y, z = _row(parts, out, start, q, a), _row(parts, out, start, q, b), out[q, d]
+        if a == d:  # in place: a loop of its own, which LLVM vectorises (z and x overlap)
+            for p in range(z.shape[0]):
+                z[p] += y[p]
+        else:
+            for p in range(z.shape[0]):
+                z[p] = x[p] + y[p]
+
+
+@njit(inline="always")
+def _moments_combine(parts, out, start, d, a, b):
+    na, ma, sa = _row(parts, out, start, 0, a), _row(parts, out, start, 1, a), _row(parts, out, start, 2, a)
+    nb, mb, sb = _row(parts, out, start, 0, b), _row(parts, out, start, 1, b), _row(parts, out, start, 2, b)
+    nd, md, sd = out[0, d], out[1, d], out[2, d]
+    for p in range(nd.shape[0]):
+        n1, n2 = na[p], nb[p]
+        if n2 == 0:
+            nd[p], md[p], sd[p] = n1, ma[p], sa[p]
+        elif n1 == 0:
+            nd[p], md[p], sd[p] = n2, mb[p], sb[p]
+        else:
+            n = n1 + n2
+            delta = mb[p] - ma[p]
+            nd[p] = n
+            md[p] = ma[p] + delta * n2 / n
+            sd[p] = sa[p] + sb[p] + delta * delta * n1 * n2 / n
+
+
+@njit(inline="always")
+def _min_combine(parts, out, start, d, a, b):
+    na, la = _row(parts, out, start, 0, a), _row(parts, out, start, 1, a)
+    nb, lb = _row(parts, out, start, 0, b), _row(parts, out, start, 1, b)
+    nd, ld = out[0, d], out[1, d]
+    for p in range(nd.shape[0]):
+        nd[p] = na[p] + nb[p]
+        ld[p] = min(la[p], lb[p])
+
+
+@njit(inline="always")
+def _max_combine(parts, out, start, d, a, b):
+    na, ha = _row(parts, out, start, 0, a), _row(parts, out, start, 1, a)
+    nb, hb = _row(parts, out, start, 0, b), _row(parts, out, start, 1, b)
+    nd, hd = out[0, d], out[1, d]
+    for p in range(nd.shape[0]):
+        nd[p] = na[p] + nb[p]
+        hd[p] = max(ha[p], hb[p])
+
+
+additive_merge = merge_kernel(_additive_combine, "additive_merge", "Merge program of partials that add up.")
+moments_merge = merge_kernel(_moments_combine, "moments_merge", "Merge program of count, mean, M2 (Chan et al.).")
+min_merge = merge_kernel(_min_combine, "min_merge", "Merge program of count and minimum.")
+max_merge = merge_kernel(_max_combine, "max_merge", "Merge program of count and maximum.")
 
 
 # ---------------------------------------------------------------- finalize kernels

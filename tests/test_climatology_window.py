@@ -1,0 +1,124 @@
+"""Running-window climatologies of the statistics made of partials (mean, std, ...): the merge
+program that pools the window keys' partials into groups, against an independent count of
+the steps each group pools, and the results across merge tiles against NumPy.
+
+The oracles here pool by hand (each step of a group and its ``window`` neighbours,
+truncated at the ends of the series), without oceanflow's keys or plans.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import make_field, monthday_labels
+
+import oceanflow
+from oceanflow.climatology.pooling import merge_program, window_keys
+from oceanflow.kernels.climatology import COPY, INIT, MERGE, MERGE_TILE
+from oceanflow.timegroups import time_groups
+
+
+def pooled_steps(codes, ngroups, window):
+    """(group, step): how many times each group pools each time step."""
+    half = window // 2
+    pooled = np.zeros((ngroups, len(codes)), np.int64)
+    for t, g in enumerate(codes.tolist()):
+        if g >= 0:
+            pooled[g, max(0, t - half) : t + half + 1] += 1
+    return pooled
+
+
+@pytest.mark.parametrize(
+    "calendar, freq, feb29, window",
+    [
+        ("noleap", "dayofyear", "own", 11),
+        ("standard", "time.dayofyear", "own", 11),
+        ("standard", "dayofyear", "merge", 5),
+        ("standard", "dayofyear", "drop", 31),
+        ("360_day", "dayofyear", "own", 451),
+        ("all_leap", "dayofyear", "own", 1),
+    ],
+)
+def test_merge_program_pools_each_groups_window_steps(calendar, freq, feb29, window):
+    """The program run on counts of time steps instead of partials: every group's row
+    ends with exactly the steps of its windows, as often as they are pooled; keys are
+    read in place and never written; shared merges: about 3 a group for window=11."""
+    obj = make_field(calendar, start="2001-03-10", periods=3 * 365 + 100, shape=(1, 1))
+    groups = time_groups(obj.time, freq, feb29=feb29)
+    ngroups = groups.labels.size
+    keys = window_keys(groups.codes, window, ngroups)
+    ntime = len(groups.codes)
+    steps_of = np.zeros((keys.nkeys, ntime), np.int64)
+    valid = keys.codes >= 0
+    steps_of[keys.codes[valid], np.flatnonzero(valid)] = 1
+    rows: dict[int, np.ndarray] = {}
+
+    def read(i):
+        return steps_of[-1 - i] if i < 0 else rows[i]
+
+    for kind, d, a, b in keys.program.tolist():
+        assert 0 <= d < ngroups + keys.scratch
+        if kind == INIT:
+            rows[d] = np.zeros(ntime, np.int64)
+        elif kind == COPY:
+            rows[d] = read(a).copy()
+        else:
+            assert kind == MERGE
+            rows[d] = read(a) + read(b)
+    expected = pooled_steps(groups.codes, ngroups, window)
+    for g in range(ngroups):
+        np.testing.assert_array_equal(rows[g], expected[g], err_msg=str(g))
+    merges = int(np.sum(keys.program[:, 0] == MERGE))
+    if window == 11 and calendar == "noleap":
+        assert merges < 3.5 * ngroups
+
+
+def test_merge_program_of_a_plan():
+    """Keys read in place, a merge only one group takes written into its row, a group
+    without keys started from the initial partials."""
+    ops = np.array([[0, 0, 5, 0], [0, 1, 6, 0], [1, 0, 0, 1], [2, 0, 0, 0], [2, 0, 2, 0], [2, -1, 1, 0]])
+    program, scratch = merge_program(ops, 3)
+    assert program.tolist() == [[MERGE, 3, -6, -7], [COPY, 0, 3, 0], [COPY, 2, 3, 0], [INIT, 1, 0, 0]]
+    assert scratch == 1
+
+
+def _oracle(values, labels, stat, window, min_count, ddof):
+    """(group, pixel) statistic of each label's pooled values, with NumPy's nan-functions."""
+    half = window // 2
+    found = [g for g in np.unique(labels) if g >= 0]
+    functions = {
+        "mean": np.nanmean,
+        "sum": np.nansum,
+        "min": np.nanmin,
+        "max": np.nanmax,
+        "var": lambda v, axis: np.nanvar(v, axis=axis, ddof=ddof),
+        "std": lambda v, axis: np.nanstd(v, axis=axis, ddof=ddof),
+        "count": lambda v, axis: np.sum(~np.isnan(v), axis=axis),
+    }
+    results = []
+    for g in found:
+        pooled = np.concatenate([values[max(0, t - half) : t + half + 1] for t in np.flatnonzero(labels == g)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = functions[stat](pooled.astype(np.float64), axis=0).astype(np.float64)
+        if stat != "count":
+            valid = np.sum(~np.isnan(pooled), axis=0)
+            enough = valid >= (min_count if stat == "sum" else max(min_count, 1))
+            result = np.where(enough, result, np.nan)
+        results.append(result)
+    return found, np.stack(results)
+
+
+@pytest.mark.parametrize("stat", ["mean", "sum", "count", "std", "var", "min", "max"])
+def test_moments_with_a_window_across_merge_tiles(stat):
+    """More pixels than a merge tile, and not a multiple of it; a leap-year calendar, year
+    chunks, NaN everywhere and pixels with no values at all; min_count and ddof."""
+    shape = (2, 2 * MERGE_TILE + 13)  # a piece of rows is the pixels of a task: more than two tiles
+    obj = make_field("standard", start="1999-12-25", periods=3 * 365 + 20, shape=shape, nan_fraction=0.3)
+    obj[:, 0, :3] = np.nan  # no valid value at all
+    options = {"ddof": 1} if stat in ("std", "var") else {}
+    result = oceanflow.climatology(obj.chunk(time=365), "dayofyear", stat, window=11, min_count=20, **options)
+    labels = np.asarray(monthday_labels(obj.time))
+    found, expected = _oracle(obj.values, labels, stat, 11, 20, options.get("ddof", 0))
+    assert result.dayofyear.values.tolist() == found
+    np.testing.assert_allclose(result.values, expected.reshape(result.shape), rtol=1e-12, atol=0)
