@@ -90,7 +90,7 @@ def _onto(obj, reference, dim: Hashable, name: str, reference_name: str):
         return obj
     labels = np.asarray(obj.indexes[dim])
     target = np.asarray(reference.indexes[dim])
-    if labels.shape == target.shape and np.array_equal(labels, target):
+    if labels.shape == target.shape and labels.dtype.kind == target.dtype.kind and np.array_equal(labels, target):
         return obj
     if labels.shape == target.shape and _same(labels, target):
         return obj.assign_coords({dim: reference[dim]})

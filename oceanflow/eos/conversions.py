@@ -114,7 +114,7 @@ def SR_from_SP(SP: Field, *, check: str | None = "warn") -> Any:
     >>> SR_from_SP(np.array([35.0]))
     array([35.16504])
     """
-    if check in ("warn", "raise") and type(SP) is np.ndarray and SP.dtype.kind in "fiu":
+    if check == "warn" and type(SP) is np.ndarray and SP.dtype.kind in "fiu":  # "raise" counts first: nothing computed
         return _SR_counted(SP, check)
     return _run("SR_from_SP", "SR", check, SP=SP)
 
