@@ -307,13 +307,15 @@ def save(
     kernel on the block in memory: thresholds (unless ``clim`` is given),
     detection, and, when asked for, :func:`summary`'s block averages and
     :func:`events`' table.  The blocks' event tables (each sized by its own
-    largest number of events, together at most the padded table's size) are
-    returned to this process and, when the
-    padded table (184 bytes per event slot and pixel, slots: the largest
-    number of events of a pixel) fits
-    :func:`~oceanflow.chunking.memory_per_thread`, padded block by block (each
-    freed once copied) and written; otherwise they are dropped and the events
-    are computed by :func:`events` from the written detection, block by block.
+    largest number of events, together at most the padded table's size: 184
+    bytes per event slot and pixel, slots the largest number of events of a
+    pixel) are returned to this process and padded together when that fits
+    :func:`~oceanflow.chunking.memory_per_thread` (each block freed once
+    copied).  Beyond it, in Zarr (dask input) each block's table is padded
+    and written into its region of the store, then freed (the whole grid's
+    padded table is never held); in NetCDF the tables are dropped and the
+    events computed by :func:`events` from the written detection, block by
+    block.
     The outputs are all or nothing together: every path is checked (existing
     ones refused without ``overwrite``) before anything is computed, each is
     written to a hidden temporary, and all replace their paths only once all
@@ -441,11 +443,47 @@ def _write_events(output, tables, table, found, detection, operation):
     if rows * 8 * slots * pixels <= _table_limit():
         _write_into(output, _events_table(_padded_tables(tables, table, slots), found), operation)
         return
+    if output.path.suffix == ".zarr" and is_dask(table.data):  # (a write per block: slower, bounded)
+        _write_events_by_region(output, tables, table, found, slots, operation)
+        return
     tables.clear()  # too large to pad here: read the detection back, as events() does
     logger.info("mhw.save: the event table (%d slots x %d pixels) computed from the written detection", slots, pixels)
     blocks: Any = {d: max(c) for d, c in found["intensity"].chunksizes.items()} or "auto"
     with open_dataset(detection.tmp, chunks=blocks) as written:
         _write_into(output, events(written), operation)
+
+
+def _write_events_by_region(output, tables, table, found, slots, operation):
+    """Zarr: the event store's metadata first, then each block's table padded to
+    ``slots`` and written into its region, freed once written (the whole grid's
+    padded table is never held)."""
+    import dask.array as da
+
+    rows = len(kernels.EVENT_ROWS)
+    space = table.dims[1:]
+    chunks = table.chunks[1:]
+    coords = {k: v for k, v in table.coords.items() if set(v.dims) <= set(space)}
+    empty = da.full((slots, *table.shape[1:]), np.nan, chunks=((slots,), *chunks))
+    columns = [xr.DataArray(empty, dims=("event", *space), coords=coords) for _ in range(rows)]
+    template = _events_table(columns, found)
+    _write_into(output, template, operation, now=False)  # metadata and coordinates; no data
+    starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
+    tables.reverse()  # popped from the end: the first block first
+    for index in itertools.product(*(range(len(c)) for c in chunks)):
+        b = tables.pop()
+        t = b.reshape((rows, b.shape[0] // rows) + b.shape[1:])
+        region = {d: slice(s[i], s[i] + c[i]) for d, s, c, i in zip(space, starts, chunks, index, strict=True)}
+        padded = np.full((rows, slots) + t.shape[2:], np.nan)
+        padded[:, : min(t.shape[1], slots)] = t[:, :slots]
+        del b, t
+        block = [xr.DataArray(padded[r], dims=("event", *space)) for r in range(rows)]
+        part = _events_table(block, found)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            part.to_zarr(output.tmp, region={"event": slice(None), **region}, mode="r+", consolidated=False)
+        del padded, block, part
+    if tables:
+        raise AssertionError(f"{len(tables)} event tables left over: the blocks do not match the detection's")
 
 
 def _table_limit():

@@ -412,7 +412,7 @@ def test_save_refuses_an_existing_events_path_before_writing_anything(tmp_path):
 
 
 def test_save_failing_after_the_compute_keeps_every_old_output(tmp_path, monkeypatch):
-    """A failure after the compute (here in padding the event tables) with
+    """A failure after the compute (here in sizing the event tables) with
     overwrite=True leaves the old detection, summary and events as they were, and
     no temporaries."""
     import oceanflow
@@ -425,7 +425,7 @@ def test_save_failing_after_the_compute_keeps_every_old_output(tmp_path, monkeyp
     def fail(*args, **kwargs):
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(mhw, "_padded_tables", fail)
+    monkeypatch.setattr(mhw, "_slots", fail)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mhw.BaseLengthWarning)
         with pytest.raises(RuntimeError, match="injected"):
@@ -435,13 +435,16 @@ def test_save_failing_after_the_compute_keeps_every_old_output(tmp_path, monkeyp
         xr.testing.assert_identical(oceanflow.open_dataset(path).compute(), old[name])
 
 
-def test_save_computes_events_from_the_written_detection_when_the_padded_table_is_too_large(tmp_path, monkeypatch):
-    """Beyond the memory a task may hold, mhw.save does not pad the gathered tables:
-    the events come from events() on the written detection, equal to events(detect())."""
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_save_beyond_the_memory_limit_never_pads_the_whole_event_table(tmp_path, monkeypatch, suffix):
+    """Beyond the memory a task may hold, mhw.save does not pad the gathered tables
+    together: in Zarr each block's table goes into its region of the store (nothing
+    read back), in NetCDF events() runs on the written detection; both equal
+    events(detect())."""
     import oceanflow
 
     def fail(*args, **kwargs):
-        raise AssertionError("the gathered tables were padded")
+        raise AssertionError("not this way")
 
     monkeypatch.setattr(mhw, "_padded_tables", fail)
     monkeypatch.setattr(mhw, "_table_limit", lambda: 1000, raising=False)
@@ -449,9 +452,12 @@ def test_save_computes_events_from_the_written_detection_when_the_padded_table_i
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mhw.BaseLengthWarning)
         found = mhw.detect(sst).compute()
-        mhw.save(sst, tmp_path / "det.zarr", events=tmp_path / "events.zarr")
-    table = mhw.events(found)
+        table = mhw.events(found)
+        if suffix == ".zarr":
+            monkeypatch.setattr(mhw, "events", fail)
+        mhw.save(sst, tmp_path / "det.zarr", events=tmp_path / f"events{suffix}")
     assert table.sizes["event"] > 1
-    back = oceanflow.open_dataset(tmp_path / "events.zarr").compute()
-    xr.testing.assert_equal(back[list(table.data_vars)], table)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["det.zarr", "events.zarr"]
+    back = oceanflow.open_dataset(tmp_path / f"events{suffix}").compute()
+    for var in table.data_vars:
+        xr.testing.assert_identical(back[var], table[var])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["det.zarr", f"events{suffix}"]
