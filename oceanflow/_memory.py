@@ -83,10 +83,11 @@ def returning_freed_blocks() -> Iterator[bool]:
     finally:
         with _LOCK:
             _writers[0] -= 1
-            if _writers[0] == 0:
-                _POOL.clear()
-                if mallopt is not None:
-                    _set(mallopt, AFTER)
+            with _POOL_LOCK:  # not while another thread looks through the pool (IndexError) or adds to it
+                if not _writers[0]:
+                    _POOL.clear()
+            if not _writers[0] and mallopt is not None:
+                _set(mallopt, AFTER)
 
 
 #: Most bytes of freed blocks :func:`empty_block` keeps for reuse.

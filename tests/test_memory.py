@@ -105,3 +105,44 @@ def test_blocks_reuse_freed_memory_only_while_writing_and_never_while_used():
     del second, third
     outside = empty_block(shape, np.float32)
     assert faults(outside, 4) >= 16  # the pool is emptied after the save
+
+
+def test_pool_emptied_by_the_last_writer_while_other_threads_take_blocks():
+    import threading
+    import time
+
+    import numpy as np
+
+    from oceanflow import _memory
+
+    errors, stop = [], threading.Event()
+
+    def writer():
+        while not stop.is_set():
+            with _memory.returning_freed_blocks():
+                time.sleep(0.0005)
+
+    def user():
+        held = []
+        while not stop.is_set():
+            try:
+                held.append(_memory.empty_block((1 << 18,), np.float32))  # 1 MiB: pooled while a save runs
+            except Exception as err:  # noqa: BLE001 - any failure is the finding
+                errors.append(repr(err))
+            if len(held) > 40:
+                held.clear()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: the clear lands inside another thread's lookup
+    try:
+        threads = [threading.Thread(target=f) for f in (writer, user, user)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert _memory._writers[0] == 0 and _memory._POOL == []  # nothing pooled after the last save left
