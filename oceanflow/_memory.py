@@ -97,8 +97,16 @@ POOL_MIN_BYTES = 1 << 20
 
 _POOL: list[np.ndarray] = []  # buffers (uint8) that blocks were cut from; free when only the pool holds them
 _POOL_LOCK = threading.Lock()
-# sys.getrefcount of a pooled buffer that nothing else holds: the list's reference and the call's argument
-_FREE_REFS = 2
+
+
+def _references(pool: list[np.ndarray], i: int) -> int:
+    """``sys.getrefcount`` of ``pool[i]``, the one way both the probe below and :func:`empty_block` count."""
+    return sys.getrefcount(pool[i])
+
+
+# _references of a pooled buffer that nothing else holds (the list's and the call's references in CPython 3.11),
+# measured rather than assumed: where getrefcount counts fewer, a buffer in use must not look free
+_FREE_REFS = _references([np.empty(1, np.uint8)], 0)
 _COUNTS_REFERENCES = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
@@ -127,7 +135,7 @@ def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     with _POOL_LOCK:
         buffer = None
         for i in range(len(_POOL)):
-            if _POOL[i].nbytes == nbytes and sys.getrefcount(_POOL[i]) == _FREE_REFS:
+            if _POOL[i].nbytes == nbytes and _references(_POOL, i) == _FREE_REFS:
                 buffer = _POOL[i]
                 break
         if buffer is None:

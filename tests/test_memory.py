@@ -146,3 +146,21 @@ def test_pool_emptied_by_the_last_writer_while_other_threads_take_blocks():
         sys.setswitchinterval(interval)
     assert errors == []
     assert _memory._writers[0] == 0 and _memory._POOL == []  # nothing pooled after the last save left
+
+
+def test_a_block_in_use_never_looks_free_where_getrefcount_counts_differently():
+    code = """
+import sys
+real = sys.getrefcount
+sys.getrefcount = lambda o: real(o) - 2  # a Python counting one reference fewer than this one (the lambda adds one)
+import numpy as np
+from oceanflow._memory import empty_block, returning_freed_blocks
+with returning_freed_blocks():
+    first = empty_block((1 << 18,), np.float32)
+    first[:] = 1
+    second = empty_block((1 << 18,), np.float32)
+    second[:] = 2
+    print(first[0], np.shares_memory(first, second))
+"""
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert said.stdout.split() == ["1.0", "False"]  # the block in use kept, not handed out again
