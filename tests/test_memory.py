@@ -164,3 +164,23 @@ with returning_freed_blocks():
 """
     said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert said.stdout.split() == ["1.0", "False"]  # the block in use kept, not handed out again
+
+
+def test_full_pool_drops_free_buffers_of_other_sizes_never_used_ones(monkeypatch):
+    import numpy as np
+
+    from oceanflow import _memory
+
+    monkeypatch.setattr(_memory, "POOL_BYTES", 6 << 20)
+    mib = 1 << 18  # float32 values in 1 MiB
+    with _memory.returning_freed_blocks():
+        used = _memory.empty_block((2 * mib,), np.float32)  # 2 MiB, kept in use
+        idle = [_memory.empty_block((2 * mib,), np.float32) for _ in range(2)]  # 2 x 2 MiB, then freed: pool full
+        del idle
+        block = _memory.empty_block((3 * mib,), np.float32)  # a size no longer requested makes room for the new one
+        assert block.base is not None  # cut from a pooled buffer, not plain np.empty
+        assert sorted(b.nbytes >> 20 for b in _memory._POOL) == [2, 3]  # the buffer in use stays
+        assert not np.shares_memory(block, used)
+        used[:] = 1
+        block[:] = 2
+        np.testing.assert_array_equal(used, 1)
