@@ -354,3 +354,34 @@ def test_cli_compression_and_level(tmp_path):
         warnings.simplefilter("ignore")
         expected = oceanflow.anomaly(oceanflow.open_dataset(source).sst)
     xr.testing.assert_allclose(xr.open_dataset(tmp_path / "anom4.nc").sst, expected.compute())
+
+
+def test_failed_save_keeps_the_block_pool_until_leftover_tasks_are_joined(tmp_path, monkeypatch):
+    import contextlib
+
+    import dask.array as da
+
+    from oceanflow import _memory
+    from oceanflow.io import write
+
+    joined = write._joined_threads
+    writers_when_joined = []
+
+    @contextlib.contextmanager
+    def recording():
+        try:
+            with joined():
+                yield
+        finally:  # leftover tasks joined: the save must still count as a writer, its pool not emptied yet
+            writers_when_joined.append(_memory._writers[0])
+
+    def fail(block):
+        raise RuntimeError("a task failed")
+
+    monkeypatch.setattr(write, "_joined_threads", recording)
+    ds = dataset()
+    ds["sst"] = ds.sst.copy(data=da.map_blocks(fail, ds.sst.data, dtype=ds.sst.dtype))
+    with pytest.raises(RuntimeError, match="a task failed"):
+        save(ds, tmp_path / "f.nc")
+    assert writers_when_joined == [1]
+    assert _memory._writers[0] == 0 and _memory._POOL == []

@@ -121,7 +121,8 @@ def save(
             # On the local scheduler, written directly rather than through a Delayed: computing
             # the Delayed of to_zarr(compute=False) held most chunks in memory (2.2 GB peak for
             # a 1.9 GB anomaly, against 0.46 GB written directly).
-            with progress_bar(progress), _joined_threads(), returning_freed_blocks():
+            # the block pool outlives the join: a failed save's leftover tasks still take blocks from it
+            with returning_freed_blocks(), progress_bar(progress), _joined_threads():
                 _write(ds, output.tmp, kind, encoding, now=True, **codec)
     except BaseException as err:
         free = _free_bytes(path.parent)
