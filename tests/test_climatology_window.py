@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import make_field, monthday_labels
 
 import oceanflow
@@ -122,3 +123,13 @@ def test_moments_with_a_window_across_merge_tiles(stat):
     found, expected = _oracle(obj.values, labels, stat, 11, 20, options.get("ddof", 0))
     assert result.dayofyear.values.tolist() == found
     np.testing.assert_allclose(result.values, expected.reshape(result.shape), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("stat", ["mean", "median"])
+def test_window_over_a_series_with_every_step_dropped(stat):
+    """Only 29 February, dropped: no step is left in any group, with a window as without one."""
+    time = xr.date_range("2000-02-29", periods=1, freq="D", use_cftime=False)
+    obj = xr.DataArray(np.ones((1, 2), np.float32), dims=("time", "x"), coords={"time": time})
+    plain = oceanflow.climatology(obj, "dayofyear", stat, feb29="drop")
+    windowed = oceanflow.climatology(obj, "dayofyear", stat, feb29="drop", window=3)
+    assert windowed.sizes == plain.sizes and windowed.dayofyear.size == 0

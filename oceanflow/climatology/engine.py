@@ -445,7 +445,7 @@ def _batches(size):
     """Group ranges whose collected bins together stay within :data:`GATHER_BYTES`-ish
     (one range unless the samples missed badly)."""
     per_group = (size + 1).sum(axis=(0, 2))
-    limit = max(GATHER_BYTES // 4, int(per_group.max()))
+    limit = max(GATHER_BYTES // 4, int(per_group.max(initial=0)))  # no group: nothing to gather
     ranges, first, total = [], 0, 0
     for g, n in enumerate(per_group.tolist()):
         if total + n > limit and g > first:

@@ -241,13 +241,21 @@ def order_keys(codes: np.ndarray, ngroups: int, window: int | None) -> OrderKeys
     group_starts, group_stops = _bounds(np.bincount(dst[edges], minlength=ngroups))
     sizes = key_stops - key_starts
     run_length = int(sizes.max()) if window is not None and sizes.size else 0
-    centers = codes[steps[key_starts]] if window is not None else np.zeros(0, np.int64)  # a key's steps share a group
+    centers = _centers(codes, steps, key_starts, sizes) if window is not None else np.zeros(0, np.int64)
     steps, key_starts, key_stops, keys, group_starts, group_stops = (
         np.ascontiguousarray(a, np.int64) for a in (steps, key_starts, key_stops, src[edges], group_starts, group_stops)
     )
     return OrderKeys(
         steps, key_starts, key_stops, keys, group_starts, group_stops, run_length, centers, np.asarray(key_codes)
     )
+
+
+def _centers(codes: np.ndarray, steps: np.ndarray, key_starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Each key's own group (a key's steps share one), -1 for a key with no step (pooled by no group)."""
+    centers = np.full(sizes.size, -1, np.int64)
+    held = sizes > 0
+    centers[held] = codes[steps[key_starts[held]]]
+    return centers
 
 
 def _bounds(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
