@@ -319,7 +319,9 @@ def save(
     The outputs are all or nothing together: every path is checked (existing
     ones refused without ``overwrite``) before anything is computed, each is
     written to a hidden temporary, and all replace their paths only once all
-    are complete; on any error none is changed.  In Zarr the ``intensity``
+    are complete; on any error none is changed (another writer changing one of
+    the paths is refused before any is replaced; only one racing the final
+    renames themselves can leave the earlier outputs new).  In Zarr the ``intensity``
     (float32 noise, which zstd barely compresses) is stored without
     compression.
 
@@ -380,6 +382,8 @@ def save(
             tables = list(results[len(writes) :])
             del results, blocks
             _write_events(outputs["events"], tables, table, found, outputs["detection"], operation)
+        for output in outputs.values():  # a concurrent writer refused before any output is replaced
+            output.check()
         for output in outputs.values():
             output.commit()
     except BaseException:
@@ -462,7 +466,7 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     rows = len(kernels.EVENT_ROWS)
     space = table.dims[1:]
     chunks = table.chunks[1:]
-    coords = {k: v for k, v in table.coords.items() if set(v.dims) <= set(space)}
+    coords = {k: v.compute() for k, v in table.coords.items() if set(v.dims) <= set(space)}  # written now, per pixel
     empty = da.full((slots, *table.shape[1:]), np.nan, chunks=((slots,), *chunks))
     columns = [xr.DataArray(empty, dims=("event", *space), coords=coords) for _ in range(rows)]
     template = _events_table(columns, found)

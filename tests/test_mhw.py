@@ -2,6 +2,7 @@
 
 import warnings
 
+import dask.array
 import mhw_oracle as ref
 import numpy as np
 import pytest
@@ -449,6 +450,8 @@ def test_save_beyond_the_memory_limit_never_pads_the_whole_event_table(tmp_path,
     monkeypatch.setattr(mhw, "_padded_tables", fail)
     monkeypatch.setattr(mhw, "_table_limit", lambda: 1000, raising=False)
     sst = _save_case()
+    lon = 100.0 + np.arange(sst.y.size * sst.x.size).reshape(sst.y.size, sst.x.size)
+    sst = sst.assign_coords(lon=(("y", "x"), dask.array.from_array(lon, chunks=(2, -1))))  # lazy, as opened files
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mhw.BaseLengthWarning)
         found = mhw.detect(sst).compute()
@@ -458,6 +461,26 @@ def test_save_beyond_the_memory_limit_never_pads_the_whole_event_table(tmp_path,
         mhw.save(sst, tmp_path / "det.zarr", events=tmp_path / f"events{suffix}")
     assert table.sizes["event"] > 1
     back = oceanflow.open_dataset(tmp_path / f"events{suffix}").compute()
-    for var in table.data_vars:
+    for var in [*table.data_vars, "lon"]:
         xr.testing.assert_identical(back[var], table[var])
+    np.testing.assert_array_equal(back["lon"], lon)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["det.zarr", f"events{suffix}"]
+
+
+def test_save_refuses_a_concurrent_writer_before_replacing_any_output(tmp_path, monkeypatch):
+    """Another writer creating the events path while mhw.save runs: ConcurrentWriteError,
+    and the detection is not moved in either (every output checked before any commit)."""
+    from oceanflow.io.atomic import ConcurrentWriteError
+
+    write_events = mhw._write_events
+
+    def racing(output, *args, **kwargs):
+        write_events(output, *args, **kwargs)
+        output.path.mkdir()  # the other writer
+
+    monkeypatch.setattr(mhw, "_write_events", racing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        with pytest.raises(ConcurrentWriteError, match="created by another writer"):
+            mhw.save(_save_case(), tmp_path / "det.zarr", events=tmp_path / "events.zarr")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.zarr"]

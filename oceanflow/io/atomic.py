@@ -132,6 +132,12 @@ class Output:
             _WRITING.discard(old)
         return path
 
+    def check(self) -> None:
+        """Refuse (:class:`ConcurrentWriteError`) if another writer changed ``path`` since it was claimed:
+        outputs committed together are all checked first, so a conflict leaves every one of them unchanged."""
+        if _identity(self.path) != self.expected:
+            raise _conflict(self.path, self.expected)
+
     def _replace(self, path: Path, tmp: Path) -> Path | None:
         with _lock(path):
             _step("commit started", path)
