@@ -134,7 +134,7 @@ def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if nbytes < POOL_MIN_BYTES or not _writers[0] or not _COUNTS_REFERENCES:
+    if nbytes < POOL_MIN_BYTES or nbytes > POOL_BYTES or not _writers[0] or not _COUNTS_REFERENCES:
         return np.empty(shape, dtype)
     with _POOL_LOCK:
         buffer = None
@@ -145,7 +145,11 @@ def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
         if buffer is None:
             if not _writers[0]:
                 return np.empty(shape, dtype)
-            # full: drop free buffers (of other sizes, as none of this size is free) to make room
+            # full: drop free buffers (of other sizes, as none of this size is free) to make room,
+            # unless the buffers in use alone leave none
+            in_use = sum(_POOL[i].nbytes for i in range(len(_POOL)) if _references(_POOL, i) != _FREE_REFS)
+            if in_use + nbytes > POOL_BYTES:
+                return np.empty(shape, dtype)
             for i in reversed(range(len(_POOL))):
                 if sum(b.nbytes for b in _POOL) + nbytes <= POOL_BYTES:
                     break

@@ -184,3 +184,22 @@ def test_full_pool_drops_free_buffers_of_other_sizes_never_used_ones(monkeypatch
         used[:] = 1
         block[:] = 2
         np.testing.assert_array_equal(used, 1)
+
+
+def test_a_request_the_pool_cannot_hold_keeps_its_free_buffers(monkeypatch):
+    """Larger than the pool, or more than the buffers in use leave room for: plain
+    np.empty, and the free buffers stay for the sizes that reuse them."""
+    import numpy as np
+
+    from oceanflow import _memory
+
+    monkeypatch.setattr(_memory, "POOL_BYTES", 6 << 20)
+    mib = 1 << 18  # float32 values in 1 MiB
+    with _memory.returning_freed_blocks():
+        used = _memory.empty_block((4 * mib,), np.float32)  # 4 MiB in use
+        idle = _memory.empty_block((mib,), np.float32)  # 1 MiB, then free
+        del idle
+        for size in (7 * mib, 3 * mib):  # larger than the pool; more than the in-use 4 MiB leave room for
+            assert _memory.empty_block((size,), np.float32).base is None  # plain np.empty
+            assert sorted(b.nbytes >> 20 for b in _memory._POOL) == [1, 4]
+        assert used.base is not None
