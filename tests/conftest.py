@@ -20,6 +20,18 @@ CALENDARS = [
 ]
 
 
+#: (calendar, freq, feb29, window) of the window plans tested: leap days own, merged and dropped,
+#: a window of more than a year (steps pooled twice), and of one step
+WINDOW_PLANS = [
+    ("noleap", "dayofyear", "own", 11),
+    ("standard", "time.dayofyear", "own", 11),
+    ("standard", "dayofyear", "merge", 5),
+    ("standard", "dayofyear", "drop", 31),
+    ("360_day", "dayofyear", "own", 451),
+    ("all_leap", "dayofyear", "own", 1),
+]
+
+
 def make_field(
     calendar="numpy",
     start="2000-01-01",

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import make_field, monthday_labels
+from conftest import WINDOW_PLANS, make_field, monthday_labels
 
 import oceanflow
 from oceanflow.climatology.pooling import merge_program, window_keys
@@ -29,17 +29,7 @@ def pooled_steps(codes, ngroups, window):
     return pooled
 
 
-@pytest.mark.parametrize(
-    "calendar, freq, feb29, window",
-    [
-        ("noleap", "dayofyear", "own", 11),
-        ("standard", "time.dayofyear", "own", 11),
-        ("standard", "dayofyear", "merge", 5),
-        ("standard", "dayofyear", "drop", 31),
-        ("360_day", "dayofyear", "own", 451),
-        ("all_leap", "dayofyear", "own", 1),
-    ],
-)
+@pytest.mark.parametrize("calendar, freq, feb29, window", WINDOW_PLANS)
 def test_merge_program_pools_each_groups_window_steps(calendar, freq, feb29, window):
     """The program run on counts of time steps instead of partials: every group's row
     ends with exactly the steps of its windows, as often as they are pooled; keys are

@@ -11,7 +11,7 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import added_tasks, make_field, monthday_labels
+from conftest import WINDOW_PLANS, added_tasks, make_field, monthday_labels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -196,17 +196,7 @@ def test_oracle_hypothesis(
     assert_matches(result, expected, 2e-5 if dtype == "float32" else 1e-9)
 
 
-@pytest.mark.parametrize(
-    "calendar, freq, feb29, window",
-    [
-        ("noleap", "dayofyear", "own", 11),
-        ("standard", "time.dayofyear", "own", 11),
-        ("standard", "dayofyear", "merge", 5),
-        ("standard", "dayofyear", "drop", 31),
-        ("360_day", "dayofyear", "own", 451),
-        ("all_leap", "dayofyear", "own", 1),
-    ],
-)
+@pytest.mark.parametrize("calendar, freq, feb29, window", WINDOW_PLANS)
 def test_merge_plan_gives_each_group_its_keys(calendar, freq, feb29, window):
     """The plan run on multisets of keys instead of values: every group's slot
     holds exactly the keys it pools, as often as it pools them."""

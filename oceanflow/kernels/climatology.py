@@ -54,7 +54,7 @@ from __future__ import annotations
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -113,11 +113,16 @@ def grouped_chunk(update: Callable, name: str, doc: str) -> Kernel:
     pickling them, and a compiled function pickles differently in every
     process, so a closure would be compiled again in each.
     """
-    loop = types.FunctionType(_chunk_loop.__code__, {**globals(), "update": update}, name)
+    return _copied(_chunk_loop, {"update": update}, name, doc, _CHUNK)
+
+
+def _copied(template: Any, names: dict[str, Any], name: str, doc: str, layout: tuple) -> Any:
+    """A copy of ``template``'s loop named ``name``, with ``names`` as globals, declared as a gufunc of ``layout``."""
+    loop = types.FunctionType(template.__code__, {**globals(), **names}, name)
     loop.__qualname__ = name
     loop.__doc__ = doc
     loop.__module__ = __name__
-    return gufunc(*_CHUNK)(loop)
+    return gufunc(*layout)(loop)
 
 
 @njit(inline="always")
@@ -273,11 +278,7 @@ def merge_kernel(combine: Callable, name: str, doc: str) -> Kernel:
     the starting partials (a broadcast view; it also gives ``out``'s shape).
     Copies of one loop, as :func:`grouped_chunk`.
     """
-    loop = types.FunctionType(_merge_loop.__code__, {**globals(), "combine": combine}, name)
-    loop.__qualname__ = name
-    loop.__doc__ = doc
-    loop.__module__ = __name__
-    return gufunc(*_MERGE)(loop)
+    return _copied(_merge_loop, {"combine": combine}, name, doc, _MERGE)
 
 
 @njit(inline="always")
