@@ -150,12 +150,14 @@ def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
             in_use = sum(_POOL[i].nbytes for i in range(len(_POOL)) if _references(_POOL, i) != _FREE_REFS)
             if in_use + nbytes > POOL_BYTES:
                 return np.empty(shape, dtype)
+            total = sum(b.nbytes for b in _POOL)
             for i in reversed(range(len(_POOL))):
-                if sum(b.nbytes for b in _POOL) + nbytes <= POOL_BYTES:
+                if total + nbytes <= POOL_BYTES:
                     break
                 if _references(_POOL, i) == _FREE_REFS:
+                    total -= _POOL[i].nbytes
                     del _POOL[i]
-            if sum(b.nbytes for b in _POOL) + nbytes > POOL_BYTES:
+            if total + nbytes > POOL_BYTES:
                 return np.empty(shape, dtype)
             buffer = np.empty(nbytes, np.uint8)
             _POOL.append(buffer)

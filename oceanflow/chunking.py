@@ -474,7 +474,7 @@ def _plan_whole_series(obj, dim, target, memory_per_worker, threads_per_worker, 
             "Use workers with more memory per thread, or a shorter period (base=)"
         )
     step = storage_chunks(obj).get(dim, 1)
-    block = plan.itemsize * math.prod(chunks[d] for d in space)
+    block = max(1, plan.itemsize * math.prod(chunks[d] for d in space))  # a zero-length dimension: no data
     target = int(target or default_target(**resources))
     chunks[dim] = min(ntime, max(step, target // block // step * step))
     reasons[dim] = f"storage chunk {step}, grown towards the target" if step > 1 else "grown towards the target"

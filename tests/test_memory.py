@@ -81,6 +81,7 @@ def test_blocks_reuse_freed_memory_only_while_writing_and_never_while_used():
 
     import numpy as np
 
+    from oceanflow import _memory
     from oceanflow._memory import empty_block, returning_freed_blocks
 
     def faults(block, value):  # page faults writing a block: none in used memory, 16 or more in 32 MiB of new
@@ -104,7 +105,8 @@ def test_blocks_reuse_freed_memory_only_while_writing_and_never_while_used():
         assert empty_block((3,), np.float32).base is None  # small blocks: plain np.empty
     del second, third
     outside = empty_block(shape, np.float32)
-    assert faults(outside, 4) >= 16  # the pool is emptied after the save
+    assert faults(outside, 4) >= 16  # plain np.empty outside a save
+    assert _memory._POOL == []  # the pool is emptied after the save
 
 
 def test_pool_emptied_by_the_last_writer_while_other_threads_take_blocks():

@@ -643,7 +643,7 @@ def _sample_shrinks(flat: np.ndarray, spans: list[tuple[int, int]]) -> bool:
         start = a + (b - a - 1024) * i // 3
         windows.append(flat[start : start + 1024])
     sample = np.concatenate(windows)
-    return len((_fast_zlib or zlib).compress(sample, 1)) <= (1 - SAVES) * sample.size
+    return len(_fast_zlib.compress(sample, 1)) <= (1 - SAVES) * sample.size  # only called where isal is
 
 
 _WORDS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
