@@ -49,6 +49,7 @@ True
 from __future__ import annotations
 
 import datetime
+import inspect
 import itertools
 import logging
 import math
@@ -213,7 +214,7 @@ def _detect(sst, clim, options, detection, *, freq=None, tables=False):
         )
     if clim is not None:  # (else computed lazily in the detection's own tasks, from the same read of the data)
         clim = setup.checked_clim(sst, clim)
-    periods = None if freq is None else (_summary_periods(setup.days, years_per_block(freq)),)
+    periods = None if freq is None else _summary_periods(setup.days, years_per_block(freq))
     return setup.detect(sst, clim, **detection, periods=periods, tables=tables)
 
 
@@ -358,8 +359,9 @@ def save(
     unknown = set(options) - {"base", "pctile", "window", "smooth", "cold"}
     if unknown:
         raise TypeError(f"save() got unexpected keyword arguments {sorted(unknown)}; see oceanflow.mhw.detect")
-    detection = {"min_duration": 5, "join_gaps": True, "max_gap": 2, **detection}
-    options = {"base": None, "pctile": 90, "window": 11, "smooth": 31, "cold": False, **options}
+    defaults = _detect_defaults()
+    detection = {k: detection.get(k, defaults[k]) for k in ("min_duration", "join_gaps", "max_gap")}
+    options = {k: options.get(k, defaults[k]) for k in ("base", "pctile", "window", "smooth", "cold")}
     if summary is not None:
         years_per_block(freq)
     targets = {"detection": Path(path)}
@@ -391,6 +393,12 @@ def save(
             output.discard()
         raise
     return targets
+
+
+def _detect_defaults():
+    """:func:`detect`'s keyword defaults, the one place they are written."""
+    parameters = inspect.signature(detect).parameters.values()
+    return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
 
 
 def _check_targets(targets):
@@ -856,7 +864,7 @@ class _Setup:
         """The detection Dataset of :func:`detect`; with ``clim`` None the thresholds are computed
         in the detection's own tasks (one task per block: its series joined once).
 
-        ``periods`` (the summary's ``(period_of_step, years_per_block)``) and
+        ``periods`` (the summary's period of each time step, 0, 1, ...) and
         ``tables`` add, from the same tasks and the blocks in memory, the
         summary's columns and each block's event table (see :func:`save`).
         Returns ``(found, summary columns or None, table or None)``.
@@ -879,8 +887,8 @@ class _Setup:
         else:
             extras = (clim["seas"].astype(np.float64), clim["thresh"].astype(np.float64))
         if periods is not None:
-            options["period_of_step"] = periods[0]
-            nblocks = int(periods[0][-1]) + 1
+            options["period_of_step"] = periods
+            nblocks = int(periods[-1]) + 1
             lengths += [nblocks] * len(kernels.SUMMARY_ROWS)
             dims += ["period"] * len(kernels.SUMMARY_ROWS)
             dtypes += [np.float64] * len(kernels.SUMMARY_ROWS)
@@ -1086,7 +1094,7 @@ def _checked_detection(detected):
 
 def _events_dataset(detected):
     """The event table: one pass over the daily variables, after one over ``event`` for its size."""
-    _checked_detection(detected)
+    days = _checked_detection(detected)
     found = int(detected["event"].max())
     count = max(found, 1)  # without any event, one slot of NaN
     cold = float(detected.attrs.get("mhw_cold", 0))
@@ -1098,7 +1106,7 @@ def _events_dataset(detected):
         dim="event",
         dtypes=(np.float64,) * len(kernels.EVENT_ROWS),
         name="mhw-events",
-        day=_Calendar(decoded_time(detected["time"])).row,
+        day=days.row,
         params=np.array([cold]),
         slots=count,
     )
