@@ -100,15 +100,17 @@ def _oracle(values, labels, stat, window, min_count, ddof):
     return found, np.stack(results)
 
 
+@pytest.mark.parametrize("chunked", [True, False])
 @pytest.mark.parametrize("stat", ["mean", "sum", "count", "std", "var", "min", "max"])
-def test_moments_with_a_window_across_merge_tiles(stat):
+def test_moments_with_a_window_across_merge_tiles(stat, chunked):
     """More pixels than a merge tile, and not a multiple of it; a leap-year calendar, year
-    chunks, NaN everywhere and pixels with no values at all; min_count and ddof."""
+    chunks (or NumPy in memory), NaN everywhere and pixels with no values at all; min_count and ddof."""
     shape = (2, 2 * MERGE_TILE + 13)  # a piece of rows is the pixels of a task: more than two tiles
     obj = make_field("standard", start="1999-12-25", periods=3 * 365 + 20, shape=shape, nan_fraction=0.3)
     obj[:, 0, :3] = np.nan  # no valid value at all
     options = {"ddof": 1} if stat in ("std", "var") else {}
-    result = oceanflow.climatology(obj.chunk(time=365), "dayofyear", stat, window=11, min_count=20, **options)
+    data = obj.chunk(time=365) if chunked else obj
+    result = oceanflow.climatology(data, "dayofyear", stat, window=11, min_count=20, **options)
     labels = np.asarray(monthday_labels(obj.time))
     found, expected = _oracle(obj.values, labels, stat, 11, 20, options.get("ddof", 0))
     assert result.dayofyear.values.tolist() == found

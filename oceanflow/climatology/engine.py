@@ -40,7 +40,6 @@ from ..kernels.quantiles import (
     LANES,
     STREAM_SAMPLE,
     STREAM_THRESHOLDS,
-    merge_plan,
     quantile_params,
     sorting_network,
     stream_bounds,
@@ -302,8 +301,7 @@ def order_arguments(plan):
     network = sorting_network(keys.run_length)
     ops = np.zeros((0, 4), np.int64)
     if keys.run_length:
-        sizes = keys.key_stops - keys.key_starts
-        ops = merge_plan(sizes, keys.keys, keys.group_starts, keys.group_stops, keys.centers)
+        ops = keys.merge_plan()
     params = quantile_params(plan.options.method, plan.min_count, keys.run_length)
     layout = (keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops)
     return (*layout, *network, ops, plan.options.q, params)

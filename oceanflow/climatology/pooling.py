@@ -103,9 +103,7 @@ class WindowKeys:
 def window_keys(codes: np.ndarray, window: int, ngroups: int) -> WindowKeys:
     """The :class:`WindowKeys` of group ``codes`` (-1: no group; ``ngroups`` groups) and an odd ``window``."""
     keys = order_keys(codes, ngroups, window)
-    sizes = keys.key_stops - keys.key_starts
-    ops = merge_plan(sizes, keys.keys, keys.group_starts, keys.group_stops, keys.centers)
-    program, scratch = merge_program(ops, ngroups)
+    program, scratch = merge_program(keys.merge_plan(), ngroups)
     return WindowKeys(keys.codes, keys.key_starts.size, ngroups, program, scratch)
 
 
@@ -197,9 +195,9 @@ def merged_finalized(
     merged, tile = np.empty((nq, rows, 0)), np.empty((rows, 0), work)
     for start in range(0, npix, MERGE_TILE):
         width = min(MERGE_TILE, npix - start)
-        if merged.shape[2] != width:
+        if merged.shape[2] != width:  # the first tile, and a narrower last one
             merged, tile = np.empty((nq, rows, width)), np.empty((rows, width), work)
-        init = np.broadcast_to(np.asarray(aggregation.init, np.float64)[:, None, None], merged.shape)
+            init = np.broadcast_to(np.asarray(aggregation.init, np.float64)[:, None, None], merged.shape)
         merge(parts, keys.program, init, start, out=merged)
         finalize(merged, params, out=tile)
         result[:, start : start + width] = tile[: keys.ngroups]
@@ -223,6 +221,11 @@ class OrderKeys:
     run_length: int
     centers: np.ndarray
     codes: np.ndarray
+
+    def merge_plan(self) -> np.ndarray:
+        """The windows' shared prefix/suffix merges of these keys (:func:`~oceanflow.kernels.quantiles.merge_plan`)."""
+        sizes = self.key_stops - self.key_starts
+        return merge_plan(sizes, self.keys, self.group_starts, self.group_stops, self.centers)
 
 
 def order_keys(codes: np.ndarray, ngroups: int, window: int | None) -> OrderKeys:
