@@ -1,5 +1,6 @@
 """oceanflow.mhw against the reference definitions (tests/mhw_oracle.py), pixel by pixel."""
 
+import contextlib
 import warnings
 
 import dask.array
@@ -484,3 +485,45 @@ def test_save_refuses_a_concurrent_writer_before_replacing_any_output(tmp_path, 
         with pytest.raises(ConcurrentWriteError, match="created by another writer"):
             mhw.save(_save_case(), tmp_path / "det.zarr", events=tmp_path / "events.zarr")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.zarr"]
+
+
+def _huge_page_advice():
+    """NumPy's huge-page advice now (set back at once): the switch returns the value it replaces."""
+    from numpy._core import multiarray
+
+    previous = multiarray._set_madvise_hugepage(True)
+    multiarray._set_madvise_hugepage(previous)
+    return previous
+
+
+@pytest.mark.parametrize("failing", [False, True])
+def test_save_allocates_its_blocks_in_small_pages_and_restores_the_advice(tmp_path, monkeypatch, failing):
+    """mhw.save turns NumPy's huge-page advice off while its tasks allocate, and back
+    to what it was afterwards, also after a failure; a choice made in the environment is kept."""
+    from numpy._core import multiarray
+
+    seen = []
+    block = mhw._mhw_block
+
+    def recording(*args, **kwargs):
+        seen.append(_huge_page_advice())
+        if failing:
+            raise RuntimeError("injected")
+        return block(*args, **kwargs)
+
+    monkeypatch.setattr(mhw, "_mhw_block", recording)
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    before = multiarray._set_madvise_hugepage(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+            for n, (environment, expected) in enumerate([(None, False), ("1", True)]):
+                if environment is not None:
+                    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", environment)
+                seen.clear()
+                with pytest.raises(RuntimeError, match="injected") if failing else contextlib.nullcontext():
+                    mhw.save(_save_case(), tmp_path / f"det{n}.zarr", events=tmp_path / f"events{n}.zarr")
+                assert seen and set(seen) == {expected}
+                assert _huge_page_advice() is True
+    finally:
+        multiarray._set_madvise_hugepage(before)
