@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..kernels.deflate import huffman_block, huffman_bound, sampled_statistics
 from ..kernels.shuffle import byte_shuffle
 
 __all__ = [
@@ -119,8 +120,9 @@ class Codec:
     def compress(self, chunk: np.ndarray, *, reuse: bool = False) -> bytes | np.ndarray:
         """What HDF5 stores for ``chunk`` (in the dataset's dtype) after its filters: a buffer.
 
-        ``reuse``: copies (contiguous, shuffled) go to this thread's scratch
-        buffers, so an uncompressed result is valid until its next call only.
+        ``reuse``: copies (contiguous, shuffled) and the deflated bytes go to
+        this thread's scratch buffers, so the result is valid until its next
+        call only.
         """
         if self.shuffle and chunk.dtype.itemsize > 1:
             data = _shuffled(chunk, reuse)
@@ -131,7 +133,7 @@ class Codec:
         if self.name == "deflate":
             if _fast_zlib is not None and self.level <= 3:
                 if self.shuffle and chunk.dtype.itemsize > 1:
-                    return _deflate_planes(data, chunk.dtype.itemsize, self.level)
+                    return _deflate_planes(data, chunk.dtype.itemsize, self.level, reuse)
                 return _fast_zlib.compress(data, self.level)
             return zlib.compress(data.data, self.level)
         import numcodecs
@@ -510,6 +512,8 @@ def _write_region(
     stored, batch, held = 0, [], 0
     for corner in itertools.product(*(range(a, b, c) for a, b, c in zip(lo, hi, target.chunks, strict=True))):
         payload = target.codec.compress(_chunk_at(corner, pieces, starts, target, reuse), reuse=reuse)
+        if reuse and not local:  # in this thread's scratch buffer, which the next chunk overwrites: kept
+            payload = bytes(payload)
         size = payload.nbytes if isinstance(payload, np.ndarray) else len(payload)
         batch.append((corner, payload))
         held += size
@@ -566,67 +570,116 @@ def _shuffled(chunk: np.ndarray, reuse: bool = False) -> np.ndarray:
 
 #: Bytes judged at a time by :func:`_worth_deflating`: deflated, or kept in one stored block.
 SEGMENT = 65280
-#: A segment is deflated if at least this fraction of its bytes equal the byte before (random bytes: 1/256) ...
+#: Bytes of a segment :func:`_worth_deflating` looks at.
+SAMPLE = 4096
+#: A segment is deflated if at least this fraction of the sampled bytes equal the byte before (random bytes: 1/256) ...
 RUNS = 0.01
-#: ... or if one byte value takes this many of a 4096-byte sample from its middle (random bytes: about 30) ...
+#: ... or if one byte value takes this many of the :data:`SAMPLE` sampled bytes (random bytes: about 30) ...
 COMMONEST = 64
+#: Deflated with back references (not as literals) where equal neighbours exceed by this fraction of the sample
+#: those that independent draws from its histogram would give.
+EXCESS_RUNS = 0.05
+#: ... or where one byte value takes this fraction of the sample (a literal costs at least a bit).
+MOSTLY = 0.75
 #: ... or if deflating a 4 KiB sample of a plane's other segments saves this fraction of it (random bytes: none).
 SAVES = 0.02
 _ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, fastest level; (0x78 * 256 + 0x01) % 31 == 0
 
 
-def _deflate_planes(shuffled: np.ndarray, planes: int, level: int) -> bytes:
+def _deflate_planes(shuffled: np.ndarray, planes: int, level: int, reuse: bool = False) -> np.ndarray:
     """One zlib stream of the shuffled bytes (``planes`` byte planes), as HDF5's deflate filter stores it: each
-    plane cut into segments of at most :data:`SEGMENT` bytes, deflated, or kept in deflate's stored blocks where
-    they look random and a trial deflate of a sample does not shrink them (the low mantissa bytes of noisy data,
-    which no deflate level compresses).
+    plane cut into segments of at most :data:`SEGMENT` bytes, each written as :func:`_worth_deflating` judges it:
+    deflated by ISA-L (back references), coded as literals with the segment's own Huffman code
+    (:func:`~oceanflow.kernels.deflate.huffman_block`), or kept in deflate's stored blocks where they look random
+    and a trial deflate of a sample does not shrink them (the low mantissa bytes of noisy data, which no deflate
+    level compresses).
 
-    Compressing random bytes costs as much as any others and gains nothing:
-    on the benchmark's anomalies two byte planes of four are such, and this
-    saves a third of a chunk's CPU time, at the same size.  Each run of deflated
-    segments is a raw deflate stream ended by a sync flush (byte aligned, not
-    final), so runs and stored blocks follow each other in one valid stream,
-    closed by an empty final stored block and the Adler-32 of all the bytes.
+    Compressing random bytes costs as much as any others and gains nothing,
+    and looking for back references in bytes drawn independently from a
+    skewed histogram (the exponent and the low mantissa bytes of anomalies)
+    finds none: there a block of literals is smaller and several times
+    faster.  Each run of deflated segments is a raw deflate stream ended by a
+    sync flush (byte aligned, not final), so runs and stored blocks follow
+    each other in one valid stream, closed by an empty final stored block and
+    the Adler-32 of all the bytes.  ``reuse``: the result in this thread's
+    scratch buffer (valid until its next call).
     """
     flat = shuffled.reshape(-1)
     plane = flat.size // planes
     pieces = -(-plane // SEGMENT)
     bounds = [p * plane + plane * k // pieces for p in range(planes) for k in range(pieces)] + [flat.size]
-    kinds = [_worth_deflating(flat[a:b]) for a, b in itertools.pairwise(bounds)]
-    for p in range(planes):  # random-looking segments are stored unless a trial deflate shrinks them (ramps)
-        plain = [k for k in range(p * pieces, (p + 1) * pieces) if not kinds[k]]
-        if plain and _sample_shrinks(flat, [(bounds[k], bounds[k + 1]) for k in plain]):
-            for k in plain:
-                kinds[k] = True
-    parts = [_ZLIB_HEADER]
+    kinds = _segment_kinds(flat, bounds)
+    plain = [k for k in range(len(kinds)) if kinds[k] == _STORED]
+    if plain and _sample_shrinks(flat, [(bounds[k], bounds[k + 1]) for k in plain]):
+        for k in plain:  # random-looking segments are stored unless a trial deflate shrinks them (ramps)
+            kinds[k] = _LZ
+    parts: list[Any] = [_ZLIB_HEADER]
+    coded, used = _scratch("huffman", huffman_bound(flat.size)), 0
     i = 0
     while i < len(kinds):
         j = i
         while j < len(kinds) and kinds[j] == kinds[i]:
             j += 1
-        if kinds[i]:
+        run = flat[bounds[i] : bounds[j]]
+        if kinds[i] == _HUFFMAN:
+            size = huffman_block(run, coded[used:])
+            if size < run.size:
+                parts.append(coded[used : used + size])
+                used += size
+                i = j
+                continue
+        if kinds[i] == _LZ:
             packer = _fast_zlib.compressobj(level, _fast_zlib.DEFLATED, -15)
-            parts += [packer.compress(flat[bounds[i] : bounds[j]]), packer.flush(_fast_zlib.Z_SYNC_FLUSH)]
-        else:
+            parts += [packer.compress(run), packer.flush(_fast_zlib.Z_SYNC_FLUSH)]
+        else:  # stored (or literals that would not have been smaller)
             for a, b in itertools.pairwise(bounds[i : j + 1]):
-                parts += [b"\x00", _stored_lengths(b - a), flat[a:b].tobytes()]
+                parts += [b"\x00", _stored_lengths(b - a), flat[a:b]]
         i = j
     parts += [b"\x01", _stored_lengths(0), (_fast_zlib.adler32(flat) & 0xFFFFFFFF).to_bytes(4, "big")]
-    return b"".join(parts)
+    sizes = [len(part) if isinstance(part, bytes) else part.size for part in parts]
+    total = sum(sizes)
+    out = _scratch("deflated", total) if reuse else np.empty(total, np.uint8)
+    view, at = out.data, 0  # each part copied once (a stored segment straight from the shuffled bytes)
+    for part, size in zip(parts, sizes, strict=True):
+        view[at : at + size] = part
+        at += size
+    return out
 
 
 def _stored_lengths(size: int) -> bytes:
     return size.to_bytes(2, "little") + (size ^ 0xFFFF).to_bytes(2, "little")
 
 
-def _worth_deflating(segment: np.ndarray) -> bool:
-    """Whether bytes look compressible: runs of equal bytes, or a byte value much commoner than others."""
-    if segment.size < 4096:
-        return True
-    if np.count_nonzero(segment[1:] == segment[:-1]) >= RUNS * segment.size:
-        return True
-    middle = (segment.size - 4096) // 2
-    return int(np.bincount(segment[middle : middle + 4096], minlength=256).max()) >= COMMONEST
+_STORED, _LZ, _HUFFMAN = 0, 1, 2  # how :func:`_deflate_planes` writes a segment
+
+
+def _segment_kinds(flat: np.ndarray, bounds: Sequence[int]) -> list[int]:
+    """How to write each segment ``flat[bounds[k]:bounds[k + 1]]`` of the byte planes: ``_LZ`` (deflate with
+    back references) where equal bytes follow each other more often than the segment's histogram explains
+    (:data:`EXCESS_RUNS`: smooth fields, constant land) or one byte value is most of them (:data:`MOSTLY`), ``_HUFFMAN``
+    (literals) where one byte value is much commoner than others, else ``_STORED`` (random-looking) unless
+    equal bytes follow each other often (:data:`RUNS`).
+
+    Judged on :data:`SAMPLE` bytes spread evenly over each segment (every
+    ``size // SAMPLE``-th byte, and the byte after each for the runs), all
+    segments in one kernel call: reading all of them cost a sixth of the
+    deflate it was meant to save.
+    """
+    starts = np.asarray(bounds[:-1], np.int64)
+    sizes = np.diff(np.asarray(bounds, np.int64))
+    big = sizes >= 2 * SAMPLE  # smaller segments (small chunks): deflated
+    kinds = np.full(starts.size, _LZ, np.int64)
+    if not big.any():
+        return kinds.tolist()
+    stats = np.empty((int(big.sum()), 3), np.int64)
+    sampled_statistics(flat, starts[big], sizes[big] // SAMPLE, SAMPLE, stats)
+    runs, commonest = stats[:, 0], stats[:, 2]
+    chance = stats[:, 1] / SAMPLE  # equal neighbours expected of independent draws from the histogram
+    judged = np.where(runs >= RUNS * SAMPLE, _LZ, _STORED)
+    judged = np.where(commonest >= COMMONEST, _HUFFMAN, judged)
+    lz = (runs - chance >= EXCESS_RUNS * SAMPLE) | (commonest >= MOSTLY * SAMPLE)  # literals: a bit or more each
+    kinds[big] = np.where(lz, _LZ, judged)
+    return kinds.tolist()
 
 
 def _sample_shrinks(flat: np.ndarray, spans: list[tuple[int, int]]) -> bool:
@@ -634,8 +687,9 @@ def _sample_shrinks(flat: np.ndarray, spans: list[tuple[int, int]]) -> bool:
 
     The low byte plane of a counter or an index (0, 1, ..., 255, 0, 1, ...)
     has no runs and a flat histogram, yet deflate's back references shrink it
-    about 100x.  One trial per plane, not per segment: a trial deflate costs
-    about 20 us whatever its size, as much as the saving on a segment.
+    about 100x.  One trial per chunk, over all its random-looking segments,
+    not one per segment or plane: a trial deflate costs about 20 us whatever
+    its size, as much as the saving on a segment.
     """
     windows = []
     for i in range(4):

@@ -1,0 +1,234 @@
+"""Deflate blocks of literals only (RFC 1951 dynamic Huffman codes, no back references), for byte planes.
+
+After HDF5's shuffle, the sign-and-exponent and the low mantissa bytes of
+noisy float fields are nearly independent draws from a skewed histogram:
+back references find almost nothing there, and an LZ77 deflate (zlib,
+ISA-L) spends most of its time looking for them.  A block of literals coded
+with the segment's own Huffman code is as small or smaller (the code fits
+the whole segment's histogram) and several times faster to write.
+
+:func:`huffman_block` writes one non-final dynamic-Huffman block followed by
+an empty stored block, as zlib's ``Z_SYNC_FLUSH`` does, so that what follows
+starts on a byte boundary (stored blocks, other raw deflate runs).
+
+Example
+-------
+>>> import zlib
+>>> data = np.frombuffer(b"abracadabra" * 50, np.uint8)
+>>> out = np.empty(huffman_bound(data.size), np.uint8)
+>>> n = huffman_block(data, out)
+>>> zlib.decompressobj(-15).decompress(out[:n].tobytes()) == data.tobytes()
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._declare import njit
+
+__all__ = ["huffman_block", "huffman_bound"]
+
+# the order in which the code length code's lengths are sent (RFC 1951, 3.2.7)
+_ORDER = np.array([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15], np.int64)
+
+
+def huffman_bound(size: int) -> int:
+    """Bytes :func:`huffman_block` may write for ``size`` bytes (codes of at most 15 bits, the header, the flush)."""
+    return 2 * size + 512
+
+
+@njit
+def _code_lengths(freq, limit, lengths):
+    """Huffman code lengths (at most ``limit`` bits) for the symbols of nonzero ``freq``: into ``lengths``.
+
+    Where the optimal code is deeper than ``limit``, the counts are halved
+    (a present symbol keeps at least 1) and the code is built again.
+    """
+    n = freq.shape[0]
+    f = freq.astype(np.int64)
+    while True:
+        for i in range(n):
+            lengths[i] = 0
+        present = np.nonzero(f)[0]
+        m = present.size
+        if m == 0:
+            return
+        if m == 1:
+            lengths[present[0]] = 1
+            return
+        order = present[np.argsort(f[present], kind="mergesort")]
+        weight = np.empty(2 * m - 1, np.int64)
+        parent = np.empty(2 * m - 1, np.int64)
+        for i in range(m):
+            weight[i] = f[order[i]]
+        leaf, inner = 0, m
+        for node in range(m, 2 * m - 1):  # two queues: sorted leaves, inner nodes made in increasing weight
+            pair = np.empty(2, np.int64)
+            for k in range(2):
+                if leaf < m and (inner >= node or weight[leaf] <= weight[inner]):
+                    pair[k] = leaf
+                    leaf += 1
+                else:
+                    pair[k] = inner
+                    inner += 1
+            weight[node] = weight[pair[0]] + weight[pair[1]]
+            parent[pair[0]] = node
+            parent[pair[1]] = node
+        depth = np.zeros(2 * m - 1, np.int64)
+        deepest = 0
+        for node in range(2 * m - 3, -1, -1):
+            depth[node] = depth[parent[node]] + 1
+            if node < m and depth[node] > deepest:
+                deepest = depth[node]
+        if deepest <= limit:
+            for i in range(m):
+                lengths[order[i]] = depth[i]
+            return
+        for i in range(n):
+            if f[i] > 0:
+                f[i] = (f[i] + 1) // 2
+
+
+@njit
+def _canonical(lengths, codes):
+    """Canonical codes of ``lengths`` (RFC 1951, 3.2.2), bit-reversed for deflate's LSB-first bit order."""
+    count = np.zeros(16, np.int64)
+    for length in lengths:
+        count[length] += 1
+    count[0] = 0
+    following = np.zeros(16, np.int64)
+    code = 0
+    for bits in range(1, 16):
+        code = (code + count[bits - 1]) << 1
+        following[bits] = code
+    for i in range(lengths.shape[0]):
+        length = lengths[i]
+        if length:
+            value = following[length]
+            following[length] += 1
+            reversed_ = 0
+            for _ in range(length):
+                reversed_ = (reversed_ << 1) | (value & 1)
+                value >>= 1
+            codes[i] = reversed_
+
+
+@njit
+def huffman_block(data, out):
+    """Write ``data`` (uint8) into ``out`` as one non-final deflate block of literals, then an empty stored block;
+    return the bytes written (``out`` needs :func:`huffman_bound` bytes)."""
+    counts = np.zeros((4, 256), np.int64)  # four histograms: no wait on the last increment of the same count
+    whole = data.shape[0] // 4 * 4
+    for i in range(0, whole, 4):
+        counts[0, data[i]] += 1
+        counts[1, data[i + 1]] += 1
+        counts[2, data[i + 2]] += 1
+        counts[3, data[i + 3]] += 1
+    for i in range(whole, data.shape[0]):
+        counts[0, data[i]] += 1
+    freq = np.zeros(257, np.int64)
+    for k in range(4):
+        freq[:256] += counts[k]
+    freq[256] = 1  # end of block
+    lit_len = np.zeros(257, np.int64)
+    _code_lengths(freq, 15, lit_len)
+    lit_code = np.zeros(257, np.int64)
+    _canonical(lit_len, lit_code)
+    # two distance codes of one bit (a complete code, never used): accepted by every inflater
+    sent = np.zeros(259, np.int64)
+    sent[:257] = lit_len
+    sent[257] = 1
+    sent[258] = 1
+    cl_freq = np.zeros(19, np.int64)
+    for length in sent:
+        cl_freq[length] += 1
+    cl_len = np.zeros(19, np.int64)
+    _code_lengths(cl_freq, 7, cl_len)
+    cl_code = np.zeros(19, np.int64)
+    _canonical(cl_len, cl_code)
+    hclen = 19
+    while hclen > 4 and cl_len[_ORDER[hclen - 1]] == 0:
+        hclen -= 1
+
+    pos = 0
+    acc = np.uint64(0)
+    nbits = 0
+    # header: BFINAL 0, BTYPE 2 (dynamic), HLIT 0 (257 codes), HDIST 1 (2 codes), HCLEN
+    head = np.array([0, 2, 0, 1, hclen - 4], np.int64)
+    widths = np.array([1, 2, 5, 5, 4], np.int64)
+    for k in range(5):
+        acc |= np.uint64(head[k]) << np.uint64(nbits)
+        nbits += widths[k]
+    for k in range(hclen):
+        acc |= np.uint64(cl_len[_ORDER[k]]) << np.uint64(nbits)
+        nbits += 3
+        while nbits >= 8:
+            out[pos] = np.uint8(acc & np.uint64(0xFF))
+            pos += 1
+            acc >>= np.uint64(8)
+            nbits -= 8
+    for length in sent:
+        acc |= np.uint64(cl_code[length]) << np.uint64(nbits)
+        nbits += cl_len[length]
+        while nbits >= 8:
+            out[pos] = np.uint8(acc & np.uint64(0xFF))
+            pos += 1
+            acc >>= np.uint64(8)
+            nbits -= 8
+    table = np.empty(257, np.uint64)  # code | length << 32: one lookup per byte
+    for i in range(257):
+        table[i] = np.uint64(lit_code[i]) | (np.uint64(lit_len[i]) << np.uint64(32))
+    low = np.uint64(0xFFFFFFFF)
+    held = np.uint64(nbits)
+    for byte in data:
+        entry = table[byte]
+        acc |= (entry & low) << held
+        held += entry >> np.uint64(32)
+        if held >= np.uint64(32):  # at most 31 + 15 bits held
+            out[pos] = np.uint8(acc & np.uint64(0xFF))
+            out[pos + 1] = np.uint8((acc >> np.uint64(8)) & np.uint64(0xFF))
+            out[pos + 2] = np.uint8((acc >> np.uint64(16)) & np.uint64(0xFF))
+            out[pos + 3] = np.uint8((acc >> np.uint64(24)) & np.uint64(0xFF))
+            pos += 4
+            acc >>= np.uint64(32)
+            held -= np.uint64(32)
+    nbits = int(held)
+    acc |= np.uint64(lit_code[256]) << np.uint64(nbits)
+    nbits += lit_len[256]
+    nbits += 3  # an empty stored block: BFINAL 0, BTYPE 0, then to the byte boundary, LEN 0, NLEN 0xFFFF
+    while nbits > 0:
+        out[pos] = np.uint8(acc & np.uint64(0xFF))
+        pos += 1
+        acc >>= np.uint64(8)
+        nbits -= 8
+    out[pos] = 0
+    out[pos + 1] = 0
+    out[pos + 2] = 0xFF
+    out[pos + 3] = 0xFF
+    return pos + 4
+
+
+@njit
+def sampled_statistics(flat, starts, steps, sample, out):
+    """For each segment ``k``, bytes ``flat[starts[k] + i * steps[k]]`` for ``i < sample``: into ``out[k]`` the
+    number equal to the byte after them (runs), the sum of squared counts of byte values, and the commonest
+    value's count."""
+    counts = np.zeros(256, np.int64)
+    for k in range(starts.shape[0]):
+        counts[:] = 0
+        runs = 0
+        at = starts[k]
+        for _ in range(sample):
+            byte = flat[at]
+            counts[byte] += 1
+            runs += byte == flat[at + 1]
+            at += steps[k]
+        squares = 0
+        commonest = 0
+        for value in range(256):
+            squares += counts[value] * counts[value]
+            commonest = max(commonest, counts[value])
+        out[k, 0] = runs
+        out[k, 1] = squares
+        out[k, 2] = commonest
