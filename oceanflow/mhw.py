@@ -565,8 +565,8 @@ def _padded_tables(blocks, table, found):
     """The blocks' event tables (``(rows * slots, *block)``, each with its own
     slots: its largest event number, at least 1) as one column per row:
     DataArrays ``(event, *space)`` of ``found`` slots (the largest number of
-    events of a pixel), NaN beyond a pixel's events, chunked as the detection's
-    blocks.  ``blocks`` is emptied as they are copied (each freed once in place)."""
+    events of a pixel), NaN beyond a pixel's events, in memory.  ``blocks``
+    is emptied as they are copied (each freed once in place)."""
     rows = len(kernels.EVENT_ROWS)
     space = table.dims[1:]
     chunks = table.chunks[1:] if table.chunks else tuple((n,) for n in table.shape[1:])
@@ -582,10 +582,9 @@ def _padded_tables(blocks, table, found):
     if blocks:
         raise AssertionError(f"{len(blocks)} event tables left over: the blocks do not match the detection's")
     coords = {k: v for k, v in table.coords.items() if set(v.dims) <= set(space)}
-    return [
-        xr.DataArray(data[r], dims=("event", *space), coords=coords).chunk(dict(zip(space, chunks, strict=True)))
-        for r in range(rows)
-    ]
+    # in memory, not rechunked to the blocks (hashing every column, a store task per block and
+    # column): written in one call per variable, the storage chunks the format's default
+    return [xr.DataArray(data[r], dims=("event", *space), coords=coords) for r in range(rows)]
 
 
 #: Colours of the categories in :func:`plot` (moderate to extreme).
