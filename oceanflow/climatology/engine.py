@@ -15,7 +15,10 @@ finalizing (see :mod:`.pooling`).  Order statistics (median, quantiles): one
 task per spatial block (or row piece of one) gathers the block's whole series
 from its time chunks (:func:`oceanflow._blockwise.gather`), a pixel range at
 a time, and runs the order-statistic kernel on it: tasks = chunks + spatial
-blocks, memory per task = one spatial block's series.  The block functions
+blocks, memory per task = one spatial block's series.  Months or seasons of
+many years (selected on the time chunks, :func:`streamed`) instead count each
+chunk as it arrives, in a chain of one task per chunk, and select once the
+last one is in (:func:`_stream_dask`): the counting overlaps the reading.  The block functions
 are module-level so that dask pickles them by name and workers compile each
 kernel once.
 """
@@ -33,7 +36,8 @@ from typing import Any
 import numpy as np
 from dask.sizeof import sizeof
 
-from .._blockwise import combine_tree, fold, gather, map_blocks
+from .._arrays import unmasked
+from .._blockwise import combine_tree, fold, gather, map_blocks, row_pieces
 from .._parallel import run_sliced
 from ..kernels.climatology import AGGREGATIONS
 from ..kernels.quantiles import (
@@ -367,33 +371,65 @@ def _streamed(blocks, arguments, start, stop, work, out):
     """The order statistics (quantile, group, pixel) of pixels ``start .. stop`` into ``out``, selected
     on the time-major ``blocks`` in a few passes over their rows (see :mod:`oceanflow.kernels.quantiles`,
     streamed selection): no series gathered, no copy of the blocks."""
-    steps, key_starts, key_stops, qs, params = arguments[0], arguments[1], arguments[2], arguments[-2], arguments[-1]
-    ngroups, width, nq = key_starts.size, stop - start, qs.size
-    sizes = key_stops - key_starts
+    ngroups, qs = arguments[1].size, arguments[-2]
+    codes = _step_codes(arguments, sum(b.shape[0] for b in blocks))
+    block_codes = _split(codes, blocks)
+    thresholds = _sampled_thresholds(blocks, block_codes, ngroups, qs, start, stop, work)
+    counts = np.empty((ngroups, 1 + qs.size * STREAM_THRESHOLDS, stop - start), np.int32)
+    for k, block in enumerate(blocks):
+        _count(block, block_codes[k], thresholds, start, counts, reset=k == 0)
+    _selected(blocks, block_codes, thresholds, counts, arguments, start, work, out)
+
+
+def _step_codes(arguments, ntime):
+    """The group of each time step (-1: none) of an order statistic without a window."""
+    steps, key_starts, key_stops = arguments[0], arguments[1], arguments[2]
+    codes = np.full(ntime, -1, np.int64)
+    codes[steps] = np.repeat(np.arange(key_starts.size), key_stops - key_starts)
+    return codes
+
+
+def _split(codes, blocks):
+    """``codes`` cut along the blocks that follow each other in time."""
     edges = np.cumsum([0] + [b.shape[0] for b in blocks])
-    codes = np.full(edges[-1], -1, np.int64)
-    codes[steps] = np.repeat(np.arange(ngroups), sizes)
-    block_codes = [codes[a:b] for a, b in itertools.pairwise(edges)]
+    return [codes[a:b] for a, b in itertools.pairwise(edges)]
+
+
+def _sampled_thresholds(blocks, block_codes, ngroups, qs, start, stop, work):
+    """The thresholds (group, quantile x threshold, pixel) of pixels ``start .. stop`` from up to
+    :data:`STREAM_SAMPLE` evenly spaced steps of each group in ``blocks``."""
+    codes = np.concatenate(block_codes)
+    valid = np.flatnonzero(codes >= 0)
+    steps = valid[np.argsort(codes[valid], kind="stable")]
+    sizes = np.bincount(codes[valid], minlength=ngroups)
+    key_starts = np.cumsum(sizes) - sizes
     taken = np.minimum(sizes, STREAM_SAMPLE)  # evenly spaced steps of each group
     rank = np.arange(taken.sum()) - np.repeat(np.cumsum(taken) - taken, taken)
     group = np.repeat(np.arange(ngroups), taken)
     rows = steps[key_starts[group] + rank * sizes[group] // taken[group]]
     slots = group * STREAM_SAMPLE + rank
-    sampled = []
-    for a, b in itertools.pairwise(edges):
-        inside = (rows >= a) & (rows < b)
-        sampled.append((np.ascontiguousarray(rows[inside] - a), np.ascontiguousarray(slots[inside])))
-    sample = np.full((ngroups * STREAM_SAMPLE, width), np.inf, work)
+    sample = np.full((ngroups * STREAM_SAMPLE, stop - start), np.inf, work)
+    edges = np.cumsum([0] + [b.shape[0] for b in blocks])
     for k, block in enumerate(blocks):
-        rows, slots = sampled[k]
-        stream_sample.for_dtype(work)(block, rows, slots, start, _shape(sample), out=sample)
-    thresholds = np.empty((ngroups, nq * STREAM_THRESHOLDS, width), work)
+        inside = (rows >= edges[k]) & (rows < edges[k + 1])
+        block_rows, block_slots = (np.ascontiguousarray(a[inside]) for a in (rows - edges[k], slots))
+        stream_sample.for_dtype(work)(block, block_rows, block_slots, start, _shape(sample), out=sample)
+    thresholds = np.empty((ngroups, qs.size * STREAM_THRESHOLDS, stop - start), work)
     stream_thresholds.for_dtype(work)(sample, *_network(), qs, _shape(thresholds), out=thresholds)
-    del sample
-    counts = np.empty((ngroups, 1 + nq * STREAM_THRESHOLDS, width), np.int32)
-    count_kernel = stream_count.for_dtype(work)
-    for k, block in enumerate(blocks):
-        count_kernel(block, block_codes[k], thresholds, start, int(k == 0), _shape(counts), out=counts)
+    return thresholds
+
+
+def _count(block, codes, thresholds, start, counts, *, reset):
+    """Add the counts of one time-major ``block`` (pixels ``start ..``) to ``counts`` (zeroed first when ``reset``)."""
+    kernel = stream_count.for_dtype(block.dtype)
+    with np.errstate(invalid="ignore"):  # NaN compared with the thresholds
+        kernel(block, codes, thresholds, start, int(reset), _shape(counts), out=counts)
+
+
+def _selected(blocks, block_codes, thresholds, counts, arguments, start, work, out):
+    """From the counts of every block, the bins that hold the order statistics; their values collected
+    from the blocks, and the order statistics selected in them into ``out`` (quantile, group, pixel)."""
+    qs, params = arguments[-2], arguments[-1]
     low, high, base, size = stream_bounds.for_dtype(work)(counts, thresholds, qs, params)
     collect = stream_collect.for_dtype(work)
     for g0, g1 in _batches(size):
@@ -403,7 +439,8 @@ def _streamed(blocks, arguments, start, stop, work, out):
         position = first.copy()
         values = np.empty(int(slots.sum()), work)
         for k, block in enumerate(blocks):
-            batch_codes = np.where((block_codes[k] >= g0) & (block_codes[k] < g1), block_codes[k] - g0, -1)
+            codes = block_codes[k]
+            batch_codes = np.where((codes >= g0) & (codes < g1), codes - g0, -1)
             collect(
                 block,
                 batch_codes,
@@ -455,11 +492,122 @@ def _batches(size):
 
 
 def _order_dask(data, plan, dtype):
-    """One task per spatial block (or row piece of it): its series from every time chunk."""
+    """One task per spatial block (or row piece of it): its series from every time chunk; or, selected
+    on time chunks (:func:`streamed`), a chain of one task per chunk that counts it as it arrives."""
     check_series_memory(data, dtype)
     arguments = order_arguments(plan)
     lead = [arguments[-2].size, plan.groups.labels.size]
+    if data.numblocks[0] > 1 and streamed(arguments, data.shape[0]):
+        return _stream_dask(data, arguments, lead, dtype)
     return gather(partial(_order_block, work=dtype), data, arguments, lead=lead, dtype=dtype, name="climatology-order")
+
+
+#: Steps of each group sampled before the time chunks are counted (the thresholds come from the first chunks).
+STREAM_FIRST_SAMPLE = 48
+
+
+class StreamState:
+    """What one step of a streamed order statistic's chain (:func:`_stream_dask`) hands to the next, for
+    one spatial block: the time chunks so far as (time, pixels) ``blocks`` (held, never copied: the final
+    tasks collect from them), their group ``codes``, and once sampled, for each pixel range of
+    ``ranges``, the ``thresholds`` and the ``counts`` of the chunks so far (None before).
+
+    A value: no task writes it once returned (a step copies the counts it adds to)."""
+
+    __slots__ = ("blocks", "codes", "counts", "ranges", "thresholds")
+
+    def __init__(self, blocks, codes, ranges, thresholds=None, counts=None):
+        self.blocks, self.codes, self.ranges = blocks, codes, ranges
+        self.thresholds, self.counts = thresholds, counts
+
+
+@sizeof.register(StreamState)
+def _sizeof_stream_state(state):
+    held = [*state.blocks, *(state.thresholds or ()), *(state.counts or ())]
+    return sum(a.nbytes for a in held)
+
+
+def _stream_dask(data, arguments, lead, dtype):
+    """Per spatial block, a chain of one task per time chunk (:func:`_stream_step`: the chunk's counts,
+    made while the next chunk is read), then one task per row piece (:func:`_stream_finish`: the bins
+    collected and selected).  Tasks = input chunks + row pieces; memory per task = one spatial block's
+    series, as :func:`oceanflow._blockwise.gather`."""
+    import dask.array as dsa
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    token = tokenize(data, arguments, tuple(lead), np.dtype(dtype))
+    steps, final, shared = f"climatology-order-fold-{token}", f"climatology-order-{token}", f"order-shared-{token}"
+    codes = _step_codes(arguments, data.shape[0])
+    bounds = np.cumsum((0,) + data.chunks[0])
+    out_chunks, pieces = row_pieces(data.chunks[1:])
+    ranges: dict[tuple, list] = {}  # pixel ranges of each spatial block, within its row pieces
+    for _, space_in, pixels, _ in pieces:
+        ranges.setdefault(space_in, []).extend(
+            (lo, min(lo + STREAM_PIXELS, pixels.stop)) for lo in range(pixels.start, pixels.stop, STREAM_PIXELS)
+        )
+    graph: dict[Any, Any] = {shared: arguments}
+    step = partial(_stream_step, work=dtype)
+    for space_in, block_ranges in ranges.items():
+        previous = None
+        for k in range(data.numblocks[0]):
+            key = (steps, k) + space_in
+            block = (data.name, k) + space_in
+            graph[key] = (step, previous, block, codes[bounds[k] : bounds[k + 1]], tuple(block_ranges), shared)
+            previous = key
+    zeros = (0,) * len(lead)
+    for space_out, space_in, pixels, shape in pieces:
+        graph[(final,) + zeros + space_out] = (
+            _stream_finish,
+            (steps, data.numblocks[0] - 1) + space_in,
+            shared,
+            pixels,
+            shape,
+        )
+    layers = HighLevelGraph.from_collections(final, graph, dependencies=[data])
+    chunks = tuple((n,) for n in lead) + out_chunks
+    return dsa.Array(layers, final, chunks, meta=np.empty((0,) * len(chunks), dtype))
+
+
+def _stream_step(previous, block, codes, ranges, arguments, *, work):
+    """The state (:class:`StreamState`) after one more time chunk ``block`` (time, ...) with group
+    ``codes``: held; counted, once :data:`STREAM_FIRST_SAMPLE` steps of every group (or all of them)
+    have arrived to place the thresholds, with the chunks held so far counted then.  Pure:
+    ``previous`` is only read."""
+    x = as_pixels(unmasked(block), work)
+    if previous is None:
+        previous = StreamState((), (), ranges)
+    blocks, block_codes = previous.blocks + (x,), previous.codes + (np.ascontiguousarray(codes, np.int64),)
+    if previous.thresholds is not None:  # counted so far: add this chunk
+        counts = tuple(c.copy() for c in previous.counts)
+        for (lo, _), held, thresholds in zip(ranges, counts, previous.thresholds, strict=True):
+            _count(x, block_codes[-1], thresholds, lo, held, reset=False)
+        return StreamState(blocks, block_codes, ranges, previous.thresholds, counts)
+    key_starts, key_stops = arguments[1], arguments[2]
+    seen = np.bincount(np.concatenate(block_codes) + 1, minlength=key_starts.size + 1)[1:]
+    if np.any(seen < np.minimum(key_stops - key_starts, STREAM_FIRST_SAMPLE)):
+        return StreamState(blocks, block_codes, ranges)  # too few steps to sample yet
+    ngroups, qs = key_starts.size, arguments[-2]
+    thresholds = tuple(_sampled_thresholds(blocks, block_codes, ngroups, qs, lo, hi, work) for lo, hi in ranges)
+    counts = tuple(np.empty((ngroups, 1 + qs.size * STREAM_THRESHOLDS, hi - lo), np.int32) for lo, hi in ranges)
+    for (lo, _), held, limits in zip(ranges, counts, thresholds, strict=True):
+        for k, b in enumerate(blocks):
+            _count(b, block_codes[k], limits, lo, held, reset=k == 0)
+    return StreamState(blocks, block_codes, ranges, thresholds, counts)
+
+
+def _stream_finish(state, arguments, pixels, shape):
+    """The order statistics (quantile, group, *shape) of the row piece ``pixels`` from the last state of
+    its spatial block's chain: its ranges' bins collected and selected."""
+    qs, ngroups = arguments[-2], arguments[1].size
+    work = state.blocks[0].dtype
+    out = np.empty((qs.size, ngroups, pixels.stop - pixels.start), work)
+    with np.errstate(invalid="ignore"):  # NaN compared with the bins' bounds
+        for (lo, hi), thresholds, counts in zip(state.ranges, state.thresholds, state.counts, strict=True):
+            if pixels.start <= lo < pixels.stop:
+                part = out[:, :, lo - pixels.start : hi - pixels.start]
+                _selected(state.blocks, state.codes, thresholds, counts, arguments, lo, work, part)
+    return out.reshape(out.shape[:2] + tuple(shape))
 
 
 def check_series_memory(data: Any, dtype: np.dtype | type) -> None:
