@@ -477,7 +477,7 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, bounds, saar, ndepth, 
     T_row = np.empty(width)
     p_row = np.empty(width)
     g_row = np.empty(width)
-    iz_row = np.empty(width, np.int64)
+    iz_row = np.empty(width, np.uint64)  # unsigned: no negative-index wrap-around where it indexes
     t_row = np.empty(width)
     SA_row = np.empty(width)
     CT_row = np.empty(width)
@@ -499,12 +499,15 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, bounds, saar, ndepth, 
         for i in range(n):
             j = 0
             for y in range(y0, y1):
-                # the inputs in float64 and their range counts
+                # the inputs in float64 and their range counts (through 1-D views: an index j + x
+                # into the tile's rows would need numba's negative-index wrap-around at every point)
+                sp_in, t_in = SP[i, y], T[i, y]
+                sp_out, t_out = SP_row[j : j + b], T_row[j : j + b]
                 for x in range(b):
-                    sp = float(SP[i, y, x])
-                    temperature = float(T[i, y, x])
-                    SP_row[j + x] = sp
-                    T_row[j + x] = temperature
+                    sp = float(sp_in[x])
+                    temperature = float(t_in[x])
+                    sp_out[x] = sp
+                    t_out[x] = temperature
                     count0 += (sp < low0) | (sp > high0)
                     count1 += (temperature < low1) | (temperature > high1)
                 # pressure, gravity and the atlas bracket: once per row where the vertical coordinate
@@ -514,11 +517,10 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, bounds, saar, ndepth, 
                     vertical = float(V[i, y, 0])
                     count2 += b * ((vertical < low2) | (vertical > high2))
                     p, g, iz, t = _pressure(vertical, lat_col[j], v_kind, with_n2, p_ref)
-                    for x in range(b):
-                        p_row[j + x] = p
-                        g_row[j + x] = g
-                        iz_row[j + x] = iz
-                        t_row[j + x] = t
+                    p_row[j : j + b] = p
+                    g_row[j : j + b] = g
+                    iz_row[j : j + b] = iz
+                    t_row[j : j + b] = t
                 else:
                     v_last = la_last = math.nan
                     for x in range(b):
@@ -536,7 +538,7 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, bounds, saar, ndepth, 
             # branch-free passes across the columns
             for j in range(w):
                 upper = prof[j, iz_row[j]]
-                lower = prof[j, iz_row[j] + 1]
+                lower = prof[j, iz_row[j] + np.uint64(1)]
                 sp = SP_row[j]
                 SA = UPS * sp * (1.0 + (upper + t_row[j] * (lower - upper)))  # NaN when t (p) is
                 SA = baltic * sp + 0.087 if kind[j] == 1 else SA
@@ -549,34 +551,36 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, bounds, saar, ndepth, 
                     CT_row[j] = ct_from_t_scalar(SA_row[j], T_row[j], p_row[j])
             for c in range(k):
                 code = codes[c]
+                # this level's (N2: the level above's) row of the output, as a 1-D view
+                dst = res[c, i - 1 if code == _N2 and i > 0 else i, j0 : j0 + w]
                 if code == 0:
                     for j in range(w):
-                        res[c, i, j0 + j] = SA_row[j]
+                        dst[j] = SA_row[j]
                 elif code == 1:
                     for j in range(w):
-                        res[c, i, j0 + j] = CT_row[j]
+                        dst[j] = CT_row[j]
                 elif code == 2:
                     for j in range(w):
-                        res[c, i, j0 + j] = p_row[j]
+                        dst[j] = p_row[j]
                 elif code == 3:
                     for j in range(w):
                         xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
-                        res[c, i, j0 + j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])[0]
+                        dst[j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])[0]
                 elif code <= 8:
                     z = P_SCALE * 1000.0 * (code - 4)
                     for j in range(w):
                         xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
-                        res[c, i, j0 + j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], z)[0] - 1000.0
+                        dst[j] = 1.0 / specvol_core(xs, CT_SCALE * CT_row[j], z)[0] - 1000.0
                 elif code == 9:
                     for j in range(w):
                         xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
                         v, _, v_ys = specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])
-                        res[c, i, j0 + j] = CT_SCALE * v_ys / v
+                        dst[j] = CT_SCALE * v_ys / v
                 elif code == 10:
                     for j in range(w):
                         xs = math.sqrt(GSW_SFAC * SA_row[j] + OFFSET)
                         v, v_xs, _ = specvol_core(xs, CT_SCALE * CT_row[j], P_SCALE * p_row[j])
-                        res[c, i, j0 + j] = -0.5 * GSW_SFAC * v_xs / (xs * v)
+                        dst[j] = -0.5 * GSW_SFAC * v_xs / (xs * v)
                 elif i > 0:  # N2 between the level above and this one, as Nsquared
                     for j in range(w):
                         SA, CT, p = SA_row[j], CT_row[j], p_row[j]
@@ -587,7 +591,7 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, bounds, saar, ndepth, 
                         beta = -0.5 * GSW_SFAC * vm_xs / (xm * vm)
                         g_mid = 0.5 * (prev_g[j] + g_row[j])
                         stability = beta * (SA - prev_SA[j]) - alpha * (CT - prev_CT[j])
-                        res[c, i - 1, j0 + j] = (g_mid * g_mid) / (vm * DB2PA * (p - prev_p[j])) * stability
+                        dst[j] = (g_mid * g_mid) / (vm * DB2PA * (p - prev_p[j])) * stability
             if with_n2:
                 for j in range(w):
                     prev_SA[j] = SA_row[j]
