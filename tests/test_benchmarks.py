@@ -100,6 +100,17 @@ def test_eos_benchmark_runs(capsys):
     assert "18,000 float64 points (gridded positions)" in capsys.readouterr().out
 
 
+def test_eos_benchmark_bound_line_runs_on_one_thread(monkeypatch):
+    pytest.importorskip("gsw")
+    from oceanflow.options import OPTIONS
+
+    bench = load("bench_eos")
+    threads = []
+    monkeypatch.setattr(bench, "memory_bound", lambda SP, repeat: threads.append(OPTIONS["num_threads"]))
+    bench.main(["--size", "2000", "--repeat", "1", "--functions", "SR_from_SP"])
+    assert threads == [1]  # as the table above it: oceanflow's default would split SR_from_SP over its threads
+
+
 def test_eos_column_benchmark_runs(capsys):
     pytest.importorskip("gsw")
     load("bench_eos_column").main(["--shape", "6", "8", "10", "--chunks", "4", "5", "--repeat", "1"])
