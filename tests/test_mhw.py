@@ -181,6 +181,23 @@ def test_a_low_percentile_with_gaps_equals_the_reference():
             np.testing.assert_allclose(clim.seas[:, j, i], want["seas_year"], rtol=1e-12)
 
 
+@pytest.mark.parametrize("cold", [False, True])
+def test_days_with_empty_pools_are_smoothed_over_the_valid_days_as_the_reference(cold):
+    """A pixel missing the same weeks of every year: those days' pools are empty (NaN), and the
+    circular running mean runs over its valid days only, unlike the pixels beside it."""
+    sst = red_sst(seed=7, years=4)
+    june = (sst.time.dt.month == 6) & (sst.time.dt.day <= 20)
+    sst[:, 0, 1] = sst[:, 0, 1].where(~june)
+    with pytest.warns(mhw.BaseLengthWarning):
+        clim = mhw.thresholds(sst, window=5, cold=cold)
+    assert np.isnan(clim.thresh[160, 0, 1]) and np.isfinite(clim.thresh[160, 0, 0])
+    for j in range(2):
+        for i in range(3):
+            _, want = ref.detect(dates_of(sst), sst.values[:, j, i], window=5, cold=cold)
+            np.testing.assert_allclose(clim.thresh[:, j, i], want["thresh_year"], rtol=1e-12)
+            np.testing.assert_allclose(clim.seas[:, j, i], want["seas_year"], rtol=1e-12)
+
+
 def test_dask_time_chunked_float32_equals_numpy():
     sst = red_sst(seed=1, dtype="float32", shape=(3, 4))
     sst[:, 2, 3] = np.nan  # land

@@ -94,8 +94,8 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
     them, whose two order statistics are taken by merging the day's sorted
     keys from the nearer end; NaN for an empty pool.  Then day
     ``params[C_FEB29]`` (29 February; -1: none) is the mean of its two
-    neighbours, and both curves are smoothed by :func:`_smooth` over
-    ``params[C_SMOOTH]`` days (1: none).
+    neighbours, and both curves are smoothed by the reference's circular
+    running mean over ``params[C_SMOOTH]`` days (1: none).
     """
     first, stop = int(params[C_FIRST]), int(params[C_STOP])
     if stop <= first:
@@ -109,17 +109,21 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
     sums = np.empty(nkeys)
     most = 1
     for g in range(ngroups):
-        most = max(most, group_stops[g] - group_starts[g])
+        span = group_stops[g] - group_starts[g]
+        most = span if span > most else most
     head = np.empty(most, np.int64)
     tail = np.empty(most, np.int64)
     cur = np.empty(most)
-    raw_seas = np.empty((ngroups, width))
+    raw_seas = np.empty((ngroups, width))  # before filling and smoothing
     raw_thresh = np.empty((ngroups, width))
+    # The i-th and (i + 1)-th values of a day's pool are popped from the nearer end of its sorted keys:
+    # from the top for q >= 0.5; below, from the top of the negated values (flip = -1), negated back.
+    flip = 1.0 if q >= 0.5 else -1.0
     for p0 in range(first, stop, TILE):
-        size = min(TILE, stop - p0)
+        size = stop - p0 if stop - p0 < TILE else TILE
         for t in range(n):  # the tile's series, read row by row
             for j in range(size):
-                tile[j, t] = sign * np.float64(x[t, p0 + j])
+                tile[j, t] = flip * sign * np.float64(x[t, p0 + j])
         for j in range(size):
             series = tile[j]
             m = 0
@@ -153,122 +157,90 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
                     raw_seas[g, column] = np.nan
                     raw_thresh[g, column] = np.nan
                     continue
-                raw_seas[g, column] = total / count
+                raw_seas[g, column] = flip * (total / count)
                 virtual = (count - 1) * q
-                i = int(math.floor(virtual))
+                i = math.floor(virtual)  # (an int64)
                 gamma = virtual - i
-                top = virtual >= 0.5 * (count - 1)  # merge from the nearer end
-                pops = count - i if top else min(i + 2, count)
-                a = b = 0.0
+                pops = count - i if flip > 0 else (i + 2 if i + 2 < count else count)
                 ends = h1 - h0
-                for h in range(ends):  # each key's next value: its largest (smallest), or -inf (+inf) once empty
-                    if top:
-                        cur[h] = vals[tail[h] - 1] if head[h] < tail[h] else -np.inf
-                    else:
-                        cur[h] = vals[head[h]] if head[h] < tail[h] else np.inf
-                for _ in range(pops):  # the next value from the top (or the bottom) of the day's keys
+                for h in range(ends):  # each key's largest value, -inf once empty
+                    cur[h] = vals[tail[h] - 1] if head[h] < tail[h] else -np.inf
+                last = before = 0.0
+                for _ in range(pops):  # the next largest of the day's keys
                     best, v = 0, cur[0]
                     for h in range(1, ends):  # (branch-free: selects, not jumps)
                         w = cur[h]
-                        better = w > v if top else w < v
+                        better = w > v
                         best = h if better else best
                         v = w if better else v
-                    if top:
-                        tail[best] -= 1
-                        more = head[best] < tail[best]
-                        cur[best] = vals[tail[best] - 1] if more else -np.inf
-                    else:
-                        head[best] += 1
-                        more = head[best] < tail[best]
-                        cur[best] = vals[head[best]] if more else np.inf
-                    b = a
-                    a = v
-                if not top:  # popped upwards: the last two are the i-th and (i + 1)-th
-                    a, b = (b, a) if pops == i + 2 else (a, a)
-                elif pops == 1:
-                    b = a
-                diff = b - a
-                raw_thresh[g, column] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
+                    tail[best] -= 1
+                    cur[best] = vals[tail[best] - 1] if head[best] < tail[best] else -np.inf
+                    before = last
+                    last = v
+                if flip > 0:  # popped downwards: the last two are the i-th and (i + 1)-th
+                    lower, upper = last, before if pops > 1 else last
+                else:  # popped upwards (negated)
+                    lower, upper = -before if pops == i + 2 else -last, -last
+                diff = upper - lower
+                raw_thresh[g, column] = upper - diff * (1.0 - gamma) if gamma >= 0.5 else lower + diff * gamma
+    # 29 February: the mean of 28 February and 1 March (as the reference); then the reference's
+    # circular running mean of smooth (odd) days over each column's valid days: the valid days
+    # repeated three times, convolved with equal weights 1 / smooth (zero beyond), the middle third
+    # kept; NaN days stay NaN.  Weighted by sign / smooth: negated back, exactly, for cold spells.
     feb29, smooth = int(params[C_FEB29]), int(params[C_SMOOTH])
-    for raw, year in ((raw_seas, seas), (raw_thresh, thresh)):
-        if feb29 >= 0:  # 29 February: the mean of 28 February and 1 March (as the reference)
+    half = (smooth - 1) // 2
+    weight = sign / smooth
+    acc = np.empty(width)
+    valid = np.empty(width, np.int64)
+    tripled = np.empty(3 * ngroups)
+    where = np.empty(ngroups, np.int64)
+    for c in range(2):
+        year = raw_seas if c == 0 else raw_thresh
+        out = seas if c == 0 else thresh
+        if feb29 >= 0:
             for j in range(width):
-                raw[feb29, j] = 0.5 * raw[feb29 - 1, j] + 0.5 * raw[feb29 + 1, j]
-        if smooth > 1:
-            _smooth(raw, smooth, year, first)
-        else:
-            for g in range(ngroups):
+                year[feb29, j] = 0.5 * year[feb29 - 1, j] + 0.5 * year[feb29 + 1, j]
+        for j in range(width):
+            valid[j] = 0
+        for g in range(ngroups):
+            for j in range(width):
+                valid[j] += year[g, j] == year[g, j]
+        if half < ngroups:  # every column at once, as if complete: each window lies within the tripled year
+            for i in range(ngroups):
                 for j in range(width):
-                    year[g, first + j] = raw[g, j]
-        if sign < 0:
-            for g in range(ngroups):
+                    acc[j] = 0.0
+                for k in range(ngroups + i - half, ngroups + i + half + 1):
+                    row = k % ngroups
+                    for j in range(width):
+                        acc[j] += year[row, j] * weight
                 for j in range(width):
-                    year[g, first + j] = -year[g, first + j]
-
-
-@njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
-def _smooth(year, width, out, first):
-    """Circular running mean of ``width`` (odd) days of each column ``j`` of
-    ``year``'s valid (non-NaN) days into ``out[:, first + j]``, as the
-    reference's ``runavg``: the valid days repeated three times and convolved
-    with equal weights ``1 / width`` (zero beyond), the middle third kept;
-    NaN days stay NaN."""
-    half = (width - 1) // 2
-    days, p = year.shape
-    weight = 1.0 / width
-    complete = np.ones(p, np.bool_)  # every day valid: the common case, all such pixels in step
-    for d in range(days):
-        for j in range(p):
-            if year[d, j] != year[d, j]:
-                complete[j] = False
-    acc = np.empty(p)
-    if half < days:  # the window of every day then lies within the tripled year
-        for i in range(days):
-            for j in range(p):
-                acc[j] = 0.0
-            for k in range(days + i - half, days + i + half + 1):
-                row = year[k % days]
-                for j in range(p):
-                    acc[j] += row[j] * weight
-            for j in range(p):
-                out[i, first + j] = acc[j]
-    tripled = np.empty(3 * days)  # the valid days three times: no modulo in the sums
-    where = np.empty(days, np.int64)
-    for j in range(p):
-        if complete[j] and half < days:
-            continue
-        m = 0
-        for d in range(days):
-            out[d, first + j] = np.nan
-            if year[d, j] == year[d, j]:
-                tripled[m] = year[d, j]
-                where[m] = d
-                m += 1
-        for i in range(m):
-            tripled[m + i] = tripled[i]
-            tripled[2 * m + i] = tripled[i]
-        for i in range(m):
-            total = 0.0
-            for k in range(max(m + i - half, 0), min(m + i + half + 1, 3 * m)):
-                total += tripled[k] * weight
-            out[where[i], first + j] = total
-
-
-@njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
-def _category(filled, seas, thresh, cold):
-    """Hobday et al. (2018) category of one day: floor(1 + (T - thresh) / (thresh - seas)), 0-4."""
-    if cold:
-        ratio = (thresh - filled) / (seas - thresh)
-    else:
-        ratio = (filled - thresh) / (thresh - seas)
-    c = math.floor(1.0 + ratio) if ratio == ratio else 0.0
-    return np.int8(min(max(c, 0.0), 4.0))
+                    out[i, first + j] = acc[j]
+        for j in range(width):  # then the incomplete columns, one at a time
+            if valid[j] == ngroups and half < ngroups:
+                continue
+            m = 0
+            for d in range(ngroups):
+                out[d, first + j] = np.nan
+                if year[d, j] == year[d, j]:
+                    tripled[m] = year[d, j]
+                    where[m] = d
+                    m += 1
+            for i in range(m):
+                tripled[m + i] = tripled[i]
+                tripled[2 * m + i] = tripled[i]
+            for i in range(m):
+                total = 0.0
+                lo, hi = m + i - half, m + i + half + 1  # (cut at the ends of the tripled days)
+                for k in range(lo if lo > 0 else 0, hi if hi < 3 * m else 3 * m):
+                    total += tripled[k] * weight
+                out[where[i], first + j] = total
 
 
 @gufunc(
     "(n,p),(g,p),(g,p),(n),(k)->(n,p),(n,p),(n,p)",
     "void({t}[:, ::1], float64[:, ::1], float64[:, ::1], int64[::1], float64[::1], {t}[:, ::1], int8[:, ::1], "
     "int32[:, ::1])",
+    fastmath=False,
 )
 def detect_events(x, seas, thresh, day, params, intensity, category, event):
     """Daily ``intensity`` (x - seas), ``category`` (0-4) and ``event`` number (0
@@ -278,7 +250,9 @@ def detect_events(x, seas, thresh, day, params, intensity, category, event):
     counts as the climatology.  Runs of steps above the threshold (below it
     for cold spells) of at least ``min_duration`` steps are events; with
     ``join`` an event starting at most ``max_gap`` steps after the previous
-    one's end continues it (the gap's steps belong to the event).
+    one's end continues it (the gap's steps belong to the event).  The
+    category of an event's day is Hobday et al.'s (2018)
+    ``floor(1 + (T - thresh) / (thresh - seas))``, 0-4.
     """
     min_duration = int(params[P_MIN_DURATION])
     join = params[P_JOIN] != 0
@@ -286,9 +260,13 @@ def detect_events(x, seas, thresh, day, params, intensity, category, event):
     cold = params[P_COLD] != 0
     lo, hi = int(params[P_FIRST]), int(params[P_STOP])
     n = x.shape[0]
-    run_start = np.full(hi - lo, -1, np.int64)
-    last_end = np.full(hi - lo, -(1 << 40), np.int64)
-    number = np.zeros(hi - lo, np.int32)
+    run_start = np.empty(hi - lo, np.int64)
+    last_end = np.empty(hi - lo, np.int64)
+    number = np.empty(hi - lo, np.int64)
+    for k in range(hi - lo):
+        run_start[k] = -1
+        last_end[k] = -(1 << 40)
+        number[k] = 0
     for t in range(n):
         g = day[t]
         for j in range(lo, hi):
@@ -315,9 +293,13 @@ def detect_events(x, seas, thresh, day, params, intensity, category, event):
                     for tt in range(begin, end + 1):
                         gg = day[tt]
                         vv = x[tt, j]
-                        ff = vv if vv == vv else seas[gg, j]
+                        ss = seas[gg, j]
+                        ff = np.float64(vv) if vv == vv else ss
+                        tg = thresh[gg, j]
+                        ratio = (tg - ff) / (ss - tg) if cold else (ff - tg) / (tg - ss)
+                        c = math.floor(1.0 + ratio) if ratio == ratio else 0.0
                         event[tt, j] = number[k]
-                        category[tt, j] = _category(np.float64(ff), seas[gg, j], thresh[gg, j], cold)
+                        category[tt, j] = np.int8(0.0 if c < 0.0 else (4.0 if c > 4.0 else c))
                     last_end[k] = end
                 run_start[k] = -1
 
