@@ -302,6 +302,7 @@ def save(
     overwrite: bool = False,
     progress: bool | None = None,
     operation: str = "mhw",
+    small_pages: bool = True,
     **options: Any,
 ) -> dict[str, Path]:
     """Detect and write: the detection, and its summary and events computed in the same tasks.
@@ -328,6 +329,18 @@ def save(
     ``seas`` and ``thresh`` (float32 noise and float64 curves, which zstd
     barely compresses) are stored without compression.
 
+    While a save runs, NumPy's huge-page advice (``madvise`` of arrays of
+    4 MiB or more) is off for the whole calling process, not only for the
+    save's own arrays, and set back once the last concurrent save ends: every
+    block is fresh memory touched once, and faulting it in as huge pages
+    (compacting memory to find them) costs more, and varies more from run to
+    run, than small pages.  A thread that changes the advice itself during a
+    save sees it set back to its value before the save.  It acts in the
+    calling process only, where the threaded scheduler runs the tasks, not in
+    the worker processes of a ``distributed`` cluster.  Nothing is changed
+    when the environment sets ``NUMPY_MADVISE_HUGEPAGE`` (that choice wins)
+    or with ``small_pages=False``.
+
     Parameters
     ----------
     sst : xarray.DataArray (or a Dataset with one data variable)
@@ -342,6 +355,9 @@ def save(
         The summary's blocks, as for :func:`summary`.
     overwrite, progress, operation
         As for :func:`oceanflow.save`.
+    small_pages : bool
+        Turn NumPy's huge-page advice off in this process while the save runs
+        (see above); False leaves it alone.
     **options
         :func:`detect`'s keyword arguments (``base``, ``pctile``, ``window``,
         ``smooth``, ``min_duration``, ``join_gaps``, ``max_gap``, ``cold``).
@@ -371,7 +387,7 @@ def save(
     _check_targets(targets)
     found, columns, table = _detect(sst, clim, options, detection, freq=freq if summary else None, tables=bool(events))
     outputs: dict[str, Any] = {}
-    with _small_pages():  # fresh blocks in small pages (see _small_pages)
+    with _small_pages(small_pages):  # fresh blocks in small pages (see _small_pages)
         try:  # every output refused or claimed before the compute; all committed only once all are written
             outputs.update({name: Output(p, overwrite=overwrite) for name, p in targets.items()})
             writes = [_write_into(outputs["detection"], found, operation, _encoding(found, path), now=False)]
@@ -399,11 +415,31 @@ def save(
 
 
 _PAGES_LOCK = threading.Lock()
-_page_users = [0, True]  # saves inside _small_pages, NumPy's huge-page advice before the first
+_page_users: list[object] = []  # a token per save inside _small_pages
+_page_advice: list[bool] = []  # NumPy's huge-page advice before the first of them, while it is off
+
+
+def _madvise_switch():
+    """NumPy's huge-page switch (``_set_madvise_hugepage(bool)``, returns the advice it replaces), or None.
+
+    ``numpy._core.multiarray`` on NumPy 2 and 1.26 (imported by name: 1.26 does
+    not import ``numpy._core`` itself), ``numpy.core.multiarray`` on 1.24-1.25
+    (on NumPy 2 that name is deprecated, so it is only tried second)."""
+    import importlib
+
+    for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        switch = getattr(module, "_set_madvise_hugepage", None)
+        if switch is not None:
+            return switch
+    return None
 
 
 @contextlib.contextmanager
-def _small_pages():
+def _small_pages(enabled: bool = True):
     """NumPy's huge-page advice (``madvise(MADV_HUGEPAGE)`` on arrays of 4 MiB or more) off inside.
 
     Every block a save allocates (joined series, outputs) is fresh memory
@@ -411,26 +447,32 @@ def _small_pages():
     default), each advised 2 MiB page is found at the first touch, with
     direct compaction when memory is fragmented: on the benchmarks' virtual
     machine 0.2 to 7 ms per MiB from one run to the next, against a steady
-    0.7 ms per MiB for small pages.  Restored when the last save leaves;
-    nothing is changed when the environment sets ``NUMPY_MADVISE_HUGEPAGE``
-    (the user's choice) or NumPy has no such switch.
+    0.7 ms per MiB for small pages.  The advice is process-wide: off from the
+    first save in to the last out, then set back to what it was before the
+    first.  Nothing is changed when ``enabled`` is False, the environment sets
+    ``NUMPY_MADVISE_HUGEPAGE`` (the user's choice) or NumPy has no such switch.
+    Entry and exit are safe from an exception (KeyboardInterrupt) at any point:
+    the advice is switched and recorded in one C call, and a save is counted
+    only inside the ``try``.
     """
-    switch = getattr(getattr(np, "_core", None), "multiarray", None)
-    switch = getattr(switch, "_set_madvise_hugepage", None)
-    if switch is None or "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+    switch = _madvise_switch() if enabled and "NUMPY_MADVISE_HUGEPAGE" not in os.environ else None
+    if switch is None:
         yield
         return
-    with _PAGES_LOCK:
-        _page_users[0] += 1
-        if _page_users[0] == 1:
-            _page_users[1] = switch(False)
+    token = object()
     try:
+        with _PAGES_LOCK:
+            if not _page_advice:  # the first save in: off, and what it was, recorded in the same C call
+                _page_advice[:] = map(switch, [False])
+            _page_users.append(token)
         yield
     finally:
         with _PAGES_LOCK:
-            _page_users[0] -= 1
-            if not _page_users[0]:
-                switch(_page_users[1])
+            if any(user is token for user in _page_users):
+                _page_users.remove(token)
+            if not _page_users and _page_advice:  # the last save out
+                switch(_page_advice[0])
+                _page_advice.clear()
 
 
 def _detect_defaults():

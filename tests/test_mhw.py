@@ -507,20 +507,97 @@ def test_save_refuses_a_concurrent_writer_before_replacing_any_output(tmp_path, 
 
 
 def _huge_page_advice():
-    """NumPy's huge-page advice now (set back at once): the switch returns the value it replaces."""
-    from numpy._core import multiarray
-
-    previous = multiarray._set_madvise_hugepage(True)
-    multiarray._set_madvise_hugepage(previous)
+    """NumPy's huge-page advice now, read under mhw's lock so that no save enters or leaves
+    and no other reader flips it meanwhile (the switch returns the value it replaces, set back at once)."""
+    switch = mhw._madvise_switch()
+    with mhw._PAGES_LOCK:
+        previous = switch(True)
+        switch(previous)
     return previous
+
+
+def _fake_multiarray():
+    """A stand-in for NumPy 1.24's numpy.core.multiarray: a huge-page switch that records its state."""
+    import types
+
+    module = types.ModuleType("numpy.core.multiarray")
+    state = [True]
+
+    def switch(advice):
+        previous, state[0] = state[0], bool(advice)
+        return previous
+
+    module._set_madvise_hugepage = switch
+    return module, state
+
+
+@pytest.mark.parametrize("layout", ["numpy2", "numpy1.26", "numpy1.24"])
+def test_small_pages_finds_numpys_switch_on_numpy_1_and_2(monkeypatch, layout):
+    """The switch is numpy._core.multiarray's on NumPy 2 (found without a DeprecationWarning from
+    numpy.core), also when numpy._core is not an attribute of numpy (1.26: not imported), and
+    numpy.core.multiarray's when there is no numpy._core (1.24): off inside, restored after."""
+    import sys
+
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    state = None
+    if layout != "numpy2":
+        monkeypatch.delattr(np, "_core", raising=False)
+    if layout == "numpy1.24":
+        module, state = _fake_multiarray()
+        monkeypatch.setitem(sys.modules, "numpy._core.multiarray", None)  # not importable
+        monkeypatch.setitem(sys.modules, "numpy.core.multiarray", module)
+
+    def advice():
+        return _huge_page_advice() if state is None else state[0]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        before = advice()
+        with mhw._small_pages():
+            inside = advice()
+    assert (before, inside, advice()) == (True, False, True)
+
+
+@pytest.mark.parametrize("interrupted", ["entering", "entered"])
+def test_small_pages_interrupted_on_entry_leaves_no_user_and_restores_the_advice(monkeypatch, interrupted):
+    """A KeyboardInterrupt as the lock is taken (nothing changed yet) or as it is released
+    (advice off, the save counted): afterwards no save is counted and the advice is what it was."""
+    module, state = _fake_multiarray()
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    monkeypatch.setattr(mhw, "_madvise_switch", lambda: module._set_madvise_hugepage)
+    lock = mhw._PAGES_LOCK
+    calls = []
+
+    class Interrupting:
+        def __enter__(self):
+            calls.append("enter")
+            if interrupted == "entering" and len(calls) == 1:
+                raise KeyboardInterrupt
+            return lock.__enter__()
+
+        def __exit__(self, *exc):
+            lock.__exit__(*exc)
+            calls.append("exit")
+            if interrupted == "entered" and len(calls) == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(mhw, "_PAGES_LOCK", Interrupting())
+    with pytest.raises(KeyboardInterrupt):
+        with mhw._small_pages():
+            raise AssertionError("not reached")
+    assert state == [True]
+    monkeypatch.setattr(mhw, "_PAGES_LOCK", lock)
+    with mhw._small_pages():  # a later save switches and restores as usual
+        assert state == [False]
+    assert state == [True] and not mhw._page_users
 
 
 @pytest.mark.parametrize("failing", [False, True])
 def test_save_allocates_its_blocks_in_small_pages_and_restores_the_advice(tmp_path, monkeypatch, failing):
     """mhw.save turns NumPy's huge-page advice off while its tasks allocate, and back
-    to what it was afterwards, also after a failure; a choice made in the environment is kept."""
-    from numpy._core import multiarray
-
+    to what it was afterwards, also after a failure; a choice made in the environment is kept, and
+    small_pages=False leaves the advice alone."""
+    switch = mhw._madvise_switch()
     seen = []
     block = mhw._mhw_block
 
@@ -532,17 +609,20 @@ def test_save_allocates_its_blocks_in_small_pages_and_restores_the_advice(tmp_pa
 
     monkeypatch.setattr(mhw, "_mhw_block", recording)
     monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
-    before = multiarray._set_madvise_hugepage(True)
+    before = switch(True)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", mhw.BaseLengthWarning)
-            for n, (environment, expected) in enumerate([(None, False), ("1", True)]):
+            cases = [(None, True, False), (None, False, True), ("1", True, True)]  # environment, small_pages, seen
+            for n, (environment, small, expected) in enumerate(cases):
                 if environment is not None:
                     monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", environment)
                 seen.clear()
                 with pytest.raises(RuntimeError, match="injected") if failing else contextlib.nullcontext():
-                    mhw.save(_save_case(), tmp_path / f"det{n}.zarr", events=tmp_path / f"events{n}.zarr")
+                    mhw.save(
+                        _save_case(), tmp_path / f"det{n}.zarr", events=tmp_path / f"events{n}.zarr", small_pages=small
+                    )
                 assert seen and set(seen) == {expected}
-                assert _huge_page_advice() is True
+                assert _huge_page_advice() is True and not mhw._page_users and not mhw._page_advice
     finally:
-        multiarray._set_madvise_hugepage(before)
+        switch(before)
