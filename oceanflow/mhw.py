@@ -533,7 +533,12 @@ def _write_events(output, tables, table, found, detection, operation):
     slots = _slots(tables)
     pixels = math.prod(table.shape[1:])
     if rows * 8 * slots * pixels <= _table_limit():
-        _write_into(output, _events_table(_padded_tables(tables, table, slots), found), operation)
+        padded = _events_table(_padded_tables(tables, table, slots), found)
+        encoding = None
+        if output.path.suffix == ".zarr":  # as the regions' writes below: every event in one chunk, the blocks
+            block = tuple(max(c) for c in table.chunks[1:]) if table.chunks else table.shape[1:]
+            encoding = {name: {"chunks": (max(slots, 1), *block)} for name in padded.data_vars}
+        _write_into(output, padded, operation, encoding)
         return
     if output.path.suffix == ".zarr" and is_dask(table.data):  # (a write per block: slower, bounded)
         _write_events_by_region(output, tables, table, found, slots, operation)
@@ -625,7 +630,7 @@ def _padded_tables(blocks, table, found):
         raise AssertionError(f"{len(blocks)} event tables left over: the blocks do not match the detection's")
     coords = {k: v for k, v in table.coords.items() if set(v.dims) <= set(space)}
     # in memory, not rechunked to the blocks (hashing every column, a store task per block and
-    # column): written in one call per variable, the storage chunks the format's default
+    # column): written in one call per variable, Zarr's storage chunks given by _write_events
     return [xr.DataArray(data[r], dims=("event", *space), coords=coords) for r in range(rows)]
 
 

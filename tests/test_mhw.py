@@ -487,6 +487,56 @@ def test_save_beyond_the_memory_limit_never_pads_the_whole_event_table(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["det.zarr", f"events{suffix}"]
 
 
+@pytest.mark.parametrize("limit", [None, 1000])
+def test_save_stores_the_event_table_in_the_detections_blocks_with_all_events_in_one_chunk(
+    tmp_path, monkeypatch, limit
+):
+    """The event store's chunks: (slots, *block) for every variable, whether the padded table
+    is written from memory or (beyond the memory limit) block by block into its regions."""
+    import zarr
+
+    import oceanflow
+
+    if limit is not None:
+        monkeypatch.setattr(mhw, "_table_limit", lambda: limit)
+    sst = _save_case()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        mhw.save(sst, tmp_path / "det.zarr", events=tmp_path / "events.zarr")
+        found = mhw.detect(sst)
+        table = mhw.events(found.compute())
+    slots, blocks = table.sizes["event"], found.intensity.chunks[1:]
+    assert slots > 1 and blocks == ((2, 2), (5,))  # the detection's blocks
+    back = oceanflow.open_dataset(tmp_path / "events.zarr")
+    assert set(back.data_vars) == set(table.data_vars)
+    for name in table.data_vars:
+        assert zarr.open_array(tmp_path / "events.zarr" / name).chunks == (slots, 2, 5), name
+        xr.testing.assert_identical(back[name].compute(), table[name])
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_save_writes_an_empty_event_table_when_no_pixel_has_an_event(tmp_path, suffix):
+    """No event anywhere (min_duration longer than the series): an event table of 0 slots,
+    as events() returns it; in Zarr stored in chunks of 1 slot and the blocks."""
+    import oceanflow
+
+    sst = _save_case()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        found = mhw.detect(sst, min_duration=sst.sizes["time"] + 1).compute()
+        mhw.save(sst, tmp_path / "det.zarr", events=tmp_path / f"events{suffix}", min_duration=sst.sizes["time"] + 1)
+    table = mhw.events(found)
+    assert int(found.event.max()) == 0 and table.sizes["event"] == 0
+    back = oceanflow.open_dataset(tmp_path / f"events{suffix}").compute()
+    assert back.sizes["event"] == 0
+    for name in table.data_vars:
+        xr.testing.assert_identical(back[name], table[name])
+    if suffix == ".zarr":
+        import zarr
+
+        assert zarr.open_array(tmp_path / "events.zarr" / "duration").chunks == (1, 2, 5)
+
+
 def test_save_refuses_a_concurrent_writer_before_replacing_any_output(tmp_path, monkeypatch):
     """Another writer creating the events path while mhw.save runs: ConcurrentWriteError,
     and the detection is not moved in either (every output checked before any commit)."""
