@@ -132,10 +132,11 @@ def max_relative_difference(mine, gsws) -> float:
 def memory_bound(SP: np.ndarray, repeat: int) -> dict[str, float]:
     """SR_from_SP (one multiplication per point) beside what any one-thread implementation pays for
     one read and one write into a fresh array: NumPy's own ``np.multiply(SP, c)`` and a plain
-    copy, timed alternately with gsw's, on one thread (called inside ``set_options(num_threads=1)``);
-    printed as ratios gsw/that (the most SR_from_SP can reach)."""
+    copy, timed alternately with gsw's, on one thread (``set_options(num_threads=1)`` inside, as
+    the table); printed as ratios gsw/that (the most SR_from_SP can reach)."""
     import gsw
 
+    import oceanflow
     from oceanflow import eos
 
     ups = 35.16504 / 35.0
@@ -146,13 +147,14 @@ def memory_bound(SP: np.ndarray, repeat: int) -> dict[str, float]:
         "SP.copy()": SP.copy,
     }
     times: dict[str, list[float]] = {name: [] for name in cases}
-    for call in cases.values():
-        call()
-    for _ in range(repeat):
-        for name, call in cases.items():
-            start = time.perf_counter()
+    with oceanflow.set_options(num_threads=1):
+        for call in cases.values():
             call()
-            times[name].append(time.perf_counter() - start)
+        for _ in range(repeat):
+            for name, call in cases.items():
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(t) for name, t in times.items()}
     gsw_s = medians["gsw.SR_from_SP"]
     shown = ", ".join(f"{name} {t * 1e3:.1f} ms ({gsw_s / t:.2f}x)" for name, t in medians.items())

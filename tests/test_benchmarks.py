@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -102,13 +103,16 @@ def test_eos_benchmark_runs(capsys):
 
 def test_eos_benchmark_bound_line_runs_on_one_thread(monkeypatch):
     pytest.importorskip("gsw")
+    from oceanflow import eos
     from oceanflow.options import OPTIONS
 
     bench = load("bench_eos")
+    monkeypatch.setitem(OPTIONS, "num_threads", 4)  # a default of several threads, whatever this machine has
     threads = []
-    monkeypatch.setattr(bench, "memory_bound", lambda SP, repeat: threads.append(OPTIONS["num_threads"]))
-    bench.main(["--size", "2000", "--repeat", "1", "--functions", "SR_from_SP"])
-    assert threads == [1]  # as the table above it: oceanflow's default would split SR_from_SP over its threads
+    convert = eos.SR_from_SP
+    monkeypatch.setattr(eos, "SR_from_SP", lambda SP: threads.append(OPTIONS["num_threads"]) or convert(SP))
+    bench.memory_bound(np.linspace(30.0, 36.0, 2000), 1)
+    assert threads and set(threads) == {1}  # as the table above it: the default would split it over 4 threads
 
 
 def test_eos_column_benchmark_runs(capsys):

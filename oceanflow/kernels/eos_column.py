@@ -477,7 +477,9 @@ def from_model(SP, T, V, lon, lat, t_kind, v_kind, codes, bounds, saar, ndepth, 
     T_row = np.empty(width)
     p_row = np.empty(width)
     g_row = np.empty(width)
-    iz_row = np.empty(width, np.uint64)  # unsigned: no negative-index wrap-around where it indexes
+    # unsigned: no negative-index wrap-around where it indexes; level_index keeps it in [0, nz - 2]
+    # (clamped, NaN pressure taken as 0), so iz and iz + 1 are atlas levels
+    iz_row = np.empty(width, np.uint64)
     t_row = np.empty(width)
     SA_row = np.empty(width)
     CT_row = np.empty(width)
