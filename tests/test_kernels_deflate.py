@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import zlib
 
 import numpy as np
 import pytest
 
-from oceanflow.kernels.deflate import huffman_block, huffman_bound
+from oceanflow.kernels.deflate import huffman_block, huffman_bound, sampled_statistics
+from oceanflow.kernels.shuffle import byte_shuffle
 
 
 def _fibonacci_counts(n: int) -> np.ndarray:
@@ -50,3 +53,51 @@ def test_literal_blocks_beat_zlib_on_independent_skewed_bytes():
     data = _cases()["exponent bytes"]
     out = np.empty(huffman_bound(data.size), np.uint8)
     assert huffman_block(data, out) < len(zlib.compress(data.tobytes(), 1))
+
+
+def test_codes_at_the_15_bit_limit_for_all_256_values_stay_within_the_bound():
+    # Fibonacci counts for 27 values force codes past 15 bits; the other 229 values once each join them at the limit
+    data = np.concatenate([_fibonacci_counts(27), np.arange(27, 256, dtype=np.uint8)])
+    data = np.random.default_rng(5).permutation(data)
+    bound = huffman_bound(data.size)
+    marker = np.frombuffer(b"OCEANFLOW-MARKER" * 64, np.uint8)
+    out = np.empty(bound + marker.size, np.uint8)
+    out[bound:] = marker
+    size = huffman_block(data, out[:bound])  # numba checks no bounds: a write past the bound would hit the marker
+    assert size <= bound
+    assert np.array_equal(out[bound:], marker)
+    stream = b"\x78\x01" + out[:size].tobytes() + b"\x01\x00\x00\xff\xff" + zlib.adler32(data).to_bytes(4, "big")
+    assert zlib.decompress(stream) == data.tobytes()
+
+
+@pytest.mark.parametrize("kernel", [huffman_block, sampled_statistics, byte_shuffle])
+def test_kernels_called_from_writer_threads_release_the_gil(kernel):
+    assert kernel.targetoptions.get("nogil") is True
+
+
+def _ticks_inside(call) -> int:
+    """Iterations a pure-Python thread makes while ``call()`` runs, away from its first and last 20 ms."""
+    stamps: list[float] = []
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            stamps.append(time.perf_counter())
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    time.sleep(0.05)
+    start = time.perf_counter()
+    call()
+    end = time.perf_counter()
+    stop.set()
+    thread.join()
+    assert end - start > 0.1, "the call is too short to tell"
+    return sum(start + 0.02 < t < end - 0.02 for t in stamps)
+
+
+def test_another_thread_runs_python_while_a_block_is_coded():
+    data = np.random.default_rng(0).geometric(0.05, 40_000_000).clip(0, 255).astype(np.uint8)
+    out = np.empty(huffman_bound(data.size), np.uint8)
+    huffman_block(data[:10], out)  # compiled before timing
+    assert _ticks_inside(lambda: huffman_block(data, out)) > 1000  # holding the GIL: none

@@ -27,7 +27,7 @@ import numpy as np
 
 from ._declare import njit
 
-__all__ = ["huffman_block", "huffman_bound"]
+__all__ = ["huffman_block", "huffman_bound", "sampled_statistics"]
 
 # the order in which the code length code's lengths are sent (RFC 1951, 3.2.7)
 _ORDER = np.array([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15], np.int64)
@@ -38,7 +38,7 @@ def huffman_bound(size: int) -> int:
     return 2 * size + 512
 
 
-@njit
+@njit(nogil=True)
 def _code_lengths(freq, limit, lengths):
     """Huffman code lengths (at most ``limit`` bits) for the symbols of nonzero ``freq``: into ``lengths``.
 
@@ -90,7 +90,7 @@ def _code_lengths(freq, limit, lengths):
                 f[i] = (f[i] + 1) // 2
 
 
-@njit
+@njit(nogil=True)
 def _canonical(lengths, codes):
     """Canonical codes of ``lengths`` (RFC 1951, 3.2.2), bit-reversed for deflate's LSB-first bit order."""
     count = np.zeros(16, np.int64)
@@ -114,7 +114,7 @@ def _canonical(lengths, codes):
             codes[i] = reversed_
 
 
-@njit
+@njit(nogil=True)
 def huffman_block(data, out):
     """Write ``data`` (uint8) into ``out`` as one non-final deflate block of literals, then an empty stored block;
     return the bytes written (``out`` needs :func:`huffman_bound` bytes)."""
@@ -209,7 +209,7 @@ def huffman_block(data, out):
     return pos + 4
 
 
-@njit
+@njit(nogil=True)
 def sampled_statistics(flat, starts, steps, sample, out):
     """For each segment ``k``, bytes ``flat[starts[k] + i * steps[k]]`` for ``i < sample``: into ``out[k]`` the
     number equal to the byte after them (runs), the sum of squared counts of byte values, and the commonest

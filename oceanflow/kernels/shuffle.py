@@ -16,7 +16,7 @@ import numpy as np
 from ._declare import njit
 
 
-@njit
+@njit(nogil=True)
 def byte_shuffle(words, out):
     """``out`` (uint8, ``words.size`` x itemsize bytes): byte ``b`` of ``words[i]`` at ``b * words.size + i``
     (little-endian bytes, as HDF5 stores them on little-endian machines); ``words``: C-contiguous unsigned
