@@ -6,8 +6,10 @@ encoding of times, ``_FillValue``, ``scale_factor``/``add_offset``, and each
 variable's filters (shuffle, deflate) and storage chunks; it writes the small
 variables.  The big ones are then written chunk by chunk with HDF5's direct
 chunk write (h5py): each dask task computes its block, encodes it, cuts it
-into storage chunks, shuffles and deflates them on its own thread (zlib and
-ISA-L release the GIL) and writes the compressed bytes, so HDF5's serial
+into storage chunks, shuffles and deflates them on its own thread and writes
+the compressed bytes (zlib, ISA-L and the numba kernels that shuffle, sample
+and Huffman-code the bytes release the GIL, so chunks are compressed in
+parallel; the Python between those calls holds it), so HDF5's serial
 filter pipeline is bypassed and only compressed bytes reach the file.  On a
 ``distributed`` cluster each worker writes its own chunks under a cluster
 lock: the data never travel through the client.
@@ -568,9 +570,9 @@ def _shuffled(chunk: np.ndarray, reuse: bool = False) -> np.ndarray:
     return out
 
 
-#: Bytes judged at a time by :func:`_worth_deflating`: deflated, or kept in one stored block.
+#: Bytes judged at a time by :func:`_segment_kinds`: deflated, coded as literals, or kept in one stored block.
 SEGMENT = 65280
-#: Bytes of a segment :func:`_worth_deflating` looks at.
+#: Bytes of a segment :func:`_segment_kinds` looks at.
 SAMPLE = 4096
 #: A segment is deflated if at least this fraction of the sampled bytes equal the byte before (random bytes: 1/256) ...
 RUNS = 0.01
@@ -588,7 +590,7 @@ _ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, fastest level; (0x78 * 256
 
 def _deflate_planes(shuffled: np.ndarray, planes: int, level: int, reuse: bool = False) -> np.ndarray:
     """One zlib stream of the shuffled bytes (``planes`` byte planes), as HDF5's deflate filter stores it: each
-    plane cut into segments of at most :data:`SEGMENT` bytes, each written as :func:`_worth_deflating` judges it:
+    plane cut into segments of at most :data:`SEGMENT` bytes, each written as :func:`_segment_kinds` judges it:
     deflated by ISA-L (back references), coded as literals with the segment's own Huffman code
     (:func:`~oceanflow.kernels.deflate.huffman_block`), or kept in deflate's stored blocks where they look random
     and a trial deflate of a sample does not shrink them (the low mantissa bytes of noisy data, which no deflate
@@ -610,7 +612,7 @@ def _deflate_planes(shuffled: np.ndarray, planes: int, level: int, reuse: bool =
     bounds = [p * plane + plane * k // pieces for p in range(planes) for k in range(pieces)] + [flat.size]
     kinds = _segment_kinds(flat, bounds)
     plain = [k for k in range(len(kinds)) if kinds[k] == _STORED]
-    if plain and _sample_shrinks(flat, [(bounds[k], bounds[k + 1]) for k in plain]):
+    if plain and _sample_shrinks(flat, [(bounds[k], bounds[k + 1]) for k in plain], plane):
         for k in plain:  # random-looking segments are stored unless a trial deflate shrinks them (ramps)
             kinds[k] = _LZ
     parts: list[Any] = [_ZLIB_HEADER]
@@ -682,22 +684,36 @@ def _segment_kinds(flat: np.ndarray, bounds: Sequence[int]) -> list[int]:
     return kinds.tolist()
 
 
-def _sample_shrinks(flat: np.ndarray, spans: list[tuple[int, int]]) -> bool:
-    """Whether deflate saves :data:`SAVES` of 4 windows of 1 KiB spread over ``spans`` (segments of 4 KiB or more).
+def _sample_shrinks(flat: np.ndarray, spans: list[tuple[int, int]], plane: int) -> bool:
+    """Whether deflate saves :data:`SAVES` of a trial of 4 KiB: windows of 1 KiB, one in the middle span of each
+    plane of ``plane`` bytes that has ``spans`` (segments of 4 KiB or more), at most 8 planes spread evenly,
+    deflated 4 at a time.
 
     The low byte plane of a counter or an index (0, 1, ..., 255, 0, 1, ...)
     has no runs and a flat histogram, yet deflate's back references shrink it
-    about 100x.  One trial per chunk, over all its random-looking segments,
-    not one per segment or plane: a trial deflate costs about 20 us whatever
-    its size, as much as the saving on a segment.
+    about 100x.  One window per plane, so that such a plane is sampled at
+    whatever position it has among random ones; 4 KiB per trial because
+    ISA-L's fastest level stores a whole 8 KiB trial whose last 3 KiB hold
+    the ramp.  One or two trials per chunk, over all its random-looking
+    segments, not one per segment or plane: a trial deflate costs about 20 us
+    whatever its size, as much as the saving on a segment.
     """
+    by_plane: dict[int, list[tuple[int, int]]] = {}
+    for span in spans:
+        by_plane.setdefault(span[0] // plane, []).append(span)
+    groups = list(by_plane.values())
+    if len(groups) > 8:
+        groups = [groups[len(groups) * i // 8] for i in range(8)]
     windows = []
-    for i in range(4):
-        a, b = spans[len(spans) * i // 4]
-        start = a + (b - a - 1024) * i // 3
+    for group in groups:
+        a, b = group[len(group) // 2]
+        start = a + (b - a - 1024) // 2
         windows.append(flat[start : start + 1024])
-    sample = np.concatenate(windows)
-    return len(_fast_zlib.compress(sample, 1)) <= (1 - SAVES) * sample.size  # only called where isal is
+    for k in range(0, len(windows), 4):
+        sample = np.concatenate(windows[k : k + 4])
+        if len(_fast_zlib.compress(sample, 1)) <= (1 - SAVES) * sample.size:  # only called where isal is
+            return True
+    return False
 
 
 _WORDS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
