@@ -198,6 +198,28 @@ def test_days_with_empty_pools_are_smoothed_over_the_valid_days_as_the_reference
             np.testing.assert_allclose(clim.seas[:, j, i], want["seas_year"], rtol=1e-12)
 
 
+@pytest.mark.parametrize("cold", [False, True])
+def test_categories_of_infinite_and_huge_ratios_are_clipped_as_the_reference(cold):
+    """A threshold equal to the climatology (an infinite ratio) or an extreme value (a ratio past
+    int64) is category 4 as the reference's clip, not an overflowed floor wrapped to 0."""
+    sst = red_sst(seed=8, years=4)
+    with pytest.warns(mhw.BaseLengthWarning):
+        clim = mhw.thresholds(sst, window=5, cold=cold)
+    clim["thresh"][:, 0, 0] = clim["seas"][:, 0, 0]  # every excess is infinitely many times the margin
+    sst[400:410, 0, 1] = -1e30 if cold else 1e30
+    found = mhw.detect(sst, clim, cold=cold)
+    day = ref.day_of_year(sst.time.dt.month.values, sst.time.dt.day.values) - 1
+    for j, i in [(0, 0), (0, 1)]:
+        seas, thresh = clim.seas.values[day, j, i], clim.thresh.values[day, j, i]
+        values = sst.values[:, j, i]
+        filled = np.where(np.isnan(values), seas, values)
+        sign = -1.0 if cold else 1.0  # the oracle finds warm events: cold spells are warm ones of -T
+        _, daily, category = ref.find_events(sign * filled, sign * seas, sign * thresh)
+        np.testing.assert_array_equal(found.event.values[:, j, i], daily)
+        np.testing.assert_array_equal(found.category.values[:, j, i], category)
+        assert (category == 4).sum() >= 10
+
+
 def test_dask_time_chunked_float32_equals_numpy():
     sst = red_sst(seed=1, dtype="float32", shape=(3, 4))
     sst[:, 2, 3] = np.nan  # land

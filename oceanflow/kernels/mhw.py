@@ -252,7 +252,9 @@ def detect_events(x, seas, thresh, day, params, intensity, category, event):
     ``join`` an event starting at most ``max_gap`` steps after the previous
     one's end continues it (the gap's steps belong to the event).  The
     category of an event's day is Hobday et al.'s (2018)
-    ``floor(1 + (T - thresh) / (thresh - seas))``, 0-4.
+    ``floor(1 + (T - thresh) / (thresh - seas))``, 0-4 (for cold spells
+    ``(thresh - T) / (seas - thresh)``); an infinite ratio (``thresh`` equal
+    to ``seas``) is 4, as the reference's clip.
     """
     min_duration = int(params[P_MIN_DURATION])
     join = params[P_JOIN] != 0
@@ -297,9 +299,10 @@ def detect_events(x, seas, thresh, day, params, intensity, category, event):
                         ff = np.float64(vv) if vv == vv else ss
                         tg = thresh[gg, j]
                         ratio = (tg - ff) / (ss - tg) if cold else (ff - tg) / (tg - ss)
-                        c = math.floor(1.0 + ratio) if ratio == ratio else 0.0
+                        r = 1.0 + ratio  # clipped before the floor: an infinite or huge ratio is 4, NaN 0
+                        c = 0.0 if not r >= 1.0 else (4.0 if r >= 4.0 else float(math.floor(r)))
                         event[tt, j] = number[k]
-                        category[tt, j] = np.int8(0.0 if c < 0.0 else (4.0 if c > 4.0 else c))
+                        category[tt, j] = np.int8(c)
                     last_end[k] = end
                 run_start[k] = -1
 
