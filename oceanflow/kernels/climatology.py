@@ -116,13 +116,18 @@ def grouped_chunk(update: Callable, name: str, doc: str) -> Kernel:
     return _copied(_chunk_loop, {"update": update}, name, doc, _CHUNK)
 
 
-def _copied(template: Any, names: dict[str, Any], name: str, doc: str, layout: tuple) -> Any:
-    """A copy of ``template``'s loop named ``name``, with ``names`` as globals, declared as a gufunc of ``layout``."""
+def _copy(template: Any, names: dict[str, Any], name: str, doc: str) -> Any:
+    """A copy of ``template``'s code named ``name``, with ``names`` as globals (no closure: cached across processes)."""
     loop = types.FunctionType(template.__code__, {**globals(), **names}, name)
     loop.__qualname__ = name
     loop.__doc__ = doc
     loop.__module__ = __name__
-    return gufunc(*layout)(loop)
+    return loop
+
+
+def _copied(template: Any, names: dict[str, Any], name: str, doc: str, layout: tuple) -> Any:
+    """A copy of ``template``'s loop named ``name``, with ``names`` as globals, declared as a gufunc of ``layout``."""
+    return gufunc(*layout)(_copy(template, names, name, doc))
 
 
 @njit(inline="always")
@@ -208,26 +213,18 @@ def moments_combine(parts, out):
                 out[2, g, p] += parts[k, 2, g, p] + d * d * na * nb / n
 
 
-@gufunc(*_COMBINE)
-def min_combine(parts, out):
-    """Count adds up; minimum of minima."""
+def _pick_combine(parts, out):
+    """Count adds up; ``pick`` (min or max, a global of each copy) of the chunks' values."""
     out[...] = parts[0]
     for k in range(1, parts.shape[0]):
         for g in range(parts.shape[2]):
             for p in range(parts.shape[3]):
                 out[0, g, p] += parts[k, 0, g, p]
-                out[1, g, p] = min(out[1, g, p], parts[k, 1, g, p])
+                out[1, g, p] = pick(out[1, g, p], parts[k, 1, g, p])  # type: ignore[name-defined]  # noqa: F821 (a global of each copy)
 
 
-@gufunc(*_COMBINE)
-def max_combine(parts, out):
-    """Count adds up; maximum of maxima."""
-    out[...] = parts[0]
-    for k in range(1, parts.shape[0]):
-        for g in range(parts.shape[2]):
-            for p in range(parts.shape[3]):
-                out[0, g, p] += parts[k, 0, g, p]
-                out[1, g, p] = max(out[1, g, p], parts[k, 1, g, p])
+min_combine = _copied(_pick_combine, {"pick": min}, "min_combine", "Count adds up; minimum of minima.", _COMBINE)
+max_combine = _copied(_pick_combine, {"pick": max}, "max_combine", "Count adds up; maximum of maxima.", _COMBINE)
 
 
 # ---------------------------------------------------------------- merge kernels (window=)
@@ -312,24 +309,22 @@ def _moments_combine(parts, out, start, d, a, b):
             sd[p] = sa[p] + sb[p] + delta * delta * n1 * n2 / n
 
 
-@njit(inline="always")
-def _min_combine(parts, out, start, d, a, b):
-    na, la = _row(parts, out, start, 0, a), _row(parts, out, start, 1, a)
-    nb, lb = _row(parts, out, start, 0, b), _row(parts, out, start, 1, b)
-    nd, ld = out[0, d], out[1, d]
+def _pick_merge(parts, out, start, d, a, b):
+    """Counts add up; ``pick`` (min or max, a global of each copy) of the two rows' values."""
+    na, va = _row(parts, out, start, 0, a), _row(parts, out, start, 1, a)
+    nb, vb = _row(parts, out, start, 0, b), _row(parts, out, start, 1, b)
+    nd, vd = out[0, d], out[1, d]
     for p in range(nd.shape[0]):
         nd[p] = na[p] + nb[p]
-        ld[p] = min(la[p], lb[p])
+        vd[p] = pick(va[p], vb[p])  # type: ignore[name-defined]  # noqa: F821 (a global of each copy)
 
 
-@njit(inline="always")
-def _max_combine(parts, out, start, d, a, b):
-    na, ha = _row(parts, out, start, 0, a), _row(parts, out, start, 1, a)
-    nb, hb = _row(parts, out, start, 0, b), _row(parts, out, start, 1, b)
-    nd, hd = out[0, d], out[1, d]
-    for p in range(nd.shape[0]):
-        nd[p] = na[p] + nb[p]
-        hd[p] = max(ha[p], hb[p])
+_min_combine = njit(inline="always")(
+    _copy(_pick_merge, {"pick": min}, "_min_combine", "Count and minimum of two rows.")
+)
+_max_combine = njit(inline="always")(
+    _copy(_pick_merge, {"pick": max}, "_max_combine", "Count and maximum of two rows.")
+)
 
 
 additive_merge = merge_kernel(_additive_combine, "additive_merge", "Merge program of partials that add up.")
