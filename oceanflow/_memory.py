@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["AFTER", "POOL_BYTES", "WHILE_WRITING", "empty_block", "returning_freed_blocks"]
+__all__ = ["AFTER", "POOL_BYTES", "WHILE_WRITING", "empty_block", "held_elsewhere", "returning_freed_blocks"]
 
 #: (mmap, trim) thresholds in bytes while a file is written: blocks of 8 MiB or more given back when freed.
 WHILE_WRITING = (8 << 20, 8 << 20)
@@ -102,15 +102,33 @@ _POOL: list[np.ndarray] = []  # buffers (uint8) that blocks were cut from; free 
 _POOL_LOCK = threading.Lock()
 
 
-def _references(pool: list[np.ndarray], i: int) -> int:
-    """``sys.getrefcount`` of ``pool[i]``, the one way both the probe below and :func:`empty_block` count."""
-    return sys.getrefcount(pool[i])
+def held_elsewhere(item: object) -> bool:
+    """Whether anything refers to ``item`` besides the one holder it is read from in the call.
+
+    Call it as ``held_elsewhere(pool[i])`` or ``held_elsewhere(state.spare)``:
+    the holder (a list, an attribute) and the call itself account for the
+    references of an item held nowhere else, measured once at import by
+    :func:`_references_alone` rather than assumed.  True wherever references
+    are not counted (a free-threaded interpreter), so nothing in use looks free.
+    """
+    return not COUNTS_REFERENCES or sys.getrefcount(item) != _ALONE
 
 
-# _references of a pooled buffer that nothing else holds (the list's and the call's references in CPython 3.11),
-# measured rather than assumed: where getrefcount counts fewer, a buffer in use must not look free
-_FREE_REFS = _references([np.empty(1, np.uint8)], 0)
-_COUNTS_REFERENCES = getattr(sys, "_is_gil_enabled", lambda: True)()
+def _references_alone(item: object) -> int:
+    """``sys.getrefcount`` counted as :func:`held_elsewhere` counts it: one argument, nothing else in the frame."""
+    return sys.getrefcount(item)
+
+
+def _measure_alone() -> int:
+    holder = [np.empty(1, np.uint8)]
+    return _references_alone(holder[0])
+
+
+# references of an item only its holder refers to (the holder's and the call's in CPython 3.11), measured rather
+# than assumed: where getrefcount counts fewer, an item in use must not look free
+_ALONE = _measure_alone()
+#: Whether :func:`held_elsewhere` can count references (not where the GIL is off).
+COUNTS_REFERENCES = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
@@ -134,12 +152,12 @@ def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if nbytes < POOL_MIN_BYTES or nbytes > POOL_BYTES or not _writers[0] or not _COUNTS_REFERENCES:
+    if nbytes < POOL_MIN_BYTES or nbytes > POOL_BYTES or not _writers[0] or not COUNTS_REFERENCES:
         return np.empty(shape, dtype)
     with _POOL_LOCK:
         buffer = None
         for i in range(len(_POOL)):
-            if _POOL[i].nbytes == nbytes and _references(_POOL, i) == _FREE_REFS:
+            if _POOL[i].nbytes == nbytes and not held_elsewhere(_POOL[i]):
                 buffer = _POOL[i]
                 break
         if buffer is None:
@@ -147,14 +165,14 @@ def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
                 return np.empty(shape, dtype)
             # full: drop free buffers (of other sizes, as none of this size is free) to make room,
             # unless the buffers in use alone leave none
-            in_use = sum(_POOL[i].nbytes for i in range(len(_POOL)) if _references(_POOL, i) != _FREE_REFS)
+            in_use = sum(_POOL[i].nbytes for i in range(len(_POOL)) if held_elsewhere(_POOL[i]))
             if in_use + nbytes > POOL_BYTES:
                 return np.empty(shape, dtype)
             total = sum(b.nbytes for b in _POOL)
             for i in reversed(range(len(_POOL))):
                 if total + nbytes <= POOL_BYTES:
                     break
-                if _references(_POOL, i) == _FREE_REFS:
+                if not held_elsewhere(_POOL[i]):
                     total -= _POOL[i].nbytes
                     del _POOL[i]
             if total + nbytes > POOL_BYTES:

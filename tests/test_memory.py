@@ -205,3 +205,32 @@ def test_a_request_the_pool_cannot_hold_keeps_its_free_buffers(monkeypatch):
             assert _memory.empty_block((size,), np.float32).base is None  # plain np.empty
             assert sorted(b.nbytes >> 20 for b in _memory._POOL) == [1, 4]
         assert used.base is not None
+
+
+def test_held_elsewhere_counts_other_references_of_a_list_item_and_an_attribute(monkeypatch):
+    """The one check both the block pool and the climatology fold's spare buffer use; the oracle is who holds what."""
+    import numpy as np
+
+    from oceanflow import _memory
+    from oceanflow.climatology.engine import FoldState, _claim_spare
+
+    # each answer taken before its assert: pytest's rewritten assert keeps the argument in a variable of its own
+    pool = [np.empty(4)]
+    alone = _memory.held_elsewhere(pool[0])
+    other = pool[0]
+    shared = _memory.held_elsewhere(pool[0])
+    del other
+    again = _memory.held_elsewhere(pool[0])
+    assert (alone, shared, again) == (False, True, False)
+
+    state = FoldState(None, np.empty((1, 2, 3)))
+    alone = _memory.held_elsewhere(state.spare)
+    claimed = _claim_spare(state, (1, 2, 3)) is state.spare
+    view = state.spare[0]  # a view holds its base
+    shared = _memory.held_elsewhere(state.spare)
+    refused = _claim_spare(state, (1, 2, 3)) is None
+    del view
+    assert (alone, claimed, shared, refused) == (False, True, True, True)
+    monkeypatch.setattr(_memory, "COUNTS_REFERENCES", False)  # free-threaded: nothing looks free
+    answers = _memory.held_elsewhere(pool[0]), _memory.held_elsewhere(state.spare), _claim_spare(state, (1, 2, 3))
+    assert answers == (True, True, None)

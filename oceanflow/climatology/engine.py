@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import sys
 import threading
 from functools import partial
 from typing import Any
@@ -38,6 +37,7 @@ from dask.sizeof import sizeof
 
 from .._arrays import unmasked
 from .._blockwise import combine_tree, fold, gather, map_blocks, row_pieces
+from .._memory import held_elsewhere
 from .._parallel import run_sliced
 from ..kernels.climatology import AGGREGATIONS
 from ..kernels.quantiles import (
@@ -221,12 +221,6 @@ class FoldState:
         return FoldState, (self.partials,)
 
 
-def _spare_references(state):
-    return sys.getrefcount(state.spare)
-
-
-#: References to a spare held by its state alone (measured, so that it holds on any interpreter).
-_UNSHARED = _spare_references(FoldState(None, np.empty(0)))
 _CLAIM = threading.Lock()
 
 
@@ -235,7 +229,7 @@ def _claim_spare(state, shape):
     if state is None:
         return None
     with _CLAIM:
-        if state.spare is None or state.spare.shape != shape or _spare_references(state) > _UNSHARED:
+        if state.spare is None or state.spare.shape != shape or held_elsewhere(state.spare):
             return None
         return state.spare
 
