@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from oceanflow import mhw
+from oceanflow import _memory, mhw
 
 EVENT_NAMES = ref.PROPERTIES + ("index_start", "index_end", "index_peak")
 
@@ -581,8 +581,8 @@ def test_save_refuses_a_concurrent_writer_before_replacing_any_output(tmp_path, 
 def _huge_page_advice():
     """NumPy's huge-page advice now, read under mhw's lock so that no save enters or leaves
     and no other reader flips it meanwhile (the switch returns the value it replaces, set back at once)."""
-    switch = mhw._madvise_switch()
-    with mhw._PAGES_LOCK:
+    switch = _memory._madvise_switch()
+    with _memory._PAGES_LOCK:
         previous = switch(True)
         switch(previous)
     return previous
@@ -625,7 +625,7 @@ def test_small_pages_finds_numpys_switch_on_numpy_1_and_2(monkeypatch, layout):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         before = advice()
-        with mhw._small_pages():
+        with _memory.small_pages_while():
             inside = advice()
     assert (before, inside, advice()) == (True, False, True)
 
@@ -636,8 +636,8 @@ def test_small_pages_interrupted_on_entry_leaves_no_user_and_restores_the_advice
     (advice off, the save counted): afterwards no save is counted and the advice is what it was."""
     module, state = _fake_multiarray()
     monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
-    monkeypatch.setattr(mhw, "_madvise_switch", lambda: module._set_madvise_hugepage)
-    lock = mhw._PAGES_LOCK
+    monkeypatch.setattr(_memory, "_madvise_switch", lambda: module._set_madvise_hugepage)
+    lock = _memory._PAGES_LOCK
     calls = []
 
     class Interrupting:
@@ -653,15 +653,15 @@ def test_small_pages_interrupted_on_entry_leaves_no_user_and_restores_the_advice
             if interrupted == "entered" and len(calls) == 2:
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(mhw, "_PAGES_LOCK", Interrupting())
+    monkeypatch.setattr(_memory, "_PAGES_LOCK", Interrupting())
     with pytest.raises(KeyboardInterrupt):
-        with mhw._small_pages():
+        with _memory.small_pages_while():
             raise AssertionError("not reached")
     assert state == [True]
-    monkeypatch.setattr(mhw, "_PAGES_LOCK", lock)
-    with mhw._small_pages():  # a later save switches and restores as usual
+    monkeypatch.setattr(_memory, "_PAGES_LOCK", lock)
+    with _memory.small_pages_while():  # a later save switches and restores as usual
         assert state == [False]
-    assert state == [True] and not mhw._page_users
+    assert state == [True] and not _memory._page_users
 
 
 @pytest.mark.parametrize("failing", [False, True])
@@ -669,7 +669,7 @@ def test_save_allocates_its_blocks_in_small_pages_and_restores_the_advice(tmp_pa
     """mhw.save turns NumPy's huge-page advice off while its tasks allocate, and back
     to what it was afterwards, also after a failure; a choice made in the environment is kept, and
     small_pages=False leaves the advice alone."""
-    switch = mhw._madvise_switch()
+    switch = _memory._madvise_switch()
     seen = []
     block = mhw._mhw_block
 
@@ -695,6 +695,6 @@ def test_save_allocates_its_blocks_in_small_pages_and_restores_the_advice(tmp_pa
                         _save_case(), tmp_path / f"det{n}.zarr", events=tmp_path / f"events{n}.zarr", small_pages=small
                     )
                 assert seen and set(seen) == {expected}
-                assert _huge_page_advice() is True and not mhw._page_users and not mhw._page_advice
+                assert _huge_page_advice() is True and not _memory._page_users and not _memory._page_advice
     finally:
         switch(before)
