@@ -265,3 +265,52 @@ def test_compute_false_returns_a_delayed_write(tmp_path):
     assert not path.exists()
     dask.compute(delayed)
     xr.testing.assert_equal(xr.open_dataset(path).load(), field())
+
+
+# ------------------------------------------------------------------ saves on several threads at once
+
+
+def _noting_pool(block, seen):
+    seen.append(dask.config.get("pool", None))
+    return block
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_save_leaves_dask_config_alone_while_it_computes(tmp_path, suffix):
+    """The write's own pool goes to its compute only: another thread's save must not find it in dask's config."""
+    seen: list = []
+    ds = field().chunk({"time": 10})
+    ds["sst"] = ds.sst.copy(data=dsa.map_blocks(_noting_pool, ds.sst.data, seen, dtype="f4"))
+    save(ds, tmp_path / f"out{suffix}")
+    assert seen and all(pool is None for pool in seen)
+    xr.testing.assert_equal(xr.open_dataset(tmp_path / f"out{suffix}").load(), field())
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_two_saves_at_once_on_two_threads_both_finish(tmp_path, suffix):
+    """Each save computes on its own pool: before, one save used the other's pool (taken from dask's
+    process-wide config) after that one had shut it down ("cannot schedule new futures after shutdown")."""
+    import threading
+
+    ds = field().chunk({"time": 1})  # many small tasks, so that the two saves overlap
+    rounds, errors = 6, []
+    start = threading.Barrier(2, timeout=120)
+
+    def saves(k):
+        try:
+            for i in range(rounds):
+                start.wait()
+                save(ds, tmp_path / f"out{k}-{i}{suffix}", progress=False)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+            start.abort()
+
+    threads = [threading.Thread(target=saves, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not [e for e in errors if not isinstance(e, threading.BrokenBarrierError)], errors
+    for k in range(2):
+        for i in range(rounds):
+            xr.testing.assert_equal(xr.open_dataset(tmp_path / f"out{k}-{i}{suffix}").load(), field())

@@ -7,6 +7,7 @@ import errno
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,8 +123,8 @@ def save(
             # the Delayed of to_zarr(compute=False) held most chunks in memory (2.2 GB peak for
             # a 1.9 GB anomaly, against 0.46 GB written directly).
             # the block pool outlives the join: a failed save's leftover tasks still take blocks from it
-            with returning_freed_blocks(), progress_bar(progress), _joined_threads():
-                _write(ds, output.tmp, kind, encoding, now=True, **codec)
+            with returning_freed_blocks(), progress_bar(progress), _joined_threads() as pool:
+                _write(ds, output.tmp, kind, encoding, now=True, scheduler=pool, **codec)
     except BaseException as err:
         free = _free_bytes(path.parent)
         output.discard()
@@ -138,14 +139,21 @@ def save(
     return None
 
 
-def _write(ds: xr.Dataset, tmp: Path, kind: str, encoding: dict, *, now: bool, compression=None, level=None):
-    """Write ``ds`` to ``tmp`` (or return the Delayed that writes it when ``now`` is False)."""
+def _write(
+    ds: xr.Dataset, tmp: Path, kind: str, encoding: dict, *, now: bool, compression=None, level=None, scheduler=None
+):
+    """Write ``ds`` to ``tmp`` (or return the Delayed that writes it when ``now`` is False); ``scheduler``:
+    keyword arguments of this write's ``dask.compute`` (``pool=``)."""
     if kind == "netcdf":
-        return write_netcdf(ds, tmp, encoding=encoding, compression=compression, level=level, compute=now)
+        return write_netcdf(
+            ds, tmp, encoding=encoding, compression=compression, level=level, compute=now, scheduler=scheduler
+        )
     with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is not in its spec yet
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         if now:
-            return ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=True)
+            return ds.to_zarr(
+                tmp, mode="w", encoding=encoding, consolidated=True, chunkmanager_store_kwargs=scheduler or None
+            )
         return ds.to_zarr(tmp, mode="w", encoding=encoding, compute=False, consolidated=True)
 
 
@@ -185,25 +193,29 @@ def _format_bytes(n: int | None) -> str:
 
 
 @contextlib.contextmanager
-def _joined_threads():
-    """Run dask's threaded scheduler on a pool of our own, joined on the way out.
+def _joined_threads() -> Iterator[dict[str, Any]]:
+    """A pool of our own for dask's threaded scheduler, joined on the way out; yields the ``dask.compute``
+    keyword arguments that use it (``{"pool": pool}``, or ``{}`` where the user chose a scheduler or pool).
 
     When one task fails, dask raises at once while other threads still write
     their chunks; joining them first means no late chunk recreates the
-    temporary output after it was removed.
+    temporary output after it was removed.  The pool is passed to this
+    write's compute only, never put in dask's process-wide config: there,
+    a concurrent ``save`` on another thread took it for the user's and
+    computed on it after it was shut down ("cannot schedule new futures
+    after shutdown").
     """
     import dask
     from dask import threaded
     from dask.base import get_scheduler
 
     if get_scheduler() not in (None, threaded.get) or dask.config.get("pool", None) is not None:
-        yield  # synchronous, processes or a user's pool: nothing of ours to join
+        yield {}  # synchronous, processes or a user's pool: nothing of ours to join
         return
     workers = dask.config.get("num_workers", None) or threaded.CPU_COUNT
     pool = threaded.ContextAwareThreadPoolExecutor(workers)
     try:
-        with dask.config.set(pool=pool):
-            yield
+        yield {"pool": pool}
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
