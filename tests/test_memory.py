@@ -234,3 +234,39 @@ def test_held_elsewhere_counts_other_references_of_a_list_item_and_an_attribute(
     monkeypatch.setattr(_memory, "COUNTS_REFERENCES", False)  # free-threaded: nothing looks free
     answers = _memory.held_elsewhere(pool[0]), _memory.held_elsewhere(state.spare), _claim_spare(state, (1, 2, 3))
     assert answers == (True, True, None)
+
+
+def _mapping_flags(array) -> tuple[str, int]:
+    """The kernel's view of the mapping holding ``array``: its VmFlags and AnonHugePages (kB), from smaps."""
+    address = array.__array_interface__["data"][0]
+    flags, huge, inside = "", -1, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= address < hi
+            elif inside and head == "AnonHugePages:":
+                huge = int(line.split()[1])
+            elif inside and head == "VmFlags:":
+                flags = line
+    return flags, huge
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="reads the kernel's page tables (Linux)")
+def test_pool_blocks_are_mapped_in_small_pages_others_keep_numpys_advice():
+    """Oracle: the kernel's smaps, whose VmFlags say ``nh`` (no huge pages) or ``hg`` (NumPy's huge-page
+    advice) for the mapping of a block, and AnonHugePages how much of it is in huge pages once touched."""
+    import numpy as np
+
+    from oceanflow._memory import empty_block, returning_freed_blocks
+
+    with returning_freed_blocks():
+        block = empty_block((4, 1 << 20), np.float32)  # 16 MiB, from the pool
+        block[...] = 1.0
+        flags, huge = _mapping_flags(block)
+        assert " nh" in flags and " hg" not in flags and huge == 0, (flags, huge)
+        assert block.flags.writeable and block.sum() == block.size
+    plain = np.empty((4, 1 << 20), np.float32)  # outside a save: NumPy's array, with its advice where it gives one
+    flags, _ = _mapping_flags(plain)
+    assert " nh" not in flags
