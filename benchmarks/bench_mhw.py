@@ -23,7 +23,12 @@ side by side in one run, each case in a fresh subprocess (its own peak RSS):
   pixels, scaled to the grid.
 
 Each line gives the median wall time of ``--repeat`` runs, the throughput in
-values per second, the ratio to the floor and the peak RSS.  ``--first``
+values per second, the ratio to the floor and the peak RSS; then a line per
+case splits its median CPU time into user and system time and, for
+oceanflow's cases, into the CPU of the threads running each stage's kernel
+(thresholds, detect, summary, events: the block functions of
+``oceanflow.mhw``, timed in the child) and the rest (reading, writing,
+scheduling).  ``--first``
 also times, in a fresh process with the numba cache off, the first result
 (thresholds and detection computed) on 5 years at 2 degrees: imports and
 compilation included.
@@ -110,16 +115,54 @@ def run_case(case, zarr_path, nc_glob, out, ref_pixels):
 
     warnings.simplefilter("ignore")
     if case == "reference":
-        return _reference(zarr_path, ref_pixels)
+        return (*_reference(zarr_path, ref_pixels), {})
     if case.endswith("netcdf"):
         ds = oceanflow.open_dataset(sorted(glob.glob(nc_glob)))
     else:
         ds = xr.open_zarr(zarr_path)
     corner = ds.isel(lat=slice(0, 2), lon=slice(0, 2))
     _timed(case, corner, out)  # warm-up: imports, compilation (or numba's cache)
-    cpu = time.process_time()
+    stages = _stage_clocks() if "/oceanflow" in case else {}
+    cpu, before = time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
     seconds, tasks = _timed(case, ds, out)
-    return seconds, tasks, time.process_time() - cpu
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    split = {"user_s": after.ru_utime - before.ru_utime, "sys_s": after.ru_stime - before.ru_stime}
+    return seconds, tasks, time.process_time() - cpu, {**split, **{f"{k}_s": v for k, v in stages.items()}}
+
+
+#: The block functions of oceanflow.mhw whose CPU time ``--stages``-style lines report, by stage.
+STAGES = {
+    "thresholds": "_thresholds_block",
+    "detect": "_detect_block",
+    "summary": "_summary_block",
+    "events": "_event_table",
+}
+
+
+def _stage_clocks():
+    """Wrap the kernels' block functions of ``oceanflow.mhw`` (looked up by name at each call) so
+    that each adds the CPU time of the thread that runs it to its stage: a dict filled as they run."""
+    import threading
+
+    from oceanflow import mhw
+
+    totals = dict.fromkeys(STAGES, 0.0)
+    lock = threading.Lock()
+
+    def clocked(stage, func):
+        def call(*args, **kwargs):
+            start = time.thread_time()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                with lock:
+                    totals[stage] += time.thread_time() - start
+
+        return call
+
+    for stage, name in STAGES.items():
+        setattr(mhw, name, clocked(stage, getattr(mhw, name)))
+    return totals
 
 
 def _timed(case, ds, out):
@@ -223,9 +266,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.child:
         case, zarr_path, nc_glob = args.child
-        seconds, tasks, cpu = run_case(case, zarr_path, nc_glob, args.out, args.ref_pixels)
+        seconds, tasks, cpu, split = run_case(case, zarr_path, nc_glob, args.out, args.ref_pixels)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": rss, "cpu_s": cpu}))
+        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": rss, "cpu_s": cpu, **split}))
         return
     _, order = chosen_cases(parser, CASES, args.cases)
     args.zarr, args.nc = generate(args.out, args.years, args.ny, args.nx)
@@ -249,6 +292,13 @@ def main(argv=None):
     cpu = {case: statistics.median(r["cpu_s"] for r in case_runs) for case, case_runs in runs.items()}
     print("# CPU seconds (median; steadier than wall times on a loaded machine): ", end="")
     print(", ".join(f"{case} {seconds:.2f}" for case, seconds in cpu.items()))
+    for case, case_runs in runs.items():  # where the CPU went (medians of each figure: they need not add up)
+        split = {k[:-2]: statistics.median(r[k] for r in case_runs) for k in case_runs[0] if k.endswith("_s")}
+        if "user" in split:
+            kernels = sum(split.get(stage, 0.0) for stage in STAGES)
+            stages = ", ".join(f"{stage} {split[stage]:.3f}" for stage in STAGES if stage in split)
+            rest = f"; kernels' threads {stages}, the rest {split['cpu'] - kernels:.3f}" if stages else ""
+            print(f"# {case}: CPU {split['cpu']:.3f} s = user {split['user']:.3f} + sys {split['sys']:.3f}{rest}")
     for peer in ("flags/marex-exact", "flags/marex-approx"):
         if peer in results and "flags/oceanflow" in results:
             print(f"# flags/oceanflow is {results[peer] / results['flags/oceanflow']:.1f}x faster than {peer}")
