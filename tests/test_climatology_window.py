@@ -14,7 +14,7 @@ import xarray as xr
 from conftest import WINDOW_PLANS, make_field, monthday_labels
 
 import oceanflow
-from oceanflow.climatology.pooling import merge_program, window_keys
+from oceanflow.climatology.pooling import merge_program, order_layout, window_keys
 from oceanflow.kernels.climatology import COPY, INIT, MERGE, MERGE_TILE
 from oceanflow.timegroups import time_groups
 
@@ -38,7 +38,15 @@ def test_merge_program_pools_each_groups_window_steps(calendar, freq, feb29, win
     groups = time_groups(obj.time, freq, feb29=feb29)
     ngroups = groups.labels.size
     keys = window_keys(groups.codes, window, ngroups)
-    ntime = len(groups.codes)
+    assert_pools_windows(keys, groups.codes, window)
+    merges = int(np.sum(keys.program[:, 0] == MERGE))
+    if window == 11 and calendar == "noleap":
+        assert merges < 3.5 * ngroups
+
+
+def assert_pools_windows(keys, codes, window):
+    """``keys.program`` run on counts of time steps: each group's row is what :func:`pooled_steps` counts."""
+    ngroups, ntime = keys.ngroups, len(codes)
     steps_of = np.zeros((keys.nkeys, ntime), np.int64)
     valid = keys.codes >= 0
     steps_of[keys.codes[valid], np.flatnonzero(valid)] = 1
@@ -56,12 +64,24 @@ def test_merge_program_pools_each_groups_window_steps(calendar, freq, feb29, win
         else:
             assert kind == MERGE
             rows[d] = read(a) + read(b)
-    expected = pooled_steps(groups.codes, ngroups, window)
+    expected = pooled_steps(codes, ngroups, window)
     for g in range(ngroups):
         np.testing.assert_array_equal(rows[g], expected[g], err_msg=str(g))
-    merges = int(np.sum(keys.program[:, 0] == MERGE))
-    if window == 11 and calendar == "noleap":
-        assert merges < 3.5 * ngroups
+
+
+def test_remembered_plans_follow_the_codes_not_only_their_size():
+    """Plans are remembered by the codes' content: two time axes of the same length and groups
+    (one starting 100 days later) each pool their own windows, also when asked again; a second
+    call returns the kept plan, whose arrays are read-only (shared between calls)."""
+    first = np.tile(np.arange(365), 3)
+    later = np.roll(first, 100)
+    for codes in (first, later, first, later):
+        assert_pools_windows(window_keys(codes, 11, 365), codes, 11)
+    kept = window_keys(first.copy(), 11, 365)
+    assert kept is window_keys(first, 11, 365)
+    assert not kept.program.flags.writeable and not kept.codes.flags.writeable
+    keys, ops = order_layout(later, 365, 11)
+    assert order_layout(later.copy(), 365, 11)[0] is keys and not ops.flags.writeable
 
 
 def test_merge_program_of_a_plan():

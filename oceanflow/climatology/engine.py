@@ -54,7 +54,7 @@ from ..kernels.quantiles import (
     stream_thresholds,
 )
 from ..kernels.quantiles import grouped_quantiles as ORDER_KERNEL
-from .pooling import merged_finalized, order_keys, window_keys
+from .pooling import merged_finalized, order_layout, window_keys
 
 #: Bytes of series an order-statistic task gathers at once from its time chunks.
 GATHER_BYTES = 8 * 2**20
@@ -295,11 +295,8 @@ def order_arguments(plan):
     """The kernel's pixel-independent arguments: the keys (steps of each key, keys
     of each group), the sorting network of their runs and the plan of their
     merges (with a window), qs and params."""
-    keys = order_keys(plan.groups.codes, plan.groups.labels.size, plan.options.window)
+    keys, ops = order_layout(plan.groups.codes, plan.groups.labels.size, plan.options.window)
     network = sorting_network(keys.run_length)
-    ops = np.zeros((0, 4), np.int64)
-    if keys.run_length:
-        ops = keys.merge_plan()
     params = quantile_params(plan.options.method, plan.min_count, keys.run_length)
     layout = (keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops)
     return (*layout, *network, ops, plan.options.q, params)

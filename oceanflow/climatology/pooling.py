@@ -31,8 +31,12 @@ Example
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -101,10 +105,59 @@ class WindowKeys:
 
 
 def window_keys(codes: np.ndarray, window: int, ngroups: int) -> WindowKeys:
-    """The :class:`WindowKeys` of group ``codes`` (-1: no group; ``ngroups`` groups) and an odd ``window``."""
-    keys = order_keys(codes, ngroups, window)
-    program, scratch = merge_program(keys.merge_plan(), ngroups)
-    return WindowKeys(keys.codes, keys.key_starts.size, ngroups, program, scratch)
+    """The :class:`WindowKeys` of group ``codes`` (-1: no group; ``ngroups`` groups) and an odd ``window``
+    (remembered for the last few time axes, :func:`remembered`)."""
+
+    def build() -> WindowKeys:
+        keys = order_keys(codes, ngroups, window)
+        program, scratch = merge_program(keys.merge_plan(), ngroups)
+        return WindowKeys(keys.codes, keys.key_starts.size, ngroups, program, scratch)
+
+    return remembered("window_keys", codes, ngroups, window, build)
+
+
+def order_layout(codes: np.ndarray, ngroups: int, window: int | None) -> tuple[OrderKeys, np.ndarray]:
+    """The :class:`OrderKeys` of group ``codes`` and ``window`` with their merge plan (empty
+    without a window), remembered for the last few time axes (:func:`remembered`)."""
+
+    def build() -> tuple[OrderKeys, np.ndarray]:
+        keys = order_keys(codes, ngroups, window)
+        ops = keys.merge_plan() if keys.run_length else np.zeros((0, 4), np.int64)
+        return keys, ops
+
+    return remembered("order_layout", codes, ngroups, window, build)
+
+
+#: Time axes whose window keys and merge plans :func:`remembered` keeps.
+REMEMBERED_PLANS = 8
+
+_PLANS: OrderedDict[tuple, Any] = OrderedDict()
+_PLANS_LOCK = threading.Lock()
+_T = TypeVar("_T")
+
+
+def remembered(kind: str, codes: np.ndarray, ngroups: int, window: int | None, build: Callable[[], _T]) -> _T:
+    """``build()``, or what it returned for the same ``kind``, group ``codes`` (by content),
+    ``ngroups`` and ``window`` among the last :data:`REMEMBERED_PLANS` (the plans depend on the
+    time axis only, not on the data: a second statistic of the same axis, or a warm-up on a
+    corner, builds them once).  Arrays in what is kept are made read-only, as they are shared."""
+    codes = np.ascontiguousarray(codes, np.int64)
+    key = (kind, hashlib.blake2b(codes.tobytes(), digest_size=16).digest(), codes.size, ngroups, window)
+    with _PLANS_LOCK:
+        if key in _PLANS:
+            _PLANS.move_to_end(key)
+            return _PLANS[key]
+    value = build()
+    for part in value if isinstance(value, tuple) else (value,):
+        items = [getattr(part, f.name) for f in fields(part)] if is_dataclass(part) else [part]
+        for item in items:
+            if isinstance(item, np.ndarray):
+                item.flags.writeable = False
+    with _PLANS_LOCK:
+        _PLANS[key] = value
+        while len(_PLANS) > REMEMBERED_PLANS:
+            _PLANS.popitem(last=False)
+    return value
 
 
 def _window_edges(codes: np.ndarray, window: int) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
