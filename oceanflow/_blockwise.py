@@ -20,9 +20,10 @@ that dask may re-run it (a retry, a recomputation) with the same result.
 :func:`right_aligned`
     Indices that match axes from the right, as NumPy broadcasts.
 :func:`fold`
-    Reduce along the first axis in order: per output block a chain of tasks,
-    each adding one chunk to the state of the one before, then one task that
-    finishes the state (the climatologies' partials).
+    Reduce along the first axis in order: per output block (or per spatial
+    block) a chain of tasks, each adding one chunk to the state of the one
+    before, then one task per output block that finishes the state (the
+    climatologies' partials; the order statistics' counts of each chunk).
 :func:`gather`
     One task per output block that receives the block's whole series, all
     its chunks along the first axis (order statistics).
@@ -265,17 +266,26 @@ def fold(
     lead: Sequence[int],
     dtype: Any,
     name: str,
+    per_block: bool = False,
+    shared: Any = None,
 ) -> Any:
     """Fold the chunks of dask array ``data`` along its first axis, in order, into one state
-    per output block, then finish each state: (*lead, *spatial) out.
+    per output block (or per spatial block), then finish each state: (*lead, *spatial) out.
 
     The graph: for each output block (a :func:`row_pieces` piece of a spatial
     block), a chain of one task per chunk along axis 0,
     ``state_k = step(state_{k-1}, block_k, *slices_k, pixels)`` with
-    ``state_{-1} = None``, then one task ``finish(state_last, shape)``.  Tasks
-    = chunks + output blocks, memory = one state per output block, whatever
-    the length of axis 0; every pixel sees its values in order, so the result
-    does not depend on the number of threads.
+    ``state_{-1} = None``, then one task ``finish(state_last, pixels, shape)``.
+    Tasks = chunks x output blocks + output blocks, memory = one state per
+    output block, whatever the length of axis 0; every pixel sees its values
+    in order, so the result does not depend on the number of threads.
+
+    With ``per_block=True``, one chain per spatial block instead, whose steps
+    get the pixel ranges of all the block's pieces (a tuple of slices) in
+    place of ``pixels``; each piece's ``finish`` reads the chain's last state.
+    Tasks = chunks x spatial blocks + output blocks: for a chain that mostly
+    holds its chunks (an order statistic's series) and whose finishing does
+    the work, in parallel over the pieces.
 
     Parameters
     ----------
@@ -285,6 +295,7 @@ def fold(
         it on the same input); ``block_k`` has masked values as NaN;
         ``pixels`` is the piece's range of the block's C-ordered pixels.
         ``finish`` returns the output block, shape ``(*lead, *shape)``.
+        Both get ``shared`` last when it is given.
     data : dask array
         (time, ...).
     *aligned : NumPy arrays
@@ -295,14 +306,19 @@ def fold(
     dtype : dtype
         Of the output.
     name : str
-        Prefix of the keys: ``{name}-fold-{token}`` for the steps, ``{name}-{token}`` for the output.
+        Prefix of the keys: ``{name}-fold-{token}`` for the steps, ``{name}-{token}`` for the
+        output, ``{name}-shared-{token}`` for ``shared``.
+    per_block : bool
+        A chain per spatial block rather than per output block (above).
+    shared : optional
+        Tables or options every task reads, put in the graph once (not once per task).
 
     Example
     -------
     >>> import dask.array as dsa
     >>> def add(state, block, pixels):
     ...     return block.sum(axis=0).ravel()[pixels] + (0 if state is None else state)
-    >>> def done(state, shape):
+    >>> def done(state, pixels, shape):
     ...     return state.reshape((1,) + shape)
     >>> x = dsa.ones((6, 4), chunks=(2, 4))
     >>> total = fold(add, done, x, lead=[1], dtype=float, name="sum")
@@ -313,21 +329,32 @@ def fold(
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    token = tokenize(step, finish, data, aligned, tuple(lead), np.dtype(dtype))
-    steps, final = f"{name}-fold-{token}", f"{name}-{token}"
+    token = tokenize(step, finish, data, aligned, tuple(lead), np.dtype(dtype), per_block, shared)
+    steps, final, shared_key = f"{name}-fold-{token}", f"{name}-{token}", f"{name}-shared-{token}"
     task = partial(_fold_step, block_func=step)
     bounds = np.cumsum((0,) + data.chunks[0])
     zeros = (0,) * len(lead)
     out_chunks, pieces = row_pieces(data.chunks[1:])
     graph: dict[Any, Any] = {}
-    for space_out, space_in, pixels, shape in pieces:
+    extra: tuple[Any, ...] = ()
+    if shared is not None:
+        graph[shared_key], extra = shared, (shared_key,)
+    chains: dict[tuple[int, ...], list[slice]] = {}  # chain -> the pixel ranges its steps get
+    for space_out, space_in, pixels, _ in pieces:
+        chains.setdefault(space_in if per_block else space_out, []).append(pixels)
+    sources = {space_out: space_in for space_out, space_in, _, _ in pieces}
+    for chain, ranges in chains.items():
         previous = None
+        given = tuple(ranges) if per_block else ranges[0]
         for k in range(data.numblocks[0]):
             rows = slice(bounds[k], bounds[k + 1])
-            key = (steps, k) + space_out
-            graph[key] = (task, previous, (data.name, k) + space_in, *(a[rows] for a in aligned), pixels)
+            key = (steps, k) + chain
+            block = (data.name, k) + (chain if per_block else sources[chain])
+            graph[key] = (task, previous, block, *(a[rows] for a in aligned), given, *extra)
             previous = key
-        graph[(final,) + zeros + space_out] = (finish, previous, shape)
+    for space_out, space_in, pixels, shape in pieces:
+        last = (steps, data.numblocks[0] - 1) + (space_in if per_block else space_out)
+        graph[(final,) + zeros + space_out] = (finish, last, pixels, shape, *extra)
     layers = HighLevelGraph.from_collections(final, graph, dependencies=[data])
     chunks = tuple((n,) for n in lead) + out_chunks
     return dsa.Array(layers, final, chunks, meta=np.empty((0,) * len(chunks), dtype))

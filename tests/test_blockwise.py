@@ -106,7 +106,7 @@ def running_sum(previous, block, weights, pixels):
     return total if previous is None else previous + total
 
 
-def as_block(state, shape):
+def as_block(state, pixels, shape):
     return state.reshape((1,) + tuple(shape))
 
 
@@ -140,6 +140,34 @@ def test_fold_adds_chunks_in_order_against_numpy(threads):
     steps = [key for key in total.__dask_graph__() if str(key[0]).startswith("wsum-fold-")]
     assert len(steps) == x.numblocks[0] * total.npartitions  # a chain per output block
     assert added_tasks(total, x) == len(steps) + total.npartitions
+
+
+def held_rows(previous, block, pieces, offset):
+    """A per-block chain's step: the chunks so far (held) and the pieces' ranges it was given."""
+    blocks = () if previous is None else previous[0]
+    return blocks + (block.reshape(block.shape[0], -1),), pieces, offset
+
+
+def piece_median(state, pixels, shape, offset):
+    blocks, pieces, given = state
+    assert pixels in pieces and given == offset
+    series = np.concatenate(blocks)[:, pixels]
+    return (np.median(series, axis=0) + offset).reshape((1,) + tuple(shape))
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_fold_per_block_chains_finish_each_piece_against_numpy(threads):
+    """per_block=True: one chain per spatial block, whatever the pieces (threads), each step
+    given every piece's range; one finishing task per piece; shared once in the graph."""
+    values = np.random.default_rng(2).random((9, 4, 6))
+    x = dsa.from_array(values, chunks=(2, 4, 3))
+    with dask.config.set(num_workers=threads):
+        middle = fold(held_rows, piece_median, x, lead=[1], dtype=float, name="hm", per_block=True, shared=10.0)
+    np.testing.assert_array_equal(middle.compute()[0], np.median(values, axis=0) + 10.0)
+    steps = [key for key in middle.__dask_graph__() if str(key[0]).startswith("hm-fold-")]
+    assert len(steps) == x.numblocks[0] * 2  # two spatial blocks
+    assert middle.npartitions == max(2, threads)
+    assert added_tasks(middle, x) == len(steps) + middle.npartitions + 1  # plus the shared value, once
 
 
 def test_fold_and_gather_read_masked_blocks_as_nan():

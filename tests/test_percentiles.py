@@ -502,6 +502,7 @@ def test_streamed_chain_tasks_purity_and_no_copies():
     key = next(k for k in steps if k[1] == 5)  # counted, with counts before it
     function, previous_key, block_key, *rest = graph[key]
     previous, block = dask.get(graph, [previous_key, block_key])
+    rest = [graph[r] if isinstance(r, str) and r in graph else r for r in rest]  # the shared arguments
     assert previous.counts is not None
     kept = [c.copy() for c in previous.counts]
     first, again = function(previous, block, *rest), function(previous, block, *rest)

@@ -36,7 +36,7 @@ import numpy as np
 from dask.sizeof import sizeof
 
 from .._arrays import unmasked
-from .._blockwise import combine_tree, fold, gather, map_blocks, row_pieces
+from .._blockwise import combine_tree, fold, gather, map_blocks
 from .._memory import held_elsewhere
 from .._parallel import run_sliced
 from ..kernels.climatology import AGGREGATIONS
@@ -282,7 +282,7 @@ def _finalize_block(parts, *, stat, params, work, merge):
     return result.reshape(result.shape[:1] + parts.shape[3:])
 
 
-def _finish_fold(state, shape, *, stat, params, work, merge):
+def _finish_fold(state, pixels, shape, *, stat, params, work, merge):
     """Folded partials (quantity, group, pixel) -> statistic (group, *shape)."""
     result = _finalized(stat, state.partials, params, work, merge)
     return result.reshape(result.shape[:1] + tuple(shape))
@@ -521,53 +521,38 @@ def _sizeof_stream_state(state):
 def _stream_dask(data, arguments, lead, dtype):
     """Per spatial block, a chain of one task per time chunk (:func:`_stream_step`: the chunk's counts,
     made while the next chunk is read), then one task per row piece (:func:`_stream_finish`: the bins
-    collected and selected).  Tasks = input chunks + row pieces; memory per task = one spatial block's
-    series, as :func:`oceanflow._blockwise.gather`."""
-    import dask.array as dsa
-    from dask.base import tokenize
-    from dask.highlevelgraph import HighLevelGraph
-
-    token = tokenize(data, arguments, tuple(lead), np.dtype(dtype))
-    steps, final, shared = f"climatology-order-fold-{token}", f"climatology-order-{token}", f"order-shared-{token}"
+    collected and selected): :func:`oceanflow._blockwise.fold` with a chain per spatial block.
+    Tasks = input chunks + row pieces; memory per task = one spatial block's series, as
+    :func:`oceanflow._blockwise.gather`."""
     codes = _step_codes(arguments, data.shape[0])
-    bounds = np.cumsum((0,) + data.chunks[0])
-    out_chunks, pieces = row_pieces(data.chunks[1:])
-    ranges: dict[tuple, list] = {}  # pixel ranges of each spatial block, within its row pieces
-    for _, space_in, pixels, _ in pieces:
-        ranges.setdefault(space_in, []).extend(
-            (lo, min(lo + STREAM_PIXELS, pixels.stop)) for lo in range(pixels.start, pixels.stop, STREAM_PIXELS)
-        )
-    graph: dict[Any, Any] = {shared: arguments}
     step = partial(_stream_step, work=dtype)
-    for space_in, block_ranges in ranges.items():
-        previous = None
-        for k in range(data.numblocks[0]):
-            key = (steps, k) + space_in
-            block = (data.name, k) + space_in
-            graph[key] = (step, previous, block, codes[bounds[k] : bounds[k + 1]], tuple(block_ranges), shared)
-            previous = key
-    zeros = (0,) * len(lead)
-    for space_out, space_in, pixels, shape in pieces:
-        graph[(final,) + zeros + space_out] = (
-            _stream_finish,
-            (steps, data.numblocks[0] - 1) + space_in,
-            shared,
-            pixels,
-            shape,
-        )
-    layers = HighLevelGraph.from_collections(final, graph, dependencies=[data])
-    chunks = tuple((n,) for n in lead) + out_chunks
-    return dsa.Array(layers, final, chunks, meta=np.empty((0,) * len(chunks), dtype))
+    return fold(
+        step,
+        _stream_finish,
+        data,
+        codes,
+        lead=lead,
+        dtype=dtype,
+        name="climatology-order",
+        per_block=True,
+        shared=arguments,
+    )
 
 
-def _stream_step(previous, block, codes, ranges, arguments, *, work):
+def _stream_ranges(pieces):
+    """The pixel ranges (of at most :data:`STREAM_PIXELS`) of a spatial block, within its row ``pieces``."""
+    return tuple((lo, min(lo + STREAM_PIXELS, p.stop)) for p in pieces for lo in range(p.start, p.stop, STREAM_PIXELS))
+
+
+def _stream_step(previous, block, codes, pieces, arguments, *, work):
     """The state (:class:`StreamState`) after one more time chunk ``block`` (time, ...) with group
-    ``codes``: held; counted, once :data:`STREAM_FIRST_SAMPLE` steps of every group (or all of them)
-    have arrived to place the thresholds, with the chunks held so far counted then.  Pure:
-    ``previous`` is only read."""
+    ``codes`` (pixel ranges within the block's row ``pieces``): held; counted, once
+    :data:`STREAM_FIRST_SAMPLE` steps of every group (or all of them) have arrived to place the
+    thresholds, with the chunks held so far counted then.  Pure: ``previous`` is only read."""
     x = as_pixels(unmasked(block), work)
     if previous is None:
-        previous = StreamState((), (), ranges)
+        previous = StreamState((), (), _stream_ranges(pieces))
+    ranges = previous.ranges
     blocks, block_codes = previous.blocks + (x,), previous.codes + (np.ascontiguousarray(codes, np.int64),)
     if previous.thresholds is not None:  # counted so far: add this chunk
         counts = tuple(c.copy() for c in previous.counts)
@@ -587,7 +572,7 @@ def _stream_step(previous, block, codes, ranges, arguments, *, work):
     return StreamState(blocks, block_codes, ranges, thresholds, counts)
 
 
-def _stream_finish(state, arguments, pixels, shape):
+def _stream_finish(state, pixels, shape, arguments):
     """The order statistics (quantile, group, *shape) of the row piece ``pixels`` from the last state of
     its spatial block's chain: its ranges' bins collected and selected."""
     qs, ngroups = arguments[-2], arguments[1].size
