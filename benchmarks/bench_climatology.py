@@ -26,7 +26,9 @@ peak RSS is that case's own):
 Each line gives the median wall time of ``--repeat`` runs (the cases take
 turns, so a slow spell of a shared machine hits them alike), the ratio to its
 floor (Zarr cases to the Zarr read or copy, CDO to xarray's NetCDF read), the
-number of dask tasks and the peak RSS.  ``--scaling`` also runs the
+number of dask tasks, the peak RSS and, for the NetCDF-output and CDO
+cases, the median CPU seconds (user + system; CDO's from its processes),
+which a busy machine changes less than the wall time.  ``--scaling`` also runs the
 chosen oceanflow cases among the Zarr climatologies and anomalies and the
 NetCDF anomalies (uncompressed, deflated) on 4x the years and reports the RSS ratio.
 
@@ -40,6 +42,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -198,10 +201,20 @@ def _run_cdo(kind, nc_path, out, zip1=False):
         ]
     else:
         commands = [["cdo", "-O", *compress, operator[0], nc_path, target]]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     for command in commands:
         subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - start, 0
+    return time.perf_counter() - start, 0, _children_cpu() - cpu
+
+
+def _own_cpu():
+    times = os.times()
+    return times.user + times.system
+
+
+def _children_cpu():
+    times = os.times()
+    return times.children_user + times.children_system
 
 
 def _run_netcdf_output(kind, tool, nc_path, out):
@@ -235,10 +248,10 @@ def _run_netcdf_output(kind, tool, nc_path, out):
         return result
 
     write(ds.sst.isel(lat=slice(0, 2), lon=slice(0, 2)))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _own_cpu()
     result = write(ds.sst)
-    seconds = time.perf_counter() - start
-    return seconds, len(result.data.__dask_graph__()) if hasattr(result.data, "dask") else 0
+    seconds, cpu = time.perf_counter() - start, _own_cpu() - cpu
+    return seconds, len(result.data.__dask_graph__()) if hasattr(result.data, "dask") else 0, cpu
 
 
 def _child(args, case):
@@ -257,12 +270,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.child:
         case, zarr_path, nc_path = args.child
-        seconds, tasks = run_case(case, zarr_path, nc_path, args.out)
+        seconds, tasks, *cpu = run_case(case, zarr_path, nc_path, args.out)  # CPU s: NetCDF output and CDO cases
         written = os.path.join(args.out, "result.nc")
         size = os.path.getsize(written) / 1e6 if os.path.exists(written) else None
         if size is not None:
             os.remove(written)
-        print(json.dumps({"seconds": seconds, "tasks": tasks, "rss_mib": peak_rss_mib(), "mb_out": size}))
+        result = {"seconds": seconds, "tasks": tasks, "rss_mib": peak_rss_mib(), "mb_out": size}
+        print(json.dumps({**result, "cpu": cpu[0] if cpu else None}))
         return
     wanted, order = chosen_cases(parser, CASES, args.cases)
     args.zarr, args.nc = generate(args.out, args.years, args.ny, args.nx)
@@ -273,14 +287,17 @@ def main(argv=None):
     )
     print(
         f"{'case':26s} {'seconds':>8s} {'ratio':>6s} {'floor':>26s} {'tasks':>8s} {'peak RSS MiB':>13s} {'MB out':>7s}"
+        f" {'CPU s':>6s}"
     )
     runs = run_interleaved(CASES, order, args.repeat, lambda case: _child(args, case))
     for case, (seconds, ratio) in medians(CASES, runs).items():
         floor, case_runs = CASES[case][0], runs[case]
         size = case_runs[0].get("mb_out")
+        cpu = [r["cpu"] for r in case_runs if r.get("cpu") is not None]
         print(
             f"{case:26s} {seconds:8.3f} {ratio:>6s} {floor or '':>26s} {case_runs[0]['tasks']:8d} "
             f"{max(r['rss_mib'] for r in case_runs):13.0f} {'' if size is None else f'{size:7.0f}'}"
+            f"{'' if not cpu else f' {statistics.median(cpu):6.2f}'}"
         )
     if args.scaling:
         scaled = ("month/oceanflow", "dayofyear/oceanflow", "anomaly/oceanflow")

@@ -58,6 +58,22 @@ def test_climatology_benchmark_runs(tmp_path):
     assert float(lines["month/oceanflow"][1]) > 0
 
 
+def test_climatology_benchmark_gives_cpu_seconds_of_netcdf_output(tmp_path):
+    """The last column: CPU seconds of the timed write, at most all cores busy for its wall time (os.times
+    ticks are 10 ms)."""
+    import os
+
+    printed, lines = run_script(
+        "bench_climatology", tmp_path, "--cases", "anomaly/nc-oceanflow,anomaly/nc-oceanflow-zip1"
+    )
+    assert printed.splitlines()[1].split()[-2:] == ["CPU", "s"]
+    assert len(lines["anomaly/nc-oceanflow-zip1"]) == 8  # case, seconds, ratio, floor, tasks, RSS, MB out, CPU s
+    for case in ("anomaly/nc-oceanflow", "anomaly/nc-oceanflow-zip1"):
+        row = lines[case]
+        seconds, cpu = float(row[1]), float(row[-1])
+        assert 0 <= cpu <= (os.cpu_count() or 1) * seconds + 0.05, row
+
+
 def test_chunk_benchmark_runs(tmp_path):
     printed, _ = run_script("bench_chunks", tmp_path)
     assert "oceanflow.suggest_chunks" in printed and "oceanflow.open_dataset + oceanflow.save" in printed
