@@ -197,13 +197,20 @@ def _timed(case, ds, out):
     else:  # as the command: the summary and the events (pipeline) in the detection's tasks
         pipeline = case.startswith("pipeline")
         computed = []  # the collections save computes (its writes and the blocks' tables), counted after the timing
-        compute_writes = mhw._compute_writes
+        from oceanflow.io import write
 
-        def kept(writes, blocks, progress):
-            computed.extend([*writes, *blocks])
-            return compute_writes(writes, blocks, progress)
+        compute, prepared_write = write.Writes.compute, write.Target.write
 
-        mhw._compute_writes = kept
+        def kept(self, *targets, others=()):
+            computed.extend(others)
+            return compute(self, *targets, others=others)
+
+        def kept_write(self, *, now):  # a write's Delayed, or (written directly) its Dataset's tasks
+            written = prepared_write(self, now=now)
+            computed.extend([self.ds if now else written])
+            return written
+
+        write.Writes.compute, write.Target.write = kept, kept_write
         try:
             mhw.save(
                 sst,
@@ -213,9 +220,10 @@ def _timed(case, ds, out):
                 overwrite=True,
             )
         finally:
-            mhw._compute_writes = compute_writes
+            write.Writes.compute, write.Target.write = compute, prepared_write
         seconds = time.perf_counter() - start
-        return seconds, len(set().union(*(c.__dask_graph__().keys() for c in computed)))  # the keys, shared once
+        keys = set().union(*((c.__dask_graph__() or {}).keys() for c in computed))  # the keys, shared once
+        return seconds, len(keys)
     return time.perf_counter() - start, tasks
 
 

@@ -370,7 +370,7 @@ def save(
     --------
     >>> paths = oceanflow.mhw.save(sst, "mhw.zarr", events="events.zarr", summary="annual.zarr")  # doctest: +SKIP
     """
-    from .io.atomic import Output
+    from .io.write import writing
 
     detection = {k: options.pop(k) for k in ("min_duration", "join_gaps", "max_gap") if k in options}
     unknown = set(options) - {"base", "pctile", "window", "smooth", "cold"}
@@ -385,31 +385,25 @@ def save(
     targets.update({name: Path(p) for name, p in (("summary", summary), ("events", events)) if p is not None})
     _check_targets(targets)
     found, columns, table = _detect(sst, clim, options, detection, freq=freq if summary else None, tables=bool(events))
-    outputs: dict[str, Any] = {}
-    with small_pages_while(small_pages):  # fresh blocks in small pages (see oceanflow._memory)
-        try:  # every output refused or claimed before the compute; all committed only once all are written
-            outputs.update({name: Output(p, overwrite=overwrite) for name, p in targets.items()})
-            writes = [_write_into(outputs["detection"], found, operation, _encoding(found, path), now=False)]
-            if summary is not None:
-                annual = _summary_table(columns, found, _Calendar(decoded_time(found["time"])), years_per_block(freq))
-                writes.append(_write_into(outputs["summary"], annual, operation, now=False))
-            blocks: list[Any] = []
-            if events is not None:  # each block's table, as the tasks return it (the same keys: computed once)
-                data = table.data
-                blocks = data.to_delayed(optimize_graph=False).ravel().tolist() if is_dask(data) else [data]
-            results = _compute_writes(writes, blocks, progress)
-            if events is not None:
-                tables = list(results[len(writes) :])
-                del results, blocks
-                _write_events(outputs["events"], tables, table, found, outputs["detection"], operation)
-            for output in outputs.values():  # a concurrent writer refused before any output is replaced
-                output.check()
-            for output in outputs.values():
-                output.commit()
-        except BaseException:
-            for output in outputs.values():
-                output.discard()
-            raise
+    # oceanflow.save's pipeline (oceanflow.io.write.writing): every output refused or claimed before the
+    # compute, all committed only once all are written, all removed on any error (a full disk says so)
+    with small_pages_while(small_pages), writing(progress=progress) as writes:  # fresh blocks in small pages
+        outputs = {name: writes.claim(p, overwrite=overwrite) for name, p in targets.items()}
+        outputs["detection"].prepare(found, operation=operation, encoding=_encoding(found, path))
+        lazy = [outputs["detection"]]
+        if summary is not None:
+            annual = _summary_table(columns, found, _Calendar(decoded_time(found["time"])), years_per_block(freq))
+            outputs["summary"].prepare(annual, operation=operation)
+            lazy.append(outputs["summary"])
+        blocks: list[Any] = []
+        if events is not None:  # each block's table, as the tasks return it (the same keys: computed once)
+            data = table.data
+            blocks = data.to_delayed(optimize_graph=False).ravel().tolist() if is_dask(data) else [data]
+        tables = list(writes.compute(*lazy, others=tuple(blocks)))
+        del blocks
+        if events is not None:
+            _write_events(outputs["events"], tables, table, found, outputs["detection"], operation)
+        writes.commit()
     return targets
 
 
@@ -421,50 +415,18 @@ def _detect_defaults():
 
 def _check_targets(targets):
     """Formats, directories and distinct paths, before anything is computed or written."""
-    from .io.write import _format_for
+    from .io.write import check_path
 
     if len(set(targets.values())) < len(targets):
         raise ValueError(f"the outputs must be different paths, got {', '.join(map(str, targets.values()))}")
     for target in targets.values():
-        _format_for(target)
-        if not target.parent.exists():
-            raise FileNotFoundError(f"directory {target.parent} does not exist; create it first")
-
-
-def _write_into(output, ds, operation, encoding=None, *, now=True):
-    """Write ``ds`` into the temporary of ``output`` (an :class:`~oceanflow.io.atomic.Output`), as
-    :func:`oceanflow.save` would (history, default encoding); ``now=False``: return the Delayed."""
-    from .climatology.cf import encode_climatology
-    from .io import write
-
-    kind = write._format_for(output.path)
-    ds = write._with_history(encode_climatology(ds), operation)
-    return write._write(ds, output.tmp, kind, write._default_encoding(ds, kind, encoding or {}), now=now)
-
-
-def _compute_writes(writes, blocks, progress):
-    """Compute the writes and the blocks' tables; a failed compute returns only once no
-    task still writes (so that none recreates a temporary after it is removed)."""
-    from contextlib import nullcontext
-
-    from ._client import active_client
-    from ._progress import compute
-    from .io.write import _joined_threads, _wait_for_running_tasks
-
-    client = active_client()
-    with nullcontext() if client is not None else _joined_threads():
-        try:
-            return compute(*writes, *blocks, progress=progress)  # (each Delayed: distributed computes it)
-        except BaseException:
-            for written in writes:
-                _wait_for_running_tasks(client, written)
-            raise
+        check_path(target)
 
 
 def _write_events(output, tables, table, found, detection, operation):
-    """Write the event Dataset into ``output``: the blocks' ``tables`` padded when
-    that fits :func:`_table_limit`, else :func:`events` of the written detection
-    (read from its temporary, block by block)."""
+    """Write the event Dataset into ``output`` (a :class:`~oceanflow.io.write.Target`): the
+    blocks' ``tables`` padded when that fits :func:`_table_limit`, else :func:`events` of the
+    written detection (read from its temporary, block by block)."""
     from .io import open_dataset
 
     rows = len(kernels.EVENT_ROWS)
@@ -476,7 +438,8 @@ def _write_events(output, tables, table, found, detection, operation):
         if output.path.suffix == ".zarr":  # as the regions' writes below: every event in one chunk, the blocks
             block = tuple(max(c) for c in table.chunks[1:]) if table.chunks else table.shape[1:]
             encoding = {name: {"chunks": (max(slots, 1), *block)} for name in padded.data_vars}
-        _write_into(output, padded, operation, encoding)
+        output.prepare(padded, operation=operation, encoding=encoding)
+        output.write(now=True)
         return
     if output.path.suffix == ".zarr" and is_dask(table.data):  # (a write per block: slower, bounded)
         _write_events_by_region(output, tables, table, found, slots, operation)
@@ -485,7 +448,8 @@ def _write_events(output, tables, table, found, detection, operation):
     logger.info("mhw.save: the event table (%d slots x %d pixels) computed from the written detection", slots, pixels)
     blocks: Any = {d: max(c) for d, c in found["intensity"].chunksizes.items()} or "auto"
     with open_dataset(detection.tmp, chunks=blocks) as written:
-        _write_into(output, events(written), operation)
+        output.prepare(events(written), operation=operation)
+        output.write(now=True)
 
 
 def _write_events_by_region(output, tables, table, found, slots, operation):
@@ -501,7 +465,8 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     empty = da.full((slots, *table.shape[1:]), np.nan, chunks=((slots,), *chunks))
     columns = [xr.DataArray(empty, dims=("event", *space), coords=coords) for _ in range(rows)]
     template = _events_table(columns, found)
-    _write_into(output, template, operation, now=False)  # metadata and coordinates; no data
+    output.prepare(template, operation=operation)
+    output.write(now=False)  # metadata and coordinates; no data
     starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
     tables.reverse()  # popped from the end: the first block first
     for index in itertools.product(*(range(len(c)) for c in chunks)):

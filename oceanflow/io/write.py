@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from .netcdf import codec_for, write_netcdf
 if TYPE_CHECKING:
     from dask.delayed import Delayed
 
-__all__ = ["save"]
+__all__ = ["Target", "Writes", "check_path", "save", "writing"]
 
 _NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf", ".h5", ".hdf5")
 
@@ -90,53 +91,180 @@ def save(
     -------
     >>> save(ds, "out.zarr", overwrite=True)    # doctest: +SKIP
     """
-    from ..climatology.cf import encode_climatology  # hook: groups as a CF climatological time axis
-
     path = Path(path)
-    ds = encode_climatology(_as_dataset(obj))
+    ds = _encoded(obj)
+    lazy = not compute
+    with writing(progress=progress, lazy=lazy) as writes:
+        target = writes.claim(path, overwrite=overwrite, compression=compression, level=level)
+        target.prepare(ds, operation=operation, encoding=encoding)
+        if lazy:
+            import dask
+
+            return dask.delayed(_finish)(target.write(now=False), target)
+        writes.compute(target)
+        writes.commit()
+    return None
+
+
+class Target:
+    """One output of a save: its path (format, codec and directory checked), claimed
+    through a hidden temporary (:class:`~oceanflow.io.atomic.Output`), and the Dataset
+    written there (:meth:`prepare`: history line and default encoding, as :func:`save`).
+
+    Made by :meth:`Writes.claim`, which removes its temporary if the save fails.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        overwrite: bool,
+        compression: str | None = None,
+        level: int | None = None,
+        register: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.kind = check_path(self.path, compression=compression, level=level)
+        self.codec = {"compression": compression, "level": level}
+        self.output = Output(self.path, overwrite=overwrite, register=register)
+        self.ds: xr.Dataset | None = None
+        self.encoding: dict = {}
+        self.scheduler: dict[str, Any] = {}  # this save's dask.compute keyword arguments (its own pool)
+
+    @property
+    def tmp(self) -> Path:
+        """Where the output is written before :meth:`Writes.commit` moves it to :attr:`path`."""
+        return self.output.tmp
+
+    def prepare(self, obj: xr.Dataset | xr.DataArray, *, operation: str = "save", encoding: dict | None = None) -> None:
+        """Take ``obj`` as what is written: a ``history`` line for ``operation``, encoding merged over the defaults."""
+        ds = _with_history(_encoded(obj), operation)
+        self.ds, self.encoding = ds, _default_encoding(ds, self.kind, encoding or {})
+
+    def write(self, *, now: bool) -> Delayed | None:
+        """Write the prepared Dataset into :attr:`tmp` (``now=False``: return the Delayed that writes it)."""
+        if self.ds is None:
+            raise RuntimeError(f"nothing prepared to write to {self.path}; call prepare() first")
+        return _write(self.ds, self.tmp, self.kind, self.encoding, now=now, scheduler=self.scheduler, **self.codec)
+
+
+def check_path(path: Path, *, compression: str | None = None, level: int | None = None) -> str:
+    """The format of ``path`` (``"zarr"`` or ``"netcdf"``), with its codec and directory
+    checked before anything is written."""
     kind = _format_for(path)
     if kind == "netcdf":
         codec_for(compression, level)  # bad codecs and levels refused before anything is written
     elif compression is not None or level is not None:
         raise ValueError("compression= and level= choose the NetCDF codec; for Zarr pass encoding= (compressors)")
-    codec = {"compression": compression, "level": level}
     if not path.parent.exists():
         raise FileNotFoundError(f"directory {path.parent} does not exist; create it first")
-    output = Output(path, overwrite=overwrite, register=compute)
-    try:
-        ds = _with_history(ds, operation)
-        encoding = _default_encoding(ds, kind, encoding or {})
-        if not compute:
-            import dask
+    return kind
 
-            return dask.delayed(_finish)(_write(ds, output.tmp, kind, encoding, now=False, **codec), output, kind)
-        client = active_client()
-        if client is not None:
-            written = _write(ds, output.tmp, kind, encoding, now=False, **codec)
+
+class Writes:
+    """The outputs of one save, written and committed all or nothing (see :func:`writing`)."""
+
+    def __init__(self, *, progress: bool | None, lazy: bool) -> None:
+        self.targets: list[Target] = []
+        self.progress = progress
+        self.lazy = lazy
+        self.client = None if lazy else active_client()
+        self.scheduler: dict[str, Any] = {}  # dask.compute's keyword arguments: writing()'s own pool
+
+    def claim(
+        self, path: str | os.PathLike, *, overwrite: bool, compression: str | None = None, level: int | None = None
+    ) -> Target:
+        """Check ``path`` and claim it (refused if it exists without ``overwrite``, or another writer writes it)."""
+        target = Target(Path(path), overwrite=overwrite, compression=compression, level=level, register=not self.lazy)
+        target.scheduler = self.scheduler
+        self.targets.append(target)
+        return target
+
+    def compute(self, *targets: Target, others: tuple = ()) -> tuple:
+        """Write the prepared ``targets`` and compute the dask collections ``others`` in one
+        computation (shared tasks computed once); returns the results of ``others``.  On a
+        cluster, a failure returns only once no worker still writes (none recreates a removed
+        temporary); locally :func:`writing`'s threads are joined before anything is removed."""
+        if self.client is not None:
+            written = [target.write(now=False) for target in targets]
             try:
-                compute_with_progress(written, progress=progress)  # distributed's scheduler and bar
+                results = compute_with_progress(*written, *others, progress=self.progress)  # distributed's bar
             except BaseException:
-                _wait_for_running_tasks(client, written)
+                for one in written:
+                    _wait_for_running_tasks(self.client, one)
                 raise
-        else:
+            results = results if len(written) + len(others) > 1 else (results,)
+            return tuple(results[len(written) :])
+        if not others and len(targets) == 1:
             # On the local scheduler, written directly rather than through a Delayed: computing
             # the Delayed of to_zarr(compute=False) held most chunks in memory (2.2 GB peak for
             # a 1.9 GB anomaly, against 0.46 GB written directly).
-            # the block pool outlives the join: a failed save's leftover tasks still take blocks from it
-            with returning_freed_blocks(), progress_bar(progress), _joined_threads() as pool:
-                _write(ds, output.tmp, kind, encoding, now=True, scheduler=pool, **codec)
-    except BaseException as err:
-        free = _free_bytes(path.parent)
-        output.discard()
-        if _disk_full(err, free):
+            targets[0].write(now=True)
+            return ()
+        import dask
+
+        results = dask.compute(*(target.write(now=False) for target in targets), *others, **self.scheduler)
+        return tuple(results[len(targets) :])
+
+    def commit(self) -> list[Path]:
+        """Replace every path by its complete temporary: all checked first (a Zarr temporary
+        removed by a later save, a path changed by another writer), so that a conflict
+        leaves every one of them unchanged."""
+        for target in self.targets:
+            _check_complete(target)
+        for target in self.targets:
+            target.output.check()
+        return [target.output.commit() for target in self.targets]
+
+    def _discard(self, err: BaseException) -> None:
+        """Remove every claimed temporary; a full disk raises ``OSError(ENOSPC)`` naming the path."""
+        if any(target.kind == "zarr" for target in self.targets):
+            _settle_zarr_io()  # (after the threads' join) writes still in flight would recreate a removed temporary
+        free = [_free_bytes(target.path.parent) for target in self.targets]
+        for target in self.targets:
+            target.output.discard()
+        full = [(f, t.path) for f, t in zip(free, self.targets, strict=True) if _disk_full(err, f)]
+        if full:
+            space, path = min(full, key=lambda item: -1 if item[0] is None else item[0])
             raise OSError(
                 errno.ENOSPC,
-                f"no space left on device while writing {path} ({_format_bytes(free)} free on its file "
+                f"no space left on device while writing {path} ({_format_bytes(space)} free on its file "
                 f"system); the partial output was removed. Free some space or write elsewhere",
             ) from err
+
+
+@contextlib.contextmanager
+def writing(*, progress: bool | None = None, lazy: bool = False) -> Iterator[Writes]:
+    """The one save pipeline (:func:`save`, :func:`oceanflow.mhw.save`): claim outputs, write, commit.
+
+    Inside, on dask's local scheduler, freed blocks go back to the system and
+    the block pool serves the tasks (:func:`oceanflow._memory.returning_freed_blocks`),
+    progress shows on stderr, and the tasks run on threads joined on the way
+    out.  On any error every claimed temporary is removed (after the threads
+    are joined: no late chunk recreates one), and a full disk raises
+    ``OSError(ENOSPC)`` saying so.  ``lazy``: nothing is computed inside (the
+    caller returns a Delayed; its outputs are not registered as being written).
+
+    Example
+    -------
+    >>> with writing() as writes:                                     # doctest: +SKIP
+    ...     target = writes.claim("out.zarr", overwrite=True)
+    ...     target.prepare(ds, operation="anomaly")
+    ...     writes.compute(target)
+    ...     writes.commit()
+    """
+    writes = Writes(progress=progress, lazy=lazy)
+    try:
+        with contextlib.ExitStack() as stack:
+            if not lazy and writes.client is None:
+                # the block pool outlives the join: a failed save's leftover tasks still take blocks from it
+                stack.enter_context(returning_freed_blocks())
+                stack.enter_context(progress_bar(progress))
+                writes.scheduler.update(stack.enter_context(_joined_threads()))
+            yield writes
+    except BaseException as err:
+        writes._discard(err)
         raise
-    _finish(None, output, kind)
-    return None
 
 
 def _write(
@@ -157,15 +285,49 @@ def _write(
         return ds.to_zarr(tmp, mode="w", encoding=encoding, compute=False, consolidated=True)
 
 
-def _finish(_written, output: Output, kind: str) -> Path:
-    """Replace the output's path by its complete temporary (runs after the write)."""
-    if kind == "zarr" and not any((output.tmp / marker).exists() for marker in ("zarr.json", ".zgroup")):
-        output.discard()  # a later save removed it, and this write's chunks recreated only parts
+def _finish(_written, target: Target) -> Path:
+    """Replace the output's path by its complete temporary (runs after a lazy save's write)."""
+    _check_complete(target)
+    return target.output.commit()
+
+
+def _check_complete(target: Target) -> None:
+    """Refuse a Zarr temporary without its root metadata: a later save removed it while this
+    write ran, and the write's chunks recreated only parts of it."""
+    tmp = target.tmp
+    if target.kind == "zarr" and not any((tmp / marker).exists() for marker in ("zarr.json", ".zgroup")):
+        target.output.discard()
         raise FileNotFoundError(
-            f"the temporary output of {output.path} was removed by a later save of the same path "
+            f"the temporary output of {target.path} was removed by a later save of the same path "
             "before this write finished; call save again"
         )
-    return output.commit()
+
+
+def _settle_zarr_io(timeout: float = 60.0) -> None:
+    """Wait (at most ``timeout`` s) until the writes zarr runs on its event loop have ended.
+
+    zarr writes the chunks of one call concurrently on its own loop; when one
+    fails (a full disk), the call raises while the others still run, and they
+    recreate a temporary removed meanwhile (seen in 4 of 8 full-disk saves of
+    an in-memory Dataset).  Nothing is waited for without zarr's loop.
+    """
+    import asyncio
+
+    try:
+        from zarr.core import sync
+    except ImportError:
+        return
+    loop = getattr(sync, "loop", [None])[0]
+    if loop is None or not loop.is_running() or threading.current_thread() is getattr(sync, "iothread", [None])[0]:
+        return
+
+    async def settled() -> None:
+        pending = asyncio.all_tasks() - {asyncio.current_task()}
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+
+    with contextlib.suppress(Exception):
+        asyncio.run_coroutine_threadsafe(settled(), loop).result(timeout + 5)
 
 
 def _free_bytes(directory: Path) -> int | None:
@@ -246,6 +408,13 @@ def _count_running(names: tuple, dask_worker=None) -> int:
 
 def _key_name(key) -> str:
     return str(key[0] if isinstance(key, tuple) else key)
+
+
+def _encoded(obj) -> xr.Dataset:
+    """``obj`` as a Dataset, a climatology's groups as a CF climatological time axis."""
+    from ..climatology.cf import encode_climatology
+
+    return encode_climatology(_as_dataset(obj))
 
 
 def _as_dataset(obj) -> xr.Dataset:
