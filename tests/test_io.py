@@ -289,7 +289,8 @@ def test_save_leaves_dask_config_alone_while_it_computes(tmp_path, suffix):
 @pytest.mark.parametrize("suffix", [".zarr", ".nc"])
 def test_two_saves_at_once_on_two_threads_both_finish(tmp_path, suffix):
     """Each save computes on its own pool: before, one save used the other's pool (taken from dask's
-    process-wide config) after that one had shut it down ("cannot schedule new futures after shutdown")."""
+    process-wide config) after that one had shut it down ("cannot schedule new futures after shutdown"); and
+    netCDF-C, which is not thread-safe, crashed the process (segmentation fault) when both defined a file at once."""
     import threading
 
     ds = field().chunk({"time": 1})  # many small tasks, so that the two saves overlap

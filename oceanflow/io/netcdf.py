@@ -376,16 +376,26 @@ def _check_chunksizes(name: Hashable, var: xr.Variable, chunksizes: Sequence[int
             )
 
 
+#: netCDF-C (and the HDF5 library it links) is not thread-safe: one file defined at a time in this process.
+_DEFINING = threading.Lock()
+
+
 def _define(ds: xr.Dataset, path: str, encoding: dict, unlimited: set) -> list[tuple[str, Any]]:
-    """Let netCDF-C write the file but the dask-backed numeric data, returned encoded as (name, dask array)."""
+    """Let netCDF-C write the file but the dask-backed numeric data, returned encoded as (name, dask array).
+
+    Under :data:`_DEFINING`: two saves defining their files at once on two
+    threads crashed the process in netCDF-C (xarray's store releases its lock
+    between calls).
+    """
     from xarray.backends import NetCDF4DataStore
 
-    store = NetCDF4DataStore.open(path, mode="w", format="NETCDF4")
     collector = _Collector()
-    try:
-        ds.dump_to_store(store, writer=collector, encoding=encoding, unlimited_dims=sorted(unlimited, key=str))
-    finally:
-        store.close()
+    with _DEFINING:
+        store = NetCDF4DataStore.open(path, mode="w", format="NETCDF4")
+        try:
+            ds.dump_to_store(store, writer=collector, encoding=encoding, unlimited_dims=sorted(unlimited, key=str))
+        finally:
+            store.close()
     return collector.sources
 
 
