@@ -323,8 +323,9 @@ def save(
     ones refused without ``overwrite``) before anything is computed, each is
     written to a hidden temporary, and all replace their paths only once all
     are complete; on any error none is changed (another writer changing one of
-    the paths is refused before any is replaced; only one racing the final
-    renames themselves can leave the earlier outputs new).  In Zarr ``intensity``,
+    the paths is refused before any is replaced), but for a failure of the
+    final replacements themselves, made one by one (a full disk, a writer racing
+    them): the earlier outputs are then already new, and the error names them.  In Zarr ``intensity``,
     ``seas`` and ``thresh`` (float32 noise and float64 curves, which zstd
     barely compresses) are stored without compression.
 

@@ -5,12 +5,13 @@ import errno
 import os
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from oceanflow.io import atomic, save
+from oceanflow.io import atomic, save, write
 
 
 def test_a_failed_zarr_write_is_removed_after_zarrs_writes_in_flight(tmp_path, monkeypatch):
@@ -53,3 +54,129 @@ def test_a_failed_zarr_write_is_removed_after_zarrs_writes_in_flight(tmp_path, m
         time.sleep(0.05)
     assert len(ended) == len(chunks) - 1 > 0
     assert os.listdir(tmp_path) == []
+
+
+def _failing(n=8):
+    """A Dataset whose every block raises when written (nothing of it reaches zarr's loop)."""
+    import dask.array as dsa
+
+    def boom(block):
+        raise RuntimeError("injected")
+
+    return xr.Dataset({"v": ("x", dsa.map_blocks(boom, dsa.ones(n, chunks=4), dtype=float))})
+
+
+def _zarr_loop(tmp_path):
+    """zarr's event loop, started by a first save."""
+    from zarr.core import sync
+
+    save(xr.Dataset({"v": ("x", np.ones(4))}), tmp_path / "warm.zarr")
+    return sync.loop[0]
+
+
+def _waiting_task(loop):
+    """A task on ``loop`` that runs until the returned ``release()`` is called."""
+    import asyncio
+
+    events = []
+
+    async def wait():
+        events.append(asyncio.Event())
+        await events[0].wait()
+
+    future = asyncio.run_coroutine_threadsafe(wait(), loop)
+
+    def release():
+        loop.call_soon_threadsafe(events[0].set)
+        future.result(10)
+
+    return future, release
+
+
+def test_ctrl_c_during_the_wait_for_zarrs_writes_still_removes_the_temporary(tmp_path, monkeypatch):
+    """Interrupted while waiting for zarr's writes in flight: the temporary is removed anyway, so
+    the next save of the same path is not refused as a concurrent write of this process."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(write, "_settle_zarr_io", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save(_failing(), tmp_path / "a.zarr")
+    assert os.listdir(tmp_path) == []
+    monkeypatch.undo()
+    save(xr.Dataset({"v": ("x", np.ones(8))}), tmp_path / "a.zarr")
+    assert sorted(os.listdir(tmp_path)) == ["a.zarr"]
+
+
+def test_a_failed_zarr_save_does_not_wait_for_older_io_on_zarrs_loop(tmp_path, monkeypatch):
+    """Another thread's zarr I/O already running (a slow read, another save) is not this save's:
+    the failed save removes its temporary without waiting for it (nor warning of a timeout)."""
+    monkeypatch.setattr(write, "_SETTLE_TIMEOUT", 10.0)
+    other, release = _waiting_task(_zarr_loop(tmp_path))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(RuntimeError, match="injected"):
+                save(_failing(), tmp_path / "a.zarr")
+        assert not other.done()
+        assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+        assert os.listdir(tmp_path) == ["warm.zarr"]
+    finally:
+        release()
+
+
+def test_a_failed_zarr_save_warns_naming_the_path_when_its_writes_outlast_the_wait(tmp_path, monkeypatch):
+    """A write of this save still running when the wait ends: the temporary is removed anyway, and a
+    RuntimeWarning names the path (rather than silence)."""
+    import dask.array as dsa
+
+    loop = _zarr_loop(tmp_path)
+    monkeypatch.setattr(write, "_SETTLE_TIMEOUT", 0.1)
+    started = []
+
+    def late(block):  # starts a write on zarr's loop (one that never ends by itself), then fails
+        started.append(_waiting_task(loop))
+        raise RuntimeError("injected")
+
+    ds = xr.Dataset({"v": ("x", dsa.map_blocks(late, dsa.ones(4, chunks=4), dtype=float))})
+    try:
+        with pytest.warns(RuntimeWarning, match="still ran") as caught:
+            with pytest.raises(RuntimeError, match="injected"):
+                save(ds, tmp_path / "a.zarr")
+        assert str(tmp_path / "a.zarr") in str(caught[0].message)
+        assert os.listdir(tmp_path) == ["warm.zarr"]
+    finally:
+        for _, release in started:
+            release()
+
+
+def test_a_commit_failing_after_another_names_the_output_already_committed(tmp_path, monkeypatch):
+    """Outputs are checked all or nothing, then committed in order: the second commit failing (a
+    full disk) leaves the first replaced, and the error says so (and which was removed)."""
+    old, new = (xr.Dataset({"v": ("x", np.full(4, value))}) for value in (0.0, 1.0))
+    for name in ("a.zarr", "b.nc"):
+        save(old, tmp_path / name)
+    commit = atomic.Output.commit
+
+    def full_on_b(self):
+        if self.path.name == "b.nc":
+            raise OSError(errno.ENOSPC, "No space left on device (journal)")
+        return commit(self)
+
+    monkeypatch.setattr(atomic.Output, "commit", full_on_b)
+    with pytest.raises(OSError, match="no space left on device") as caught:
+        with write.writing(progress=False) as writes:
+            targets = [writes.claim(tmp_path / name, overwrite=True) for name in ("a.zarr", "b.nc")]
+            for target in targets:
+                target.prepare(new)
+            writes.compute(*targets)
+            writes.commit()
+    message = str(caught.value)
+    assert f"while writing {tmp_path / 'b.nc'} " in message
+    assert f"{tmp_path / 'a.zarr'} already committed" in message
+    assert f"not committed ({tmp_path / 'b.nc'}) were removed" in message
+    assert sorted(os.listdir(tmp_path)) == ["a.zarr", "b.nc"]
+    assert (xr.open_zarr(tmp_path / "a.zarr").v.values == 1).all()
+    with xr.open_dataset(tmp_path / "b.nc") as b:
+        assert (b.v.values == 0).all()

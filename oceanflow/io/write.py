@@ -8,7 +8,8 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+import weakref
+from collections.abc import Collection, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,9 @@ _NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf", ".h5", ".hdf5")
 
 #: Below this many free bytes, HDF5's unspecific "HDF error" is taken for a full disk.
 _NEARLY_FULL = 16 << 20
+
+#: How long (s) a failed save waits for its writes still in flight on zarr's event loop.
+_SETTLE_TIMEOUT = 60.0
 
 
 def save(
@@ -162,7 +166,8 @@ def check_path(path: Path, *, compression: str | None = None, level: int | None 
 
 
 class Writes:
-    """The outputs of one save, written and committed all or nothing (see :func:`writing`)."""
+    """The outputs of one save (see :func:`writing`): written all or nothing, checked all or
+    nothing, then committed one by one in order (see :meth:`commit`)."""
 
     def __init__(self, *, progress: bool | None, lazy: bool) -> None:
         self.targets: list[Target] = []
@@ -170,6 +175,8 @@ class Writes:
         self.lazy = lazy
         self.client = None if lazy else active_client()
         self.scheduler: dict[str, Any] = {}  # dask.compute's keyword arguments: writing()'s own pool
+        self.committed: list[Path] = []
+        self._zarr_before: Collection = ()  # the tasks on zarr's loop before this save wrote (not waited for)
 
     def claim(
         self, path: str | os.PathLike, *, overwrite: bool, compression: str | None = None, level: int | None = None
@@ -177,6 +184,8 @@ class Writes:
         """Check ``path`` and claim it (refused if it exists without ``overwrite``, or another writer writes it)."""
         target = Target(Path(path), overwrite=overwrite, compression=compression, level=level, register=not self.lazy)
         target.scheduler = self.scheduler
+        if target.kind == "zarr" and not any(t.kind == "zarr" for t in self.targets):
+            self._zarr_before = _zarr_tasks()
         self.targets.append(target)
         return target
 
@@ -207,29 +216,52 @@ class Writes:
         return tuple(results[len(targets) :])
 
     def commit(self) -> list[Path]:
-        """Replace every path by its complete temporary: all checked first (a Zarr temporary
-        removed by a later save, a path changed by another writer), so that a conflict
-        leaves every one of them unchanged."""
+        """Replace every path by its complete temporary.
+
+        All are checked first (a Zarr temporary removed by a later save, a path
+        changed by another writer), so that a conflict found there leaves every
+        path unchanged; then they are committed one by one, in claim order.  A
+        commit failing after that (a full disk, another writer racing the
+        rename) leaves the earlier outputs already replaced: they are listed in
+        :attr:`committed`, and the error names them.
+        """
         for target in self.targets:
             _check_complete(target)
         for target in self.targets:
             target.output.check()
-        return [target.output.commit() for target in self.targets]
+        for target in self.targets:
+            try:
+                self.committed.append(target.output.commit())
+            except BaseException as err:
+                if self.committed and hasattr(err, "add_note"):  # (Python 3.11+; a full disk says it below)
+                    err.add_note(f"already committed (replaced by their new output): {_listed(self.committed)}")
+                raise
+        return list(self.committed)
 
     def _discard(self, err: BaseException) -> None:
-        """Remove every claimed temporary; a full disk raises ``OSError(ENOSPC)`` naming the path."""
-        if any(target.kind == "zarr" for target in self.targets):
-            _settle_zarr_io()  # (after the threads' join) writes still in flight would recreate a removed temporary
-        free = [_free_bytes(target.path.parent) for target in self.targets]
-        for target in self.targets:
-            target.output.discard()
-        full = [(f, t.path) for f, t in zip(free, self.targets, strict=True) if _disk_full(err, f)]
+        """Remove every temporary not yet committed; a full disk raises ``OSError(ENOSPC)`` naming the path."""
+        left = [target for target in self.targets if target.path not in self.committed]
+        try:
+            if any(target.kind == "zarr" for target in left):
+                # (after the threads' join) writes still in flight would recreate a removed temporary
+                _settle_zarr_io(self._zarr_before, left)
+        finally:  # even on Ctrl-C during the wait: a temporary left registered blocks every later save of its path
+            free = [_free_bytes(target.path.parent) for target in left]
+            for target in left:
+                target.output.discard()
+        full = [(f, t.path) for f, t in zip(free, left, strict=True) if _disk_full(err, f)]
         if full:
             space, path = min(full, key=lambda item: -1 if item[0] is None else item[0])
+            removed = "the partial output was removed"
+            if self.committed:  # (a commit failed after earlier ones succeeded)
+                removed = (
+                    f"the outputs not committed ({_listed(t.path for t in left)}) were removed, but "
+                    f"{_listed(self.committed)} already committed (replaced by the new output)"
+                )
             raise OSError(
                 errno.ENOSPC,
                 f"no space left on device while writing {path} ({_format_bytes(space)} free on its file "
-                f"system); the partial output was removed. Free some space or write elsewhere",
+                f"system); {removed}. Free some space or write elsewhere",
             ) from err
 
 
@@ -303,31 +335,73 @@ def _check_complete(target: Target) -> None:
         )
 
 
-def _settle_zarr_io(timeout: float = 60.0) -> None:
-    """Wait (at most ``timeout`` s) until the writes zarr runs on its event loop have ended.
+def _zarr_loop():
+    """zarr's running event loop, or None (none started yet, no zarr, or called on its own thread)."""
+    try:
+        from zarr.core import sync
+    except ImportError:
+        return None
+    loop = getattr(sync, "loop", [None])[0]
+    if loop is None or not loop.is_running() or threading.current_thread() is getattr(sync, "iothread", [None])[0]:
+        return None
+    return loop
+
+
+def _zarr_tasks() -> Collection:
+    """The tasks now on zarr's event loop (other saves' and reads' I/O), weakly held."""
+    import asyncio
+
+    tasks: weakref.WeakSet = weakref.WeakSet()
+    loop = _zarr_loop()
+    if loop is not None:
+
+        async def current() -> set:
+            return asyncio.all_tasks() - {asyncio.current_task()}
+
+        with contextlib.suppress(Exception):  # (a busy loop: nothing excluded, every task waited for)
+            tasks.update(asyncio.run_coroutine_threadsafe(current(), loop).result(5))
+    return tasks
+
+
+def _settle_zarr_io(before: Collection, targets: list[Target], timeout: float | None = None) -> None:
+    """Wait (at most ``timeout`` s, default :data:`_SETTLE_TIMEOUT`) until the writes zarr runs
+    on its event loop have ended, but for the tasks ``before`` (older than the save of ``targets``).
 
     zarr writes the chunks of one call concurrently on its own loop; when one
     fails (a full disk), the call raises while the others still run, and they
     recreate a temporary removed meanwhile (seen in 4 of 8 full-disk saves of
-    an in-memory Dataset).  Nothing is waited for without zarr's loop.
+    an in-memory Dataset).  Nothing is waited for without zarr's loop; writes
+    still running after ``timeout`` are named in a :class:`RuntimeWarning`.
     """
     import asyncio
 
-    try:
-        from zarr.core import sync
-    except ImportError:
-        return
-    loop = getattr(sync, "loop", [None])[0]
-    if loop is None or not loop.is_running() or threading.current_thread() is getattr(sync, "iothread", [None])[0]:
+    timeout = _SETTLE_TIMEOUT if timeout is None else timeout
+    loop = _zarr_loop()
+    if loop is None:
         return
 
-    async def settled() -> None:
-        pending = asyncio.all_tasks() - {asyncio.current_task()}
+    async def settled() -> int:
+        pending = {task for task in asyncio.all_tasks() if task not in before} - {asyncio.current_task()}
         if pending:
-            await asyncio.wait(pending, timeout=timeout)
+            _, pending = await asyncio.wait(pending, timeout=timeout)
+        return len(pending)
 
-    with contextlib.suppress(Exception):
-        asyncio.run_coroutine_threadsafe(settled(), loop).result(timeout + 5)
+    try:
+        running = asyncio.run_coroutine_threadsafe(settled(), loop).result(timeout + 5)
+    except Exception:  # the loop stopped or never answered
+        running = -1
+    if running:
+        warnings.warn(
+            f"zarr's writes for {_listed(t.path for t in targets)} still ran {timeout:g} s after the save "
+            f"failed; the temporaries ({_listed(t.tmp for t in targets)}) were removed anyway, and a late "
+            "chunk may recreate part of one: the next save of the same path removes it, or delete it yourself",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+def _listed(paths) -> str:
+    return ", ".join(str(path) for path in paths)
 
 
 def _free_bytes(directory: Path) -> int | None:
