@@ -192,14 +192,19 @@ def _small_page_buffer(nbytes: int) -> np.ndarray:
     :func:`small_pages_while`, which switches the advice off for a whole
     process).  The pool's buffers are touched once and then reused, so they
     take small pages per allocation, with nothing process-wide changed.
-    ``np.empty`` where the system has no such mapping (not POSIX).
+    ``np.empty`` where the system has no such mapping (not POSIX) or refuses
+    it (``OSError``: out of memory or address space), so that a failure is
+    NumPy's ``MemoryError``.
     """
     import mmap
 
     private = getattr(mmap, "MAP_PRIVATE", None)
     if private is None or not nbytes:
         return np.empty(nbytes, np.uint8)
-    region = mmap.mmap(-1, nbytes, flags=private | mmap.MAP_ANONYMOUS)
+    try:  # fileno -1: CPython adds MAP_ANONYMOUS itself (where the system has it)
+        region = mmap.mmap(-1, nbytes, flags=private)
+    except OSError:  # no room (ENOMEM, RLIMIT_AS): NumPy's allocation, which raises MemoryError as usual
+        return np.empty(nbytes, np.uint8)
     advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
     if advice is not None:
         with contextlib.suppress(OSError):  # a kernel without transparent huge pages
