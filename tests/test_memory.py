@@ -237,8 +237,10 @@ def test_held_elsewhere_counts_other_references_of_a_list_item_and_an_attribute(
 
 
 def _mapping_flags(array) -> tuple[str, int]:
-    """The kernel's view of the mapping holding ``array``: its VmFlags and AnonHugePages (kB), from smaps."""
-    address = array.__array_interface__["data"][0]
+    """The kernel's view of the mapping holding the middle of ``array``: its VmFlags and AnonHugePages (kB),
+    from smaps.  Not its first byte: for a NumPy array that lies in malloc's head page, which NumPy never
+    advises (it advises from the next page boundary on)."""
+    address = array.__array_interface__["data"][0] + array.nbytes // 2
     flags, huge, inside = "", -1, False
     with open("/proc/self/smaps") as smaps:
         for line in smaps:
@@ -254,6 +256,9 @@ def _mapping_flags(array) -> tuple[str, int]:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="reads the kernel's page tables (Linux)")
+@pytest.mark.skipif(
+    not os.path.exists("/sys/kernel/mm/transparent_hugepage"), reason="a kernel without transparent huge pages"
+)
 def test_pool_blocks_are_mapped_in_small_pages_others_keep_numpys_advice():
     """Oracle: the kernel's smaps, whose VmFlags say ``nh`` (no huge pages) or ``hg`` (NumPy's huge-page
     advice) for the mapping of a block, and AnonHugePages how much of it is in huge pages once touched."""
@@ -270,3 +275,29 @@ def test_pool_blocks_are_mapped_in_small_pages_others_keep_numpys_advice():
     plain = np.empty((4, 1 << 20), np.float32)  # outside a save: NumPy's array, with its advice where it gives one
     flags, _ = _mapping_flags(plain)
     assert " nh" not in flags
+
+
+# A pool buffer the system cannot map: address space limited to what the process maps now plus 100 MiB,
+# then a 200 MiB block asked for inside a save.
+_NO_ROOM = """
+import resource, numpy as np
+from oceanflow._memory import empty_block, returning_freed_blocks
+
+with open("/proc/self/statm") as f:
+    mapped = int(f.read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (mapped + (100 << 20), resource.getrlimit(resource.RLIMIT_AS)[1]))
+with returning_freed_blocks():
+    try:
+        empty_block((200 << 20,), np.uint8)
+    except BaseException as error:
+        print(type(error).__name__)
+    else:
+        print("allocated")
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the process's mapped size (Linux)")
+def test_a_pool_buffer_the_system_cannot_map_raises_memoryerror_as_numpy_does():
+    """Oracle: NumPy's own failure, MemoryError (the mapping's own is OSError: ENOMEM)."""
+    said = subprocess.run([sys.executable, "-c", _NO_ROOM], capture_output=True, text=True, check=True)
+    assert said.stdout.split() == ["MemoryError"], said
