@@ -3,6 +3,7 @@ failed lazy writes and a full disk, on real files (a small tmpfs for the full di
 
 import contextlib
 import errno
+import gc
 import json
 import os
 import subprocess
@@ -267,6 +268,25 @@ def test_a_full_disk_says_so_and_frees_the_temporary_at_once(tmp_path, suffix):
             assert open_descriptors(disk) == []
         save(big.isel(t=slice(0, 10)), disk / f"small{suffix}")
         assert which_values(disk / f"small{suffix}").shape == (10, 1000)
+
+
+def test_a_full_disk_leaves_no_netcdf_file_open_for_the_next_save(tmp_path):
+    """An in-memory Dataset is written by netCDF-C, which kept the file open when it could not flush it on
+    close; HDF5 then refused ("Permission denied") a later file given the same device and inode: here the
+    first file of the next small tmpfs.  Oracle: that save succeeds and reads back."""
+    data = xr.Dataset({"x": (("t", "y"), np.random.default_rng(0).random((400, 1000)))})  # 3.2 MB, not dask
+    collecting = gc.isenabled()
+    gc.disable()  # the failed file's netCDF4.Dataset, in a reference cycle, would be closed whenever gc runs
+    try:
+        with small_tmpfs(tmp_path / "full", size="256k") as disk:
+            with pytest.raises(OSError, match="no space left on device"):
+                save(data, disk / "out.nc")
+        with small_tmpfs(tmp_path / "next", size="256k") as disk:
+            save(data.isel(t=slice(0, 2)), disk / "out.nc")
+            assert (which_values(disk / "out.nc") == data.x.values[:2]).all()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def which_values(path):

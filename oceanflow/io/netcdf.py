@@ -392,11 +392,43 @@ def _define(ds: xr.Dataset, path: str, encoding: dict, unlimited: set) -> list[t
     collector = _Collector()
     with _DEFINING:
         store = NetCDF4DataStore.open(path, mode="w", format="NETCDF4")
+        root = store.ds  # the netCDF4.Dataset: store.close() forgets it even when closing fails
         try:
             ds.dump_to_store(store, writer=collector, encoding=encoding, unlimited_dims=sorted(unlimited, key=str))
         finally:
-            store.close()
+            try:
+                store.close()
+            except Exception:
+                _close_failed(root, path)
+                raise
     return collector.sources
+
+
+def _close_failed(root: Any, path: str) -> None:
+    """Close ``root`` (a netCDF4.Dataset on ``path``) whose close failed, as on a full disk.
+
+    netCDF-C keeps a file open when it cannot flush it, and HDF5 then still
+    lists it as open: a later file given the same device and inode (the failed
+    one removed, its inode reused) could not be created ("Permission denied").
+    The write failed, so its content is lost anyway: the descriptors on
+    ``path`` are pointed at ``/dev/null`` (Linux), where the flush succeeds, and
+    the file is closed.
+    """
+    text = os.path.abspath(path)
+    if not os.path.isdir("/proc/self/fd"):
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for entry in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink(f"/proc/self/fd/{entry}") == text:
+                    os.dup2(null, int(entry))
+            except OSError:
+                continue
+    finally:
+        os.close(null)
+    with contextlib.suppress(Exception):
+        root.close()
 
 
 def _targets(path: str, shapes: dict[str, tuple[int, ...]]) -> dict[str, _Target]:
