@@ -289,14 +289,14 @@ def write_netcdf(
     level: int | None = None,
     unlimited_dims: Sequence[Hashable] | None = None,
     compute: bool = True,
-    scheduler: Mapping[str, Any] | None = None,
+    compute_kwargs: Mapping[str, Any] | None = None,
 ) -> Any:
     """Write ``ds`` to the NetCDF-4 file ``path``, compressing chunks in the dask tasks.
 
     ``encoding`` (per variable) wins over the codec and the storage chunks
     chosen here; ``unlimited_dims`` defaults to ``ds.encoding["unlimited_dims"]``
     as in ``to_netcdf``.  With ``compute=False`` the file is defined at once and
-    a ``dask.delayed`` object writing the data is returned.  ``scheduler``:
+    a ``dask.delayed`` object writing the data is returned.  ``compute_kwargs``:
     keyword arguments of this write's ``dask.compute`` (such as ``pool=``).
     """
     codec = codec_for(compression, level)
@@ -313,7 +313,7 @@ def write_netcdf(
     if not compute:
         return dask.delayed(_total)(writes)
     with _open_for_tasks(path):
-        dask.compute(writes, **(scheduler or {}))
+        dask.compute(writes, **(compute_kwargs or {}))
     return None
 
 

@@ -133,7 +133,7 @@ class Target:
         self.output = Output(self.path, overwrite=overwrite, register=register)
         self.ds: xr.Dataset | None = None
         self.encoding: dict = {}
-        self.scheduler: dict[str, Any] = {}  # this save's dask.compute keyword arguments (its own pool)
+        self.compute_kwargs: dict[str, Any] = {}  # this save's dask.compute keyword arguments (its own pool)
 
     @property
     def tmp(self) -> Path:
@@ -149,7 +149,9 @@ class Target:
         """Write the prepared Dataset into :attr:`tmp` (``now=False``: return the Delayed that writes it)."""
         if self.ds is None:
             raise RuntimeError(f"nothing prepared to write to {self.path}; call prepare() first")
-        return _write(self.ds, self.tmp, self.kind, self.encoding, now=now, scheduler=self.scheduler, **self.codec)
+        return _write(
+            self.ds, self.tmp, self.kind, self.encoding, now=now, compute_kwargs=self.compute_kwargs, **self.codec
+        )
 
 
 def check_path(path: Path, *, compression: str | None = None, level: int | None = None) -> str:
@@ -174,7 +176,7 @@ class Writes:
         self.progress = progress
         self.lazy = lazy
         self.client = None if lazy else active_client()
-        self.scheduler: dict[str, Any] = {}  # dask.compute's keyword arguments: writing()'s own pool
+        self.compute_kwargs: dict[str, Any] = {}  # dask.compute's keyword arguments: writing()'s own pool
         self.committed: list[Path] = []
         self._zarr_before: Collection = ()  # the tasks on zarr's loop before this save wrote (not waited for)
 
@@ -183,7 +185,7 @@ class Writes:
     ) -> Target:
         """Check ``path`` and claim it (refused if it exists without ``overwrite``, or another writer writes it)."""
         target = Target(Path(path), overwrite=overwrite, compression=compression, level=level, register=not self.lazy)
-        target.scheduler = self.scheduler
+        target.compute_kwargs = self.compute_kwargs
         if target.kind == "zarr" and not any(t.kind == "zarr" for t in self.targets):
             self._zarr_before = _zarr_tasks()
         self.targets.append(target)
@@ -212,7 +214,7 @@ class Writes:
             return ()
         import dask
 
-        results = dask.compute(*(target.write(now=False) for target in targets), *others, **self.scheduler)
+        results = dask.compute(*(target.write(now=False) for target in targets), *others, **self.compute_kwargs)
         return tuple(results[len(targets) :])
 
     def commit(self) -> list[Path]:
@@ -292,7 +294,7 @@ def writing(*, progress: bool | None = None, lazy: bool = False) -> Iterator[Wri
                 # the block pool outlives the join: a failed save's leftover tasks still take blocks from it
                 stack.enter_context(returning_freed_blocks())
                 stack.enter_context(progress_bar(progress))
-                writes.scheduler.update(stack.enter_context(_joined_threads()))
+                writes.compute_kwargs.update(stack.enter_context(_joined_threads()))
             yield writes
     except BaseException as err:
         writes._discard(err)
@@ -300,19 +302,27 @@ def writing(*, progress: bool | None = None, lazy: bool = False) -> Iterator[Wri
 
 
 def _write(
-    ds: xr.Dataset, tmp: Path, kind: str, encoding: dict, *, now: bool, compression=None, level=None, scheduler=None
+    ds: xr.Dataset,
+    tmp: Path,
+    kind: str,
+    encoding: dict,
+    *,
+    now: bool,
+    compression=None,
+    level=None,
+    compute_kwargs=None,
 ):
-    """Write ``ds`` to ``tmp`` (or return the Delayed that writes it when ``now`` is False); ``scheduler``:
+    """Write ``ds`` to ``tmp`` (or return the Delayed that writes it when ``now`` is False); ``compute_kwargs``:
     keyword arguments of this write's ``dask.compute`` (``pool=``)."""
     if kind == "netcdf":
         return write_netcdf(
-            ds, tmp, encoding=encoding, compression=compression, level=level, compute=now, scheduler=scheduler
+            ds, tmp, encoding=encoding, compression=compression, level=level, compute=now, compute_kwargs=compute_kwargs
         )
     with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is not in its spec yet
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         if now:
             return ds.to_zarr(
-                tmp, mode="w", encoding=encoding, consolidated=True, chunkmanager_store_kwargs=scheduler or None
+                tmp, mode="w", encoding=encoding, consolidated=True, chunkmanager_store_kwargs=compute_kwargs or None
             )
         return ds.to_zarr(tmp, mode="w", encoding=encoding, compute=False, consolidated=True)
 
@@ -439,7 +449,12 @@ def _joined_threads() -> Iterator[dict[str, Any]]:
     write's compute only, never put in dask's process-wide config: there,
     a concurrent ``save`` on another thread took it for the user's and
     computed on it after it was shut down ("cannot schedule new futures
-    after shutdown").
+    after shutdown").  Only that compute (the chunk writes) runs on it: what
+    is loaded earlier, while the output is defined, is computed by dask's
+    default scheduler (xarray's encoders load object-dtype dask variables;
+    the NetCDF writer loads the dask variables it does not write in tasks,
+    such as strings or 0-d ones, with ``np.asarray``), and is written by the
+    calling thread before any chunk.
     """
     import dask
     from dask import threaded
