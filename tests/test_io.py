@@ -315,3 +315,46 @@ def test_two_saves_at_once_on_two_threads_both_finish(tmp_path, suffix):
     for k in range(2):
         for i in range(rounds):
             xr.testing.assert_equal(xr.open_dataset(tmp_path / f"out{k}-{i}{suffix}").load(), field())
+
+
+def _noting_thread(block, names):
+    import threading
+
+    names.append(threading.current_thread().name)
+    return block
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_every_write_task_runs_on_the_saves_own_pool(tmp_path, suffix, monkeypatch):
+    """Oracle: the names of the threads the tasks run on, those of the save's pool given a prefix of their own
+    (before, NetCDF's compute could ignore the pool and run on dask's default one, unnoticed)."""
+    import contextlib
+
+    from dask import threaded
+
+    from oceanflow.io import write
+
+    class Named(threaded.ContextAwareThreadPoolExecutor):
+        def __init__(self, max_workers=None, **kwargs):
+            super().__init__(max_workers, thread_name_prefix="save-pool-under-test")
+
+    joined, made = write._joined_threads, []
+
+    @contextlib.contextmanager
+    def naming():
+        with contextlib.ExitStack() as stack:
+            with monkeypatch.context() as patch:  # only while the save's pool is made: dask's own keeps its names
+                patch.setattr(threaded, "ContextAwareThreadPoolExecutor", Named)
+                made.append(stack.enter_context(joined()))
+            yield made[-1]
+
+    monkeypatch.setattr(write, "_joined_threads", naming)
+    names: list[str] = []
+    ds = field().chunk({"time": 10})
+    data = dsa.map_blocks(_noting_thread, ds.sst.data, names, dtype="f4", meta=np.array((), "f4"))
+    ds["sst"] = ds.sst.copy(data=data)
+    save(ds, tmp_path / f"out{suffix}")
+    assert len(made) == 1 and isinstance(made[0].get("pool"), Named), made
+    assert len(names) == ds.sst.data.npartitions, names
+    assert all(name.startswith("save-pool-under-test") for name in names), names
+    xr.testing.assert_equal(xr.open_dataset(tmp_path / f"out{suffix}").load(), field())
