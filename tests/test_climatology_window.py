@@ -14,7 +14,8 @@ import xarray as xr
 from conftest import WINDOW_PLANS, make_field, monthday_labels
 
 import oceanflow
-from oceanflow.climatology.pooling import merge_program, order_layout, window_keys
+from oceanflow.climatology import pooling
+from oceanflow.climatology.pooling import forget_plans, merge_program, order_keys, order_layout, window_keys
 from oceanflow.kernels.climatology import COPY, INIT, MERGE, MERGE_TILE
 from oceanflow.timegroups import time_groups
 
@@ -82,6 +83,57 @@ def test_remembered_plans_follow_the_codes_not_only_their_size():
     assert not kept.program.flags.writeable and not kept.codes.flags.writeable
     keys, ops = order_layout(later, 365, 11)
     assert order_layout(later.copy(), 365, 11)[0] is keys and not ops.flags.writeable
+
+
+def test_remembered_plans_follow_the_window():
+    """The same codes with window 11, then 5, then none: each lookup is its own window's plan
+    (the counts of pooled steps, and the uncached build), not the one kept before it."""
+    forget_plans()
+    codes = np.tile(np.arange(365), 3)
+    for window in (11, 5):
+        keys = window_keys(codes, window, 365)
+        assert_pools_windows(keys, codes, window)
+        fresh = order_keys(codes, 365, window)
+        np.testing.assert_array_equal(keys.codes, fresh.codes)
+        np.testing.assert_array_equal(keys.program, merge_program(fresh.merge_plan(), 365)[0])
+    order_layout(codes, 365, 11)
+    keys, ops = order_layout(codes, 365, None)
+    assert ops.shape == (0, 4) and keys.run_length == 0
+    for g in (0, 200, 364):  # without a window: one key per group, the group's own steps
+        assert keys.keys[keys.group_starts[g] : keys.group_stops[g]].tolist() == [g]
+        k = keys.keys[keys.group_starts[g]]
+        steps = keys.steps[keys.key_starts[k] : keys.key_stops[k]]
+        np.testing.assert_array_equal(steps, np.flatnonzero(codes == g))
+
+
+def test_remembered_plans_neither_freeze_nor_share_the_callers_codes():
+    """The caller's codes stay writeable, and writing them afterwards changes neither the kept
+    plan nor a later lookup of the original contents."""
+    forget_plans()
+    codes = np.tile(np.arange(12), 50)
+    original = codes.copy()
+    keys, _ = order_layout(codes, 12, None)
+    assert codes.flags.writeable and keys.codes is not codes
+    codes[:] = 0
+    again, _ = order_layout(original.copy(), 12, None)
+    np.testing.assert_array_equal(again.codes, original)
+    np.testing.assert_array_equal(again.steps[again.key_starts[1] : again.key_stops[1]], np.arange(1, 600, 12))
+
+
+def test_remembered_plans_skip_long_axes_and_can_be_forgotten(monkeypatch):
+    """An axis longer than REMEMBERED_MAX_STEPS is built anew each time (nothing kept);
+    forget_plans empties the store, so the next lookup builds again."""
+    forget_plans()
+    codes = np.tile(np.arange(365), 3)
+    monkeypatch.setattr(pooling, "REMEMBERED_MAX_STEPS", codes.size - 1)
+    first = window_keys(codes, 5, 365)
+    assert window_keys(codes, 5, 365) is not first and not pooling._PLANS
+    assert_pools_windows(first, codes, 5)
+    monkeypatch.setattr(pooling, "REMEMBERED_MAX_STEPS", codes.size)
+    kept = window_keys(codes, 5, 365)
+    assert window_keys(codes, 5, 365) is kept
+    forget_plans()
+    assert not pooling._PLANS and window_keys(codes, 5, 365) is not kept
 
 
 def test_merge_program_of_a_plan():

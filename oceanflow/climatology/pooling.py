@@ -108,8 +108,8 @@ def window_keys(codes: np.ndarray, window: int, ngroups: int) -> WindowKeys:
     """The :class:`WindowKeys` of group ``codes`` (-1: no group; ``ngroups`` groups) and an odd ``window``
     (remembered for the last few time axes, :func:`remembered`)."""
 
-    def build() -> WindowKeys:
-        keys = order_keys(codes, ngroups, window)
+    def build(owned: np.ndarray) -> WindowKeys:
+        keys = order_keys(owned, ngroups, window)
         program, scratch = merge_program(keys.merge_plan(), ngroups)
         return WindowKeys(keys.codes, keys.key_starts.size, ngroups, program, scratch)
 
@@ -120,34 +120,50 @@ def order_layout(codes: np.ndarray, ngroups: int, window: int | None) -> tuple[O
     """The :class:`OrderKeys` of group ``codes`` and ``window`` with their merge plan (empty
     without a window), remembered for the last few time axes (:func:`remembered`)."""
 
-    def build() -> tuple[OrderKeys, np.ndarray]:
-        keys = order_keys(codes, ngroups, window)
+    def build(owned: np.ndarray) -> tuple[OrderKeys, np.ndarray]:
+        keys = order_keys(owned, ngroups, window)
         ops = keys.merge_plan() if keys.run_length else np.zeros((0, 4), np.int64)
         return keys, ops
 
     return remembered("order_layout", codes, ngroups, window, build)
 
 
-#: Time axes whose window keys and merge plans :func:`remembered` keeps.
+#: Entries :func:`remembered` keeps, both kinds (``window_keys`` and ``order_layout``) together.
 REMEMBERED_PLANS = 8
+#: Longest time axis (steps) whose plans :func:`remembered` keeps: an entry holds a few int64
+#: arrays of the axis' length (hourly 1980-2024 with a daily window: about 14 MB), built anew above.
+REMEMBERED_MAX_STEPS = 100_000
 
 _PLANS: OrderedDict[tuple, Any] = OrderedDict()
 _PLANS_LOCK = threading.Lock()
 _T = TypeVar("_T")
 
 
-def remembered(kind: str, codes: np.ndarray, ngroups: int, window: int | None, build: Callable[[], _T]) -> _T:
-    """``build()``, or what it returned for the same ``kind``, group ``codes`` (by content),
-    ``ngroups`` and ``window`` among the last :data:`REMEMBERED_PLANS` (the plans depend on the
-    time axis only, not on the data: a second statistic of the same axis, or a warm-up on a
-    corner, builds them once).  Arrays in what is kept are made read-only, as they are shared."""
-    codes = np.ascontiguousarray(codes, np.int64)
-    key = (kind, hashlib.blake2b(codes.tobytes(), digest_size=16).digest(), codes.size, ngroups, window)
+def remembered(kind: str, codes: np.ndarray, ngroups: int, window: int | None, build: Callable[[np.ndarray], _T]) -> _T:
+    """``build(owned)`` on a private int64 copy of group ``codes``, or what it returned for the
+    same ``kind``, codes (by content), ``ngroups`` and ``window`` among the last
+    :data:`REMEMBERED_PLANS` entries of both kinds together (the plans depend on the time axis
+    only, not on the data: a second statistic of the same axis, or a warm-up on a corner,
+    builds them once).  Axes longer than :data:`REMEMBERED_MAX_STEPS` are built every time.
+    Arrays in what is kept are made read-only, as they are shared; the caller's ``codes`` are
+    never kept nor frozen.  :func:`forget_plans` empties the store.
+
+    Example
+    -------
+    >>> codes = np.tile(np.arange(12), 3)
+    >>> first = order_layout(codes, 12, None)
+    >>> order_layout(codes.copy(), 12, None) is first, codes.flags.writeable
+    (True, True)
+    """
+    owned = np.array(codes, np.int64)  # a copy: the caller's array is neither frozen nor shared
+    if owned.size > REMEMBERED_MAX_STEPS:
+        return build(owned)
+    key = (kind, hashlib.blake2b(owned.tobytes(), digest_size=16).digest(), owned.size, ngroups, window)
     with _PLANS_LOCK:
         if key in _PLANS:
             _PLANS.move_to_end(key)
             return _PLANS[key]
-    value = build()
+    value = build(owned)
     for part in value if isinstance(value, tuple) else (value,):
         items = [getattr(part, f.name) for f in fields(part)] if is_dataclass(part) else [part]
         for item in items:
@@ -158,6 +174,12 @@ def remembered(kind: str, codes: np.ndarray, ngroups: int, window: int | None, b
         while len(_PLANS) > REMEMBERED_PLANS:
             _PLANS.popitem(last=False)
     return value
+
+
+def forget_plans() -> None:
+    """Empty :func:`remembered`'s store (e.g. to return its memory after a large run)."""
+    with _PLANS_LOCK:
+        _PLANS.clear()
 
 
 def _window_edges(codes: np.ndarray, window: int) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
