@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import dask
 import dask.array as dsa
@@ -270,17 +271,30 @@ def test_a_full_disk_says_so_and_frees_the_temporary_at_once(tmp_path, suffix):
         assert which_values(disk / f"small{suffix}").shape == (10, 1000)
 
 
-def test_a_full_disk_leaves_no_netcdf_file_open_for_the_next_save(tmp_path):
+def _descriptors_under(directory):
+    fds = Path("/proc/self/fd")
+    real = os.path.realpath(directory)
+    return [t for t in (os.readlink(e) for e in fds.iterdir() if e.is_symlink()) if t.startswith(real + os.sep)]
+
+
+@pytest.mark.parametrize("through_link", [False, True])
+def test_a_full_disk_leaves_no_netcdf_file_open_for_the_next_save(tmp_path, through_link):
     """An in-memory Dataset is written by netCDF-C, which kept the file open when it could not flush it on
     close; HDF5 then refused ("Permission denied") a later file given the same device and inode: here the
-    first file of the next small tmpfs.  Oracle: that save succeeds and reads back."""
+    first file of the next small tmpfs.  Oracle: no descriptor left on the full disk (/proc/self/fd names
+    real paths, also when the output was reached through a symbolic link), and that save succeeds."""
     data = xr.Dataset({"x": (("t", "y"), np.random.default_rng(0).random((400, 1000)))})  # 3.2 MB, not dask
     collecting = gc.isenabled()
     gc.disable()  # the failed file's netCDF4.Dataset, in a reference cycle, would be closed whenever gc runs
     try:
         with small_tmpfs(tmp_path / "full", size="256k") as disk:
+            target = disk
+            if through_link:
+                target = tmp_path / "link"
+                target.symlink_to(disk, target_is_directory=True)
             with pytest.raises(OSError, match="no space left on device"):
-                save(data, disk / "out.nc")
+                save(data, target / "out.nc")
+            assert _descriptors_under(disk) == []
         with small_tmpfs(tmp_path / "next", size="256k") as disk:
             save(data.isel(t=slice(0, 2)), disk / "out.nc")
             assert (which_values(disk / "out.nc") == data.x.values[:2]).all()

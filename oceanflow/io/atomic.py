@@ -48,6 +48,7 @@ __all__ = [
     "Output",
     "RecoveryWarning",
     "recover",
+    "descriptors_to_null",
     "release_open_files",
 ]
 
@@ -221,22 +222,40 @@ def release_open_files(path: Path) -> None:
                 os.truncate(text, 0)
             with contextlib.suppress(Exception):
                 handle.close()
+    descriptors_to_null(text, truncate=True)
+
+
+def descriptors_to_null(path: str, truncate: bool = False) -> None:
+    """Point this process's descriptors open on ``path`` at ``/dev/null`` (Linux; elsewhere nothing).
+
+    The descriptors are found through ``/proc/self/fd``, which names files by
+    their real path, so ``path`` is resolved (symbolic links followed) first; a
+    file removed since it was opened matches too.  With ``truncate``, each file
+    is emptied first, so its space is freed although it stays open.  Any
+    ``OSError`` (no such directory, no descriptor left for ``/dev/null``) leaves
+    the descriptors as they were: the caller's own error then stands.
+    """
+    text = os.path.realpath(path)
     fd_dir = Path("/proc/self/fd")
-    if not fd_dir.is_dir():
-        return
-    null = None
-    for entry in list(fd_dir.iterdir()):
+    with contextlib.suppress(OSError):
+        if not fd_dir.is_dir():
+            return
+        null = None
         try:
-            target = os.readlink(entry)
-        except OSError:
-            continue
-        if target in (text, f"{text} (deleted)"):
-            null = os.open(os.devnull, os.O_RDWR) if null is None else null
-            with contextlib.suppress(OSError):
-                os.ftruncate(int(entry.name), 0)
-                os.dup2(null, int(entry.name))
-    if null is not None:
-        os.close(null)
+            for entry in list(fd_dir.iterdir()):
+                try:
+                    target = os.readlink(entry)
+                except OSError:
+                    continue
+                if target in (text, f"{text} (deleted)"):
+                    null = os.open(os.devnull, os.O_RDWR) if null is None else null
+                    with contextlib.suppress(OSError):
+                        if truncate:
+                            os.ftruncate(int(entry.name), 0)
+                        os.dup2(null, int(entry.name))
+        finally:
+            if null is not None:
+                os.close(null)
 
 
 def _cached_handles(text: str) -> list:

@@ -65,6 +65,7 @@ import xarray as xr
 
 from ..kernels.deflate import huffman_block, huffman_bound, sampled_statistics
 from ..kernels.shuffle import byte_shuffle
+from .atomic import descriptors_to_null
 
 __all__ = [
     "CHUNK_BYTES",
@@ -414,19 +415,7 @@ def _close_failed(root: Any, path: str) -> None:
     ``path`` are pointed at ``/dev/null`` (Linux), where the flush succeeds, and
     the file is closed.
     """
-    text = os.path.abspath(path)
-    if not os.path.isdir("/proc/self/fd"):
-        return
-    null = os.open(os.devnull, os.O_RDWR)
-    try:
-        for entry in os.listdir("/proc/self/fd"):
-            try:
-                if os.readlink(f"/proc/self/fd/{entry}") == text:
-                    os.dup2(null, int(entry))
-            except OSError:
-                continue
-    finally:
-        os.close(null)
+    descriptors_to_null(path)
     with contextlib.suppress(Exception):
         root.close()
 
