@@ -184,10 +184,12 @@ class Writes:
         self, path: str | os.PathLike, *, overwrite: bool, compression: str | None = None, level: int | None = None
     ) -> Target:
         """Check ``path`` and claim it (refused if it exists without ``overwrite``, or another writer writes it)."""
+        first_zarr = Path(path).suffix == ".zarr" and not any(t.kind == "zarr" for t in self.targets)
+        before = _zarr_tasks() if first_zarr else ()  # taken before the claim, so an interrupt leaves no claim behind
         target = Target(Path(path), overwrite=overwrite, compression=compression, level=level, register=not self.lazy)
         target.compute_kwargs = self.compute_kwargs
-        if target.kind == "zarr" and not any(t.kind == "zarr" for t in self.targets):
-            self._zarr_before = _zarr_tasks()
+        if first_zarr:
+            self._zarr_before = before
         self.targets.append(target)
         return target
 
