@@ -311,7 +311,8 @@ def fold(
     per_block : bool
         A chain per spatial block rather than per output block (above).
     shared : optional
-        Tables or options every task reads, put in the graph once (not once per task).
+        Tables or options every task reads, put in the graph once (not once per task),
+        passed through as they are (a tuple starting with a callable is not run).
 
     Example
     -------
@@ -338,7 +339,7 @@ def fold(
     graph: dict[Any, Any] = {}
     extra: tuple[Any, ...] = ()
     if shared is not None:
-        graph[shared_key], extra = shared, (shared_key,)
+        graph[shared_key], extra = _literal(shared), (shared_key,)
     chains: dict[tuple[int, ...], list[slice]] = {}  # chain -> the pixel ranges its steps get
     for space_out, space_in, pixels, _ in pieces:
         chains.setdefault(space_in if per_block else space_out, []).append(pixels)
@@ -360,6 +361,14 @@ def fold(
     return dsa.Array(layers, final, chunks, meta=np.empty((0,) * len(chunks), dtype))
 
 
+def _literal(value: Any) -> tuple[Any]:
+    """A task returning ``value`` as it is: put raw in a graph, a tuple starting with a callable
+    would be run and keys inside it resolved (``dask.core.literal``, as dask.array wraps values)."""
+    from dask.core import literal
+
+    return (literal(value),)
+
+
 def _fold_step(previous: Any, block: Any, *args: Any, block_func: Callable[..., Any]) -> Any:
     return block_func(previous, unmasked(block), *args)
 
@@ -371,7 +380,7 @@ def gather(func: Callable[..., Any], data: Any, shared: Any, *, lead: Sequence[i
     ``blocks`` are the chunks of dask array ``data`` (time, ...) along its first
     axis, in order, for one spatial block (masked values as NaN); ``pixels``
     and ``shape`` are a :func:`row_pieces` piece of it.  ``shared`` (tables,
-    options) is put in the graph once, not once per task.  Tasks = output
+    options) is put in the graph once, not once per task, and passed through as it is.  Tasks = output
     blocks; memory per task = one spatial block's series, which the caller
     checks fits.  ``func`` is a module-level block function and must not write
     its inputs (a pure task).  Keys: ``{name}-{token}``.
@@ -392,7 +401,7 @@ def gather(func: Callable[..., Any], data: Any, shared: Any, *, lead: Sequence[i
 
     token = tokenize(func, data, shared, tuple(lead), np.dtype(dtype))
     key, shared_key = f"{name}-{token}", f"{name}-shared-{token}"
-    graph: dict[Any, Any] = {shared_key: shared}
+    graph: dict[Any, Any] = {shared_key: _literal(shared)}
     task = partial(_gather_call, block_func=func)
     zeros = (0,) * len(lead)
     out_chunks, pieces = row_pieces(data.chunks[1:])

@@ -188,6 +188,50 @@ def test_gather_sees_the_whole_series_once():
     assert added_tasks(middle, x) == middle.npartitions + 1  # plus the shared value, once
 
 
+def mark(*args):
+    """A callable at the head of a shared tuple: dask would run it if the tuple went in raw."""
+    return "ran"
+
+
+def first_block_with(state, block, pixels, shared):
+    return block if state is None else state
+
+
+def block_if_shared_unchanged(state, pixels, shape, shared):
+    assert shared == (mark, ("raw-key", 0), "raw-key"), shared
+    return state.reshape(-1)[pixels].reshape((1,) + tuple(shape))
+
+
+def series_if_shared_unchanged(blocks, shared, pixels, shape):
+    assert shared == (mark, ("raw-key", 0), "raw-key"), shared
+    return blocks[0].reshape(-1)[pixels].reshape((1,) + tuple(shape))
+
+
+@pytest.mark.parametrize("per_block", [False, True])
+def test_fold_and_gather_pass_shared_through_unchanged(per_block):
+    """A shared tuple starting with a callable, holding a key and a string equal to a key of
+    the graph, reaches every step and finish as it was given (not run, no key resolved)."""
+    x = dsa.from_array(np.arange(8.0).reshape(2, 4), chunks=(1, 2))
+    shared = (mark, ("raw-key", 0), "raw-key")
+    extra = {("raw-key", 0): 1.0, "raw-key": 2.0}  # keys the tuple names, present in the graph
+    for result in (
+        fold(
+            first_block_with,
+            block_if_shared_unchanged,
+            x,
+            lead=[1],
+            dtype=float,
+            name="lit",
+            per_block=per_block,
+            shared=shared,
+        ),
+        gather(series_if_shared_unchanged, x, shared, lead=[1], dtype=float, name="lit"),
+    ):
+        graph = dict(result.__dask_graph__()) | extra
+        blocks = dask.get(graph, list(dask.core.flatten(result.__dask_keys__())))
+        np.testing.assert_array_equal(np.concatenate(blocks, axis=-1), [[0.0, 1.0, 2.0, 3.0]])
+
+
 def test_combine_tree_against_numpy():
     values = np.arange(60.0).reshape(10, 6)
     parts = dsa.from_array(values, chunks=(1, 3))
