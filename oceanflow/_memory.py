@@ -16,9 +16,10 @@ by the blocks in flight.  Each fresh block costs page faults, which slowed
 order statistics computed in memory by up to 2x, so afterwards the
 thresholds are set to the values glibc's adaptive ones reach anyway (32 and
 64 MiB), with which freed blocks are reused.  Nothing is changed where the C
-library is not glibc, or when the environment sets
+library is not glibc, or when the environment the process started with sets
 ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` (the user's choice,
-as ``distributed``'s nanny sets for its workers).
+as ``distributed``'s nanny sets for its workers; the nanny also puts it in its
+own ``os.environ``, too late for its own malloc, which is therefore not read).
 
 While a save runs, :func:`empty_block` also keeps freed blocks' buffers for
 reuse: at most :data:`POOL_BYTES` (512 MiB), all given back when it ends.
@@ -38,7 +39,7 @@ import ctypes
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 import numpy as np
 
@@ -55,9 +56,26 @@ _LOCK = threading.Lock()
 _writers = [0]  # saves in progress in this process
 
 
+def _startup_environment() -> Collection[str]:
+    """Names in the environment this process started with, which is what glibc read its settings from.
+
+    ``os.environ`` can differ: ``distributed``'s Nanny puts ``MALLOC_TRIM_THRESHOLD_``
+    in its own process's ``os.environ`` before it spawns a worker, which changes
+    nothing for this process's malloc.  Read from ``/proc/self/environ`` (Linux,
+    where glibc is); ``os.environ`` elsewhere.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            entries = f.read().split(b"\0")
+    except OSError:
+        return set(os.environ)
+    return {entry.split(b"=", 1)[0].decode(errors="replace") for entry in entries if entry}
+
+
 def _glibc_mallopt() -> Callable[[int, int], int] | None:
-    """glibc's ``mallopt``, or None (another C library, or thresholds chosen by the environment)."""
-    if any(name in os.environ for name in _ENVIRONMENT):
+    """glibc's ``mallopt``, or None (another C library, or thresholds chosen by the environment
+    the process started with)."""
+    if any(name in _startup_environment() for name in _ENVIRONMENT):
         return None
     try:
         libc = ctypes.CDLL(None)

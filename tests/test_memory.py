@@ -76,6 +76,25 @@ def test_the_environment_wins():
     assert said.stdout.split()[-1] == "False"  # the user's (or distributed's nanny's) choice kept
 
 
+@glibc
+def test_a_local_cluster_started_earlier_does_not_switch_the_settings_off():
+    """distributed's Nanny writes MALLOC_TRIM_THRESHOLD_ into its own process's os.environ before it
+    spawns a worker; glibc read its settings at start, so that is not the user's choice and saves
+    after a LocalCluster still fix the thresholds (oracle: glibc's own behaviour in _kept_mib)."""
+    code = (
+        "import os\n"
+        "from distributed import LocalCluster\n"
+        "from oceanflow._memory import returning_freed_blocks as r\n"
+        "with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None):\n"
+        "    pass\n"
+        "print('MALLOC_TRIM_THRESHOLD_' in os.environ)\n"
+        "with r() as fixed: print(fixed)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    said = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert said.stdout.split()[-2:] == ["True", "True"]  # the nanny set it in os.environ; the settings still fixed
+
+
 def test_blocks_reuse_freed_memory_only_while_writing_and_never_while_used():
     import resource
 
