@@ -171,7 +171,9 @@ def test_a_commit_failing_after_another_names_the_output_already_committed(tmp_p
             for target in targets:
                 target.prepare(new)
             writes.compute(*targets)
-            writes.commit()
+            with pytest.warns(RuntimeWarning, match="already committed") as warned:  # (add_note is 3.11+)
+                writes.commit()
+    assert f"already committed (replaced by their new output): {tmp_path / 'a.zarr'}" in str(warned[0].message)
     message = str(caught.value)
     assert f"while writing {tmp_path / 'b.nc'} " in message
     assert f"{tmp_path / 'a.zarr'} already committed" in message
@@ -180,3 +182,30 @@ def test_a_commit_failing_after_another_names_the_output_already_committed(tmp_p
     assert (xr.open_zarr(tmp_path / "a.zarr").v.values == 1).all()
     with xr.open_dataset(tmp_path / "b.nc") as b:
         assert (b.v.values == 0).all()
+
+
+def test_a_lazy_saves_finishing_task_does_not_carry_the_dataset(tmp_path):
+    """save(compute=False): the task that commits carries the output only, not the Dataset and
+    its graph (pickled a second time into that task on a cluster)."""
+    import pickle
+
+    data = np.arange(200_000.0)  # 1.6 MB, in the graph's chunks
+    delayed = save(xr.Dataset({"v": ("x", data)}).chunk(x=100_000), tmp_path / "a.zarr", compute=False)
+    finishing = dict(delayed.__dask_graph__())[delayed.key]
+    assert len(pickle.dumps(finishing)) < data.nbytes // 100
+    delayed.compute()
+    assert (xr.open_zarr(tmp_path / "a.zarr").v.values == data).all()
+
+
+def test_leaving_writing_without_commit_removes_the_temporary(tmp_path):
+    """writing() left normally without commit(): no temporary stays on disk or registered, and a
+    later save of the path succeeds."""
+    ds = xr.Dataset({"v": ("x", np.arange(4.0))})
+    with write.writing(progress=False) as writes:
+        target = writes.claim(tmp_path / "a.zarr", overwrite=False)
+        target.prepare(ds)
+        writes.compute(target)
+    assert os.listdir(tmp_path) == []
+    assert target.tmp not in atomic._WRITING
+    save(ds, tmp_path / "a.zarr")
+    assert (xr.open_zarr(tmp_path / "a.zarr").v.values == ds.v.values).all()

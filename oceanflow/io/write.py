@@ -104,7 +104,11 @@ def save(
         if lazy:
             import dask
 
-            return dask.delayed(_finish)(target.write(now=False), target)
+            written = target.write(now=False)
+            # the Delayed's finishing task carries the output only: the Dataset and its graph are in
+            # `written` already, and a second copy would be pickled into that task on a cluster
+            target.ds, target.encoding = None, {}
+            return dask.delayed(_finish)(written, target)
         writes.compute(target)
         writes.commit()
     return None
@@ -237,8 +241,11 @@ class Writes:
             try:
                 self.committed.append(target.output.commit())
             except BaseException as err:
-                if self.committed and hasattr(err, "add_note"):  # (Python 3.11+; a full disk says it below)
-                    err.add_note(f"already committed (replaced by their new output): {_listed(self.committed)}")
+                if self.committed:  # a warning too: add_note is Python 3.11+ (a full disk says it below)
+                    done = f"already committed (replaced by their new output): {_listed(self.committed)}"
+                    warnings.warn(f"{target.path} failed to commit; {done}", RuntimeWarning, stacklevel=2)
+                    if hasattr(err, "add_note"):
+                        err.add_note(done)
                 raise
         return list(self.committed)
 
@@ -280,6 +287,8 @@ def writing(*, progress: bool | None = None, lazy: bool = False) -> Iterator[Wri
     are joined: no late chunk recreates one), and a full disk raises
     ``OSError(ENOSPC)`` saying so.  ``lazy``: nothing is computed inside (the
     caller returns a Delayed; its outputs are not registered as being written).
+    Leaving the block without error but without :meth:`Writes.commit` (not
+    ``lazy``) removes the temporaries not committed: their paths stay as they were.
 
     Example
     -------
@@ -301,6 +310,10 @@ def writing(*, progress: bool | None = None, lazy: bool = False) -> Iterator[Wri
     except BaseException as err:
         writes._discard(err)
         raise
+    if not lazy:  # left without commit(): a temporary left registered would block every later save of its path
+        for target in writes.targets:
+            if target.path not in writes.committed:
+                target.output.discard()
 
 
 def _write(
