@@ -9,7 +9,8 @@ the longer it ran (the peak RSS of an anomaly saved to NetCDF grew by 10 %
 for four times the years).
 
 :func:`returning_freed_blocks` fixes both thresholds at 8 MiB while
-:func:`oceanflow.save` computes and writes on the local scheduler, and
+:func:`oceanflow.save` or :func:`oceanflow.mhw.save` computes and writes on
+the local scheduler (both through :func:`oceanflow.io.write.writing`), and
 while :func:`oceanflow.anomaly` reads the input for its climatology: a block
 is then mapped on its own and unmapped when freed, so the memory is bounded
 by the blocks in flight.  Each fresh block costs page faults, which slowed
@@ -62,7 +63,8 @@ def _startup_environment() -> Collection[str]:
     ``os.environ`` can differ: ``distributed``'s Nanny puts ``MALLOC_TRIM_THRESHOLD_``
     in its own process's ``os.environ`` before it spawns a worker, which changes
     nothing for this process's malloc.  Read from ``/proc/self/environ`` (Linux,
-    where glibc is); ``os.environ`` elsewhere.
+    where glibc is); ``os.environ`` elsewhere.  A tool rewriting the process title
+    (``setproctitle``) overwrites that memory, and ``GLIBC_TUNABLES`` is not read.
     """
     try:
         with open("/proc/self/environ", "rb") as f:

@@ -339,7 +339,9 @@ def save(
     calling process only, where the threaded scheduler runs the tasks, not in
     the worker processes of a ``distributed`` cluster.  Nothing is changed
     when the environment sets ``NUMPY_MADVISE_HUGEPAGE`` (that choice wins)
-    or with ``small_pages=False``.
+    or with ``small_pages=False``, but for the block pool's buffers, small-page
+    always.  As :func:`oceanflow.save`, it runs under
+    :func:`oceanflow._memory.returning_freed_blocks` on the local scheduler.
 
     Parameters
     ----------

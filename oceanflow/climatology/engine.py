@@ -522,7 +522,7 @@ def _stream_dask(data, arguments, lead, dtype):
     """Per spatial block, a chain of one task per time chunk (:func:`_stream_step`: the chunk's counts,
     made while the next chunk is read), then one task per row piece (:func:`_stream_finish`: the bins
     collected and selected): :func:`oceanflow._blockwise.fold` with a chain per spatial block.
-    Tasks = input chunks + row pieces; memory per task = one spatial block's series, as
+    Tasks = time chunks x spatial blocks + row pieces; memory per task = one spatial block's series, as
     :func:`oceanflow._blockwise.gather`."""
     codes = _step_codes(arguments, data.shape[0])
     step = partial(_stream_step, work=dtype)

@@ -4,8 +4,8 @@ With ``window=w`` (odd), a group pools the values of the ``w`` consecutive
 time steps centred on each of its own steps, across year boundaries,
 truncated at the ends of the series, as xclim's ``percentile_doy`` and CDO's
 ``ydrun*`` operators do; a step pooled twice by one group counts twice.  Both
-structures below are computed once per climatology from the group codes (they
-do not depend on the pixel):
+structures below are built from the group codes (they do not depend on the
+pixel) and kept across calls for the last few time axes (:func:`remembered`):
 
 * :func:`window_keys`: the groups that pool step ``s`` are ``codes[s - h ..
   s + h]``; steps with the same such tuple (its *key*) are pooled alike.  The
