@@ -47,8 +47,8 @@ __all__ = [
     "ConcurrentWriteError",
     "Output",
     "RecoveryWarning",
-    "recover",
     "descriptors_to_null",
+    "recover",
     "release_open_files",
 ]
 

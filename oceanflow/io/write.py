@@ -120,6 +120,14 @@ class Target:
     written there (:meth:`prepare`: history line and default encoding, as :func:`save`).
 
     Made by :meth:`Writes.claim`, which removes its temporary if the save fails.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp, writing(progress=False) as writes:
+    ...     target = writes.claim(Path(tmp) / "out.nc", overwrite=False)
+    ...     print(target.kind, target.tmp.parent == target.path.parent)
+    netcdf True
     """
 
     def __init__(
@@ -160,7 +168,13 @@ class Target:
 
 def check_path(path: Path, *, compression: str | None = None, level: int | None = None) -> str:
     """The format of ``path`` (``"zarr"`` or ``"netcdf"``), with its codec and directory
-    checked before anything is written."""
+    checked before anything is written.
+
+    Example
+    -------
+    >>> check_path(Path("out.nc"), compression="deflate", level=4)
+    'netcdf'
+    """
     kind = _format_for(path)
     if kind == "netcdf":
         codec_for(compression, level)  # bad codecs and levels refused before anything is written
@@ -173,7 +187,19 @@ def check_path(path: Path, *, compression: str | None = None, level: int | None 
 
 class Writes:
     """The outputs of one save (see :func:`writing`): written all or nothing, checked all or
-    nothing, then committed one by one in order (see :meth:`commit`)."""
+    nothing, then committed one by one in order (see :meth:`commit`).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp, writing(progress=False) as writes:
+    ...     a, b = (writes.claim(Path(tmp) / name, overwrite=False) for name in ("a.zarr", "b.nc"))
+    ...     for target in (a, b):
+    ...         target.prepare(xr.Dataset({"v": ("x", [1.0, 2.0])}))
+    ...     _ = writes.compute(a, b)
+    ...     print([path.name for path in writes.commit()])
+    ['a.zarr', 'b.nc']
+    """
 
     def __init__(self, *, progress: bool | None, lazy: bool) -> None:
         self.targets: list[Target] = []
@@ -292,11 +318,13 @@ def writing(*, progress: bool | None = None, lazy: bool = False) -> Iterator[Wri
 
     Example
     -------
-    >>> with writing() as writes:                                     # doctest: +SKIP
-    ...     target = writes.claim("out.zarr", overwrite=True)
-    ...     target.prepare(ds, operation="anomaly")
-    ...     writes.compute(target)
-    ...     writes.commit()
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp, writing(progress=False) as writes:
+    ...     target = writes.claim(Path(tmp) / "out.zarr", overwrite=True)
+    ...     target.prepare(xr.Dataset({"v": ("x", [1.0, 2.0])}), operation="anomaly")
+    ...     _ = writes.compute(target)
+    ...     print(writes.commit() == [target.path])
+    True
     """
     writes = Writes(progress=progress, lazy=lazy)
     try:
