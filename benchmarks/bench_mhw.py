@@ -144,7 +144,7 @@ def _stage_clocks():
     that each adds the CPU time of the thread that runs it to its stage: a dict filled as they run."""
     import threading
 
-    from oceanflow import mhw
+    from oceanflow.mhw import _setup
 
     totals = dict.fromkeys(STAGES, 0.0)
     lock = threading.Lock()
@@ -161,7 +161,7 @@ def _stage_clocks():
         return call
 
     for stage, name in STAGES.items():
-        setattr(mhw, name, clocked(stage, getattr(mhw, name)))
+        setattr(_setup, name, clocked(stage, getattr(_setup, name)))
     return totals
 
 

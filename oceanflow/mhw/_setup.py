@@ -62,16 +62,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ._arrays import is_dask
-from ._blockwise import map_blocks
-from ._dtypes import working_dtype
-from ._memory import small_pages_while
-from ._parallel import run_sliced
-from .alignment import align
-from .chunking import chunked_for, plan_chunks, worker_threads
-from .climatology.pooling import order_keys
-from .kernels import mhw as kernels
-from .timegroups import decoded_time
+from .._arrays import is_dask
+from .._blockwise import map_blocks
+from .._dtypes import working_dtype
+from .._memory import small_pages_while
+from .._parallel import run_sliced
+from ..alignment import align
+from ..chunking import chunked_for, plan_chunks, worker_threads
+from ..climatology.pooling import order_keys
+from ..kernels import mhw as kernels
+from ..timegroups import decoded_time
 
 __all__ = ["thresholds", "detect", "events", "summary", "save", "plot", "BaseLengthWarning"]
 
@@ -373,7 +373,7 @@ def save(
     --------
     >>> paths = oceanflow.mhw.save(sst, "mhw.zarr", events="events.zarr", summary="annual.zarr")  # doctest: +SKIP
     """
-    from .io.write import writing
+    from ..io.write import writing
 
     detection = {k: options.pop(k) for k in ("min_duration", "join_gaps", "max_gap") if k in options}
     unknown = set(options) - {"base", "pctile", "window", "smooth", "cold"}
@@ -418,7 +418,7 @@ def _detect_defaults():
 
 def _check_targets(targets):
     """Formats, directories and distinct paths, before anything is computed or written."""
-    from .io.write import check_path
+    from ..io.write import check_path
 
     if len(set(targets.values())) < len(targets):
         raise ValueError(f"the outputs must be different paths, got {', '.join(map(str, targets.values()))}")
@@ -430,7 +430,7 @@ def _write_events(output, tables, table, found, detection, operation):
     """Write the event Dataset into ``output`` (a :class:`~oceanflow.io.write.Target`): the
     blocks' ``tables`` padded when that fits :func:`_table_limit`, else :func:`events` of the
     written detection (read from its temporary, block by block)."""
-    from .io import open_dataset
+    from ..io import open_dataset
 
     rows = len(kernels.EVENT_ROWS)
     slots = _slots(tables)
@@ -491,7 +491,7 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
 
 def _table_limit():
     """Bytes the padded event table may take in this process: what one task may hold."""
-    from .chunking import memory_per_thread
+    from ..chunking import memory_per_thread
 
     return memory_per_thread()
 
@@ -1215,7 +1215,7 @@ def _summary_dataset(detected, years_per_block):
 def _summary_table(columns, detected, days, years_per_block):
     """The summary Dataset from its columns (DataArrays ``(period, *space)``, rows
     :data:`~oceanflow.kernels.mhw.SUMMARY_ROWS`): periods, names, units, trends."""
-    from .fitting import polyfit
+    from ..fitting import polyfit
 
     first = int(days.year[0])
     nblocks = columns[0].sizes["period"]
