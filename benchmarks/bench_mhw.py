@@ -130,7 +130,7 @@ def run_case(case, zarr_path, nc_glob, out, ref_pixels):
     return seconds, tasks, time.process_time() - cpu, {**split, **{f"{k}_s": v for k, v in stages.items()}}
 
 
-#: The block functions of oceanflow.mhw whose CPU time ``--stages``-style lines report, by stage.
+#: The block functions of oceanflow.mhw._engine whose CPU time ``--stages``-style lines report, by stage.
 STAGES = {
     "thresholds": "_thresholds_block",
     "detect": "_detect_block",
@@ -140,11 +140,11 @@ STAGES = {
 
 
 def _stage_clocks():
-    """Wrap the kernels' block functions of ``oceanflow.mhw`` (looked up by name at each call) so
+    """Wrap the kernels' block functions of ``oceanflow.mhw._engine`` (looked up there at each call) so
     that each adds the CPU time of the thread that runs it to its stage: a dict filled as they run."""
     import threading
 
-    from oceanflow.mhw import _setup
+    from oceanflow.mhw import _engine
 
     totals = dict.fromkeys(STAGES, 0.0)
     lock = threading.Lock()
@@ -161,7 +161,7 @@ def _stage_clocks():
         return call
 
     for stage, name in STAGES.items():
-        setattr(_setup, name, clocked(stage, getattr(_setup, name)))
+        setattr(_engine, name, clocked(stage, getattr(_engine, name)))
     return totals
 
 

@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 from oceanflow import _memory, mhw
-from oceanflow.mhw import _setup
+from oceanflow.mhw import _engine, _save
 
 EVENT_NAMES = ref.PROPERTIES + ("index_start", "index_end", "index_peak")
 
@@ -253,8 +253,8 @@ def test_save_writes_what_detect_events_and_summary_return_from_one_task_per_blo
         found = mhw.detect(sst, cold=cold, min_duration=4).compute()
         blocks = mhw.detect(sst).intensity.data.numblocks
         calls = []
-        block = _setup._mhw_block
-        monkeypatch.setattr(_setup, "_mhw_block", lambda *a, **k: calls.append(1) or block(*a, **k))
+        block = _engine._mhw_block
+        monkeypatch.setattr(_engine, "_mhw_block", lambda *a, **k: calls.append(1) or block(*a, **k))
         paths = {name: tmp_path / f"{name}.zarr" for name in ("detection", "events", "summary")}
         written = mhw.save(
             sst,
@@ -469,7 +469,7 @@ def test_save_failing_after_the_compute_keeps_every_old_output(tmp_path, monkeyp
     def fail(*args, **kwargs):
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(_setup, "_slots", fail)
+    monkeypatch.setattr(_save, "_slots", fail)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mhw.BaseLengthWarning)
         with pytest.raises(RuntimeError, match="injected"):
@@ -490,8 +490,8 @@ def test_save_beyond_the_memory_limit_never_pads_the_whole_event_table(tmp_path,
     def fail(*args, **kwargs):
         raise AssertionError("not this way")
 
-    monkeypatch.setattr(_setup, "_padded_tables", fail)
-    monkeypatch.setattr(_setup, "_table_limit", lambda: 1000, raising=False)
+    monkeypatch.setattr(_save, "_padded_tables", fail)
+    monkeypatch.setattr(_save, "_table_limit", lambda: 1000, raising=False)
     sst = _save_case()
     lon = 100.0 + np.arange(sst.y.size * sst.x.size).reshape(sst.y.size, sst.x.size)
     sst = sst.assign_coords(lon=(("y", "x"), dask.array.from_array(lon, chunks=(2, -1))))  # lazy, as opened files
@@ -500,7 +500,7 @@ def test_save_beyond_the_memory_limit_never_pads_the_whole_event_table(tmp_path,
         found = mhw.detect(sst).compute()
         table = mhw.events(found)
         if suffix == ".zarr":
-            monkeypatch.setattr(_setup, "events", fail)
+            monkeypatch.setattr(_save, "events", fail)
         mhw.save(sst, tmp_path / "det.zarr", events=tmp_path / f"events{suffix}")
     assert table.sizes["event"] > 1
     back = oceanflow.open_dataset(tmp_path / f"events{suffix}").compute()
@@ -521,7 +521,7 @@ def test_save_stores_the_event_table_in_the_detections_blocks_with_all_events_in
     import oceanflow
 
     if limit is not None:
-        monkeypatch.setattr(_setup, "_table_limit", lambda: limit)
+        monkeypatch.setattr(_save, "_table_limit", lambda: limit)
     sst = _save_case()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mhw.BaseLengthWarning)
@@ -565,13 +565,13 @@ def test_save_refuses_a_concurrent_writer_before_replacing_any_output(tmp_path, 
     and the detection is not moved in either (every output checked before any commit)."""
     from oceanflow.io.atomic import ConcurrentWriteError
 
-    write_events = _setup._write_events
+    write_events = _save._write_events
 
     def racing(output, *args, **kwargs):
         write_events(output, *args, **kwargs)
         output.path.mkdir()  # the other writer
 
-    monkeypatch.setattr(_setup, "_write_events", racing)
+    monkeypatch.setattr(_save, "_write_events", racing)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mhw.BaseLengthWarning)
         with pytest.raises(ConcurrentWriteError, match="created by another writer"):
@@ -672,7 +672,7 @@ def test_save_allocates_its_blocks_in_small_pages_and_restores_the_advice(tmp_pa
     small_pages=False leaves the advice alone."""
     switch = _memory._madvise_switch()
     seen = []
-    block = _setup._mhw_block
+    block = _engine._mhw_block
 
     def recording(*args, **kwargs):
         seen.append(_huge_page_advice())
@@ -680,7 +680,7 @@ def test_save_allocates_its_blocks_in_small_pages_and_restores_the_advice(tmp_pa
             raise RuntimeError("injected")
         return block(*args, **kwargs)
 
-    monkeypatch.setattr(_setup, "_mhw_block", recording)
+    monkeypatch.setattr(_engine, "_mhw_block", recording)
     monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
     before = switch(True)
     try:

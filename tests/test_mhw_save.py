@@ -18,7 +18,7 @@ from test_mhw import red_sst
 
 import oceanflow
 from oceanflow import _memory, mhw
-from oceanflow.mhw import _setup
+from oceanflow.mhw import _engine
 
 
 def _sst():
@@ -99,9 +99,9 @@ def test_save_refuses_a_temporary_removed_while_it_was_written_as_oceanflow_save
     assert isinstance(oracle, FileNotFoundError) and "removed by a later save" in str(oracle), oracle
     assert os.listdir(tmp_path) == []
 
-    block = _setup._mhw_block
+    block = _engine._mhw_block
     removing = _removing_the_temporary(tmp_path, "det.zarr")
-    monkeypatch.setattr(_setup, "_mhw_block", lambda x, *a, **k: block(removing(x), *a, **k))
+    monkeypatch.setattr(_engine, "_mhw_block", lambda x, *a, **k: block(removing(x), *a, **k))
     paths = {"events": tmp_path / "events.zarr", "summary": tmp_path / "annual.zarr"}
     with dask.config.set(scheduler="synchronous"):
         err = _failure(lambda: _mhw_save(sst, tmp_path / "det.zarr", **paths))
@@ -136,7 +136,7 @@ def test_save_runs_its_tasks_under_oceanflow_saves_memory_settings(tmp_path, mon
     identity = recording("oracle", lambda block: block)
     meta = np.array((), ds.intensity.dtype)  # (no call to infer it, outside the save)
     ds["intensity"] = ds.intensity.copy(data=dsa.map_blocks(identity, ds.intensity.data, meta=meta))
-    monkeypatch.setattr(_setup, "_mhw_block", recording("mhw", _setup._mhw_block))
+    monkeypatch.setattr(_engine, "_mhw_block", recording("mhw", _engine._mhw_block))
     for name, call in [
         ("oracle", lambda: oceanflow.save(ds, tmp_path / "oracle.zarr")),
         ("mhw", lambda: _mhw_save(sst, tmp_path / "det.zarr", events=tmp_path / "events.zarr")),

@@ -46,12 +46,20 @@ Example
 True
 """
 
-from ._setup import CATEGORY_COLOURS as CATEGORY_COLOURS
-from ._setup import CATEGORY_NAMES as CATEGORY_NAMES
+import logging
+
+from ._definitions import CATEGORY_NAMES as CATEGORY_NAMES
+from ._detection import detect, thresholds
+from ._events import events
+from ._plot import CATEGORY_COLOURS as CATEGORY_COLOURS
+from ._plot import plot
+from ._save import save
 from ._setup import MINIMUM_BASE_YEARS as MINIMUM_BASE_YEARS
 from ._setup import RECOMMENDED_BASE_YEARS as RECOMMENDED_BASE_YEARS
-from ._setup import BaseLengthWarning, detect, events, plot, save, summary, thresholds
-from ._setup import logger as logger
-from ._setup import years_per_block as years_per_block
+from ._setup import BaseLengthWarning
+from ._summary import summary
+from ._summary import years_per_block as years_per_block
 
 __all__ = ["thresholds", "detect", "events", "summary", "save", "plot", "BaseLengthWarning"]
+
+logger = logging.getLogger("oceanflow.mhw")

@@ -1,0 +1,130 @@
+"""The block functions: what one task runs on one spatial block's series, in memory
+(NumPy in, NumPy out), around the kernels of :mod:`oceanflow.kernels.mhw`: the
+thresholds, the detection, the event table and the summary's block averages.
+
+The other modules call them through this module (``_engine._mhw_block``), so that
+a function replaced here (a benchmark's clock, a test's probe) is the one every
+caller runs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._dtypes import working_dtype
+from .._parallel import run_sliced
+from ..climatology.pooling import order_keys
+from ..kernels import mhw as kernels
+from ._definitions import _FEB29
+
+
+def _mhw_block(x, *clim, day, params, thresholds=None, period_of_step=None, tables=False):
+    """One block's (time, pixel) series -> [seas, thresh (without ``clim``)], intensity,
+    category, event, [the summary's rows (with ``period_of_step``)], [the event
+    table, (rows * slots, pixel) with the block's own slots (with ``tables``)]:
+    every kernel on the block in memory."""
+    seas, thresh = clim if clim else _thresholds_block(x, **thresholds)
+    intensity, category, event = _detect_block(x, seas, thresh, day, params)
+    out = [intensity, category, event] if clim else [seas, thresh, intensity, category, event]
+    cold = np.array([params[kernels.P_COLD]])
+    if period_of_step is not None:
+        valid = (thresh == thresh).any(axis=0).astype(np.float64)[None]
+        out += _summary_block(intensity, event, valid, period_of_step, cold)
+    if tables:
+        slots = max(int(event.max(initial=0)), 1)
+        table = _event_table(intensity, event, category, seas, thresh, day, cold, slots)
+        out.append(table.reshape(-1, x.shape[1]))  # (a view)
+    return tuple(out)
+
+
+def _detect_block(x, seas, thresh, day, params):
+    n, p = x.shape
+    dtype = working_dtype(x.dtype)
+    x = x.astype(dtype, copy=False)
+    outs = (np.empty((n, p), dtype), np.empty((n, p), np.int8), np.empty((n, p), np.int32))
+    kernel = kernels.detect_events.for_dtype(dtype)
+
+    def run(part):
+        own = params.copy()
+        own[kernels.P_FIRST], own[kernels.P_STOP] = part.start, part.stop
+        kernel(x, seas, thresh, day, own, *outs)
+
+    run_sliced(run, p)
+    return outs
+
+
+def _pools(days, first, last, window):
+    """The pools of the days of the year (pixel-independent), by key: for each
+    of a day's days in the base period (``first .. last``; 29 February is no
+    centre), the ``window`` steps centred on it, cut at the ends of the
+    series; steps pooled by the same days are one key
+    (:func:`oceanflow.climatology.pooling.order_keys`).
+
+    Returns (steps, key_starts, key_stops, keys, group_starts, group_stops):
+    key ``k`` is ``steps[key_starts[k]:key_stops[k]]``, day ``g`` pools the keys
+    ``keys[group_starts[g]:group_stops[g]]``.
+    """
+    codes = days.row.astype(np.int64)
+    if days.days == 366:
+        codes[days.feb29] = -1
+    codes[:first] = -1
+    codes[last + 1 :] = -1
+    keys = order_keys(codes, days.days, window)
+    return keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops
+
+
+def _thresholds_block(x, pools, pctile, sign, smooth, feb29):
+    """One block's (time, pixel) series -> its climatological year (``seas``,
+    ``thresh``: (day, pixel), float64): the pools' means and percentiles
+    (:func:`_pools`; exact, in float64, on ``sign * x``), 29 February filled,
+    smoothed, as the reference computes them."""
+    dtype = working_dtype(x.dtype)
+    x = x.astype(dtype, copy=False)  # (the kernel reads it in float64, a few pixels at a time: no copy)
+    p, ngroups = x.shape[1], pools[4].size
+    seas, thresh = np.empty((ngroups, p)), np.empty((ngroups, p))
+    kernel = kernels.pooled_climatology.for_dtype(dtype)
+
+    def run(part):
+        params = np.zeros(6)
+        params[kernels.C_FIRST], params[kernels.C_STOP] = part.start, part.stop
+        params[kernels.C_SMOOTH], params[kernels.C_FEB29] = smooth, _FEB29 if feb29 else -1
+        params[kernels.C_SIGN], params[kernels.C_FRACTION] = sign, pctile / 100
+        kernel(x, *pools, params, seas, thresh)
+
+    run_sliced(run, p)
+    return seas, thresh
+
+
+def _events_block(intensity, event, category, seas, thresh, day, params, slots):
+    table = _event_table(intensity, event, category, seas, thresh, day, params, slots)
+    return tuple(table[i] for i in range(table.shape[0]))  # views: no copy per property
+
+
+def _event_table(intensity, event, category, seas, thresh, day, params, slots):
+    """(rows, slots, pixel): :func:`oceanflow.kernels.mhw.event_properties` of one block."""
+    kernel = kernels.event_properties.for_dtype(working_dtype(intensity.dtype))
+    rows = len(kernels.EVENT_ROWS)
+    return kernel(
+        intensity.astype(working_dtype(intensity.dtype), copy=False),
+        event.astype(np.int32, copy=False),
+        category.astype(np.int8, copy=False),
+        seas.astype(np.float64, copy=False),
+        thresh.astype(np.float64, copy=False),
+        day,
+        params,
+        np.zeros(rows),
+        np.zeros(slots),
+    )
+
+
+def _summary_block(intensity, event, valid, period_of_step, params):
+    nblocks = int(period_of_step[-1]) + 1
+    result = kernels.period_summary.for_dtype(working_dtype(intensity.dtype))(
+        intensity.astype(working_dtype(intensity.dtype), copy=False),
+        event.astype(np.int32, copy=False),
+        period_of_step,
+        valid[0].astype(np.float64, copy=False),
+        params,
+        np.zeros(nblocks),
+        np.zeros(len(kernels.SUMMARY_ROWS)),
+    )
+    return tuple(result[i] for i in range(result.shape[0]))

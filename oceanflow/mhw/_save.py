@@ -1,0 +1,270 @@
+"""The public :func:`~oceanflow.mhw.save`: detection, summary and events computed in the
+same tasks and written together, all or nothing, by oceanflow.save's pipeline."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .._arrays import is_dask
+from .._memory import small_pages_while
+from ..kernels import mhw as kernels
+from ..timegroups import decoded_time
+from ._definitions import _Calendar
+from ._detection import _detect, _detect_defaults
+from ._events import _events_table, events
+from ._summary import _summary_table, years_per_block
+
+logger = logging.getLogger("oceanflow.mhw")
+
+
+def save(
+    sst: xr.DataArray | xr.Dataset,
+    path: str | os.PathLike,
+    clim: xr.Dataset | None = None,
+    *,
+    events: str | os.PathLike | None = None,
+    summary: str | os.PathLike | None = None,
+    freq: str = "YS",
+    overwrite: bool = False,
+    progress: bool | None = None,
+    operation: str = "mhw",
+    small_pages: bool = True,
+    **options: Any,
+) -> dict[str, Path]:
+    """Detect and write: the detection, and its summary and events computed in the same tasks.
+
+    Each spatial block's task reads its pixels' series once and runs every
+    kernel on the block in memory: thresholds (unless ``clim`` is given),
+    detection, and, when asked for, :func:`summary`'s block averages and
+    :func:`events`' table.  The blocks' event tables (each sized by its own
+    largest number of events, together at most the padded table's size: 184
+    bytes per event slot and pixel, slots the largest number of events of a
+    pixel) are returned to this process and padded together when that fits
+    :func:`~oceanflow.chunking.memory_per_thread` (each block freed once
+    copied).  Beyond it, in Zarr (dask input) each block's table is padded
+    and written into its region of the store, then freed (the whole grid's
+    padded table is never held); in NetCDF the tables are dropped and the
+    events computed by :func:`events` from the written detection, block by
+    block.
+    The outputs are all or nothing together: every path is checked (existing
+    ones refused without ``overwrite``) before anything is computed, each is
+    written to a hidden temporary, and all replace their paths only once all
+    are complete; on any error none is changed (another writer changing one of
+    the paths is refused before any is replaced), but for a failure of the
+    final replacements themselves, made one by one (a full disk, a writer racing
+    them): the earlier outputs are then already new, and the error names them.  In Zarr ``intensity``,
+    ``seas`` and ``thresh`` (float32 noise and float64 curves, which zstd
+    barely compresses) are stored without compression.
+
+    While a save runs, NumPy's huge-page advice (``madvise`` of arrays of
+    4 MiB or more) is off for the whole calling process, not only for the
+    save's own arrays, and set back once the last concurrent save ends: every
+    block is fresh memory touched once, and faulting it in as huge pages
+    (compacting memory to find them) costs more, and varies more from run to
+    run, than small pages.  A thread that changes the advice itself during a
+    save sees it set back to its value before the save.  It acts in the
+    calling process only, where the threaded scheduler runs the tasks, not in
+    the worker processes of a ``distributed`` cluster.  Nothing is changed
+    when the environment sets ``NUMPY_MADVISE_HUGEPAGE`` (that choice wins)
+    or with ``small_pages=False``, but for the block pool's buffers, small-page
+    always.  As :func:`oceanflow.save`, it runs under
+    :func:`oceanflow._memory.returning_freed_blocks` on the local scheduler.
+
+    Parameters
+    ----------
+    sst : xarray.DataArray (or a Dataset with one data variable)
+        As for :func:`detect`.
+    path : str or Path
+        The detection (:func:`detect`'s Dataset): ``.zarr`` or ``.nc``.
+    clim : xarray.Dataset, optional
+        As for :func:`detect`.
+    events, summary : str or Path, optional
+        Where to write :func:`events`' table and :func:`summary`'s Dataset.
+    freq : str
+        The summary's blocks, as for :func:`summary`.
+    overwrite, progress, operation
+        As for :func:`oceanflow.save`.
+    small_pages : bool
+        Turn NumPy's huge-page advice off in this process while the save runs
+        (see above); False leaves it alone.
+    **options
+        :func:`detect`'s keyword arguments (``base``, ``pctile``, ``window``,
+        ``smooth``, ``min_duration``, ``join_gaps``, ``max_gap``, ``cold``).
+
+    Returns
+    -------
+    dict
+        The paths written: ``"detection"``, and ``"events"`` and ``"summary"`` when asked for.
+
+    Examples
+    --------
+    >>> paths = oceanflow.mhw.save(sst, "mhw.zarr", events="events.zarr", summary="annual.zarr")  # doctest: +SKIP
+    """
+    from ..io.write import writing
+
+    detection = {k: options.pop(k) for k in ("min_duration", "join_gaps", "max_gap") if k in options}
+    unknown = set(options) - {"base", "pctile", "window", "smooth", "cold"}
+    if unknown:
+        raise TypeError(f"save() got unexpected keyword arguments {sorted(unknown)}; see oceanflow.mhw.detect")
+    defaults = _detect_defaults()
+    detection = {k: detection.get(k, defaults[k]) for k in ("min_duration", "join_gaps", "max_gap")}
+    options = {k: options.get(k, defaults[k]) for k in ("base", "pctile", "window", "smooth", "cold")}
+    if summary is not None:
+        years_per_block(freq)
+    targets = {"detection": Path(path)}
+    targets.update({name: Path(p) for name, p in (("summary", summary), ("events", events)) if p is not None})
+    _check_targets(targets)
+    found, columns, table = _detect(sst, clim, options, detection, freq=freq if summary else None, tables=bool(events))
+    # oceanflow.save's pipeline (oceanflow.io.write.writing): every output refused or claimed before the
+    # compute, all committed only once all are written, all removed on any error (a full disk says so)
+    with small_pages_while(small_pages), writing(progress=progress) as writes:  # fresh blocks in small pages
+        outputs = {name: writes.claim(p, overwrite=overwrite) for name, p in targets.items()}
+        outputs["detection"].prepare(found, operation=operation, encoding=_encoding(found, path))
+        lazy = [outputs["detection"]]
+        if summary is not None:
+            annual = _summary_table(columns, found, _Calendar(decoded_time(found["time"])), years_per_block(freq))
+            outputs["summary"].prepare(annual, operation=operation)
+            lazy.append(outputs["summary"])
+        blocks: list[Any] = []
+        if events is not None:  # each block's table, as the tasks return it (the same keys: computed once)
+            data = table.data
+            blocks = data.to_delayed(optimize_graph=False).ravel().tolist() if is_dask(data) else [data]
+        tables = list(writes.compute(*lazy, others=tuple(blocks)))
+        del blocks
+        if events is not None:
+            _write_events(outputs["events"], tables, table, found, outputs["detection"], operation)
+        writes.commit()
+    return targets
+
+
+def _check_targets(targets):
+    """Formats, directories and distinct paths, before anything is computed or written."""
+    from ..io.write import check_path
+
+    if len(set(targets.values())) < len(targets):
+        raise ValueError(f"the outputs must be different paths, got {', '.join(map(str, targets.values()))}")
+    for target in targets.values():
+        check_path(target)
+
+
+def _write_events(output, tables, table, found, detection, operation):
+    """Write the event Dataset into ``output`` (a :class:`~oceanflow.io.write.Target`): the
+    blocks' ``tables`` padded when that fits :func:`_table_limit`, else :func:`events` of the
+    written detection (read from its temporary, block by block)."""
+    from ..io import open_dataset
+
+    rows = len(kernels.EVENT_ROWS)
+    slots = _slots(tables)
+    pixels = math.prod(table.shape[1:])
+    if rows * 8 * slots * pixels <= _table_limit():
+        padded = _events_table(_padded_tables(tables, table, slots), found)
+        encoding = None
+        if output.path.suffix == ".zarr":  # as the regions' writes below: every event in one chunk, the blocks
+            block = tuple(max(c) for c in table.chunks[1:]) if table.chunks else table.shape[1:]
+            encoding = {name: {"chunks": (max(slots, 1), *block)} for name in padded.data_vars}
+        output.prepare(padded, operation=operation, encoding=encoding)
+        output.write(now=True)
+        return
+    if output.path.suffix == ".zarr" and is_dask(table.data):  # (a write per block: slower, bounded)
+        _write_events_by_region(output, tables, table, found, slots, operation)
+        return
+    tables.clear()  # too large to pad here: read the detection back, as events() does
+    logger.info("mhw.save: the event table (%d slots x %d pixels) computed from the written detection", slots, pixels)
+    blocks: Any = {d: max(c) for d, c in found["intensity"].chunksizes.items()} or "auto"
+    with open_dataset(detection.tmp, chunks=blocks) as written:
+        output.prepare(events(written), operation=operation)
+        output.write(now=True)
+
+
+def _write_events_by_region(output, tables, table, found, slots, operation):
+    """Zarr: the event store's metadata first, then each block's table padded to
+    ``slots`` and written into its region, freed once written (the whole grid's
+    padded table is never held)."""
+    import dask.array as da
+
+    rows = len(kernels.EVENT_ROWS)
+    space = table.dims[1:]
+    chunks = table.chunks[1:]
+    coords = {k: v.compute() for k, v in table.coords.items() if set(v.dims) <= set(space)}  # written now, per pixel
+    empty = da.full((slots, *table.shape[1:]), np.nan, chunks=((slots,), *chunks))
+    columns = [xr.DataArray(empty, dims=("event", *space), coords=coords) for _ in range(rows)]
+    template = _events_table(columns, found)
+    output.prepare(template, operation=operation)
+    output.write(now=False)  # metadata and coordinates; no data
+    starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
+    tables.reverse()  # popped from the end: the first block first
+    for index in itertools.product(*(range(len(c)) for c in chunks)):
+        b = tables.pop()
+        t = b.reshape((rows, b.shape[0] // rows) + b.shape[1:])
+        region = {d: slice(s[i], s[i] + c[i]) for d, s, c, i in zip(space, starts, chunks, index, strict=True)}
+        padded = np.full((rows, slots) + t.shape[2:], np.nan)
+        padded[:, : min(t.shape[1], slots)] = t[:, :slots]
+        del b, t
+        block = [xr.DataArray(padded[r], dims=("event", *space)) for r in range(rows)]
+        part = _events_table(block, found)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            part.to_zarr(output.tmp, region={"event": slice(None), **region}, mode="r+", consolidated=False)
+        del padded, block, part
+    if tables:
+        raise AssertionError(f"{len(tables)} event tables left over: the blocks do not match the detection's")
+
+
+def _table_limit():
+    """Bytes the padded event table may take in this process: what one task may hold."""
+    from ..chunking import memory_per_thread
+
+    return memory_per_thread()
+
+
+def _slots(tables):
+    """The largest number of events of a pixel in the blocks' tables (``(rows * slots, *block)``)."""
+    rows = len(kernels.EVENT_ROWS)
+    found = 0
+    for b in tables:
+        t = b.reshape((rows, b.shape[0] // rows) + b.shape[1:])
+        found = max(found, t.shape[1] if np.isfinite(t[0, -1]).any() else 0)
+    return found
+
+
+def _encoding(found, path):
+    """Zarr: ``intensity``, ``seas`` and ``thresh`` uncompressed: zstd costs a pass and saves little
+    on float32 noise and on float64 curves (7 and 20 % of ``seas`` and ``thresh``, for more CPU
+    than the detection's kernel)."""
+    raw = {"compressors": None}
+    return {name: raw for name in ("intensity", "seas", "thresh")} if str(path).rstrip("/").endswith(".zarr") else None
+
+
+def _padded_tables(blocks, table, found):
+    """The blocks' event tables (``(rows * slots, *block)``, each with its own
+    slots: its largest event number, at least 1) as one column per row:
+    DataArrays ``(event, *space)`` of ``found`` slots (the largest number of
+    events of a pixel), NaN beyond a pixel's events, in memory.  ``blocks``
+    is emptied as they are copied (each freed once in place)."""
+    rows = len(kernels.EVENT_ROWS)
+    space = table.dims[1:]
+    chunks = table.chunks[1:] if table.chunks else tuple((n,) for n in table.shape[1:])
+    data = np.full((rows, found) + tuple(sum(c) for c in chunks), np.nan)
+    starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
+    blocks.reverse()  # popped from the end: the first block first
+    for index in itertools.product(*(range(len(c)) for c in chunks)):
+        b = blocks.pop()
+        t = b.reshape((rows, b.shape[0] // rows) + b.shape[1:])
+        where = tuple(slice(s[i], s[i] + c[i]) for s, c, i in zip(starts, chunks, index, strict=True))
+        data[(slice(None), slice(0, min(t.shape[1], found))) + where] = t[:, :found]
+        del b, t
+    if blocks:
+        raise AssertionError(f"{len(blocks)} event tables left over: the blocks do not match the detection's")
+    coords = {k: v for k, v in table.coords.items() if set(v.dims) <= set(space)}
+    # in memory, not rechunked to the blocks (hashing every column, a store task per block and
+    # column): written in one call per variable, Zarr's storage chunks given by _write_events
+    return [xr.DataArray(data[r], dims=("event", *space), coords=coords) for r in range(rows)]
