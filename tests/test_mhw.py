@@ -445,6 +445,30 @@ def test_save_refuses_an_existing_events_path_before_writing_anything(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.zarr"]
 
 
+def test_save_refuses_its_outputs_before_the_detection_runs(tmp_path, monkeypatch):
+    """An output mhw.save cannot write (an existing path without overwrite, a missing directory,
+    an unknown format) is refused before any block is detected, also for in-memory input (which
+    is detected as soon as detect's graph is built): nothing computed, nothing written."""
+    calls = []
+    block = _engine._mhw_block
+    monkeypatch.setattr(_engine, "_mhw_block", lambda *a, **k: calls.append(1) or block(*a, **k))
+    (tmp_path / "events.zarr").mkdir()
+    sst = red_sst(years=4, shape=(1, 2))  # NumPy-backed
+    cases = [
+        ({"events": tmp_path / "events.zarr"}, FileExistsError, "events.zarr exists"),
+        ({"summary": tmp_path / "missing" / "annual.zarr"}, FileNotFoundError, "does not exist"),
+        ({"summary": tmp_path / "annual.txt"}, ValueError, "annual.txt"),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        for options, error, match in cases:
+            with pytest.raises(error, match=match):
+                mhw.save(sst, tmp_path / "det.zarr", **options)
+        assert calls == [] and sorted(p.name for p in tmp_path.iterdir()) == ["events.zarr"]
+        mhw.save(sst, tmp_path / "det.zarr")  # the probe sees the detection when the outputs can be written
+    assert calls and (tmp_path / "det.zarr").is_dir()
+
+
 def test_save_failing_after_the_compute_keeps_every_old_output(tmp_path, monkeypatch):
     """A failure after the compute (here in sizing the event tables) with
     overwrite=True leaves the old detection, summary and events as they were, and

@@ -122,12 +122,16 @@ def save(
         years_per_block(freq)
     targets = {"detection": Path(path)}
     targets.update({name: Path(p) for name, p in (("summary", summary), ("events", events)) if p is not None})
-    _check_targets(targets)
-    found, columns, table = _detect(sst, clim, options, detection, freq=freq if summary else None, tables=bool(events))
+    if len(set(targets.values())) < len(targets):
+        raise ValueError(f"the outputs must be different paths, got {', '.join(map(str, targets.values()))}")
     # oceanflow.save's pipeline (oceanflow.io.write.writing): every output refused or claimed before the
-    # compute, all committed only once all are written, all removed on any error (a full disk says so)
+    # detection runs (at once for in-memory input), all committed only once all are written, all removed
+    # on any error (a full disk says so)
     with small_pages_while(small_pages), writing(progress=progress) as writes:  # fresh blocks in small pages
         outputs = {name: writes.claim(p, overwrite=overwrite) for name, p in targets.items()}
+        found, columns, table = _detect(
+            sst, clim, options, detection, freq=freq if summary else None, tables=bool(events)
+        )
         outputs["detection"].prepare(found, operation=operation, encoding=_encoding(found, path))
         lazy = [outputs["detection"]]
         if summary is not None:
@@ -144,16 +148,6 @@ def save(
             _write_events(outputs["events"], tables, table, found, outputs["detection"], operation)
         writes.commit()
     return targets
-
-
-def _check_targets(targets):
-    """Formats, directories and distinct paths, before anything is computed or written."""
-    from ..io.write import check_path
-
-    if len(set(targets.values())) < len(targets):
-        raise ValueError(f"the outputs must be different paths, got {', '.join(map(str, targets.values()))}")
-    for target in targets.values():
-        check_path(target)
 
 
 def _write_events(output, tables, table, found, detection, operation):
