@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import sys
 import threading
@@ -57,21 +58,23 @@ _LOCK = threading.Lock()
 _writers = [0]  # saves in progress in this process
 
 
+@functools.cache
 def _startup_environment() -> Collection[str]:
-    """Names in the environment this process started with, which is what glibc read its settings from.
+    """Names in the environment this process started with, which is what glibc read its settings from
+    (read once per process: it does not change, and a forked child started with the same).
 
     ``os.environ`` can differ: ``distributed``'s Nanny puts ``MALLOC_TRIM_THRESHOLD_``
     in its own process's ``os.environ`` before it spawns a worker, which changes
     nothing for this process's malloc.  Read from ``/proc/self/environ`` (Linux,
-    where glibc is); ``os.environ`` elsewhere.  A tool rewriting the process title
+    where glibc is); ``os.environ`` (as at the first call) elsewhere.  A tool rewriting the process title
     (``setproctitle``) overwrites that memory, and ``GLIBC_TUNABLES`` is not read.
     """
     try:
         with open("/proc/self/environ", "rb") as f:
             entries = f.read().split(b"\0")
     except OSError:
-        return set(os.environ)
-    return {entry.split(b"=", 1)[0].decode(errors="replace") for entry in entries if entry}
+        return frozenset(os.environ)
+    return frozenset(entry.split(b"=", 1)[0].decode(errors="replace") for entry in entries if entry)
 
 
 def _glibc_mallopt() -> Callable[[int, int], int] | None:

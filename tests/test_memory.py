@@ -95,6 +95,31 @@ def test_a_local_cluster_started_earlier_does_not_switch_the_settings_off():
     assert said.stdout.split()[-2:] == ["True", "True"]  # the nanny set it in os.environ; the settings still fixed
 
 
+@glibc
+@pytest.mark.parametrize("environment", [{}, {"MALLOC_TRIM_THRESHOLD_": "65536"}])
+def test_the_startup_environment_is_read_once_per_process(environment):
+    """The environment a process started with does not change: the first save reads
+    /proc/self/environ (seen by an audit hook on open), later saves do not, and every save
+    still follows it (thresholds fixed, or the user's MALLOC_ setting kept)."""
+    code = (
+        "import sys\n"
+        "opened = []\n"
+        "def hook(event, args):\n"
+        "    if event == 'open' and str(args[0]) == '/proc/self/environ':\n"
+        "        opened.append(1)\n"
+        "sys.addaudithook(hook)\n"
+        "from oceanflow._memory import returning_freed_blocks as r\n"
+        "for _ in range(3):\n"
+        "    with r() as fixed:\n"
+        "        print(fixed)\n"
+        "print(len(opened))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | environment
+    said = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    fixed = str(not environment)
+    assert said.stdout.split() == [fixed, fixed, fixed, "1"]
+
+
 def test_blocks_reuse_freed_memory_only_while_writing_and_never_while_used():
     import resource
 
