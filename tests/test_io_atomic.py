@@ -303,6 +303,33 @@ def test_a_full_disk_leaves_no_netcdf_file_open_for_the_next_save(tmp_path, thro
             gc.enable()
 
 
+def test_a_full_disk_leaves_the_callers_own_descriptor_on_the_file_alone(tmp_path):
+    """write_netcdf (public) on a path the caller holds open, failing on a full disk: the
+    descriptors HDF5 opened for the failed file are pointed at /dev/null so that it closes, but
+    the caller's own, open before the write, is left on the file.  Oracle: the inode of the
+    caller's descriptor (fstat) against the path's, and no other descriptor left on the disk."""
+    from oceanflow.io.netcdf import write_netcdf
+
+    data = xr.Dataset({"x": (("t", "y"), np.random.default_rng(0).random((400, 1000)))})  # 3.2 MB, not dask
+    collecting = gc.isenabled()
+    gc.disable()  # the failed file's netCDF4.Dataset, in a reference cycle, would be closed whenever gc runs
+    try:
+        with small_tmpfs(tmp_path / "full", size="256k") as disk:
+            path = disk / "out.nc"
+            path.write_bytes(b"")
+            own = os.open(path, os.O_RDONLY)
+            try:
+                with pytest.raises(Exception, match="HDF|[Nn]o space"):
+                    write_netcdf(data, path)
+                assert os.fstat(own).st_ino == os.stat(path).st_ino
+                assert _descriptors_under(disk) == [os.path.realpath(path)]  # the caller's only
+            finally:
+                os.close(own)
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def which_values(path):
     with xr.open_dataset(path, engine="zarr" if path.suffix == ".zarr" else "netcdf4") as ds:
         return ds.x.values

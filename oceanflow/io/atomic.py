@@ -37,7 +37,7 @@ import socket
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 logger = logging.getLogger("oceanflow.io")
@@ -47,6 +47,7 @@ __all__ = [
     "ConcurrentWriteError",
     "Output",
     "RecoveryWarning",
+    "descriptors_on",
     "descriptors_to_null",
     "recover",
     "release_open_files",
@@ -225,37 +226,54 @@ def release_open_files(path: Path) -> None:
     descriptors_to_null(text, truncate=True)
 
 
-def descriptors_to_null(path: str, truncate: bool = False) -> None:
-    """Point this process's descriptors open on ``path`` at ``/dev/null`` (Linux; elsewhere nothing).
+def descriptors_on(path: str) -> frozenset[int]:
+    """This process's descriptors open on ``path`` (Linux; elsewhere none).
 
     The descriptors are found through ``/proc/self/fd``, which names files by
     their real path, so ``path`` is resolved (symbolic links followed) first; a
-    file removed since it was opened matches too.  With ``truncate``, each file
-    is emptied first, so its space is freed although it stays open.  Any
-    ``OSError`` (no such directory, no descriptor left for ``/dev/null``) leaves
-    the descriptors as they were: the caller's own error then stands.
+    file removed since it was opened matches too.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     print(f.fileno() in descriptors_on(f.name) or not os.path.isdir("/proc/self/fd"))
+    True
     """
     text = os.path.realpath(path)
-    fd_dir = Path("/proc/self/fd")
+    found = set()
     with contextlib.suppress(OSError):
-        if not fd_dir.is_dir():
-            return
-        null = None
+        for entry in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/self/fd/{entry}") in (text, f"{text} (deleted)"):
+                    found.add(int(entry))
+    return frozenset(found)
+
+
+def descriptors_to_null(path: str, truncate: bool = False, keep: Collection[int] = ()) -> None:
+    """Point this process's descriptors open on ``path`` (:func:`descriptors_on`) at ``/dev/null``,
+    but those in ``keep`` (Linux; elsewhere nothing).
+
+    ``keep``: the descriptors that were open on ``path`` before the caller's
+    own write began (the user's own, which are not the write's to close).
+    With ``truncate``, each file is emptied first, so its space is freed
+    although it stays open.  Any ``OSError`` (no descriptor left for
+    ``/dev/null``) leaves the descriptors as they were: the caller's own error
+    then stands.
+    """
+    fds = sorted(descriptors_on(path) - set(keep))
+    if not fds:
+        return
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_RDWR)
         try:
-            for entry in list(fd_dir.iterdir()):
-                try:
-                    target = os.readlink(entry)
-                except OSError:
-                    continue
-                if target in (text, f"{text} (deleted)"):
-                    null = os.open(os.devnull, os.O_RDWR) if null is None else null
-                    with contextlib.suppress(OSError):
-                        if truncate:
-                            os.ftruncate(int(entry.name), 0)
-                        os.dup2(null, int(entry.name))
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    if truncate:
+                        os.ftruncate(fd, 0)
+                    os.dup2(null, fd)
         finally:
-            if null is not None:
-                os.close(null)
+            os.close(null)
 
 
 def _cached_handles(text: str) -> list:

@@ -65,7 +65,7 @@ import xarray as xr
 
 from ..kernels.deflate import huffman_block, huffman_bound, sampled_statistics
 from ..kernels.shuffle import byte_shuffle
-from .atomic import descriptors_to_null
+from .atomic import descriptors_on, descriptors_to_null
 
 __all__ = [
     "CHUNK_BYTES",
@@ -298,7 +298,9 @@ def write_netcdf(
     chosen here; ``unlimited_dims`` defaults to ``ds.encoding["unlimited_dims"]``
     as in ``to_netcdf``.  With ``compute=False`` the file is defined at once and
     a ``dask.delayed`` object writing the data is returned.  ``compute_kwargs``:
-    keyword arguments of this write's ``dask.compute`` (such as ``pool=``).
+    keyword arguments of this write's ``dask.compute`` (such as ``pool=``).  A file
+    netCDF-C cannot close (a full disk) is closed by pointing the descriptors opened
+    for it at ``/dev/null`` (Linux); those the caller held open on ``path`` before are left alone.
     """
     codec = codec_for(compression, level)
     path = os.fspath(path)
@@ -392,6 +394,7 @@ def _define(ds: xr.Dataset, path: str, encoding: dict, unlimited: set) -> list[t
 
     collector = _Collector()
     with _DEFINING:
+        before = descriptors_on(path)  # the caller's own: left alone if the close fails
         store = NetCDF4DataStore.open(path, mode="w", format="NETCDF4")
         root = store.ds  # the netCDF4.Dataset: store.close() forgets it even when closing fails
         try:
@@ -400,12 +403,12 @@ def _define(ds: xr.Dataset, path: str, encoding: dict, unlimited: set) -> list[t
             try:
                 store.close()
             except Exception:
-                _close_failed(root, path)
+                _close_failed(root, path, before)
                 raise
     return collector.sources
 
 
-def _close_failed(root: Any, path: str) -> None:
+def _close_failed(root: Any, path: str, before: frozenset[int]) -> None:
     """Close ``root`` (a netCDF4.Dataset on ``path``) whose close failed, as on a full disk.
 
     netCDF-C keeps a file open when it cannot flush it, and HDF5 then still
@@ -413,9 +416,11 @@ def _close_failed(root: Any, path: str) -> None:
     one removed, its inode reused) could not be created ("Permission denied").
     The write failed, so its content is lost anyway: the descriptors on
     ``path`` are pointed at ``/dev/null`` (Linux), where the flush succeeds, and
-    the file is closed.
+    the file is closed; those ``before`` (open on ``path`` before the write began:
+    the caller's own, when :func:`write_netcdf` is given a file the caller holds
+    open) are left alone.
     """
-    descriptors_to_null(path)
+    descriptors_to_null(path, keep=before)
     with contextlib.suppress(Exception):
         root.close()
 
