@@ -24,6 +24,8 @@ own ``os.environ``, too late for its own malloc, which is therefore not read).
 
 While a save runs, :func:`empty_block` also keeps freed blocks' buffers for
 reuse: at most :data:`POOL_BYTES` (512 MiB), all given back when it ends.
+:func:`kept_block` maps a block that a chain of tasks keeps (a fold's
+partials) in small pages.
 
 Example
 -------
@@ -45,7 +47,15 @@ from collections.abc import Callable, Collection, Iterator
 
 import numpy as np
 
-__all__ = ["AFTER", "POOL_BYTES", "WHILE_WRITING", "empty_block", "held_elsewhere", "returning_freed_blocks"]
+__all__ = [
+    "AFTER",
+    "POOL_BYTES",
+    "WHILE_WRITING",
+    "empty_block",
+    "held_elsewhere",
+    "kept_block",
+    "returning_freed_blocks",
+]
 
 #: (mmap, trim) thresholds in bytes while a file is written: blocks of 8 MiB or more given back when freed.
 WHILE_WRITING = (8 << 20, 8 << 20)
@@ -204,6 +214,34 @@ def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
             buffer = _small_page_buffer(nbytes)
             _POOL.append(buffer)
         return buffer.view(dtype).reshape(shape)
+
+
+#: NumPy advises huge pages for arrays of this many bytes or more.
+HUGE_ADVICE_BYTES = 4 << 20
+
+
+def kept_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    """``np.empty(shape, dtype)`` for a block that a chain of tasks keeps from step to step (a fold's
+    partials): from :data:`HUGE_ADVICE_BYTES` on, mapped on its own in small pages.
+
+    NumPy advises huge pages for such a block; on the benchmarks' virtual
+    machine the first touch of a fresh huge page costs from a little to many
+    times what small pages cost, from one run to the next (see
+    :func:`_small_page_buffer`).  A kept block is fresh memory in every run, so
+    it takes small pages: more faults, each at a steady cost.  Unlike
+    :func:`empty_block`, any time, not only while a save runs; the mapping is
+    returned when no array uses it any more.
+
+    Example
+    -------
+    >>> kept_block((2, 3), np.float32).shape
+    (2, 3)
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes < HUGE_ADVICE_BYTES:
+        return np.empty(shape, dtype)
+    return _small_page_buffer(nbytes).view(dtype).reshape(shape)
 
 
 def _small_page_buffer(nbytes: int) -> np.ndarray:

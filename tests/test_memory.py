@@ -321,6 +321,41 @@ def test_pool_blocks_are_mapped_in_small_pages_others_keep_numpys_advice():
     assert " nh" not in flags
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="reads the kernel's page tables (Linux)")
+@pytest.mark.skipif(
+    not os.path.exists("/sys/kernel/mm/transparent_hugepage"), reason="a kernel without transparent huge pages"
+)
+def test_a_folds_partials_are_kept_in_small_pages_and_equal_numpys_sums():
+    """Oracle: the kernel's smaps (VmFlags ``nh``: no huge pages) for the partials a fold's chain keeps from
+    one time chunk to the next, both its buffers (the second step's and the reused spare); NumPy's per-group
+    count and sum for their values.  Small ones stay plain NumPy memory."""
+    import numpy as np
+
+    from oceanflow._memory import HUGE_ADVICE_BYTES, kept_block
+    from oceanflow.climatology.engine import _fold_block
+
+    rng = np.random.default_rng(0)
+    ngroups, pixels = 64, 8192  # partials (2, 64, 8192) float64: 8 MiB
+    codes = rng.integers(0, ngroups, 40)
+    blocks = [rng.normal(size=(40, pixels)).astype(np.float32) for _ in range(3)]
+    options = {"stat": "mean_unweighted", "ngroups": ngroups, "work": np.float32}
+    state, buffers = None, []
+    for block in blocks:
+        state = _fold_block(state, block, codes, np.ones(40), slice(None), **options)
+        buffers.append(state.partials.__array_interface__["data"][0])  # its address: no reference kept
+        flags, huge = _mapping_flags(state.partials)
+        assert state.partials.nbytes >= HUGE_ADVICE_BYTES and " nh" in flags and huge == 0, (flags, huge)
+    assert buffers[2] == buffers[0] != buffers[1]  # two buffers: the first one's reused as the spare
+    values = np.concatenate(blocks).astype(np.float64)
+    every = np.tile(codes, 3)
+    expected = np.stack([np.bincount(every, minlength=ngroups)[:, None].repeat(pixels, 1), np.zeros((ngroups, pixels))])
+    for g in range(ngroups):
+        expected[1, g] = values[every == g].sum(axis=0)
+    np.testing.assert_allclose(state.partials, expected, rtol=1e-12)
+    small = kept_block((4, 1 << 10), np.float32)  # 16 KiB: plain NumPy memory
+    assert small.base is None and small.shape == (4, 1 << 10)
+
+
 # A pool buffer the system cannot map: address space limited to what the process maps now plus 100 MiB,
 # then a 200 MiB block asked for inside a save.
 _NO_ROOM = """

@@ -37,7 +37,7 @@ from dask.sizeof import sizeof
 
 from .._arrays import unmasked
 from .._blockwise import combine_tree, fold, gather, map_blocks
-from .._memory import held_elsewhere
+from .._memory import held_elsewhere, kept_block
 from .._parallel import run_sliced
 from ..kernels.climatology import AGGREGATIONS
 from ..kernels.quantiles import (
@@ -247,6 +247,8 @@ def _fold_block(previous, block, codes, weights, pixels, *, stat, ngroups, work)
     start, stop, _ = pixels.indices(math.prod(block.shape[1:]))
     shape = (len(AGGREGATIONS[stat].init), ngroups, stop - start)
     out = _claim_spare(previous, shape)
+    if out is None:  # kept by the chain: small pages (see oceanflow._memory.kept_block)
+        out = kept_block(shape, np.float64)
     start_from = None if previous is None else previous.partials
     out = _partials(block, codes, weights, stat, ngroups, work, start_from=start_from, pixels=pixels, out=out)
     return FoldState(out, start_from)
