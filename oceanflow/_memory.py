@@ -164,6 +164,12 @@ _ALONE = _measure_alone()
 COUNTS_REFERENCES = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
+def _sized(shape: tuple[int, ...], dtype: np.dtype | type) -> tuple[np.dtype, int]:
+    """``dtype`` as a dtype, and the bytes of a block of ``shape``."""
+    dtype = np.dtype(dtype)
+    return dtype, int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+
 def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     """``np.empty(shape, dtype)``, in the memory of a freed block of the same size while a save streams data.
 
@@ -184,8 +190,7 @@ def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     >>> empty_block((2, 3), np.float32).shape
     (2, 3)
     """
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    dtype, nbytes = _sized(shape, dtype)
     if nbytes < POOL_MIN_BYTES or nbytes > POOL_BYTES or not _writers[0] or not COUNTS_REFERENCES:
         return np.empty(shape, dtype)
     with _POOL_LOCK:
@@ -237,8 +242,7 @@ def kept_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     >>> kept_block((2, 3), np.float32).shape
     (2, 3)
     """
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    dtype, nbytes = _sized(shape, dtype)
     if nbytes < HUGE_ADVICE_BYTES:
         return np.empty(shape, dtype)
     return _small_page_buffer(nbytes).view(dtype).reshape(shape)
