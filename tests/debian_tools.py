@@ -27,6 +27,8 @@ PACKAGES = {
     "nccopy": "netcdf-bin",
     "h5dump": "hdf5-tools",
     "udunits2": "udunits-bin",  # UDUNITS-2, which cfchecker loads
+    "fincore": "util-linux",  # pages of a file in the page cache
+    "findmnt": "util-linux",
 }
 
 _FAILED: dict[str, str] = {}

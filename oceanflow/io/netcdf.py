@@ -10,7 +10,8 @@ into storage chunks, shuffles and deflates them on its own thread and writes
 the compressed bytes (zlib, ISA-L and the numba kernels that shuffle, sample
 and Huffman-code the bytes release the GIL, so chunks are compressed in
 parallel; the Python between those calls holds it), so HDF5's serial
-filter pipeline is bypassed and only compressed bytes reach the file.  On a
+filter pipeline is bypassed and only compressed bytes reach the file (past
+the page cache on a local file system: :mod:`oceanflow.io.uncached`).  On a
 ``distributed`` cluster each worker writes its own chunks under a cluster
 lock: the data never travel through the client.
 
@@ -66,6 +67,7 @@ import xarray as xr
 from ..kernels.deflate import huffman_block, huffman_bound, sampled_statistics
 from ..kernels.shuffle import byte_shuffle
 from .atomic import descriptors_on, descriptors_to_null
+from .uncached import ChunkFile, aligned_empty, open_chunk_file
 
 __all__ = [
     "CHUNK_BYTES",
@@ -565,10 +567,22 @@ def _write_region(
 
 
 def _write_chunks(batch: list, target: _Target) -> None:
-    if batch:
-        with _dataset(target) as dataset:
-            for corner, payload in batch:
+    """Write ``batch`` ((corner, stored bytes) pairs); where this process holds the file through a
+    :class:`~oceanflow.io.uncached.ChunkFile`, HDF5 only places the chunks under the lock and their bytes are
+    written after it, past the page cache."""
+    if not batch:
+        return
+    file = _chunk_file(target.path)
+    placed = []
+    with _dataset(target) as dataset:
+        for corner, payload in batch:
+            if file is None:
                 dataset.id.write_direct_chunk(corner, payload, 0)
+            else:
+                placed.append((file.place(dataset, corner, payload), payload))
+    for offset, payload in placed:
+        if offset is not None and file is not None:
+            file.write_at(payload, offset)
 
 
 def _chunk_at(corner: tuple[int, ...], pieces: list, starts: list, target: _Target, reuse: bool) -> np.ndarray:
@@ -761,8 +775,8 @@ _SCRATCH = threading.local()
 def _scratch(name: str, nbytes: int) -> np.ndarray:
     """This thread's reusable buffer ``name`` (bytes): no fresh pages, no allocator churn per chunk."""
     buf = _SCRATCH.__dict__.get(name)
-    if buf is None or buf.nbytes < nbytes:
-        buf = _SCRATCH.__dict__[name] = np.empty(nbytes, np.uint8)
+    if buf is None or buf.nbytes < nbytes:  # page-aligned: written with O_DIRECT without a copy (.uncached)
+        buf = _SCRATCH.__dict__[name] = aligned_empty(nbytes)
     return buf[:nbytes]
 
 
@@ -777,24 +791,41 @@ def _contiguous(chunk: np.ndarray, reuse: bool = False) -> np.ndarray:
 
 # --------------------------------------------------------- file handles and locks
 
-# path -> (pid, h5py.File, lock, its datasets by name) while save writes locally
-_OPEN: dict[str, tuple[int, Any, threading.Lock, dict[str, Any]]] = {}
+# path -> (pid, h5py.File, lock, its datasets by name, its ChunkFile or None) while save writes locally
+_OPEN: dict[str, tuple[int, Any, threading.Lock, dict[str, Any], ChunkFile | None]] = {}
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
 @contextlib.contextmanager
 def _open_for_tasks(path: str) -> Iterator[None]:
-    """Keep ``path`` open in this process while local threads write into it."""
+    """Keep ``path`` open in this process while local threads write into it: through a
+    :class:`~oceanflow.io.uncached.ChunkFile` (chunks written past the page cache) where one opens."""
     import h5py
 
-    h5 = h5py.File(path, "r+")
-    _OPEN[path] = (os.getpid(), h5, threading.Lock(), {})
+    file = open_chunk_file(path)
+    try:
+        h5 = h5py.File(path, "r+") if file is None else h5py.File(file, "r+", **file.h5py_options())
+    except BaseException:
+        if file is not None:
+            file.close()
+        raise
+    _OPEN[path] = (os.getpid(), h5, threading.Lock(), {}, file)
     try:
         yield
     finally:
         del _OPEN[path]
-        h5.close()
+        try:
+            h5.close()
+        finally:
+            if file is not None:
+                file.close()
+
+
+def _chunk_file(path: str) -> ChunkFile | None:
+    """The :class:`~oceanflow.io.uncached.ChunkFile` through which this process holds ``path``, or None."""
+    held = _OPEN.get(path)
+    return held[4] if held is not None and held[0] == os.getpid() else None
 
 
 def _held_here(path: str) -> bool:
@@ -814,7 +845,7 @@ def _dataset(target: _Target) -> Iterator[Any]:
     """
     held = _OPEN.get(target.path)
     if held is not None and held[0] == os.getpid():
-        _pid, h5, lock, datasets = held
+        _pid, h5, lock, datasets, _file = held
         with lock:
             dataset = datasets.get(target.name)
             if dataset is None:  # looked up once: h5py takes 0.4 ms per lookup, once per chunk written

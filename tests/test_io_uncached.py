@@ -1,0 +1,85 @@
+"""Storage chunks written past the page cache (oceanflow.io.uncached), against independent readers.
+
+Oracles: the same bytes written with a plain ``os.pwrite`` (read back byte
+for byte), util-linux's ``findmnt`` (file system type) and ``fincore``
+(pages of a file in the page cache), and netCDF-C (xarray's netCDF4 engine),
+h5py (xarray's h5netcdf engine) and NCO, which decode every chunk.
+"""
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import xarray as xr
+from debian_tools import require
+
+from oceanflow.io import save, uncached
+
+
+def _chunk_file_or_skip(path):
+    file = uncached.open_chunk_file(path)
+    if file is None:
+        pytest.skip(f"{path.parent} is not on a local file system that takes O_DIRECT")
+    return file
+
+
+def test_file_system_type_matches_findmnt(tmp_path):
+    findmnt = require("findmnt")
+    for path in (tmp_path, "/proc/self", "/"):
+        theirs = subprocess.run(
+            [findmnt, "-n", "-o", "FSTYPE", "--target", str(path)], capture_output=True, text=True, check=True
+        )
+        assert uncached.file_system_type(path) == theirs.stdout.strip(), path
+
+
+@pytest.mark.parametrize("offset", [0, 1, 4095, 4096, 5000, 3 * 4096 + 17])
+@pytest.mark.parametrize("size", [0, 1, 4096, 10_000, 5 * 4096 + 7])
+@pytest.mark.parametrize("shift", [0, 3], ids=["aligned-buffer", "unaligned-buffer"])
+def test_writes_at_any_offset_and_size_give_the_bytes_of_plain_pwrite(tmp_path, offset, size, shift):
+    rng = np.random.default_rng(size + offset)
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    background = rng.integers(0, 256, 12 * 4096, dtype=np.uint8).tobytes()  # what lies around the write
+    for path in (ours, theirs):
+        path.write_bytes(background)
+    buffer = uncached.aligned_empty(size + shift)[shift:]
+    buffer[...] = rng.integers(0, 256, size, dtype=np.uint8)
+    file = _chunk_file_or_skip(ours)
+    try:
+        assert file.direct is not None
+        file.write_at(buffer, offset)
+        assert file.direct is not None  # no fallback to the page cache was needed
+    finally:
+        file.close()
+    fd = os.open(theirs, os.O_WRONLY)
+    try:
+        os.pwrite(fd, buffer, offset)
+    finally:
+        os.close(fd)
+    assert ours.read_bytes() == theirs.read_bytes()
+
+
+@pytest.mark.parametrize("compression", ["none", "deflate"])
+def test_large_chunks_bypass_the_page_cache_and_every_reader_decodes_them(tmp_path, compression):
+    fincore, ncks = require("fincore", "ncks")
+    probe = tmp_path / "probe"
+    probe.touch()
+    _chunk_file_or_skip(probe).close()
+    rng = np.random.default_rng(1)
+    sst = rng.normal(15, 3, size=(96, 90, 180)).astype("f4")  # 6 MB; storage chunks of about 512 KiB
+    sst[rng.random(sst.shape) < 0.05] = np.nan
+    ds = xr.Dataset(
+        {"sst": (("time", "lat", "lon"), sst, {"units": "degC"})},
+        coords={"time": np.arange(96.0), "lat": np.linspace(-89, 89, 90), "lon": np.linspace(0, 358, 180)},
+    ).chunk({"time": 32})
+    path = tmp_path / "f.nc"
+    save(ds, path, compression=compression, progress=False)
+    resident = subprocess.run(
+        [fincore, "-b", "-n", "-o", "RES", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    assert int(resident) < 0.2 * os.path.getsize(path), (resident, os.path.getsize(path))
+    copy = tmp_path / "nco.nc"
+    subprocess.run([ncks, "-O", "-4", str(path), str(copy)], check=True)
+    for back, engine in ((path, "netcdf4"), (path, "h5netcdf"), (copy, "netcdf4")):
+        with xr.open_dataset(back, engine=engine) as read:
+            np.testing.assert_array_equal(read.sst.values, sst, err_msg=f"{back.name} {engine}")
