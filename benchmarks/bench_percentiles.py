@@ -27,7 +27,13 @@ RSS ratio.  The CPU seconds (user + system), system seconds and minor
 page faults of each timed run (medians) show what the wall clock hides on a
 shared machine: an order statistic holds every time chunk of a spatial block
 at once, so its run faults in fresh pages for all of them, where the read
-floor reuses a few chunks' memory.  xclim and flox are benchmark extras, CDO
+floor reuses a few chunks' memory.  ``THP`` counts the transparent huge pages
+faulted in during the timed run and ``THP fb`` those the kernel tried and fell
+back from (``/proc/vmstat``'s ``thp_fault_alloc``/``thp_fault_fallback``:
+counted for the whole machine, so exact only when nothing else runs; ``-``
+where the system has none): on the benchmarks' virtual machine the first touch
+of a huge page costs from a little to many times what small pages cost, so
+they tell a slow run's system seconds from the code's.  xclim and flox are benchmark extras, CDO
 the Debian package ``cdo`` (cases skipped when missing).
 
 Usage (small configuration; the defaults are the issue's 20 years of 90x180)::
@@ -38,6 +44,7 @@ Usage (small configuration; the defaults are the issue's 20 years of 90x180)::
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import statistics
@@ -152,9 +159,24 @@ def _timed_compute(make):
 
 
 def _usage():
-    """(user + system CPU seconds, system seconds, minor page faults) of this process so far."""
+    """(user + system CPU seconds, system seconds, minor page faults) of this process so far, and the
+    machine's huge-page faults and fallbacks (:func:`_huge_pages`)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    return own.ru_utime + own.ru_stime, own.ru_stime, own.ru_minflt
+    return (own.ru_utime + own.ru_stime, own.ru_stime, own.ru_minflt, *_huge_pages())
+
+
+def _huge_pages():
+    """The machine's transparent huge pages faulted in and fallen back from so far (NaN where unknown)."""
+    counts = dict.fromkeys(("thp_fault_alloc", "thp_fault_fallback"), float("nan"))
+    try:
+        with open("/proc/vmstat") as f:
+            for line in f:
+                name, value = line.split()
+                if name in counts:
+                    counts[name] = int(value)
+    except OSError:
+        pass
+    return tuple(counts.values())
 
 
 def _run_cdo(kind, nc_path, out):
@@ -169,7 +191,7 @@ def _run_cdo(kind, nc_path, out):
         ["cdo", "-O", *passes[1], nc_path, files[1]],
         ["cdo", "-O", *passes[2], nc_path, files[0], files[1], files[2]],
     ]
-    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    start, before, huge = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN), _huge_pages()
     for command in commands:
         subprocess.run(command, check=True, capture_output=True)
     seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -177,8 +199,13 @@ def _run_cdo(kind, nc_path, out):
         after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
         after.ru_stime - before.ru_stime,
         after.ru_minflt - before.ru_minflt,
+        *(b - a for a, b in zip(huge, _huge_pages(), strict=True)),
     )
     return seconds, 0, usage
+
+
+def _count(value):
+    return "-" if math.isnan(value) else f"{value:.0f}"
 
 
 def _child(args, case):
@@ -192,9 +219,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.child:
         case, zarr_path, nc_path = args.child
-        seconds, tasks, (cpu, system, faults) = run_case(case, zarr_path, nc_path, args.out)
+        seconds, tasks, (cpu, system, faults, thp, fallback) = run_case(case, zarr_path, nc_path, args.out)
         result = {"seconds": seconds, "tasks": tasks, "rss_mib": peak_rss_mib(), "cpu": cpu, "sys": system}
-        print(json.dumps(result | {"faults": faults}))
+        print(json.dumps(result | {"faults": faults, "thp": thp, "thp_fb": fallback}))
         return
     _, order = chosen_cases(parser, CASES, args.cases)
     args.zarr, _ = generate(args.out, args.years, args.ny, args.nx, netcdf=False)
@@ -206,15 +233,16 @@ def main(argv=None):
     )
     print(
         f"{'case':26s} {'seconds':>8s} {'ratio':>6s} {'to':>20s} {'tasks':>7s} {'peak RSS MiB':>13s} "
-        f"{'CPU s':>6s} {'sys s':>6s} {'faults':>7s}"
+        f"{'CPU s':>6s} {'sys s':>6s} {'faults':>7s} {'THP':>5s} {'THP fb':>6s}"
     )
     runs = run_interleaved(CASES, order, args.repeat, lambda case: _child(args, case))
     for case, (seconds, ratio) in medians(CASES, runs).items():
         floor, case_runs = CASES[case][0], runs[case]
-        usage = [statistics.median(r[k] for r in case_runs) for k in ("cpu", "sys", "faults")]
+        usage = [statistics.median(r[k] for r in case_runs) for k in ("cpu", "sys", "faults", "thp", "thp_fb")]
         print(
             f"{case:26s} {seconds:8.3f} {ratio:>6s} {floor or '':>20s} {case_runs[0]['tasks']:7d} "
-            f"{max(r['rss_mib'] for r in case_runs):13.0f} {usage[0]:6.2f} {usage[1]:6.2f} {usage[2]:7.0f}"
+            f"{max(r['rss_mib'] for r in case_runs):13.0f} {usage[0]:6.2f} {usage[1]:6.2f} {usage[2]:7.0f} "
+            f"{_count(usage[3]):>5s} {_count(usage[4]):>6s}"
         )
     if args.scaling:
         rss = []

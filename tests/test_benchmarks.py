@@ -1,6 +1,7 @@
 """The benchmark scripts still run (tiny sizes; the figures come from real runs)."""
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -111,6 +112,12 @@ def test_percentile_benchmark_runs(tmp_path):
     _, lines = run_script("bench_percentiles", tmp_path, "--cases", cases, years=2)
     assert {"read-netcdf", "read-zarr", "doy-p90/oceanflow", "doy-mean/oceanflow"} <= set(lines)
     assert float(lines["doy-p90/oceanflow-planned"][1]) > 0
+    assert lines["case"][-2:] == ["THP", "fb"]  # the header's last columns: huge pages faulted, fallen back
+    counts = [row[-2:] for case, row in lines.items() if case != "case"]
+    if os.path.exists("/proc/vmstat"):  # counted for the whole machine: whole numbers, other processes included
+        assert all(c.isdigit() for row in counts for c in row), counts
+    else:
+        assert all(row == ["-", "-"] for row in counts), counts
 
 
 def test_eos_benchmark_runs(capsys):
