@@ -7,7 +7,6 @@ import inspect
 import xarray as xr
 
 from ._setup import _as_series, _check_detection, _Setup
-from ._summary import _summary_periods, years_per_block
 
 
 def thresholds(
@@ -116,11 +115,14 @@ def detect(
     """
     options = {"base": base, "pctile": pctile, "window": window, "smooth": smooth, "cold": cold}
     detection = {"min_duration": min_duration, "join_gaps": join_gaps, "max_gap": max_gap}
-    return _detect(sst, clim, options, detection)[0]
+    sst, setup, clim = _detection_setup(sst, clim, options, detection)
+    return setup.detect(sst, clim, **detection)[0]
 
 
-def _detect(sst, clim, options, detection, *, freq=None, tables=False):
-    """:func:`detect`, and what :meth:`_Setup.detect` adds with ``freq`` (the summary's) or ``tables``."""
+def _detection_setup(sst, clim, options, detection):
+    """The checked ``(sst, setup, clim)`` of :func:`detect` (and of ``save``, which asks
+    :meth:`_Setup.detect` for the summary's columns and the event tables too).
+    Called directly by the public function (warnings point at the caller)."""
     sst = _as_series(sst, "sst")
     _check_detection(detection["min_duration"], detection["max_gap"])
     setup = _Setup(sst, **options, check_base=clim is None, stacklevel=5)
@@ -132,8 +134,7 @@ def _detect(sst, clim, options, detection, *, freq=None, tables=False):
         )
     if clim is not None:  # (else computed lazily in the detection's own tasks, from the same read of the data)
         clim = setup.checked_clim(sst, clim)
-    periods = None if freq is None else _summary_periods(setup.days, years_per_block(freq))
-    return setup.detect(sst, clim, **detection, periods=periods, tables=tables)
+    return sst, setup, clim
 
 
 def _detect_defaults():

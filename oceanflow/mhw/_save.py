@@ -19,9 +19,9 @@ from .._memory import small_pages_while
 from ..kernels import mhw as kernels
 from ..timegroups import decoded_time
 from ._definitions import _Calendar
-from ._detection import _detect, _detect_defaults
+from ._detection import _detect_defaults, _detection_setup
 from ._events import _events_table, events
-from ._summary import _summary_table, years_per_block
+from ._summary import _summary_periods, _summary_table, years_per_block
 
 logger = logging.getLogger("oceanflow.mhw")
 
@@ -129,9 +129,9 @@ def save(
     # on any error (a full disk says so)
     with small_pages_while(small_pages), writing(progress=progress) as writes:  # fresh blocks in small pages
         outputs = {name: writes.claim(p, overwrite=overwrite) for name, p in targets.items()}
-        found, columns, table = _detect(
-            sst, clim, options, detection, freq=freq if summary else None, tables=bool(events)
-        )
+        sst, setup, clim = _detection_setup(sst, clim, options, detection)
+        periods = None if summary is None else _summary_periods(setup.days, years_per_block(freq))
+        found, columns, table = setup.detect(sst, clim, **detection, periods=periods, tables=events is not None)
         outputs["detection"].prepare(found, operation=operation, encoding=_encoding(found, path))
         lazy = [outputs["detection"]]
         if summary is not None:
