@@ -62,4 +62,6 @@ from ._summary import years_per_block as years_per_block
 
 __all__ = ["thresholds", "detect", "events", "summary", "save", "plot", "BaseLengthWarning"]
 
+# Kept for compatibility: ``oceanflow.mhw.logger`` was a public module attribute before
+# the package split; it is the same logger that _blocks.py and _save.py get by name.
 logger = logging.getLogger("oceanflow.mhw")
