@@ -300,9 +300,13 @@ def write_netcdf(
     chosen here; ``unlimited_dims`` defaults to ``ds.encoding["unlimited_dims"]``
     as in ``to_netcdf``.  With ``compute=False`` the file is defined at once and
     a ``dask.delayed`` object writing the data is returned.  ``compute_kwargs``:
-    keyword arguments of this write's ``dask.compute`` (such as ``pool=``).  A file
-    netCDF-C cannot close (a full disk) is closed by pointing the descriptors opened
-    for it at ``/dev/null`` (Linux); those the caller held open on ``path`` before are left alone.
+    keyword arguments of this write's ``dask.compute`` (such as ``pool=``).
+
+    When netCDF-C cannot close the file (a full disk), every descriptor of this
+    process open on ``path`` that was opened while the file was being defined,
+    by any thread (netCDF-C's own, and any the caller opened meanwhile), is
+    pointed at ``/dev/null`` (Linux) so that the file closes; the write then
+    fails.  Descriptors open on ``path`` before the call are left alone.
     """
     codec = codec_for(compression, level)
     path = os.fspath(path)
@@ -396,7 +400,11 @@ def _define(ds: xr.Dataset, path: str, encoding: dict, unlimited: set) -> list[t
 
     collector = _Collector()
     with _DEFINING:
-        before = descriptors_on(path)  # the caller's own: left alone if the close fails
+        # the caller's own: left alone if the close fails.  A narrow race is left: should the caller
+        # close one of these on another thread during the write and netCDF-C's open reuse its number,
+        # on a full disk that descriptor is kept and the failed file stays open in HDF5 (as before
+        # 189b9cd); a descriptor the caller opens on path meanwhile is pointed at /dev/null instead
+        before = descriptors_on(path)
         store = NetCDF4DataStore.open(path, mode="w", format="NETCDF4")
         root = store.ds  # the netCDF4.Dataset: store.close() forgets it even when closing fails
         try:
@@ -416,11 +424,12 @@ def _close_failed(root: Any, path: str, before: frozenset[int]) -> None:
     netCDF-C keeps a file open when it cannot flush it, and HDF5 then still
     lists it as open: a later file given the same device and inode (the failed
     one removed, its inode reused) could not be created ("Permission denied").
-    The write failed, so its content is lost anyway: the descriptors on
-    ``path`` are pointed at ``/dev/null`` (Linux), where the flush succeeds, and
-    the file is closed; those ``before`` (open on ``path`` before the write began:
-    the caller's own, when :func:`write_netcdf` is given a file the caller holds
-    open) are left alone.
+    The write failed, so its content is lost anyway: every descriptor of this
+    process open on ``path`` now, whichever thread opened it while the file was
+    being defined, is pointed at ``/dev/null`` (Linux), where the flush
+    succeeds, and the file is closed; only those in ``before`` (open on ``path``
+    before the write began: the caller's own, when :func:`write_netcdf` is
+    given a file the caller holds open) are left alone.
     """
     descriptors_to_null(path, keep=before)
     with contextlib.suppress(Exception):
