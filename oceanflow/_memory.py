@@ -43,7 +43,7 @@ import functools
 import os
 import sys
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -68,29 +68,37 @@ _LOCK = threading.Lock()
 _writers = [0]  # saves in progress in this process
 
 
-@functools.cache
-def _startup_environment() -> Collection[str]:
-    """Names in the environment this process started with, which is what glibc read its settings from
-    (read once per process: it does not change, and a forked child started with the same).
+def _startup_environment() -> frozenset[str]:
+    """Names in the environment this process started with, which is what glibc read its settings from.
 
     ``os.environ`` can differ: ``distributed``'s Nanny puts ``MALLOC_TRIM_THRESHOLD_``
     in its own process's ``os.environ`` before it spawns a worker, which changes
     nothing for this process's malloc.  Read from ``/proc/self/environ`` (Linux,
-    where glibc is); ``os.environ`` (as at the first call) elsewhere.  A tool rewriting the process title
-    (``setproctitle``) overwrites that memory, and ``GLIBC_TUNABLES`` is not read.
+    where glibc is), once per process; ``os.environ`` (at this call) elsewhere, or
+    when the read fails (e.g. no descriptor left), which is tried again next time.
+    A tool rewriting the process title (``setproctitle``) overwrites that memory,
+    and ``GLIBC_TUNABLES`` is not read.
     """
     try:
-        with open("/proc/self/environ", "rb") as f:
-            entries = f.read().split(b"\0")
+        return _proc_environment()
     except OSError:
         return frozenset(os.environ)
+
+
+@functools.cache
+def _proc_environment() -> frozenset[str]:
+    """The names in ``/proc/self/environ``, read once per process (it does not change, and a
+    forked child started with the same); an ``OSError`` is raised, not cached."""
+    with open("/proc/self/environ", "rb") as f:
+        entries = f.read().split(b"\0")
     return frozenset(entry.split(b"=", 1)[0].decode(errors="replace") for entry in entries if entry)
 
 
 def _glibc_mallopt() -> Callable[[int, int], int] | None:
     """glibc's ``mallopt``, or None (another C library, or thresholds chosen by the environment
     the process started with)."""
-    if any(name in _startup_environment() for name in _ENVIRONMENT):
+    started = _startup_environment()  # once: a failed read falls back to os.environ for this call only
+    if any(name in started for name in _ENVIRONMENT):
         return None
     try:
         libc = ctypes.CDLL(None)

@@ -120,6 +120,33 @@ def test_the_startup_environment_is_read_once_per_process(environment):
     assert said.stdout.split() == [fixed, fixed, fixed, "1"]
 
 
+@glibc
+def test_a_failed_read_of_the_startup_environment_is_not_kept():
+    """A read of /proc/self/environ that fails once (no descriptor left, say) falls back to
+    os.environ for that save only: the next save reads the file again, so a MALLOC_ name that
+    distributed's Nanny put into os.environ does not switch the settings off for good."""
+    code = (
+        "import os, sys\n"
+        "opened = []\n"
+        "def hook(event, args):\n"
+        "    if event == 'open' and str(args[0]) == '/proc/self/environ':\n"
+        "        opened.append(1)\n"
+        "        if len(opened) == 1:\n"
+        "            raise OSError(24, 'Too many open files')\n"
+        "sys.addaudithook(hook)\n"
+        "os.environ['MALLOC_TRIM_THRESHOLD_'] = '65536'  # as the Nanny does: not what glibc read\n"
+        "from oceanflow._memory import returning_freed_blocks as r\n"
+        "for _ in range(3):\n"
+        "    with r() as fixed:\n"
+        "        print(fixed)\n"
+        "print(len(opened))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    said = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    # the failed read: os.environ's name kept the settings (that save only); then the file, read once
+    assert said.stdout.split() == ["False", "True", "True", "2"]
+
+
 def test_blocks_reuse_freed_memory_only_while_writing_and_never_while_used():
     import resource
 
