@@ -277,6 +277,20 @@ def _descriptors_under(directory):
     return [t for t in (os.readlink(e) for e in fds.iterdir() if e.is_symlink()) if t.startswith(real + os.sep)]
 
 
+@pytest.fixture
+def no_gc():
+    """The garbage collector off during the test: a failed file's netCDF4.Dataset, in a
+    reference cycle, would be closed whenever gc runs, hiding a file left open."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+@pytest.mark.usefixtures("no_gc")
 @pytest.mark.parametrize("through_link", [False, True])
 def test_a_full_disk_leaves_no_netcdf_file_open_for_the_next_save(tmp_path, through_link):
     """An in-memory Dataset is written by netCDF-C, which kept the file open when it could not flush it on
@@ -284,25 +298,20 @@ def test_a_full_disk_leaves_no_netcdf_file_open_for_the_next_save(tmp_path, thro
     first file of the next small tmpfs.  Oracle: no descriptor left on the full disk (/proc/self/fd names
     real paths, also when the output was reached through a symbolic link), and that save succeeds."""
     data = xr.Dataset({"x": (("t", "y"), np.random.default_rng(0).random((400, 1000)))})  # 3.2 MB, not dask
-    collecting = gc.isenabled()
-    gc.disable()  # the failed file's netCDF4.Dataset, in a reference cycle, would be closed whenever gc runs
-    try:
-        with small_tmpfs(tmp_path / "full", size="256k") as disk:
-            target = disk
-            if through_link:
-                target = tmp_path / "link"
-                target.symlink_to(disk, target_is_directory=True)
-            with pytest.raises(OSError, match="no space left on device"):
-                save(data, target / "out.nc")
-            assert _descriptors_under(disk) == []
-        with small_tmpfs(tmp_path / "next", size="256k") as disk:
-            save(data.isel(t=slice(0, 2)), disk / "out.nc")
-            assert (which_values(disk / "out.nc") == data.x.values[:2]).all()
-    finally:
-        if collecting:
-            gc.enable()
+    with small_tmpfs(tmp_path / "full", size="256k") as disk:
+        target = disk
+        if through_link:
+            target = tmp_path / "link"
+            target.symlink_to(disk, target_is_directory=True)
+        with pytest.raises(OSError, match="no space left on device"):
+            save(data, target / "out.nc")
+        assert _descriptors_under(disk) == []
+    with small_tmpfs(tmp_path / "next", size="256k") as disk:
+        save(data.isel(t=slice(0, 2)), disk / "out.nc")
+        assert (which_values(disk / "out.nc") == data.x.values[:2]).all()
 
 
+@pytest.mark.usefixtures("no_gc")
 def test_a_full_disk_leaves_the_callers_own_descriptor_on_the_file_alone(tmp_path):
     """write_netcdf (public) on a path the caller holds open, failing on a full disk: the
     descriptors HDF5 opened for the failed file are pointed at /dev/null so that it closes, but
@@ -311,23 +320,17 @@ def test_a_full_disk_leaves_the_callers_own_descriptor_on_the_file_alone(tmp_pat
     from oceanflow.io.netcdf import write_netcdf
 
     data = xr.Dataset({"x": (("t", "y"), np.random.default_rng(0).random((400, 1000)))})  # 3.2 MB, not dask
-    collecting = gc.isenabled()
-    gc.disable()  # the failed file's netCDF4.Dataset, in a reference cycle, would be closed whenever gc runs
-    try:
-        with small_tmpfs(tmp_path / "full", size="256k") as disk:
-            path = disk / "out.nc"
-            path.write_bytes(b"")
-            own = os.open(path, os.O_RDONLY)
-            try:
-                with pytest.raises(Exception, match="HDF|[Nn]o space"):
-                    write_netcdf(data, path)
-                assert os.fstat(own).st_ino == os.stat(path).st_ino
-                assert _descriptors_under(disk) == [os.path.realpath(path)]  # the caller's only
-            finally:
-                os.close(own)
-    finally:
-        if collecting:
-            gc.enable()
+    with small_tmpfs(tmp_path / "full", size="256k") as disk:
+        path = disk / "out.nc"
+        path.write_bytes(b"")
+        own = os.open(path, os.O_RDONLY)
+        try:
+            with pytest.raises(Exception, match="HDF|[Nn]o space"):
+                write_netcdf(data, path)
+            assert os.fstat(own).st_ino == os.stat(path).st_ino
+            assert _descriptors_under(disk) == [os.path.realpath(path)]  # the caller's only
+        finally:
+            os.close(own)
 
 
 def which_values(path):
