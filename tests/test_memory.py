@@ -95,19 +95,22 @@ def test_a_local_cluster_started_earlier_does_not_switch_the_settings_off():
     assert said.stdout.split()[-2:] == ["True", "True"]  # the nanny set it in os.environ; the settings still fixed
 
 
-@glibc
-@pytest.mark.parametrize("environment", [{}, {"MALLOC_TRIM_THRESHOLD_": "65536"}])
-def test_the_startup_environment_is_read_once_per_process(environment):
-    """The environment a process started with does not change: the first save reads
-    /proc/self/environ (seen by an audit hook on open), later saves do not, and every save
-    still follows it (thresholds fixed, or the user's MALLOC_ setting kept)."""
+def _three_saves(environment, fail_first_read=False, nanny=False):
+    """Whether each of three saves in a fresh process fixed the thresholds, then how often
+    /proc/self/environ was opened (seen by an audit hook on open; the first open made to fail
+    with ``fail_first_read``; with ``nanny``, MALLOC_TRIM_THRESHOLD_ put into os.environ first,
+    as distributed's Nanny does)."""
     code = (
-        "import sys\n"
+        "import os, sys\n"
         "opened = []\n"
         "def hook(event, args):\n"
         "    if event == 'open' and str(args[0]) == '/proc/self/environ':\n"
         "        opened.append(1)\n"
+        f"        if {fail_first_read} and len(opened) == 1:\n"
+        "            raise OSError(24, 'Too many open files')\n"
         "sys.addaudithook(hook)\n"
+        f"if {nanny}:\n"
+        "    os.environ['MALLOC_TRIM_THRESHOLD_'] = '65536'\n"
         "from oceanflow._memory import returning_freed_blocks as r\n"
         "for _ in range(3):\n"
         "    with r() as fixed:\n"
@@ -116,8 +119,17 @@ def test_the_startup_environment_is_read_once_per_process(environment):
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | environment
     said = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return said.stdout.split()
+
+
+@glibc
+@pytest.mark.parametrize("environment", [{}, {"MALLOC_TRIM_THRESHOLD_": "65536"}])
+def test_the_startup_environment_is_read_once_per_process(environment):
+    """The environment a process started with does not change: the first save reads
+    /proc/self/environ, later saves do not, and every save still follows it (thresholds
+    fixed, or the user's MALLOC_ setting kept)."""
     fixed = str(not environment)
-    assert said.stdout.split() == [fixed, fixed, fixed, "1"]
+    assert _three_saves(environment) == [fixed, fixed, fixed, "1"]
 
 
 @glibc
@@ -125,26 +137,8 @@ def test_a_failed_read_of_the_startup_environment_is_not_kept():
     """A read of /proc/self/environ that fails once (no descriptor left, say) falls back to
     os.environ for that save only: the next save reads the file again, so a MALLOC_ name that
     distributed's Nanny put into os.environ does not switch the settings off for good."""
-    code = (
-        "import os, sys\n"
-        "opened = []\n"
-        "def hook(event, args):\n"
-        "    if event == 'open' and str(args[0]) == '/proc/self/environ':\n"
-        "        opened.append(1)\n"
-        "        if len(opened) == 1:\n"
-        "            raise OSError(24, 'Too many open files')\n"
-        "sys.addaudithook(hook)\n"
-        "os.environ['MALLOC_TRIM_THRESHOLD_'] = '65536'  # as the Nanny does: not what glibc read\n"
-        "from oceanflow._memory import returning_freed_blocks as r\n"
-        "for _ in range(3):\n"
-        "    with r() as fixed:\n"
-        "        print(fixed)\n"
-        "print(len(opened))"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    said = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     # the failed read: os.environ's name kept the settings (that save only); then the file, read once
-    assert said.stdout.split() == ["False", "True", "True", "2"]
+    assert _three_saves({}, fail_first_read=True, nanny=True) == ["False", "True", "True", "2"]
 
 
 def test_blocks_reuse_freed_memory_only_while_writing_and_never_while_used():
