@@ -240,7 +240,7 @@ def kept_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     NumPy advises huge pages for such a block; on the benchmarks' virtual
     machine the first touch of a fresh huge page costs from a little to many
     times what small pages cost, from one run to the next (see
-    :func:`_small_page_buffer`).  A kept block is fresh memory in every run, so
+    :func:`_small_page_region`).  A kept block is fresh memory in every run, so
     it takes small pages: more faults, each at a steady cost.  Unlike
     :func:`empty_block`, any time, not only while a save runs; the mapping is
     returned when no array uses it any more.
@@ -253,36 +253,50 @@ def kept_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     dtype, nbytes = _sized(shape, dtype)
     if nbytes < HUGE_ADVICE_BYTES:
         return np.empty(shape, dtype)
-    return _small_page_buffer(nbytes).view(dtype).reshape(shape)
+    region = _small_page_region(nbytes)
+    if region is None:  # NumPy's allocation, whose MemoryError names this shape and dtype
+        return np.empty(shape, dtype)
+    # the array over the mapping itself, not a view of another array: a view of it then refers to it,
+    # so held_elsewhere sees that view (a fold's spare is reused only when nothing reads it)
+    return np.ndarray(shape, dtype, buffer=region)
 
 
 def _small_page_buffer(nbytes: int) -> np.ndarray:
-    """``nbytes`` of fresh private memory mapped on its own in small pages (``MADV_NOHUGEPAGE``), as uint8.
+    """``nbytes`` of fresh memory in small pages (:func:`_small_page_region`), as uint8; ``np.empty`` where
+    it cannot be mapped, so that a failure is NumPy's ``MemoryError``."""
+    region = _small_page_region(nbytes)
+    return np.empty(nbytes, np.uint8) if region is None else np.frombuffer(region, np.uint8)
+
+
+def _small_page_region(nbytes: int):
+    """``nbytes`` of fresh private memory mapped on its own in small pages (``MADV_NOHUGEPAGE``), or None.
 
     NumPy advises huge pages for arrays of 4 MiB or more; on the benchmarks'
     virtual machine a fresh huge page cost 0.2 to 7 ms per MiB at its first
     touch from one run to the next, small pages a steady 0.7 ms (see
     :func:`small_pages_while`, which switches the advice off for a whole
-    process).  The pool's buffers are touched once and then reused, so they
-    take small pages per allocation, with nothing process-wide changed.
-    ``np.empty`` where the system has no such mapping (not POSIX) or refuses
-    it (``OSError``: out of memory or address space), so that a failure is
-    NumPy's ``MemoryError``.
+    process).  Two kinds of block take small pages per allocation, with
+    nothing process-wide changed: the pool's buffers (:func:`empty_block`),
+    touched once and then reused, and the blocks a chain of tasks keeps
+    (:func:`kept_block`).  The mapping is returned to the system once no
+    array uses it.  None where the system has no such mapping (not POSIX),
+    for 0 bytes, or where it refuses it (``OSError``: out of memory or
+    address space): the caller then allocates with NumPy.
     """
     import mmap
 
     private = getattr(mmap, "MAP_PRIVATE", None)
     if private is None or not nbytes:
-        return np.empty(nbytes, np.uint8)
+        return None
     try:  # fileno -1: CPython adds MAP_ANONYMOUS itself (where the system has it)
         region = mmap.mmap(-1, nbytes, flags=private)
-    except OSError:  # no room (ENOMEM, RLIMIT_AS): NumPy's allocation, which raises MemoryError as usual
-        return np.empty(nbytes, np.uint8)
+    except OSError:  # no room (ENOMEM, RLIMIT_AS)
+        return None
     advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
     if advice is not None:
         with contextlib.suppress(OSError):  # a kernel without transparent huge pages
             region.madvise(advice)
-    return np.frombuffer(region, np.uint8)  # unmapped once no array uses it
+    return region
 
 
 _PAGES_LOCK = threading.Lock()

@@ -377,20 +377,58 @@ def test_a_folds_partials_are_kept_in_small_pages_and_equal_numpys_sums():
     assert small.base is None and small.shape == (4, 1 << 10)
 
 
+def test_a_folds_spare_is_not_reused_while_a_view_of_it_is_read():
+    """A view of one step's partials (8 MiB: the small-page mapping of kept_block) held after dask released
+    that step: the next-but-one step must not write into it.  Oracle: a NumPy copy of the view taken before,
+    and NumPy's per-group sums for the third step's partials.  Without the view, the spare is reused (where
+    references are counted), so the chain does reach the claim."""
+    import numpy as np
+
+    from oceanflow._memory import COUNTS_REFERENCES, HUGE_ADVICE_BYTES
+    from oceanflow.climatology.engine import _fold_block
+
+    rng = np.random.default_rng(0)
+    ngroups, pixels = 64, 8192  # partials (2, 64, 8192) float64: 8 MiB
+    codes = rng.integers(0, ngroups, 40)
+    blocks = [rng.normal(size=(40, pixels)).astype(np.float32) for _ in range(3)]
+    options = {"stat": "mean_unweighted", "ngroups": ngroups, "work": np.float32}
+    expected = np.zeros((ngroups, pixels))
+    np.add.at(expected, np.tile(codes, 3), np.concatenate(blocks).astype(np.float64))
+    for hold_a_view in (True, False):
+        first = _fold_block(None, blocks[0], codes, np.ones(40), slice(None), **options)
+        second = _fold_block(first, blocks[1], codes, np.ones(40), slice(None), **options)
+        assert first.partials.nbytes >= HUGE_ADVICE_BYTES
+        address = first.partials.__array_interface__["data"][0]
+        view = first.partials[1] if hold_a_view else None  # someone still reads step 1's sums
+        kept = first.partials[1].copy()
+        del first  # dask releases step 1: only second.spare refers to its partials (and the view)
+        third = _fold_block(second, blocks[2], codes, np.ones(40), slice(None), **options)
+        if hold_a_view:
+            assert not np.shares_memory(view, third.partials)
+            np.testing.assert_array_equal(view, kept)
+        elif COUNTS_REFERENCES:
+            assert third.partials.__array_interface__["data"][0] == address  # the spare, reused
+        np.testing.assert_allclose(third.partials[1], expected, rtol=1e-12)
+        del view, second, third
+
+
 # A pool buffer the system cannot map: address space limited to what the process maps now plus 100 MiB,
-# then a 200 MiB block asked for inside a save.
+# then a 200 MiB block asked for inside a save; or a kept block of 200 MiB (5, 5 Mi) float64.
 _NO_ROOM = """
-import resource, numpy as np
-from oceanflow._memory import empty_block, returning_freed_blocks
+import resource, sys, numpy as np
+from oceanflow._memory import empty_block, kept_block, returning_freed_blocks
 
 with open("/proc/self/statm") as f:
     mapped = int(f.read().split()[0]) * resource.getpagesize()
 resource.setrlimit(resource.RLIMIT_AS, (mapped + (100 << 20), resource.getrlimit(resource.RLIMIT_AS)[1]))
 with returning_freed_blocks():
     try:
-        empty_block((200 << 20,), np.uint8)
+        if sys.argv[1] == "pool":
+            empty_block((200 << 20,), np.uint8)
+        else:
+            kept_block((5, 5 << 20), np.float64)
     except BaseException as error:
-        print(type(error).__name__)
+        print(type(error).__name__, "(5, 5242880)" in str(error) and "float64" in str(error))
     else:
         print("allocated")
 """
@@ -399,5 +437,12 @@ with returning_freed_blocks():
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the process's mapped size (Linux)")
 def test_a_pool_buffer_the_system_cannot_map_raises_memoryerror_as_numpy_does():
     """Oracle: NumPy's own failure, MemoryError (the mapping's own is OSError: ENOMEM)."""
-    said = subprocess.run([sys.executable, "-c", _NO_ROOM], capture_output=True, text=True, check=True)
-    assert said.stdout.split() == ["MemoryError"], said
+    said = subprocess.run([sys.executable, "-c", _NO_ROOM, "pool"], capture_output=True, text=True, check=True)
+    assert said.stdout.split()[0] == "MemoryError", said
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the process's mapped size (Linux)")
+def test_a_kept_block_the_system_cannot_map_raises_numpys_memoryerror_for_its_shape():
+    """Oracle: NumPy's own failure, MemoryError, naming the shape and dtype asked for (not the bytes)."""
+    said = subprocess.run([sys.executable, "-c", _NO_ROOM, "kept"], capture_output=True, text=True, check=True)
+    assert said.stdout.split() == ["MemoryError", "True"], said
