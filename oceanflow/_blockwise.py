@@ -26,8 +26,7 @@ that dask may re-run it (a retry, a recomputation) with the same result.
     climatologies' partials; the order statistics' counts of each chunk).
 :func:`gather`
     One task per output block that receives the block's whole series, all
-    its chunks along the first axis, and gives one output or several (order
-    statistics; marine heatwaves' blocks).
+    its chunks along the first axis (order statistics).
 :func:`combine_tree`
     Combine per-chunk values along the first axis in a tree
     (``dask.array.reduction``).
@@ -374,32 +373,17 @@ def _fold_step(previous: Any, block: Any, *args: Any, block_func: Callable[..., 
     return block_func(previous, unmasked(block), *args)
 
 
-def gather(
-    func: Callable[..., Any],
-    data: Any,
-    shared: Any,
-    *,
-    lead: Sequence[int] | Sequence[Sequence[int]],
-    dtype: Any,
-    name: str,
-    pieces: int | None = None,
-) -> Any:
+def gather(func: Callable[..., Any], data: Any, shared: Any, *, lead: Sequence[int], dtype: Any, name: str) -> Any:
     """One task per output block with the whole series of its spatial block:
     ``func(blocks, shared, pixels, shape)`` -> (*lead, *shape).
 
     ``blocks`` are the chunks of dask array ``data`` (time, ...) along its first
     axis, in order, for one spatial block (masked values as NaN); ``pixels``
-    and ``shape`` are a :func:`row_pieces` piece of it (at least ``pieces``
-    of them, default one per thread).  ``shared`` (tables,
+    and ``shape`` are a :func:`row_pieces` piece of it.  ``shared`` (tables,
     options) is put in the graph once, not once per task, and passed through as it is.  Tasks = output
     blocks; memory per task = one spatial block's series, which the caller
     checks fits.  ``func`` is a module-level block function and must not write
     its inputs (a pure task).  Keys: ``{name}-{token}``.
-
-    Several outputs: ``dtype`` a tuple (one per output) and ``lead`` one
-    sequence per output; ``func`` returns a tuple of blocks, each
-    ``(*lead[k], *shape)``, and a tuple of arrays comes back (each block one
-    cheap getter task per output: no copy).
 
     Example
     -------
@@ -415,31 +399,18 @@ def gather(
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    several = isinstance(dtype, (tuple, list))
-    dtypes = tuple(np.dtype(d) for d in dtype) if several else (np.dtype(dtype),)
-    leads = [tuple(one) for one in lead] if several else [tuple(lead)]  # type: ignore[arg-type]
-    token = tokenize(func, data, shared, leads, dtypes, pieces)
+    token = tokenize(func, data, shared, tuple(lead), np.dtype(dtype))
     key, shared_key = f"{name}-{token}", f"{name}-shared-{token}"
     graph: dict[Any, Any] = {shared_key: _literal(shared)}
     task = partial(_gather_call, block_func=func)
-    out_chunks, parts = row_pieces(data.chunks[1:], pieces)
-    zeros = (0,) * len(leads[0]) if not several else ()
-    for space_out, space_in, pixels, shape in parts:
+    zeros = (0,) * len(lead)
+    out_chunks, pieces = row_pieces(data.chunks[1:])
+    for space_out, space_in, pixels, shape in pieces:
         blocks = [(data.name, k) + space_in for k in range(data.numblocks[0])]
         graph[(key,) + zeros + space_out] = (task, blocks, shared_key, pixels, shape)
     layers = HighLevelGraph.from_collections(key, graph, dependencies=[data])
-    if not several:
-        chunks = tuple((n,) for n in leads[0]) + out_chunks
-        return dsa.Array(layers, key, chunks, meta=np.empty((0,) * len(chunks), dtypes[0]))
-    together: Any = dsa.Array(layers, key, out_chunks, meta=np.empty((0,) * len(out_chunks)))  # tuples: never computed
-    outputs = []
-    for k, (one, dt) in enumerate(zip(leads, dtypes, strict=True)):
-        out, zeros = f"{name}-output{k}-{token}", (0,) * len(one)
-        picks: dict[Any, Any] = {(out,) + zeros + piece[0]: (_output, (key,) + piece[0], k) for piece in parts}
-        chunks = tuple((n,) for n in one) + out_chunks
-        picked = HighLevelGraph.from_collections(out, picks, dependencies=[together])
-        outputs.append(dsa.Array(picked, out, chunks, meta=np.empty((0,) * len(chunks), dt)))
-    return tuple(outputs)
+    chunks = tuple((n,) for n in lead) + out_chunks
+    return dsa.Array(layers, key, chunks, meta=np.empty((0,) * len(chunks), dtype))
 
 
 def _gather_call(blocks: list[Any], *args: Any, block_func: Callable[..., Any]) -> Any:

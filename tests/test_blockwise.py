@@ -188,33 +188,6 @@ def test_gather_sees_the_whole_series_once():
     assert added_tasks(middle, x) == middle.npartitions + 1  # plus the shared value, once
 
 
-def series_median_and_extremes(blocks, shared, pixels, shape):
-    """Two outputs of different leading shapes from one task: the median, and (min, max) as (2, 1, ...)."""
-    series = np.concatenate([b.reshape(b.shape[0], -1)[:, pixels] for b in blocks])
-    extremes = np.stack([series.min(axis=0), series.max(axis=0)])[:, None]
-    return np.median(series, axis=0).reshape((1,) + tuple(shape)) + shared, extremes.reshape((2, 1) + tuple(shape))
-
-
-@pytest.mark.parametrize("pieces", [None, 5])
-def test_gather_gives_several_outputs_from_one_task_per_piece(pieces):
-    """dtype a tuple: one task per row piece computes every output (each then one getter per
-    block), ``pieces`` row pieces at least; the results equal NumPy's on the whole series."""
-    values = np.random.default_rng(3).random((9, 6, 4))
-    x = dsa.from_array(values, chunks=(2, 6, 4))  # time-sliced: whole-grid chunks
-    with dask.config.set(num_workers=2):
-        middle, extremes = gather(
-            series_median_and_extremes, x, 1.0, lead=[[1], [2, 1]], dtype=(float, np.float32), name="me", pieces=pieces
-        )
-    np.testing.assert_array_equal(middle.compute()[0], np.median(values, axis=0) + 1.0)
-    np.testing.assert_array_equal(extremes.compute()[:, 0], np.stack([values.min(axis=0), values.max(axis=0)]))
-    assert extremes.dtype == np.float32 and extremes.chunks[:2] == ((2,), (1,))
-    assert middle.npartitions == extremes.npartitions == (pieces or 2)
-    added = (set(middle.__dask_graph__()) | set(extremes.__dask_graph__())) - set(x.__dask_graph__())
-    calls = [key for key in added if isinstance(key, tuple) and "output" not in key[0]]
-    assert len(calls) == middle.npartitions  # one task per piece
-    assert len(added) == 3 * middle.npartitions + 1  # and a getter per piece and output, and shared once
-
-
 def mark(*args):
     """A callable at the head of a shared tuple: dask would run it if the tuple went in raw."""
     return "ran"

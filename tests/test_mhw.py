@@ -241,24 +241,18 @@ def test_dask_time_chunked_float32_equals_numpy():
     xr.testing.assert_identical(table.compute(), mhw.events(eager))
 
 
-@pytest.mark.parametrize("threads", [1, 3])
-def test_time_sliced_input_is_read_in_row_pieces_without_a_rechunk(threads):
-    """Time chunks holding the whole grid (time-sliced storage): each task takes its rows of
-    every chunk (no rechunk layer, one task per row piece, at least one per thread), and
-    the detection equals the one computed in memory."""
-    import dask
-
-    sst = red_sst(seed=3, dtype="float32", shape=(4, 5))
-    sst[:, 1, 2] = np.nan  # land
-    with warnings.catch_warnings(), dask.config.set(num_workers=threads):
+@pytest.mark.parametrize("chunks", [{"time": 97, "y": 4}, {"time": 97, "x": 3}, {"time": 97}])
+def test_dask_input_split_in_space_with_an_in_memory_clim_equals_numpy(chunks):
+    # each spatial block must meet its own pixels' thresholds, not the first block's
+    sst = red_sst(seed=1, dtype="float32", shape=(6, 5))
+    sst[:, 4, 0] = np.nan  # land
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", mhw.BaseLengthWarning)
-        eager = mhw.detect(sst)
-        lazy = mhw.detect(sst.chunk({"time": 30}))
-    graph = lazy.intensity.data.__dask_graph__()
-    assert not [name for name in graph.layers if "rechunk" in name]
-    tasks = [key for key in graph if isinstance(key, tuple) and key[0].startswith("mhw-detect-") and len(key) == 3]
-    assert len(tasks) == threads == lazy.intensity.data.npartitions
-    xr.testing.assert_identical(eager.compute(), lazy.compute())
+        clim = mhw.thresholds(sst)
+        eager = mhw.detect(sst, clim)
+        with dask.config.set(num_workers=2):
+            lazy = mhw.detect(sst.chunk(chunks), clim).compute()
+    xr.testing.assert_identical(eager, lazy)
 
 
 @pytest.mark.parametrize("cold", [False, True])

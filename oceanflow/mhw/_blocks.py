@@ -1,6 +1,6 @@
 """Mapping a block function over the spatial blocks of a ``(time, *space)`` array, each
-block's series whole in one task (:func:`_map_series`), and the blocks chosen for it: row
-pieces of time-sliced chunks (:func:`_gathered_pieces`), else a rechunk (:func:`_time_whole`)."""
+block's series whole in one task (:func:`_map_series`), and the blocks chosen for it
+(:func:`_time_whole`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from .._arrays import is_dask
-from .._blockwise import gather, map_blocks, row_pieces
+from .._blockwise import map_blocks
 from ..chunking import chunked_for, plan_chunks, worker_threads
 
 logger = logging.getLogger("oceanflow.mhw")
@@ -27,21 +27,13 @@ def _map_series(func, data, extras, *, length, dim, dtypes, name, **kwargs):
     Returns DataArrays ``(dim, *space)`` with the spatial coordinates of
     ``data`` (and ``time`` on outputs along it): no transposed copies, no
     rechunking of the blocks' time pieces outside the task (the task
-    concatenates them); time-sliced chunks (whole grids) are read by row
-    pieces, each task taking its rows of every chunk (no rechunk at all).
+    concatenates them).
     """
     lengths = tuple(length) if isinstance(length, (tuple, list)) else (length,) * len(dtypes)
     out_dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,) * len(dtypes)
     space = [d for d in data.dims if d != "time"]
-    data = chunked_for(data.transpose("time", *space), core_dims="time", operation="mhw")
+    data = _time_whole(data.transpose("time", *space))
     extras = [e.transpose(e.dims[0], *space) for e in extras]
-    pieces = None if any(is_dask(e.data) for e in extras) else _gathered_pieces(data)
-    if pieces:  # time-chunked blocks holding several tasks' pixels: each task takes its rows, no rechunk
-        shared = (func, tuple(np.asarray(e.values).reshape(e.shape[0], -1) for e in extras), kwargs)
-        leads = [[n] for n in lengths]
-        results = gather(_gathered_series, data.data, shared, lead=leads, dtype=tuple(dtypes), name=name, pieces=pieces)
-        return _series_arrays(results, data, space, out_dims)
-    data = _time_whole(data)
     if is_dask(data.data):
         extras = [e.chunk({e.dims[0]: -1, **{d: data.chunksizes[d] for d in space}}) for e in extras]
     labels = [f"space{i}" for i in range(len(space))]
@@ -59,52 +51,12 @@ def _map_series(func, data, extras, *, length, dim, dtypes, name, **kwargs):
         series_func=func,
         **kwargs,
     )
-    return _series_arrays(results if isinstance(results, tuple) else (results,), data, space, out_dims)
-
-
-def _series_arrays(results, data, space, out_dims):
-    """The block outputs as DataArrays ``(dim, *space)`` with the spatial coordinates of ``data``."""
+    results = results if isinstance(results, tuple) else (results,)
     spatial = {k: v for k, v in data.coords.items() if set(v.dims) <= set(space)}
     return tuple(
         xr.DataArray(r, dims=(d, *space), coords={**spatial, "time": data["time"]} if d == "time" else spatial)
         for r, d in zip(results, out_dims, strict=True)
     )
-
-
-def _gathered_pieces(data):
-    """The number of row pieces (:func:`oceanflow._blockwise.row_pieces`) of ``data``'s spatial
-    blocks, each at most the pixels of a block :func:`_time_whole` would make, when ``data`` is
-    time-chunked and its spatial blocks are that large or larger (time-sliced storage: whole-grid
-    chunks); else None (:func:`_time_whole` rechunks)."""
-    space = data.dims[1:]
-    if not space or not is_dask(data.data) or len(data.chunks[0]) == 1:
-        return None
-    plan = plan_chunks(data, core_dims="time", operation="quantile")
-    block = math.prod(c if isinstance(c, int) else max(c) for d, c in plan.chunks.items() if d in space)
-    pieces = max(worker_threads(), math.ceil(math.prod(data.shape[1:]) / max(block, 1)))
-    if math.prod(len(c) for c in data.chunks[1:]) > pieces:  # smaller storage blocks: merged by a rechunk
-        return None
-    _, parts = row_pieces(data.chunks[1:], pieces)
-    if max(math.prod(shape) for *_, shape in parts) > block:  # rows too wide for a task's share
-        return None
-    logger.info("mhw: time whole in each task, %d row pieces of the time chunks' spatial blocks", len(parts))
-    return pieces
-
-
-def _gathered_series(blocks, shared, pixels, shape):
-    """One row piece (:func:`oceanflow._blockwise.gather`): its pixels' series joined from the time
-    chunks ``blocks`` into one C-ordered ``(time, pixel)`` array; ``shared = (func, extras, kwargs)``,
-    each extra ``(row, pixel)`` over the whole grid, sliced to the piece -> ``func``'s outputs,
-    ``(length, *shape)`` each."""
-    func, extras, kwargs = shared
-    x = np.empty((sum(b.shape[0] for b in blocks), pixels.stop - pixels.start), blocks[0].dtype)
-    t = 0
-    for b in blocks:
-        x[t : t + b.shape[0]] = b.reshape(b.shape[0], -1)[:, pixels]
-        t += b.shape[0]
-    results = func(x, *(np.ascontiguousarray(e[:, pixels]) for e in extras), **kwargs)
-    results = results if isinstance(results, tuple) else (results,)
-    return tuple(r.reshape(r.shape[:1] + shape) for r in results)
 
 
 def _series_call(x, *extras, series_func, **kwargs):
@@ -116,10 +68,11 @@ def _series_call(x, *extras, series_func, **kwargs):
 
 
 def _time_whole(data):
-    """``data`` ((time, *space), as :func:`~oceanflow.chunking.chunked_for` gives it) in
-    spatial blocks whose series fit a task (:func:`~oceanflow.chunking.plan_chunks`), at least one per thread, when
+    """``data`` ((time, *space)) in spatial blocks whose series fit a task
+    (:func:`~oceanflow.chunking.plan_chunks`), at least one per thread, when
     its time axis is chunked; its time chunks are left as they are (each task
     concatenates its own).  Blocks whose time axis is whole are kept."""
+    data = chunked_for(data, core_dims="time", operation="mhw")
     if not is_dask(data.data) or len(data.chunks[0]) == 1:  # time already whole: the blocks as they are
         return data  # (splitting them for more tasks than threads would copy every block once more)
     # blocks whose whole series fit a task's share (the order statistics' rule), not storage-aligned
