@@ -243,7 +243,9 @@ def kept_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     :func:`_small_page_region`).  A kept block is fresh memory in every run, so
     it takes small pages: more faults, each at a steady cost.  Unlike
     :func:`empty_block`, any time, not only while a save runs; the mapping is
-    returned when no array uses it any more.
+    returned when no array uses it any more.  Plain ``np.empty`` when the
+    environment the process started with sets ``NUMPY_MADVISE_HUGEPAGE`` (the
+    user's choice, as :func:`small_pages_while` respects it).
 
     Example
     -------
@@ -251,7 +253,7 @@ def kept_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     (2, 3)
     """
     dtype, nbytes = _sized(shape, dtype)
-    if nbytes < HUGE_ADVICE_BYTES:
+    if nbytes < HUGE_ADVICE_BYTES or "NUMPY_MADVISE_HUGEPAGE" in _startup_environment():
         return np.empty(shape, dtype)
     region = _small_page_region(nbytes)
     if region is None:  # NumPy's allocation, whose MemoryError names this shape and dtype

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import subprocess
 import sys
@@ -412,6 +413,21 @@ def test_a_folds_spare_is_not_reused_while_a_view_of_it_is_read():
             assert third.partials.__array_interface__["data"][0] == address  # the spare, reused
         np.testing.assert_allclose(third.partials[1], expected, rtol=1e-12)
         del view, second, third
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MAP_PRIVATE"), reason="kept blocks are mapped on their own on POSIX only")
+def test_a_kept_block_takes_numpys_memory_when_the_user_chose_numpys_huge_page_advice():
+    """``NUMPY_MADVISE_HUGEPAGE`` in the environment the process started with: the user's choice, kept as
+    small_pages_while keeps it.  Oracle: what the 16 MiB block's memory belongs to (NumPy's own allocation
+    has no base; the small-page mapping is an ``mmap``), with and without the variable."""
+    code = "import numpy as np\nfrom oceanflow._memory import kept_block\n"
+    code += "print(type(kept_block((2, 1 << 20), np.float64).base).__name__)"
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    said = [
+        subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True, check=True).stdout.split()
+        for e in (env | {"NUMPY_MADVISE_HUGEPAGE": "1"}, env)
+    ]
+    assert said == [["NoneType"], ["mmap"]], said
 
 
 # A pool buffer the system cannot map: address space limited to what the process maps now plus 100 MiB,
