@@ -232,6 +232,10 @@ def main(argv=None):
         f"median of {args.repeat}"
     )
     print(
+        "# THP, THP fb: /proc/vmstat thp_fault_alloc/thp_fault_fallback during the timed run, "
+        "whole machine (exact only when nothing else runs)"
+    )
+    print(
         f"{'case':26s} {'seconds':>8s} {'ratio':>6s} {'to':>20s} {'tasks':>7s} {'peak RSS MiB':>13s} "
         f"{'CPU s':>6s} {'sys s':>6s} {'faults':>7s} {'THP':>5s} {'THP fb':>6s}"
     )
