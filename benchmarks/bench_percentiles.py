@@ -33,8 +33,8 @@ back from (``/proc/vmstat``'s ``thp_fault_alloc``/``thp_fault_fallback``:
 counted for the whole machine, so exact only when nothing else runs; ``-``
 where the system has none): on the benchmarks' virtual machine the first touch
 of a huge page costs from a little to many times what small pages cost, so
-they tell a slow run's system seconds from the code's.  xclim and flox are benchmark extras, CDO
-the Debian package ``cdo`` (cases skipped when missing).
+they tell a slow run's system seconds from the code's.  xclim and flox are
+benchmark extras, CDO the Debian package ``cdo`` (cases skipped when missing).
 
 Usage (small configuration; the defaults are the issue's 20 years of 90x180)::
 
