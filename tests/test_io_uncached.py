@@ -8,6 +8,7 @@ h5py (xarray's h5netcdf engine) and NCO, which decode every chunk.
 
 import os
 import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -83,3 +84,66 @@ def test_large_chunks_bypass_the_page_cache_and_every_reader_decodes_them(tmp_pa
     for back, engine in ((path, "netcdf4"), (path, "h5netcdf"), (copy, "netcdf4")):
         with xr.open_dataset(back, engine=engine) as read:
             np.testing.assert_array_equal(read.sst.values, sst, err_msg=f"{back.name} {engine}")
+
+
+def _victims(tmp_path, n=2):
+    """``n`` files opened after a ChunkFile closed: they get the descriptor numbers it freed."""
+    paths = [tmp_path / f"victim{i}" for i in range(n)]
+    for path in paths:
+        path.write_bytes(b"\0" * (8 * 4096))
+    return paths, [os.open(path, os.O_RDWR) for path in paths]
+
+
+def test_a_writer_in_flight_at_close_finishes_in_its_own_file_and_never_in_one_opened_later(tmp_path, monkeypatch):
+    # fdreuse (review): a task still writing when a failed save closed the file wrote into the next file opened
+    path = tmp_path / "f"
+    path.write_bytes(b"\0" * (8 * 4096))
+    file = uncached.open_chunk_file(path) or uncached.ChunkFile(str(path), None)
+    entered, release = threading.Event(), threading.Event()
+    real = uncached._pwrite_all
+
+    def held_pwrite_all(fd, view, offset):  # the writer is descheduled after taking its descriptors
+        if not entered.is_set():
+            entered.set()
+            assert release.wait(10)
+        real(fd, view, offset)
+
+    monkeypatch.setattr(uncached, "_pwrite_all", held_pwrite_all)
+    payload = uncached.aligned_empty(3 * 4096)
+    payload[...] = 7
+    writer = threading.Thread(target=file.write_at, args=(payload, 100))
+    writer.start()
+    assert entered.wait(10)
+    closer = threading.Thread(target=file.close)
+    closer.start()
+    closer.join(0.2)
+    paths, fds = _victims(tmp_path)  # opened while the writer is held: old code had freed its numbers
+    try:
+        release.set()
+        writer.join(10)
+        closer.join(10)
+        assert not writer.is_alive() and not closer.is_alive()
+    finally:
+        for fd in fds:
+            os.close(fd)
+    for victim in paths:
+        assert victim.read_bytes() == b"\0" * (8 * 4096), victim
+    expected = bytearray(8 * 4096)
+    expected[100 : 100 + payload.nbytes] = payload.tobytes()
+    assert path.read_bytes() == bytes(expected)
+
+
+def test_a_writer_after_close_is_refused_and_never_writes_into_a_file_opened_later(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"\0" * (8 * 4096))
+    file = uncached.open_chunk_file(path) or uncached.ChunkFile(str(path), None)
+    file.close()
+    paths, fds = _victims(tmp_path)
+    try:
+        with pytest.raises(ValueError, match="closed ChunkFile"):
+            file.write_at(np.full(3 * 4096, 7, np.uint8), 100)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    for victim in paths + [path]:
+        assert victim.read_bytes() == b"\0" * (8 * 4096), victim

@@ -120,6 +120,11 @@ class ChunkFile:
         self._expected: tuple[int, int] | None = None  # (address, size) of the bytes HDF5 must not write
         self._placed: int | None = None
         self._guard = threading.Lock()  # one place() at a time (callers hold the file's lock too)
+        # write_at() calls in flight, and whether close() began: close() waits for those in flight before it
+        # frees the descriptor numbers, which the next file opened in this process would otherwise get
+        self._state = threading.Condition()
+        self._writing = 0
+        self._closed = False
 
     def h5py_options(self) -> dict[str, Any]:
         """Keyword arguments of ``h5py.File`` that align large allocations to pages."""
@@ -174,7 +179,12 @@ class ChunkFile:
         pass
 
     def close(self) -> None:
-        owned, self._owned, self.fd, self.direct = self._owned, [], -1, None
+        """Refuse later :meth:`write_at` calls, wait for those in flight, then close the descriptors."""
+        with self._state:
+            self._closed = True
+            while self._writing:
+                self._state.wait()
+            owned, self._owned, self.fd, self.direct = self._owned, [], -1, None
         for fd in owned:
             os.close(fd)
 
@@ -196,9 +206,20 @@ class ChunkFile:
     def write_at(self, payload: Any, offset: int) -> None:
         """Write ``payload`` at ``offset``: whole pages with ``O_DIRECT``, the partial ones at both ends (and
         everything, where ``O_DIRECT`` is off) through the page cache."""
-        view = memoryview(payload).cast("B")
+        with self._state:
+            if self._closed:
+                raise ValueError("write_at() on a closed ChunkFile (the save ended before this chunk was written)")
+            self._writing += 1
+            fd, direct = self.fd, self.direct  # valid until this call ends: close() waits for it
+        try:
+            self._write_at(fd, direct, memoryview(payload).cast("B"), offset)
+        finally:
+            with self._state:
+                self._writing -= 1
+                self._state.notify_all()
+
+    def _write_at(self, fd: int, direct: int | None, view: memoryview, offset: int) -> None:
         head = min(view.nbytes, -offset % PAGE)
-        direct = self.direct
         body = (view.nbytes - head) // PAGE * PAGE if direct is not None else 0
         if direct is not None and body:
             middle = view[head : head + body]
@@ -210,9 +231,9 @@ class ChunkFile:
                 if err.errno != errno.EINVAL:
                     raise
                 self.direct = None  # the device refuses this alignment: the page cache from now on (closed by close())
-                _pwrite_all(self.fd, middle, offset + head)
-        _pwrite_all(self.fd, view[:head], offset)
-        _pwrite_all(self.fd, view[head + body :], offset + head + body)
+                _pwrite_all(fd, middle, offset + head)
+        _pwrite_all(fd, view[:head], offset)
+        _pwrite_all(fd, view[head + body :], offset + head + body)
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
