@@ -147,3 +147,31 @@ def test_a_writer_after_close_is_refused_and_never_writes_into_a_file_opened_lat
             os.close(fd)
     for victim in paths + [path]:
         assert victim.read_bytes() == b"\0" * (8 * 4096), victim
+
+
+def test_pages_of_the_files_unit_are_written_through_one_descriptor_only(tmp_path):
+    # review: 4 KiB was hard-coded; on a 64 KiB-page kernel both descriptors wrote parts of one cached page
+    fincore = require("fincore")
+    path = tmp_path / "f"
+    path.write_bytes(b"\0" * (8 * 65536))
+    _chunk_file_or_skip(path).close()
+    assert uncached.ChunkFile(str(path), None).unit == max(os.sysconf("SC_PAGE_SIZE"), os.statvfs(path).f_bsize)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # nothing of the file left in the page cache
+    finally:
+        os.close(fd)
+    direct = os.open(path, os.O_WRONLY | os.O_DIRECT)
+    file = uncached.ChunkFile(str(path), direct, unit=65536)  # as on a kernel with 64 KiB pages
+    assert file.h5py_options()["alignment_interval"] == 65536
+    try:
+        file.write_at(np.full(4 * 65536, 7, np.uint8), 3 * 4096)
+    finally:
+        file.close()
+    resident = subprocess.run([fincore, "-b", "-n", "-o", "RES", str(path)], capture_output=True, text=True, check=True)
+    # through the page cache: 52 KiB up to the first 64 KiB boundary and the last 12 KiB, nothing else
+    assert int(resident.stdout) == 64 << 10, resident.stdout
+    expected = bytearray(8 * 65536)
+    expected[3 * 4096 : 3 * 4096 + 4 * 65536] = b"\7" * (4 * 65536)
+    assert path.read_bytes() == bytes(expected)

@@ -19,8 +19,10 @@ returned as the chunk's offset, and the task writes them itself with
 in parallel): the 4 KiB pages wholly inside the chunk with ``O_DIRECT``, the
 partial pages at its ends through the ordinary descriptor.  Each page of the
 file is thus written through one descriptor only.  HDF5 aligns allocations of
-:data:`ALIGN_THRESHOLD` bytes or more to :data:`PAGE` (``H5Pset_alignment``),
-so a large chunk starts on a page.
+:data:`ALIGN_THRESHOLD` bytes or more to the file's unit (``H5Pset_alignment``),
+so a large chunk starts on a page.  The unit (:attr:`ChunkFile.unit`) is the
+larger of the memory page (:data:`PAGE`: 64 KiB on some aarch64 and ppc64le
+kernels, whose page cache holds 64 KiB pages) and the file system's block.
 
 Only where it is known to work: Linux, a local file system in
 :data:`LOCAL_FILE_SYSTEMS` (on NFS, each ``O_DIRECT`` write would wait for the
@@ -54,9 +56,9 @@ __all__ = [
     "open_chunk_file",
 ]
 
-#: Unit of ``O_DIRECT`` writes (file offsets, lengths and buffer addresses), and of HDF5's alignment.
-PAGE = 4096
-#: HDF5 aligns allocations of at least this many bytes (storage chunks) to :data:`PAGE`.
+#: This system's memory page (at least 4 KiB): alignment of buffers and least unit of ``O_DIRECT`` writes.
+PAGE = max(os.sysconf("SC_PAGE_SIZE"), 4096) if hasattr(os, "sysconf") else 4096
+#: HDF5 aligns allocations of at least this many bytes (storage chunks) to the file's unit.
 ALIGN_THRESHOLD = 64 << 10
 #: File systems on which large chunks are written with ``O_DIRECT``.
 LOCAL_FILE_SYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs"})
@@ -110,10 +112,14 @@ class ChunkFile:
     """The file as h5py's file-object driver sees it, whose storage chunks the tasks write (see the module).
 
     ``direct``: a descriptor of the same file opened with ``O_DIRECT`` (owned and closed by this object).
+    ``unit``: bytes of the pieces written with ``O_DIRECT`` (offsets, lengths) and of HDF5's alignment; by
+    default the larger of :data:`PAGE` and the file system's block size, so that no page of the page cache
+    is written through both descriptors.
     """
 
-    def __init__(self, path: str, direct: int | None) -> None:
+    def __init__(self, path: str, direct: int | None, unit: int | None = None) -> None:
         self.fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        self.unit = unit if unit is not None else max(PAGE, os.fstatvfs(self.fd).f_bsize)
         self.direct = direct
         self._owned = [self.fd] if direct is None else [self.fd, direct]
         self.pos = 0
@@ -128,7 +134,7 @@ class ChunkFile:
 
     def h5py_options(self) -> dict[str, Any]:
         """Keyword arguments of ``h5py.File`` that align large allocations to pages."""
-        return {"alignment_threshold": ALIGN_THRESHOLD, "alignment_interval": PAGE}
+        return {"alignment_threshold": ALIGN_THRESHOLD, "alignment_interval": self.unit}
 
     # ---------------------------------------------- the file-object protocol of h5py's driver
 
@@ -219,8 +225,9 @@ class ChunkFile:
                 self._state.notify_all()
 
     def _write_at(self, fd: int, direct: int | None, view: memoryview, offset: int) -> None:
-        head = min(view.nbytes, -offset % PAGE)
-        body = (view.nbytes - head) // PAGE * PAGE if direct is not None else 0
+        unit = self.unit
+        head = min(view.nbytes, -offset % unit)
+        body = (view.nbytes - head) // unit * unit if direct is not None else 0
         if direct is not None and body:
             middle = view[head : head + body]
             if _address(middle) % PAGE:
