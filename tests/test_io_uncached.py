@@ -175,3 +175,22 @@ def test_pages_of_the_files_unit_are_written_through_one_descriptor_only(tmp_pat
     expected = bytearray(8 * 65536)
     expected[3 * 4096 : 3 * 4096 + 4 * 65536] = b"\7" * (4 * 65536)
     assert path.read_bytes() == bytes(expected)
+
+
+@pytest.mark.parametrize("value", ["0", "off"])
+def test_the_environment_variable_switches_o_direct_off_and_the_file_is_written_through_the_page_cache(
+    tmp_path, monkeypatch, value
+):
+    fincore = require("fincore")
+    probe = tmp_path / "probe"
+    probe.touch()
+    _chunk_file_or_skip(probe).close()
+    monkeypatch.setenv("OCEANFLOW_NETCDF_DIRECT", value)
+    assert uncached.open_chunk_file(probe) is None
+    sst = np.random.default_rng(2).normal(15, 3, size=(64, 90, 180)).astype("f4")  # 4 MB
+    ds = xr.Dataset({"sst": (("time", "lat", "lon"), sst)}).chunk({"time": 32})
+    path = tmp_path / "f.nc"
+    save(ds, path, compression="none", progress=False)
+    resident = subprocess.run([fincore, "-b", "-n", "-o", "RES", str(path)], capture_output=True, text=True, check=True)
+    assert int(resident.stdout) >= 0.9 * os.path.getsize(path), (resident.stdout, os.path.getsize(path))
+    np.testing.assert_array_equal(xr.open_dataset(path)["sst"].values, sst)

@@ -28,8 +28,10 @@ Only where it is known to work: Linux, a local file system in
 :data:`LOCAL_FILE_SYSTEMS` (on NFS, each ``O_DIRECT`` write would wait for the
 server), and an ``O_DIRECT`` descriptor that opens; a write refused with
 ``EINVAL`` (an alignment the device does not take) is done through the page
-cache, and so are the later ones.  Elsewhere :func:`open_chunk_file` returns
-None and HDF5 writes the file itself, as before.
+cache, and so are the later ones.  Elsewhere, and where the environment
+variable ``OCEANFLOW_NETCDF_DIRECT`` is ``0`` (or ``false``, ``no``, ``off``),
+:func:`open_chunk_file` returns None and HDF5 writes the file itself, through
+the page cache, as before (docs/netcdf.rst says when to choose that).
 
 Example
 -------
@@ -68,7 +70,8 @@ def open_chunk_file(path: str | os.PathLike) -> ChunkFile | None:
     """A :class:`ChunkFile` on the existing file ``path``, or None where ``O_DIRECT`` is not used (see above)."""
     path = os.fspath(path)
     flag = getattr(os, "O_DIRECT", None)
-    if flag is None or file_system_type(path) not in LOCAL_FILE_SYSTEMS:
+    switched_off = os.environ.get("OCEANFLOW_NETCDF_DIRECT", "1").lower() in {"0", "false", "no", "off"}
+    if flag is None or switched_off or file_system_type(path) not in LOCAL_FILE_SYSTEMS:
         return None
     try:
         direct = os.open(path, os.O_WRONLY | flag | os.O_CLOEXEC)
