@@ -6,6 +6,7 @@ for byte), util-linux's ``findmnt`` (file system type) and ``fincore``
 h5py (xarray's h5netcdf engine) and NCO, which decode every chunk.
 """
 
+import errno
 import os
 import subprocess
 import threading
@@ -205,3 +206,31 @@ def test_the_environment_variable_switches_o_direct_off_and_the_file_is_written_
     resident = subprocess.run([fincore, "-b", "-n", "-o", "RES", str(path)], capture_output=True, text=True, check=True)
     assert int(resident.stdout) >= 0.9 * os.path.getsize(path), (resident.stdout, os.path.getsize(path))
     np.testing.assert_array_equal(xr.open_dataset(path)["sst"].values, sst)
+
+
+def test_a_direct_write_the_device_refuses_with_einval_is_done_through_the_page_cache(tmp_path):
+    path, theirs = tmp_path / "f", tmp_path / "theirs"
+    background = np.random.default_rng(3).integers(0, 256, 4 * 4096, dtype=np.uint8).tobytes()
+    for p in (path, theirs):
+        p.write_bytes(background)
+    _chunk_file_or_skip(path).close()
+    # a unit of 1 byte sends an unaligned length to the O_DIRECT descriptor, which the kernel refuses (EINVAL)
+    direct = os.open(path, os.O_WRONLY | os.O_DIRECT)
+    with pytest.raises(OSError) as refused:
+        os.pwrite(direct, uncached.aligned_empty(1000), 0)
+    assert refused.value.errno == errno.EINVAL
+    file = uncached.ChunkFile(str(path), direct, unit=1)
+    payloads = [np.full(1000, 7, np.uint8), np.full(3000, 9, np.uint8)]
+    try:
+        file.write_at(payloads[0], 3)
+        assert file.direct is None  # the page cache from now on
+        file.write_at(payloads[1], 5000)
+    finally:
+        file.close()
+    fd = os.open(theirs, os.O_WRONLY)
+    try:
+        os.pwrite(fd, payloads[0], 3)
+        os.pwrite(fd, payloads[1], 5000)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == theirs.read_bytes()
