@@ -234,3 +234,18 @@ def test_a_direct_write_the_device_refuses_with_einval_is_done_through_the_page_
     finally:
         os.close(fd)
     assert path.read_bytes() == theirs.read_bytes()
+
+
+def test_a_pwrite_that_writes_nothing_raises_instead_of_looping(tmp_path, monkeypatch):
+    calls = []
+
+    def writes_nothing(fd, data, offset):  # no real file does this on demand: a stand-in for os.pwrite
+        calls.append(offset)
+        if len(calls) > 100:
+            raise RuntimeError("still retrying after 100 calls")
+        return 0
+
+    monkeypatch.setattr(os, "pwrite", writes_nothing)
+    with pytest.raises(OSError) as err:
+        uncached._pwrite_all(0, memoryview(b"x" * 10), 40)
+    assert err.value.errno == errno.EIO and calls == [40]

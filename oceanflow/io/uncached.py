@@ -249,7 +249,10 @@ class ChunkFile:
 def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
     done = 0
     while done < view.nbytes:
-        done += os.pwrite(fd, view[done:], offset + done)
+        n = os.pwrite(fd, view[done:], offset + done)
+        if n <= 0:  # nothing written and no error: retrying would loop forever
+            raise OSError(errno.EIO, f"pwrite wrote nothing at offset {offset + done}")
+        done += n
 
 
 def _address(view: memoryview) -> int:
