@@ -1,13 +1,11 @@
 """Storage chunks written past the page cache (``O_DIRECT``) into a NetCDF-4 file that HDF5 keeps open.
 
 Writing a new file through the page cache costs a fresh page of memory for
-every 4 KiB, filled by a copy; on the benchmark's virtual machine, whose
-freed memory goes back to the hypervisor, that first touch of each page was
-most of a NetCDF save's CPU time (`dd` of 480 MB into a new file: 0.6-1.9 s
-of system time; into pages already cached: 0.07 s; with ``O_DIRECT``:
-0.11 s).  Written with ``O_DIRECT``, the bytes go from the task's buffer to
-the device, and a multi-gigabyte output does not push the inputs out of the
-page cache either.
+every page written, filled by a copy; where freed memory goes back to a
+hypervisor, that first touch of each page can be most of a NetCDF save's CPU
+time (measurements in docs/netcdf.rst).  Written with ``O_DIRECT``, the bytes
+go from the task's buffer to the device, and a multi-gigabyte output does not
+push the inputs out of the page cache either.
 
 How: HDF5 (h5py's file-object driver) opens the file through a
 :class:`ChunkFile`.  HDF5's own reads and writes (metadata, chunk index) go
