@@ -813,6 +813,9 @@ def _open_for_tasks(path: str) -> Iterator[None]:
     import h5py
 
     file = open_chunk_file(path)
+    # Through h5py's file-object driver HDF5 takes no flock() on the file (its sec2 driver does): harmless for
+    # save's hidden temporary, which no other program opens before it is renamed into place; a direct
+    # write_netcdf() to a path another program reads meanwhile has no such lock to stop it.
     try:
         h5 = h5py.File(path, "r+") if file is None else h5py.File(file, "r+", **file.h5py_options())
     except BaseException:

@@ -126,7 +126,6 @@ class ChunkFile:
         self.pos = 0
         self._expected: tuple[int, int] | None = None  # (address, size) of the bytes HDF5 must not write
         self._placed: int | None = None
-        self._guard = threading.Lock()  # one place() at a time (callers hold the file's lock too)
         # write_at() calls in flight, and whether close() began: close() waits for those in flight before it
         # frees the descriptor numbers, which the next file opened in this process would otherwise get
         self._state = threading.Condition()
@@ -200,15 +199,18 @@ class ChunkFile:
     def place(self, dataset: Any, corner: tuple[int, ...], payload: Any) -> int | None:
         """Let HDF5 allocate and index the chunk of ``dataset`` (h5py) at ``corner`` holding ``payload`` (its
         stored bytes), without writing them; the offset to write them at with :meth:`write_at`, or None when
-        HDF5 wrote them itself (it handed over other bytes than ``payload``)."""
+        HDF5 wrote them itself (it handed over other bytes than ``payload``).
+
+        One call at a time per file: the caller holds the file's lock (``netcdf._dataset``), the one lock every
+        writer of the file takes, so this object takes none of its own.
+        """
         view = memoryview(payload).cast("B")
-        with self._guard:
-            self._expected, self._placed = (_address(view), view.nbytes), None
-            try:
-                dataset.id.write_direct_chunk(corner, payload, 0)
-            finally:
-                self._expected = None
-            return self._placed
+        self._expected, self._placed = (_address(view), view.nbytes), None
+        try:
+            dataset.id.write_direct_chunk(corner, payload, 0)
+        finally:
+            self._expected = None
+        return self._placed
 
     def write_at(self, payload: Any, offset: int) -> None:
         """Write ``payload`` at ``offset``: whole pages with ``O_DIRECT``, the partial ones at both ends (and
