@@ -27,7 +27,8 @@ Only where it is known to work: Linux, a local file system in
 server), and an ``O_DIRECT`` descriptor that opens; a write refused with
 ``EINVAL`` (an alignment the device does not take) is done through the page
 cache, and so are the later ones.  Elsewhere, and where the environment
-variable ``OCEANFLOW_NETCDF_DIRECT`` is ``0`` (or ``false``, ``no``, ``off``),
+variable ``OCEANFLOW_NETCDF_DIRECT`` is ``0`` (or ``false``, ``no``, ``off``; other
+values than these and ``1``, ``true``, ``yes``, ``on`` are refused),
 :func:`open_chunk_file` returns None and HDF5 writes the file itself, through
 the page cache, as before (docs/netcdf.rst says when to choose that).
 
@@ -52,24 +53,45 @@ __all__ = [
     "PAGE",
     "ChunkFile",
     "aligned_empty",
+    "direct_writes_switched_on",
     "file_system_type",
     "open_chunk_file",
 ]
 
 #: This system's memory page (at least 4 KiB): alignment of buffers and least unit of ``O_DIRECT`` writes.
 PAGE = max(os.sysconf("SC_PAGE_SIZE"), 4096) if hasattr(os, "sysconf") else 4096
-#: HDF5 aligns allocations of at least this many bytes (storage chunks) to the file's unit.
+#: HDF5 aligns allocations of at least this many bytes (storage chunks), and of at least 16 units where the
+#: file's unit is larger (so that padding stays under 1/16 of a chunk), to the file's unit.
 ALIGN_THRESHOLD = 64 << 10
+_SWITCH = "OCEANFLOW_NETCDF_DIRECT"
+_ON, _OFF = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
 #: File systems on which large chunks are written with ``O_DIRECT``.
 LOCAL_FILE_SYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs"})
+
+
+def direct_writes_switched_on() -> bool:
+    """Whether the environment variable ``OCEANFLOW_NETCDF_DIRECT`` leaves ``O_DIRECT`` writes on (the default).
+
+    ``1``, ``true``, ``yes``, ``on`` (any case; unset or empty: on) or ``0``, ``false``, ``no``, ``off``;
+    any other value is refused, naming the variable, rather than silently read as on.
+
+    >>> direct_writes_switched_on() in (True, False)
+    True
+    """
+    value = os.environ.get(_SWITCH, "").strip().lower()
+    if value and value not in _ON | _OFF:
+        raise ValueError(
+            f"{_SWITCH}={os.environ[_SWITCH]!r} is not understood: set it to 0 (or false, no, off) to write NetCDF "
+            f"chunks through the page cache, or to 1 (true, yes, on) or leave it unset for O_DIRECT writes"
+        )
+    return value not in _OFF
 
 
 def open_chunk_file(path: str | os.PathLike) -> ChunkFile | None:
     """A :class:`ChunkFile` on the existing file ``path``, or None where ``O_DIRECT`` is not used (see above)."""
     path = os.fspath(path)
     flag = getattr(os, "O_DIRECT", None)
-    switched_off = os.environ.get("OCEANFLOW_NETCDF_DIRECT", "1").lower() in {"0", "false", "no", "off"}
-    if flag is None or switched_off or file_system_type(path) not in LOCAL_FILE_SYSTEMS:
+    if flag is None or not direct_writes_switched_on() or file_system_type(path) not in LOCAL_FILE_SYSTEMS:
         return None
     try:
         direct = os.open(path, os.O_WRONLY | flag | os.O_CLOEXEC)
@@ -134,7 +156,7 @@ class ChunkFile:
 
     def h5py_options(self) -> dict[str, Any]:
         """Keyword arguments of ``h5py.File`` that align large allocations to pages."""
-        return {"alignment_threshold": ALIGN_THRESHOLD, "alignment_interval": self.unit}
+        return {"alignment_threshold": max(ALIGN_THRESHOLD, 16 * self.unit), "alignment_interval": self.unit}
 
     # ---------------------------------------------- the file-object protocol of h5py's driver
 
