@@ -67,7 +67,7 @@ import xarray as xr
 from ..kernels.deflate import huffman_block, huffman_bound, sampled_statistics
 from ..kernels.shuffle import byte_shuffle
 from .atomic import descriptors_on, descriptors_to_null
-from .uncached import ChunkFile, aligned_empty, open_chunk_file
+from .uncached import ChunkFile, aligned_empty, direct_writes_switched_on, open_chunk_file
 
 __all__ = [
     "CHUNK_BYTES",
@@ -309,6 +309,7 @@ def write_netcdf(
     fails.  Descriptors open on ``path`` before the call are left alone.
     """
     codec = codec_for(compression, level)
+    direct_writes_switched_on()  # a value of OCEANFLOW_NETCDF_DIRECT not understood is refused before the file exists
     path = os.fspath(path)
     if unlimited_dims is None:
         unlimited_dims = ds.encoding.get("unlimited_dims")

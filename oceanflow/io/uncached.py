@@ -14,11 +14,11 @@ is allocated and indexed by HDF5, which then hands its bytes to
 :meth:`ChunkFile.write` to be written: those are not written there but
 returned as the chunk's offset, and the task writes them itself with
 :meth:`ChunkFile.write_at` once it has left the file's lock (so tasks write
-in parallel): the 4 KiB pages wholly inside the chunk with ``O_DIRECT``, the
-partial pages at its ends through the ordinary descriptor.  Each page of the
+in parallel): the whole units inside the chunk with ``O_DIRECT``, the partial
+units at its ends through the ordinary descriptor.  Each page of the
 file is thus written through one descriptor only.  HDF5 aligns allocations of
-:data:`ALIGN_THRESHOLD` bytes or more to the file's unit (``H5Pset_alignment``),
-so a large chunk starts on a page.  The unit (:attr:`ChunkFile.unit`) is the
+:data:`ALIGN_THRESHOLD` bytes or more (and of 16 units or more) to the file's unit
+(``H5Pset_alignment``), so a large chunk starts on a unit.  The unit (:attr:`ChunkFile.unit`) is the
 larger of the memory page (:data:`PAGE`: 64 KiB on some aarch64 and ppc64le
 kernels, whose page cache holds 64 KiB pages) and the file system's block.
 
@@ -66,7 +66,9 @@ ALIGN_THRESHOLD = 64 << 10
 _SWITCH = "OCEANFLOW_NETCDF_DIRECT"
 _ON, _OFF = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
 #: File systems on which large chunks are written with ``O_DIRECT``.
-LOCAL_FILE_SYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs"})
+#: Not btrfs: since Linux 6.14 it writes ``O_DIRECT`` data of checksummed files (its default) through the page
+#: cache anyway.
+LOCAL_FILE_SYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs"})
 
 
 def direct_writes_switched_on() -> bool:
