@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from .._env import switch
+
 __all__ = [
     "ALIGN_THRESHOLD",
     "LOCAL_FILE_SYSTEMS",
@@ -64,7 +66,6 @@ PAGE = max(os.sysconf("SC_PAGE_SIZE"), 4096) if hasattr(os, "sysconf") else 4096
 #: file's unit is larger (so that padding stays under 1/16 of a chunk), to the file's unit.
 ALIGN_THRESHOLD = 64 << 10
 _SWITCH = "OCEANFLOW_NETCDF_DIRECT"
-_ON, _OFF = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
 #: File systems on which large chunks are written with ``O_DIRECT``.
 #: Not btrfs: since Linux 6.14 it writes ``O_DIRECT`` data of checksummed files (its default) through the page
 #: cache anyway.
@@ -74,19 +75,13 @@ LOCAL_FILE_SYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs"})
 def direct_writes_switched_on() -> bool:
     """Whether the environment variable ``OCEANFLOW_NETCDF_DIRECT`` leaves ``O_DIRECT`` writes on (the default).
 
-    ``1``, ``true``, ``yes``, ``on`` (any case; unset or empty: on) or ``0``, ``false``, ``no``, ``off``;
-    any other value is refused, naming the variable, rather than silently read as on.
+    Its values are those of every ``OCEANFLOW_*`` switch (:mod:`oceanflow._env`); any other is refused,
+    naming the variable, rather than silently read as on.
 
     >>> direct_writes_switched_on() in (True, False)
     True
     """
-    value = os.environ.get(_SWITCH, "").strip().lower()
-    if value and value not in _ON | _OFF:
-        raise ValueError(
-            f"{_SWITCH}={os.environ[_SWITCH]!r} is not understood: set it to 0 (or false, no, off) to write NetCDF "
-            f"chunks through the page cache, or to 1 (true, yes, on) or leave it unset for O_DIRECT writes"
-        )
-    return value not in _OFF
+    return switch(_SWITCH, default=True, what="O_DIRECT writes of NetCDF chunks")
 
 
 def open_chunk_file(path: str | os.PathLike) -> ChunkFile | None:

@@ -36,7 +36,6 @@ array([0., 2., 4.])
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -45,6 +44,8 @@ from typing import Any
 
 import numba
 import numpy as np
+
+from .._env import switch
 
 logger = logging.getLogger("oceanflow.kernels")
 
@@ -58,8 +59,18 @@ CONTRACT = frozenset({"contract"})
 
 
 def cache_enabled() -> bool:
-    """Whether compiled kernels are cached on disk: ``OCEANFLOW_NUMBA_CACHE`` (default on)."""
-    return os.environ.get("OCEANFLOW_NUMBA_CACHE", "1").lower() not in {"0", "false", "no", "off"}
+    """Whether compiled kernels are cached on disk: ``OCEANFLOW_NUMBA_CACHE`` (default on; values as every
+    ``OCEANFLOW_*`` switch, :mod:`oceanflow._env`: any other is refused with a ``ValueError`` naming it)."""
+    return switch("OCEANFLOW_NUMBA_CACHE", default=True, what="the on-disk cache of compiled kernels")
+
+
+def _cache_at_import() -> bool:
+    """:func:`cache_enabled` for helpers declared as a module is imported, which must not fail: a value not
+    understood leaves them uncached, and the first kernel compiled (:meth:`Kernel._compile`) refuses it."""
+    try:
+        return cache_enabled()
+    except ValueError:
+        return False
 
 
 def njit(func: Callable | None = None, *, fastmath: Any = CONTRACT, **options: Any) -> Any:
@@ -68,7 +79,7 @@ def njit(func: Callable | None = None, *, fastmath: Any = CONTRACT, **options: A
 
     Use as ``@njit`` or ``@njit(inline="always")``.
     """
-    options.setdefault("cache", cache_enabled())
+    options.setdefault("cache", _cache_at_import())
     fastmath = set(fastmath) if isinstance(fastmath, (set, frozenset)) else fastmath
     decorate = numba.njit(fastmath=fastmath, **options)
     return decorate if func is None else decorate(func)
@@ -82,7 +93,7 @@ class Kernel:
         self.layout = layout
         self.signature = signature
         self.fastmath = set(fastmath) if isinstance(fastmath, (set, frozenset)) else fastmath
-        self.cache = cache_enabled() if cache is None else cache
+        self._cache = cache  # None: as cache_enabled() says when compiled, not at import (see .cache)
         self.__name__ = pyfunc.__name__
         self.__qualname__ = pyfunc.__qualname__
         self.__module__ = pyfunc.__module__
@@ -92,6 +103,12 @@ class Kernel:
         layouts = re.findall(r"\{t\}(\[[^\]]*\])?", signature)
         self._contiguous = ["::1" in layout for layout in layouts]
         self._n_inputs = layout.split("->")[0].count("(")
+
+    @property
+    def cache(self) -> bool:
+        """Whether compilations are cached on disk: as declared, else :func:`cache_enabled` (read here,
+        when a kernel is compiled, so that a value not understood is refused then, not at import)."""
+        return cache_enabled() if self._cache is None else self._cache
 
     def __repr__(self) -> str:
         return f"<oceanflow kernel {self.__name__} {self.layout!r}>"
