@@ -55,10 +55,13 @@ def test_literal_blocks_beat_zlib_on_independent_skewed_bytes():
     assert huffman_block(data, out) < len(zlib.compress(data.tobytes(), 1))
 
 
-def test_codes_at_the_15_bit_limit_for_all_256_values_stay_within_the_bound():
-    # Fibonacci counts for 27 values force codes past 15 bits; the other 229 values once each join them at the limit
+@pytest.mark.parametrize("order", ["shuffled", "longest codes in a row"])
+def test_codes_at_the_length_limit_for_all_256_values_stay_within_the_bound(order):
+    # Fibonacci counts for 27 values force codes past the limit; the other 229 values once each join them at it.
+    # In a row: the bit buffer takes four codes of the longest length (and the bits left over) between its stores
     data = np.concatenate([_fibonacci_counts(27), np.arange(27, 256, dtype=np.uint8)])
-    data = np.random.default_rng(5).permutation(data)
+    if order == "shuffled":
+        data = np.random.default_rng(5).permutation(data)
     bound = huffman_bound(data.size)
     marker = np.frombuffer(b"OCEANFLOW-MARKER" * 64, np.uint8)
     out = np.empty(bound + marker.size, np.uint8)

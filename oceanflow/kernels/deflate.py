@@ -33,8 +33,14 @@ __all__ = ["huffman_block", "huffman_bound", "sampled_statistics"]
 _ORDER = np.array([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15], np.int64)
 
 
+#: Longest literal code (deflate allows 15): four codes and the 7 bits left over fill at most 63 bits of the 64-bit
+#: bit buffer, which :func:`huffman_block` then stores 8 bytes at a time without a branch.
+LITERAL_LIMIT = 14
+
+
 def huffman_bound(size: int) -> int:
-    """Bytes :func:`huffman_block` may write for ``size`` bytes (codes of at most 15 bits, the header, the flush)."""
+    """Bytes :func:`huffman_block` may write (or store past its end) for ``size`` bytes: codes of at most
+    :data:`LITERAL_LIMIT` bits, the header, the flush, and the 8-byte stores."""
     return 2 * size + 512
 
 
@@ -114,6 +120,12 @@ def _canonical(lengths, codes):
             codes[i] = reversed_
 
 
+@njit(nogil=True, inline="always")
+def _put(acc, held, entry):
+    """``acc`` and ``held`` (its bit count) with the code of ``entry`` (code | length << 32) appended."""
+    return acc | ((entry & np.uint64(0xFFFFFFFF)) << held), held + (entry >> np.uint64(32))
+
+
 @njit(nogil=True)
 def huffman_block(data, out):
     """Write ``data`` (uint8) into ``out`` as one non-final deflate block of literals, then an empty stored block;
@@ -132,7 +144,7 @@ def huffman_block(data, out):
         freq[:256] += counts[k]
     freq[256] = 1  # end of block
     lit_len = np.zeros(257, np.int64)
-    _code_lengths(freq, 15, lit_len)
+    _code_lengths(freq, LITERAL_LIMIT, lit_len)
     lit_code = np.zeros(257, np.int64)
     _canonical(lit_len, lit_code)
     # two distance codes of one bit (a complete code, never used): accepted by every inflater
@@ -179,21 +191,29 @@ def huffman_block(data, out):
     table = np.empty(257, np.uint64)  # code | length << 32: one lookup per byte
     for i in range(257):
         table[i] = np.uint64(lit_code[i]) | (np.uint64(lit_len[i]) << np.uint64(32))
-    low = np.uint64(0xFFFFFFFF)
+    at = np.uint64(pos)  # unsigned indices: no negative-index wraparound, so the eight byte stores merge into one
     held = np.uint64(nbits)
-    for byte in data:
-        entry = table[byte]
-        acc |= (entry & low) << held
-        held += entry >> np.uint64(32)
-        if held >= np.uint64(32):  # at most 31 + 15 bits held
-            out[pos] = np.uint8(acc & np.uint64(0xFF))
-            out[pos + 1] = np.uint8((acc >> np.uint64(8)) & np.uint64(0xFF))
-            out[pos + 2] = np.uint8((acc >> np.uint64(16)) & np.uint64(0xFF))
-            out[pos + 3] = np.uint8((acc >> np.uint64(24)) & np.uint64(0xFF))
-            pos += 4
-            acc >>= np.uint64(32)
-            held -= np.uint64(32)
-    nbits = int(held)
+    whole = data.shape[0] // 4 * 4
+    for i in range(0, whole, 4):  # at most 7 + 4 x LITERAL_LIMIT = 63 bits held: four codes, then 8 bytes stored
+        acc, held = _put(acc, held, table[data[i]])
+        acc, held = _put(acc, held, table[data[i + 1]])
+        acc, held = _put(acc, held, table[data[i + 2]])
+        acc, held = _put(acc, held, table[data[i + 3]])
+        for k in range(8):
+            out[at + np.uint64(k)] = np.uint8((acc >> np.uint64(8 * k)) & np.uint64(0xFF))
+        step = held >> np.uint64(3)
+        at += step
+        acc >>= step << np.uint64(3)
+        held &= np.uint64(7)
+    for i in range(whole, data.shape[0]):
+        acc, held = _put(acc, held, table[data[i]])
+        while held >= np.uint64(8):
+            out[at] = np.uint8(acc & np.uint64(0xFF))
+            at += np.uint64(1)
+            acc >>= np.uint64(8)
+            held -= np.uint64(8)
+    pos = np.int64(at)
+    nbits = np.int64(held)
     acc |= np.uint64(lit_code[256]) << np.uint64(nbits)
     nbits += lit_len[256]
     nbits += 3  # an empty stored block: BFINAL 0, BTYPE 0, then to the byte boundary, LEN 0, NLEN 0xFFFF
