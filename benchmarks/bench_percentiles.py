@@ -17,7 +17,12 @@ peak RSS is that case's own), the median of ``--repeat`` interleaved runs:
   oceanflow; flox's ``groupby().median()``/``.quantile()`` on data chunked in
   space (``time`` whole: the layout flox needs for them); xarray without flox;
   ``cdo ymonpctl,50`` (with its ``ymonmin``/``ymonmax`` passes);
-* ``doy-mean/*``: the day-of-year mean with and without ``window=11``.
+* ``doy-mean/*``: the day-of-year mean with and without ``window=11``;
+* ``*-ofopen``: the same NetCDF opened with ``oceanflow.open_dataset`` instead
+  of ``xarray.open_dataset`` (NetCDF-4 chunks read by their byte offsets, on
+  both threads at once: :mod:`oceanflow.io.direct`), with the same chunks:
+  their floor is ``read-netcdf-ofopen``, and ``month-q90/flox-ofopen`` gives
+  flox the same reader, so that the ratio to flox compares computations.
 
 ``doy-p90/oceanflow-planned`` opens the Zarr store without dask chunks, so
 that oceanflow plans them for the quantile (``explain_chunks(obj,
@@ -67,6 +72,7 @@ CASES = {
     # name: (floor, needs)
     "read-netcdf": (None, None),
     "read-zarr": (None, None),
+    "read-netcdf-ofopen": (None, None),
     "doy-p90/oceanflow": ("read-netcdf", None),
     "doy-p90/oceanflow-zarr": ("read-zarr", None),
     "doy-p90/oceanflow-planned": ("read-zarr", None),
@@ -78,6 +84,9 @@ CASES = {
     "month-median/cdo": ("read-netcdf", "cdo"),
     "month-q90/oceanflow": ("read-netcdf", None),
     "month-q90/flox": ("read-netcdf", "flox"),
+    "month-median/oceanflow-ofopen": ("read-netcdf-ofopen", None),
+    "month-q90/oceanflow-ofopen": ("read-netcdf-ofopen", None),
+    "month-q90/flox-ofopen": ("read-netcdf-ofopen", "flox"),
     "doy-mean/oceanflow": ("read-netcdf", None),
     "doy-mean-w11/oceanflow": ("doy-mean/oceanflow", None),
 }
@@ -106,12 +115,18 @@ def run_case(case, zarr_path, nc_path, out):
         ds = xr.open_zarr(zarr_path, chunks=None)
     elif case == "read-zarr" or tool.endswith("-zarr"):
         ds = xr.open_zarr(zarr_path)
-    elif tool in ("flox", "xarray"):  # time whole, about 64 MB chunks: the layout flox needs for order statistics
-        sizes = xr.open_dataset(nc_path).sizes
-        rows = max(1, 2**26 // (4 * sizes["time"] * sizes["lon"]))
-        ds = xr.open_dataset(nc_path, chunks={"time": -1, "lat": rows})
     else:
-        ds = xr.open_dataset(nc_path, chunks={"time": 365})
+        opener = xr.open_dataset
+        if case.endswith("-ofopen"):  # oceanflow's reader (chunks read by their offsets, in parallel)
+            import oceanflow
+
+            opener = oceanflow.open_dataset
+        if tool.startswith(("flox", "xarray")):  # time whole, about 64 MB chunks: the layout flox needs
+            sizes = xr.open_dataset(nc_path).sizes
+            rows = max(1, 2**26 // (4 * sizes["time"] * sizes["lon"]))
+            ds = opener(nc_path, chunks={"time": -1, "lat": rows})
+        else:
+            ds = opener(nc_path, chunks={"time": 365})
     _timed(case, ds.isel(lat=slice(0, 2), lon=slice(0, 2)))
     before = _usage()
     seconds, tasks = _timed(case, ds)
@@ -144,7 +159,7 @@ def _timed(case, ds):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return _timed_compute(lambda: percentile_doy(sst, window=11, per=90))
-    with xr.set_options(use_flox=tool == "flox"):
+    with xr.set_options(use_flox=tool.startswith("flox")):
         grouped = sst.groupby("time.month")
         return _timed_compute(grouped.median if kind == "month-median" else lambda: grouped.quantile(0.9))
 

@@ -107,10 +107,15 @@ def test_mhw_benchmark_runs(tmp_path):
 
 
 def test_percentile_benchmark_runs(tmp_path):
-    cases = "doy-p90/oceanflow,doy-p90/oceanflow-planned,month-median/oceanflow,doy-mean-w11/oceanflow"
+    cases = (
+        "doy-p90/oceanflow,doy-p90/oceanflow-planned,month-median/oceanflow,doy-mean-w11/oceanflow,"
+        "month-q90/oceanflow-ofopen"
+    )
     printed, lines = run_script("bench_percentiles", tmp_path, "--cases", cases, years=2)
     assert {"read-netcdf", "read-zarr", "doy-p90/oceanflow", "doy-mean/oceanflow"} <= set(lines)
     assert float(lines["doy-p90/oceanflow-planned"][1]) > 0
+    # opened with oceanflow.open_dataset: its ratio is to the floor read with the same reader
+    assert lines["month-q90/oceanflow-ofopen"][3] == "read-netcdf-ofopen" and "read-netcdf-ofopen" in lines
     assert lines["case"][-2:] == ["THP", "fb"]  # the header's last columns: huge pages faulted, fallen back
     said = [line for line in printed.splitlines() if line.startswith("# THP")]  # what the columns count, and how
     assert len(said) == 1 and "thp_fault_alloc" in said[0] and "whole machine" in said[0], printed
