@@ -190,7 +190,8 @@ def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     as no array uses it any more (no reference left but the pool's); when the
     pool is full, free buffers of other sizes are dropped to make room, and it
     is emptied when the last :func:`returning_freed_blocks` exits.  The pool's
-    buffers are mapped in small pages (:func:`_small_page_buffer`).  Elsewhere,
+    buffers are mapped in small pages (:func:`_small_page_buffer`), unless the
+    user chose NumPy's huge-page advice.  Elsewhere,
     or for small blocks, plain ``np.empty``.
 
     Example
@@ -232,6 +233,22 @@ def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
 #: NumPy advises huge pages for arrays of this many bytes or more.
 HUGE_ADVICE_BYTES = 4 << 20
 
+# NUMPY_MADVISE_HUGEPAGE in os.environ as this module is imported, NumPy having just been imported (see below)
+_ADVICE_CHOSEN = "NUMPY_MADVISE_HUGEPAGE" in os.environ
+
+
+def huge_page_advice_chosen() -> bool:
+    """Whether the user chose NumPy's huge-page advice with ``NUMPY_MADVISE_HUGEPAGE``: then it is kept, and
+    neither :func:`small_pages_while` nor the small-page blocks (:func:`_small_page_region`) override it.
+
+    NumPy reads the variable once, from ``os.environ``, when it is imported, and never again: that is
+    the environment that counts.  It is read here at the same moment, as this module is imported (it
+    imports NumPy first), so a value set in ``os.environ`` before NumPy's import counts (unlike the
+    environment the process started with, ``/proc/self/environ``) and one set later does not, as for
+    NumPy.  (A value set between NumPy's import and this module's counts too: then nothing is changed.)
+    """
+    return _ADVICE_CHOSEN
+
 
 def kept_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     """``np.empty(shape, dtype)`` for a block that a chain of tasks keeps from step to step (a fold's
@@ -244,8 +261,7 @@ def kept_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     it takes small pages: more faults, each at a steady cost.  Unlike
     :func:`empty_block`, any time, not only while a save runs; the mapping is
     returned when no array uses it any more.  Plain ``np.empty`` when the
-    environment the process started with sets ``NUMPY_MADVISE_HUGEPAGE`` (the
-    user's choice, as :func:`small_pages_while` respects it).
+    user chose NumPy's advice (:func:`huge_page_advice_chosen`).
 
     Example
     -------
@@ -253,7 +269,7 @@ def kept_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     (2, 3)
     """
     dtype, nbytes = _sized(shape, dtype)
-    if nbytes < HUGE_ADVICE_BYTES or "NUMPY_MADVISE_HUGEPAGE" in _startup_environment():
+    if nbytes < HUGE_ADVICE_BYTES:
         return np.empty(shape, dtype)
     region = _small_page_region(nbytes)
     if region is None:  # NumPy's allocation, whose MemoryError names this shape and dtype
@@ -281,14 +297,15 @@ def _small_page_region(nbytes: int):
     nothing process-wide changed: the pool's buffers (:func:`empty_block`),
     touched once and then reused, and the blocks a chain of tasks keeps
     (:func:`kept_block`).  The mapping is returned to the system once no
-    array uses it.  None where the system has no such mapping (not POSIX),
-    for 0 bytes, or where it refuses it (``OSError``: out of memory or
-    address space): the caller then allocates with NumPy.
+    array uses it.  None where the user chose NumPy's huge-page advice
+    (:func:`huge_page_advice_chosen`), where the system has no such mapping
+    (not POSIX), for 0 bytes, or where it refuses it (``OSError``: out of
+    memory or address space): the caller then allocates with NumPy.
     """
     import mmap
 
     private = getattr(mmap, "MAP_PRIVATE", None)
-    if private is None or not nbytes:
+    if private is None or not nbytes or huge_page_advice_chosen():
         return None
     try:  # fileno -1: CPython adds MAP_ANONYMOUS itself (where the system has it)
         region = mmap.mmap(-1, nbytes, flags=private)
@@ -336,13 +353,13 @@ def small_pages_while(enabled: bool = True):
     machine 0.2 to 7 ms per MiB from one run to the next, against a steady
     0.7 ms per MiB for small pages.  The advice is process-wide: off from the
     first save in to the last out, then set back to what it was before the
-    first.  Nothing is changed when ``enabled`` is False, the environment sets
-    ``NUMPY_MADVISE_HUGEPAGE`` (the user's choice) or NumPy has no such switch.
+    first.  Nothing is changed when ``enabled`` is False, the user chose the
+    advice (:func:`huge_page_advice_chosen`) or NumPy has no such switch.
     Entry and exit are safe from an exception (KeyboardInterrupt) at any point:
     the advice is switched and recorded in one C call, and a save is counted
     only inside the ``try``.
     """
-    switch = _madvise_switch() if enabled and "NUMPY_MADVISE_HUGEPAGE" not in os.environ else None
+    switch = _madvise_switch() if enabled and not huge_page_advice_chosen() else None
     if switch is None:
         yield
         return

@@ -426,19 +426,47 @@ def test_a_folds_spare_is_not_reused_while_a_view_of_it_is_read():
         del view, second, third
 
 
-@pytest.mark.skipif(not hasattr(mmap, "MAP_PRIVATE"), reason="kept blocks are mapped on their own on POSIX only")
-def test_a_kept_block_takes_numpys_memory_when_the_user_chose_numpys_huge_page_advice():
-    """``NUMPY_MADVISE_HUGEPAGE`` in the environment the process started with: the user's choice, kept as
-    small_pages_while keeps it.  Oracle: what the 16 MiB block's memory belongs to (NumPy's own allocation
-    has no base; the small-page mapping is an ``mmap``), with and without the variable."""
-    code = "import numpy as np\nfrom oceanflow._memory import kept_block\n"
-    code += "print(type(kept_block((2, 1 << 20), np.float64).base).__name__)"
+_ADVICE_PROBE = """
+import os, sys, numpy as np
+from oceanflow import _memory
+
+if sys.argv[1] == "late":
+    os.environ["NUMPY_MADVISE_HUGEPAGE"] = "1"  # after NumPy's import, which alone reads it: not the user's choice
+
+
+def owner(a):
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return type(a.obj if isinstance(a, memoryview) else a).__name__
+
+
+kept = owner(_memory.kept_block((2, 1 << 20), np.float64))
+with _memory.returning_freed_blocks():
+    pooled = owner(_memory.empty_block((2, 1 << 20), np.float64))
+switch = _memory._madvise_switch()
+switch(True)
+with _memory.small_pages_while():
+    inside = switch(False)  # the advice inside, read by replacing it
+    switch(inside)
+print(kept, pooled, inside)
+"""
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MAP_PRIVATE"), reason="small-page blocks are mapped on their own on POSIX only")
+@pytest.mark.parametrize(("where", "expected"), [("start", "ndarray ndarray True"), ("late", "mmap mmap False")])
+def test_numpys_huge_page_advice_chosen_by_the_user_is_kept_by_every_allocation(where, expected):
+    """``NUMPY_MADVISE_HUGEPAGE`` as NumPy read it at import: the user's choice, kept alike by kept blocks,
+    the pool's buffers and small_pages_while; set after NumPy's import (which ignores it) it is no choice.
+    Oracle: what a 16 MiB block's memory belongs to (NumPy's own allocation: an ndarray; the small-page
+    mapping: an mmap), and NumPy's advice inside small_pages_while; without the variable, small pages."""
     env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
     said = [
-        subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True, check=True).stdout.split()
-        for e in (env | {"NUMPY_MADVISE_HUGEPAGE": "1"}, env)
+        subprocess.run(
+            [sys.executable, "-c", _ADVICE_PROBE, w], env=e, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for w, e in ((where, env | {"NUMPY_MADVISE_HUGEPAGE": "1"} if where == "start" else env), ("none", env))
     ]
-    assert said == [["NoneType"], ["mmap"]], said
+    assert said == [expected, "mmap mmap False"], said
 
 
 # A pool buffer the system cannot map: address space limited to what the process maps now plus 100 MiB,

@@ -646,7 +646,7 @@ def test_small_pages_finds_numpys_switch_on_numpy_1_and_2(monkeypatch, layout):
     numpy.core.multiarray's when there is no numpy._core (1.24): off inside, restored after."""
     import sys
 
-    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    monkeypatch.setattr(_memory, "_ADVICE_CHOSEN", False)  # the user chose no advice
     state = None
     if layout != "numpy2":
         monkeypatch.delattr(np, "_core", raising=False)
@@ -671,7 +671,7 @@ def test_small_pages_interrupted_on_entry_leaves_no_user_and_restores_the_advice
     """A KeyboardInterrupt as the lock is taken (nothing changed yet) or as it is released
     (advice off, the save counted): afterwards no save is counted and the advice is what it was."""
     module, state = _fake_multiarray()
-    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    monkeypatch.setattr(_memory, "_ADVICE_CHOSEN", False)  # the user chose no advice
     monkeypatch.setattr(_memory, "_madvise_switch", lambda: module._set_madvise_hugepage)
     lock = _memory._PAGES_LOCK
     calls = []
@@ -716,7 +716,7 @@ def test_save_allocates_its_blocks_in_small_pages_and_restores_the_advice(tmp_pa
         return block(*args, **kwargs)
 
     monkeypatch.setattr(_engine, "_mhw_block", recording)
-    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    monkeypatch.setattr(_memory, "_ADVICE_CHOSEN", False)  # the user chose no advice
     before = switch(True)
     try:
         with warnings.catch_warnings():
@@ -724,7 +724,7 @@ def test_save_allocates_its_blocks_in_small_pages_and_restores_the_advice(tmp_pa
             cases = [(None, True, False), (None, False, True), ("1", True, True)]  # environment, small_pages, seen
             for n, (environment, small, expected) in enumerate(cases):
                 if environment is not None:
-                    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", environment)
+                    monkeypatch.setattr(_memory, "_ADVICE_CHOSEN", True)  # NUMPY_MADVISE_HUGEPAGE at NumPy import
                 seen.clear()
                 with pytest.raises(RuntimeError, match="injected") if failing else contextlib.nullcontext():
                     mhw.save(
