@@ -404,7 +404,11 @@ def _define(ds: xr.Dataset, path: str, encoding: dict, unlimited: set) -> list[t
         # the caller's own: left alone if the close fails.  A narrow race is left: should the caller
         # close one of these on another thread during the write and netCDF-C's open reuse its number,
         # on a full disk that descriptor is kept and the failed file stays open in HDF5 (as before
-        # 189b9cd); a descriptor the caller opens on path meanwhile is pointed at /dev/null instead
+        # 189b9cd); a descriptor the caller opens on path meanwhile is pointed at /dev/null instead.
+        # Taken up front although used only if the close fails: afterwards the caller's descriptors could not
+        # be told from netCDF-C's, and a list of descriptor numbers alone would not do (a number freed by any
+        # thread meanwhile is the next open's).  It costs a listing of /proc/self/fd and a readlink per
+        # descriptor, small beside any save.
         before = descriptors_on(path)
         store = NetCDF4DataStore.open(path, mode="w", format="NETCDF4")
         root = store.ds  # the netCDF4.Dataset: store.close() forgets it even when closing fails
