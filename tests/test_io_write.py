@@ -209,3 +209,39 @@ def test_leaving_writing_without_commit_removes_the_temporary(tmp_path):
     assert target.tmp not in atomic._WRITING
     save(ds, tmp_path / "a.zarr")
     assert (xr.open_zarr(tmp_path / "a.zarr").v.values == ds.v.values).all()
+
+
+def test_a_staged_zarr_write_makes_the_files_of_xarrays_own_to_zarr(tmp_path):
+    """Target.write(staged=True) (encoded in a memory store, then written in one pass) leaves the
+    same files, byte for byte, as xarray's to_zarr writing the directory itself: metadata
+    (consolidated included), chunks, dates with NaT, NaN fill values, attributes."""
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((5, 6, 7))
+    values[1, 2, 3] = np.nan
+    dates = np.datetime64("2001-03-04") + rng.integers(0, 900, (5, 6, 7)).astype("timedelta64[D]")
+    dates[0, 0, 0] = dates[4, 5, 6] = np.datetime64("NaT")
+    ds = xr.Dataset(
+        {
+            "when": (("e", "y", "x"), dates, {"long_name": "a date"}),
+            "v": (("e", "y", "x"), values, {"units": "degC"}),
+            "c": (("e", "y", "x"), rng.integers(0, 5, (5, 6, 7)).astype(np.int8), {"flag_values": [1, 2]}),
+        },
+        coords={"y": np.linspace(-1, 1, 6), "x": np.arange(7.0)},
+        attrs={"title": "staged"},
+    )
+    encoding = {name: {"chunks": (5, 3, 7)} for name in ("when", "v", "c")}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        ds.to_zarr(tmp_path / "direct.zarr", mode="w", encoding=encoding, consolidated=True)
+    write._write_zarr_staged(ds, tmp_path / "staged.zarr", encoding)
+
+    def files(root):
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    direct, staged = files(tmp_path / "direct.zarr"), files(tmp_path / "staged.zarr")
+    assert sorted(staged) == sorted(direct) and len(direct) > 10
+    assert [name for name in direct if staged[name] != direct[name]] == []
+    with xr.open_zarr(tmp_path / "staged.zarr") as back:
+        xr.testing.assert_identical(back.load(), ds)
+    with pytest.raises(ValueError, match="in-memory Dataset"):
+        write._write_zarr_staged(ds.chunk(), tmp_path / "lazy.zarr", encoding)

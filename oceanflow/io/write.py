@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import threading
 import time
 import warnings
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
+from .._arrays import is_dask
 from .._client import active_client
 from .._memory import returning_freed_blocks
 from .._progress import compute as compute_with_progress
@@ -157,10 +159,17 @@ class Target:
         ds = _with_history(_encoded(obj), operation)
         self.ds, self.encoding = ds, _default_encoding(ds, self.kind, encoding or {})
 
-    def write(self, *, now: bool) -> Delayed | None:
-        """Write the prepared Dataset into :attr:`tmp` (``now=False``: return the Delayed that writes it)."""
+    def write(self, *, now: bool, staged: bool = False) -> Delayed | None:
+        """Write the prepared Dataset into :attr:`tmp` (``now=False``: return the Delayed that writes it).
+
+        ``staged`` (Zarr, ``now``, an in-memory Dataset): encoded in memory first, then
+        written in one pass (:func:`_write_zarr_staged`): for small stores of many variables.
+        """
         if self.ds is None:
             raise RuntimeError(f"nothing prepared to write to {self.path}; call prepare() first")
+        if staged and now and self.kind == "zarr":
+            _write_zarr_staged(self.ds, self.tmp, self.encoding)
+            return None
         return _write(
             self.ds, self.tmp, self.kind, self.encoding, now=now, compute_kwargs=self.compute_kwargs, **self.codec
         )
@@ -368,6 +377,31 @@ def _write(
                 tmp, mode="w", encoding=encoding, consolidated=True, chunkmanager_store_kwargs=compute_kwargs or None
             )
         return ds.to_zarr(tmp, mode="w", encoding=encoding, compute=False, consolidated=True)
+
+
+def _write_zarr_staged(ds: xr.Dataset, tmp: Path, encoding: dict) -> None:
+    """Write the in-memory ``ds`` as Zarr to ``tmp``: encoded by xarray's own ``to_zarr`` into a
+    memory store (the metadata and chunk bytes a direct write makes), then its files written
+    in one pass, the root metadata last (a store without it is incomplete), with no round trip
+    to zarr's event loop per file and chunk."""
+    from zarr.storage import MemoryStore
+
+    if any(is_dask(v.data) for v in ds.variables.values()):
+        raise ValueError("a staged Zarr write takes an in-memory Dataset; load it first or write it directly")
+    files: dict = {}
+    with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is not in its spec yet
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        ds.to_zarr(MemoryStore(files), mode="w", encoding=encoding, consolidated=True)
+    if tmp.exists():  # (as mode="w")
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    made = {tmp}
+    for key in sorted(files, key=lambda k: k == "zarr.json"):  # the root's metadata last
+        path = tmp / key
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        path.write_bytes(files[key].to_bytes())
 
 
 def _finish(_written, target: Target) -> Path:

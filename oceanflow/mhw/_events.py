@@ -70,11 +70,14 @@ def _events_dataset(detected):
     return _events_table(columns, detected), found
 
 
-def _events_table(columns, detected):
-    """The event Dataset from its columns (DataArrays ``(event, *space)``, rows
-    :data:`~oceanflow.kernels.mhw.EVENT_ROWS`): names, units, times."""
+def _events_table(columns, detected, coords=None):
+    """The event Dataset from its columns (DataArrays or Variables ``(event, *space)``,
+    rows :data:`~oceanflow.kernels.mhw.EVENT_ROWS`): names, units, times.  ``coords``
+    (default: the first column's) are the spatial coordinates of every column, given
+    once: the columns meet as Variables, with no alignment of each."""
     units = detected["intensity"].attrs.get("units", "")
     time = detected["time"]
+    coords = getattr(columns[0], "coords", {}) if coords is None else coords
     out = {}
     for name, var in zip(kernels.EVENT_ROWS, columns, strict=True):
         attrs = {"long_name": name.replace("_", " ")}
@@ -89,7 +92,8 @@ def _events_table(columns, detected):
         elif name.startswith("index"):
             attrs["units"] = "1"
             attrs["long_name"] = f"{name.replace('_', ' ')} (time step)"
-        out[name] = var.assign_attrs(attrs)
+        var = getattr(var, "variable", var)
+        out[name] = xr.Variable(var.dims, var.data, {**var.attrs, **attrs})
         if name.startswith("index"):
             out[name.replace("index", "time")] = _times_at(out[name], time)
     out["category"].attrs.update(
@@ -98,21 +102,27 @@ def _events_table(columns, detected):
         flag_meanings=" ".join(CATEGORY_NAMES[1:]),
     )
     order = ["time_start", "time_end", "time_peak"] + [n for n in kernels.EVENT_ROWS]
-    return xr.Dataset({n: out[n] for n in order}, attrs=dict(detected.attrs))
+    return xr.Dataset({n: out[n] for n in order}, coords=coords, attrs=dict(detected.attrs))
 
 
 def _times_at(index, time):
+    """The dates of the steps ``index`` (a Variable of float step numbers, NaN: none), as a Variable."""
     values = time.values
+    name = index.attrs["long_name"].replace("index", "time").replace(" (time step)", "")
     if values.dtype.kind == "M":
         axes = tuple(range(index.ndim))
         data = map_blocks(_lookup_times, axes, index.data, axes, dtype=values.dtype, name="mhw-times", values=values)
-        name = index.attrs.get("long_name", "").replace("index", "time").replace(" (time step)", "")
-        return xr.DataArray(data, dims=index.dims, coords=index.coords, attrs={"long_name": name})
+        return xr.Variable(index.dims, data, {"long_name": name})
     first = values[0]
-    return index.assign_attrs(
-        long_name=index.attrs["long_name"].replace("index", "time").replace(" (time step)", ""),
-        units="day",
-        comment=f"days since {first} in the {time.dt.calendar} calendar (NumPy has no missing cftime date)",
+    return xr.Variable(
+        index.dims,
+        index.data,
+        {
+            **index.attrs,
+            "long_name": name,
+            "units": "day",
+            "comment": f"days since {first} in the {time.dt.calendar} calendar (NumPy has no missing cftime date)",
+        },
     )
 
 

@@ -160,13 +160,14 @@ def _write_events(output, tables, table, found, detection, operation):
     slots = _slots(tables)
     pixels = math.prod(table.shape[1:])
     if rows * 8 * slots * pixels <= _table_limit():
-        padded = _events_table(_padded_tables(tables, table, slots), found)
+        columns, coords = _padded_tables(tables, table, slots)
+        padded = _events_table(columns, found, coords)
         encoding = None
         if output.path.suffix == ".zarr":  # as the regions' writes below: every event in one chunk, the blocks
             block = tuple(max(c) for c in table.chunks[1:]) if table.chunks else table.shape[1:]
             encoding = {name: {"chunks": (max(slots, 1), *block)} for name in padded.data_vars}
         output.prepare(padded, operation=operation, encoding=encoding)
-        output.write(now=True)
+        output.write(now=True, staged=True)  # in memory, 26 variables: encoded first, written in one pass
         return
     if output.path.suffix == ".zarr" and is_dask(table.data):  # (a write per block: slower, bounded)
         _write_events_by_region(output, tables, table, found, slots, operation)
@@ -241,9 +242,10 @@ def _encoding(found, path):
 def _padded_tables(blocks, table, found):
     """The blocks' event tables (``(rows * slots, *block)``, each with its own
     slots: its largest event number, at least 1) as one column per row:
-    DataArrays ``(event, *space)`` of ``found`` slots (the largest number of
-    events of a pixel), NaN beyond a pixel's events, in memory.  ``blocks``
-    is emptied as they are copied (each freed once in place)."""
+    Variables ``(event, *space)`` of ``found`` slots (the largest number of
+    events of a pixel), NaN beyond a pixel's events, in memory, and the
+    spatial coordinates of ``table``.  ``blocks`` is emptied as they are
+    copied (each freed once in place)."""
     rows = len(kernels.EVENT_ROWS)
     space = table.dims[1:]
     chunks = table.chunks[1:] if table.chunks else tuple((n,) for n in table.shape[1:])
@@ -261,4 +263,4 @@ def _padded_tables(blocks, table, found):
     coords = {k: v for k, v in table.coords.items() if set(v.dims) <= set(space)}
     # in memory, not rechunked to the blocks (hashing every column, a store task per block and
     # column): written in one call per variable, Zarr's storage chunks given by _write_events
-    return [xr.DataArray(data[r], dims=("event", *space), coords=coords) for r in range(rows)]
+    return [xr.Variable(("event", *space), data[r]) for r in range(rows)], coords
