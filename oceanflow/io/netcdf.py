@@ -67,7 +67,8 @@ import xarray as xr
 from ..kernels.deflate import huffman_block, huffman_bound, sampled_statistics
 from ..kernels.shuffle import byte_shuffle
 from .atomic import descriptors_on, descriptors_to_null
-from .uncached import ChunkFile, aligned_empty, direct_writes_switched_on, open_chunk_file
+from .uncached import ChunkFile, direct_writes_switched_on, open_chunk_file
+from .uncached import scratch as _scratch
 
 __all__ = [
     "CHUNK_BYTES",
@@ -783,15 +784,6 @@ def _sample_shrinks(flat: np.ndarray, spans: list[tuple[int, int]], plane: int) 
 
 
 _WORDS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
-_SCRATCH = threading.local()
-
-
-def _scratch(name: str, nbytes: int) -> np.ndarray:
-    """This thread's reusable buffer ``name`` (bytes): no fresh pages, no allocator churn per chunk."""
-    buf = _SCRATCH.__dict__.get(name)
-    if buf is None or buf.nbytes < nbytes:  # page-aligned: written with O_DIRECT without a copy (.uncached)
-        buf = _SCRATCH.__dict__[name] = aligned_empty(nbytes)
-    return buf[:nbytes]
 
 
 def _contiguous(chunk: np.ndarray, reuse: bool = False) -> np.ndarray:

@@ -58,6 +58,7 @@ __all__ = [
     "direct_writes_switched_on",
     "file_system_type",
     "open_chunk_file",
+    "scratch",
 ]
 
 #: This system's memory page (at least 4 KiB): alignment of buffers and least unit of ``O_DIRECT`` writes.
@@ -278,15 +279,28 @@ def _address(view: memoryview) -> int:
     return int(np.frombuffer(view, np.uint8).ctypes.data) if view.nbytes else 0
 
 
-_ALIGNED = threading.local()
+_SCRATCH = threading.local()
+
+
+def scratch(name: str, nbytes: int) -> np.ndarray:
+    """This thread's reusable buffer ``name`` of ``nbytes`` bytes, on a :data:`PAGE` boundary (written with
+    ``O_DIRECT`` without a copy), valid until the thread's next call for ``name``: no fresh pages, no
+    allocator churn per chunk.
+
+    Example
+    -------
+    >>> scratch("example", 10).ctypes.data % PAGE
+    0
+    """
+    buf = _SCRATCH.__dict__.get(name)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _SCRATCH.__dict__[name] = aligned_empty(nbytes)
+    return buf[:nbytes]
 
 
 def _aligned_copy(view: memoryview) -> memoryview:
     """``view`` copied into this thread's page-aligned scratch buffer (valid until its next call)."""
-    buffer = getattr(_ALIGNED, "buffer", None)
-    if buffer is None or buffer.nbytes < view.nbytes:
-        buffer = _ALIGNED.buffer = aligned_empty(view.nbytes)
-    out = buffer[: view.nbytes]
+    out = scratch("aligned copy", view.nbytes)
     out[...] = np.frombuffer(view, np.uint8)
     return out.data
 
