@@ -147,6 +147,53 @@ def test_a_writer_in_flight_at_close_finishes_in_its_own_file_and_never_in_one_o
     assert path.read_bytes() == bytes(expected)
 
 
+def _descriptors_open_on(path):
+    """This process's descriptors on ``path``, read from /proc/self/fd (Linux)."""
+    where = os.path.realpath(path)
+    return [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == where]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists descriptors through /proc/self/fd")
+def test_close_interrupted_while_a_write_is_in_flight_refuses_later_writes_and_closes_after_the_write(
+    tmp_path, monkeypatch
+):
+    """A Ctrl-C in close()'s wait for a write in flight leaked the descriptors: now the write closes them as it
+    ends (not before: their numbers would be the next file's), and later writes are refused meanwhile."""
+    path = tmp_path / "f"
+    path.write_bytes(b"\0" * (8 * 4096))
+    file = uncached.open_chunk_file(path) or uncached.ChunkFile(str(path), None)
+    entered, release = threading.Event(), threading.Event()
+    real = uncached._pwrite_all
+
+    def held_pwrite_all(fd, view, offset):
+        if not entered.is_set():
+            entered.set()
+            assert release.wait(10)
+        real(fd, view, offset)
+
+    def interrupted(timeout=None):
+        raise KeyboardInterrupt  # Ctrl-C as close() waits
+
+    monkeypatch.setattr(uncached, "_pwrite_all", held_pwrite_all)
+    payload = np.full(3 * 4096, 7, np.uint8)
+    writer = threading.Thread(target=file.write_at, args=(payload, 100))
+    writer.start()
+    assert entered.wait(10)
+    monkeypatch.setattr(file._state, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        file.close()
+    with pytest.raises(ValueError, match="closed ChunkFile"):
+        file.write_at(payload, 0)
+    assert _descriptors_open_on(path)  # the write in flight still holds them
+    release.set()
+    writer.join(10)
+    assert not writer.is_alive()
+    assert _descriptors_open_on(path) == []
+    expected = bytearray(8 * 4096)
+    expected[100 : 100 + payload.nbytes] = payload.tobytes()
+    assert path.read_bytes() == bytes(expected)
+
+
 def test_a_writer_after_close_is_refused_and_never_writes_into_a_file_opened_later(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"\0" * (8 * 4096))

@@ -151,6 +151,7 @@ class ChunkFile:
         self._state = threading.Condition()
         self._writing = 0
         self._closed = False
+        self._left_to_writers = False  # close() was interrupted while writes were in flight
 
     def h5py_options(self) -> dict[str, Any]:
         """Keyword arguments of ``h5py.File`` that align large allocations to pages."""
@@ -205,14 +206,27 @@ class ChunkFile:
         pass
 
     def close(self) -> None:
-        """Refuse later :meth:`write_at` calls, wait for those in flight, then close the descriptors."""
+        """Refuse later :meth:`write_at` calls, wait for those in flight, then close the descriptors.
+
+        Interrupted while it waits (``KeyboardInterrupt``), it still refuses later writes, and the last
+        write in flight closes the descriptors as it ends: never before, as their numbers would then be
+        the next file's opened in this process.
+        """
         with self._state:
             self._closed = True
-            while self._writing:
-                self._state.wait()
-            owned, self._owned, self.fd, self.direct = self._owned, [], -1, None
+            try:
+                while self._writing:
+                    self._state.wait()
+            finally:
+                self._left_to_writers = self._writing > 0  # interrupted: the last write in flight closes them
+                owned = [] if self._left_to_writers else self._release()
         for fd in owned:
             os.close(fd)
+
+    def _release(self) -> list[int]:
+        """With ``_state`` held, closed and no write in flight: the descriptors to close (once)."""
+        owned, self._owned, self.fd, self.direct = self._owned, [], -1, None
+        return owned
 
     # ---------------------------------------------- storage chunks
 
@@ -246,6 +260,9 @@ class ChunkFile:
             with self._state:
                 self._writing -= 1
                 self._state.notify_all()
+                owned = self._release() if self._left_to_writers and not self._writing else []
+            for closing in owned:
+                os.close(closing)
 
     def _write_at(self, fd: int, direct: int | None, view: memoryview, offset: int) -> None:
         unit = self.unit
