@@ -558,7 +558,7 @@ def _write_region(
     starting at ``starts``; compress them on this thread, write them a batch at a time; the bytes stored."""
     if target.chunks is None:
         data = np.asarray(pieces[0], dtype=target.dtype)
-        with _dataset(target) as dataset:
+        with _dataset(target) as (dataset, _file):
             dataset[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))] = data
         return np.array([data.nbytes], np.int64)
     # In the process that holds the file open, each chunk is written as soon as it is compressed (the lock is
@@ -587,9 +587,8 @@ def _write_chunks(batch: list, target: _Target) -> None:
     written after it, past the page cache."""
     if not batch:
         return
-    file = _chunk_file(target.path)
     placed = []
-    with _dataset(target) as dataset:
+    with _dataset(target) as (dataset, file):
         for corner, payload in batch:
             if file is None:
                 dataset.id.write_direct_chunk(corner, payload, 0)
@@ -831,12 +830,6 @@ def _open_for_tasks(path: str) -> Iterator[None]:
                 file.close()
 
 
-def _chunk_file(path: str) -> ChunkFile | None:
-    """The :class:`~oceanflow.io.uncached.ChunkFile` through which this process holds ``path``, or None."""
-    held = _OPEN.get(path)
-    return held[4] if held is not None and held[0] == os.getpid() else None
-
-
 def _held_here(path: str) -> bool:
     """Whether this process holds ``path`` open for its threads (:func:`_open_for_tasks`)."""
     held = _OPEN.get(path)
@@ -844,8 +837,9 @@ def _held_here(path: str) -> bool:
 
 
 @contextlib.contextmanager
-def _dataset(target: _Target) -> Iterator[Any]:
-    """The HDF5 dataset, for one writer at a time.
+def _dataset(target: _Target) -> Iterator[tuple[Any, ChunkFile | None]]:
+    """The HDF5 dataset, for one writer at a time, and the :class:`~oceanflow.io.uncached.ChunkFile` through
+    which this process holds its file (None: HDF5 writes the chunks itself).
 
     In the process that runs ``save`` on threads: the open file, under a thread
     lock.  On a distributed worker (or a delayed write computed later): the
@@ -854,17 +848,17 @@ def _dataset(target: _Target) -> Iterator[Any]:
     """
     held = _OPEN.get(target.path)
     if held is not None and held[0] == os.getpid():
-        _pid, h5, lock, datasets, _file = held
+        _pid, h5, lock, datasets, file = held
         with lock:
             dataset = datasets.get(target.name)
             if dataset is None:  # looked up once: h5py takes 0.4 ms per lookup, once per chunk written
                 dataset = datasets[target.name] = h5[target.name]
-            yield dataset
+            yield dataset, file
         return
     import h5py
 
     with _lock_for(target.path), h5py.File(target.path, "r+") as h5:
-        yield h5[target.name]
+        yield h5[target.name], None
 
 
 def _lock_for(path: str) -> Any:
