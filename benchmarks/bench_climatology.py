@@ -21,7 +21,11 @@ peak RSS is that case's own):
   (shuffle too), the same anomalies written by
   xarray's ``to_netcdf`` with the same encoding, ``cdo ymonsub`` and
   ``cdo -z zip_1 ymonsub`` (CDO's compressed output); the ``MB out`` column
-  gives the output size.
+  gives the output size.  Each oceanflow case writes large chunks with
+  ``O_DIRECT`` (``OCEANFLOW_NETCDF_DIRECT=1``, set in its own process; where the
+  output's file system takes it), and its ``*-cached`` twin the same through the
+  page cache (``OCEANFLOW_NETCDF_DIRECT=0``), its ratio to the first the
+  switch's effect.
 
 Each line gives the median wall time of ``--repeat`` runs (the cases take
 turns, so a slow spell of a shared machine hits them alike), the ratio to its
@@ -83,6 +87,8 @@ CASES = {
     "month/cdo-zip1": ("month/nc-oceanflow-zip1", "cdo"),
     "anomaly/nc-oceanflow": ("anomaly/cdo", None),
     "anomaly/nc-oceanflow-zip1": ("anomaly/nc-oceanflow", None),
+    "anomaly/nc-oceanflow-cached": ("anomaly/nc-oceanflow", None),
+    "anomaly/nc-oceanflow-zip1-cached": ("anomaly/nc-oceanflow-zip1", None),
     "anomaly/nc-oceanflow-zip4": ("anomaly/nc-oceanflow", None),
     "anomaly/nc-oceanflow-zstd3": ("anomaly/nc-oceanflow", None),
     "anomaly/nc-xarray-zip1": ("anomaly/nc-oceanflow-zip1", None),
@@ -218,13 +224,16 @@ def _children_cpu():
 
 
 def _run_netcdf_output(kind, tool, nc_path, out):
-    """NetCDF in, NetCDF out: ``oceanflow.save`` (uncompressed, ``-zipN``: deflate level N, ``-zstdN``),
-    or xarray's ``to_netcdf`` with deflate level 1; after a warm-up on a 2x2 corner."""
+    """NetCDF in, NetCDF out: ``oceanflow.save`` (uncompressed, ``-zipN``: deflate level N, ``-zstdN``;
+    ``-cached``: ``OCEANFLOW_NETCDF_DIRECT=0``, else 1), or xarray's ``to_netcdf`` with deflate level 1;
+    after a warm-up on a 2x2 corner."""
     import warnings
 
     import oceanflow
 
     warnings.filterwarnings("ignore", message="zstd-compressed NetCDF")
+    os.environ["OCEANFLOW_NETCDF_DIRECT"] = "0" if tool.endswith("-cached") else "1"  # this process only
+    tool = tool.removesuffix("-cached")
     target = os.path.join(out, "result.nc")
     ds = oceanflow.open_dataset(nc_path)
     codec = tool.split("-")[2] if tool.count("-") == 2 else "none"

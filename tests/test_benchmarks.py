@@ -74,6 +74,22 @@ def test_climatology_benchmark_gives_cpu_seconds_of_netcdf_output(tmp_path):
         assert 0 <= cpu <= (os.cpu_count() or 1) * seconds + 0.05, row
 
 
+def test_climatology_benchmark_measures_the_netcdf_direct_switch_in_each_case_process(tmp_path, monkeypatch):
+    """Each NetCDF case sets OCEANFLOW_NETCDF_DIRECT itself: the parent's value (here one every save refuses)
+    reaches none of them, and the page-cache twin's ratio is to the O_DIRECT case."""
+    monkeypatch.setenv("OCEANFLOW_NETCDF_DIRECT", "not-a-value")
+    cases = "anomaly/nc-oceanflow,anomaly/nc-oceanflow-cached,anomaly/nc-oceanflow-zip1-cached"
+    _, lines = run_script("bench_climatology", tmp_path, "--cases", cases)
+    for case, floor in (
+        ("anomaly/nc-oceanflow-cached", "anomaly/nc-oceanflow"),
+        ("anomaly/nc-oceanflow-zip1-cached", "anomaly/nc-oceanflow-zip1"),
+    ):
+        row = lines[case]
+        assert row[3] == floor and float(row[2]) == pytest.approx(
+            float(row[1]) / float(lines[floor][1]), rel=0.05, abs=0.01
+        )
+
+
 def test_chunk_benchmark_runs(tmp_path):
     printed, _ = run_script("bench_chunks", tmp_path)
     assert "oceanflow.suggest_chunks" in printed and "oceanflow.open_dataset + oceanflow.save" in printed
