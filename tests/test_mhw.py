@@ -255,6 +255,24 @@ def test_dask_input_split_in_space_with_an_in_memory_clim_equals_numpy(chunks):
     xr.testing.assert_identical(eager, lazy)
 
 
+@pytest.mark.parametrize("with_clim", [False, True])
+def test_a_time_chunked_input_whole_in_space_is_split_into_blocks_without_rechunk_tasks(with_clim):
+    """Time-sliced storage (each chunk the whole grid) split into spatial blocks, one per thread:
+    each block's task joins its own piece of every time chunk (no split and merge task per
+    piece), and its pixels meet their own thresholds; equal to the in-memory detection."""
+    sst = red_sst(seed=2, dtype="float32", shape=(7, 5))
+    sst[:, 4, 0] = np.nan  # land
+    with warnings.catch_warnings(), dask.config.set(num_workers=3):
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        clim = mhw.thresholds(sst) if with_clim else None
+        eager = mhw.detect(sst, clim)
+        lazy = mhw.detect(sst.chunk({"time": 97}), clim)
+        layers = list(lazy.intensity.data.__dask_graph__().layers)
+        assert len(lazy.intensity.chunks[1]) == 3 and len(lazy.intensity.chunks[0]) == 1
+        assert [name for name in layers if "rechunk" in name] == [] and any("mhw-series" in n for n in layers)
+        xr.testing.assert_identical(eager, lazy.compute())
+
+
 @pytest.mark.parametrize("cold", [False, True])
 def test_save_writes_what_detect_events_and_summary_return_from_one_task_per_block(tmp_path, monkeypatch, cold):
     """mhw.save: the summary and the event table come from the detection's own tasks

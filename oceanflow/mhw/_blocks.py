@@ -88,8 +88,58 @@ def _time_whole(data):
         chunks[widest] = max(1, math.ceil(data.sizes[widest] / parts))
     wanted = {d: chunks[d] for d in space if data.chunksizes[d] != _even(data.sizes[d], chunks[d])}
     logger.info("mhw: time whole in each task, spatial chunks %s", {d: chunks[d] for d in space})
-    return data.chunk(wanted) if wanted else data
+    if not wanted:
+        return data
+    blocks = {d: _even(data.sizes[d], chunks[d]) if d in wanted else data.chunksizes[d] for d in space}
+    if all(_within(data.chunksizes[d], blocks[d]) for d in space):
+        return data.copy(data=_joined(data.data, [blocks[d] for d in space]))
+    return data.chunk(wanted)
 
 
 def _even(size, chunk):
     return (chunk,) * (size // chunk) + ((size % chunk,) if size % chunk else ())
+
+
+def _within(stored, blocks):
+    """Whether every block of ``blocks`` (chunk sizes along one axis) lies within one chunk of ``stored``."""
+    ends = set(np.cumsum(stored).tolist())
+    return ends <= set(np.cumsum(blocks).tolist())
+
+
+def _joined(array, blocks):
+    """The dask ``array`` ``(time, *space)`` with its time axis whole and ``blocks`` (chunk sizes per
+    spatial axis, each block within one of its chunks): one task per block joins the block's piece
+    of every time chunk, where ``array.rechunk`` makes a split and a merge task per piece."""
+    import itertools
+
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"mhw-series-{tokenize(array, blocks)}"
+    keys = array.__dask_keys__()
+    starts = [np.cumsum((0,) + tuple(c)) for c in array.chunks[1:]]  # each stored chunk's first index
+    graph: dict = {}
+    for index in itertools.product(*(range(len(b)) for b in blocks)):
+        where, slices = [], []
+        for axis, k in enumerate(index):
+            lo = sum(blocks[axis][:k])
+            chunk = int(np.searchsorted(starts[axis], lo, side="right")) - 1
+            first = lo - int(starts[axis][chunk])
+            where.append(chunk)
+            slices.append(slice(first, first + blocks[axis][k]))
+        pieces = [_key(keys[t], where) for t in range(len(array.chunks[0]))]
+        graph[(name, 0) + index] = (_join_pieces, pieces, tuple(slices))
+    layer = HighLevelGraph.from_collections(name, graph, dependencies=[array])
+    return da.Array(layer, name, chunks=((array.shape[0],), *blocks), dtype=array.dtype, meta=array._meta)
+
+
+def _key(keys, where):
+    for k in where:
+        keys = keys[k]
+    return keys
+
+
+def _join_pieces(pieces, slices):
+    """One block's series: its ``slices`` of each time chunk in ``pieces``, joined along time."""
+    return np.concatenate([piece[(slice(None),) + slices] for piece in pieces])
