@@ -295,7 +295,7 @@ def main(argv=None):
         f"median of {args.repeat}"
     )
     print(
-        f"{'case':26s} {'seconds':>8s} {'ratio':>6s} {'floor':>26s} {'tasks':>8s} {'peak RSS MiB':>13s} {'MB out':>7s}"
+        f"{'case':32s} {'seconds':>8s} {'ratio':>6s} {'floor':>26s} {'tasks':>8s} {'peak RSS MiB':>13s} {'MB out':>7s}"
         f" {'CPU s':>6s}"
     )
     runs = run_interleaved(CASES, order, args.repeat, lambda case: _child(args, case))
@@ -304,7 +304,7 @@ def main(argv=None):
         size = case_runs[0].get("mb_out")
         cpu = [r["cpu"] for r in case_runs if r.get("cpu") is not None]
         print(
-            f"{case:26s} {seconds:8.3f} {ratio:>6s} {floor or '':>26s} {case_runs[0]['tasks']:8d} "
+            f"{case:32s} {seconds:8.3f} {ratio:>6s} {floor or '':>26s} {case_runs[0]['tasks']:8d} "
             f"{max(r['rss_mib'] for r in case_runs):13.0f} {'' if size is None else f'{size:7.0f}'}"
             f"{'' if not cpu else f' {statistics.median(cpu):6.2f}'}"
         )
