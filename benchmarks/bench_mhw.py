@@ -205,8 +205,8 @@ def _timed(case, ds, out):
             computed.extend(others)
             return compute(self, *targets, others=others)
 
-        def kept_write(self, *, now):  # a write's Delayed, or (written directly) its Dataset's tasks
-            written = prepared_write(self, now=now)
+        def kept_write(self, *, now, **options):  # a write's Delayed, or (written directly) its Dataset's tasks
+            written = prepared_write(self, now=now, **options)
             computed.extend([self.ds if now else written])
             return written
 
