@@ -194,6 +194,57 @@ def test_close_interrupted_while_a_write_is_in_flight_refuses_later_writes_and_c
     assert path.read_bytes() == bytes(expected)
 
 
+def test_writes_handed_to_the_writer_threads_are_all_in_the_file_when_close_returns(tmp_path, monkeypatch):
+    path = tmp_path / "f"
+    path.write_bytes(b"\0" * (64 * 4096))
+    file = uncached.open_chunk_file(path) or uncached.ChunkFile(str(path), None)
+    release = threading.Event()
+    real = uncached._pwrite_all
+
+    def slow_pwrite_all(fd, view, offset):  # the device is slow: close() comes while writes are still queued
+        assert release.wait(10)
+        real(fd, view, offset)
+
+    monkeypatch.setattr(uncached, "_pwrite_all", slow_pwrite_all)
+    rng = np.random.default_rng(4)
+    payloads = [rng.integers(0, 256, 3 * 4096 + 5, dtype=np.uint8) for _ in range(5)]
+    futures = [file.write_at_later(payload, 4 * 4096 * i) for i, payload in enumerate(payloads)]
+    closer = threading.Thread(target=file.close)
+    closer.start()
+    closer.join(0.2)
+    assert closer.is_alive()  # waits for the queued writes
+    with pytest.raises(ValueError, match="closing ChunkFile"):
+        file.write_at_later(payloads[0], 0)
+    release.set()
+    closer.join(10)
+    assert not closer.is_alive()
+    assert all(future.done() and future.exception() is None for future in futures)
+    expected = bytearray(64 * 4096)
+    for i, payload in enumerate(payloads):
+        expected[4 * 4096 * i : 4 * 4096 * i + payload.size] = payload.tobytes()
+    assert path.read_bytes() == bytes(expected)
+
+
+def test_a_chunk_write_failing_on_a_writer_thread_fails_the_save_and_leaves_no_output(tmp_path, monkeypatch):
+    probe = tmp_path / "probe"
+    probe.touch()
+    _chunk_file_or_skip(probe).close()
+    calls = []
+
+    def full_disk(self, payload, offset):
+        calls.append(threading.current_thread().name)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(uncached.ChunkFile, "write_at", full_disk)
+    sst = np.random.default_rng(5).normal(15, 3, size=(64, 90, 180)).astype("f4")
+    ds = xr.Dataset({"sst": (("time", "lat", "lon"), sst)}).chunk({"time": 32})
+    path = tmp_path / "f.nc"
+    with pytest.raises(OSError, match="(?i)no space left"):
+        save(ds, path, progress=False)
+    assert calls and all(name.startswith("oceanflow-chunk-writer") for name in calls)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["probe"]
+
+
 def test_a_writer_after_close_is_refused_and_never_writes_into_a_file_opened_later(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"\0" * (8 * 4096))

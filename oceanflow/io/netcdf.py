@@ -58,6 +58,7 @@ import threading
 import warnings
 import zlib
 from collections.abc import Hashable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,7 @@ import xarray as xr
 from ..kernels.deflate import huffman_block, huffman_bound, sampled_statistics
 from ..kernels.shuffle import byte_shuffle
 from .atomic import descriptors_on, descriptors_to_null
-from .uncached import ChunkFile, direct_writes_switched_on, open_chunk_file
+from .uncached import ChunkFile, direct_writes_switched_on, open_chunk_file, switch_scratch
 from .uncached import scratch as _scratch
 
 __all__ = [
@@ -562,31 +563,48 @@ def _write_region(
             dataset[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))] = data
         return np.array([data.nbytes], np.int64)
     # In the process that holds the file open, each chunk is written as soon as it is compressed (the lock is
-    # cheap) from this thread's scratch buffers; elsewhere (a cluster's worker opens the file per write) a batch
-    # of WRITE_BATCH_BYTES at a time, compressed chunks kept.
+    # cheap) from this thread's scratch buffers, by the file's writer threads while this one compresses the next
+    # chunk into the other set of buffers; elsewhere (a cluster's worker opens the file per write) a batch of
+    # WRITE_BATCH_BYTES at a time, compressed chunks kept.
     local = _held_here(target.path)
     reuse = local or target.codec.name != "none"
     stored, batch, held = 0, [], 0
-    for corner in itertools.product(*(range(a, b, c) for a, b, c in zip(lo, hi, target.chunks, strict=True))):
-        payload = target.codec.compress(_chunk_at(corner, pieces, starts, target, reuse), reuse=reuse)
-        if reuse and not local:  # in this thread's scratch buffer, which the next chunk overwrites: kept
-            payload = bytes(payload)
-        size = payload.nbytes if isinstance(payload, np.ndarray) else len(payload)
-        batch.append((corner, payload))
-        held += size
-        if local or held >= WRITE_BATCH_BYTES:
-            _write_chunks(batch, target)
-            stored, batch, held = stored + held, [], 0
-    _write_chunks(batch, target)
+    writing: list[Future] = []  # writes in flight, from the set of scratch buffers not being filled
+    try:
+        for corner in itertools.product(*(range(a, b, c) for a, b, c in zip(lo, hi, target.chunks, strict=True))):
+            payload = target.codec.compress(_chunk_at(corner, pieces, starts, target, reuse), reuse=reuse)
+            if reuse and not local:  # in this thread's scratch buffer, which the next chunk overwrites: kept
+                payload = bytes(payload)
+            size = payload.nbytes if isinstance(payload, np.ndarray) else len(payload)
+            batch.append((corner, payload))
+            held += size
+            if local or held >= WRITE_BATCH_BYTES:
+                writing, earlier = _write_chunks(batch, target), writing
+                _finish(earlier)  # the chunk before's buffers, into which the next chunk is compressed
+                switch_scratch()
+                stored, batch, held = stored + held, [], 0
+        writing += _write_chunks(batch, target)
+    except BaseException:
+        _finish(writing, raising=False)  # no scratch buffer is refilled, and the file not closed, under a write
+        raise
+    _finish(writing)
     return np.array([stored + held], np.int64)
 
 
-def _write_chunks(batch: list, target: _Target) -> None:
+def _finish(writes: list[Future], raising: bool = True) -> None:
+    """Wait for all of ``writes``; then (``raising``) raise the first error one of them raised."""
+    errors = [error for error in (write.exception() for write in writes) if error is not None]
+    if errors and raising:
+        raise errors[0]
+
+
+def _write_chunks(batch: list, target: _Target) -> list[Future]:
     """Write ``batch`` ((corner, stored bytes) pairs); where this process holds the file through a
     :class:`~oceanflow.io.uncached.ChunkFile`, HDF5 only places the chunks under the lock and their bytes are
-    written after it, past the page cache."""
+    written after it, past the page cache, by the file's writer threads: the futures of those writes (the
+    stored bytes must stay unchanged until they are done)."""
     if not batch:
-        return
+        return []
     placed = []
     with _dataset(target) as (dataset, file):
         for corner, payload in batch:
@@ -594,9 +612,9 @@ def _write_chunks(batch: list, target: _Target) -> None:
                 dataset.id.write_direct_chunk(corner, payload, 0)
             else:
                 placed.append((file.place(dataset, corner, payload), payload))
-    for offset, payload in placed:
-        if offset is not None and file is not None:
-            file.write_at(payload, offset)
+    if file is None:
+        return []
+    return [file.write_at_later(payload, offset) for offset, payload in placed if offset is not None]
 
 
 def _chunk_at(corner: tuple[int, ...], pieces: list, starts: list, target: _Target, reuse: bool) -> np.ndarray:

@@ -12,10 +12,13 @@ How: HDF5 (h5py's file-object driver) opens the file through a
 to an ordinary descriptor.  A storage chunk given to :meth:`ChunkFile.place`
 is allocated and indexed by HDF5, which then hands its bytes to
 :meth:`ChunkFile.write` to be written: those are not written there but
-returned as the chunk's offset, and the task writes them itself with
+returned as the chunk's offset, and the task writes them with
 :meth:`ChunkFile.write_at` once it has left the file's lock (so tasks write
-in parallel): the whole units inside the chunk with ``O_DIRECT``, the partial
-units at its ends through the ordinary descriptor.  Each page of the
+in parallel), or hands them to the file's writer threads with
+:meth:`ChunkFile.write_at_later` and compresses its next chunk meanwhile (an
+``O_DIRECT`` write waits for the device): the whole units inside the chunk
+with ``O_DIRECT``, the partial units at its ends through the ordinary
+descriptor.  Each page of the
 file is thus written through one descriptor only.  HDF5 aligns allocations of
 :data:`ALIGN_THRESHOLD` bytes or more (and of 16 units or more) to the file's unit
 (``H5Pset_alignment``), so a large chunk starts on a unit.  The unit (:attr:`ChunkFile.unit`) is the
@@ -43,6 +46,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -53,12 +57,14 @@ __all__ = [
     "ALIGN_THRESHOLD",
     "LOCAL_FILE_SYSTEMS",
     "PAGE",
+    "WRITERS",
     "ChunkFile",
     "aligned_empty",
     "direct_writes_switched_on",
     "file_system_type",
     "open_chunk_file",
     "scratch",
+    "switch_scratch",
 ]
 
 #: This system's memory page (at least 4 KiB): alignment of buffers and least unit of ``O_DIRECT`` writes.
@@ -71,6 +77,8 @@ _SWITCH = "OCEANFLOW_NETCDF_DIRECT"
 #: Not btrfs: since Linux 6.14 it writes ``O_DIRECT`` data of checksummed files (its default) through the page
 #: cache anyway.
 LOCAL_FILE_SYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs"})
+#: Threads of a :class:`ChunkFile` that write chunks handed to :meth:`ChunkFile.write_at_later`.
+WRITERS = 2
 
 
 def direct_writes_switched_on() -> bool:
@@ -152,6 +160,8 @@ class ChunkFile:
         self._writing = 0
         self._closed = False
         self._left_to_writers = False  # close() was interrupted while writes were in flight
+        self._closing = False  # close() began: no more write_at_later()
+        self._writers: ThreadPoolExecutor | None = None  # started by the first write_at_later()
 
     def h5py_options(self) -> dict[str, Any]:
         """Keyword arguments of ``h5py.File`` that align large allocations to pages."""
@@ -206,12 +216,23 @@ class ChunkFile:
         pass
 
     def close(self) -> None:
-        """Refuse later :meth:`write_at` calls, wait for those in flight, then close the descriptors.
+        """Finish the writes handed to :meth:`write_at_later`, refuse later :meth:`write_at` calls, wait for those
+        in flight, then close the descriptors.
 
-        Interrupted while it waits (``KeyboardInterrupt``), it still refuses later writes, and the last
-        write in flight closes the descriptors as it ends: never before, as their numbers would then be
-        the next file's opened in this process.
+        Interrupted while it waits (``KeyboardInterrupt``), it still refuses later writes (those handed over
+        and not yet begun fail), and the last write in flight closes the descriptors as it ends: never before,
+        as their numbers would then be the next file's opened in this process.
         """
+        with self._state:
+            self._closing = True
+            writers, self._writers = self._writers, None
+        try:
+            if writers is not None:
+                writers.shutdown(wait=True)  # the writes handed over are done (or failed) first
+        finally:
+            self._close_descriptors()
+
+    def _close_descriptors(self) -> None:
         with self._state:
             self._closed = True
             try:
@@ -264,6 +285,19 @@ class ChunkFile:
             for closing in owned:
                 os.close(closing)
 
+    def write_at_later(self, payload: Any, offset: int) -> Future:
+        """:meth:`write_at` on one of this file's :data:`WRITERS` threads: the caller goes on (compressing the next
+        chunk) while the device takes the bytes, which an ``O_DIRECT`` write waits for.  ``payload`` must stay
+        unchanged until the returned future is done; its ``result()`` raises what the write raised."""
+        with self._state:
+            if self._closing:
+                raise ValueError(
+                    "write_at_later() on a closing ChunkFile (the save ended before this chunk was written)"
+                )
+            if self._writers is None:
+                self._writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="oceanflow-chunk-writer")
+            return self._writers.submit(self.write_at, payload, offset)
+
     def _write_at(self, fd: int, direct: int | None, view: memoryview, offset: int) -> None:
         unit = self.unit
         head = min(view.nbytes, -offset % unit)
@@ -309,10 +343,17 @@ def scratch(name: str, nbytes: int) -> np.ndarray:
     >>> scratch("example", 10).ctypes.data % PAGE
     0
     """
-    buf = _SCRATCH.__dict__.get(name)
+    key = f"{name} (other set)" if getattr(_SCRATCH, "other", False) else name  # two sets: see switch_scratch()
+    buf = _SCRATCH.__dict__.get(key)
     if buf is None or buf.nbytes < nbytes:
-        buf = _SCRATCH.__dict__[name] = aligned_empty(nbytes)
+        buf = _SCRATCH.__dict__[key] = aligned_empty(nbytes)
     return buf[:nbytes]
+
+
+def switch_scratch() -> None:
+    """Make this thread's later :func:`scratch` calls return the buffers of its other set: those returned so
+    far stay unchanged (handed to :meth:`ChunkFile.write_at_later`) while the other set is filled."""
+    _SCRATCH.other = not getattr(_SCRATCH, "other", False)
 
 
 def _aligned_copy(view: memoryview) -> memoryview:
