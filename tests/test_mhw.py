@@ -563,6 +563,45 @@ def test_save_beyond_the_memory_limit_never_pads_the_whole_event_table(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["det.zarr", f"events{suffix}"]
 
 
+def test_save_writes_the_same_summary_store_gathered_in_memory_as_by_the_blocks_tasks(tmp_path, monkeypatch):
+    """Within the memory a task may hold, the summary's columns are gathered and the store
+    written in memory; beyond it each block's task writes its part: the two stores are the
+    same files, byte for byte (but the history line), and hold summary(detect())."""
+    import json
+    import re
+
+    import oceanflow
+
+    sst = _save_case()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        expected = mhw.summary(mhw.detect(sst).compute(), "2YS")
+        gathered = []
+        real = _save._write_summary
+        monkeypatch.setattr(_save, "_write_summary", lambda *a: gathered.append(1) or real(*a))
+        mhw.save(sst, tmp_path / "a.zarr", summary=tmp_path / "in_memory.zarr", freq="2YS")
+        monkeypatch.setattr(_save, "_table_limit", lambda: 1000, raising=False)
+        mhw.save(sst, tmp_path / "b.zarr", summary=tmp_path / "by_blocks.zarr", freq="2YS")
+    assert gathered == [1]  # the first save only
+
+    def files(root):
+        out = {}
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                data = path.read_bytes()
+                out[str(path.relative_to(root))] = re.sub(rb'"history": "[^"]*"', b"", data)
+        return out
+
+    in_memory, by_blocks = files(tmp_path / "in_memory.zarr"), files(tmp_path / "by_blocks.zarr")
+    assert sorted(in_memory) == sorted(by_blocks) and len(in_memory) > 20
+    assert [name for name in in_memory if in_memory[name] != by_blocks[name]] == []
+    chunks = json.loads(by_blocks["count/zarr.json"])["chunk_grid"]["configuration"]["chunk_shape"]
+    assert chunks[1] < sst.sizes["y"]  # the detection's blocks, as the tasks write them
+    back = oceanflow.open_dataset(tmp_path / "in_memory.zarr").compute()
+    for var in expected.data_vars:
+        xr.testing.assert_identical(back[var], expected[var])
+
+
 @pytest.mark.parametrize("limit", [None, 1000])
 def test_save_stores_the_event_table_in_the_detections_blocks_with_all_events_in_one_chunk(
     tmp_path, monkeypatch, limit

@@ -134,7 +134,8 @@ def save(
         found, columns, table = setup.detect(sst, clim, **detection, periods=periods, tables=events is not None)
         outputs["detection"].prepare(found, operation=operation, encoding=_encoding(found, path))
         lazy = [outputs["detection"]]
-        if summary is not None:
+        gathered = summary is not None and Path(summary).suffix == ".zarr" and _gathered(columns)
+        if summary is not None and not gathered:
             annual = _summary_table(columns, found, _Calendar(decoded_time(found["time"])), years_per_block(freq))
             outputs["summary"].prepare(annual, operation=operation)
             lazy.append(outputs["summary"])
@@ -142,12 +143,36 @@ def save(
         if events is not None:  # each block's table, as the tasks return it (the same keys: computed once)
             data = table.data
             blocks = data.to_delayed(optimize_graph=False).ravel().tolist() if is_dask(data) else [data]
-        tables = list(writes.compute(*lazy, others=tuple(blocks)))
+        count = len(blocks)
+        summed = tuple(c.data for c in columns) if gathered else ()  # the summary's columns, from the same tasks
+        tables = list(writes.compute(*lazy, others=tuple(blocks) + summed))
         del blocks
+        if gathered:
+            values, tables = tables[count:], tables[:count]
+            _write_summary(outputs["summary"], columns, values, found, years_per_block(freq), operation)
         if events is not None:
             _write_events(outputs["events"], tables, table, found, outputs["detection"], operation)
         writes.commit()
     return targets
+
+
+def _gathered(columns):
+    """Whether the summary's (dask) columns are gathered here and written in memory (Zarr): when
+    together they fit :func:`_table_limit` (else each is written by its blocks' tasks)."""
+    return is_dask(columns[0].data) and sum(c.size for c in columns) * 8 <= _table_limit()
+
+
+def _write_summary(output, columns, values, found, years, operation):
+    """Write the summary Dataset of the computed columns (``values``, NumPy, one per column of
+    ``columns``) into ``output`` at once, in memory: its trends fitted here, and, in Zarr, the
+    storage chunks the blocks' tasks would write (every period, the detection's blocks)."""
+    columns = [column.copy(data=value) for column, value in zip(columns, values, strict=True)]
+    first = {d: c[0] for d, c in zip(found["intensity"].dims, found["intensity"].chunks, strict=True)}
+    first["period"] = columns[0].sizes["period"]
+    annual = _summary_table(columns, found, _Calendar(decoded_time(found["time"])), years)
+    encoding = {name: {"chunks": tuple(first[d] for d in var.dims)} for name, var in annual.data_vars.items()}
+    output.prepare(annual, operation=operation, encoding=encoding)
+    output.write(now=True, staged=True)
 
 
 def _write_events(output, tables, table, found, detection, operation):
