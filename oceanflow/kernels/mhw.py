@@ -9,8 +9,8 @@ the reference implementation (ecjoliver/marineHeatWaves ``detect``), see
 :mod:`oceanflow.mhw`.
 
 * :func:`pooled_climatology`: the mean and the percentile of each day of
-  the year's pool (each pixel's keys sorted once, merged per day as far as
-  the percentile), 29 February filled,
+  the year's pool (each pixel's keys sorted once, the pool's largest values
+  carried from day to day as the window moves), 29 February filled,
   smoothed by the reference's circular running mean: ``seas`` and ``thresh``;
 * :func:`detect_events`: daily intensity, category and event number;
 * :func:`event_properties`: the reference's per-event properties;
@@ -71,6 +71,8 @@ P_MIN_DURATION, P_JOIN, P_MAX_GAP, P_COLD, P_FIRST, P_STOP = range(6)
 C_FIRST, C_STOP, C_SMOOTH, C_FEB29, C_SIGN, C_FRACTION = range(6)
 #: Pixels whose series are transposed at once by :func:`pooled_climatology`.
 TILE = 8
+#: Values the top list of :func:`pooled_climatology` holds beyond the largest rank it is asked for.
+TOP_SLACK = 8
 
 
 @gufunc(
@@ -91,8 +93,11 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
     twice counts twice).  Each pixel's key values (NaN dropped) are sorted
     once; a day's ``seas`` is the mean of its keys' values, its ``thresh`` the
     linear percentile ``params[C_FRACTION]`` (``np.percentile``'s formula) of
-    them, whose two order statistics are taken by merging the day's sorted
-    keys from the nearer end; NaN for an empty pool.  Then day
+    them, whose two order statistics are read from a top list of the pool's
+    largest values (from its nearer end) carried from day to day: the values
+    of the keys leaving the window removed, those of the keys entering it
+    inserted where they belong, and refilled from the day's keys when too
+    short; NaN for an empty pool.  Then day
     ``params[C_FEB29]`` (29 February; -1: none) is the mean of its two
     neighbours, and both curves are smoothed by the reference's circular
     running mean over ``params[C_SMOOTH]`` days (1: none).
@@ -102,48 +107,44 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
         return
     q, sign = params[C_FRACTION], params[C_SIGN]
     n, ngroups, nkeys, width = x.shape[0], group_starts.shape[0], key_starts.shape[0], stop - first
+    most, listed, entering, entering_stops, leaving, leaving_stops = _listings(keys, group_starts, group_stops, nkeys)
+    # The i-th and (i + 1)-th values of a day's pool are counted from the nearer end of its sorted values:
+    # from the top for q >= 0.5; below, from the top of the negated values (flip = -1), negated back.
+    flip = 1.0 if q >= 0.5 else -1.0
+    largest, span = 0, 1
+    for g in range(ngroups):
+        size = 0
+        for h in range(group_starts[g], group_stops[g]):
+            size += key_stops[keys[h]] - key_starts[keys[h]]
+        largest = size if size > largest else largest
+        span = group_stops[g] - group_starts[g] if group_stops[g] - group_starts[g] > span else span
+    lowest = math.floor((largest - 1) * q) if largest > 0 else 0
+    capacity = (largest - lowest if flip > 0 else min(lowest + 2, largest)) + TOP_SLACK
+    top = np.empty(capacity)
+    top_listing = np.empty(capacity, np.int64)
+    taken = np.empty(nkeys * most, np.int64)
+    gone = np.zeros(nkeys * most, np.int64)
+    heads = np.empty(span)
     tile = np.empty((TILE, n))
     vals = np.empty(steps.shape[0])
     begin = np.empty(nkeys, np.int64)
     end = np.empty(nkeys, np.int64)
     sums = np.empty(nkeys)
-    most = 1
-    for g in range(ngroups):
-        span = group_stops[g] - group_starts[g]
-        most = span if span > most else most
-    head = np.empty(most, np.int64)
-    tail = np.empty(most, np.int64)
-    cur = np.empty(most)
     raw_seas = np.empty((ngroups, width))  # before filling and smoothing
     raw_thresh = np.empty((ngroups, width))
-    # The i-th and (i + 1)-th values of a day's pool are popped from the nearer end of its sorted keys:
-    # from the top for q >= 0.5; below, from the top of the negated values (flip = -1), negated back.
-    flip = 1.0 if q >= 0.5 else -1.0
     for p0 in range(first, stop, TILE):
         size = stop - p0 if stop - p0 < TILE else TILE
         for t in range(n):  # the tile's series, read row by row
             for j in range(size):
                 tile[j, t] = flip * sign * np.float64(x[t, p0 + j])
         for j in range(size):
-            series = tile[j]
-            m = 0
-            for k in range(nkeys):  # each key's valid values, sorted (insertion: a few dozen at most)
-                begin[k] = m
-                total = 0.0
-                for e in range(key_starts[k], key_stops[k]):
-                    v = series[steps[e]]
-                    if v == v:
-                        total += v
-                        i = m - 1
-                        while i >= begin[k] and vals[i] > v:
-                            vals[i + 1] = vals[i]
-                            i -= 1
-                        vals[i + 1] = v
-                        m += 1
-                end[k] = m
-                sums[k] = total
+            _sorted_keys(tile[j], steps, key_starts, key_stops, vals, begin, end, sums)
             column = p0 + j - first
+            taken[:] = 0
+            s = 0  # the top list: the s largest values of the day's pool, descending, and their listings
             for g in range(ngroups):
+                s = _slide(top, top_listing, s, taken, gone, g, leaving, leaving_stops)
+                s = _enter(top, top_listing, s, taken, vals, begin, end, most, g, entering, entering_stops)
                 count = 0
                 total = 0.0
                 h0, h1 = group_starts[g], group_stops[g]
@@ -151,8 +152,6 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
                     k = keys[h]
                     count += end[k] - begin[k]
                     total += sums[k]
-                    head[h - h0] = begin[k]
-                    tail[h - h0] = end[k]
                 if count == 0:
                     raw_seas[g, column] = np.nan
                     raw_thresh[g, column] = np.nan
@@ -161,26 +160,16 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
                 virtual = (count - 1) * q
                 i = math.floor(virtual)  # (an int64)
                 gamma = virtual - i
-                pops = count - i if flip > 0 else (i + 2 if i + 2 < count else count)
-                ends = h1 - h0
-                for h in range(ends):  # each key's largest value, -inf once empty
-                    cur[h] = vals[tail[h] - 1] if head[h] < tail[h] else -np.inf
-                last = before = 0.0
-                for _ in range(pops):  # the next largest of the day's keys
-                    best, v = 0, cur[0]
-                    for h in range(1, ends):  # (branch-free: selects, not jumps)
-                        w = cur[h]
-                        better = w > v
-                        best = h if better else best
-                        v = w if better else v
-                    tail[best] -= 1
-                    cur[best] = vals[tail[best] - 1] if head[best] < tail[best] else -np.inf
-                    before = last
-                    last = v
-                if flip > 0:  # popped downwards: the last two are the i-th and (i + 1)-th
-                    lower, upper = last, before if pops > 1 else last
-                else:  # popped upwards (negated)
-                    lower, upper = -before if pops == i + 2 else -last, -last
+                rank = count - i if flip > 0 else (i + 2 if i + 2 < count else count)  # from the top, 1-based
+                if s < rank:  # too few: refilled from the listings' next values, as far as the capacity
+                    fill = capacity if capacity < count else count
+                    s = _refill(top, top_listing, s, fill, taken, vals, begin, end, most, listed[h0:h1], heads)
+                last = top[rank - 1]
+                before = top[rank - 2] if rank > 1 else last
+                if flip > 0:  # the rank-th largest is the i-th, the one above the (i + 1)-th
+                    lower, upper = last, before
+                else:  # negated: the rank-th largest is the (i + 1)-th (or the last) from below
+                    lower, upper = -before if rank == i + 2 else -last, -last
                 diff = upper - lower
                 raw_thresh[g, column] = upper - diff * (1.0 - gamma) if gamma >= 0.5 else lower + diff * gamma
     # 29 February: the mean of 28 February and 1 March (as the reference); then the reference's
@@ -234,6 +223,151 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
                 for k in range(lo if lo > 0 else 0, hi if hi < 3 * m else 3 * m):
                     total += tripled[k] * weight
                 out[where[i], first + j] = total
+
+
+@njit(fastmath=False)
+def _listings(keys, group_starts, group_stops, nkeys):
+    """Each listing of a key by a day (``keys[h]``) as ``key * most + copy`` (``copy``: its earlier
+    listings by the same day; ``most``: the most listings of one key by one day), and the listings
+    entering and leaving each day's pool against the day before (day 0: all entering):
+    ``(most, listed, entering, entering_stops, leaving, leaving_stops)``, day ``g``'s being
+    ``entering[entering_stops[g - 1]:entering_stops[g]]`` (0 for ``g = 0``), and so for leaving."""
+    ngroups = group_starts.shape[0]
+    most = 1
+    for g in range(ngroups):
+        run = 1
+        for h in range(group_starts[g] + 1, group_stops[g]):
+            run = run + 1 if keys[h] == keys[h - 1] else 1
+            most = run if run > most else most
+    listed = np.empty(keys.shape[0], np.int64)
+    for g in range(ngroups):
+        copy = 0
+        for h in range(group_starts[g], group_stops[g]):
+            copy = copy + 1 if h > group_starts[g] and keys[h] == keys[h - 1] else 0
+            listed[h] = keys[h] * most + copy
+    last = np.full(nkeys * most, -2, np.int64)  # the last day listing each
+    entering = np.empty(keys.shape[0], np.int64)
+    leaving = np.empty(keys.shape[0], np.int64)
+    entering_stops = np.empty(ngroups, np.int64)
+    leaving_stops = np.empty(ngroups, np.int64)
+    ne = nl = 0
+    for g in range(ngroups):
+        for h in range(group_starts[g], group_stops[g]):
+            if last[listed[h]] != g - 1:
+                entering[ne] = listed[h]
+                ne += 1
+            last[listed[h]] = g
+        if g > 0:
+            for h in range(group_starts[g - 1], group_stops[g - 1]):
+                if last[listed[h]] != g:
+                    leaving[nl] = listed[h]
+                    nl += 1
+        entering_stops[g] = ne
+        leaving_stops[g] = nl
+    return most, listed, entering, entering_stops, leaving, leaving_stops
+
+
+@njit(fastmath=False)
+def _sorted_keys(series, steps, key_starts, key_stops, vals, begin, end, sums):
+    """Each key's valid values of ``series`` sorted into ``vals[begin[k]:end[k]]`` (insertion by a
+    pass of min/max, branch-free: a few dozen values at most), and their sum (in time order)."""
+    m = 0
+    for k in range(key_starts.shape[0]):
+        begin[k] = m
+        total = 0.0
+        for e in range(key_starts[k], key_stops[k]):
+            v = series[steps[e]]
+            if v == v:
+                total += v
+                moving = v
+                for i in range(m - 1, begin[k] - 1, -1):
+                    w = vals[i]
+                    vals[i + 1] = w if w > moving else moving
+                    moving = moving if w > moving else w
+                vals[begin[k]] = moving
+                m += 1
+        end[k] = m
+        sums[k] = total
+
+
+@njit(fastmath=False)
+def _slide(top, top_listing, s, taken, gone, g, leaving, leaving_stops):
+    """The top list (``top[:s]``, descending, from ``top_listing``'s listings) without the listings
+    leaving day ``g``'s pool; returns its new length (the rest is still the top of the pool)."""
+    l0, l1 = leaving_stops[g - 1] if g > 0 else 0, leaving_stops[g]
+    if l1 == l0:
+        return s
+    for e in range(l0, l1):
+        gone[leaving[e]] = 1
+    kept = 0
+    for e in range(s):  # (branch-free: every entry copied, the kept ones counted)
+        listing = top_listing[e]
+        top[kept] = top[e]
+        top_listing[kept] = listing
+        kept += 1 - gone[listing]
+    for e in range(l0, l1):
+        gone[leaving[e]] = 0
+        taken[leaving[e]] = 0
+    return kept
+
+
+@njit(fastmath=False)
+def _enter(top, top_listing, s, taken, vals, begin, end, most, g, entering, entering_stops):
+    """The values of the listings entering day ``g``'s pool that belong in the top list (at least
+    its smallest: anything left out of it is at most that) inserted in order, its capacity kept
+    (the smallest dropped); returns its new length."""
+    capacity = top.shape[0]
+    for e in range(entering_stops[g - 1] if g > 0 else 0, entering_stops[g]):
+        listing = entering[e]
+        k = listing // most
+        r = end[k] - 1
+        while r >= begin[k] and s > 0:
+            v = vals[r]
+            if s == capacity:
+                if not v > top[s - 1]:
+                    break
+                s -= 1  # the smallest dropped: its listing's last value taken
+                taken[top_listing[s]] -= 1
+            elif not v >= top[s - 1]:
+                break
+            i = s - 1
+            while i >= 0 and top[i] < v:
+                top[i + 1] = top[i]
+                top_listing[i + 1] = top_listing[i]
+                i -= 1
+            top[i + 1] = v
+            top_listing[i + 1] = listing
+            s += 1
+            taken[listing] += 1
+            r -= 1
+    return s
+
+
+@njit(fastmath=False)
+def _refill(top, top_listing, s, fill, taken, vals, begin, end, most, listed, heads):
+    """The top list extended to ``fill`` values by the next largest of the day's ``listed``
+    listings (each one's values below those it has in the list); returns ``fill``."""
+    ends = listed.shape[0]
+    for h in range(ends):
+        k = listed[h] // most
+        r = end[k] - 1 - taken[listed[h]]
+        heads[h] = vals[r] if r >= begin[k] else -np.inf
+    while s < fill:
+        best, v = 0, heads[0]
+        for h in range(1, ends):  # (branch-free: selects, not jumps)
+            w = heads[h]
+            better = w > v
+            best = h if better else best
+            v = w if better else v
+        listing = listed[best]
+        k = listing // most
+        taken[listing] += 1
+        r = end[k] - 1 - taken[listing]
+        heads[best] = vals[r] if r >= begin[k] else -np.inf
+        top[s] = v
+        top_listing[s] = listing
+        s += 1
+    return s
 
 
 @gufunc(
