@@ -9,7 +9,16 @@ import zlib
 import numpy as np
 import pytest
 
-from oceanflow.kernels.deflate import huffman_block, huffman_bound, sampled_statistics
+from oceanflow.kernels.deflate import (
+    HUFFMAN,
+    STORED,
+    huffman_block,
+    huffman_bound,
+    judge_segments,
+    literal_stream,
+    literal_stream_bound,
+    sampled_statistics,
+)
 from oceanflow.kernels.shuffle import byte_shuffle
 
 
@@ -73,7 +82,25 @@ def test_codes_at_the_length_limit_for_all_256_values_stay_within_the_bound(orde
     assert zlib.decompress(stream) == data.tobytes()
 
 
-@pytest.mark.parametrize("kernel", [huffman_block, sampled_statistics, byte_shuffle])
+def test_literal_stream_is_one_zlib_stream_of_its_segments():
+    # byte planes of noisy floats: the low ones stored, the exponents as literals, and random bytes marked as
+    # literals (not smaller coded so: stored instead) between them
+    rng = np.random.default_rng(4)
+    planes = np.ascontiguousarray(rng.normal(size=30_000).astype(np.float32).view(np.uint8).reshape(-1, 4).T)
+    flat = np.concatenate([planes[3], planes[0], rng.integers(0, 256, 20_000).astype(np.uint8), planes[1], planes[3]])
+    bounds = np.array([0, 30_000, 60_000, 80_000, 110_000, flat.size])
+    kinds = np.array([HUFFMAN, STORED, HUFFMAN, STORED, HUFFMAN])
+    bound = literal_stream_bound(flat.size, kinds.size)
+    marker = np.frombuffer(b"OCEANFLOW-MARKER" * 64, np.uint8)
+    out = np.empty(bound + marker.size, np.uint8)
+    out[bound:] = marker
+    size = literal_stream(flat, bounds, kinds, zlib.adler32(flat), out[:bound])
+    assert np.array_equal(out[bound:], marker)  # nothing written past the bound
+    assert zlib.decompress(out[:size].tobytes()) == flat.tobytes()  # checks the Adler-32 too
+    assert size < flat.size - 20_000  # the exponent planes coded in fewer bits
+
+
+@pytest.mark.parametrize("kernel", [huffman_block, sampled_statistics, byte_shuffle, judge_segments, literal_stream])
 def test_kernels_called_from_writer_threads_release_the_gil(kernel):
     assert kernel.targetoptions.get("nogil") is True
 

@@ -50,6 +50,7 @@ Example
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import os
@@ -65,7 +66,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..kernels.deflate import huffman_block, huffman_bound, sampled_statistics
+from ..kernels.deflate import HUFFMAN as _HUFFMAN
+from ..kernels.deflate import LZ as _LZ
+from ..kernels.deflate import STORED as _STORED
+from ..kernels.deflate import huffman_block, huffman_bound, judge_segments, literal_stream, literal_stream_bound
 from ..kernels.shuffle import byte_shuffle
 from .atomic import descriptors_on, descriptors_to_null
 from .uncached import ChunkFile, direct_writes_switched_on, open_chunk_file, switch_scratch
@@ -654,31 +658,22 @@ def _shuffled(chunk: np.ndarray, reuse: bool = False) -> np.ndarray:
     return out
 
 
-#: Bytes judged at a time by :func:`_segment_kinds`: deflated, coded as literals, or kept in one stored block.
+#: Bytes judged at a time by :func:`~oceanflow.kernels.deflate.judge_segments`: deflated, coded as literals, or
+#: kept in one stored block.
 SEGMENT = 65280
-#: Bytes of a segment :func:`_segment_kinds` looks at.
-SAMPLE = 4096
-#: A segment is deflated if at least this fraction of the sampled bytes equal the byte before (random bytes: 1/256) ...
-RUNS = 0.01
-#: ... or if one byte value takes this many of the :data:`SAMPLE` sampled bytes (random bytes: about 30) ...
-COMMONEST = 64
-#: Deflated with back references (not as literals) where equal neighbours exceed by this fraction of the sample
-#: those that independent draws from its histogram would give.
-EXCESS_RUNS = 0.05
-#: ... or where one byte value takes this fraction of the sample (a literal costs at least a bit).
-MOSTLY = 0.75
-#: ... or if deflating a 4 KiB sample of a plane's other segments saves this fraction of it (random bytes: none).
+#: Random-looking segments are deflated too if deflating a 4 KiB sample of them saves this fraction of it (random
+#: bytes: none; see :func:`_sample_shrinks`).
 SAVES = 0.02
 _ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, fastest level; (0x78 * 256 + 0x01) % 31 == 0
 
 
 def _deflate_planes(shuffled: np.ndarray, planes: int, level: int, reuse: bool = False) -> np.ndarray:
     """One zlib stream of the shuffled bytes (``planes`` byte planes), as HDF5's deflate filter stores it: each
-    plane cut into segments of at most :data:`SEGMENT` bytes, each written as :func:`_segment_kinds` judges it:
-    deflated by ISA-L (back references), coded as literals with the segment's own Huffman code
-    (:func:`~oceanflow.kernels.deflate.huffman_block`), or kept in deflate's stored blocks where they look random
-    and a trial deflate of a sample does not shrink them (the low mantissa bytes of noisy data, which no deflate
-    level compresses).
+    plane cut into segments of at most :data:`SEGMENT` bytes, each written as
+    :func:`~oceanflow.kernels.deflate.judge_segments` judges it: deflated by ISA-L (back references), coded as
+    literals with the segment's own Huffman code (:func:`~oceanflow.kernels.deflate.huffman_block`), or kept in
+    deflate's stored blocks where they look random and a trial deflate of a sample does not shrink them (the
+    low mantissa bytes of noisy data, which no deflate level compresses).
 
     Compressing random bytes costs as much as any others and gains nothing,
     and looking for back references in bytes drawn independently from a
@@ -687,18 +682,44 @@ def _deflate_planes(shuffled: np.ndarray, planes: int, level: int, reuse: bool =
     faster.  Each run of deflated segments is a raw deflate stream ended by a
     sync flush (byte aligned, not final), so runs and stored blocks follow
     each other in one valid stream, closed by an empty final stored block and
-    the Adler-32 of all the bytes.  ``reuse``: the result in this thread's
-    scratch buffer (valid until its next call).
+    the Adler-32 of all the bytes.  A chunk without deflated segments (noisy
+    fields) is written by one kernel call that holds no GIL
+    (:func:`~oceanflow.kernels.deflate.literal_stream`).  ``reuse``: the
+    result in this thread's scratch buffer (valid until its next call).
     """
     flat = shuffled.reshape(-1)
     plane = flat.size // planes
-    pieces = -(-plane // SEGMENT)
-    bounds = [p * plane + plane * k // pieces for p in range(planes) for k in range(pieces)] + [flat.size]
+    bounds = _segment_bounds(flat.size, planes)
     kinds = _segment_kinds(flat, bounds)
-    plain = [k for k in range(len(kinds)) if kinds[k] == _STORED]
-    if plain and _sample_shrinks(flat, [(bounds[k], bounds[k + 1]) for k in plain], plane):
-        for k in plain:  # random-looking segments are stored unless a trial deflate shrinks them (ramps)
-            kinds[k] = _LZ
+    plain = kinds == _STORED
+    if plain.any() and _sample_shrinks(
+        flat, [(int(bounds[k]), int(bounds[k + 1])) for k in np.flatnonzero(plain)], plane
+    ):
+        kinds[plain] = _LZ  # random-looking segments are stored unless a trial deflate shrinks them (ramps)
+    adler = _fast_zlib.adler32(flat) & 0xFFFFFFFF
+    if not (kinds == _LZ).any():
+        bound = literal_stream_bound(flat.size, kinds.size)
+        out = _scratch("deflated", bound) if reuse else np.empty(bound, np.uint8)
+        written = out[: literal_stream(flat, bounds, kinds, adler, out)]
+        return written if reuse else written.copy()
+    return _with_back_references(flat, bounds, kinds, adler, level, reuse)
+
+
+@functools.lru_cache(maxsize=64)
+def _segment_bounds(size: int, planes: int) -> np.ndarray:
+    """Where the segments of ``planes`` byte planes of ``size`` bytes in all begin, and ``size``: each plane cut
+    evenly into segments of at most :data:`SEGMENT` bytes (read-only: shared by every chunk of that size)."""
+    plane = size // planes
+    pieces = -(-plane // SEGMENT)
+    bounds = np.array([p * plane + plane * k // pieces for p in range(planes) for k in range(pieces)] + [size])
+    bounds.flags.writeable = False
+    return bounds
+
+
+def _with_back_references(
+    flat: np.ndarray, bounds: np.ndarray, kinds: np.ndarray, adler: int, level: int, reuse: bool
+) -> np.ndarray:
+    """:func:`_deflate_planes` of a chunk with segments of kind ``_LZ``, deflated by ISA-L."""
     parts: list[Any] = [_ZLIB_HEADER]
     coded, used = _scratch("huffman", huffman_bound(flat.size)), 0
     i = 0
@@ -721,7 +742,7 @@ def _deflate_planes(shuffled: np.ndarray, planes: int, level: int, reuse: bool =
             for a, b in itertools.pairwise(bounds[i : j + 1]):
                 parts += [b"\x00", _stored_lengths(b - a), flat[a:b]]
         i = j
-    parts += [b"\x01", _stored_lengths(0), (_fast_zlib.adler32(flat) & 0xFFFFFFFF).to_bytes(4, "big")]
+    parts += [b"\x01", _stored_lengths(0), adler.to_bytes(4, "big")]
     sizes = [len(part) if isinstance(part, bytes) else part.size for part in parts]
     total = sum(sizes)
     out = _scratch("deflated", total) if reuse else np.empty(total, np.uint8)
@@ -733,39 +754,15 @@ def _deflate_planes(shuffled: np.ndarray, planes: int, level: int, reuse: bool =
 
 
 def _stored_lengths(size: int) -> bytes:
-    return size.to_bytes(2, "little") + (size ^ 0xFFFF).to_bytes(2, "little")
+    return int(size).to_bytes(2, "little") + (int(size) ^ 0xFFFF).to_bytes(2, "little")
 
 
-_STORED, _LZ, _HUFFMAN = 0, 1, 2  # how :func:`_deflate_planes` writes a segment
-
-
-def _segment_kinds(flat: np.ndarray, bounds: Sequence[int]) -> list[int]:
-    """How to write each segment ``flat[bounds[k]:bounds[k + 1]]`` of the byte planes: ``_LZ`` (deflate with
-    back references) where equal bytes follow each other more often than the segment's histogram explains
-    (:data:`EXCESS_RUNS`: smooth fields, constant land) or one byte value is most of them (:data:`MOSTLY`), ``_HUFFMAN``
-    (literals) where one byte value is much commoner than others, else ``_STORED`` (random-looking) unless
-    equal bytes follow each other often (:data:`RUNS`).
-
-    Judged on :data:`SAMPLE` bytes spread evenly over each segment (every
-    ``size // SAMPLE``-th byte, and the byte after each for the runs), all
-    segments in one kernel call: reading all of them cost a sixth of the
-    deflate it was meant to save.
-    """
-    starts = np.asarray(bounds[:-1], np.int64)
-    sizes = np.diff(np.asarray(bounds, np.int64))
-    big = sizes >= 2 * SAMPLE  # smaller segments (small chunks): deflated
-    kinds = np.full(starts.size, _LZ, np.int64)
-    if not big.any():
-        return kinds.tolist()
-    stats = np.empty((int(big.sum()), 3), np.int64)
-    sampled_statistics(flat, starts[big], sizes[big] // SAMPLE, SAMPLE, stats)
-    runs, commonest = stats[:, 0], stats[:, 2]
-    chance = stats[:, 1] / SAMPLE  # equal neighbours expected of independent draws from the histogram
-    judged = np.where(runs >= RUNS * SAMPLE, _LZ, _STORED)
-    judged = np.where(commonest >= COMMONEST, _HUFFMAN, judged)
-    lz = (runs - chance >= EXCESS_RUNS * SAMPLE) | (commonest >= MOSTLY * SAMPLE)  # literals: a bit or more each
-    kinds[big] = np.where(lz, _LZ, judged)
-    return kinds.tolist()
+def _segment_kinds(flat: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """How to write each segment ``flat[bounds[k]:bounds[k + 1]]`` of the byte planes (``_STORED``, ``_LZ``,
+    ``_HUFFMAN``): :func:`~oceanflow.kernels.deflate.judge_segments`, all segments in one kernel call."""
+    kinds = np.empty(len(bounds) - 1, np.int64)
+    judge_segments(flat, bounds, kinds)
+    return kinds
 
 
 def _sample_shrinks(flat: np.ndarray, spans: list[tuple[int, int]], plane: int) -> bool:

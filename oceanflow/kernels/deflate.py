@@ -27,11 +27,36 @@ import numpy as np
 
 from ._declare import njit
 
-__all__ = ["huffman_block", "huffman_bound", "sampled_statistics"]
+__all__ = [
+    "HUFFMAN",
+    "LZ",
+    "STORED",
+    "huffman_block",
+    "huffman_bound",
+    "judge_segments",
+    "literal_stream",
+    "literal_stream_bound",
+    "sampled_statistics",
+]
 
 # the order in which the code length code's lengths are sent (RFC 1951, 3.2.7)
 _ORDER = np.array([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15], np.int64)
 
+
+#: How a segment of byte planes is written (:func:`judge_segments`): kept in stored blocks, deflated with back
+#: references (zlib, ISA-L), or coded as literals (:func:`huffman_block`).
+STORED, LZ, HUFFMAN = 0, 1, 2
+#: Bytes of a segment :func:`judge_segments` looks at.
+SAMPLE = 4096
+#: A segment is deflated if at least this fraction of the sampled bytes equal the byte before (random bytes: 1/256) ...
+RUNS = 0.01
+#: ... or if one byte value takes this many of the :data:`SAMPLE` sampled bytes (random bytes: about 30) ...
+COMMONEST = 64
+#: Deflated with back references (not as literals) where equal neighbours exceed by this fraction of the sample
+#: those that independent draws from its histogram would give.
+EXCESS_RUNS = 0.05
+#: ... or where one byte value takes this fraction of the sample (a literal costs at least a bit).
+MOSTLY = 0.75
 
 #: Longest literal code (deflate allows 15): four codes and the 7 bits left over fill at most 63 bits of the 64-bit
 #: bit buffer, which :func:`huffman_block` then stores 8 bytes at a time without a branch.
@@ -229,6 +254,26 @@ def huffman_block(data, out):
     return pos + 4
 
 
+@njit(nogil=True, inline="always")
+def _sampled(flat, start, step, sample, counts):
+    """Bytes ``flat[start + i * step]`` (``i < sample``) counted by value into ``counts`` (zeroed first): the
+    number equal to the byte after them (runs), the sum of squared counts, and the commonest value's count."""
+    counts[:] = 0
+    runs = 0
+    at = start
+    for _ in range(sample):
+        byte = flat[at]
+        counts[byte] += 1
+        runs += byte == flat[at + 1]
+        at += step
+    squares = 0
+    commonest = 0
+    for value in range(256):
+        squares += counts[value] * counts[value]
+        commonest = max(commonest, counts[value])
+    return runs, squares, commonest
+
+
 @njit(nogil=True)
 def sampled_statistics(flat, starts, steps, sample, out):
     """For each segment ``k``, bytes ``flat[starts[k] + i * steps[k]]`` for ``i < sample``: into ``out[k]`` the
@@ -236,19 +281,88 @@ def sampled_statistics(flat, starts, steps, sample, out):
     value's count."""
     counts = np.zeros(256, np.int64)
     for k in range(starts.shape[0]):
-        counts[:] = 0
-        runs = 0
-        at = starts[k]
-        for _ in range(sample):
-            byte = flat[at]
-            counts[byte] += 1
-            runs += byte == flat[at + 1]
-            at += steps[k]
-        squares = 0
-        commonest = 0
-        for value in range(256):
-            squares += counts[value] * counts[value]
-            commonest = max(commonest, counts[value])
-        out[k, 0] = runs
-        out[k, 1] = squares
-        out[k, 2] = commonest
+        out[k, 0], out[k, 1], out[k, 2] = _sampled(flat, starts[k], steps[k], sample, counts)
+
+
+@njit(nogil=True)
+def judge_segments(flat, bounds, kinds):
+    """Into ``kinds[k]``: how to write the segment ``flat[bounds[k]:bounds[k + 1]]`` of the byte planes.
+
+    :data:`LZ` (deflate with back references) where equal bytes follow each
+    other more often than the segment's histogram explains
+    (:data:`EXCESS_RUNS`: smooth fields, constant land) or one byte value is
+    most of them (:data:`MOSTLY`), or where the segment is shorter than two
+    samples; :data:`HUFFMAN` (literals) where one byte value is much commoner
+    than others (:data:`COMMONEST`); else :data:`STORED` (random-looking)
+    unless equal bytes follow each other often (:data:`RUNS`).  Judged on
+    :data:`SAMPLE` bytes spread evenly over each segment (and the byte after
+    each, for the runs).
+    """
+    counts = np.zeros(256, np.int64)
+    for k in range(bounds.shape[0] - 1):
+        size = bounds[k + 1] - bounds[k]
+        if size < 2 * SAMPLE:
+            kinds[k] = LZ
+            continue
+        runs, squares, commonest = _sampled(flat, bounds[k], size // SAMPLE, SAMPLE, counts)
+        chance = squares / SAMPLE  # equal neighbours expected of independent draws from the histogram
+        if runs - chance >= EXCESS_RUNS * SAMPLE or commonest >= MOSTLY * SAMPLE:
+            kinds[k] = LZ  # literals cost a bit or more each
+        elif commonest >= COMMONEST:
+            kinds[k] = HUFFMAN
+        elif runs >= RUNS * SAMPLE:
+            kinds[k] = LZ
+        else:
+            kinds[k] = STORED
+
+
+def literal_stream_bound(size: int, segments: int) -> int:
+    """Bytes :func:`literal_stream` may write for ``size`` bytes in ``segments`` segments."""
+    return huffman_bound(size) + 8 * segments + 16
+
+
+@njit(nogil=True)
+def literal_stream(flat, bounds, kinds, adler, out):
+    """Write ``flat`` into ``out`` as one zlib stream (header, deflate blocks, Adler-32 ``adler`` of ``flat``):
+    each run of segments ``flat[bounds[k]:bounds[k + 1]]`` of kind :data:`HUFFMAN` as one block of literals
+    (stored where that is not smaller), each :data:`STORED` segment as a stored block; return the bytes written
+    (``out`` needs :func:`literal_stream_bound` bytes; no segment may be :data:`LZ`).  One call per chunk, the
+    GIL released throughout."""
+    out[0] = 0x78  # deflate, 32 KiB window, fastest level; (0x78 * 256 + 0x01) % 31 == 0
+    out[1] = 0x01
+    pos = 2
+    segments = kinds.shape[0]
+    i = 0
+    while i < segments:
+        j = i
+        while j < segments and kinds[j] == kinds[i]:
+            j += 1
+        if kinds[i] == HUFFMAN:
+            size = huffman_block(flat[bounds[i] : bounds[j]], out[pos:])
+            if size < bounds[j] - bounds[i]:
+                pos += size
+                i = j
+                continue
+        for k in range(i, j):  # stored blocks (or literals that would not have been smaller)
+            pos = _stored_block(flat[bounds[k] : bounds[k + 1]], 0, out, pos)
+        i = j
+    pos = _stored_block(flat[:0], 1, out, pos)
+    for k in range(4):
+        out[pos + k] = (adler >> (24 - 8 * k)) & 0xFF
+    return pos + 4
+
+
+@njit(nogil=True)
+def _stored_block(data, final, out, pos):
+    """A stored block of ``data`` (at most 65535 bytes; ``final`` 1 for the last block) written at ``out[pos]``:
+    the position after it."""
+    size = data.shape[0]
+    out[pos] = final
+    out[pos + 1] = size & 0xFF
+    out[pos + 2] = size >> 8
+    out[pos + 3] = ~size & 0xFF
+    out[pos + 4] = (~size >> 8) & 0xFF
+    into = out[pos + 5 : pos + 5 + size]
+    for i in range(size):  # a loop over the slice: as fast as memcpy (a slice assignment here is 15x slower)
+        into[i] = data[i]
+    return pos + 5 + size
