@@ -11,6 +11,7 @@ import pytest
 
 from oceanflow.kernels.deflate import (
     HUFFMAN,
+    SAMPLED_HISTOGRAM,
     STORED,
     huffman_block,
     huffman_bound,
@@ -80,6 +81,17 @@ def test_codes_at_the_length_limit_for_all_256_values_stay_within_the_bound(orde
     assert np.array_equal(out[bound:], marker)
     stream = b"\x78\x01" + out[:size].tobytes() + b"\x01\x00\x00\xff\xff" + zlib.adler32(data).to_bytes(4, "big")
     assert zlib.decompress(stream) == data.tobytes()
+
+
+def test_sampled_histogram_gives_every_byte_value_a_code():
+    # a block long enough for its code to come from sampled windows: bytes that no window sees still inflate
+    data = np.random.default_rng(6).geometric(0.3, SAMPLED_HISTOGRAM + 40_000).clip(0, 60).astype(np.uint8)
+    data[1000], data[2000], data[-300] = 200, 255, 128  # between the first windows, and just before the last
+    out = np.empty(huffman_bound(data.size), np.uint8)
+    size = huffman_block(data, out)
+    stream = b"\x78\x01" + out[:size].tobytes() + b"\x01\x00\x00\xff\xff" + zlib.adler32(data).to_bytes(4, "big")
+    assert zlib.decompress(stream) == data.tobytes()
+    assert size < len(zlib.compress(data.tobytes(), 1))
 
 
 def test_literal_stream_is_one_zlib_stream_of_its_segments():
