@@ -191,6 +191,8 @@ def _write_events(output, tables, table, found, detection, operation):
         if output.path.suffix == ".zarr":  # as the regions' writes below: every event in one chunk, the blocks
             block = tuple(max(c) for c in table.chunks[1:]) if table.chunks else table.shape[1:]
             encoding = {name: {"chunks": (max(slots, 1), *block)} for name in padded.data_vars}
+            for name in ("time_start", "time_end", "time_peak"):
+                encoding[name].update(_date_encoding(found["time"]))
         output.prepare(padded, operation=operation, encoding=encoding)
         output.write(now=True, staged=True)  # in memory, 26 variables: encoded first, written in one pass
         return
@@ -237,6 +239,18 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
         del padded, block, part
     if tables:
         raise AssertionError(f"{len(tables)} event tables left over: the blocks do not match the detection's")
+
+
+def _date_encoding(time):
+    """The encoding of the event dates (``datetime64`` steps of the daily ``time``, NaT none) that xarray
+    infers, given: whole days since the first step, so that xarray does not search the dates for units
+    (a sort of every date); empty for cftime steps (the dates are day numbers already)."""
+    if time.dtype.kind != "M":
+        return {}
+    first = time.values[0]
+    seconds = first.astype("datetime64[s]")
+    since = str(seconds).replace("T", " ") if seconds == first else np.datetime_as_string(first)
+    return {"units": f"days since {since}", "calendar": "proleptic_gregorian", "dtype": "int64"}
 
 
 def _table_limit():
