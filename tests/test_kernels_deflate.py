@@ -11,6 +11,7 @@ import pytest
 
 from oceanflow.kernels.deflate import (
     HUFFMAN,
+    LZ,
     SAMPLED_HISTOGRAM,
     STORED,
     huffman_block,
@@ -92,6 +93,32 @@ def test_sampled_histogram_gives_every_byte_value_a_code():
     stream = b"\x78\x01" + out[:size].tobytes() + b"\x01\x00\x00\xff\xff" + zlib.adler32(data).to_bytes(4, "big")
     assert zlib.decompress(stream) == data.tobytes()
     assert size < len(zlib.compress(data.tobytes(), 1))
+
+
+def _exponent_plane(field: np.ndarray) -> np.ndarray:
+    """The high byte plane (sign and exponent) of float32 ``field``, as HDF5's shuffle lays it out."""
+    return np.ascontiguousarray(field.astype(np.float32).reshape(-1).view(np.uint8).reshape(-1, 4)[:, 3])
+
+
+def test_judged_literals_where_a_drifting_histogram_makes_the_runs_and_back_references_where_smoothness_does():
+    rng = np.random.default_rng(8)
+    days = np.arange(16)[:, None, None]
+    lat = np.linspace(-80, 80, 45)[None, :, None]
+    fields = {
+        # anomalies whose mean changes from day to day (a monthly climatology removed from a seasonal cycle)
+        "anomalies": 1.3 * np.sin(days / 3.0) + rng.standard_normal((16, 45, 90)),
+        "smooth": 15 + 12 * np.cos(np.radians(lat)) + 0.3 * rng.standard_normal((16, 45, 90)),
+    }
+    kinds = {}
+    for name, field in fields.items():
+        plane = _exponent_plane(field)
+        judged = np.empty(1, np.int64)
+        judge_segments(plane, np.array([0, plane.size]), judged)
+        kinds[name] = judged[0]
+        literals = huffman_block(plane, np.empty(huffman_bound(plane.size), np.uint8))
+        deflated = len(zlib.compress(plane.tobytes(), 1))
+        assert (literals < deflated) == (name == "anomalies"), (name, literals, deflated)  # the oracle: sizes
+    assert kinds == {"anomalies": HUFFMAN, "smooth": LZ}
 
 
 def test_literal_stream_is_one_zlib_stream_of_its_segments():
