@@ -273,6 +273,20 @@ def test_a_time_chunked_input_whole_in_space_is_split_into_blocks_without_rechun
         xr.testing.assert_identical(eager, lazy.compute())
 
 
+@pytest.mark.parametrize("stored", [{"time": 97, "y": 4}, {"time": 97, "y": (1, 3, 3)}, {"time": 500, "x": (2, 3)}])
+def test_a_time_chunked_input_in_several_spatial_chunks_joins_each_block_from_its_own_chunks(stored):
+    """Time chunks that are themselves split in space, joined into more (smaller) blocks than
+    stored: each block takes its pixels from the stored chunk that holds them (review finding: a
+    block taking them from the first chunk passed every other test)."""
+    sst = red_sst(seed=3, dtype="float32", shape=(7, 5))
+    sst[:, 5, 1] = np.nan  # land
+    with warnings.catch_warnings(), dask.config.set(num_workers=8):
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        clim = mhw.thresholds(sst)
+        xr.testing.assert_identical(mhw.detect(sst, clim), mhw.detect(sst.chunk(stored), clim).compute())
+        xr.testing.assert_identical(mhw.detect(sst), mhw.detect(sst.chunk(stored)).compute())
+
+
 @pytest.mark.parametrize("cold", [False, True])
 def test_save_writes_what_detect_events_and_summary_return_from_one_task_per_block(tmp_path, monkeypatch, cold):
     """mhw.save: the summary and the event table come from the detection's own tasks

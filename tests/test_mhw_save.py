@@ -155,3 +155,30 @@ def test_save_runs_its_tasks_under_oceanflow_saves_memory_settings(tmp_path, mon
         back = oceanflow.open_dataset(tmp_path / "det.zarr").compute()
         xr.testing.assert_identical(back.intensity, _detected(sst).intensity)
         assert np.isfinite(back.intensity).any()
+
+
+def test_a_curvilinear_grid_opened_lazily_gives_what_it_gives_in_memory(tmp_path):
+    """2-D lat/lon coordinates read lazily from a file (chunked as stored, not as the blocks):
+    detect with a given climatology, events, summary and save with both stores give the values
+    and coordinates of the same grid in memory (the oracle)."""
+    sst = red_sst(seed=7, years=4, shape=(7, 5), dtype="float32")
+    lat, lon = np.meshgrid(np.linspace(-30, 30, 7), np.linspace(0, 40, 5), indexing="ij")
+    sst = sst.assign_coords(lat=(("y", "x"), lat), lon=(("y", "x"), lon))
+    sst.to_dataset().to_netcdf(tmp_path / "sst.nc")
+    with xr.open_dataset(tmp_path / "sst.nc", chunks={"time": 97}) as opened:
+        lazy = opened["sst"]
+        assert isinstance(lazy["lat"].data, dsa.Array)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+            clim = mhw.thresholds(sst).compute()
+            expected = mhw.detect(sst, clim).compute()
+            with dask.config.set(scheduler="threads", num_workers=3):
+                found = mhw.detect(lazy, clim).compute()
+                xr.testing.assert_identical(found, expected)
+                xr.testing.assert_identical(mhw.events(mhw.detect(lazy)).compute(), mhw.events(expected))
+                xr.testing.assert_identical(mhw.summary(mhw.detect(lazy)).compute(), mhw.summary(expected))
+                _mhw_save(lazy, tmp_path / "d.zarr", clim, events=tmp_path / "e.zarr", summary=tmp_path / "s.zarr")
+        with xr.open_zarr(tmp_path / "e.zarr") as stored:
+            xr.testing.assert_allclose(stored.load(), mhw.events(expected))
+        with xr.open_zarr(tmp_path / "s.zarr") as stored:
+            xr.testing.assert_allclose(stored.load(), mhw.summary(expected))

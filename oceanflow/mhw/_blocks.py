@@ -32,7 +32,7 @@ def _map_series(func, data, extras, *, length, dim, dtypes, name, **kwargs):
     lengths = tuple(length) if isinstance(length, (tuple, list)) else (length,) * len(dtypes)
     out_dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,) * len(dtypes)
     space = [d for d in data.dims if d != "time"]
-    data = _time_whole(data.transpose("time", *space))
+    data = _time_whole(_grid_loaded(data).transpose("time", *space))
     extras = [e.transpose(e.dims[0], *space) for e in extras]
     if is_dask(data.data):
         extras = [e.chunk({e.dims[0]: -1, **{d: data.chunksizes[d] for d in space}}) for e in extras]
@@ -57,6 +57,16 @@ def _map_series(func, data, extras, *, length, dim, dtypes, name, **kwargs):
         xr.DataArray(r, dims=(d, *space), coords={**spatial, "time": data["time"]} if d == "time" else spatial)
         for r, d in zip(results, out_dims, strict=True)
     )
+
+
+def _grid_loaded(data):
+    """``data`` with its lazy coordinates off the time axis (a curvilinear grid's 2-D lat/lon) in memory.
+
+    They are small, and chunked as stored they would not match the blocks the
+    series are split into (xarray then refuses the outputs' chunks).
+    """
+    lazy = {k: v.compute() for k, v in data.coords.items() if "time" not in v.dims and is_dask(v.data)}
+    return data.assign_coords(lazy) if lazy else data
 
 
 def _series_call(x, *extras, series_func, **kwargs):
