@@ -17,6 +17,7 @@ import xarray as xr
 from debian_tools import require
 
 from oceanflow.io import save, uncached
+from oceanflow.io.netcdf import storage_chunks
 
 
 def _chunk_file_or_skip(path):
@@ -243,6 +244,42 @@ def test_a_chunk_write_failing_on_a_writer_thread_fails_the_save_and_leaves_no_o
         save(ds, path, progress=False)
     assert calls and all(name.startswith("oceanflow-chunk-writer") for name in calls)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["probe"]
+
+
+def test_a_failing_last_chunk_write_of_a_task_fails_the_save_and_leaves_the_old_output(tmp_path, monkeypatch):
+    """The last chunk a task hands to the writer threads is waited for only after the task's loop: its failure
+    (a full disk) must still fail the save, which then leaves the file written before."""
+    probe = tmp_path / "probe"
+    probe.touch()
+    _chunk_file_or_skip(probe).close()
+    sst = np.random.default_rng(6).normal(15, 3, size=(64, 90, 180)).astype("f4")
+    ds = xr.Dataset({"sst": (("time", "lat", "lon"), sst)}).chunk({"time": 32})
+    path = tmp_path / "f.nc"
+    save(ds.isel(time=slice(0, 8)), path, progress=False)
+    old = path.read_bytes()
+    size = storage_chunks(sst.shape, ("time", "lat", "lon"), 4, ds.sst.chunks)
+    last = tuple((n - 1) // c * c for n, c in zip(sst.shape, size, strict=True))  # the second task's last chunk
+    offsets, failed = {}, []
+    real_place, real_write_at = uncached.ChunkFile.place, uncached.ChunkFile.write_at
+
+    def place(self, dataset, corner, payload):
+        offset = real_place(self, dataset, corner, payload)
+        offsets[tuple(corner)] = offset
+        return offset
+
+    def full_disk_at_the_last_chunk(self, payload, offset):
+        if offset == offsets.get(last):  # placed before its write is handed over
+            failed.append(offset)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write_at(self, payload, offset)
+
+    monkeypatch.setattr(uncached.ChunkFile, "place", place)
+    monkeypatch.setattr(uncached.ChunkFile, "write_at", full_disk_at_the_last_chunk)
+    with pytest.raises(OSError, match="(?i)no space left"):
+        save(ds, path, overwrite=True, progress=False)
+    assert max(offsets) == last and failed == [offsets[last]]
+    assert path.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.nc", "probe"]
 
 
 def test_a_writer_after_close_is_refused_and_never_writes_into_a_file_opened_later(tmp_path):
