@@ -129,9 +129,23 @@ def test_a_writer_in_flight_at_close_finishes_in_its_own_file_and_never_in_one_o
     writer = threading.Thread(target=file.write_at, args=(payload, 100))
     writer.start()
     assert entered.wait(10)
-    closer = threading.Thread(target=file.close)
+    settled = threading.Event()  # close() waits for the writer, or (the old code) returned without waiting
+    real_wait = file._state.wait
+
+    def waiting(timeout=None):
+        settled.set()
+        return real_wait(timeout)
+
+    def close():
+        try:
+            file.close()
+        finally:
+            settled.set()
+
+    monkeypatch.setattr(file._state, "wait", waiting)
+    closer = threading.Thread(target=close)
     closer.start()
-    closer.join(0.2)
+    assert settled.wait(10)
     paths, fds = _victims(tmp_path)  # opened while the writer is held: old code had freed its numbers
     try:
         release.set()
@@ -210,10 +224,18 @@ def test_writes_handed_to_the_writer_threads_are_all_in_the_file_when_close_retu
     rng = np.random.default_rng(4)
     payloads = [rng.integers(0, 256, 3 * 4096 + 5, dtype=np.uint8) for _ in range(5)]
     futures = [file.write_at_later(payload, 4 * 4096 * i) for i, payload in enumerate(payloads)]
+    writers, shutting_down = file._writers, threading.Event()
+    real_shutdown = writers.shutdown
+
+    def shutdown(*args, **kwargs):  # close() has begun and waits for the writer threads
+        shutting_down.set()
+        return real_shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(writers, "shutdown", shutdown)
     closer = threading.Thread(target=file.close)
     closer.start()
-    closer.join(0.2)
-    assert closer.is_alive()  # waits for the queued writes
+    assert shutting_down.wait(10)
+    assert closer.is_alive()  # waits for the queued writes, all held
     with pytest.raises(ValueError, match="closing ChunkFile"):
         file.write_at_later(payloads[0], 0)
     release.set()
