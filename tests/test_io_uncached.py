@@ -442,3 +442,53 @@ def test_a_value_not_understood_is_refused_before_the_netcdf_file_exists(tmp_pat
     with pytest.raises(ValueError, match="OCEANFLOW_NETCDF_DIRECT='disable' is not understood"):
         write_netcdf(ds, tmp_path / "f.nc")
     assert not (tmp_path / "f.nc").exists()
+
+
+def _in_a_new_thread(function):
+    """``function()`` run on a thread of its own (fresh thread-local scratch buffers); its result."""
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(function())
+        except BaseException as err:  # re-raised on the caller's thread
+            errors.append(err)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive()
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def test_switch_scratch_keeps_the_buffers_returned_so_far_while_the_other_set_is_filled():
+    def fill_both_sets():
+        first = uncached.scratch("x", 5000)
+        first[...] = 1
+        uncached.switch_scratch()
+        second = uncached.scratch("x", 5000)  # the chunk compressed while ``first`` is being written
+        second[...] = 2
+        grown = uncached.scratch("x", 9000)  # a larger request in the other set: a new buffer there too
+        grown[...] = 3
+        uncached.switch_scratch()
+        back = uncached.scratch("x", 5000)
+        return first, second, grown, back
+
+    first, second, grown, back = _in_a_new_thread(fill_both_sets)
+    assert not np.shares_memory(first, second) and not np.shares_memory(first, grown)
+    assert (first == 1).all() and (grown == 3).all()
+    assert np.shares_memory(back, first) and back.ctypes.data == first.ctypes.data
+    assert all(buf.ctypes.data % uncached.PAGE == 0 for buf in (first, second, grown))
+
+
+def test_switch_scratch_switches_only_the_calling_threads_buffers():
+    def switched_elsewhere():
+        mine = uncached.scratch("y", 100)
+        other = _in_a_new_thread(lambda: (uncached.switch_scratch(), uncached.scratch("y", 100))[1])
+        return mine, other, uncached.scratch("y", 100)
+
+    mine, other, again = _in_a_new_thread(switched_elsewhere)
+    assert again.ctypes.data == mine.ctypes.data
+    assert not np.shares_memory(other, mine)
