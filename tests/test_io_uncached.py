@@ -6,6 +6,7 @@ for byte), util-linux's ``findmnt`` (file system type) and ``fincore``
 h5py (xarray's h5netcdf engine) and NCO, which decode every chunk.
 """
 
+import contextlib
 import errno
 import os
 import subprocess
@@ -492,3 +493,38 @@ def test_switch_scratch_switches_only_the_calling_threads_buffers():
     mine, other, again = _in_a_new_thread(switched_elsewhere)
     assert again.ctypes.data == mine.ctypes.data
     assert not np.shares_memory(other, mine)
+
+
+def test_writes_handed_over_before_a_refused_one_are_waited_for_before_the_error(monkeypatch):
+    """netcdf._write_chunks dropped the writes it had handed to the writer threads when a later hand-over
+    raised: the task then went on (and its thread refilled their scratch buffers) under those writes."""
+    from concurrent.futures import Future
+
+    from oceanflow.io import netcdf
+
+    class DoneWhenWaitedFor(Future):  # a write the device finishes once someone waits for it
+        def exception(self, timeout=None):
+            if not self.done():
+                self.set_result(None)
+            return super().exception(timeout)
+
+    handed = []
+
+    class File:  # a ChunkFile refusing its third chunk (the save ended meanwhile)
+        def place(self, dataset, corner, payload):
+            return corner[0] * 4096
+
+        def write_at_later(self, payload, offset):
+            if len(handed) == 2:
+                raise ValueError("write_at_later() on a closing ChunkFile")
+            handed.append(DoneWhenWaitedFor())
+            return handed[-1]
+
+    @contextlib.contextmanager
+    def held(target):
+        yield None, File()
+
+    monkeypatch.setattr(netcdf, "_dataset", held)
+    with pytest.raises(ValueError, match="closing ChunkFile"):
+        netcdf._write_chunks([((k,), b"x" * 10) for k in range(4)], None)
+    assert len(handed) == 2 and all(write.done() for write in handed)

@@ -618,7 +618,15 @@ def _write_chunks(batch: list, target: _Target) -> list[Future]:
                 placed.append((file.place(dataset, corner, payload), payload))
     if file is None:
         return []
-    return [file.write_at_later(payload, offset) for offset, payload in placed if offset is not None]
+    writing: list[Future] = []
+    try:
+        for offset, payload in placed:
+            if offset is not None:
+                writing.append(file.write_at_later(payload, offset))
+    except BaseException:
+        _finish(writing, raising=False)  # those handed over are done before the caller reuses their buffers
+        raise
+    return writing
 
 
 def _chunk_at(corner: tuple[int, ...], pieces: list, starts: list, target: _Target, reuse: bool) -> np.ndarray:
