@@ -255,6 +255,27 @@ def test_dask_input_split_in_space_with_an_in_memory_clim_equals_numpy(chunks):
     xr.testing.assert_identical(eager, lazy)
 
 
+@pytest.mark.parametrize("chunks", [None, {"time": 97}, {"time": 97, "y": 2}])
+def test_a_clim_with_dayofyear_last_equals_the_reference(chunks):
+    """A user's clim laid out (x, y, dayofyear) meets its pixels by name (review finding:
+    it crashed in the blocks' transpose); the detection equals the reference, its clim
+    laid out as the detection's (dayofyear, y, x); events and summary of a detection
+    laid out (x, y, time) equal those of the detection as returned."""
+    sst = red_sst(seed=4, shape=(3, 4))
+    sst[:, 2, 1] = np.nan  # land
+    with warnings.catch_warnings(), dask.config.set(num_workers=2):
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        clim = mhw.thresholds(sst).transpose("x", "y", "dayofyear")
+        found = mhw.detect(sst if chunks is None else sst.chunk(chunks), clim).compute()
+    assert found.seas.dims == found.thresh.dims == ("dayofyear", "y", "x")
+    assert_matches_reference(sst, found, mhw.events(found))
+    turned = found.transpose("x", "y", ...)  # events and summary of a detection laid out (x, y, time)
+    for table in (mhw.events, mhw.summary):
+        expected, got = table(found), table(turned).compute()
+        for name in expected.variables:
+            xr.testing.assert_identical(got[name].variable.transpose(*expected[name].dims), expected[name].variable)
+
+
 @pytest.mark.parametrize("with_clim", [False, True])
 def test_a_time_chunked_input_whole_in_space_is_split_into_blocks_without_rechunk_tasks(with_clim):
     """Time-sliced storage (each chunk the whole grid) split into spatial blocks, one per thread:

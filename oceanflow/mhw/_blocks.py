@@ -21,7 +21,8 @@ def _map_series(func, data, extras, *, length, dim, dtypes, name, **kwargs):
     """Map ``func`` over the spatial blocks of ``data`` with its time axis whole in each (one task per block).
 
     ``func(x, *extras, **kwargs)`` gets C-ordered 2-D views: ``x`` as
-    ``(time, pixel)`` and each extra as ``(row, pixel)`` (every row), and
+    ``(time, pixel)`` and each extra as ``(row, pixel)`` (every row; its one
+    dimension not in ``data``'s space, wherever it stands), and
     returns one ``(length, pixel)`` array per entry of ``dtypes``.  ``length``
     and ``dim`` are one int and one name for every output, or one per output.
     Returns DataArrays ``(dim, *space)`` with the spatial coordinates of
@@ -33,7 +34,7 @@ def _map_series(func, data, extras, *, length, dim, dtypes, name, **kwargs):
     out_dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,) * len(dtypes)
     space = [d for d in data.dims if d != "time"]
     data = _time_whole(_grid_loaded(data).transpose("time", *space))
-    extras = [e.transpose(e.dims[0], *space) for e in extras]
+    extras = [e.transpose(*(d for d in e.dims if d not in space), *space) for e in extras]  # by name, any order
     if is_dask(data.data):
         extras = [e.chunk({e.dims[0]: -1, **{d: data.chunksizes[d] for d in space}}) for e in extras]
     labels = [f"space{i}" for i in range(len(space))]

@@ -214,7 +214,8 @@ class _Setup:
             made = "cold spells" if clim.attrs["mhw_cold"] else "heatwaves"
             raise ValueError(f"clim was computed for {made}; pass the same cold= to thresholds and detect")
         _, clim = align(sst, clim, names=("sst", "clim"), exclude=("time", "dayofyear"))
-        return clim
+        space = [d for d in sst.dims if d != "time"]  # laid out as the detection: (dayofyear, *space of sst)
+        return clim.transpose("dayofyear", *space, ..., missing_dims="ignore")
 
     # ------------------------------------------------------------ detection
 
