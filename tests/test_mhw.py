@@ -294,6 +294,40 @@ def test_a_time_chunked_input_whole_in_space_is_split_into_blocks_without_rechun
         xr.testing.assert_identical(eager, lazy.compute())
 
 
+@pytest.mark.parametrize("where", ["distributed", "over memory"])
+def test_a_time_chunked_input_is_rechunked_on_a_cluster_or_beyond_a_tasks_memory(where, monkeypatch):
+    """On a distributed cluster, or locally when the whole input exceeds what a task may hold,
+    time-sliced input is rechunked into its blocks, not joined by tasks that each depend on
+    every time chunk (review finding: each worker would fetch the whole input; locally all of
+    it is held until the last join): no task reads more than one input chunk, and the
+    detection and events equal the reference."""
+    import distributed
+
+    from oceanflow.mhw import _blocks
+
+    sst = red_sst(seed=5, shape=(4, 5))
+    sst[:, 3, 0] = np.nan  # land
+    chunked = sst.chunk({"time": 97})
+    inputs = set(dask.core.flatten(chunked.data.__dask_keys__()))
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(warnings.catch_warnings())
+        if where == "distributed":
+            threads = {"n_workers": 2, "threads_per_worker": 2, "processes": False}  # a block per thread: split
+            cluster = stack.enter_context(distributed.LocalCluster(**threads, dashboard_address=None))
+            stack.enter_context(distributed.Client(cluster))
+        else:
+            monkeypatch.setattr(_blocks, "memory_per_thread", lambda: sst.nbytes - 1, raising=False)
+            stack.enter_context(dask.config.set(scheduler="threads", num_workers=2))
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        lazy = mhw.detect(chunked)
+        assert len(lazy.intensity.chunks[1]) + len(lazy.intensity.chunks[2]) > 2  # split in space
+        graph = lazy.intensity.data.__dask_graph__()
+        assert max(len(deps & inputs) for deps in graph.get_all_dependencies().values()) == 1
+        found = lazy.compute()
+        table = mhw.events(mhw.detect(chunked)).compute()
+    assert_matches_reference(sst, found, table)
+
+
 @pytest.mark.parametrize("stored", [{"time": 97, "y": 4}, {"time": 97, "y": (1, 3, 3)}, {"time": 500, "x": (2, 3)}])
 def test_a_time_chunked_input_in_several_spatial_chunks_joins_each_block_from_its_own_chunks(stored):
     """Time chunks that are themselves split in space, joined into more (smaller) blocks than

@@ -12,7 +12,8 @@ import xarray as xr
 
 from .._arrays import is_dask
 from .._blockwise import map_blocks
-from ..chunking import chunked_for, plan_chunks, worker_threads
+from .._client import active_client
+from ..chunking import chunked_for, memory_per_thread, plan_chunks, worker_threads
 
 logger = logging.getLogger("oceanflow.mhw")
 
@@ -81,8 +82,9 @@ def _series_call(x, *extras, series_func, **kwargs):
 def _time_whole(data):
     """``data`` ((time, *space)) in spatial blocks whose series fit a task
     (:func:`~oceanflow.chunking.plan_chunks`), at least one per thread, when
-    its time axis is chunked; its time chunks are left as they are (each task
-    concatenates its own).  Blocks whose time axis is whole are kept."""
+    its time axis is chunked: rechunked in space only, its time chunks left as they are
+    (each task concatenates its own), or, where :func:`_join_fits`, split by one joining
+    task per block (:func:`_joined`).  Blocks whose time axis is whole are kept."""
     data = chunked_for(data, core_dims="time", operation="mhw")
     if not is_dask(data.data) or len(data.chunks[0]) == 1:  # time already whole: the blocks as they are
         return data  # (splitting them for more tasks than threads would copy every block once more)
@@ -102,9 +104,20 @@ def _time_whole(data):
     if not wanted:
         return data
     blocks = {d: _even(data.sizes[d], chunks[d]) if d in wanted else data.chunksizes[d] for d in space}
-    if all(_within(data.chunksizes[d], blocks[d]) for d in space):
+    if all(_within(data.chunksizes[d], blocks[d]) for d in space) and _join_fits(data):
         return data.copy(data=_joined(data.data, [blocks[d] for d in space]))
     return data.chunk(wanted)
+
+
+def _join_fits(data):
+    """Whether :func:`_joined` may split ``data`` into its blocks: on the local scheduler, when
+    the whole input fits what one task may hold (:func:`~oceanflow.chunking.memory_per_thread`).
+
+    Each joining task depends on every time chunk of its stored chunk (the whole grid, for
+    time-sliced storage): all of them are held until the last block is joined, and on a
+    ``distributed`` cluster each worker would fetch the whole input, where a rechunk's split
+    tasks send each worker only its blocks' pieces."""
+    return active_client() is None and data.nbytes <= memory_per_thread()
 
 
 def _even(size, chunk):
