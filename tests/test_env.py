@@ -58,6 +58,26 @@ def test_a_numba_cache_value_not_understood_is_refused_at_the_first_kernel_not_a
     assert run.stdout.startswith("refused: OCEANFLOW_NUMBA_CACHE='maybe' is not understood"), run
 
 
+_NETCDF_SAVE = """
+import os, sys, numpy as np, xarray as xr, oceanflow
+ds = xr.Dataset({"sst": (("time", "lat"), np.arange(400.0, dtype="f4").reshape(40, 10))}).chunk({"time": 20})
+try:
+    oceanflow.save(ds, os.path.join(sys.argv[1], "out.nc"), progress=False)
+except ValueError as error:
+    print("refused:", error)
+print("left:", sorted(os.listdir(sys.argv[1])))
+"""
+
+
+def test_a_numba_cache_value_not_understood_is_refused_by_a_netcdf_save(tmp_path):
+    """The deflate helpers, numba functions a save calls directly (not through a kernel), were left uncached."""
+    env = {**os.environ, "OCEANFLOW_NUMBA_CACHE": "maybe"}
+    command = [sys.executable, "-c", _NETCDF_SAVE, str(tmp_path)]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert run.stdout.startswith("refused: OCEANFLOW_NUMBA_CACHE='maybe' is not understood"), run
+    assert run.stdout.splitlines()[-1] == "left: []", run
+
+
 def test_the_installation_guide_lists_every_variable_the_sources_read():
     read = set()
     for source in (ROOT / "oceanflow").rglob("*.py"):

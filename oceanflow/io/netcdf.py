@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..kernels._declare import cache_enabled
 from ..kernels.deflate import HUFFMAN as _HUFFMAN
 from ..kernels.deflate import LZ as _LZ
 from ..kernels.deflate import STORED as _STORED
@@ -315,7 +316,10 @@ def write_netcdf(
     fails.  Descriptors open on ``path`` before the call are left alone.
     """
     codec = codec_for(compression, level)
-    direct_writes_switched_on()  # a value of OCEANFLOW_NETCDF_DIRECT not understood is refused before the file exists
+    # values of OCEANFLOW_NETCDF_DIRECT and OCEANFLOW_NUMBA_CACHE not understood are refused before the file exists
+    # (the deflate helpers, numba functions called here and not through a kernel, read the latter at import)
+    direct_writes_switched_on()
+    cache_enabled()
     path = os.fspath(path)
     if unlimited_dims is None:
         unlimited_dims = ds.encoding.get("unlimited_dims")
