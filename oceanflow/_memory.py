@@ -233,13 +233,31 @@ def empty_block(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
 #: NumPy advises huge pages for arrays of this many bytes or more.
 HUGE_ADVICE_BYTES = 4 << 20
 
+
+def _advice_in(value: str | None) -> bool:
+    """Whether ``NUMPY_MADVISE_HUGEPAGE=value`` switches NumPy's huge-page advice on, read as NumPy reads it
+    (``numpy/__init__.py``: ``int(value)``, on unless 0): ``"0"`` and ``" 00 "`` switch it off; unset, or a
+    value that is no whole number (which NumPy's import refuses: set after it, NumPy never read it), choose
+    nothing.
+
+    >>> [_advice_in(v) for v in ("1", " 2 ", "0", "-0", None, "yes")]
+    [True, True, False, False, False, False]
+    """
+    try:
+        return value is not None and int(value) != 0
+    except ValueError:
+        return False
+
+
 # NUMPY_MADVISE_HUGEPAGE in os.environ as this module is imported, NumPy having just been imported (see below)
-_ADVICE_CHOSEN = "NUMPY_MADVISE_HUGEPAGE" in os.environ
+_ADVICE_CHOSEN = _advice_in(os.environ.get("NUMPY_MADVISE_HUGEPAGE"))
 
 
 def huge_page_advice_chosen() -> bool:
-    """Whether the user chose NumPy's huge-page advice with ``NUMPY_MADVISE_HUGEPAGE``: then it is kept, and
-    neither :func:`small_pages_while` nor the small-page blocks (:func:`_small_page_region`) override it.
+    """Whether the user chose NumPy's huge-page advice with ``NUMPY_MADVISE_HUGEPAGE`` (a whole number but 0,
+    as NumPy reads it: :func:`_advice_in`): then it is kept, and neither :func:`small_pages_while` nor the
+    small-page blocks (:func:`_small_page_region`) override it.  ``NUMPY_MADVISE_HUGEPAGE=0`` chooses small
+    pages, which both then take too.
 
     NumPy reads the variable once, from ``os.environ``, when it is imported, and never again: that is
     the environment that counts.  It is read here at the same moment, as this module is imported (it

@@ -469,6 +469,30 @@ def test_numpys_huge_page_advice_chosen_by_the_user_is_kept_by_every_allocation(
     assert said == [expected, "mmap mmap False"], said
 
 
+_ADVICE_READ = """
+import numpy as np
+from oceanflow import _memory
+
+numpys = bool(_memory._madvise_switch()(True))  # NumPy's advice as NumPy read the variable at its import
+block = _memory.kept_block((2, 1 << 20), np.float64)
+while isinstance(block, np.ndarray) and block.base is not None:
+    block = block.base
+print(_memory.huge_page_advice_chosen(), numpys, type(block).__name__)
+"""
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MAP_PRIVATE"), reason="small-page blocks are mapped on their own on POSIX only")
+@pytest.mark.parametrize("value", ["0", "00", " -0 ", "1", " 2 ", "+1"])
+def test_numpys_huge_page_advice_is_read_from_the_variable_as_numpy_reads_it(value):
+    """``NUMPY_MADVISE_HUGEPAGE=0`` switches NumPy's advice off: it was taken as huge pages chosen (kept
+    blocks then left to NumPy).  Oracle: NumPy's own advice after its import, read back through its switch;
+    a kept block of 16 MiB in small pages (an mmap) where it is off, NumPy's own (an ndarray) where on."""
+    env = {**os.environ, "NUMPY_MADVISE_HUGEPAGE": value}
+    run = subprocess.run([sys.executable, "-c", _ADVICE_READ], env=env, capture_output=True, text=True, check=True)
+    chosen, numpys, owner = run.stdout.split()
+    assert chosen == numpys and owner == ("ndarray" if numpys == "True" else "mmap"), run.stdout
+
+
 # A pool buffer the system cannot map: address space limited to what the process maps now plus 100 MiB,
 # then a 200 MiB block asked for inside a save; or a kept block of 200 MiB (5, 5 Mi) float64.
 _NO_ROOM = """
