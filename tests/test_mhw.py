@@ -637,7 +637,6 @@ def test_save_writes_the_same_summary_store_gathered_in_memory_as_by_the_blocks_
     written in memory; beyond it each block's task writes its part: the two stores are the
     same files, byte for byte (but the history line), and hold summary(detect())."""
     import json
-    import re
 
     import oceanflow
 
@@ -652,16 +651,7 @@ def test_save_writes_the_same_summary_store_gathered_in_memory_as_by_the_blocks_
         monkeypatch.setattr(_save, "_table_limit", lambda: 1000, raising=False)
         mhw.save(sst, tmp_path / "b.zarr", summary=tmp_path / "by_blocks.zarr", freq="2YS")
     assert gathered == [1]  # the first save only
-
-    def files(root):
-        out = {}
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                data = path.read_bytes()
-                out[str(path.relative_to(root))] = re.sub(rb'"history": "[^"]*"', b"", data)
-        return out
-
-    in_memory, by_blocks = files(tmp_path / "in_memory.zarr"), files(tmp_path / "by_blocks.zarr")
+    in_memory, by_blocks = _store_files(tmp_path / "in_memory.zarr"), _store_files(tmp_path / "by_blocks.zarr")
     assert sorted(in_memory) == sorted(by_blocks) and len(in_memory) > 20
     assert [name for name in in_memory if in_memory[name] != by_blocks[name]] == []
     chunks = json.loads(by_blocks["count/zarr.json"])["chunk_grid"]["configuration"]["chunk_shape"]
@@ -669,6 +659,42 @@ def test_save_writes_the_same_summary_store_gathered_in_memory_as_by_the_blocks_
     back = oceanflow.open_dataset(tmp_path / "in_memory.zarr").compute()
     for var in expected.data_vars:
         xr.testing.assert_identical(back[var], expected[var])
+
+
+def _store_files(root):
+    """Every file of the Zarr store ``root``, by its relative path: its bytes, the history line taken out."""
+    import re
+
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            out[str(path.relative_to(root))] = re.sub(rb'"history": "[^"]*"', b"", path.read_bytes())
+    return out
+
+
+def test_save_writes_the_same_event_store_from_memory_as_by_regions(tmp_path, monkeypatch):
+    """The event store written from memory (the padded table, its dates stored as day numbers looked
+    up by step) and beyond the memory limit (block by block into its regions) are the same files, byte
+    for byte (but the history line), dates included: whole days since the first step."""
+    import json
+
+    import oceanflow
+
+    sst = _save_case()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        table = mhw.events(mhw.detect(sst).compute())
+        mhw.save(sst, tmp_path / "a.zarr", events=tmp_path / "in_memory.zarr")
+        monkeypatch.setattr(_save, "_table_limit", lambda: 1000)
+        mhw.save(sst, tmp_path / "b.zarr", events=tmp_path / "by_regions.zarr")
+    in_memory, by_regions = _store_files(tmp_path / "in_memory.zarr"), _store_files(tmp_path / "by_regions.zarr")
+    assert sorted(in_memory) == sorted(by_regions) and len(in_memory) > 50
+    assert [name for name in in_memory if in_memory[name] != by_regions[name]] == []
+    first = str(sst.time.values[0])[:10]
+    assert json.loads(in_memory["time_start/zarr.json"])["attributes"]["units"] == f"days since {first}"
+    back = oceanflow.open_dataset(tmp_path / "by_regions.zarr").compute()
+    for var in table.data_vars:
+        xr.testing.assert_identical(back[var], table[var])
 
 
 @pytest.mark.parametrize("limit", [None, 1000])

@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from .._arrays import is_dask
+from .._blockwise import map_blocks
 from .._memory import small_pages_while
 from ..kernels import mhw as kernels
 from ..timegroups import decoded_time
@@ -186,13 +187,13 @@ def _write_events(output, tables, table, found, detection, operation):
     pixels = math.prod(table.shape[1:])
     if rows * 8 * slots * pixels <= _table_limit():
         columns, coords = _padded_tables(tables, table, slots)
-        padded = _events_table(columns, found, coords)
+        padded, dates = _stored_dates(_events_table(columns, found, coords), found["time"])
         encoding = None
         if output.path.suffix == ".zarr":  # as the regions' writes below: every event in one chunk, the blocks
             block = tuple(max(c) for c in table.chunks[1:]) if table.chunks else table.shape[1:]
             encoding = {name: {"chunks": (max(slots, 1), *block)} for name in padded.data_vars}
-            for name in ("time_start", "time_end", "time_peak"):
-                encoding[name].update(_date_encoding(found["time"]))
+            for name in dates:
+                encoding[name].update(dates[name])
         output.prepare(padded, operation=operation, encoding=encoding)
         output.write(now=True, staged=True)  # in memory, 26 variables: encoded first, written in one pass
         return
@@ -219,8 +220,8 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     coords = {k: v.compute() for k, v in table.coords.items() if set(v.dims) <= set(space)}  # written now, per pixel
     empty = da.full((slots, *table.shape[1:]), np.nan, chunks=((slots,), *chunks))
     columns = [xr.DataArray(empty, dims=("event", *space), coords=coords) for _ in range(rows)]
-    template = _events_table(columns, found)
-    output.prepare(template, operation=operation)
+    template, dates = _stored_dates(_events_table(columns, found), found["time"])
+    output.prepare(template, operation=operation, encoding=dates)
     output.write(now=False)  # metadata and coordinates; no data
     starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
     tables.reverse()  # popped from the end: the first block first
@@ -232,13 +233,48 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
         padded[:, : min(t.shape[1], slots)] = t[:, :slots]
         del b, t
         block = [xr.DataArray(padded[r], dims=("event", *space)) for r in range(rows)]
-        part = _events_table(block, found)
+        part = _stored_dates(_events_table(block, found), found["time"])[0]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
             part.to_zarr(output.tmp, region={"event": slice(None), **region}, mode="r+", consolidated=False)
         del padded, block, part
     if tables:
         raise AssertionError(f"{len(tables)} event tables left over: the blocks do not match the detection's")
+
+
+#: The event table's dates and the step numbers they are looked up from.
+_DATES = {"time_start": "index_start", "time_end": "index_end", "time_peak": "index_peak"}
+
+
+def _stored_dates(table, time):
+    """The event Dataset ``table`` with its dates as xarray's CF encoding stores them with
+    :func:`_date_encoding`, and the encoding still to give (by name; empty when done here).
+
+    The dates are steps of the daily ``time``: their int64 day numbers (NaT: the smallest
+    int64) are looked up by their ``index_*`` in the encoding of ``time`` itself (xarray's),
+    with its ``units`` and ``calendar`` attributes; the files and the dates read back are the
+    same, but xarray no longer encodes each date (it infers units from all of them, a sort
+    of their differences, even when the units are given).  Left to xarray, with the encoding,
+    when the steps are not whole days apart (xarray may then change the units); cftime steps
+    are day numbers already."""
+    encoding = _date_encoding(time)
+    values = time.values
+    if not encoding or ((values - values[0]) % np.timedelta64(1, "D")).astype(bool).any():
+        return table, dict.fromkeys(_DATES, encoding) if encoding else {}
+    steps = xr.conventions.encode_cf_variable(xr.Variable("time", values, encoding=encoding))
+    days = np.append(steps.values, np.iinfo(np.int64).min)  # (index -1, for NaN: NaT)
+    stored = {}
+    for name, index in _DATES.items():
+        step = table[index].variable
+        axes = tuple(range(step.ndim))
+        data = map_blocks(_lookup_days, axes, step.data, axes, dtype=np.int64, name="mhw-days", days=days)
+        stored[name] = xr.Variable(step.dims, data, {**table[name].attrs, **steps.attrs})
+    return table.assign(stored), {}
+
+
+def _lookup_days(index, days):
+    """The day numbers ``days`` at the float step numbers ``index`` (NaN: the last of ``days``)."""
+    return days[np.where(np.isnan(index), -1, index).astype(np.int64)]
 
 
 def _date_encoding(time):
