@@ -168,7 +168,11 @@ class Target:
         if self.ds is None:
             raise RuntimeError(f"nothing prepared to write to {self.path}; call prepare() first")
         if staged and now and self.kind == "zarr":
-            _write_zarr_staged(self.ds, self.tmp, self.encoding)
+            try:
+                _write_zarr_staged(self.ds, self.tmp, self.encoding)
+            except FileNotFoundError:
+                _check_complete(self)  # the temporary removed meanwhile says so
+                raise
             return None
         return _write(
             self.ds, self.tmp, self.kind, self.encoding, now=now, compute_kwargs=self.compute_kwargs, **self.codec
@@ -382,8 +386,13 @@ def _write(
 def _write_zarr_staged(ds: xr.Dataset, tmp: Path, encoding: dict) -> None:
     """Write the in-memory ``ds`` as Zarr to ``tmp``: encoded by xarray's own ``to_zarr`` into a
     memory store (the metadata and chunk bytes a direct write makes), then its files written
-    in one pass, the root metadata last (a store without it is incomplete), with no round trip
-    to zarr's event loop per file and chunk."""
+    in one pass, each freed once written, with no round trip to zarr's event loop per file and
+    chunk.  The root's metadata (Zarr v3 ``zarr.json``; v2 ``.zattrs``, ``.zmetadata``, then
+    ``.zgroup``) comes after every array's files: a write stopped before it leaves no store
+    that :func:`_check_complete` or a reader takes for one.  Folders are made one level at a
+    time, never ``tmp`` itself again: a temporary removed meanwhile makes the write fail.
+
+    The encoded store is held beside ``ds`` (at most its size again) until written."""
     from zarr.storage import MemoryStore
 
     if any(is_dask(v.data) for v in ds.variables.values()):
@@ -396,12 +405,24 @@ def _write_zarr_staged(ds: xr.Dataset, tmp: Path, encoding: dict) -> None:
         shutil.rmtree(tmp)
     tmp.mkdir()
     made = {tmp}
-    for key in sorted(files, key=lambda k: k == "zarr.json"):  # the root's metadata last
+    for key in sorted(files, key=lambda k: _ROOT_METADATA_LAST.get(k, 0)):
         path = tmp / key
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
-        path.write_bytes(files[key].to_bytes())
+        _folder(path.parent, made)
+        path.write_bytes(files.pop(key).to_bytes())
+
+
+#: The root's metadata files of a Zarr store, in the order a staged write writes them after every
+#: other file: their presence (``zarr.json``, ``.zgroup``) is what makes a folder a store.
+_ROOT_METADATA_LAST = {".zattrs": 1, ".zmetadata": 2, ".zgroup": 3, "zarr.json": 3}
+
+
+def _folder(path: Path, made: set) -> None:
+    """Make the folder ``path`` and those above it up to one in ``made`` (a level at a time: a
+    folder of ``made`` removed meanwhile is not made again, the write fails)."""
+    if path not in made:
+        _folder(path.parent, made)
+        path.mkdir(exist_ok=True)
+        made.add(path)
 
 
 def _finish(_written, target: Target) -> Path:
