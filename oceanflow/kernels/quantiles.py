@@ -41,18 +41,30 @@ array([[[2.5]]])
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import numpy as np
-from numba.cpython.unsafe.numbers import trailing_zeros as _trailing_zeros
 
 from ._declare import gufunc, njit
 
-#: numba's count of trailing zero bits (an intrinsic: compiled code calls it with the value alone)
-trailing_zeros: Any = _trailing_zeros
-
 _ONE, _THREE = np.uint64(1), np.uint64(3)  # uint64 operands: a mix with int64 would be float64 in numba
 _LITTLE_ENDIAN = sys.byteorder == "little"
+
+# de Bruijn sequence B(2, 6): the top 6 bits of ``_DE_BRUIJN << i`` differ for every i in 0 .. 63
+_DE_BRUIJN, _TOP_SIX = np.uint64(0x03F79D71B4CB0A89), np.uint64(58)
+_BIT_OF = np.zeros(64, np.uint8)
+_BIT_OF[[((0x03F79D71B4CB0A89 << i) % 2**64) >> 58 for i in range(64)]] = np.arange(64)
+
+
+@njit(inline="always")
+def trailing_zeros(word):
+    """The number of trailing zero bits of a nonzero uint64 ``word``: its lowest set bit isolated
+    (``word & -word``) and named by de Bruijn multiplication (Leiserson, Prokop and Randall 1998).
+
+    >>> int(trailing_zeros(np.uint64(0b101000)))
+    3
+    """
+    return _BIT_OF[((word & (~word + _ONE)) * _DE_BRUIJN) >> _TOP_SIX]
+
 
 # method codes: continuous (virtual index, then linear interpolation) or discrete
 _LINEAR, _ALPHA_BETA, _AVERAGED_INVERTED_CDF, _MIDPOINT = 0, 1, 2, 3
@@ -865,7 +877,8 @@ def stream_collect(x, codes, low, high, start, shape, length, position, values):
     (``position`` advances).  The hits of four rows of a group are marked at once, in a
     vectorised loop that reads four rows in step (four memory streams: the pass is bound by
     reading the rows), then only the hits are visited, word by word of 8 pixels' marks, by
-    their lowest set bit (a few values in a hundred are in the bins: no branch per pixel)."""
+    their lowest set bit (a few values in a hundred are in the bins: no branch per pixel), 8 at
+    most per word (a broken bit step gives wrong values, never an endless loop)."""
     if start < 0:  # (never: tells LLVM the columns read are start + p, contiguous)
         return
     width = low.shape[2]
@@ -904,7 +917,9 @@ def stream_collect(x, codes, low, high, start, shape, length, position, values):
                     row, m = x[s + k], marks[k]
                     for i in range(words):
                         word = m[i]
-                        while word != 0:  # each hit byte's lowest bit, lowest first: one step per hit
+                        for _ in range(8):  # each hit byte's lowest bit, lowest first: one step per hit, 8 at most
+                            if word == 0:
+                                break
                             b = int(trailing_zeros(word) >> _THREE)  # the byte of that bit, in memory order
                             p = 8 * i + (b if _LITTLE_ENDIAN else 7 - b)
                             o = at[p]
