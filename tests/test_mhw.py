@@ -632,6 +632,38 @@ def test_save_beyond_the_memory_limit_never_pads_the_whole_event_table(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["det.zarr", f"events{suffix}"]
 
 
+@pytest.mark.parametrize("store", ["events", "summary"])
+@pytest.mark.parametrize("share", [1.5, 2.5])
+def test_save_writes_a_zarr_table_from_memory_only_when_it_fits_with_its_encoded_copy(
+    tmp_path, monkeypatch, store, share
+):
+    """The padded event table and the gathered summary columns, written to Zarr from memory, are
+    held with their encoded store beside them: written so only when twice their bytes fit what a
+    task may hold (review finding: once was counted), else by regions or by the blocks' tasks;
+    either way the store holds events()/summary() of the detection."""
+    import oceanflow
+
+    sst = _save_case()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        found = mhw.detect(sst).compute()
+        expected = mhw.events(found) if store == "events" else mhw.summary(found)
+        pixels = sst.sizes["y"] * sst.sizes["x"]
+        if store == "events":  # the padded table: every row, slot and pixel in float64
+            held, spied = len(kernels.EVENT_ROWS) * expected.sizes["event"] * pixels * 8, "_padded_tables"
+        else:  # the summary's columns: every row, period and pixel in float64
+            held, spied = len(kernels.SUMMARY_ROWS) * expected.sizes["period"] * pixels * 8, "_write_summary"
+        calls = []
+        real = getattr(_save, spied)
+        monkeypatch.setattr(_save, spied, lambda *a: calls.append(1) or real(*a))
+        monkeypatch.setattr(_save, "memory_per_thread", lambda: int(share * held), raising=False)
+        mhw.save(sst, tmp_path / "det.zarr", **{store: tmp_path / f"{store}.zarr"})
+    assert len(calls) == (share > 2)
+    back = oceanflow.open_dataset(tmp_path / f"{store}.zarr").compute()
+    for var in expected.data_vars:
+        xr.testing.assert_allclose(back[var], expected[var])
+
+
 def test_save_writes_the_same_summary_store_gathered_in_memory_as_by_the_blocks_tasks(tmp_path, monkeypatch):
     """Within the memory a task may hold, the summary's columns are gathered and the store
     written in memory; beyond it each block's task writes its part: the two stores are the

@@ -17,6 +17,7 @@ import xarray as xr
 from .._arrays import is_dask
 from .._blockwise import map_blocks
 from .._memory import small_pages_while
+from ..chunking import memory_per_thread
 from ..kernels import mhw as kernels
 from ..timegroups import decoded_time
 from ._definitions import _Calendar
@@ -51,7 +52,8 @@ def save(
     bytes per event slot and pixel, slots the largest number of events of a
     pixel) are returned to this process and padded together when that fits
     :func:`~oceanflow.chunking.memory_per_thread` (each block freed once
-    copied).  Beyond it, in Zarr (dask input) each block's table is padded
+    copied; in Zarr twice the table does: it is held with its encoded store
+    beside it).  Beyond it, in Zarr (dask input) each block's table is padded
     and written into its region of the store, then freed (the whole grid's
     padded table is never held); in NetCDF the tables are dropped and the
     events computed by :func:`events` from the written detection, block by
@@ -159,8 +161,9 @@ def save(
 
 def _gathered(columns):
     """Whether the summary's (dask) columns are gathered here and written in memory (Zarr): when
-    together they fit :func:`_table_limit` (else each is written by its blocks' tasks)."""
-    return is_dask(columns[0].data) and sum(c.size for c in columns) * 8 <= _table_limit()
+    together they fit :func:`_table_limit`, :data:`STAGED_COPIES` times (else each is written by
+    its blocks' tasks)."""
+    return is_dask(columns[0].data) and STAGED_COPIES * sum(c.size for c in columns) * 8 <= _table_limit()
 
 
 def _write_summary(output, columns, values, found, years, operation):
@@ -178,14 +181,15 @@ def _write_summary(output, columns, values, found, years, operation):
 
 def _write_events(output, tables, table, found, detection, operation):
     """Write the event Dataset into ``output`` (a :class:`~oceanflow.io.write.Target`): the
-    blocks' ``tables`` padded when that fits :func:`_table_limit`, else :func:`events` of the
-    written detection (read from its temporary, block by block)."""
+    blocks' ``tables`` padded when that fits :func:`_table_limit` (in Zarr :data:`STAGED_COPIES`
+    times), else :func:`events` of the written detection (read from its temporary, block by block)."""
     from ..io import open_dataset
 
     rows = len(kernels.EVENT_ROWS)
     slots = _slots(tables)
     pixels = math.prod(table.shape[1:])
-    if rows * 8 * slots * pixels <= _table_limit():
+    copies = STAGED_COPIES if output.path.suffix == ".zarr" else 1
+    if copies * rows * 8 * slots * pixels <= _table_limit():
         columns, coords = _padded_tables(tables, table, slots)
         padded, dates = _stored_dates(_events_table(columns, found, coords), found["time"])
         encoding = None
@@ -289,10 +293,13 @@ def _date_encoding(time):
     return {"units": f"days since {since}", "calendar": "proleptic_gregorian", "dtype": "int64"}
 
 
-def _table_limit():
-    """Bytes the padded event table may take in this process: what one task may hold."""
-    from ..chunking import memory_per_thread
+#: Copies of a table written from memory in Zarr held at once: the Dataset, and its store encoded
+#: beside it until written (:meth:`~oceanflow.io.write.Target.write`, ``staged``).
+STAGED_COPIES = 2
 
+
+def _table_limit():
+    """Bytes the padded event table (with its encoded copy) may take in this process: what one task may hold."""
     return memory_per_thread()
 
 
