@@ -76,12 +76,29 @@ TOP_SLACK = 8
 
 
 @gufunc(
-    "(n,p),(e),(h),(h),(f),(g),(g),(k)->(g,p),(g,p)",
-    "void({t}[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], float64[::1], "
-    "float64[:, ::1], float64[:, ::1])",
+    "(n,p),(e),(h),(h),(f),(g),(g),(f),(f),(g),(f),(g),(m),(k)->(g,p),(g,p)",
+    "void({t}[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], "
+    "int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], float64[::1], float64[:, ::1], float64[:, ::1])",
     fastmath=False,  # NumPy's virtual index (n - 1) * q and its lerp, no fused multiply-add
 )
-def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, group_stops, params, seas, thresh):
+def pooled_climatology(
+    x,
+    steps,
+    key_starts,
+    key_stops,
+    keys,
+    group_starts,
+    group_stops,
+    listed,
+    entering,
+    entering_stops,
+    leaving,
+    leaving_stops,
+    listing_key,
+    params,
+    seas,
+    thresh,
+):
     """The reference's ``seas`` and ``thresh`` of pixels
     ``params[C_FIRST]:params[C_STOP]`` of ``x`` times ``params[C_SIGN]``
     (-1 for cold spells, as the reference computes them on ``-sst``; the
@@ -90,7 +107,8 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
     The pools are laid out by key (:func:`oceanflow.climatology.pooling.order_keys`):
     key ``k`` is the steps ``steps[key_starts[k]:key_stops[k]]``, day ``g``
     pools the keys ``keys[group_starts[g]:group_stops[g]]`` (a key listed
-    twice counts twice).  Each pixel's key values (NaN dropped) are sorted
+    twice counts twice); its listings by the days, entering and leaving their
+    pools, are :func:`pool_listings`'.  Each pixel's key values (NaN dropped) are sorted
     once; a day's ``seas`` is the mean of its keys' values, its ``thresh`` the
     linear percentile ``params[C_FRACTION]`` (``np.percentile``'s formula) of
     them, whose two order statistics are read from a top list of the pool's
@@ -107,7 +125,7 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
         return
     q, sign = params[C_FRACTION], params[C_SIGN]
     n, ngroups, nkeys, width = x.shape[0], group_starts.shape[0], key_starts.shape[0], stop - first
-    most, listed, entering, entering_stops, leaving, leaving_stops = _listings(keys, group_starts, group_stops, nkeys)
+    nlistings = listing_key.shape[0]
     # The i-th and (i + 1)-th values of a day's pool are counted from the nearer end of its sorted values:
     # from the top for q >= 0.5; below, from the top of the negated values (flip = -1), negated back.
     flip = 1.0 if q >= 0.5 else -1.0
@@ -122,8 +140,10 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
     capacity = (largest - lowest if flip > 0 else min(lowest + 2, largest)) + TOP_SLACK
     top = np.empty(capacity)
     top_listing = np.empty(capacity, np.int64)
-    taken = np.empty(nkeys * most, np.int64)
-    gone = np.zeros(nkeys * most, np.int64)
+    taken = np.empty(nlistings, np.int64)
+    gone = np.empty(nlistings, np.int64)
+    for e in range(nlistings):
+        gone[e] = 0
     heads = np.empty(span)
     tile = np.empty((TILE, n))
     vals = np.empty(steps.shape[0])
@@ -140,11 +160,12 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
         for j in range(size):
             _sorted_keys(tile[j], steps, key_starts, key_stops, vals, begin, end, sums)
             column = p0 + j - first
-            taken[:] = 0
+            for e in range(nlistings):
+                taken[e] = 0
             s = 0  # the top list: the s largest values of the day's pool, descending, and their listings
             for g in range(ngroups):
                 s = _slide(top, top_listing, s, taken, gone, g, leaving, leaving_stops)
-                s = _enter(top, top_listing, s, taken, vals, begin, end, most, g, entering, entering_stops)
+                s = _enter(top, top_listing, s, taken, vals, begin, end, listing_key, g, entering, entering_stops)
                 count = 0
                 total = 0.0
                 h0, h1 = group_starts[g], group_stops[g]
@@ -163,7 +184,7 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
                 rank = count - i if flip > 0 else (i + 2 if i + 2 < count else count)  # from the top, 1-based
                 if s < rank:  # too few: refilled from the listings' next values, as far as the capacity
                     fill = capacity if capacity < count else count
-                    s = _refill(top, top_listing, s, fill, taken, vals, begin, end, most, listed[h0:h1], heads)
+                    s = _refill(top, top_listing, s, fill, taken, vals, begin, end, listing_key, listed[h0:h1], heads)
                 last = top[rank - 1]
                 before = top[rank - 2] if rank > 1 else last
                 if flip > 0:  # the rank-th largest is the i-th, the one above the (i + 1)-th
@@ -225,46 +246,58 @@ def pooled_climatology(x, steps, key_starts, key_stops, keys, group_starts, grou
                 out[where[i], first + j] = total
 
 
-@njit(fastmath=False)
-def _listings(keys, group_starts, group_stops, nkeys):
-    """Each listing of a key by a day (``keys[h]``) as ``key * most + copy`` (``copy``: its earlier
-    listings by the same day; ``most``: the most listings of one key by one day), and the listings
-    entering and leaving each day's pool against the day before (day 0: all entering):
-    ``(most, listed, entering, entering_stops, leaving, leaving_stops)``, day ``g``'s being
-    ``entering[entering_stops[g - 1]:entering_stops[g]]`` (0 for ``g = 0``), and so for leaving."""
-    ngroups = group_starts.shape[0]
-    most = 1
-    for g in range(ngroups):
-        run = 1
-        for h in range(group_starts[g] + 1, group_stops[g]):
-            run = run + 1 if keys[h] == keys[h - 1] else 1
-            most = run if run > most else most
-    listed = np.empty(keys.shape[0], np.int64)
-    for g in range(ngroups):
+def pool_listings(keys, group_starts, group_stops, nkeys):
+    """The listings of the keys by the days of :func:`pooled_climatology` (pixel-independent,
+    computed once per graph, in NumPy, not compiled): each listing of a key by a day
+    (``keys[h]``) numbered ``key * most + copy`` (``copy``: its earlier listings by the same
+    day; ``most``: the most listings of one key by one day), and the listings entering and
+    leaving each day's pool against the day before (day 0: all entering).
+
+    Returns int64 arrays ``(listed, entering, entering_stops, leaving, leaving_stops,
+    listing_key)``: day ``g``'s entering listings are
+    ``entering[entering_stops[g - 1]:entering_stops[g]]`` (from 0 for ``g = 0``), and so
+    for leaving (both as long as ``keys``, the rest unused); ``listing_key`` is the key of
+    each listing number.
+
+    Example
+    -------
+    Day 0 pools key 0 twice, day 1 keys 1 (twice) and 2:
+
+    >>> listed, entering, entering_stops, leaving, leaving_stops, listing_key = pool_listings(
+    ...     np.array([0, 0, 1, 1, 2]), np.array([0, 2]), np.array([2, 5]), 3)
+    >>> listed.tolist(), entering_stops.tolist(), leaving[: leaving_stops[-1]].tolist(), listing_key.tolist()
+    ([0, 1, 2, 3, 4], [2, 5], [0, 1], [0, 0, 1, 1, 2, 2])
+    """
+    keys = [int(k) for k in keys]
+    bounds = list(zip(group_starts.tolist(), group_stops.tolist(), strict=True))
+    runs = [1 if h == g0 or keys[h] != keys[h - 1] else 0 for g0, g1 in bounds for h in range(g0, g1)]
+    most, run = 1, 0
+    for fresh in runs:
+        run = 1 if fresh else run + 1
+        most = max(most, run)
+    listed = np.empty(len(keys), np.int64)
+    for g0, g1 in bounds:
         copy = 0
-        for h in range(group_starts[g], group_stops[g]):
-            copy = copy + 1 if h > group_starts[g] and keys[h] == keys[h - 1] else 0
+        for h in range(g0, g1):
+            copy = copy + 1 if h > g0 and keys[h] == keys[h - 1] else 0
             listed[h] = keys[h] * most + copy
     last = np.full(nkeys * most, -2, np.int64)  # the last day listing each
-    entering = np.empty(keys.shape[0], np.int64)
-    leaving = np.empty(keys.shape[0], np.int64)
-    entering_stops = np.empty(ngroups, np.int64)
-    leaving_stops = np.empty(ngroups, np.int64)
+    entering, leaving = np.zeros(len(keys), np.int64), np.zeros(len(keys), np.int64)
+    entering_stops, leaving_stops = np.empty(len(bounds), np.int64), np.empty(len(bounds), np.int64)
     ne = nl = 0
-    for g in range(ngroups):
-        for h in range(group_starts[g], group_stops[g]):
+    for g, (g0, g1) in enumerate(bounds):
+        for h in range(g0, g1):
             if last[listed[h]] != g - 1:
                 entering[ne] = listed[h]
                 ne += 1
             last[listed[h]] = g
         if g > 0:
-            for h in range(group_starts[g - 1], group_stops[g - 1]):
+            for h in range(*bounds[g - 1]):
                 if last[listed[h]] != g:
                     leaving[nl] = listed[h]
                     nl += 1
-        entering_stops[g] = ne
-        leaving_stops[g] = nl
-    return most, listed, entering, entering_stops, leaving, leaving_stops
+        entering_stops[g], leaving_stops[g] = ne, nl
+    return listed, entering, entering_stops, leaving, leaving_stops, np.arange(nkeys * most, dtype=np.int64) // most
 
 
 @njit(fastmath=False)
@@ -312,14 +345,14 @@ def _slide(top, top_listing, s, taken, gone, g, leaving, leaving_stops):
 
 
 @njit(fastmath=False)
-def _enter(top, top_listing, s, taken, vals, begin, end, most, g, entering, entering_stops):
+def _enter(top, top_listing, s, taken, vals, begin, end, listing_key, g, entering, entering_stops):
     """The values of the listings entering day ``g``'s pool that belong in the top list (at least
     its smallest: anything left out of it is at most that) inserted in order, its capacity kept
     (the smallest dropped); returns its new length."""
     capacity = top.shape[0]
     for e in range(entering_stops[g - 1] if g > 0 else 0, entering_stops[g]):
         listing = entering[e]
-        k = listing // most
+        k = listing_key[listing]
         r = end[k] - 1
         while r >= begin[k] and s > 0:
             v = vals[r]
@@ -344,12 +377,12 @@ def _enter(top, top_listing, s, taken, vals, begin, end, most, g, entering, ente
 
 
 @njit(fastmath=False)
-def _refill(top, top_listing, s, fill, taken, vals, begin, end, most, listed, heads):
+def _refill(top, top_listing, s, fill, taken, vals, begin, end, listing_key, listed, heads):
     """The top list extended to ``fill`` values by the next largest of the day's ``listed``
     listings (each one's values below those it has in the list); returns ``fill``."""
     ends = listed.shape[0]
     for h in range(ends):
-        k = listed[h] // most
+        k = listing_key[listed[h]]
         r = end[k] - 1 - taken[listed[h]]
         heads[h] = vals[r] if r >= begin[k] else -np.inf
     while s < fill:
@@ -360,7 +393,7 @@ def _refill(top, top_listing, s, fill, taken, vals, begin, end, most, listed, he
             best = h if better else best
             v = w if better else v
         listing = listed[best]
-        k = listing // most
+        k = listing_key[listing]
         taken[listing] += 1
         r = end[k] - 1 - taken[listing]
         heads[best] = vals[r] if r >= begin[k] else -np.inf

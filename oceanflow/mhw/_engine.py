@@ -59,8 +59,9 @@ def _pools(days, first, last, window):
     series; steps pooled by the same days are one key
     (:func:`oceanflow.climatology.pooling.order_keys`).
 
-    Returns (steps, key_starts, key_stops, keys, group_starts, group_stops):
-    key ``k`` is ``steps[key_starts[k]:key_stops[k]]``, day ``g`` pools the keys
+    Returns (steps, key_starts, key_stops, keys, group_starts, group_stops, and
+    the listings of :func:`oceanflow.kernels.mhw.pool_listings`): key ``k`` is
+    ``steps[key_starts[k]:key_stops[k]]``, day ``g`` pools the keys
     ``keys[group_starts[g]:group_stops[g]]``.
     """
     codes = days.row.astype(np.int64)
@@ -69,7 +70,8 @@ def _pools(days, first, last, window):
     codes[:first] = -1
     codes[last + 1 :] = -1
     keys = order_keys(codes, days.days, window)
-    return keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops
+    listings = kernels.pool_listings(keys.keys, keys.group_starts, keys.group_stops, keys.key_starts.size)
+    return (keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops, *listings)
 
 
 def _thresholds_block(x, pools, pctile, sign, smooth, feb29):
