@@ -17,9 +17,9 @@ from oceanflow.kernels.deflate import (
     huffman_block,
     huffman_bound,
     judge_segments,
-    literal_stream,
-    literal_stream_bound,
     sampled_statistics,
+    zlib_stream,
+    zlib_stream_bound,
 )
 from oceanflow.kernels.shuffle import byte_shuffle
 
@@ -121,7 +121,19 @@ def test_judged_literals_where_a_drifting_histogram_makes_the_runs_and_back_refe
     assert kinds == {"anomalies": HUFFMAN, "smooth": LZ}
 
 
-def test_literal_stream_is_one_zlib_stream_of_its_segments():
+def _streamed(flat, bounds, kinds, deflated=b"", ends=()):
+    """``zlib_stream`` of the segments into a buffer of exactly its bound, checked for writes past it."""
+    deflated, ends = np.frombuffer(deflated, np.uint8), np.array(ends, np.int64)
+    bound = zlib_stream_bound(flat.size, kinds.size, deflated.size)
+    marker = np.frombuffer(b"OCEANFLOW-MARKER" * 64, np.uint8)
+    out = np.empty(bound + marker.size, np.uint8)
+    out[bound:] = marker
+    size = zlib_stream(flat, bounds, kinds, zlib.adler32(flat), deflated, ends, out[:bound])
+    assert np.array_equal(out[bound:], marker)  # nothing written past the bound
+    return out[:size].tobytes()
+
+
+def test_zlib_stream_of_literals_and_stored_segments_is_one_zlib_stream():
     # byte planes of noisy floats: the low ones stored, the exponents as literals, and random bytes marked as
     # literals (not smaller coded so: stored instead) between them
     rng = np.random.default_rng(4)
@@ -129,17 +141,33 @@ def test_literal_stream_is_one_zlib_stream_of_its_segments():
     flat = np.concatenate([planes[3], planes[0], rng.integers(0, 256, 20_000).astype(np.uint8), planes[1], planes[3]])
     bounds = np.array([0, 30_000, 60_000, 80_000, 110_000, flat.size])
     kinds = np.array([HUFFMAN, STORED, HUFFMAN, STORED, HUFFMAN])
-    bound = literal_stream_bound(flat.size, kinds.size)
-    marker = np.frombuffer(b"OCEANFLOW-MARKER" * 64, np.uint8)
-    out = np.empty(bound + marker.size, np.uint8)
-    out[bound:] = marker
-    size = literal_stream(flat, bounds, kinds, zlib.adler32(flat), out[:bound])
-    assert np.array_equal(out[bound:], marker)  # nothing written past the bound
-    assert zlib.decompress(out[:size].tobytes()) == flat.tobytes()  # checks the Adler-32 too
-    assert size < flat.size - 20_000  # the exponent planes coded in fewer bits
+    stream = _streamed(flat, bounds, kinds)
+    assert zlib.decompress(stream) == flat.tobytes()  # checks the Adler-32 too
+    assert len(stream) < flat.size - 20_000  # the exponent planes coded in fewer bits
 
 
-@pytest.mark.parametrize("kernel", [huffman_block, sampled_statistics, byte_shuffle, judge_segments, literal_stream])
+def test_zlib_stream_takes_runs_deflated_elsewhere_between_its_own_blocks():
+    """Runs of LZ segments (two in one run, and one after) come deflated by zlib (the oracle's own deflate, raw,
+    ended by a sync flush); the stream zlib inflates is every segment in order."""
+    rng = np.random.default_rng(5)
+    ramp = (np.arange(40_000) // 7).astype(np.uint8)
+    exponents = rng.normal(size=30_000).astype(np.float32).view(np.uint8)[3::4].copy()
+    noise = rng.integers(0, 256, 20_000).astype(np.uint8)
+    segments = [ramp[:20_000], ramp[20_000:], exponents, noise, ramp[:9_000], exponents]
+    flat = np.concatenate(segments)
+    bounds = np.cumsum([0] + [segment.size for segment in segments])
+    kinds = np.array([LZ, LZ, HUFFMAN, STORED, LZ, HUFFMAN])
+    runs = [flat[bounds[0] : bounds[2]], flat[bounds[4] : bounds[5]]]
+    deflated = []
+    for run in runs:
+        packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+        deflated.append(packer.compress(run.tobytes()) + packer.flush(zlib.Z_SYNC_FLUSH))
+    stream = _streamed(flat, bounds, kinds, b"".join(deflated), np.cumsum([len(d) for d in deflated]))
+    assert zlib.decompress(stream) == flat.tobytes()  # checks the Adler-32 too
+    assert all(run in stream for run in deflated)  # the runs as given, not deflated again
+
+
+@pytest.mark.parametrize("kernel", [huffman_block, sampled_statistics, byte_shuffle, judge_segments, zlib_stream])
 def test_kernels_called_from_writer_threads_release_the_gil(kernel):
     assert kernel.targetoptions.get("nogil") is True
 

@@ -67,10 +67,9 @@ import numpy as np
 import xarray as xr
 
 from ..kernels._declare import cache_enabled
-from ..kernels.deflate import HUFFMAN as _HUFFMAN
 from ..kernels.deflate import LZ as _LZ
 from ..kernels.deflate import STORED as _STORED
-from ..kernels.deflate import huffman_block, huffman_bound, judge_segments, literal_stream, literal_stream_bound
+from ..kernels.deflate import judge_segments, zlib_stream, zlib_stream_bound
 from ..kernels.shuffle import byte_shuffle
 from .atomic import descriptors_on, descriptors_to_null
 from .uncached import ChunkFile, direct_writes_switched_on, open_chunk_file, switch_scratch
@@ -676,7 +675,6 @@ SEGMENT = 65280
 #: Random-looking segments are deflated too if deflating a 4 KiB sample of them saves this fraction of it (random
 #: bytes: none; see :func:`_sample_shrinks`).
 SAVES = 0.02
-_ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, fastest level; (0x78 * 256 + 0x01) % 31 == 0
 
 
 def _deflate_planes(shuffled: np.ndarray, planes: int, level: int, reuse: bool = False) -> np.ndarray:
@@ -694,10 +692,11 @@ def _deflate_planes(shuffled: np.ndarray, planes: int, level: int, reuse: bool =
     faster.  Each run of deflated segments is a raw deflate stream ended by a
     sync flush (byte aligned, not final), so runs and stored blocks follow
     each other in one valid stream, closed by an empty final stored block and
-    the Adler-32 of all the bytes.  A chunk without deflated segments (noisy
-    fields) is written by one kernel call that holds no GIL
-    (:func:`~oceanflow.kernels.deflate.literal_stream`).  ``reuse``: the
-    result in this thread's scratch buffer (valid until its next call).
+    the Adler-32 of all the bytes.  The runs deflated by ISA-L aside, the
+    stream is written by one kernel call that holds no GIL
+    (:func:`~oceanflow.kernels.deflate.zlib_stream`), where deflate's format
+    is written.  ``reuse``: the result in this thread's scratch buffer (valid
+    until its next call).
     """
     flat = shuffled.reshape(-1)
     plane = flat.size // planes
@@ -709,12 +708,11 @@ def _deflate_planes(shuffled: np.ndarray, planes: int, level: int, reuse: bool =
     ):
         kinds[plain] = _LZ  # random-looking segments are stored unless a trial deflate shrinks them (ramps)
     adler = _fast_zlib.adler32(flat) & 0xFFFFFFFF
-    if not (kinds == _LZ).any():
-        bound = literal_stream_bound(flat.size, kinds.size)
-        out = _scratch("deflated", bound) if reuse else np.empty(bound, np.uint8)
-        written = out[: literal_stream(flat, bounds, kinds, adler, out)]
-        return written if reuse else written.copy()
-    return _with_back_references(flat, bounds, kinds, adler, level, reuse)
+    deflated, ends = _back_references(flat, bounds, kinds, level)
+    bound = zlib_stream_bound(flat.size, kinds.size, deflated.size)
+    out = _scratch("deflated", bound) if reuse else np.empty(bound, np.uint8)
+    written = out[: zlib_stream(flat, bounds, kinds, adler, deflated, ends, out)]
+    return written if reuse else written.copy()
 
 
 @functools.lru_cache(maxsize=64)
@@ -728,45 +726,27 @@ def _segment_bounds(size: int, planes: int) -> np.ndarray:
     return bounds
 
 
-def _with_back_references(
-    flat: np.ndarray, bounds: np.ndarray, kinds: np.ndarray, adler: int, level: int, reuse: bool
-) -> np.ndarray:
-    """:func:`_deflate_planes` of a chunk with segments of kind ``_LZ``, deflated by ISA-L."""
-    parts: list[Any] = [_ZLIB_HEADER]
-    coded, used = _scratch("huffman", huffman_bound(flat.size)), 0
-    i = 0
-    while i < len(kinds):
-        j = i
-        while j < len(kinds) and kinds[j] == kinds[i]:
-            j += 1
-        run = flat[bounds[i] : bounds[j]]
-        if kinds[i] == _HUFFMAN:
-            size = huffman_block(run, coded[used:])
-            if size < run.size:
-                parts.append(coded[used : used + size])
-                used += size
-                i = j
-                continue
-        if kinds[i] == _LZ:
-            packer = _fast_zlib.compressobj(level, _fast_zlib.DEFLATED, -15)
-            parts += [packer.compress(run), packer.flush(_fast_zlib.Z_SYNC_FLUSH)]
-        else:  # stored (or literals that would not have been smaller)
-            for a, b in itertools.pairwise(bounds[i : j + 1]):
-                parts += [b"\x00", _stored_lengths(b - a), flat[a:b]]
-        i = j
-    parts += [b"\x01", _stored_lengths(0), adler.to_bytes(4, "big")]
-    sizes = [len(part) if isinstance(part, bytes) else part.size for part in parts]
-    total = sum(sizes)
-    out = _scratch("deflated", total) if reuse else np.empty(total, np.uint8)
-    view, at = out.data, 0  # each part copied once (a stored segment straight from the shuffled bytes)
-    for part, size in zip(parts, sizes, strict=True):
-        view[at : at + size] = part
-        at += size
-    return out
+def _back_references(
+    flat: np.ndarray, bounds: np.ndarray, kinds: np.ndarray, level: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each run of segments of kind ``_LZ`` (segments ``flat[bounds[k]:bounds[k + 1]]`` of kinds ``kinds``)
+    deflated by ISA-L into a raw deflate stream ended by a sync flush (byte aligned, not final): their bytes one
+    after the other (read-only) and where each run's end, as :func:`~oceanflow.kernels.deflate.zlib_stream`
+    takes them."""
+    lz = kinds == _LZ
+    if not lz.any():
+        return _NO_BYTES, _NO_ENDS
+    firsts = np.flatnonzero(lz & ~np.r_[False, lz[:-1]])
+    stops = np.flatnonzero(lz & ~np.r_[lz[1:], False]) + 1
+    parts = []
+    for first, stop in zip(firsts, stops, strict=True):
+        packer = _fast_zlib.compressobj(level, _fast_zlib.DEFLATED, -15)
+        parts += [packer.compress(flat[bounds[first] : bounds[stop]]), packer.flush(_fast_zlib.Z_SYNC_FLUSH)]
+    ends = np.cumsum([len(part) for part in parts], dtype=np.int64)[1::2]
+    return np.frombuffer(b"".join(parts), np.uint8), ends
 
 
-def _stored_lengths(size: int) -> bytes:
-    return int(size).to_bytes(2, "little") + (int(size) ^ 0xFFFF).to_bytes(2, "little")
+_NO_BYTES, _NO_ENDS = np.frombuffer(b"", np.uint8), np.zeros(0, np.int64)  # read-only as b"".join()'s: one type
 
 
 def _segment_kinds(flat: np.ndarray, bounds: np.ndarray) -> np.ndarray:

@@ -35,8 +35,8 @@ __all__ = [
     "huffman_block",
     "huffman_bound",
     "judge_segments",
-    "literal_stream",
-    "literal_stream_bound",
+    "zlib_stream",
+    "zlib_stream_bound",
     "sampled_statistics",
 ]
 
@@ -364,27 +364,37 @@ def judge_segments(flat, bounds, kinds):
             kinds[k] = STORED
 
 
-def literal_stream_bound(size: int, segments: int) -> int:
-    """Bytes :func:`literal_stream` may write for ``size`` bytes in ``segments`` segments."""
-    return huffman_bound(size) + 8 * segments + 16
+def zlib_stream_bound(size: int, segments: int, deflated: int = 0) -> int:
+    """Bytes :func:`zlib_stream` may write for ``size`` bytes in ``segments`` segments, ``deflated`` of them
+    already deflated."""
+    return huffman_bound(size) + 8 * segments + 16 + deflated
 
 
 @njit(nogil=True)
-def literal_stream(flat, bounds, kinds, adler, out):
-    """Write ``flat`` into ``out`` as one zlib stream (header, deflate blocks, Adler-32 ``adler`` of ``flat``):
-    each run of segments ``flat[bounds[k]:bounds[k + 1]]`` of kind :data:`HUFFMAN` as one block of literals
-    (stored where that is not smaller), each :data:`STORED` segment as a stored block; return the bytes written
-    (``out`` needs :func:`literal_stream_bound` bytes; no segment may be :data:`LZ`).  One call per chunk, the
-    GIL released throughout."""
+def zlib_stream(flat, bounds, kinds, adler, deflated, ends, out):
+    """Write ``flat`` into ``out`` as one zlib stream (header, deflate blocks, Adler-32 ``adler`` of ``flat``);
+    return the bytes written (``out`` needs :func:`zlib_stream_bound` bytes).  Each run of segments
+    ``flat[bounds[k]:bounds[k + 1]]`` of one kind is written as its kind says: :data:`LZ`, as the run's raw
+    deflate stream given in ``deflated`` (the ``r``-th run of them ``deflated[ends[r - 1]:ends[r]]``, ended by
+    a sync flush: byte aligned, not final); :data:`HUFFMAN`, as one block of literals (stored where that is
+    not smaller); :data:`STORED`, each segment as a stored block.  One call per chunk, the GIL released
+    throughout."""
     out[0] = 0x78  # deflate, 32 KiB window, fastest level; (0x78 * 256 + 0x01) % 31 == 0
     out[1] = 0x01
     pos = 2
     segments = kinds.shape[0]
     i = 0
+    deflated_runs = 0
     while i < segments:
         j = i
         while j < segments and kinds[j] == kinds[i]:
             j += 1
+        if kinds[i] == LZ:
+            begin = ends[deflated_runs - 1] if deflated_runs else 0
+            pos = _copied(deflated[begin : ends[deflated_runs]], out, pos)
+            deflated_runs += 1
+            i = j
+            continue
         if kinds[i] == HUFFMAN:
             size = huffman_block(flat[bounds[i] : bounds[j]], out[pos:])
             if size < bounds[j] - bounds[i]:
@@ -410,7 +420,14 @@ def _stored_block(data, final, out, pos):
     out[pos + 2] = size >> 8
     out[pos + 3] = ~size & 0xFF
     out[pos + 4] = (~size >> 8) & 0xFF
-    into = out[pos + 5 : pos + 5 + size]
+    return _copied(data, out, pos + 5)
+
+
+@njit(nogil=True, inline="always")
+def _copied(data, out, pos):
+    """``data`` copied to ``out[pos:]``: the position after it."""
+    size = data.shape[0]
+    into = out[pos : pos + size]
     for i in range(size):  # a loop over the slice: as fast as memcpy (a slice assignment here is 15x slower)
         into[i] = data[i]
-    return pos + 5 + size
+    return pos + size
