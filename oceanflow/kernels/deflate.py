@@ -37,7 +37,6 @@ __all__ = [
     "judge_segments",
     "zlib_stream",
     "zlib_stream_bound",
-    "sampled_statistics",
 ]
 
 # the order in which the code length code's lengths are sent (RFC 1951, 3.2.7)
@@ -300,16 +299,6 @@ def _sampled(flat, start, step, sample, counts):
         squares += counts[value] * counts[value]
         commonest = max(commonest, counts[value])
     return runs, squares, commonest, long_runs
-
-
-@njit(nogil=True)
-def sampled_statistics(flat, starts, steps, sample, out):
-    """For each segment ``k``, bytes ``flat[starts[k] + i * steps[k]]`` for ``i < sample``: into ``out[k]`` the
-    number equal to the byte after them (runs), the sum of squared counts of byte values, and the commonest
-    value's count."""
-    counts = np.zeros(256, np.int64)
-    for k in range(starts.shape[0]):
-        out[k, 0], out[k, 1], out[k, 2], _ = _sampled(flat, starts[k], steps[k], sample, counts)
 
 
 @njit(nogil=True, inline="always")
