@@ -696,7 +696,7 @@ def _slots(ops: list[tuple[int, int, int, int]]) -> np.ndarray:
 # 1. sample (:func:`stream_thresholds`): ``STREAM_SAMPLE`` evenly spaced
 #    steps of each group, sorted down the columns; for each quantile,
 #    ``STREAM_THRESHOLDS`` thresholds at sample ranks around the
-#    quantile's (every ``STREAM_SPACING``-th);
+#    quantile's (``STREAM_SPREAD``);
 # 2. count (:func:`stream_count`): per group and pixel, the valid values
 #    and the values below each threshold: then the exact rank of every
 #    threshold is known, and (:func:`stream_bounds`) the bin between two
@@ -713,9 +713,12 @@ def _slots(ops: list[tuple[int, int, int, int]]) -> np.ndarray:
 #: Steps sampled per group to place the thresholds.
 STREAM_SAMPLE = 64
 
-#: Thresholds counted per quantile, every ``STREAM_SPACING``-th sample rank around the quantile's.
-STREAM_THRESHOLDS = 8
-STREAM_SPACING = 2
+#: The thresholds counted per quantile q, at sample ranks from q's, in standard deviations of the
+#: sample rank of the order statistic (sqrt(STREAM_SAMPLE q (1 - q)), 4 ranks for the median; at
+#: least a rank apart): dense near it (small bins to select in), out to three, so that the outer bins
+#: (a large share of a group's values) are rare.
+STREAM_SPREAD = np.array([-3.0, -1.5, -0.75, -0.25, 0.25, 0.75, 1.5, 3.0])
+STREAM_THRESHOLDS = STREAM_SPREAD.size
 
 
 @gufunc(
@@ -741,7 +744,7 @@ def stream_thresholds(sample, lo, hi, qs, shape, out):
     """Thresholds ``out[g, r * K + j, :]`` (K = ``STREAM_THRESHOLDS``) of quantile ``qs[r]`` of
     each group ``g`` from its sample (rows ``g * STREAM_SAMPLE ..`` of ``sample``, missing ones
     +inf): the sample sorted down the columns by the network ``lo``/``hi``, then its values at
-    ranks ``STREAM_SPACING`` apart centred on the quantile's rank among its finite values."""
+    ranks around the quantile's rank among its finite values (:func:`_rank_offsets`)."""
     m, width = STREAM_SAMPLE, sample.shape[1]
     s = np.empty((m, width), sample.dtype)
     for group in range(out.shape[0]):
@@ -765,13 +768,27 @@ def _thresholds_of(sample, group, s, lo, hi, qs, out):
         for p in range(width):
             finite[p] += s[i, p] < np.inf
     k = STREAM_THRESHOLDS
+    offsets = np.empty(k, np.int64)
     for r in range(qs.shape[0]):
+        _rank_offsets(qs[r], m, offsets)
         for p in range(width):
             top = max(finite[p] - 1, 0)
             centre = int(np.floor(qs[r] * top + 0.5))
             for j in range(k):
-                rank = centre + STREAM_SPACING * (2 * j + 1 - k) // 2
+                rank = centre + offsets[j]
                 out[group, r * k + j, p] = s[min(max(rank, 0), top), p]
+
+
+@njit(fastmath=False)
+def _rank_offsets(q, m, offsets):
+    """``offsets``: the sample ranks of the thresholds of quantile ``q`` from its own, ``STREAM_SPREAD``
+    standard deviations of its sample rank among ``m``, rounded, at least one apart (symmetric)."""
+    sigma = np.sqrt(m * q * (1.0 - q))
+    half = offsets.shape[0] // 2
+    last = 0
+    for j in range(half):
+        last = max(last + 1, int(np.floor(STREAM_SPREAD[half + j] * sigma + 0.5)))
+        offsets[half + j], offsets[half - 1 - j] = last, -last
 
 
 @gufunc(
