@@ -203,3 +203,35 @@ def test_another_thread_runs_python_while_a_block_is_coded():
             break
     assert seconds > 0.2, "even 640 MB coded too fast to watch"
     assert ticks > 1000  # holding the GIL: none
+
+
+@pytest.mark.parametrize("step", [2, 3, 7])
+def test_sampled_statistics_match_numpy_up_to_the_end_of_the_bytes(step):
+    """The sample judge_segments takes (deflate._sampled), its last bytes the last but one of the array: only
+    bytes inside it counted, not those after (here equal to its last ones, as a run going on would be).
+    Oracle: NumPy's bincount and comparisons of the same sampled positions."""
+    from oceanflow.kernels.deflate import _sampled
+
+    rng = np.random.default_rng(step)
+    buffer = rng.integers(0, 3, 3000).astype(np.uint8)  # three values: runs of every length
+    size, sample = 2000, 250
+    buffer[size - 2 : size + 3] = 1  # the last sample begins a run that goes on past the array's end
+    flat = buffer[:size]
+    start = size - 2 - (sample - 1) * step
+    at = start + step * np.arange(sample)
+    byte = flat[at]
+    counts = np.bincount(byte, minlength=256)
+    inside = at[at + 3 < size]
+    expected = (
+        int((byte == flat[at + 1]).sum()),
+        int((counts**2).sum()),
+        int(counts.max()),
+        int(
+            (
+                (flat[inside] == flat[inside + 1])
+                & (flat[inside] == flat[inside + 2])
+                & (flat[inside] == flat[inside + 3])
+            ).sum()
+        ),
+    )
+    assert _sampled(flat, start, step, sample, np.zeros(256, np.int64)) == expected
