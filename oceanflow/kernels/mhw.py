@@ -270,17 +270,13 @@ def pool_listings(keys, group_starts, group_stops, nkeys):
     """
     keys = [int(k) for k in keys]
     bounds = list(zip(group_starts.tolist(), group_stops.tolist(), strict=True))
-    runs = [1 if h == g0 or keys[h] != keys[h - 1] else 0 for g0, g1 in bounds for h in range(g0, g1)]
-    most, run = 1, 0
-    for fresh in runs:
-        run = 1 if fresh else run + 1
-        most = max(most, run)
-    listed = np.empty(len(keys), np.int64)
+    copies = [0] * len(keys)  # each listing's earlier listings of its key by the same day
     for g0, g1 in bounds:
-        copy = 0
-        for h in range(g0, g1):
-            copy = copy + 1 if h > g0 and keys[h] == keys[h - 1] else 0
-            listed[h] = keys[h] * most + copy
+        for h in range(g0 + 1, g1):
+            if keys[h] == keys[h - 1]:
+                copies[h] = copies[h - 1] + 1
+    most = max(copies, default=0) + 1
+    listed = np.array(keys, np.int64) * most + np.array(copies, np.int64)
     last = np.full(nkeys * most, -2, np.int64)  # the last day listing each
     entering, leaving = np.zeros(len(keys), np.int64), np.zeros(len(keys), np.int64)
     entering_stops, leaving_stops = np.empty(len(bounds), np.int64), np.empty(len(bounds), np.int64)
