@@ -137,7 +137,7 @@ def save(
         found, columns, table = setup.detect(sst, clim, **detection, periods=periods, tables=events is not None)
         outputs["detection"].prepare(found, operation=operation, encoding=_encoding(found, path))
         lazy = [outputs["detection"]]
-        gathered = summary is not None and Path(summary).suffix == ".zarr" and _gathered(columns)
+        gathered = summary is not None and Path(summary).suffix == ".zarr" and _gathered(columns, summary)
         if summary is not None and not gathered:
             annual = _summary_table(columns, found, _Calendar(decoded_time(found["time"])), years_per_block(freq))
             outputs["summary"].prepare(annual, operation=operation)
@@ -159,11 +159,10 @@ def save(
     return targets
 
 
-def _gathered(columns):
-    """Whether the summary's (dask) columns are gathered here and written in memory (Zarr): when
-    together they fit :func:`_table_limit`, :data:`STAGED_COPIES` times (else each is written by
-    its blocks' tasks)."""
-    return is_dask(columns[0].data) and STAGED_COPIES * sum(c.size for c in columns) * 8 <= _table_limit()
+def _gathered(columns, path):
+    """Whether the summary's (dask) columns are gathered here and written in memory to ``path``
+    (Zarr): when together they fit :func:`_from_memory` (else each is written by its blocks' tasks)."""
+    return is_dask(columns[0].data) and _from_memory(sum(c.size for c in columns) * 8, path)
 
 
 def _write_summary(output, columns, values, found, years, operation):
@@ -181,15 +180,14 @@ def _write_summary(output, columns, values, found, years, operation):
 
 def _write_events(output, tables, table, found, detection, operation):
     """Write the event Dataset into ``output`` (a :class:`~oceanflow.io.write.Target`): the
-    blocks' ``tables`` padded when that fits :func:`_table_limit` (in Zarr :data:`STAGED_COPIES`
-    times), else :func:`events` of the written detection (read from its temporary, block by block)."""
+    blocks' ``tables`` padded when that fits :func:`_from_memory`, else :func:`events` of the
+    written detection (read from its temporary, block by block)."""
     from ..io import open_dataset
 
     rows = len(kernels.EVENT_ROWS)
     slots = _slots(tables)
     pixels = math.prod(table.shape[1:])
-    copies = STAGED_COPIES if output.path.suffix == ".zarr" else 1
-    if copies * rows * 8 * slots * pixels <= _table_limit():
+    if _from_memory(rows * 8 * slots * pixels, output.path):
         columns, coords = _padded_tables(tables, table, slots)
         padded, dates = _stored_dates(_events_table(columns, found, coords), found["time"])
         encoding = None
@@ -296,6 +294,13 @@ def _date_encoding(time):
 #: Copies of a table written from memory in Zarr held at once: the Dataset, and its store encoded
 #: beside it until written (:meth:`~oceanflow.io.write.Target.write`, ``staged``).
 STAGED_COPIES = 2
+
+
+def _from_memory(nbytes, path):
+    """Whether a table of ``nbytes`` is written to ``path`` from memory: when it fits
+    :func:`_table_limit`, in Zarr :data:`STAGED_COPIES` times (its encoded store held beside it)."""
+    copies = STAGED_COPIES if Path(path).suffix == ".zarr" else 1
+    return copies * nbytes <= _table_limit()
 
 
 def _table_limit():
