@@ -11,9 +11,11 @@ import pytest
 
 from oceanflow.kernels.deflate import (
     HUFFMAN,
+    LITERAL_LIMIT,
     LZ,
     SAMPLED_HISTOGRAM,
     STORED,
+    _code_lengths,
     huffman_block,
     huffman_bound,
     judge_segments,
@@ -30,6 +32,14 @@ def _fibonacci_counts(n: int) -> np.ndarray:
     return np.repeat(np.arange(n, dtype=np.uint8), counts)  # an optimal code would need n - 1 bits
 
 
+def _optimal_depth(data: np.ndarray) -> int:
+    """The longest code of an optimal Huffman code (no length limit) of ``data``'s bytes and the end of block."""
+    freq = np.append(np.bincount(data, minlength=256), 1)
+    lengths = np.zeros(257, np.int64)
+    _code_lengths(freq, 64, lengths)
+    return int(lengths.max())
+
+
 def _cases() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(3)
     normal = rng.normal(size=50_000).astype(np.float32).view(np.uint8).reshape(-1, 4)
@@ -40,7 +50,7 @@ def _cases() -> dict[str, np.ndarray]:
         "constant": np.full(9_000, 7, np.uint8),
         "one byte": np.array([42], np.uint8),
         "every value": rng.integers(0, 256, 65_280).astype(np.uint8),
-        "deep code (length-limited)": _fibonacci_counts(27),
+        "deep code (length-limited)": _fibonacci_counts(22),
     }
 
 
@@ -67,9 +77,11 @@ def test_literal_blocks_beat_zlib_on_independent_skewed_bytes():
 
 @pytest.mark.parametrize("order", ["shuffled", "longest codes in a row"])
 def test_codes_at_the_length_limit_for_all_256_values_stay_within_the_bound(order):
-    # Fibonacci counts for 27 values force codes past the limit; the other 229 values once each join them at it.
-    # In a row: the bit buffer takes four codes of the longest length (and the bits left over) between its stores
-    data = np.concatenate([_fibonacci_counts(27), np.arange(27, 256, dtype=np.uint8)])
+    # Fibonacci counts for 22 values and the other 234 values once each: an optimal code deeper than the limit, so
+    # the rare values share codes at it.  In a row: the bit buffer takes four codes of the longest length (and the
+    # bits left over) between its stores.  Under SAMPLED_HISTOGRAM bytes: the code fits every byte's count
+    data = np.concatenate([_fibonacci_counts(22), np.arange(22, 256, dtype=np.uint8)])
+    assert data.size < SAMPLED_HISTOGRAM and _optimal_depth(data) > LITERAL_LIMIT
     if order == "shuffled":
         data = np.random.default_rng(5).permutation(data)
     bound = huffman_bound(data.size)
@@ -86,7 +98,7 @@ def test_codes_at_the_length_limit_for_all_256_values_stay_within_the_bound(orde
 def test_sampled_histogram_gives_every_byte_value_a_code():
     # a block long enough for its code to come from sampled windows: bytes that no window sees still inflate
     data = np.random.default_rng(6).geometric(0.3, SAMPLED_HISTOGRAM + 40_000).clip(0, 60).astype(np.uint8)
-    data[1000], data[2000], data[-300] = 200, 255, 128  # between the first windows, and just before the last
+    data[1000], data[2000], data[-300] = 200, 255, 128  # 200, 255: between the first two windows; 128: in the last
     out = np.empty(huffman_bound(data.size), np.uint8)
     size = huffman_block(data, out)
     stream = b"\x78\x01" + out[:size].tobytes() + b"\x01\x00\x00\xff\xff" + zlib.adler32(data).to_bytes(4, "big")
@@ -142,7 +154,19 @@ def test_zlib_stream_of_literals_and_stored_segments_is_one_zlib_stream():
     kinds = np.array([HUFFMAN, STORED, HUFFMAN, STORED, HUFFMAN])
     stream = _streamed(flat, bounds, kinds)
     assert zlib.decompress(stream) == flat.tobytes()  # checks the Adler-32 too
+    assert flat[60_000:80_000].tobytes() in stream  # the random literals stored as they are
     assert len(stream) < flat.size - 20_000  # the exponent planes coded in fewer bits
+
+
+@pytest.mark.parametrize("kind", [STORED, HUFFMAN])
+def test_zlib_stream_stores_a_segment_longer_than_one_stored_block_in_several(kind):
+    """A random segment over 65,535 bytes (a stored block's length is 16 bits), kept stored or marked as literals
+    that would not be smaller: stored blocks zlib inflates to the segment, between two others."""
+    rng = np.random.default_rng(9)
+    flat = rng.integers(0, 256, 3 * 65_535 + 1_000).astype(np.uint8)
+    bounds = np.array([0, 500, flat.size - 500, flat.size])
+    stream = _streamed(flat, bounds, np.array([STORED, kind, STORED]))
+    assert zlib.decompress(stream) == flat.tobytes()
 
 
 def test_zlib_stream_takes_runs_deflated_elsewhere_between_its_own_blocks():

@@ -68,6 +68,8 @@ MOSTLY = 0.75
 SAMPLED_HISTOGRAM = 64 << 10
 HISTOGRAM_WINDOWS = 32
 HISTOGRAM_WINDOW = 512
+#: Most bytes in one stored block: its length (LEN) is 16 bits.
+STORED_BLOCK = 65535
 #: Longest literal code (deflate allows 15): four codes and the 7 bits left over fill at most 63 bits of the 64-bit
 #: bit buffer, which :func:`huffman_block` then stores 8 bytes at a time without a branch.
 LITERAL_LIMIT = 14
@@ -366,8 +368,8 @@ def zlib_stream(flat, bounds, kinds, adler, deflated, ends, out):
     ``flat[bounds[k]:bounds[k + 1]]`` of one kind is written as its kind says: :data:`LZ`, as the run's raw
     deflate stream given in ``deflated`` (the ``r``-th run of them ``deflated[ends[r - 1]:ends[r]]``, ended by
     a sync flush: byte aligned, not final); :data:`HUFFMAN`, as one block of literals (stored where that is
-    not smaller); :data:`STORED`, each segment as a stored block.  One call per chunk, the GIL released
-    throughout."""
+    not smaller); :data:`STORED`, each segment in stored blocks (of at most :data:`STORED_BLOCK` bytes).  One
+    call per chunk, the GIL released throughout."""
     out[0] = 0x78  # deflate, 32 KiB window, fastest level; (0x78 * 256 + 0x01) % 31 == 0
     out[1] = 0x01
     pos = 2
@@ -391,25 +393,31 @@ def zlib_stream(flat, bounds, kinds, adler, deflated, ends, out):
                 i = j
                 continue
         for k in range(i, j):  # stored blocks (or literals that would not have been smaller)
-            pos = _stored_block(flat[bounds[k] : bounds[k + 1]], 0, out, pos)
+            pos = _stored_blocks(flat[bounds[k] : bounds[k + 1]], 0, out, pos)
         i = j
-    pos = _stored_block(flat[:0], 1, out, pos)
+    pos = _stored_blocks(flat[:0], 1, out, pos)
     for k in range(4):
         out[pos + k] = (adler >> (24 - 8 * k)) & 0xFF
     return pos + 4
 
 
 @njit(nogil=True)
-def _stored_block(data, final, out, pos):
-    """A stored block of ``data`` (at most 65535 bytes; ``final`` 1 for the last block) written at ``out[pos]``:
-    the position after it."""
-    size = data.shape[0]
-    out[pos] = final
-    out[pos + 1] = size & 0xFF
-    out[pos + 2] = size >> 8
-    out[pos + 3] = ~size & 0xFF
-    out[pos + 4] = (~size >> 8) & 0xFF
-    return _copied(data, out, pos + 5)
+def _stored_blocks(data, final, out, pos):
+    """``data`` written at ``out[pos]`` as stored blocks of at most :data:`STORED_BLOCK` bytes (one empty block
+    for no bytes; ``final`` 1: the last of them ends the stream): the position after them."""
+    start = 0
+    while True:
+        size = min(data.shape[0] - start, STORED_BLOCK)
+        last = start + size == data.shape[0]
+        out[pos] = final if last else 0
+        out[pos + 1] = size & 0xFF
+        out[pos + 2] = size >> 8
+        out[pos + 3] = ~size & 0xFF
+        out[pos + 4] = (~size >> 8) & 0xFF
+        pos = _copied(data[start : start + size], out, pos + 5)
+        start += size
+        if last:
+            return pos
 
 
 @njit(nogil=True, inline="always")
