@@ -11,7 +11,7 @@ import xarray as xr
 
 from oceanflow import _memory, mhw
 from oceanflow.kernels import mhw as kernels
-from oceanflow.mhw import _engine, _save
+from oceanflow.mhw import _engine, _save, _summary
 
 # The oracle's names and the kernels' rows, both ways: a row the kernels lack
 # (a property deleted with its row) is a KeyError in the events Dataset, a row
@@ -407,6 +407,27 @@ def test_summary_equals_the_block_averages_and_trends(cold):
                     slope = ref.trend(want["years_centre"], want[name])
                     np.testing.assert_allclose(annual[f"{name}_trend"].values[j, i], slope, rtol=1e-6, atol=1e-12)
         np.testing.assert_allclose(annual.period_centre, want["years_centre"])
+
+
+def test_summary_slopes_equal_numpy_polyfit_per_series():
+    """The summary's trends (a closed-form centred least squares over each series' non-NaN values)
+    against np.polyfit of each series' valid points: any gap pattern, one valid point or none (NaN)."""
+    rng = np.random.default_rng(5)
+    x = 1990.5 + np.arange(12.0)
+    y = rng.standard_normal((400, 12)) * rng.choice([1e-3, 1.0, 1e3], (400, 1)) + 0.37 * x
+    y[rng.random(y.shape) < 0.3] = np.nan
+    y[:5] = np.nan
+    y[5:10, 1:] = np.nan  # one valid value: no slope
+    y[10:15, 2:] = np.nan  # two
+    y[15:20] = 7.25  # constant
+    got = _summary._slopes(y, x)
+    for row, slope in zip(y, got, strict=True):
+        valid = ~np.isnan(row)
+        if valid.sum() < 2:
+            assert np.isnan(slope)
+        else:
+            want = np.polyfit(x[valid], row[valid], 1)[0]
+            np.testing.assert_allclose(slope, want, rtol=1e-12, atol=1e-12 * np.abs(row[valid]).max())
 
 
 # ---------------------------------------------------------------- bad input

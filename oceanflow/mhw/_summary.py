@@ -37,8 +37,8 @@ def summary(detected: xr.Dataset, freq: str = "YS") -> xr.Dataset:
         ``intensity_max_max`` (the largest peak intensity; the most negative
         for cold spells) and ``total_icum`` (the cumulative intensities of the
         events starting in the block, summed).  For each a ``<name>_trend``:
-        the least-squares slope over the blocks with a value (``meanTrend``,
-        by :func:`oceanflow.polyfit`), per year.
+        the least-squares slope over the blocks with a value (``meanTrend``;
+        NaN with fewer than two), per year.
 
     Examples
     --------
@@ -83,8 +83,6 @@ def _summary_dataset(detected, years_per_block):
 def _summary_table(columns, detected, days, years_per_block):
     """The summary Dataset from its columns (DataArrays ``(period, *space)``, rows
     :data:`~oceanflow.kernels.mhw.SUMMARY_ROWS`): periods, names, units, trends."""
-    from ..fitting import polyfit
-
     first = int(days.year[0])
     nblocks = columns[0].sizes["period"]
     starts = first + years_per_block * np.arange(nblocks)
@@ -102,15 +100,39 @@ def _summary_table(columns, detected, days, years_per_block):
         out[name] = var.assign_attrs(long_name=_SUMMARY_NAMES[name], units=_summary_units(name, units))
     ds = xr.Dataset(out).assign_coords(period=("period", np.asarray(period)), period_centre=("period", centre))
     ds["period_centre"].attrs.update(long_name="centre of the period", units="year")
-    fit = polyfit(ds.swap_dims(period="period_centre").drop_vars("period"), "period_centre", 1)
     for name in kernels.SUMMARY_ROWS:
-        slope = fit[f"{name}_polyfit_coefficients"].sel(degree=1, drop=True)
+        slope = xr.apply_ufunc(
+            _slopes,
+            ds[name].drop_vars(["period", "period_centre"]),
+            input_core_dims=[["period"]],
+            kwargs={"x": centre},
+            dask="parallelized",
+            output_dtypes=[np.float64],
+        )
         ds[f"{name}_trend"] = slope.assign_attrs(
             long_name=f"linear trend of {_SUMMARY_NAMES[name]}",
             units=f"({_summary_units(name, units)}) year-1",
         )
     ds.attrs.update(detected.attrs, mhw_summary_freq=f"{years_per_block}YS")
     return ds
+
+
+def _slopes(y, x):
+    """The least-squares slope of each series ``y[..., :]`` against ``x`` over its non-NaN
+    values (closed form, centred: sum(dx dy) / sum(dx dx)); NaN with fewer than two.
+
+    Example
+    -------
+    >>> _slopes(np.array([[1.0, np.nan, 5.0, 7.0], [1.0, np.nan, np.nan, np.nan]]), np.arange(4.0))
+    array([ 2., nan])
+    """
+    valid = ~np.isnan(y)
+    n = valid.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx = np.where(valid, x - (valid * x).sum(axis=-1, keepdims=True) / n[..., None], 0.0)
+        ym = np.where(valid, y, 0.0).sum(axis=-1, keepdims=True) / n[..., None]
+        slope = (dx * np.where(valid, y - ym, 0.0)).sum(axis=-1) / (dx * dx).sum(axis=-1)
+    return np.where(n >= 2, slope, np.nan)
 
 
 _SUMMARY_NAMES = {
