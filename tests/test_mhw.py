@@ -1,6 +1,7 @@
 """oceanflow.mhw against the reference definitions (tests/mhw_oracle.py), pixel by pixel."""
 
 import contextlib
+import math
 import warnings
 
 import dask.array
@@ -295,15 +296,13 @@ def test_a_time_chunked_input_whole_in_space_is_split_into_blocks_without_rechun
 
 
 @pytest.mark.parametrize("where", ["distributed", "over memory"])
-def test_a_time_chunked_input_is_rechunked_on_a_cluster_or_beyond_a_tasks_memory(where, monkeypatch):
-    """On a distributed cluster, or locally when the whole input exceeds what a task may hold,
-    time-sliced input is rechunked into its blocks, not joined by tasks that each depend on
-    every time chunk (review finding: each worker would fetch the whole input; locally all of
-    it is held until the last join): no task reads more than one input chunk, and the
-    detection and events equal the reference."""
+def test_a_time_chunked_input_is_rechunked_on_a_cluster_or_spilled_beyond_the_held_bytes(where, tmp_path):
+    """On a distributed cluster, time-sliced input is rechunked into its blocks; locally, when the
+    whole input exceeds what may be held (oceanflow.mhw.held-bytes), it passes through a scratch
+    file: never joined by tasks that each depend on every time chunk (review finding: each worker
+    would fetch the whole input; locally all of it is held until the last join): no task reads
+    more than one input chunk, and the detection and events equal the reference."""
     import distributed
-
-    from oceanflow.mhw import _blocks
 
     sst = red_sst(seed=5, shape=(4, 5))
     sst[:, 3, 0] = np.nan  # land
@@ -316,16 +315,96 @@ def test_a_time_chunked_input_is_rechunked_on_a_cluster_or_beyond_a_tasks_memory
             cluster = stack.enter_context(distributed.LocalCluster(**threads, dashboard_address=None))
             stack.enter_context(distributed.Client(cluster))
         else:
-            monkeypatch.setattr(_blocks, "memory_per_thread", lambda: sst.nbytes - 1, raising=False)
-            stack.enter_context(dask.config.set(scheduler="threads", num_workers=2))
+            limits = {"oceanflow.mhw.held-bytes": sst.nbytes - 1, "temporary-directory": str(tmp_path)}
+            stack.enter_context(dask.config.set(limits, scheduler="threads", num_workers=2))
         warnings.simplefilter("ignore", mhw.BaseLengthWarning)
         lazy = mhw.detect(chunked)
         assert len(lazy.intensity.chunks[1]) + len(lazy.intensity.chunks[2]) > 2  # split in space
         graph = lazy.intensity.data.__dask_graph__()
         assert max(len(deps & inputs) for deps in graph.get_all_dependencies().values()) == 1
+        assert any(name.startswith("mhw-spill") for name in graph.layers) == (where == "over memory")
         found = lazy.compute()
         table = mhw.events(mhw.detect(chunked)).compute()
     assert_matches_reference(sst, found, table)
+
+
+def _open_in(directory):
+    """This process's open descriptors on files in ``directory`` (unlinked ones too)."""
+    import os
+
+    links = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            links.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return [link for link in links if link.startswith(str(directory))]
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
+@pytest.mark.parametrize("stored", [{"time": 97}, {"time": 97, "y": (1, 3, 3)}, {"time": 500, "x": (2, 3)}])
+def test_a_spilled_input_equals_the_in_memory_detection_with_one_task_per_chunk_and_block(stored, tmp_path):
+    """Beyond oceanflow.mhw.held-bytes, on the local scheduler, each time chunk's task writes its
+    blocks' pieces into a scratch file in dask's temporary-directory and each block's task reads
+    its series back: tasks, one per stored chunk and one per block (blocks cut at the stored
+    chunks' ends); the detection (thresholds in the same tasks, or given) equals the in-memory one;
+    the file is gone from the directory at once and its descriptor closed once every block is
+    read, leaving nothing open; computed twice, the same."""
+    sst = red_sst(seed=3, dtype="float32", shape=(7, 5))
+    sst[:, 5, 1] = np.nan  # land
+    chunked = sst.chunk(stored)
+    config = {"oceanflow.mhw.held-bytes": 1000, "temporary-directory": str(tmp_path)}
+    with warnings.catch_warnings(), dask.config.set(config, num_workers=3):
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        clim = mhw.thresholds(sst)
+        for given in (None, clim):
+            lazy = mhw.detect(chunked, given)
+            spill = [layer for name, layer in lazy.intensity.data.__dask_graph__().layers.items() if "spill" in name]
+            blocks = math.prod(len(c) for c in lazy.intensity.chunks[1:])
+            assert len(spill) == 1 and len(spill[0]) == math.prod(chunked.data.numblocks) + blocks
+            for _ in range(2):
+                xr.testing.assert_identical(mhw.detect(sst, given), lazy.compute())
+                assert list(tmp_path.iterdir()) == [] and _open_in(tmp_path) == []
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
+@pytest.mark.parametrize("failing", ["input chunk", "block"])
+def test_a_failed_spilled_detection_leaves_no_scratch_file(tmp_path, failing):
+    """A task failing while the input is spilled (an input chunk's read, after earlier chunks were
+    written; or a block's kernel, after its series was read): the error reaches the caller,
+    nothing is left in the temporary directory, and the scratch file's descriptor is closed once
+    the graph is dropped (dask's synchronous scheduler, for blocks of 3 threads: no task still
+    running after the error holds the graph)."""
+    import gc
+
+    sst = red_sst(seed=3, dtype="float32", shape=(7, 5))
+    sst[:, 6, 4] = np.nan
+    chunked = sst.chunk({"time": 97})
+
+    def input_failing(x, block_info=None):
+        if block_info[0]["chunk-location"][0] == 5:
+            raise RuntimeError("injected failure")
+        return x
+
+    def block_failing(x, *args, **kwargs):
+        if np.isnan(x).all(axis=0).any():  # the block of pixel (6, 4)
+            raise RuntimeError("injected failure")
+        return _engine._mhw_block(x, *args, **kwargs)
+
+    if failing == "input chunk":
+        chunked = chunked.copy(data=chunked.data.map_blocks(input_failing, dtype=chunked.dtype))
+    config = {"oceanflow.mhw.held-bytes": 1000, "temporary-directory": str(tmp_path)}
+    with warnings.catch_warnings(), dask.config.set(config, num_workers=3, scheduler="sync"):
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        with pytest.MonkeyPatch.context() as patch:
+            if failing == "block":
+                patch.setattr(_engine, "_mhw_block", block_failing)  # (taken into the graph)
+            lazy = mhw.detect(chunked)
+        assert any("spill" in name for name in lazy.intensity.data.__dask_graph__().layers)
+        with pytest.raises(RuntimeError, match="injected failure"):
+            lazy.compute()
+        assert list(tmp_path.iterdir()) == []
+        del lazy
+        gc.collect()
+        assert _open_in(tmp_path) == []
 
 
 @pytest.mark.parametrize("stored", [{"time": 97, "y": 4}, {"time": 97, "y": (1, 3, 3)}, {"time": 500, "x": (2, 3)}])
@@ -677,8 +756,8 @@ def test_save_writes_a_zarr_table_from_memory_only_when_it_fits_with_its_encoded
         calls = []
         real = getattr(_save, spied)
         monkeypatch.setattr(_save, spied, lambda *a: calls.append(1) or real(*a))
-        monkeypatch.setattr(_save, "memory_per_thread", lambda: int(share * held), raising=False)
-        mhw.save(sst, tmp_path / "det.zarr", **{store: tmp_path / f"{store}.zarr"})
+        with dask.config.set({"oceanflow.mhw.held-bytes": int(share * held)}):
+            mhw.save(sst, tmp_path / "det.zarr", **{store: tmp_path / f"{store}.zarr"})
     assert len(calls) == (share > 2)
     back = oceanflow.open_dataset(tmp_path / f"{store}.zarr").compute()
     for var in expected.data_vars:

@@ -1,11 +1,15 @@
 """Mapping a block function over the spatial blocks of a ``(time, *space)`` array, each
 block's series whole in one task (:func:`_map_series`), and the blocks chosen for it
-(:func:`_time_whole`)."""
+(:func:`_time_whole`): joined from the held time chunks, passed through a scratch file
+(:func:`_spilled`), or rechunked."""
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import tempfile
+import threading
 
 import numpy as np
 import xarray as xr
@@ -13,7 +17,10 @@ import xarray as xr
 from .._arrays import is_dask
 from .._blockwise import map_blocks
 from .._client import active_client
-from ..chunking import chunked_for, memory_per_thread, plan_chunks, worker_threads
+from .._memory import empty_block
+from ..chunking import checked_bytes, chunked_for, memory_per_thread, plan_chunks, worker_threads
+from ..io.direct import _pread_into
+from ..io.uncached import _pwrite_all, scratch
 
 logger = logging.getLogger("oceanflow.mhw")
 
@@ -106,18 +113,65 @@ def _time_whole(data):
     blocks = {d: _even(data.sizes[d], chunks[d]) if d in wanted else data.chunksizes[d] for d in space}
     if all(_within(data.chunksizes[d], blocks[d]) for d in space) and _join_fits(data):
         return data.copy(data=_joined(data.data, [blocks[d] for d in space]))
+    if _spill_fits():
+        logger.info("mhw: the input (%d bytes) passes through a scratch file", data.nbytes)
+        refined = [_refined(data.chunksizes[d], blocks[d]) for d in space]
+        return data.copy(data=_spilled(data.data, refined, _scratch_directory()))
     return data.chunk(wanted)
+
+
+#: dask config key: the most bytes of input :func:`_joined` holds (the whole input, until its
+#: last block is joined), and of a whole table ``mhw.save`` pads in memory; a size such as
+#: ``"1GiB"``, at most :func:`~oceanflow.chunking.memory_per_thread`.
+HELD_KEY = "oceanflow.mhw.held-bytes"
+#: :data:`HELD_KEY`'s default: the issue's target is a whole pipeline under 2 GB of memory.
+HELD_DEFAULT = 1 << 30
+
+
+def held_bytes():
+    """Bytes ``oceanflow.mhw`` may hold at once of its input or of a whole table (:data:`HELD_KEY`).
+
+    Example
+    -------
+    >>> import dask
+    >>> with dask.config.set({HELD_KEY: "64MiB"}):
+    ...     held_bytes() == 64 << 20
+    True
+    """
+    import dask
+
+    given = checked_bytes(dask.config.get(HELD_KEY, None), HELD_KEY)
+    return min(given or HELD_DEFAULT, memory_per_thread())
 
 
 def _join_fits(data):
     """Whether :func:`_joined` may split ``data`` into its blocks: on the local scheduler, when
-    the whole input fits what one task may hold (:func:`~oceanflow.chunking.memory_per_thread`).
+    the whole input fits :func:`held_bytes`.
 
     Each joining task depends on every time chunk of its stored chunk (the whole grid, for
     time-sliced storage): all of them are held until the last block is joined, and on a
     ``distributed`` cluster each worker would fetch the whole input, where a rechunk's split
     tasks send each worker only its blocks' pieces."""
-    return active_client() is None and data.nbytes <= memory_per_thread()
+    return active_client() is None and data.nbytes <= held_bytes()
+
+
+def _spill_fits():
+    """Whether :func:`_spilled` may pass the input through a scratch file: on dask's threaded or
+    synchronous scheduler (the tasks share this process and its descriptor), where an open file
+    can be unlinked (POSIX).  On a ``distributed`` cluster, dask's rechunk (its p2p method
+    spills to the workers' disks itself)."""
+    from dask import threaded
+    from dask.base import get_scheduler
+    from dask.local import get_sync
+
+    return active_client() is None and os.name == "posix" and get_scheduler() in (None, threaded.get, get_sync)
+
+
+def _scratch_directory():
+    """dask's ``temporary-directory``, else the system's temporary directory."""
+    import dask
+
+    return dask.config.get("temporary-directory", None) or tempfile.gettempdir()
 
 
 def _even(size, chunk):
@@ -167,3 +221,127 @@ def _key(keys, where):
 def _join_pieces(pieces, slices):
     """One block's series: its ``slices`` of each time chunk in ``pieces``, joined along time."""
     return np.concatenate([piece[(slice(None),) + slices] for piece in pieces])
+
+
+def _refined(stored, blocks):
+    """Chunk sizes along one axis cut at the ends of both ``stored`` and ``blocks``: each within one stored chunk."""
+    ends = sorted(set(np.cumsum(stored).tolist()) | set(np.cumsum(blocks).tolist()))
+    return tuple(np.diff([0, *ends]).tolist())
+
+
+def _spilled(array, blocks, directory):
+    """The dask ``array`` ``(time, *space)`` with its time axis whole and ``blocks`` (chunk sizes per
+    spatial axis, each block within one stored chunk), passed through a scratch file in ``directory``.
+
+    One task per stored chunk writes each block's piece of it where that block's series lies in
+    the file (:class:`_Spill`), and the chunk is freed; one task per block, after all of them,
+    reads its series back: this process holds the chunks and the blocks in flight, not the input
+    (the file's pages are the kernel's page cache, written back to disk as memory is needed).
+    Tasks: one per stored chunk and one per block.
+    """
+    import itertools
+
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    token = tokenize(array, blocks, directory)
+    name, put = f"mhw-spill-{token}", f"mhw-spill-put-{token}"
+    spill = _Spill(array.shape[0], len(array.chunks[0]), array.dtype, blocks, directory)
+    starts = [np.cumsum((0,) + tuple(c)) for c in array.chunks]  # each stored chunk's first index, per axis
+    ends = [np.cumsum(b) for b in blocks]  # each block's end, per spatial axis
+    graph: dict = {}
+    for where in itertools.product(*(range(len(c)) for c in array.chunks)):
+        # the blocks within this stored chunk in space, with their slices of it
+        ranges = []
+        for axis, k in enumerate(where[1:]):
+            lo, hi = int(starts[axis + 1][k]), int(starts[axis + 1][k + 1])
+            first, last = int(np.searchsorted(ends[axis], lo, side="right")), int(np.searchsorted(ends[axis], hi))
+            ranges.append(
+                [
+                    (b, slice(int(ends[axis][b]) - blocks[axis][b] - lo, int(ends[axis][b]) - lo))
+                    for b in range(first, last + 1)
+                ]
+            )
+        pieces = [(tuple(b for b, _ in combo), tuple(s for _, s in combo)) for combo in itertools.product(*ranges)]
+        t0 = int(starts[0][where[0]])
+        graph[(put,) + where] = (spill.put, _key(array.__dask_keys__(), where), t0, pieces)
+    written = list(graph)
+    for index in itertools.product(*(range(len(b)) for b in blocks)):
+        graph[(name, 0) + index] = (spill.get, index, written)
+    layer = HighLevelGraph.from_collections(name, graph, dependencies=[array])
+    return da.Array(layer, name, chunks=((array.shape[0],), *blocks), dtype=array.dtype, meta=array._meta)
+
+
+class _Spill:
+    """A scratch file holding each spatial block's whole series, contiguous: ``(block, time, pixel)``.
+
+    The file is created (in ``directory``) by the first piece written and unlinked at once, so
+    it never outlives its descriptor: closed once every block written has been read as many
+    times as its pieces were written (a graph computed again writes and reads them again), else
+    when this object (held by the graph) is collected, e.g. after a failed compute.  A block
+    read before all its pieces are written is refused (never zeros read as data).
+    """
+
+    def __init__(self, length, time_chunks, dtype, blocks, directory):
+        import itertools
+
+        self.length, self.time_chunks, self.dtype, self.directory = length, time_chunks, np.dtype(dtype), directory
+        self.shapes = {
+            index: tuple(b[k] for b, k in zip(blocks, index, strict=True))
+            for index in itertools.product(*(range(len(b)) for b in blocks))
+        }
+        sizes = [length * math.prod(shape) * self.dtype.itemsize for shape in self.shapes.values()]
+        self.offsets = dict(zip(self.shapes, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
+        self.pieces = dict.fromkeys(self.shapes, 0)  # pieces written and not yet read back, per block
+        self.fd: int | None = None
+        self.lock = threading.Lock()
+
+    def __repr__(self):  # (dask's graph reprs and tokens)
+        return f"_Spill({len(self.shapes)} blocks of {self.length} steps in {self.directory})"
+
+    def __dask_tokenize__(self):
+        return ("mhw-spill", self.length, str(self.dtype), tuple(self.shapes.items()), self.directory)
+
+    def _descriptor(self):
+        with self.lock:
+            if self.fd is None:
+                fd, path = tempfile.mkstemp(prefix="oceanflow-mhw-", suffix=".spill", dir=self.directory)
+                os.unlink(path)  # gone with its descriptor, whatever happens next
+                self.fd = fd
+            return self.fd
+
+    def put(self, chunk, t0, pieces):
+        """Write each ``(block index, slices)`` of ``pieces`` of ``chunk`` (its steps from ``t0``) in place."""
+        fd = self._descriptor()
+        chunk = np.asarray(chunk)
+        for index, slices in pieces:
+            piece = chunk[(slice(None),) + slices]
+            buffer = scratch("mhw spill", piece.nbytes).view(self.dtype).reshape(piece.shape)
+            np.copyto(buffer, piece)
+            offset = self.offsets[index] + t0 * math.prod(self.shapes[index]) * self.dtype.itemsize
+            _pwrite_all(fd, buffer.data.cast("B"), offset)
+            with self.lock:
+                self.pieces[index] += 1
+
+    def get(self, index, written):
+        """Block ``index``'s whole series ``(time, *block)``, read back once every piece is written
+        (``written``: the writing tasks' results, a dependency only)."""
+        out = empty_block((self.length, *self.shapes[index]), self.dtype)
+        with self.lock:
+            fd, ready = self.fd, self.pieces[index]
+        if fd is None or ready < self.time_chunks:
+            raise RuntimeError(
+                f"mhw scratch file: block {index} read with {ready} of its {self.time_chunks} pieces written"
+            )
+        _pread_into(fd, out, self.offsets[index])
+        with self.lock:
+            self.pieces[index] -= self.time_chunks
+            if not any(self.pieces.values()) and self.fd is not None:  # every piece written read back
+                os.close(self.fd)
+                self.fd = None
+        return out
+
+    def __del__(self):
+        if self.fd is not None:
+            os.close(self.fd)

@@ -17,9 +17,9 @@ import xarray as xr
 from .._arrays import is_dask
 from .._blockwise import map_blocks
 from .._memory import small_pages_while
-from ..chunking import memory_per_thread
 from ..kernels import mhw as kernels
 from ..timegroups import decoded_time
+from ._blocks import held_bytes
 from ._definitions import _Calendar
 from ._detection import _detect_defaults, _detection_setup
 from ._events import _events_table, events
@@ -51,7 +51,7 @@ def save(
     largest number of events, together at most the padded table's size: 184
     bytes per event slot and pixel, slots the largest number of events of a
     pixel) are returned to this process and padded together when that fits
-    :func:`~oceanflow.chunking.memory_per_thread` (each block freed once
+    the dask config key ``oceanflow.mhw.held-bytes`` (default 1 GiB; each block freed once
     copied; in Zarr twice the table does: it is held with its encoded store
     beside it).  Beyond it, in Zarr (dask input) each block's table is padded
     and written into its region of the store, then freed (the whole grid's
@@ -304,8 +304,9 @@ def _from_memory(nbytes, path):
 
 
 def _table_limit():
-    """Bytes the padded event table (with its encoded copy) may take in this process: what one task may hold."""
-    return memory_per_thread()
+    """Bytes the padded event table (with its encoded copy) may take in this process:
+    :func:`~oceanflow.mhw._blocks.held_bytes`."""
+    return held_bytes()
 
 
 def _slots(tables):
