@@ -98,21 +98,21 @@ def _summary_table(columns, detected, days, years_per_block):
     out = {}
     for name, var in zip(kernels.SUMMARY_ROWS, columns, strict=True):
         out[name] = var.assign_attrs(long_name=_SUMMARY_NAMES[name], units=_summary_units(name, units))
-    ds = xr.Dataset(out).assign_coords(period=("period", np.asarray(period)), period_centre=("period", centre))
-    ds["period_centre"].attrs.update(long_name="centre of the period", units="year")
-    for name in kernels.SUMMARY_ROWS:
+    for name in kernels.SUMMARY_ROWS:  # Variables: the Dataset below aligns everything once
         slope = xr.apply_ufunc(
             _slopes,
-            ds[name].drop_vars(["period", "period_centre"]),
+            out[name].variable,
             input_core_dims=[["period"]],
             kwargs={"x": centre},
             dask="parallelized",
             output_dtypes=[np.float64],
         )
-        ds[f"{name}_trend"] = slope.assign_attrs(
-            long_name=f"linear trend of {_SUMMARY_NAMES[name]}",
-            units=f"({_summary_units(name, units)}) year-1",
+        slope.attrs.update(
+            long_name=f"linear trend of {_SUMMARY_NAMES[name]}", units=f"({_summary_units(name, units)}) year-1"
         )
+        out[f"{name}_trend"] = slope
+    ds = xr.Dataset(out).assign_coords(period=("period", np.asarray(period)), period_centre=("period", centre))
+    ds["period_centre"].attrs.update(long_name="centre of the period", units="year")
     ds.attrs.update(detected.attrs, mhw_summary_freq=f"{years_per_block}YS")
     return ds
 
