@@ -1018,3 +1018,44 @@ def test_save_allocates_its_blocks_in_small_pages_and_restores_the_advice(tmp_pa
                 assert _huge_page_advice() is True and not _memory._page_users and not _memory._page_advice
     finally:
         switch(before)
+
+
+@pytest.mark.parametrize("limit", [None, 1000], ids=["from memory", "by regions"])
+@pytest.mark.parametrize("calendar", ["standard", "noleap"])
+def test_save_stores_the_event_dates_as_day_numbers_since_the_first_step(tmp_path, monkeypatch, calendar, limit):
+    """The event store's dates (mhw.save, Zarr, written from memory and by regions): with NumPy dates,
+    int64 whole days since the first step (units "days since <first day>", xarray's calendar of the
+    time axis, NaT as the smallest int64); with a cftime calendar, float64 day numbers (NaN none) as
+    events() gives them.  Oracle: the dates' distance from the first step, counted by NumPy or cftime,
+    and xarray's decoding back to events()' dates."""
+    import cftime
+    import zarr
+
+    if limit is not None:
+        monkeypatch.setattr(_save, "_table_limit", lambda: limit)
+    sst = red_sst(seed=5, years=6, shape=(4, 5), dtype="float32", calendar=calendar, start="1990-03-05")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        table = mhw.events(mhw.detect(sst).compute())
+        mhw.save(sst.chunk({"time": 200, "y": 2}), tmp_path / "det.zarr", events=tmp_path / "events.zarr")
+    first = sst.time.values[0]
+    time_attrs = zarr.open_array(tmp_path / "det.zarr" / "time").attrs.asdict()
+    back = xr.open_zarr(tmp_path / "events.zarr").compute()
+    for name in ("time_start", "time_end", "time_peak"):
+        stored = zarr.open_array(tmp_path / "events.zarr" / name)
+        raw, attrs, dates = stored[...], stored.attrs.asdict(), table[name].values
+        index = table[name.replace("time", "index")].values
+        assert np.isnan(index).any() and (~np.isnan(index)).sum() > 10, name  # events and padding
+        if calendar == "standard":
+            assert stored.dtype == np.int64
+            assert attrs["units"] == "days since 1990-03-05" and attrs["calendar"] == time_attrs["calendar"]
+            days = (dates - first) // np.timedelta64(1, "D")
+            np.testing.assert_array_equal(raw, np.where(np.isnat(dates), np.iinfo(np.int64).min, days))
+        else:
+            assert stored.dtype == np.float64 and attrs["units"] == "day"
+            assert attrs["comment"].startswith("days since 1990-03-05 00:00:00 in the noleap calendar")
+            on = ~np.isnan(index)
+            steps = cftime.date2num(sst.time.values[index[on].astype(int)], "days since 1990-03-05", "noleap")
+            np.testing.assert_array_equal(raw[on], steps)
+            assert np.isnan(raw[~on]).all()
+        xr.testing.assert_identical(back[name], table[name])
