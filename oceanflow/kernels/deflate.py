@@ -1,15 +1,23 @@
-"""Deflate blocks of literals only (RFC 1951 dynamic Huffman codes, no back references), for byte planes.
+"""Zlib streams of shuffled byte planes: deflate blocks of literals only (RFC 1951 dynamic Huffman codes, no back
+references), stored blocks, and runs deflated elsewhere with back references.
 
 After HDF5's shuffle, the sign-and-exponent and the low mantissa bytes of
-noisy float fields are nearly independent draws from a skewed histogram:
-back references find almost nothing there, and an LZ77 deflate (zlib,
-ISA-L) spends most of its time looking for them.  A block of literals coded
-with the segment's own Huffman code is as small or smaller (the code fits
-the whole segment's histogram) and several times faster to write.
+noisy float fields are nearly independent draws from a skewed histogram, or
+from one that drifts slowly along the plane (anomalies whose mean changes
+from map to map): back references find almost nothing there, and an LZ77
+deflate (zlib, ISA-L) spends most of its time looking for them.  A block of
+literals coded with its own Huffman code (fitted to the histogram of all its
+bytes or, from :data:`SAMPLED_HISTOGRAM` bytes on, of windows spread over
+them) is as small or smaller and faster to write.
 
-:func:`huffman_block` writes one non-final dynamic-Huffman block followed by
-an empty stored block, as zlib's ``Z_SYNC_FLUSH`` does, so that what follows
-starts on a byte boundary (stored blocks, other raw deflate runs).
+:func:`judge_segments` tells, from a sample of each segment of the planes,
+which to store (random-looking), which to code as literals and which to
+leave to back references (runs: land, smooth fields); :func:`zlib_stream`
+writes a chunk's zlib stream from the judged segments, the back-reference
+runs deflated by the caller.  :func:`huffman_block` writes one non-final
+dynamic-Huffman block followed by an empty stored block, as zlib's
+``Z_SYNC_FLUSH`` does, so that what follows starts on a byte boundary
+(stored blocks, other raw deflate runs).
 
 Example
 -------
@@ -64,7 +72,8 @@ MOSTLY = 0.75
 #: Blocks of at least this many bytes take their Huffman code from the histogram of :data:`HISTOGRAM_WINDOWS`
 #: windows of :data:`HISTOGRAM_WINDOW` bytes spread evenly over them (1/4 of the bytes or fewer; windows, not
 #: single bytes, so that a pattern repeating with any period is seen whole), every byte value counted once more
-#: so that each has a code: counting every byte cost a third of the time of coding them.
+#: so that each has a code: the code needs only the byte values' frequencies, which the windows' 16 KiB estimate
+#: closely, while counting every byte is a second pass over the block beside the coding pass.
 SAMPLED_HISTOGRAM = 64 << 10
 HISTOGRAM_WINDOWS = 32
 HISTOGRAM_WINDOW = 512
@@ -425,6 +434,8 @@ def _copied(data, out, pos):
     """``data`` copied to ``out[pos:]``: the position after it."""
     size = data.shape[0]
     into = out[pos : pos + size]
-    for i in range(size):  # a loop over the slice: as fast as memcpy (a slice assignment here is 15x slower)
+    # a plain loop over two contiguous views, which LLVM compiles to a vector copy; a slice assignment would take
+    # numba's generic path (a check whether the arrays overlap, then strided indexing per element)
+    for i in range(size):
         into[i] = data[i]
     return pos + size
