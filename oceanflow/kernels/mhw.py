@@ -108,7 +108,7 @@ def pooled_climatology(
     key ``k`` is the steps ``steps[key_starts[k]:key_stops[k]]``, day ``g``
     pools the keys ``keys[group_starts[g]:group_stops[g]]`` (a key listed
     twice counts twice); its listings by the days, entering and leaving their
-    pools, are :func:`pool_listings`'.  Each pixel's key values (NaN dropped) are sorted
+    pools, are :func:`oceanflow.climatology.pooling.pool_listings`'.  Each pixel's key values (NaN dropped) are sorted
     once; a day's ``seas`` is the mean of its keys' values, its ``thresh`` the
     linear percentile ``params[C_FRACTION]`` (``np.percentile``'s formula) of
     them, whose two order statistics are read from a top list of the pool's
@@ -244,56 +244,6 @@ def pooled_climatology(
                 for k in range(lo if lo > 0 else 0, hi if hi < 3 * m else 3 * m):
                     total += tripled[k] * weight
                 out[where[i], first + j] = total
-
-
-def pool_listings(keys, group_starts, group_stops, nkeys):
-    """The listings of the keys by the days of :func:`pooled_climatology` (pixel-independent,
-    computed once per graph, in NumPy, not compiled): each listing of a key by a day
-    (``keys[h]``) numbered ``key * most + copy`` (``copy``: its earlier listings by the same
-    day; ``most``: the most listings of one key by one day), and the listings entering and
-    leaving each day's pool against the day before (day 0: all entering).
-
-    Returns int64 arrays ``(listed, entering, entering_stops, leaving, leaving_stops,
-    listing_key)``: day ``g``'s entering listings are
-    ``entering[entering_stops[g - 1]:entering_stops[g]]`` (from 0 for ``g = 0``), and so
-    for leaving (both as long as ``keys``, the rest unused); ``listing_key`` is the key of
-    each listing number.
-
-    Example
-    -------
-    Day 0 pools key 0 twice, day 1 keys 1 (twice) and 2:
-
-    >>> listed, entering, entering_stops, leaving, leaving_stops, listing_key = pool_listings(
-    ...     np.array([0, 0, 1, 1, 2]), np.array([0, 2]), np.array([2, 5]), 3)
-    >>> listed.tolist(), entering_stops.tolist(), leaving[: leaving_stops[-1]].tolist(), listing_key.tolist()
-    ([0, 1, 2, 3, 4], [2, 5], [0, 1], [0, 0, 1, 1, 2, 2])
-    """
-    keys = [int(k) for k in keys]
-    bounds = list(zip(group_starts.tolist(), group_stops.tolist(), strict=True))
-    copies = [0] * len(keys)  # each listing's earlier listings of its key by the same day
-    for g0, g1 in bounds:
-        for h in range(g0 + 1, g1):
-            if keys[h] == keys[h - 1]:
-                copies[h] = copies[h - 1] + 1
-    most = max(copies, default=0) + 1
-    listed = np.array(keys, np.int64) * most + np.array(copies, np.int64)
-    last = np.full(nkeys * most, -2, np.int64)  # the last day listing each
-    entering, leaving = np.zeros(len(keys), np.int64), np.zeros(len(keys), np.int64)
-    entering_stops, leaving_stops = np.empty(len(bounds), np.int64), np.empty(len(bounds), np.int64)
-    ne = nl = 0
-    for g, (g0, g1) in enumerate(bounds):
-        for h in range(g0, g1):
-            if last[listed[h]] != g - 1:
-                entering[ne] = listed[h]
-                ne += 1
-            last[listed[h]] = g
-        if g > 0:
-            for h in range(*bounds[g - 1]):
-                if last[listed[h]] != g:
-                    leaving[nl] = listed[h]
-                    nl += 1
-        entering_stops[g], leaving_stops[g] = ne, nl
-    return listed, entering, entering_stops, leaving, leaving_stops, np.arange(nkeys * most, dtype=np.int64) // most
 
 
 @njit(fastmath=False)

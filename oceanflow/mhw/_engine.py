@@ -12,7 +12,7 @@ import numpy as np
 
 from .._dtypes import working_dtype
 from .._parallel import run_sliced
-from ..climatology.pooling import order_keys
+from ..climatology.pooling import order_keys, pool_listings
 from ..kernels import mhw as kernels
 from ._definitions import _FEB29
 
@@ -60,7 +60,7 @@ def _pools(days, first, last, window):
     (:func:`oceanflow.climatology.pooling.order_keys`).
 
     Returns (steps, key_starts, key_stops, keys, group_starts, group_stops, and
-    the listings of :func:`oceanflow.kernels.mhw.pool_listings`): key ``k`` is
+    the listings of :func:`oceanflow.climatology.pooling.pool_listings`): key ``k`` is
     ``steps[key_starts[k]:key_stops[k]]``, day ``g`` pools the keys
     ``keys[group_starts[g]:group_stops[g]]``.
     """
@@ -70,7 +70,7 @@ def _pools(days, first, last, window):
     codes[:first] = -1
     codes[last + 1 :] = -1
     keys = order_keys(codes, days.days, window)
-    listings = kernels.pool_listings(keys.keys, keys.group_starts, keys.group_stops, keys.key_starts.size)
+    listings = pool_listings(keys.keys, keys.group_starts, keys.group_stops, keys.key_starts.size)
     return (keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops, *listings)
 
 
