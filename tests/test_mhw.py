@@ -345,14 +345,17 @@ def test_a_spilled_input_equals_the_in_memory_detection_with_one_task_per_chunk_
     """Beyond oceanflow.mhw.held-bytes, on the local scheduler, each time chunk's task writes its
     blocks' pieces into a scratch file in dask's temporary-directory and each block's task reads
     its series back: tasks, one per stored chunk and one per block (blocks cut at the stored
-    chunks' ends); the detection (thresholds in the same tasks, or given) equals the in-memory one;
+    chunks' ends, small enough that a block per thread, SPILLED_COPIES times its series, fits
+    held-bytes); the detection (thresholds in the same tasks, or given) equals the in-memory one;
     the file is gone from the directory at once and its descriptor closed once every block is
     read, leaving nothing open; computed twice, the same."""
+    from oceanflow.mhw import _blocks
+
     sst = red_sst(seed=3, dtype="float32", shape=(7, 5))
     sst[:, 5, 1] = np.nan  # land
     chunked = sst.chunk(stored)
-    config = {"oceanflow.mhw.held-bytes": 1000, "temporary-directory": str(tmp_path)}
-    with warnings.catch_warnings(), dask.config.set(config, num_workers=3):
+    config = {"oceanflow.mhw.held-bytes": sst.nbytes - 1, "temporary-directory": str(tmp_path)}
+    with warnings.catch_warnings(), dask.config.set(config, num_workers=2):
         warnings.simplefilter("ignore", mhw.BaseLengthWarning)
         clim = mhw.thresholds(sst)
         for given in (None, clim):
@@ -360,6 +363,8 @@ def test_a_spilled_input_equals_the_in_memory_detection_with_one_task_per_chunk_
             spill = [layer for name, layer in lazy.intensity.data.__dask_graph__().layers.items() if "spill" in name]
             blocks = math.prod(len(c) for c in lazy.intensity.chunks[1:])
             assert len(spill) == 1 and len(spill[0]) == math.prod(chunked.data.numblocks) + blocks
+            largest = math.prod(max(c) for c in lazy.intensity.chunks[1:]) * sst.sizes["time"] * 4
+            assert 2 * _blocks.SPILLED_COPIES * largest <= sst.nbytes - 1 < 4 * _blocks.SPILLED_COPIES * largest
             for _ in range(2):
                 xr.testing.assert_identical(mhw.detect(sst, given), lazy.compute())
                 assert list(tmp_path.iterdir()) == [] and _open_in(tmp_path) == []

@@ -114,8 +114,9 @@ def _time_whole(data):
     if all(_within(data.chunksizes[d], blocks[d]) for d in space) and _join_fits(data):
         return data.copy(data=_joined(data.data, [blocks[d] for d in space]))
     if _spill_fits():
-        logger.info("mhw: the input (%d bytes) passes through a scratch file", data.nbytes)
-        refined = [_refined(data.chunksizes[d], blocks[d]) for d in space]
+        sizes = _within_budget({d: max(blocks[d]) for d in space}, data, threads)
+        logger.info("mhw: the input (%d bytes) passes through a scratch file, blocks %s", data.nbytes, sizes)
+        refined = [_refined(data.chunksizes[d], _even(data.sizes[d], sizes[d])) for d in space]
         return data.copy(data=_spilled(data.data, refined, _scratch_directory()))
     return data.chunk(wanted)
 
@@ -165,6 +166,22 @@ def _spill_fits():
     from dask.local import get_sync
 
     return active_client() is None and os.name == "posix" and get_scheduler() in (None, threaded.get, get_sync)
+
+
+#: Bytes a spilled block's task holds, over its series' bytes: the series, the detection's three outputs
+#: (as many bytes as the series again, a quarter, again), the event table, the Zarr writes' buffers.
+SPILLED_COPIES = 8
+
+
+def _within_budget(sizes, data, threads):
+    """Block ``sizes`` (per spatial dimension) halved along their longest dimension until ``threads``
+    blocks in flight, :data:`SPILLED_COPIES` times their series, fit :func:`held_bytes`."""
+    sizes = dict(sizes)
+    series = data.sizes["time"] * data.dtype.itemsize
+    while SPILLED_COPIES * threads * series * math.prod(sizes.values()) > held_bytes() and max(sizes.values()) > 1:
+        longest = max(sizes, key=sizes.get)
+        sizes[longest] = -(-sizes[longest] // 2)
+    return sizes
 
 
 def _scratch_directory():
