@@ -1,4 +1,5 @@
-"""The streamed selection's collect kernel and its bit helper against plain NumPy/Python loops.
+"""The streamed selection's collect kernel and its bit helper against plain NumPy/Python loops, its
+finish kernel against ``np.quantile``.
 
 The climatology tests reach :func:`stream_collect` only through whole order
 statistics; these call it directly (in a child process: a broken kernel can
@@ -115,3 +116,46 @@ def test_stream_collect_against_a_numpy_loop(tmp_path):
         assert np.array_equal(got["collected"], values), name
         hits = (position - case["first"]).sum()
         assert (0 < hits < values.size - position.size) if name.endswith("hits") else hits == 0, name
+
+
+def test_stream_finish_against_nanquantile_of_each_group():
+    """:func:`stream_finish` picks each quantile in its bin (the group's values of ranks ``base ..
+    base + size``, in any order) as ``np.quantile`` does on the group's values: bins sorted a tile of
+    pixels at a time by a network (tiles of 64 and a last partial one) and bins larger than the largest
+    network by quickselect; ties, infinities, groups of too few values (NaN)."""
+    from oceanflow.kernels.quantiles import FINISH_SIZES, finish_networks, quantile_params, stream_finish
+
+    rng = np.random.default_rng(5)
+    qs, ngroups, width, min_count = np.array([0.5, 0.9, 0.03]), 2, 150, 25
+    for method in ("linear", "median_unbiased", "nearest", "weibull", "inverted_cdf"):
+        for dtype in (np.float32, np.float64):
+            n = rng.integers(2, 400, (ngroups, width))
+            n[0, :40] = rng.integers(2, 60, 40)  # tiles of small bins only
+            counts = n.astype(np.int32)[:, None, :]
+            pieces, first, base, size, expected = [], [], [], [], np.full((qs.size, ngroups, width), np.nan)
+            at = 0
+            for r, q in enumerate(qs):
+                for g in range(ngroups):
+                    for p in range(width):
+                        group = np.round(rng.normal(size=n[g, p]) * 4) / 4  # ties
+                        group[rng.random(n[g, p]) < 0.02] = np.inf
+                        group = np.sort(group.astype(dtype))
+                        centre = n[g, p] * q
+                        lo = max(0, int(centre) - 3 - rng.integers(0, 60))  # bins of 6 to about 120 values
+                        hi = min(n[g, p], int(np.ceil(centre)) + 3 + rng.integers(0, 60))
+                        pieces.append(rng.permutation(group[lo:hi]))
+                        first.append(at)
+                        base.append(lo)
+                        size.append(hi - lo)
+                        at += hi - lo
+                        if n[g, p] >= min_count:
+                            with np.errstate(invalid="ignore"):
+                                expected[r, g, p] = np.quantile(group, q, method=method)
+            shape = (qs.size, ngroups, width)
+            first, base, size = (np.array(a, np.int64).reshape(shape) for a in (first, base, size))
+            assert (size > FINISH_SIZES[-1]).mean() > 0.1 and (size <= FINISH_SIZES[-1]).mean() > 0.3
+            out, values = np.empty(shape, dtype), np.concatenate(pieces)
+            params = quantile_params(method, min_count)
+            with np.errstate(invalid="ignore"):  # inf - inf interpolated
+                stream_finish(values, first, base, size, counts, qs, params, *finish_networks(), out, out=out)
+            np.testing.assert_array_equal(out, expected.astype(dtype), err_msg=f"{method} {dtype.__name__}")

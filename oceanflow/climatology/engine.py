@@ -44,6 +44,7 @@ from ..kernels.quantiles import (
     LANES,
     STREAM_SAMPLE,
     STREAM_THRESHOLDS,
+    finish_networks,
     quantile_params,
     sorting_network,
     stream_bounds,
@@ -452,6 +453,7 @@ def _selected(blocks, block_codes, thresholds, counts, arguments, start, work, o
             np.ascontiguousarray(counts[span]),
             qs,
             params,
+            *finish_networks(),
             _shape(out[:, span]),
             out=out[:, span],
         )

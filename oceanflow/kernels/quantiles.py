@@ -40,6 +40,7 @@ array([[[2.5]]])
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -705,7 +706,8 @@ def _slots(ops: list[tuple[int, int, int, int]]) -> np.ndarray:
 # 3. collect (:func:`stream_collect`): the values of that bin, a few per
 #    pixel, into a slot each (with one spare, written by the values
 #    outside: no branch);
-# 4. select (:func:`stream_finish`): the order statistics within the bin.
+# 4. select (:func:`stream_finish`): the order statistics within the bin (the bins of a tile of
+#    pixels sorted together by a sorting network, branch-free).
 #
 # Exact whatever the sample: the bins only decide how many values step 4
 # sorts through.
@@ -946,33 +948,109 @@ def stream_collect(x, codes, low, high, start, shape, length, position, values):
         t = end
 
 
+#: Bins sorted at once by a sorting network, a pixel per column (:func:`stream_finish`).
+FINISH_LANES = 64
+
+#: The networks' sizes: a tile's bins padded to the least that holds them; larger bins by quickselect.
+FINISH_SIZES = np.array([8, 16, 24, 32, 48, 64])
+
+
+@functools.cache
+def finish_networks() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The comparators (lower, upper) of a sorting network of each of :data:`FINISH_SIZES`, one after
+    the other, and where each one's start (``ends[c] .. ends[c + 1]``): :func:`stream_finish`'s."""
+    networks = [sorting_network(int(n)) for n in FINISH_SIZES]
+    ends = np.cumsum([0] + [lo.size for lo, _ in networks])
+    return np.concatenate([lo for lo, _ in networks]), np.concatenate([hi for _, hi in networks]), ends
+
+
 @gufunc(
-    "(n),(k,g,w),(k,g,w),(k,g,w),(g,c,w),(k),(r),(k,g,w)->(k,g,w)",
+    "(n),(k,g,w),(k,g,w),(k,g,w),(g,c,w),(k),(r),(e),(e),(z),(k,g,w)->(k,g,w)",
     "void({t}[::1], int64[:, :, ::1], int64[:, :, ::1], int64[:, :, ::1], int32[:, :, ::1], float64[::1], "
-    "float64[::1], {t}[:, :, :], {t}[:, :, :])",
+    "float64[::1], int64[::1], int64[::1], int64[::1], {t}[:, :, :], {t}[:, :, :])",
     fastmath=False,
 )
-def stream_finish(values, first, base, size, counts, qs, params, shape, out):
+def stream_finish(values, first, base, size, counts, qs, params, lo, hi, ends, shape, out):
     """Quantiles ``out[r, g, p]`` from the collected bins: bin (r, g, p) is
-    ``values[first:first + size]``, ranks ``base ..`` of the group's ``counts[g, 0, p]`` valid values."""
+    ``values[first:first + size]``, ranks ``base ..`` of the group's ``counts[g, 0, p]`` valid values.
+    The bins of :data:`FINISH_LANES` neighbouring pixels are sorted together, a pixel per column of a
+    scratch tile padded with +inf, by the network (``lo``/``hi``, :func:`finish_networks`) of the least
+    of :data:`FINISH_SIZES` that holds them: every compare-exchange a loop along a row, no branch per
+    value; a bin larger than the largest network (the sample missed) by quickselect in place."""
     code, alpha, beta = int(params[0]), params[1], params[2]
     min_count = max(params[3], 1.0)
+    largest = FINISH_SIZES[-1]
+    s = np.empty((largest, FINISH_LANES), values.dtype)
     for r in range(qs.shape[0]):
         for g in range(out.shape[1]):
-            for p in range(out.shape[2]):
-                n = counts[g, 0, p]
-                if n < min_count:
-                    out[r, g, p] = np.nan
-                    continue
-                i, gamma = _position(n, qs[r], code, alpha, beta)
-                lo = first[r, g, p]
-                hi = lo + size[r, g, p]
-                at = lo + i - base[r, g, p]
-                select_kth(values, lo, hi, at)
-                a = b = values[at]
-                if gamma >= 0:
-                    b = values[at + 1]
-                    for j in range(at + 2, hi):
-                        if values[j] < b:
-                            b = values[j]
-                _lerp_into(out, r, g, p, a, b, gamma)
+            for p0 in range(0, out.shape[2], FINISH_LANES):
+                width = min(FINISH_LANES, out.shape[2] - p0)
+                c = _finish_tile(values, first, size, counts, r, g, p0, width, min_count, s)
+                _sort_tile(s, lo, hi, ends[c], ends[c + 1])
+                for j in range(width):
+                    p = p0 + j
+                    n = counts[g, 0, p]
+                    if n < min_count:
+                        out[r, g, p] = np.nan
+                        continue
+                    i, gamma = _position(n, qs[r], code, alpha, beta)
+                    at = i - base[r, g, p]
+                    if size[r, g, p] > largest:
+                        a, b = _select_in_place(values, first[r, g, p], size[r, g, p], at, gamma)
+                    else:
+                        a = s[at, j]
+                        b = s[at + 1, j] if gamma >= 0 else a
+                    _lerp_into(out, r, g, p, a, b, gamma)
+
+
+@njit(fastmath=False)
+def _finish_tile(values, first, size, counts, r, g, p0, width, min_count, s):
+    """Pixels ``p0 .. p0 + width``'s bins of quantile ``r``, group ``g`` into the columns of ``s``
+    (+inf below them; none for a pixel of too few values or a bin too large): the index of the least
+    network of :data:`FINISH_SIZES` that holds them."""
+    largest = FINISH_SIZES[-1]
+    most = 0
+    for j in range(width):
+        p = p0 + j
+        if counts[g, 0, p] >= min_count and size[r, g, p] <= largest:
+            most = max(most, size[r, g, p])
+    c = 0
+    while FINISH_SIZES[c] < most:
+        c += 1
+    rows = FINISH_SIZES[c]
+    for k in range(rows):
+        for j in range(FINISH_LANES):
+            s[k, j] = np.inf
+    for j in range(width):
+        p = p0 + j
+        m = size[r, g, p]
+        if counts[g, 0, p] >= min_count and m <= largest:
+            o = first[r, g, p]
+            for k in range(m):
+                s[k, j] = values[o + k]
+    return c
+
+
+@njit(fastmath=False)
+def _sort_tile(s, lo, hi, begin, end):
+    """The columns of ``s`` sorted by the comparators ``begin .. end`` of ``lo``/``hi``."""
+    for e in range(begin, end):
+        a, b = lo[e], hi[e]
+        for j in range(s.shape[1]):
+            u, w = s[a, j], s[b, j]
+            s[a, j] = u if u < w else w
+            s[b, j] = w if u < w else u
+
+
+@njit(fastmath=False)
+def _select_in_place(values, lo, n, at, gamma):
+    """The ``at``-th smallest of ``values[lo:lo + n]`` (reordered) and, when ``gamma >= 0``, the next."""
+    at += lo
+    select_kth(values, lo, lo + n, at)
+    a = b = values[at]
+    if gamma >= 0:
+        b = values[at + 1]
+        for j in range(at + 2, lo + n):
+            if values[j] < b:
+                b = values[j]
+    return a, b
