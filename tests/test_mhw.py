@@ -769,6 +769,42 @@ def test_save_writes_a_zarr_table_from_memory_only_when_it_fits_with_its_encoded
         xr.testing.assert_allclose(back[var], expected[var])
 
 
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+@pytest.mark.parametrize("failing", [False, True])
+def test_save_beyond_the_held_bytes_puts_the_event_tables_aside_in_a_scratch_file(
+    tmp_path, monkeypatch, suffix, failing
+):
+    """Input beyond oceanflow.mhw.held-bytes: each block's event table is put aside in a scratch
+    file (in dask's temporary-directory) as its task ends, and read back one by one for the
+    events store, which holds events() of the detection; nothing is left in the directory or
+    open afterwards, also when the events' write fails."""
+    import oceanflow
+    from oceanflow.mhw import _blocks
+
+    sst = _save_case()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    puts = []
+    real = _blocks._Stash.put
+    monkeypatch.setattr(_blocks._Stash, "put", lambda self, *a: puts.append(1) or real(self, *a))  # a spy
+    if failing:
+        monkeypatch.setattr(_save, "_events_table", lambda *a, **k: 1 / 0)
+    config = {"oceanflow.mhw.held-bytes": sst.nbytes - 1, "temporary-directory": str(scratch)}
+    with warnings.catch_warnings(), dask.config.set(config):
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        expected = mhw.events(mhw.detect(sst).compute())
+        blocks = math.prod(mhw.detect(sst).intensity.data.numblocks[1:])
+        with pytest.raises(ZeroDivisionError) if failing else contextlib.nullcontext():
+            mhw.save(sst, tmp_path / "det.zarr", events=tmp_path / f"events{suffix}")
+    assert len(puts) == blocks > 1
+    assert list(scratch.iterdir()) == [] and _open_in(scratch) == []
+    if not failing:
+        back = oceanflow.open_dataset(tmp_path / f"events{suffix}").compute()
+        for var in expected.data_vars:
+            xr.testing.assert_allclose(back[var], expected[var])
+
+
 def test_save_writes_the_same_summary_store_gathered_in_memory_as_by_the_blocks_tasks(tmp_path, monkeypatch):
     """Within the memory a task may hold, the summary's columns are gathered and the store
     written in memory; beyond it each block's task writes its part: the two stores are the

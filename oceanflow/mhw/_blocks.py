@@ -362,3 +362,60 @@ class _Spill:
     def __del__(self):
         if self.fd is not None:
             os.close(self.fd)
+
+
+class _Stash:
+    """Arrays put aside by tasks in a scratch file (unlinked at once) and read back one at a time:
+    the blocks' event tables of a save beyond :func:`held_bytes` (:func:`stash_for`). Closed, and
+    its space freed, when the ``with`` block ends, whatever happens in it."""
+
+    def __init__(self, directory):
+        fd, path = tempfile.mkstemp(prefix="oceanflow-mhw-", suffix=".tables", dir=directory)
+        os.unlink(path)
+        self.fd: int | None = fd
+        self.end = 0
+        self.lock = threading.Lock()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        with self.lock:
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+
+    def __dask_tokenize__(self):
+        return ("mhw-stash", id(self))
+
+    def put(self, array, probe):
+        """Write ``array`` at the file's end; its handle, with ``probe(array)`` as its ``info``."""
+        array = np.ascontiguousarray(array)
+        with self.lock:
+            if self.fd is None:
+                raise RuntimeError("mhw scratch file: closed")
+            offset, self.end = self.end, self.end + array.nbytes
+            fd = self.fd
+        _pwrite_all(fd, array.reshape(-1).view(np.uint8).data, offset)
+        return _Stashed(self, offset, array.shape, array.dtype, probe(array))
+
+
+class _Stashed:
+    """An array in a :class:`_Stash`: ``load()`` reads it back; ``info`` is what its probe said."""
+
+    def __init__(self, stash, offset, shape, dtype, info):
+        self.stash, self.offset, self.shape, self.dtype, self.info = stash, offset, shape, dtype, info
+
+    def load(self):
+        out = np.empty(self.shape, self.dtype)
+        _pread_into(self.stash.fd, out, self.offset)
+        return out
+
+
+def stash_for(data):
+    """A :class:`_Stash` for the event tables of a save of ``data``, or None: on the local scheduler
+    (:func:`_spill_fits`) when ``data`` exceeds :func:`held_bytes` (its tables, a third of it at 30
+    years, would be held until the last block is done)."""
+    if is_dask(data.data) and data.nbytes > held_bytes() and _spill_fits():
+        return _Stash(_scratch_directory())
+    return None

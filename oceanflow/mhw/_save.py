@@ -3,6 +3,7 @@ same tasks and written together, all or nothing, by oceanflow.save's pipeline.""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -11,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import xarray as xr
 
@@ -19,7 +21,7 @@ from .._blockwise import map_blocks
 from .._memory import small_pages_while
 from ..kernels import mhw as kernels
 from ..timegroups import decoded_time
-from ._blocks import held_bytes
+from ._blocks import _Stashed, held_bytes, stash_for
 from ._definitions import _Calendar
 from ._detection import _detect_defaults, _detection_setup
 from ._events import _events_table, events
@@ -130,7 +132,7 @@ def save(
     # oceanflow.save's pipeline (oceanflow.io.write.writing): every output refused or claimed before the
     # detection runs (at once for in-memory input), all committed only once all are written, all removed
     # on any error (a full disk says so)
-    with small_pages_while(small_pages), writing(progress=progress) as writes:  # fresh blocks in small pages
+    with small_pages_while(small_pages), writing(progress=progress) as writes, contextlib.ExitStack() as stack:
         outputs = {name: writes.claim(p, overwrite=overwrite) for name, p in targets.items()}
         sst, setup, clim = _detection_setup(sst, clim, options, detection)
         periods = None if summary is None else _summary_periods(setup.days, years_per_block(freq))
@@ -146,6 +148,10 @@ def save(
         if events is not None:  # each block's table, as the tasks return it (the same keys: computed once)
             data = table.data
             blocks = data.to_delayed(optimize_graph=False).ravel().tolist() if is_dask(data) else [data]
+            stash = stash_for(sst)
+            if stash is not None:
+                stack.enter_context(stash)  # each put aside in a scratch file as its task ends, read back one by one
+                blocks = [dask.delayed(stash.put)(b, _filled_slots) for b in blocks]
         count = len(blocks)
         summed = tuple(c.data for c in columns) if gathered else ()  # the summary's columns, from the same tasks
         tables = list(writes.compute(*lazy, others=tuple(blocks) + summed))
@@ -228,7 +234,7 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
     tables.reverse()  # popped from the end: the first block first
     for index in itertools.product(*(range(len(c)) for c in chunks)):
-        b = tables.pop()
+        b = _loaded(tables.pop())
         t = b.reshape((rows, b.shape[0] // rows) + b.shape[1:])
         region = {d: slice(s[i], s[i] + c[i]) for d, s, c, i in zip(space, starts, chunks, index, strict=True)}
         padded = np.full((rows, slots) + t.shape[2:], np.nan)
@@ -310,13 +316,20 @@ def _table_limit():
 
 
 def _slots(tables):
-    """The largest number of events of a pixel in the blocks' tables (``(rows * slots, *block)``)."""
-    rows = len(kernels.EVENT_ROWS)
-    found = 0
-    for b in tables:
-        t = b.reshape((rows, b.shape[0] // rows) + b.shape[1:])
-        found = max(found, t.shape[1] if np.isfinite(t[0, -1]).any() else 0)
-    return found
+    """The largest number of events of a pixel in the blocks' tables (``(rows * slots, *block)``, or
+    their handles in a scratch file)."""
+    return max((b.info if isinstance(b, _Stashed) else _filled_slots(b) for b in tables), default=0)
+
+
+def _filled_slots(b):
+    """A block's table's slots (``(rows * slots, *block)``), 0 when its last slot is empty (no events)."""
+    t = b.reshape((len(kernels.EVENT_ROWS), b.shape[0] // len(kernels.EVENT_ROWS)) + b.shape[1:])
+    return t.shape[1] if np.isfinite(t[0, -1]).any() else 0
+
+
+def _loaded(b):
+    """A block's table, read back when put aside in a scratch file."""
+    return b.load() if isinstance(b, _Stashed) else b
 
 
 def _encoding(found, path):
@@ -341,7 +354,7 @@ def _padded_tables(blocks, table, found):
     starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
     blocks.reverse()  # popped from the end: the first block first
     for index in itertools.product(*(range(len(c)) for c in chunks)):
-        b = blocks.pop()
+        b = _loaded(blocks.pop())
         t = b.reshape((rows, b.shape[0] // rows) + b.shape[1:])
         where = tuple(slice(s[i], s[i] + c[i]) for s, c, i in zip(starts, chunks, index, strict=True))
         data[(slice(None), slice(0, min(t.shape[1], found))) + where] = t[:, :found]
