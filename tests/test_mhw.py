@@ -4,6 +4,7 @@ import contextlib
 import math
 import warnings
 
+import cftime
 import dask.array
 import mhw_oracle as ref
 import numpy as np
@@ -66,8 +67,10 @@ def assert_matches_reference(sst, found, table, rtol=1e-9, atol=1e-12, **options
                 for name in EVENT_NAMES:
                     got, want = float(table[name][pixel][k]), float(event[name])
                     assert np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True), (pixel, k, name, got, want)
-                start = found.time.values[event["index_start"]]
-                assert table.time_start[pixel][k].values == start or sst.time.dtype == object
+                start, got = found.time.values[event["index_start"]], table.time_start[pixel][k]
+                if sst.time.dtype == object:  # CF day numbers (events' docstring), decoded by cftime
+                    got = cftime.num2date(float(got), got.attrs["units"], got.attrs["calendar"])
+                assert got == start
             checked += len(events)
     assert checked > 0, "the test series should hold events"
 
@@ -1061,42 +1064,82 @@ def test_save_allocates_its_blocks_in_small_pages_and_restores_the_advice(tmp_pa
         switch(before)
 
 
-@pytest.mark.parametrize("limit", [None, 1000], ids=["from memory", "by regions"])
-@pytest.mark.parametrize("calendar", ["standard", "noleap"])
-def test_save_stores_the_event_dates_as_day_numbers_since_the_first_step(tmp_path, monkeypatch, calendar, limit):
-    """The event store's dates (mhw.save, Zarr, written from memory and by regions): with NumPy dates,
-    int64 whole days since the first step (units "days since <first day>", xarray's calendar of the
-    time axis, NaT as the smallest int64); with a cftime calendar, float64 day numbers (NaN none) as
-    events() gives them.  Oracle: the dates' distance from the first step, counted by NumPy or cftime,
-    and xarray's decoding back to events()' dates."""
-    import cftime
-    import zarr
+def _stored(path, name):
+    """The numbers and attributes of the variable ``name`` as the file ``path`` (Zarr or NetCDF) stores them."""
+    if path.suffix == ".zarr":
+        import base64
 
+        import zarr
+
+        array = zarr.open_array(path, path=name, mode="r")
+        attrs = array.attrs.asdict()
+        if isinstance(attrs.get("_FillValue"), str):  # a float's, as xarray writes it: base64 bytes
+            attrs["_FillValue"] = np.frombuffer(base64.b64decode(attrs["_FillValue"]), array.dtype)[0]
+        return array[...], attrs
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        var = nc[name]
+        var.set_auto_maskandscale(False)
+        return var[...], {k: var.getncattr(k) for k in var.ncattrs()}
+
+
+def _ncdump_dates(path, name):
+    """The dates of ``name`` as ncdump -t (netCDF-C's CF calendars) prints them, C order, None missing."""
+    import re
+    import subprocess
+
+    from debian_tools import require
+
+    out = subprocess.run([require("ncdump"), "-t", "-v", name, str(path)], capture_output=True, text=True, check=True)
+    values = out.stdout[out.stdout.index(f"{name} =") + len(name) + 2 : out.stdout.rindex(";")]
+    return [None if v == "_" else v.strip('"') for v in re.split(r"\s*,\s*", values.strip())]
+
+
+@pytest.mark.parametrize("suffix", ["zarr", "nc"])
+@pytest.mark.parametrize("limit", [None, 1000], ids=["from memory", "beyond the limit"])
+@pytest.mark.parametrize("calendar", ["standard", "noleap", "360_day"])
+def test_save_stores_the_event_dates_as_cf_dates(tmp_path, monkeypatch, calendar, limit, suffix):
+    """The event file's dates (mhw.save, Zarr and NetCDF, from memory and beyond the memory limit)
+    are CF dates of the time axis' calendar: "days since <first day>" and ``calendar``, NumPy dates
+    int64 (NaT: the smallest int64, the _FillValue), cftime dates float64 (NaN, the _FillValue) as
+    events() gives them.  Oracles: NumPy's and cftime's own day counts (num2date), and ncdump -t
+    (netCDF-C's calendars) on the NetCDF file."""
     if limit is not None:
         monkeypatch.setattr(_save, "_table_limit", lambda: limit)
     sst = red_sst(seed=5, years=6, shape=(4, 5), dtype="float32", calendar=calendar, start="1990-03-05")
+    path = tmp_path / f"events.{suffix}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mhw.BaseLengthWarning)
         table = mhw.events(mhw.detect(sst).compute())
-        mhw.save(sst.chunk({"time": 200, "y": 2}), tmp_path / "det.zarr", events=tmp_path / "events.zarr")
-    first = sst.time.values[0]
-    time_attrs = zarr.open_array(tmp_path / "det.zarr" / "time").attrs.asdict()
-    back = xr.open_zarr(tmp_path / "events.zarr").compute()
+        mhw.save(sst.chunk({"time": 200, "y": 2}), tmp_path / f"det.{suffix}", events=path)
+    labels = sst.time.values
+    detection_calendar = _stored(tmp_path / f"det.{suffix}", "time")[1]["calendar"]
+    raw_back = xr.open_dataset(path, decode_times=False).compute()
+    back = xr.open_dataset(path).compute()
     for name in ("time_start", "time_end", "time_peak"):
-        stored = zarr.open_array(tmp_path / "events.zarr" / name)
-        raw, attrs, dates = stored[...], stored.attrs.asdict(), table[name].values
+        raw, attrs = _stored(path, name)
         index = table[name.replace("time", "index")].values
-        assert np.isnan(index).any() and (~np.isnan(index)).sum() > 10, name  # events and padding
+        on = ~np.isnan(index)
+        assert (~on).any() and on.sum() > 10, name  # events and padding
+        dates = labels[index[on].astype(int)]
+        assert attrs["units"] == "days since 1990-03-05" and attrs["calendar"] == detection_calendar
         if calendar == "standard":
-            assert stored.dtype == np.int64
-            assert attrs["units"] == "days since 1990-03-05" and attrs["calendar"] == time_attrs["calendar"]
-            days = (dates - first) // np.timedelta64(1, "D")
-            np.testing.assert_array_equal(raw, np.where(np.isnat(dates), np.iinfo(np.int64).min, days))
+            assert raw.dtype == np.int64 and attrs["_FillValue"] == np.iinfo(np.int64).min
+            np.testing.assert_array_equal(raw[on], (dates - labels[0]) // np.timedelta64(1, "D"))
+            assert (raw[~on] == attrs["_FillValue"]).all()
+            xr.testing.assert_identical(back[name], table[name])
         else:
-            assert stored.dtype == np.float64 and attrs["units"] == "day"
-            assert attrs["comment"].startswith("days since 1990-03-05 00:00:00 in the noleap calendar")
-            on = ~np.isnan(index)
-            steps = cftime.date2num(sst.time.values[index[on].astype(int)], "days since 1990-03-05", "noleap")
-            np.testing.assert_array_equal(raw[on], steps)
-            assert np.isnan(raw[~on]).all()
-        xr.testing.assert_identical(back[name], table[name])
+            assert raw.dtype == np.float64 and np.isnan(attrs["_FillValue"]) and np.isnan(raw[~on]).all()
+            assert list(cftime.num2date(raw[on], attrs["units"], attrs["calendar"])) == list(dates)
+            xr.testing.assert_identical(raw_back[name], table[name])  # events() as read with decode_times=False
+            assert list(back[name].values[on]) == list(dates)
+        if suffix == "nc":
+            want = np.full(index.shape, None, object)
+            want[on] = [f"{d.year:04d}-{d.month:02d}-{d.day:02d}" for d in pd_dates(dates)]
+            assert _ncdump_dates(path, name) == want.ravel().tolist()
+
+
+def pd_dates(dates):
+    """``dates`` (datetime64 or cftime) as objects with year, month and day."""
+    return dates.astype("datetime64[us]").tolist() if dates.dtype.kind == "M" else dates

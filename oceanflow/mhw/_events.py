@@ -37,13 +37,19 @@ def events(detected: xr.Dataset) -> xr.Dataset:
         ``rate_onset``, ``rate_decline`` (units per day), ``category`` (1-4)
         and ``duration_moderate``, ``duration_strong``, ``duration_severe``,
         ``duration_extreme``.  Numbers are float64 (NaN padding).  With a
-        cftime calendar, ``time_*`` are days since the first time step
-        (NumPy has no missing cftime date).
+        cftime calendar (NumPy has no missing cftime date), ``time_*`` are as
+        a CF file stores them (xarray's ``decode_times=False``): float64 days
+        since the first time step, its date in ``units`` ("days since
+        1990-01-01") and the time axis' calendar in ``calendar``, NaN
+        none; :func:`xarray.decode_cf` turns them into the time axis' dates,
+        but decodes NaN as the first step's date (xarray drops cftime's mask):
+        select events by ``duration.notnull()`` (docs/mhw.rst, Event dates).
 
     Examples
     --------
     >>> table = oceanflow.mhw.events(found)                      # doctest: +SKIP
     >>> table.intensity_max.max("event")                          # doctest: +SKIP
+    >>> xr.decode_cf(table).time_start  # cftime calendars: the dates  # doctest: +SKIP
     """
     table, found = _events_dataset(detected)
     return table.isel(event=slice(0, found))
@@ -106,28 +112,35 @@ def _events_table(columns, detected, coords=None):
 
 
 def _times_at(index, time):
-    """The dates of the steps ``index`` (a Variable of float step numbers, NaN: none), as a Variable."""
+    """The dates of the steps ``index`` (a Variable of float step numbers, NaN: none), as a
+    Variable: ``datetime64`` (NaT none), or, in a cftime calendar, as a CF file stores them:
+    float64 days since the first step (its date in ``units``, the calendar in ``calendar``,
+    NaN none), as xarray reads them with ``decode_times=False``."""
     values = time.values
-    name = index.attrs["long_name"].replace("index", "time").replace(" (time step)", "")
+    attrs = {"long_name": index.attrs["long_name"].replace("index", "time").replace(" (time step)", "")}
     if values.dtype.kind == "M":
-        axes = tuple(range(index.ndim))
-        data = map_blocks(_lookup_times, axes, index.data, axes, dtype=values.dtype, name="mhw-times", values=values)
-        return xr.Variable(index.dims, data, {"long_name": name})
-    first = values[0]
-    return xr.Variable(
-        index.dims,
-        index.data,
-        {
-            **index.attrs,
-            "long_name": name,
-            "units": "day",
-            "comment": f"days since {first} in the {time.dt.calendar} calendar (NumPy has no missing cftime date)",
-        },
-    )
+        return xr.Variable(index.dims, _looked_up(index, np.append(values, np.datetime64("NaT"))), attrs)
+    since = values[0].isoformat(sep=" ")
+    encoding = {"units": f"days since {since}", "calendar": time.dt.calendar, "dtype": "float64"}
+    days, cf = _day_numbers(time, encoding, np.nan)
+    return xr.Variable(index.dims, _looked_up(index, days), {**attrs, **cf})
 
 
-def _lookup_times(index, values):
-    result = np.full(index.shape, np.datetime64("NaT"), values.dtype)
-    ok = ~np.isnan(index)
-    result[ok] = values[index[ok].astype(np.int64)]
-    return result
+def _day_numbers(time, encoding, missing):
+    """The numbers xarray stores for the dates of ``time`` with ``encoding`` (``units``, ``calendar``,
+    ``dtype``), ``missing`` appended (what :func:`_looked_up` gives for NaN), and their ``units`` and
+    ``calendar``: days counted by the calendar, not steps (equal only for whole days one apart)."""
+    stored = xr.conventions.encode_cf_variable(xr.Variable("time", time.values, encoding=encoding))
+    attrs = {k: stored.attrs[k] for k in ("units", "calendar")}  # (no _FillValue: an encoding, not data)
+    return np.append(stored.values, np.array(missing, stored.dtype)), attrs
+
+
+def _looked_up(index, values):
+    """``values`` at the float step numbers of the Variable ``index`` (NaN: the last of ``values``),
+    block by block (lazy with dask)."""
+    axes = tuple(range(index.ndim))
+    return map_blocks(_lookup, axes, index.data, axes, dtype=values.dtype, name="mhw-dates", values=values)
+
+
+def _lookup(index, values):
+    return values[np.where(np.isnan(index), -1, index).astype(np.int64)]

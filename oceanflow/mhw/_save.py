@@ -17,14 +17,13 @@ import numpy as np
 import xarray as xr
 
 from .._arrays import is_dask
-from .._blockwise import map_blocks
 from .._memory import small_pages_while
 from ..kernels import mhw as kernels
 from ..timegroups import decoded_time
 from ._blocks import _Stashed, held_bytes, stash_for
 from ._definitions import _Calendar
 from ._detection import _detect_defaults, _detection_setup
-from ._events import _events_table, events
+from ._events import _day_numbers, _events_table, _looked_up, events
 from ._summary import _summary_periods, _summary_table, years_per_block
 
 logger = logging.getLogger("oceanflow.mhw")
@@ -196,12 +195,11 @@ def _write_events(output, tables, table, found, detection, operation):
     if _from_memory(rows * 8 * slots * pixels, output.path):
         columns, coords = _padded_tables(tables, table, slots)
         padded, dates = _stored_dates(_events_table(columns, found, coords), found["time"])
-        encoding = None
+        encoding = {name: dict(dates.get(name, {})) for name in padded.data_vars}
         if output.path.suffix == ".zarr":  # as the regions' writes below: every event in one chunk, the blocks
             block = tuple(max(c) for c in table.chunks[1:]) if table.chunks else table.shape[1:]
-            encoding = {name: {"chunks": (max(slots, 1), *block)} for name in padded.data_vars}
-            for name in dates:
-                encoding[name].update(dates[name])
+            for name in padded.data_vars:
+                encoding[name]["chunks"] = (max(slots, 1), *block)
         output.prepare(padded, operation=operation, encoding=encoding)
         output.write(now=True, staged=True)  # in memory, 26 variables: encoded first, written in one pass
         return
@@ -212,7 +210,8 @@ def _write_events(output, tables, table, found, detection, operation):
     logger.info("mhw.save: the event table (%d slots x %d pixels) computed from the written detection", slots, pixels)
     blocks: Any = {d: max(c) for d, c in found["intensity"].chunksizes.items()} or "auto"
     with open_dataset(detection.tmp, chunks=blocks) as written:
-        output.prepare(events(written), operation=operation)
+        computed, dates = _stored_dates(events(written), written["time"])
+        output.prepare(computed, operation=operation, encoding=dates)
         output.write(now=True)
 
 
@@ -221,6 +220,7 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     ``slots`` and written into its region, freed once written (the whole grid's
     padded table is never held)."""
     import dask.array as da
+    import zarr
 
     rows = len(kernels.EVENT_ROWS)
     space = table.dims[1:]
@@ -242,13 +242,23 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
         del b, t
         block = [xr.DataArray(padded[r], dims=("event", *space)) for r in range(rows)]
         part = _stored_dates(_events_table(block, found), found["time"])[0]
+        # cftime dates, CF day numbers as stored: written by zarr, as xarray's region write decodes the
+        # store's dates first and cannot while the first and last are NaN (its cftime decoding)
+        numbers = [name for name in _DATES if part[name].dtype.kind == "f"]
+        for name in numbers:
+            where = (slice(None), *region.values())
+            zarr.open_array(output.tmp, path=name, mode="r+")[where] = part[name].values
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            part = part.drop_vars(numbers)
             part.to_zarr(output.tmp, region={"event": slice(None), **region}, mode="r+", consolidated=False)
         del padded, block, part
     if tables:
         raise AssertionError(f"{len(tables)} event tables left over: the blocks do not match the detection's")
 
+
+#: The stored day number of NaT (no event), the dates' ``_FillValue``: xarray's.
+NO_DAY = np.iinfo(np.int64).min
 
 #: The event table's dates and the step numbers they are looked up from.
 _DATES = {"time_start": "index_start", "time_end": "index_end", "time_peak": "index_peak"}
@@ -258,43 +268,36 @@ def _stored_dates(table, time):
     """The event Dataset ``table`` with its dates as xarray's CF encoding stores them with
     :func:`_date_encoding`, and the encoding still to give (by name; empty when done here).
 
-    The dates are steps of the daily ``time``: their int64 day numbers (NaT: the smallest
-    int64) are looked up by their ``index_*`` in the encoding of ``time`` itself (xarray's),
+    The dates are steps of the daily ``time``: their int64 day numbers (NaT: :data:`NO_DAY`,
+    their ``_FillValue``) are looked up by their ``index_*`` in the encoding of ``time`` itself (xarray's),
     with its ``units`` and ``calendar`` attributes; the files and the dates read back are the
     same, but xarray no longer encodes each date (it infers units from all of them, a sort
     of their differences, even when the units are given).  Left to xarray, with the encoding,
-    when the steps are not whole days apart (xarray may then change the units); cftime steps
-    are day numbers already."""
+    when the steps are not whole days apart (xarray may then change the units); cftime dates
+    are stored as :func:`~oceanflow.mhw.events` gives them (CF day numbers already)."""
     encoding = _date_encoding(time)
     values = time.values
     if not encoding or ((values - values[0]) % np.timedelta64(1, "D")).astype(bool).any():
         return table, dict.fromkeys(_DATES, encoding) if encoding else {}
-    steps = xr.conventions.encode_cf_variable(xr.Variable("time", values, encoding=encoding))
-    days = np.append(steps.values, np.iinfo(np.int64).min)  # (index -1, for NaN: NaT)
+    days, attrs = _day_numbers(time, encoding, NO_DAY)  # (NaN: NaT)
     stored = {}
     for name, index in _DATES.items():
         step = table[index].variable
-        axes = tuple(range(step.ndim))
-        data = map_blocks(_lookup_days, axes, step.data, axes, dtype=np.int64, name="mhw-days", days=days)
-        stored[name] = xr.Variable(step.dims, data, {**table[name].attrs, **steps.attrs})
-    return table.assign(stored), {}
-
-
-def _lookup_days(index, days):
-    """The day numbers ``days`` at the float step numbers ``index`` (NaN: the last of ``days``)."""
-    return days[np.where(np.isnan(index), -1, index).astype(np.int64)]
+        stored[name] = xr.Variable(step.dims, _looked_up(step, days), {**table[name].attrs, **attrs})
+    return table.assign(stored), dict.fromkeys(_DATES, {"_FillValue": NO_DAY})  # (NaT: missing in any CF tool)
 
 
 def _date_encoding(time):
     """The encoding of the event dates (``datetime64`` steps of the daily ``time``, NaT none) that xarray
     infers, given: whole days since the first step, so that xarray does not search the dates for units
-    (a sort of every date); empty for cftime steps (the dates are day numbers already)."""
+    (a sort of every date); empty for cftime steps (:func:`~oceanflow.mhw.events` gives their CF day
+    numbers)."""
     if time.dtype.kind != "M":
         return {}
     first = time.values[0]
     seconds = first.astype("datetime64[s]")
     since = str(seconds).replace("T", " ") if seconds == first else np.datetime_as_string(first)
-    return {"units": f"days since {since}", "calendar": "proleptic_gregorian", "dtype": "int64"}
+    return {"units": f"days since {since}", "calendar": "proleptic_gregorian", "dtype": "int64", "_FillValue": NO_DAY}
 
 
 #: Copies of a table written from memory in Zarr held at once: the Dataset, and its store encoded
