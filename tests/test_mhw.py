@@ -415,6 +415,68 @@ def test_a_failed_spilled_detection_leaves_no_scratch_file(tmp_path, failing):
         assert _open_in(tmp_path) == []
 
 
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
+@pytest.mark.parametrize("problem", ["full disk", "missing directory"])
+def test_a_spill_that_cannot_write_says_what_to_do_and_frees_its_file_at_once(tmp_path, monkeypatch, problem):
+    """The scratch file's disk full (ENOSPC on the third piece written) or dask's temporary-directory
+    missing: an OSError with its errno that names the directory and the two config keys to change,
+    and, the graph still held, nothing left in the directory and no descriptor open (a full disk's
+    space is freed at once, not when the graph is collected)."""
+    import errno
+
+    from oceanflow.mhw import _blocks
+
+    calls = []
+
+    def full(fd, view, offset):
+        calls.append(offset)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        os_pwrite_all(fd, view, offset)
+
+    os_pwrite_all = _blocks._pwrite_all
+    if problem == "full disk":
+        monkeypatch.setattr(_blocks, "_pwrite_all", full)
+    directory = tmp_path if problem == "full disk" else tmp_path / "missing"
+    sst = red_sst(seed=3, dtype="float32", shape=(7, 5)).chunk({"time": 97})
+    config = {"oceanflow.mhw.held-bytes": 1000, "temporary-directory": str(directory)}
+    with warnings.catch_warnings(), dask.config.set(config, scheduler="sync"):
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        lazy = mhw.detect(sst)
+        with pytest.raises(OSError, match=f"scratch file in {directory}.*temporary-directory.*held-bytes") as caught:
+            lazy.compute()
+    assert caught.value.errno == (errno.ENOSPC if problem == "full disk" else errno.ENOENT)
+    assert list(tmp_path.iterdir()) == [] and _open_in(tmp_path) == []  # (lazy, its graph, still held)
+    del lazy
+
+
+def test_a_scratch_file_stays_open_while_another_compute_writes_it():
+    """Two computes of one spilled graph at once (threads) share its scratch file: the first's last
+    read back must not close the descriptor while the second writes (its write would then go to a
+    closed descriptor, or to whatever file took its number).  Oracle: the series written, read back."""
+    import tempfile
+
+    from oceanflow.mhw import _blocks
+
+    series = np.arange(8, dtype="float32").reshape(4, 2)
+    with tempfile.TemporaryDirectory() as directory:
+        spill = _blocks._Spill(4, 1, np.float32, ((2,),), directory)
+        spill.put(series, 0, [((0,), (slice(0, 2),))])  # the first compute's write
+        real = _blocks._pwrite_all
+        read = []
+
+        def first_reads_meanwhile(fd, view, offset):
+            read.append(spill.get((0,), None))  # the first compute's read, during the second's write
+            real(fd, view, offset)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_blocks, "_pwrite_all", first_reads_meanwhile)
+            spill.put(series + 10, 0, [((0,), (slice(0, 2),))])  # the second compute's write
+        np.testing.assert_array_equal(read[0], series)
+        np.testing.assert_array_equal(spill.get((0,), None), series + 10)
+        assert spill.fd is None  # every piece read back: closed
+
+
 @pytest.mark.parametrize("stored", [{"time": 97, "y": 4}, {"time": 97, "y": (1, 3, 3)}, {"time": 500, "x": (2, 3)}])
 def test_a_time_chunked_input_in_several_spatial_chunks_joins_each_block_from_its_own_chunks(stored):
     """Time chunks that are themselves split in space, joined into more (smaller) blocks than

@@ -294,10 +294,11 @@ class _Spill:
     """A scratch file holding each spatial block's whole series, contiguous: ``(block, time, pixel)``.
 
     The file is created (in ``directory``) by the first piece written and unlinked at once, so
-    it never outlives its descriptor: closed once every block written has been read as many
-    times as its pieces were written (a graph computed again writes and reads them again), else
-    when this object (held by the graph) is collected, e.g. after a failed compute.  A block
-    read before all its pieces are written is refused (never zeros read as data).
+    it never outlives its descriptor: closed, once no task is writing or reading it, when every
+    block written has been read as many times as its pieces were written (a graph computed again
+    writes and reads them again, two computes at once share the file), or a write failed (a full
+    disk: its space freed at once), else when this object (held by the graph) is collected.  A
+    block read before all its pieces are written is refused (never zeros read as data).
     """
 
     def __init__(self, length, time_chunks, dtype, blocks, directory):
@@ -312,6 +313,8 @@ class _Spill:
         self.offsets = dict(zip(self.shapes, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
         self.pieces = dict.fromkeys(self.shapes, 0)  # pieces written and not yet read back, per block
         self.fd: int | None = None
+        self.users = 0  # tasks writing or reading through fd now: it is closed only between them
+        self.failed = False  # a write failed: fd closed once its users are done
         self.lock = threading.Lock()
 
     def __repr__(self):  # (dask's graph reprs and tokens)
@@ -320,48 +323,86 @@ class _Spill:
     def __dask_tokenize__(self):
         return ("mhw-spill", self.length, str(self.dtype), tuple(self.shapes.items()), self.directory)
 
-    def _descriptor(self):
+    def _used(self, create):
+        """The descriptor (opened, and the file unlinked, when ``create``), one more user on it."""
         with self.lock:
-            if self.fd is None:
-                fd, path = tempfile.mkstemp(prefix="oceanflow-mhw-", suffix=".spill", dir=self.directory)
+            if self.fd is None and create:
+                try:
+                    fd, path = tempfile.mkstemp(prefix="oceanflow-mhw-", suffix=".spill", dir=self.directory)
+                except OSError as err:
+                    raise _scratch_error(err, self.directory) from err
                 os.unlink(path)  # gone with its descriptor, whatever happens next
                 self.fd = fd
+            self.users += self.fd is not None
             return self.fd
+
+    def _done(self, pieces, failed=False):
+        """A user of the descriptor done: ``pieces`` (block index: count) written (or, negative, read
+        back); the descriptor closed when no user is left and nothing is left to read, or a write failed."""
+        with self.lock:
+            self.users -= 1
+            self.failed |= failed
+            for index, n in pieces.items():
+                self.pieces[index] += n
+            if self.fd is not None and not self.users and (self.failed or not any(self.pieces.values())):
+                os.close(self.fd)
+                self.fd, self.failed, self.pieces = None, False, dict.fromkeys(self.pieces, 0)
 
     def put(self, chunk, t0, pieces):
         """Write each ``(block index, slices)`` of ``pieces`` of ``chunk`` (its steps from ``t0``) in place."""
-        fd = self._descriptor()
-        chunk = np.asarray(chunk)
-        for index, slices in pieces:
-            piece = chunk[(slice(None),) + slices]
-            buffer = scratch("mhw spill", piece.nbytes).view(self.dtype).reshape(piece.shape)
-            np.copyto(buffer, piece)
-            offset = self.offsets[index] + t0 * math.prod(self.shapes[index]) * self.dtype.itemsize
-            _pwrite_all(fd, buffer.data.cast("B"), offset)
-            with self.lock:
-                self.pieces[index] += 1
+        fd = self._used(create=True)
+        written = dict.fromkeys((index for index, _ in pieces), 0)
+        try:
+            chunk = np.asarray(chunk)
+            for index, slices in pieces:
+                piece = chunk[(slice(None),) + slices]
+                buffer = scratch("mhw spill", piece.nbytes).view(self.dtype).reshape(piece.shape)
+                np.copyto(buffer, piece)
+                offset = self.offsets[index] + t0 * math.prod(self.shapes[index]) * self.dtype.itemsize
+                try:
+                    _pwrite_all(fd, buffer.data.cast("B"), offset)
+                except OSError as err:
+                    raise _scratch_error(err, self.directory) from err
+                written[index] += 1
+        except BaseException:
+            self._done(written, failed=True)
+            raise
+        self._done(written)
 
     def get(self, index, written):
         """Block ``index``'s whole series ``(time, *block)``, read back once every piece is written
         (``written``: the writing tasks' results, a dependency only)."""
         out = empty_block((self.length, *self.shapes[index]), self.dtype)
+        fd = self._used(create=False)
         with self.lock:
-            fd, ready = self.fd, self.pieces[index]
+            ready = self.pieces[index]
         if fd is None or ready < self.time_chunks:
+            if fd is not None:
+                self._done({})
             raise RuntimeError(
                 f"mhw scratch file: block {index} read with {ready} of its {self.time_chunks} pieces written"
             )
-        _pread_into(fd, out, self.offsets[index])
-        with self.lock:
-            self.pieces[index] -= self.time_chunks
-            if not any(self.pieces.values()) and self.fd is not None:  # every piece written read back
-                os.close(self.fd)
-                self.fd = None
+        try:
+            _pread_into(fd, out, self.offsets[index])
+        except BaseException:
+            self._done({}, failed=True)
+            raise
+        self._done({index: -self.time_chunks})
         return out
 
     def __del__(self):
         if self.fd is not None:
             os.close(self.fd)
+
+
+def _scratch_error(err, directory):
+    """``err`` (an OSError of the scratch file in ``directory``) with what to do, its errno kept."""
+    return OSError(
+        err.errno,
+        f"mhw's scratch file in {directory}: {err.strerror}.  Time-chunked input beyond dask config "
+        f"{HELD_KEY!r} passes through it on the local scheduler: set dask config 'temporary-directory' to a "
+        f"directory with room for the input, or raise {HELD_KEY!r} to hold it in memory",
+    )
 
 
 class _Stash:
