@@ -68,8 +68,9 @@ def assert_matches_reference(sst, found, table, rtol=1e-9, atol=1e-12, **options
                     got, want = float(table[name][pixel][k]), float(event[name])
                     assert np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True), (pixel, k, name, got, want)
                 start, got = found.time.values[event["index_start"]], table.time_start[pixel][k]
-                if sst.time.dtype == object:  # CF day numbers (events' docstring), decoded by cftime
-                    got = cftime.num2date(float(got), got.attrs["units"], got.attrs["calendar"])
+                if sst.time.dtype == object:  # days since reference_date (events' docstring), decoded by cftime
+                    since, calendar = got.attrs["reference_date"], got.attrs["calendar_of_reference"]
+                    got = cftime.num2date(float(got), f"days since {since}", calendar)
                 assert got == start
             checked += len(events)
     assert checked > 0, "the test series should hold events"
@@ -1161,15 +1162,18 @@ def _ncdump_dates(path, name):
 @pytest.mark.parametrize("suffix", ["zarr", "nc"])
 @pytest.mark.parametrize("limit", [None, 1000], ids=["from memory", "beyond the limit"])
 @pytest.mark.parametrize("calendar", ["standard", "noleap", "360_day"])
-def test_save_stores_the_event_dates_as_cf_dates(tmp_path, monkeypatch, calendar, limit, suffix):
-    """The event file's dates (mhw.save, Zarr and NetCDF, from memory and beyond the memory limit)
-    are CF dates of the time axis' calendar: "days since <first day>" and ``calendar``, NumPy dates
-    int64 (NaT: the smallest int64, the _FillValue), cftime dates float64 (NaN, the _FillValue) as
-    events() gives them.  Oracles: NumPy's and cftime's own day counts (num2date), and ncdump -t
-    (netCDF-C's calendars) on the NetCDF file."""
+def test_save_stores_the_event_dates_as_xarray_opens_them(tmp_path, monkeypatch, calendar, limit, suffix):
+    """The event file's dates (mhw.save, Zarr and NetCDF, from memory and beyond the memory limit),
+    the first pixel land (the first and last values missing): NumPy dates are CF dates, int64 days
+    since the first step (NaT: the smallest int64, the _FillValue) in xarray's calendar of the time
+    axis; cftime dates float64 days since the first step counted by its calendar, NaN none, units
+    "day" with ``reference_date`` and ``calendar_of_reference``, as events() gives them.  xarray's
+    default open reads every file without a warning, as events() gave it.  Oracles: NumPy's and
+    cftime's own day counts (num2date) and ncdump -t (netCDF-C's calendars) on the NetCDF file."""
     if limit is not None:
         monkeypatch.setattr(_save, "_table_limit", lambda: limit)
     sst = red_sst(seed=5, years=6, shape=(4, 5), dtype="float32", calendar=calendar, start="1990-03-05")
+    sst[:, 0, 0] = np.nan  # land
     path = tmp_path / f"events.{suffix}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mhw.BaseLengthWarning)
@@ -1177,29 +1181,34 @@ def test_save_stores_the_event_dates_as_cf_dates(tmp_path, monkeypatch, calendar
         mhw.save(sst.chunk({"time": 200, "y": 2}), tmp_path / f"det.{suffix}", events=path)
     labels = sst.time.values
     detection_calendar = _stored(tmp_path / f"det.{suffix}", "time")[1]["calendar"]
-    raw_back = xr.open_dataset(path, decode_times=False).compute()
-    back = xr.open_dataset(path).compute()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (xarray warns when it cannot decode dates)
+        with xr.open_zarr(path) if suffix == "zarr" else xr.open_dataset(path) as opened:
+            back = opened.compute()
     for name in ("time_start", "time_end", "time_peak"):
         raw, attrs = _stored(path, name)
         index = table[name.replace("time", "index")].values
         on = ~np.isnan(index)
         assert (~on).any() and on.sum() > 10, name  # events and padding
+        assert not on.flat[0] and not on.flat[-1], name  # the case xarray refuses to decode as CF dates
         dates = labels[index[on].astype(int)]
-        assert attrs["units"] == "days since 1990-03-05" and attrs["calendar"] == detection_calendar
+        xr.testing.assert_identical(back[name], table[name])
         if calendar == "standard":
+            assert attrs["units"] == "days since 1990-03-05" and attrs["calendar"] == detection_calendar
             assert raw.dtype == np.int64 and attrs["_FillValue"] == np.iinfo(np.int64).min
             np.testing.assert_array_equal(raw[on], (dates - labels[0]) // np.timedelta64(1, "D"))
             assert (raw[~on] == attrs["_FillValue"]).all()
-            xr.testing.assert_identical(back[name], table[name])
+            if suffix == "nc":
+                want = np.full(index.shape, None, object)
+                want[on] = [f"{d.year:04d}-{d.month:02d}-{d.day:02d}" for d in pd_dates(dates)]
+                assert _ncdump_dates(path, name) == want.ravel().tolist()
         else:
-            assert raw.dtype == np.float64 and np.isnan(attrs["_FillValue"]) and np.isnan(raw[~on]).all()
-            assert list(cftime.num2date(raw[on], attrs["units"], attrs["calendar"])) == list(dates)
-            xr.testing.assert_identical(raw_back[name], table[name])  # events() as read with decode_times=False
-            assert list(back[name].values[on]) == list(dates)
-        if suffix == "nc":
-            want = np.full(index.shape, None, object)
-            want[on] = [f"{d.year:04d}-{d.month:02d}-{d.day:02d}" for d in pd_dates(dates)]
-            assert _ncdump_dates(path, name) == want.ravel().tolist()
+            assert attrs["units"] == "day" and "calendar" not in attrs
+            assert attrs["reference_date"] == "1990-03-05" and attrs["calendar_of_reference"] == detection_calendar
+            assert raw.dtype == np.float64 and np.isnan(attrs["_FillValue"])
+            np.testing.assert_array_equal(np.isnan(raw), np.isnan(table["duration"].values))
+            got = cftime.num2date(raw[on], f"days since {attrs['reference_date']}", attrs["calendar_of_reference"])
+            assert list(got) == list(dates)
 
 
 def pd_dates(dates):

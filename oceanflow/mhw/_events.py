@@ -37,19 +37,21 @@ def events(detected: xr.Dataset) -> xr.Dataset:
         ``rate_onset``, ``rate_decline`` (units per day), ``category`` (1-4)
         and ``duration_moderate``, ``duration_strong``, ``duration_severe``,
         ``duration_extreme``.  Numbers are float64 (NaN padding).  With a
-        cftime calendar (NumPy has no missing cftime date), ``time_*`` are as
-        a CF file stores them (xarray's ``decode_times=False``): float64 days
-        since the first time step, its date in ``units`` ("days since
-        1990-01-01") and the time axis' calendar in ``calendar``, NaN
-        none; :func:`xarray.decode_cf` turns them into the time axis' dates,
-        but decodes NaN as the first step's date (xarray drops cftime's mask):
-        select events by ``duration.notnull()`` (docs/mhw.rst, Event dates).
+        cftime calendar (NumPy has no missing cftime date), ``time_*`` are
+        float64 days since the first time step, counted by the calendar, NaN
+        none, with ``units = "day"``, the first step's date in
+        ``reference_date`` and the calendar in ``calendar_of_reference``
+        (docs/mhw.rst, Event dates); ``cftime.num2date(values, "days since "
+        + reference_date, calendar_of_reference)`` of the values not NaN
+        gives the dates.
 
     Examples
     --------
     >>> table = oceanflow.mhw.events(found)                      # doctest: +SKIP
     >>> table.intensity_max.max("event")                          # doctest: +SKIP
-    >>> xr.decode_cf(table).time_start  # cftime calendars: the dates  # doctest: +SKIP
+    >>> start = table.time_start[:, 0, 0].dropna("event")  # cftime calendars  # doctest: +SKIP
+    >>> cftime.num2date(start.values, f"days since {start.reference_date}",  # doctest: +SKIP
+    ...                 start.calendar_of_reference)  # the dates of a pixel's events
     """
     table, found = _events_dataset(detected)
     return table.isel(event=slice(0, found))
@@ -113,9 +115,10 @@ def _events_table(columns, detected, coords=None):
 
 def _times_at(index, time):
     """The dates of the steps ``index`` (a Variable of float step numbers, NaN: none), as a
-    Variable: ``datetime64`` (NaT none), or, in a cftime calendar, as a CF file stores them:
-    float64 days since the first step (its date in ``units``, the calendar in ``calendar``,
-    NaN none), as xarray reads them with ``decode_times=False``."""
+    Variable: ``datetime64`` (NaT none), or, in a cftime calendar, float64 days since the first
+    step counted by the calendar (NaN none), units ``day`` (a duration: no CF date, which xarray
+    would decode, NaN as the first date, or refuse to decode), the first step's date and the
+    calendar in ``reference_date`` and ``calendar_of_reference`` (not ``calendar``: xarray reads it)."""
     values = time.values
     attrs = {"long_name": index.attrs["long_name"].replace("index", "time").replace(" (time step)", "")}
     if values.dtype.kind == "M":
@@ -123,7 +126,15 @@ def _times_at(index, time):
     since = values[0].isoformat(sep=" ")
     encoding = {"units": f"days since {since}", "calendar": time.dt.calendar, "dtype": "float64"}
     days, cf = _day_numbers(time, encoding, np.nan)
-    return xr.Variable(index.dims, _looked_up(index, days), {**attrs, **cf})
+    reference, calendar = cf["units"].split(" since ", 1)[1], cf["calendar"]
+    attrs.update(
+        units="day",
+        reference_date=reference,
+        calendar_of_reference=calendar,
+        comment=f"days since {reference} in the {calendar} calendar; cftime.num2date(values, 'days since "
+        f"{reference}', '{calendar}') gives the dates (xarray cannot decode missing cftime dates)",
+    )
+    return xr.Variable(index.dims, _looked_up(index, days), attrs)
 
 
 def _day_numbers(time, encoding, missing):

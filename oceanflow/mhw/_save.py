@@ -220,7 +220,6 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     ``slots`` and written into its region, freed once written (the whole grid's
     padded table is never held)."""
     import dask.array as da
-    import zarr
 
     rows = len(kernels.EVENT_ROWS)
     space = table.dims[1:]
@@ -242,15 +241,8 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
         del b, t
         block = [xr.DataArray(padded[r], dims=("event", *space)) for r in range(rows)]
         part = _stored_dates(_events_table(block, found), found["time"])[0]
-        # cftime dates, CF day numbers as stored: written by zarr, as xarray's region write decodes the
-        # store's dates first and cannot while the first and last are NaN (its cftime decoding)
-        numbers = [name for name in _DATES if part[name].dtype.kind == "f"]
-        for name in numbers:
-            where = (slice(None), *region.values())
-            zarr.open_array(output.tmp, path=name, mode="r+")[where] = part[name].values
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-            part = part.drop_vars(numbers)
             part.to_zarr(output.tmp, region={"event": slice(None), **region}, mode="r+", consolidated=False)
         del padded, block, part
     if tables:
@@ -274,7 +266,7 @@ def _stored_dates(table, time):
     same, but xarray no longer encodes each date (it infers units from all of them, a sort
     of their differences, even when the units are given).  Left to xarray, with the encoding,
     when the steps are not whole days apart (xarray may then change the units); cftime dates
-    are stored as :func:`~oceanflow.mhw.events` gives them (CF day numbers already)."""
+    are stored as :func:`~oceanflow.mhw.events` gives them (float64 days since the first step)."""
     encoding = _date_encoding(time)
     values = time.values
     if not encoding or ((values - values[0]) % np.timedelta64(1, "D")).astype(bool).any():
@@ -290,7 +282,7 @@ def _stored_dates(table, time):
 def _date_encoding(time):
     """The encoding of the event dates (``datetime64`` steps of the daily ``time``, NaT none) that xarray
     infers, given: whole days since the first step, so that xarray does not search the dates for units
-    (a sort of every date); empty for cftime steps (:func:`~oceanflow.mhw.events` gives their CF day
+    (a sort of every date); empty for cftime steps (:func:`~oceanflow.mhw.events` gives their day
     numbers)."""
     if time.dtype.kind != "M":
         return {}
