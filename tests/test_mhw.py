@@ -478,6 +478,97 @@ def test_a_scratch_file_stays_open_while_another_compute_writes_it():
         assert spill.fd is None  # every piece read back: closed
 
 
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
+def test_a_stash_closed_while_a_put_writes_closes_its_file_when_the_put_ends(tmp_path):
+    """mhw.save's with block ending (a failed compute) while a task of it still puts a table
+    aside on a worker thread: the put's write must not go to a closed descriptor, nor to a file
+    opened meanwhile under the same number (here one opened right after the exit: it stays
+    empty); the put completes (it began before the exit) and the scratch file is closed when it
+    ends.  Deterministic: the probe, run by the put while it holds the file and before its
+    write, waits until the exit and the other file's opening are done."""
+    import os
+    import threading
+
+    from oceanflow.mhw import _blocks
+
+    scratch, other = tmp_path / "scratch", tmp_path / "other"
+    scratch.mkdir()
+    other.mkdir()
+    table = np.arange(100_000, dtype="int64")
+    probing, exited = threading.Event(), threading.Event()
+    results = []
+
+    def probe(array):
+        probing.set()
+        exited.wait(60)
+        return int(array[-1])
+
+    def task():
+        try:
+            results.append(stash.put(table, probe))
+        except BaseException as err:  # (reaches the assert below)
+            results.append(err)
+
+    with _blocks._Stash(str(scratch)) as stash:
+        thread = threading.Thread(target=task)
+        thread.start()
+        assert probing.wait(60)
+    fd = os.open(other / "store", os.O_WRONLY | os.O_CREAT)  # may take a number the exit freed
+    try:
+        exited.set()
+        thread.join(60)
+        assert not thread.is_alive()
+        assert os.fstat(fd).st_size == 0
+    finally:
+        os.close(fd)
+    assert len(results) == 1 and isinstance(results[0], _blocks._Stashed), results
+    assert results[0].info == table[-1]
+    assert _open_in(scratch) == [] and list(scratch.iterdir()) == []
+
+
+def test_a_stash_refuses_puts_and_loads_once_closed(tmp_path):
+    """After the with block: a put, or a load of a table put before, is refused with a clear
+    error (not a read of a closed descriptor, or of whatever file took its number)."""
+    from oceanflow.mhw import _blocks
+
+    with _blocks._Stash(str(tmp_path)) as stash:
+        stashed = stash.put(np.arange(6.0).reshape(2, 3), np.sum)
+        np.testing.assert_array_equal(stashed.load(), np.arange(6.0).reshape(2, 3))
+        assert stashed.info == 15
+    with pytest.raises(RuntimeError, match="mhw scratch file: closed"):
+        stash.put(np.zeros(2), np.sum)
+    with pytest.raises(RuntimeError, match="mhw scratch file: closed"):
+        stashed.load()
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
+@pytest.mark.parametrize("problem", ["full disk", "missing directory", "short read"])
+def test_a_stash_that_cannot_write_or_read_says_what_to_do(tmp_path, monkeypatch, problem):
+    """The event tables' scratch file on a full disk (ENOSPC on the write), in a missing
+    temporary-directory, or read short: an OSError (its errno kept) that names the directory and
+    the two config keys to change; nothing left in the directory or open after the with block."""
+    import errno
+
+    from oceanflow.mhw import _blocks
+
+    def full(fd, view, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def short(fd, into, offset):
+        raise OSError(f"short read: 0 of {into.nbytes} bytes at offset {offset}")
+
+    if problem == "full disk":
+        monkeypatch.setattr(_blocks, "_pwrite_all", full)
+    if problem == "short read":
+        monkeypatch.setattr(_blocks, "_pread_into", short)
+    directory = tmp_path / "missing" if problem == "missing directory" else tmp_path
+    message = f"scratch file in {directory}.*temporary-directory.*held-bytes"
+    with pytest.raises(OSError, match=message) as caught, _blocks._Stash(str(directory)) as stash:
+        stash.put(np.arange(4), np.sum).load()
+    assert caught.value.errno == {"full disk": errno.ENOSPC, "missing directory": errno.ENOENT}.get(problem)
+    assert list(tmp_path.iterdir()) == [] and _open_in(tmp_path) == []
+
+
 @pytest.mark.parametrize("stored", [{"time": 97, "y": 4}, {"time": 97, "y": (1, 3, 3)}, {"time": 500, "x": (2, 3)}])
 def test_a_time_chunked_input_in_several_spatial_chunks_joins_each_block_from_its_own_chunks(stored):
     """Time chunks that are themselves split in space, joined into more (smaller) blocks than

@@ -399,22 +399,31 @@ def _scratch_error(err, directory):
     """``err`` (an OSError of the scratch file in ``directory``) with what to do, its errno kept."""
     return OSError(
         err.errno,
-        f"mhw's scratch file in {directory}: {err.strerror}.  Time-chunked input beyond dask config "
-        f"{HELD_KEY!r} passes through it on the local scheduler: set dask config 'temporary-directory' to a "
-        f"directory with room for the input, or raise {HELD_KEY!r} to hold it in memory",
+        f"mhw's scratch file in {directory}: {err.strerror or err}.  Time-chunked input and mhw.save's event "
+        f"tables beyond dask config {HELD_KEY!r} pass through it on the local scheduler: set dask config "
+        f"'temporary-directory' to a directory with room for the input, or raise {HELD_KEY!r} to hold it in memory",
     )
 
 
 class _Stash:
     """Arrays put aside by tasks in a scratch file (unlinked at once) and read back one at a time:
     the blocks' event tables of a save beyond :func:`held_bytes` (:func:`stash_for`). Closed, and
-    its space freed, when the ``with`` block ends, whatever happens in it."""
+    its space freed, when the ``with`` block ends, whatever happens in it: at once, or, while a
+    ``put`` or ``load`` is still using the file (a task of a failed compute still running on a
+    dask worker thread), when the last of them ends; a ``put`` or ``load`` begun after that is
+    refused."""
 
     def __init__(self, directory):
-        fd, path = tempfile.mkstemp(prefix="oceanflow-mhw-", suffix=".tables", dir=directory)
+        self.directory = directory
+        try:
+            fd, path = tempfile.mkstemp(prefix="oceanflow-mhw-", suffix=".tables", dir=directory)
+        except OSError as err:
+            raise _scratch_error(err, directory) from err
         os.unlink(path)
         self.fd: int | None = fd
         self.end = 0
+        self.users = 0  # puts and loads using fd now: it is closed only between them
+        self.closed = False  # the with block ended: fd closed once its users are done
         self.lock = threading.Lock()
 
     def __enter__(self):
@@ -422,23 +431,44 @@ class _Stash:
 
     def __exit__(self, *exc):
         with self.lock:
-            if self.fd is not None:
-                os.close(self.fd)
-                self.fd = None
+            self.closed = True
+            self._close_unused()
 
     def __dask_tokenize__(self):
         return ("mhw-stash", id(self))
 
+    def _close_unused(self):
+        if self.closed and not self.users and self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def _used(self, nbytes):
+        """The descriptor and ``nbytes`` reserved at the file's end, one more user on it (refused when closed)."""
+        with self.lock:
+            if self.closed:
+                raise RuntimeError("mhw scratch file: closed")
+            self.users += 1
+            offset, self.end = self.end, self.end + nbytes
+            return self.fd, offset
+
+    def _done(self):
+        with self.lock:
+            self.users -= 1
+            self._close_unused()
+
     def put(self, array, probe):
         """Write ``array`` at the file's end; its handle, with ``probe(array)`` as its ``info``."""
         array = np.ascontiguousarray(array)
-        with self.lock:
-            if self.fd is None:
-                raise RuntimeError("mhw scratch file: closed")
-            offset, self.end = self.end, self.end + array.nbytes
-            fd = self.fd
-        _pwrite_all(fd, array.reshape(-1).view(np.uint8).data, offset)
-        return _Stashed(self, offset, array.shape, array.dtype, probe(array))
+        fd, offset = self._used(array.nbytes)
+        try:
+            info = probe(array)
+            try:
+                _pwrite_all(fd, array.reshape(-1).view(np.uint8).data, offset)
+            except OSError as err:
+                raise _scratch_error(err, self.directory) from err
+        finally:
+            self._done()
+        return _Stashed(self, offset, array.shape, array.dtype, info)
 
 
 class _Stashed:
@@ -449,7 +479,13 @@ class _Stashed:
 
     def load(self):
         out = np.empty(self.shape, self.dtype)
-        _pread_into(self.stash.fd, out, self.offset)
+        fd, _ = self.stash._used(0)
+        try:
+            _pread_into(fd, out, self.offset)
+        except OSError as err:
+            raise _scratch_error(err, self.stash.directory) from err
+        finally:
+            self.stash._done()
         return out
 
 
