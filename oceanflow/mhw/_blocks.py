@@ -176,9 +176,9 @@ SPILLED_COPIES = 8
 def _within_budget(sizes, data, threads):
     """Block ``sizes`` (per spatial dimension) halved along their longest dimension until ``threads``
     blocks in flight, :data:`SPILLED_COPIES` times their series, fit :func:`held_bytes`."""
-    sizes = dict(sizes)
+    sizes, budget = dict(sizes), held_bytes()
     series = data.sizes["time"] * data.dtype.itemsize
-    while SPILLED_COPIES * threads * series * math.prod(sizes.values()) > held_bytes() and max(sizes.values()) > 1:
+    while SPILLED_COPIES * threads * series * math.prod(sizes.values()) > budget and max(sizes.values()) > 1:
         longest = max(sizes, key=sizes.get)
         sizes[longest] = -(-sizes[longest] // 2)
     return sizes
@@ -327,12 +327,7 @@ class _Spill:
         """The descriptor (opened, and the file unlinked, when ``create``), one more user on it."""
         with self.lock:
             if self.fd is None and create:
-                try:
-                    fd, path = tempfile.mkstemp(prefix="oceanflow-mhw-", suffix=".spill", dir=self.directory)
-                except OSError as err:
-                    raise _scratch_error(err, self.directory) from err
-                os.unlink(path)  # gone with its descriptor, whatever happens next
-                self.fd = fd
+                self.fd = _unlinked_file(self.directory, ".spill")
             self.users += self.fd is not None
             return self.fd
 
@@ -359,10 +354,7 @@ class _Spill:
                 buffer = scratch("mhw spill", piece.nbytes).view(self.dtype).reshape(piece.shape)
                 np.copyto(buffer, piece)
                 offset = self.offsets[index] + t0 * math.prod(self.shapes[index]) * self.dtype.itemsize
-                try:
-                    _pwrite_all(fd, buffer.data.cast("B"), offset)
-                except OSError as err:
-                    raise _scratch_error(err, self.directory) from err
+                _write_at(fd, buffer.data.cast("B"), offset, self.directory)
                 written[index] += 1
         except BaseException:
             self._done(written, failed=True)
@@ -395,6 +387,25 @@ class _Spill:
             os.close(self.fd)
 
 
+def _unlinked_file(directory, suffix):
+    """The descriptor of a new scratch file in ``directory``, unlinked at once: gone with its
+    descriptor, whatever happens next."""
+    try:
+        fd, path = tempfile.mkstemp(prefix="oceanflow-mhw-", suffix=suffix, dir=directory)
+    except OSError as err:
+        raise _scratch_error(err, directory) from err
+    os.unlink(path)
+    return fd
+
+
+def _write_at(fd, view, offset, directory):
+    """``view`` written whole at ``offset`` of the scratch file ``fd`` in ``directory``; its errors say what to do."""
+    try:
+        _pwrite_all(fd, view, offset)
+    except OSError as err:
+        raise _scratch_error(err, directory) from err
+
+
 def _scratch_error(err, directory):
     """``err`` (an OSError of the scratch file in ``directory``) with what to do, its errno kept."""
     return OSError(
@@ -415,12 +426,7 @@ class _Stash:
 
     def __init__(self, directory):
         self.directory = directory
-        try:
-            fd, path = tempfile.mkstemp(prefix="oceanflow-mhw-", suffix=".tables", dir=directory)
-        except OSError as err:
-            raise _scratch_error(err, directory) from err
-        os.unlink(path)
-        self.fd: int | None = fd
+        self.fd: int | None = _unlinked_file(directory, ".tables")
         self.end = 0
         self.users = 0  # puts and loads using fd now: it is closed only between them
         self.closed = False  # the with block ended: fd closed once its users are done
@@ -462,10 +468,7 @@ class _Stash:
         fd, offset = self._used(array.nbytes)
         try:
             info = probe(array)
-            try:
-                _pwrite_all(fd, array.reshape(-1).view(np.uint8).data, offset)
-            except OSError as err:
-                raise _scratch_error(err, self.directory) from err
+            _write_at(fd, array.reshape(-1).view(np.uint8).data, offset, self.directory)
         finally:
             self._done()
         return _Stashed(self, offset, array.shape, array.dtype, info)
