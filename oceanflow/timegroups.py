@@ -37,7 +37,6 @@ Example
 
 from __future__ import annotations
 
-import datetime
 import json
 from dataclasses import dataclass, field
 
@@ -224,12 +223,27 @@ def step_days(time: xr.DataArray) -> float:
     """Median spacing of a decoded time coordinate, in days (inf for one step)."""
     if time.size < 2:
         return float("inf")
-    diffs = np.diff(time.values)
-    if diffs.dtype.kind == "m":
-        days = diffs / np.timedelta64(1, "D")
-    else:
-        days = np.array([d / datetime.timedelta(days=1) for d in diffs])
+    values = time.values
+    if values.dtype.kind == "M":
+        days = np.diff(values) / np.timedelta64(1, "D")
+    else:  # cftime (or datetime) objects: their differences one by one cost several times the fields
+        days = np.diff(_microseconds(values)) / _MICROSECONDS_PER_DAY
     return float(np.median(days))
+
+
+_MICROSECONDS_PER_DAY = 86_400_000_000
+
+
+def _microseconds(dates: np.ndarray) -> np.ndarray:
+    """Date objects (cftime, any calendar, or datetime) as int64 microseconds from their calendar's
+    day ordinal 0: differences exact, as ``(b - a) / timedelta(microseconds=1)``."""
+
+    def field(name: str) -> np.ndarray:
+        return np.fromiter((getattr(d, name) for d in dates), np.int64, dates.size)
+
+    days = np.fromiter((d.toordinal() for d in dates), np.int64, dates.size)
+    clock = (field("hour") * 60 + field("minute")) * 60 + field("second")
+    return days * _MICROSECONDS_PER_DAY + clock * 1_000_000 + field("microsecond")
 
 
 # ---------------------------------------------------------------- helpers

@@ -79,3 +79,26 @@ def test_bad_times():
         time_groups(monthly, "dayofyear")
     with pytest.raises(TypeError, match="without CF units"):
         time_groups(xr.DataArray(np.arange(3.0), dims="time"))
+
+
+@pytest.mark.parametrize("calendar", ["standard", "proleptic_gregorian", "julian", "noleap", "all_leap", "360_day"])
+def test_step_days_of_cftime_dates_is_the_median_of_their_differences(calendar):
+    """step_days of cftime dates (irregular steps to the microsecond, across the 1582 Julian/Gregorian
+    switch and year 1 of ``standard``) is the median of cftime's own differences in days."""
+    import datetime
+    import itertools
+
+    import cftime
+
+    from oceanflow.timegroups import step_days
+
+    rng = np.random.default_rng(0)
+    for first in [(1, 1, 1), (1582, 9, 20), (1999, 12, 30)]:
+        steps = rng.integers(1, 3 * 86_400_000_000, 41)  # microseconds: sub-day to a few days
+        start = cftime.datetime(*first, 7, 13, 5, 123_456, calendar=calendar)
+        dates = [start]
+        for us in steps.tolist():
+            dates.append(dates[-1] + datetime.timedelta(microseconds=us))
+        time = xr.DataArray(np.array(dates, dtype=object), dims="time")
+        expected = np.median([(b - a) / datetime.timedelta(days=1) for a, b in itertools.pairwise(dates)])
+        assert step_days(time) == expected
