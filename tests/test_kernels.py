@@ -83,3 +83,26 @@ def test_every_jitted_function_honours_oceanflow_numba_cache(setting, expected):
     found = dict(line.rsplit(" ", 1) for line in run.stdout.splitlines())
     assert "climatology._start" in found and "fitting._solve" in found and "polynomials.horner" in found
     assert set(found.values()) == expected, found
+
+
+_HELPER_PROBE = """
+from oceanflow.kernels import mhw
+mhw.pooled_climatology.for_dtype("float32")
+for helper in (mhw._sorted_keys, mhw._slide, mhw._enter, mhw._refill):
+    print(helper.__name__, len(helper.overloads), helper.signatures)
+"""
+
+
+def test_the_thresholds_kernel_compiles_each_of_its_helpers_once():
+    """A helper first called with a literal (``s = 0``) was compiled for ``Literal[int](0)`` and again
+    for int64: a second compilation of the same code within the first result's compile time.  (In a
+    fresh interpreter, cache off: a kernel loaded from the cache compiles no helper.)"""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OCEANFLOW_NUMBA_CACHE": "0"}
+    run = subprocess.run([sys.executable, "-c", _HELPER_PROBE], env=env, capture_output=True, text=True, check=True)
+    counts = {line.split()[0]: line.split(maxsplit=2)[1:] for line in run.stdout.splitlines()}
+    assert set(counts) == {"_sorted_keys", "_slide", "_enter", "_refill"}
+    assert all(count == "1" for count, _ in counts.values()), counts

@@ -73,13 +73,18 @@ def _cache_at_import() -> bool:
         return False
 
 
-def njit(func: Callable | None = None, *, fastmath: Any = CONTRACT, **options: Any) -> Any:
+def njit(func: Callable | None = None, *, fastmath: Any = CONTRACT, inner: bool = False, **options: Any) -> Any:
     """``numba.njit`` for helpers that kernels call: nopython, ``fastmath={"contract"}``
     by default, and on-disk caching as :func:`cache_enabled` says.
 
-    Use as ``@njit`` or ``@njit(inline="always")``.
+    ``inner=True``: a helper called by compiled code only, compiled without the entry points
+    from Python and C (less to compile; calling it from Python then fails).
+
+    Use as ``@njit``, ``@njit(inline="always")`` or ``@njit(inner=True)``.
     """
     options.setdefault("cache", _cache_at_import())
+    if inner:
+        options.update(no_cpython_wrapper=True, no_cfunc_wrapper=True)
     fastmath = set(fastmath) if isinstance(fastmath, (set, frozenset)) else fastmath
     decorate = numba.njit(fastmath=fastmath, **options)
     return decorate if func is None else decorate(func)

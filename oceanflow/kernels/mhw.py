@@ -162,7 +162,8 @@ def pooled_climatology(
             column = p0 + j - first
             for e in range(nlistings):
                 taken[e] = 0
-            s = 0  # the top list: the s largest values of the day's pool, descending, and their listings
+            # the top list: the s largest values of the day's pool, descending, and their listings
+            s = np.int64(0)  # (not a literal 0: _slide would be compiled for it, and again for int64)
             for g in range(ngroups):
                 s = _slide(top, top_listing, s, taken, gone, g, leaving, leaving_stops)
                 s = _enter(top, top_listing, s, taken, vals, begin, end, listing_key, g, entering, entering_stops)
@@ -246,7 +247,7 @@ def pooled_climatology(
                 out[where[i], first + j] = total
 
 
-@njit(fastmath=False)
+@njit(fastmath=False, inner=True)
 def _sorted_keys(series, steps, key_starts, key_stops, vals, begin, end, sums):
     """Each key's valid values of ``series`` sorted into ``vals[begin[k]:end[k]]`` (insertion by a
     pass of min/max, branch-free: a few dozen values at most), and their sum (in time order)."""
@@ -269,7 +270,7 @@ def _sorted_keys(series, steps, key_starts, key_stops, vals, begin, end, sums):
         sums[k] = total
 
 
-@njit(fastmath=False)
+@njit(fastmath=False, inner=True)
 def _slide(top, top_listing, s, taken, gone, g, leaving, leaving_stops):
     """The top list (``top[:s]``, descending, from ``top_listing``'s listings) without the listings
     leaving day ``g``'s pool; returns its new length (the rest is still the top of the pool)."""
@@ -290,7 +291,7 @@ def _slide(top, top_listing, s, taken, gone, g, leaving, leaving_stops):
     return kept
 
 
-@njit(fastmath=False)
+@njit(fastmath=False, inner=True)
 def _enter(top, top_listing, s, taken, vals, begin, end, listing_key, g, entering, entering_stops):
     """The values of the listings entering day ``g``'s pool that belong in the top list (at least
     its smallest: anything left out of it is at most that) inserted in order, its capacity kept
@@ -322,7 +323,7 @@ def _enter(top, top_listing, s, taken, vals, begin, end, listing_key, g, enterin
     return s
 
 
-@njit(fastmath=False)
+@njit(fastmath=False, inner=True)
 def _refill(top, top_listing, s, fill, taken, vals, begin, end, listing_key, listed, heads):
     """The top list extended to ``fill`` values by the next largest of the day's ``listed``
     listings (each one's values below those it has in the list); returns ``fill``."""
