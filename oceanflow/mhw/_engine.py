@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._dtypes import working_dtype
+from .._memory import empty_block
 from .._parallel import run_sliced
 from ..climatology.pooling import order_keys, pool_listings
 from ..kernels import mhw as kernels
@@ -40,7 +41,8 @@ def _detect_block(x, seas, thresh, day, params):
     n, p = x.shape
     dtype = working_dtype(x.dtype)
     x = x.astype(dtype, copy=False)
-    outs = (np.empty((n, p), dtype), np.empty((n, p), np.int8), np.empty((n, p), np.int32))
+    # (from the block pool while a save runs: each reused once its chunks are written, not faulted in afresh)
+    outs = (empty_block((n, p), dtype), empty_block((n, p), np.int8), empty_block((n, p), np.int32))
     kernel = kernels.detect_events.for_dtype(dtype)
 
     def run(part):
