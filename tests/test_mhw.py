@@ -1034,6 +1034,32 @@ def test_save_writes_the_same_summary_store_gathered_in_memory_as_by_the_blocks_
         xr.testing.assert_identical(back[var], expected[var])
 
 
+@pytest.mark.parametrize("zarr_format", [3, 2])
+def test_save_compresses_the_tables_with_blosc_zstd_in_zarr_v3_and_writes_them_in_v2(tmp_path, zarr_format):
+    """The event and summary stores' data variables in Zarr v3: blosc's zstd on shuffled bytes; with
+    zarr's default format set to 2 (no v3 codec there) zarr's own default; both hold events()/summary()."""
+    import json
+
+    import zarr
+
+    import oceanflow
+
+    sst = _save_case()
+    paths = {"events": tmp_path / "events.zarr", "summary": tmp_path / "annual.zarr"}
+    with warnings.catch_warnings(), zarr.config.set({"default_zarr_format": zarr_format}):
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        found = mhw.detect(sst).compute()
+        mhw.save(sst, tmp_path / "det.zarr", **paths)
+        expected = {"events": mhw.events(found), "summary": mhw.summary(found)}
+    for name, path in paths.items():
+        back = oceanflow.open_dataset(path).compute()
+        for var in expected[name].data_vars:
+            xr.testing.assert_identical(back[var], expected[name][var])
+            if zarr_format == 3:
+                codecs = json.loads((path / var / "zarr.json").read_text())["codecs"]
+                assert codecs[-1]["name"] == "blosc" and codecs[-1]["configuration"]["cname"] == "zstd", var
+
+
 def _store_files(root):
     """Every file of the Zarr store ``root``, by its relative path: its bytes, the history line taken out."""
     import re

@@ -144,7 +144,7 @@ def save(
         gathered = summary is not None and Path(summary).suffix == ".zarr" and _gathered(columns, summary)
         if summary is not None and not gathered:
             annual = _summary_table(columns, found, _Calendar(decoded_time(found["time"])), years_per_block(freq))
-            outputs["summary"].prepare(annual, operation=operation)
+            outputs["summary"].prepare(annual, operation=operation, encoding=_table_encoding(annual, summary))
             lazy.append(outputs["summary"])
         blocks: list[Any] = []
         stash = None
@@ -217,7 +217,7 @@ def _write_summary(output, columns, values, found, years, operation):
     first["period"] = columns[0].sizes["period"]
     annual = _summary_table(columns, found, _Calendar(decoded_time(found["time"])), years)
     encoding = {name: {"chunks": tuple(first[d] for d in var.dims)} for name, var in annual.data_vars.items()}
-    output.prepare(annual, operation=operation, encoding=encoding)
+    output.prepare(annual, operation=operation, encoding=_table_encoding(annual, output.path, encoding))
     output.write(now=True, staged=True)
 
 
@@ -238,7 +238,7 @@ def _write_events(output, tables, table, found, detection, operation):
             block = tuple(max(c) for c in table.chunks[1:]) if table.chunks else table.shape[1:]
             for name in padded.data_vars:
                 encoding[name]["chunks"] = (max(slots, 1), *block)
-        output.prepare(padded, operation=operation, encoding=encoding)
+        output.prepare(padded, operation=operation, encoding=_table_encoding(padded, output.path, encoding))
         output.write(now=True, staged=True)  # in memory, 26 variables: encoded first, written in one pass
         return
     if output.path.suffix == ".zarr" and is_dask(table.data):  # (a write per block: slower, bounded)
@@ -266,7 +266,7 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     empty = da.full((slots, *table.shape[1:]), np.nan, chunks=((slots,), *chunks))
     columns = [xr.DataArray(empty, dims=("event", *space), coords=coords) for _ in range(rows)]
     template, dates = _stored_dates(_events_table(columns, found), found["time"])
-    output.prepare(template, operation=operation, encoding=dates)
+    output.prepare(template, operation=operation, encoding=_table_encoding(template, output.path, dates))
     output.write(now=False)  # metadata and coordinates; no data
     starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
     tables.reverse()  # popped from the end: the first block first
@@ -372,6 +372,26 @@ def _encoding(found, path):
     than the detection's kernel)."""
     raw = {"compressors": None}
     return {name: raw for name in ("intensity", "seas", "thresh")} if str(path).rstrip("/").endswith(".zarr") else None
+
+
+def _table_encoding(ds, path, encoding=None):
+    """``encoding`` (by variable name) with, in a Zarr v3 store at ``path``, :func:`_table_codec` on every
+    data variable of the table ``ds`` (the event table and the summary, every path that writes them)."""
+    import zarr
+
+    encoding = {name: dict(value) for name, value in (encoding or {}).items()}
+    if Path(path).suffix == ".zarr" and zarr.config.get("default_zarr_format") == 3:
+        for name in ds.data_vars:
+            encoding.setdefault(name, {})["compressors"] = _table_codec()
+    return encoding
+
+
+def _table_codec():
+    """The codec of the tables' variables in Zarr v3: blosc's zstd at level 1 on byte-shuffled values,
+    about the sizes of zarr's default zstd (the NaN padding and float64 properties) for less CPU."""
+    from zarr.codecs import BloscCodec
+
+    return BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")
 
 
 def _padded_tables(blocks, table, found):
