@@ -456,7 +456,9 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
     cold = params[0] != 0
     sign = -1.0 if cold else 1.0
     n, p = event.shape
-    out[:] = np.nan
+    # each event's properties together, copied into out at the end: written straight into out, its
+    # rows each a row of the table apart, an event's properties cost a cache miss each
+    done = np.full((out.shape[1], p, out.shape[0]), np.nan)
     acc = np.zeros((12, p))
     ser = np.zeros((3, 5, p))
     current = np.zeros(p, np.int64)
@@ -470,7 +472,7 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
                 v = intensity[t, j]
                 rel = sign * np.float64(v) if v == v else 0.0
             if current[j] > 0 and number != current[j]:
-                _finish(out, acc, ser, current[j] - 1, j, t, n, rel, cold)
+                _finish(done, acc, ser, current[j] - 1, j, t, n, rel, cold)
                 current[j] = 0
             if number > 0:
                 g = day[t]
@@ -511,47 +513,52 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
                     acc[A_MODERATE + min(c, 4) - 1, j] += 1
             if t < n:
                 previous[j] = rel
+    for r in range(out.shape[0]):
+        for k in range(out.shape[1]):
+            for j in range(p):
+                out[r, k, j] = done[k, j, r]
 
 
 @njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
 def _finish(out, acc, ser, slot, j, after, n, rel_after, cold):
-    """Write the properties of the event of pixel ``j`` that ended at step ``after - 1``."""
-    if slot >= out.shape[1]:
+    """Write the properties of the event of pixel ``j`` that ended at step ``after - 1`` into
+    ``out[slot, j]`` (``(slots, p, rows)``: an event's rows together)."""
+    if slot >= out.shape[0]:
         return
     start = acc[A_START, j]
     peak = acc[A_PEAK, j] - start
     count = acc[A_COUNT, j]
     end = start + count - 1
     top = acc[A_TOP, j]
-    out[0, slot, j] = start
-    out[1, slot, j] = end
-    out[2, slot, j] = start + peak
-    out[3, slot, j] = count
+    out[slot, j, 0] = start
+    out[slot, j, 1] = end
+    out[slot, j, 2] = start + peak
+    out[slot, j, 3] = count
     flip = -1.0 if cold else 1.0
     for i in range(3):
         mean = ser[i, S_SUM, j] / count
         shifted = ser[i, S_SUM1, j] / count
         var = max(ser[i, S_SUM2, j] / count - shifted * shifted, 0.0)
-        out[4 + 4 * i, slot, j] = flip * ser[i, S_PEAK, j]
-        out[5 + 4 * i, slot, j] = flip * mean
-        out[6 + 4 * i, slot, j] = math.sqrt(var)
-        out[7 + 4 * i, slot, j] = flip * ser[i, S_SUM, j]
+        out[slot, j, 4 + 4 * i] = flip * ser[i, S_PEAK, j]
+        out[slot, j, 5 + 4 * i] = flip * mean
+        out[slot, j, 6 + 4 * i] = math.sqrt(var)
+        out[slot, j, 7 + 4 * i] = flip * ser[i, S_SUM, j]
     if start > 0:
         before = 0.5 * (acc[A_FIRST, j] + acc[A_BEFORE, j])
-        out[16, slot, j] = (top - before) / (peak + 0.5)
+        out[slot, j, 16] = (top - before) / (peak + 0.5)
     else:
-        out[16, slot, j] = (top - acc[A_FIRST, j]) / (1.0 if peak == 0 else peak)
+        out[slot, j, 16] = (top - acc[A_FIRST, j]) / (1.0 if peak == 0 else peak)
     if end < n - 1:
         after_value = 0.5 * (acc[A_LAST, j] + rel_after)
-        out[17, slot, j] = (top - after_value) / (end - start - peak + 0.5)
+        out[slot, j, 17] = (top - after_value) / (end - start - peak + 0.5)
     else:
         # as the reference: the peak's offset within the event is compared with the series' last step
         steps = 1.0 if peak == n - 1 else end - start - peak
         diff = top - acc[A_LAST, j]
-        out[17, slot, j] = diff / steps if steps != 0 else (np.nan if diff == 0 else math.copysign(np.inf, diff))
-    out[18, slot, j] = acc[A_CATEGORY, j]
+        out[slot, j, 17] = diff / steps if steps != 0 else (np.nan if diff == 0 else math.copysign(np.inf, diff))
+    out[slot, j, 18] = acc[A_CATEGORY, j]
     for c in range(4):
-        out[19 + c, slot, j] = acc[A_MODERATE + c, j]
+        out[slot, j, 19 + c] = acc[A_MODERATE + c, j]
 
 
 @gufunc(
