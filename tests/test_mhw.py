@@ -926,49 +926,6 @@ def test_save_writes_a_zarr_table_from_memory_only_when_it_fits_with_its_encoded
         xr.testing.assert_allclose(back[var], expected[var])
 
 
-@pytest.mark.parametrize(
-    ("share", "suffix", "in_task"), [(3.5, ".zarr", True), (2.5, ".zarr", False), (3.5, ".nc", False)]
-)
-def test_save_writes_its_tables_in_a_task_of_the_compute_when_they_fit_beside_their_blocks(
-    tmp_path, monkeypatch, share, suffix, in_task
-):
-    """The gathered summary and, when its padded table fits three times what a task may hold (the
-    blocks' tables, which dask holds until the task ends, the padded table and its encoded store),
-    the Zarr event table are written by one more task of the detection's compute, beside the last
-    blocks' writes (a scratch file's handles are no copy: two then); else the events are written
-    after the compute, by the calling thread.  The stores hold summary()/events() of the detection
-    either way."""
-    import threading
-
-    import oceanflow
-
-    sst = _save_case()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
-        found = mhw.detect(sst).compute()
-        table, annual = mhw.events(found), mhw.summary(found)
-        held = len(kernels.EVENT_ROWS) * table.sizes["event"] * sst.sizes["y"] * sst.sizes["x"] * 8
-        threads = {}
-        for name in ("_write_summary", "_write_events"):
-            real = getattr(_save, name)
-
-            def spy(*a, real=real, name=name):
-                threads[name] = threading.current_thread()
-                return real(*a)
-
-            monkeypatch.setattr(_save, name, spy)
-        monkeypatch.setattr(_save, "_table_limit", lambda: int(share * held))  # (the input held: no scratch file)
-        paths = {"events": tmp_path / f"events{suffix}", "summary": tmp_path / "annual.zarr"}
-        mhw.save(sst, tmp_path / "det.zarr", **paths)
-    main = threading.main_thread()
-    assert threads["_write_summary"] is not main
-    assert (threads["_write_events"] is not main) == in_task
-    for expected, path in ((table, paths["events"]), (annual, paths["summary"])):
-        back = oceanflow.open_dataset(path).compute()
-        for var in expected.data_vars:
-            xr.testing.assert_identical(back[var], expected[var])
-
-
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
 @pytest.mark.parametrize("suffix", [".zarr", ".nc"])
 @pytest.mark.parametrize("failing", [False, True])

@@ -54,10 +54,7 @@ def save(
     pixel) are returned to this process and padded together when that fits
     the dask config key ``oceanflow.mhw.held-bytes`` (default 1 GiB; each block freed once
     copied; in Zarr twice the table does: it is held with its encoded store
-    beside it).  On the local scheduler the gathered summary, and the Zarr
-    event table when it fits three times (the blocks' tables held too), are
-    written by one more task of the same compute, beside the last blocks'
-    writes rather than after them.  Beyond it, in Zarr (dask input) each block's table is padded
+    beside it).  Beyond it, in Zarr (dask input) each block's table is padded
     and written into its region of the store, then freed (the whole grid's
     padded table is never held); in NetCDF the tables are dropped and the
     events computed by :func:`events` from the written detection, block by
@@ -147,7 +144,6 @@ def save(
             outputs["summary"].prepare(annual, operation=operation, encoding=_table_encoding(annual, summary))
             lazy.append(outputs["summary"])
         blocks: list[Any] = []
-        stash = None
         if events is not None:  # each block's table, as the tasks return it (the same keys: computed once)
             data = table.data
             blocks = data.to_delayed(optimize_graph=False).ravel().tolist() if is_dask(data) else [data]
@@ -156,50 +152,16 @@ def save(
                 stack.enter_context(stash)  # each put aside in a scratch file as its task ends, read back one by one
                 blocks = [dask.delayed(stash.put)(b, _filled_slots) for b in blocks]
         count = len(blocks)
-        summed = [c.data for c in columns] if gathered else []  # the summary's columns, from the same tasks
-        tables_of = _Tables(outputs, columns, table, found, years_per_block(freq), operation, held=stash is None)
-        if writes.client is None and (gathered or tables_of.in_task):  # one more task of the same compute
-            written = dask.delayed(_written_in_task, pure=False)(tables_of, blocks, summed)
-            (tables,) = writes.compute(*lazy, others=(written,))
-            gathered = False  # (written)
-        else:
-            tables = list(writes.compute(*lazy, others=tuple(blocks) + tuple(summed)))
-        del blocks, summed
+        summed = tuple(c.data for c in columns) if gathered else ()  # the summary's columns, from the same tasks
+        tables = list(writes.compute(*lazy, others=tuple(blocks) + summed))
+        del blocks
         if gathered:
             values, tables = tables[count:], tables[:count]
             _write_summary(outputs["summary"], columns, values, found, years_per_block(freq), operation)
-        if events is not None and tables is not None:
+        if events is not None:
             _write_events(outputs["events"], tables, table, found, outputs["detection"], operation)
         writes.commit()
     return targets
-
-
-class _Tables:
-    """What :func:`_written_in_task` writes the tables with (a plain object: dask passes it as it is)."""
-
-    def __init__(self, outputs, columns, table, found, years, operation, held):
-        self.outputs, self.columns, self.table, self.found = outputs, columns, table, found
-        self.years, self.operation, self.held = years, operation, held
-        #: the events written by the task too (when padded from memory): in Zarr (NetCDF's writer computes
-        #: with this compute's pool)
-        self.in_task = "events" in outputs and outputs["events"].path.suffix == ".zarr"
-
-
-def _written_in_task(tables_of, tables, values):
-    """A task after every block's: the gathered summary (``values``: its columns, none when not
-    gathered) written, and the events when their blocks' ``tables`` (or their handles) pad in memory
-    beside the blocks, which dask holds until this task ends; else ``tables``, for :func:`save`
-    to write (None when written).  Beside the last blocks' writes, not after them."""
-    t = tables_of
-    if values:
-        _write_summary(t.outputs["summary"], t.columns, values, t.found, t.years, t.operation)
-    if "events" not in t.outputs:
-        return None
-    output, pixels = t.outputs["events"], math.prod(t.table.shape[1:])
-    if not t.in_task or not _from_memory(len(kernels.EVENT_ROWS) * 8 * _slots(tables) * pixels, output.path, t.held):
-        return tables
-    _write_events(output, list(tables), t.table, t.found, t.outputs["detection"], t.operation)
-    return None
 
 
 def _gathered(columns, path):
@@ -335,11 +297,10 @@ def _date_encoding(time):
 STAGED_COPIES = 2
 
 
-def _from_memory(nbytes, path, held=False):
+def _from_memory(nbytes, path):
     """Whether a table of ``nbytes`` is written to ``path`` from memory: when it fits
-    :func:`_table_limit`, in Zarr :data:`STAGED_COPIES` times (its encoded store held beside it),
-    once more when ``held`` (its blocks held meanwhile)."""
-    copies = (STAGED_COPIES if Path(path).suffix == ".zarr" else 1) + bool(held)
+    :func:`_table_limit`, in Zarr :data:`STAGED_COPIES` times (its encoded store held beside it)."""
+    copies = STAGED_COPIES if Path(path).suffix == ".zarr" else 1
     return copies * nbytes <= _table_limit()
 
 
