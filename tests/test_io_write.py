@@ -247,6 +247,52 @@ def test_a_staged_zarr_write_makes_the_files_of_xarrays_own_to_zarr(tmp_path):
         write._write_zarr_staged(ds.chunk(), tmp_path / "lazy.zarr", encoding)
 
 
+def test_zarr_v3_files_are_xarrays_own_to_zarr_files_made_in_one_pass():
+    """_zarr_v3_files (the staged write's encoder in Zarr v3) makes the files of xarray's to_zarr
+    into a memory store byte for byte, the root's consolidated metadata included: edge chunks
+    padded with the fill value, a chunk all fill value left out unless write_empty_chunks, dates
+    with NaT, an integer _FillValue, blosc and default codecs, a non-dimension coordinate; and
+    hands anything else (strings, shards) back to to_zarr (None)."""
+    import zarr
+    from zarr.codecs import BloscCodec
+
+    rng = np.random.default_rng(11)
+    values = rng.standard_normal((5, 7, 9))
+    values[:2, :3] = np.nan  # the chunk (0, 0, *) all NaN: the fill value
+    dates = np.datetime64("1999-12-30") + rng.integers(0, 400, (5, 7, 9)).astype("timedelta64[D]")
+    dates[0, 0, 0] = np.datetime64("NaT")
+    space = ("e", "y", "x")
+    ds = xr.Dataset(
+        {
+            "v": (space, values, {"units": "degC", "valid_range": np.array([-9.0, 9.0])}),
+            "kept": (space, values),
+            "when": (space, dates, {"long_name": "a date"}),
+            "n": (space, rng.integers(0, 9, (5, 7, 9)), {"flag": np.int16(3)}),
+        },
+        coords={"y": np.linspace(-3, 3, 7), "x": np.arange(9.0), "depth": ("y", np.arange(7.0))},
+        attrs={"title": "v3", "years": [1999, 2000]},
+    )
+    blosc = BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")
+    encoding = {
+        "v": {"chunks": (2, 3, 4), "_FillValue": np.nan},
+        "kept": {"chunks": (2, 3, 4), "write_empty_chunks": True, "compressors": blosc},
+        "when": {"chunks": (5, 3, 9), "_FillValue": np.iinfo(np.int64).min, "dtype": "int64"},
+        "n": {"chunks": (2, 7, 9), "_FillValue": -1},
+    }
+    with zarr.config.set({"default_zarr_format": 3}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        made = write._zarr_v3_files(ds, {k: dict(v) for k, v in encoding.items()})
+        written: dict = {}
+        ds.to_zarr(zarr.storage.MemoryStore(written), mode="w", encoding=encoding, consolidated=True)
+        assert write._zarr_v3_files(ds.assign(s=("x", list("abcdefghi"))), encoding) is None
+        assert write._zarr_v3_files(ds, {**encoding, "v": {"chunks": (1, 1, 1), "shards": (2, 3, 4)}}) is None
+    assert made is not None
+    expected = {key: value.to_bytes() for key, value in written.items()}
+    assert sorted(made) == sorted(expected)
+    assert [key for key in expected if made[key] != expected[key]] == []
+    assert "v/c/0/0/0" not in made and "kept/c/0/0/0" in made and "v/c/2/2/2" in made  # (an edge chunk)
+
+
 def _staged_case():
     """A small in-memory Dataset of three variables, each its own folder of several chunks."""
     rng = np.random.default_rng(5)

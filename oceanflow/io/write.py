@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import xarray as xr
 
 from .._arrays import is_dask
@@ -384,12 +385,13 @@ def _write(
 
 
 def _write_zarr_staged(ds: xr.Dataset, tmp: Path, encoding: dict) -> None:
-    """Write the in-memory ``ds`` as Zarr to ``tmp``: encoded by xarray's own ``to_zarr`` into a
-    memory store (the metadata and chunk bytes a direct write makes), then its files written
-    in one pass, each freed once written, with no round trip to zarr's event loop per file and
-    chunk.  The root's metadata (Zarr v3 ``zarr.json``; v2 ``.zattrs``, ``.zmetadata``, then
-    ``.zgroup``) comes after every array's files: a write stopped before it leaves no store
-    that :func:`_check_complete` or a reader takes for one.  Folders are made one level at a
+    """Write the in-memory ``ds`` as Zarr to ``tmp``: encoded in memory (in Zarr v3 by
+    :func:`_zarr_v3_files`, else by xarray's own ``to_zarr`` into a memory store: the metadata
+    and chunk bytes a direct write makes), then its files written in one pass, each freed once
+    written, with no round trip to zarr's event loop per file and chunk.  The root's metadata
+    (Zarr v3 ``zarr.json``; v2 ``.zattrs``, ``.zmetadata``, then ``.zgroup``) comes after every
+    array's files: a write stopped before it leaves no store that :func:`_check_complete` or a
+    reader takes for one.  Folders are made one level at a
     time, never ``tmp`` itself again: a temporary removed meanwhile makes the write fail.
 
     The encoded store is held beside ``ds`` (at most its size again) until written."""
@@ -397,10 +399,12 @@ def _write_zarr_staged(ds: xr.Dataset, tmp: Path, encoding: dict) -> None:
 
     if any(is_dask(v.data) for v in ds.variables.values()):
         raise ValueError("a staged Zarr write takes an in-memory Dataset; load it first or write it directly")
-    files: dict = {}
-    with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is not in its spec yet
-        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        ds.to_zarr(MemoryStore(files), mode="w", encoding=encoding, consolidated=True)
+    files: dict[str, Any] | None = _zarr_v3_files(ds, encoding)
+    if files is None:
+        files = {}
+        with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is not in its spec yet
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            ds.to_zarr(MemoryStore(files), mode="w", encoding=encoding, consolidated=True)
     if tmp.exists():  # (as mode="w")
         shutil.rmtree(tmp)
     tmp.mkdir()
@@ -408,7 +412,152 @@ def _write_zarr_staged(ds: xr.Dataset, tmp: Path, encoding: dict) -> None:
     for key in sorted(files, key=lambda k: _ROOT_METADATA_LAST.get(k, 0)):
         path = tmp / key
         _folder(path.parent, made)
-        path.write_bytes(files.pop(key).to_bytes())
+        value = files.pop(key)
+        path.write_bytes(value if isinstance(value, bytes) else value.to_bytes())
+
+
+#: The encoding keys :func:`_zarr_v3_files` writes as xarray does; any other (shards, filters, a
+#: serializer, a chunk key encoding) leaves the write to xarray's ``to_zarr``.
+_V3_ENCODINGS = {"chunks", "compressors", "write_empty_chunks", "fill_value", "order"}
+
+
+def _zarr_v3_files(ds: xr.Dataset, encoding: dict) -> dict[str, bytes] | None:
+    """The files of xarray's ``ds.to_zarr(store, mode="w", encoding=encoding, consolidated=True)``
+    in Zarr v3, made here in one pass: xarray's own CF encoding of every variable and attribute,
+    zarr's own metadata objects and codecs, and every chunk of every array encoded in one call to
+    zarr's event loop (the codecs run concurrently on its threads).  ``to_zarr`` instead creates
+    each array, rewrites its metadata with its attributes and writes its chunks, each a round trip
+    to zarr's one I/O thread, then reads every array's metadata back to consolidate it: most of the
+    time of a small store of many variables.  None (nothing done) where zarr writes format 2 by
+    default, for a variable that is not numbers or dates, or for an encoding beyond
+    :data:`_V3_ENCODINGS` (xarray's ``to_zarr`` then writes it)."""
+    import zarr
+
+    if zarr.config.get("default_zarr_format") != 3:
+        return None
+    from xarray import conventions
+    from xarray.backends.writers import _validate_dataset_names
+    from xarray.backends.zarr import encode_zarr_attr_value
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.group import ConsolidatedMetadata, GroupMetadata
+    from zarr.core.sync import sync
+
+    _validate_dataset_names(ds)  # as to_zarr
+    variables, attributes = conventions.encode_dataset_coordinates(ds)  # as xarray's dump_to_store
+    zdtypes: dict = {}  # zarr's data type of each NumPy dtype (its lookup tries every type zarr knows)
+    arrays = {}
+    for name, var in variables.items():
+        if not isinstance(name, str) or var.dtype.kind not in "biufcmM":
+            return None
+        array = _v3_array(name, var, encoding, zdtypes)
+        if array is None:
+            return None
+        arrays[name] = array
+    prototype = default_buffer_prototype()
+    files = {f"{name}/zarr.json": _json(metadata, prototype) for name, (metadata, _, _) in arrays.items()}
+    jobs = [
+        _chunk_jobs(name, metadata, config, values, prototype) for name, (metadata, config, values) in arrays.items()
+    ]
+    for keys, buffers in sync(_encoded_chunks(jobs)):
+        files.update((key, b.to_bytes()) for key, b in zip(keys, buffers, strict=True) if b is not None)
+    group = GroupMetadata(
+        attributes={k: encode_zarr_attr_value(v) for k, v in attributes.items()},
+        zarr_format=3,
+        consolidated_metadata=ConsolidatedMetadata(metadata={name: array[0] for name, array in arrays.items()}),
+    )
+    files["zarr.json"] = _json(group, prototype)
+    return files
+
+
+def _v3_array(name: str, var: xr.Variable, encoding: dict, zdtypes: dict) -> tuple | None:
+    """``(metadata, config, values)`` of the Zarr v3 array of ``var`` as xarray's ``to_zarr`` makes it
+    (``ZarrStore.set_variables``: zarr's fill value in the metadata, the CF ``_FillValue`` as an
+    attribute), with ``encoding[name]`` (else ``var.encoding``); None beyond :data:`_V3_ENCODINGS`."""
+    from xarray.backends.zarr import (
+        FillValueCoder,
+        encode_zarr_attr_value,
+        encode_zarr_variable,
+        extract_zarr_variable_encoding,
+    )
+    from zarr.core.array import AsyncArray, _parse_chunk_encoding_v3
+    from zarr.core.array_spec import parse_array_config
+    from zarr.core.chunk_grids import _auto_partition
+    from zarr.core.dtype import parse_dtype
+
+    var = var.copy(deep=False)
+    var.encoding = dict(encoding.get(name, var.encoding))
+    var = encode_zarr_variable(var, name=name, zarr_format=3)
+    attrs = dict(var.attrs)
+    fill_value = var.encoding.pop("fill_value", None)
+    if fill_value is None and var.dtype.kind == "f":
+        fill_value = np.nan  # xarray's default for floats (zarr's is 0)
+    fill = attrs.pop("_FillValue", None)
+    if fill is not None:
+        attrs["_FillValue"] = FillValueCoder.encode(fill, var.dtype)
+    var.encoding.pop("_FillValue", None)
+    chosen = extract_zarr_variable_encoding(var, raise_on_invalid=name in encoding, name=name, zarr_format=3)
+    if set(chosen) - _V3_ENCODINGS:
+        return None
+    if var.dtype not in zdtypes:
+        zdtypes[var.dtype] = parse_dtype(var.dtype, zarr_format=3)
+    dtype = zdtypes[var.dtype]
+    _, chunks = _auto_partition(
+        array_shape=var.shape, chunk_shape=chosen["chunks"], shard_shape=None, item_size=dtype.item_size
+    )
+    filters, serializer, compressors = _parse_chunk_encoding_v3(
+        compressors=chosen.get("compressors", "auto"), filters="auto", serializer="auto", dtype=dtype
+    )
+    metadata = AsyncArray._create_metadata_v3(
+        shape=var.shape,
+        dtype=dtype,
+        chunk_shape=chunks,
+        fill_value=fill_value,
+        codecs=(*filters, serializer, *compressors),
+        dimension_names=[str(d) for d in var.dims],
+        attributes={k: encode_zarr_attr_value(v) for k, v in attrs.items()},
+    )
+    config = parse_array_config({k: chosen[k] for k in ("write_empty_chunks", "order") if k in chosen})  # type: ignore[arg-type]
+    return metadata, config, np.asarray(var.values)
+
+
+def _json(metadata, prototype) -> bytes:
+    """The ``zarr.json`` of zarr's array or group ``metadata``, as zarr writes it."""
+    return metadata.to_buffer_dict(prototype)["zarr.json"].to_bytes()
+
+
+def _chunk_jobs(name, metadata, config, values, prototype) -> tuple:
+    """``(codec pipeline, keys, [(chunk, spec)])``: the chunks of one array as zarr writes them
+    (edge chunks padded with the fill value; a chunk all fill value left out unless ``write_empty_chunks``)."""
+    import itertools
+
+    from zarr.core.array import create_codec_pipeline
+
+    shape, chunk_shape = metadata.shape, metadata.chunk_grid.chunk_shape
+    keys, pairs = [], []
+    for coords in itertools.product(*(range(-(-n // c)) for n, c in zip(shape, chunk_shape, strict=True))):
+        spec = metadata.get_chunk_spec(coords, config, prototype)
+        part = values[tuple(slice(i * c, (i + 1) * c) for i, c in zip(coords, chunk_shape, strict=True))]
+        if part.shape != tuple(chunk_shape):
+            full = np.full(chunk_shape, spec.fill_value, dtype=values.dtype)
+            full[tuple(slice(0, n) for n in part.shape)] = part
+            part = full
+        chunk = prototype.nd_buffer.from_numpy_array(np.ascontiguousarray(part))
+        if not config.write_empty_chunks and chunk.all_equal(spec.fill_value):
+            continue
+        keys.append(f"{name}/{metadata.encode_chunk_key(coords)}")
+        pairs.append((chunk, spec))
+    return create_codec_pipeline(metadata), keys, pairs
+
+
+async def _encoded_chunks(jobs: list) -> list:
+    """Every array's chunks encoded by its codec pipeline, all at once: ``(keys, buffers)`` per job
+    of :func:`_chunk_jobs`."""
+    import asyncio
+
+    async def one(pipeline, keys, pairs):
+        return keys, list(await pipeline.encode(pairs))
+
+    return await asyncio.gather(*(one(*job) for job in jobs))
 
 
 #: The root's metadata files of a Zarr store, in the order a staged write writes them after every
