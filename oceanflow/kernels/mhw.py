@@ -150,6 +150,7 @@ def pooled_climatology(
     begin = np.empty(nkeys, np.int64)
     end = np.empty(nkeys, np.int64)
     sums = np.empty(nkeys)
+    work = np.empty(steps.shape[0] + 8)  # (a key's values and padding)
     raw_seas = np.empty((ngroups, width))  # before filling and smoothing
     raw_thresh = np.empty((ngroups, width))
     for p0 in range(first, stop, TILE):
@@ -158,7 +159,7 @@ def pooled_climatology(
             for j in range(size):
                 tile[j, t] = flip * sign * np.float64(x[t, p0 + j])
         for j in range(size):
-            _sorted_keys(tile[j], steps, key_starts, key_stops, vals, begin, end, sums)
+            _sorted_keys(tile[j], steps, key_starts, key_stops, vals, begin, end, sums, work)
             column = p0 + j - first
             for e in range(nlistings):
                 taken[e] = 0
@@ -248,24 +249,32 @@ def pooled_climatology(
 
 
 @njit(fastmath=False, inner=True)
-def _sorted_keys(series, steps, key_starts, key_stops, vals, begin, end, sums):
-    """Each key's valid values of ``series`` sorted into ``vals[begin[k]:end[k]]`` (insertion by a
-    pass of min/max, branch-free: a few dozen values at most), and their sum (in time order)."""
+def _sorted_keys(series, steps, key_starts, key_stops, vals, begin, end, sums, work):
+    """Each key's valid values of ``series`` sorted into ``vals[begin[k]:end[k]]``, and their sum (in
+    time order).  A key's values (a few dozen at most) are gathered into ``work``, padded with +inf
+    to a multiple of 8 (room for the largest key and 8 more), and each put at its rank: the count
+    of values below it, ties counted before it by position; branch-free, vectorised counts."""
     m = 0
     for k in range(key_starts.shape[0]):
-        begin[k] = m
         total = 0.0
+        c = 0
         for e in range(key_starts[k], key_stops[k]):
             v = series[steps[e]]
             if v == v:
                 total += v
-                moving = v
-                for i in range(m - 1, begin[k] - 1, -1):
-                    w = vals[i]
-                    vals[i + 1] = w if w > moving else moving
-                    moving = moving if w > moving else w
-                vals[begin[k]] = moving
-                m += 1
+                work[c] = v
+                c += 1
+        padded = (c + 7) // 8 * 8
+        for i in range(c, padded):
+            work[i] = np.inf  # (never below a value, nor equal before one)
+        for i in range(c):
+            v = work[i]
+            rank = 0
+            for h in range(padded):
+                rank += (work[h] < v) | ((work[h] == v) & (h < i))
+            vals[m + rank] = v
+        begin[k] = m
+        m += c
         end[k] = m
         sums[k] = total
 
