@@ -151,8 +151,8 @@ def pooled_climatology(
     end = np.empty(nkeys, np.int64)
     sums = np.empty(nkeys)
     work = np.empty(steps.shape[0] + 8)  # (a key's values and padding)
-    raw_seas = np.empty((ngroups, width))  # before filling and smoothing
-    raw_thresh = np.empty((ngroups, width))
+    raw_seas = np.empty((width, ngroups))  # before filling and smoothing, by column
+    raw_thresh = np.empty((width, ngroups))
     for p0 in range(first, stop, TILE):
         size = stop - p0 if stop - p0 < TILE else TILE
         for t in range(n):  # the tile's series, read row by row
@@ -176,10 +176,10 @@ def pooled_climatology(
                     count += end[k] - begin[k]
                     total += sums[k]
                 if count == 0:
-                    raw_seas[g, column] = np.nan
-                    raw_thresh[g, column] = np.nan
+                    raw_seas[column, g] = np.nan
+                    raw_thresh[column, g] = np.nan
                     continue
-                raw_seas[g, column] = flip * (total / count)
+                raw_seas[column, g] = flip * (total / count)
                 virtual = (count - 1) * q
                 i = math.floor(virtual)  # (an int64)
                 gamma = virtual - i
@@ -194,58 +194,45 @@ def pooled_climatology(
                 else:  # negated: the rank-th largest is the (i + 1)-th (or the last) from below
                     lower, upper = -before if rank == i + 2 else -last, -last
                 diff = upper - lower
-                raw_thresh[g, column] = upper - diff * (1.0 - gamma) if gamma >= 0.5 else lower + diff * gamma
+                raw_thresh[column, g] = upper - diff * (1.0 - gamma) if gamma >= 0.5 else lower + diff * gamma
     # 29 February: the mean of 28 February and 1 March (as the reference); then the reference's
     # circular running mean of smooth (odd) days over each column's valid days: the valid days
     # repeated three times, convolved with equal weights 1 / smooth (zero beyond), the middle third
-    # kept; NaN days stay NaN.  Weighted by sign / smooth: negated back, exactly, for cold spells.
+    # kept; NaN days stay NaN.  The tripled days are padded with half zeros at each end (each sum
+    # still taken in the same order: from zero, a zero adds nothing), so that every day's window is
+    # the smooth values from its own start, summed for all the days at once.  Weighted by
+    # sign / smooth: negated back, exactly, for cold spells.
     feb29, smooth = int(params[C_FEB29]), int(params[C_SMOOTH])
     half = (smooth - 1) // 2
     weight = sign / smooth
-    acc = np.empty(width)
-    valid = np.empty(width, np.int64)
-    tripled = np.empty(3 * ngroups)
+    acc = np.empty(ngroups)
+    padded = np.zeros(3 * ngroups + 2 * half)
     where = np.empty(ngroups, np.int64)
     for c in range(2):
         year = raw_seas if c == 0 else raw_thresh
         out = seas if c == 0 else thresh
-        if feb29 >= 0:
-            for j in range(width):
-                year[feb29, j] = 0.5 * year[feb29 - 1, j] + 0.5 * year[feb29 + 1, j]
         for j in range(width):
-            valid[j] = 0
-        for g in range(ngroups):
-            for j in range(width):
-                valid[j] += year[g, j] == year[g, j]
-        if half < ngroups:  # every column at once, as if complete: each window lies within the tripled year
-            for i in range(ngroups):
-                for j in range(width):
-                    acc[j] = 0.0
-                for k in range(ngroups + i - half, ngroups + i + half + 1):
-                    row = k % ngroups
-                    for j in range(width):
-                        acc[j] += year[row, j] * weight
-                for j in range(width):
-                    out[i, first + j] = acc[j]
-        for j in range(width):  # then the incomplete columns, one at a time
-            if valid[j] == ngroups and half < ngroups:
-                continue
+            if feb29 >= 0:
+                year[j, feb29] = 0.5 * year[j, feb29 - 1] + 0.5 * year[j, feb29 + 1]
             m = 0
             for d in range(ngroups):
                 out[d, first + j] = np.nan
-                if year[d, j] == year[d, j]:
-                    tripled[m] = year[d, j]
+                if year[j, d] == year[j, d]:
+                    padded[half + m] = year[j, d]
                     where[m] = d
                     m += 1
             for i in range(m):
-                tripled[m + i] = tripled[i]
-                tripled[2 * m + i] = tripled[i]
+                padded[half + m + i] = padded[half + i]
+                padded[half + 2 * m + i] = padded[half + i]
+            for i in range(3 * m + half, 3 * m + 2 * half):
+                padded[i] = 0.0
             for i in range(m):
-                total = 0.0
-                lo, hi = m + i - half, m + i + half + 1  # (cut at the ends of the tripled days)
-                for k in range(lo if lo > 0 else 0, hi if hi < 3 * m else 3 * m):
-                    total += tripled[k] * weight
-                out[where[i], first + j] = total
+                acc[i] = 0.0
+            for k in range(smooth):
+                for i in range(m):
+                    acc[i] += padded[m + i + k] * weight
+            for i in range(m):
+                out[where[i], first + j] = acc[i]
 
 
 @njit(fastmath=False, inner=True)
