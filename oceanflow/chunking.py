@@ -200,6 +200,7 @@ class ChunkPlan:
         max_tasks: int | None,
         tasks_per_chunk: int,
         whole: tuple[Hashable, int, int] | None = None,
+        decoded: int = 0,
     ) -> None:
         self.sizes = dict(sizes)
         self.chunks = dict(chunks)
@@ -210,6 +211,8 @@ class ChunkPlan:
         self.tasks_per_chunk = tasks_per_chunk
         #: (dimension, series target, thread's memory share) of a whole-series operation
         self.whole = whole
+        #: bytes of whole storage chunks a read of one chunk decodes (0: not planned)
+        self.decoded = decoded
 
     @property
     def task_bytes(self) -> int:
@@ -253,6 +256,11 @@ class ChunkPlan:
                 f"  each task holds the whole series along {dim!r} of one spatial block: "
                 f"{format_bytes(self.task_bytes)} (target {format_bytes(series)}, "
                 f"a thread's share of worker memory {format_bytes(share)})"
+            )
+        if self.decoded > self.bytes_per_chunk:
+            lines.append(
+                f"  reading a chunk decodes the whole storage chunks it overlaps: {format_bytes(self.decoded)} "
+                f"held while it is read (the chunk itself {format_bytes(self.bytes_per_chunk)})"
             )
         if not self.use_dask:
             lines.append(
@@ -450,7 +458,8 @@ def _rounded(length: int, step: int) -> int:
 def _plan_whole_series(obj, dim, target, memory_per_worker, threads_per_worker, max_tasks, sizes):
     """Spatial blocks whose whole series along ``dim`` fit :func:`series_target`
     (storage chunks split when one of them is too long), then ``dim`` in storage
-    chunks grown towards the chunk target."""
+    chunks grown while the storage chunks a read decodes whole stay within the
+    chunk target (:func:`_decoded_per_step`)."""
     from dask.utils import format_bytes
 
     series = series_target(memory_per_worker, threads_per_worker)
@@ -473,14 +482,44 @@ def _plan_whole_series(obj, dim, target, memory_per_worker, threads_per_worker, 
             f"worker thread's share of memory ({format_bytes(share)}): an order statistic cannot hold it. "
             "Use workers with more memory per thread, or a shorter period (base=)"
         )
-    step = storage_chunks(obj).get(dim, 1)
-    block = max(1, plan.itemsize * math.prod(chunks[d] for d in space))  # a zero-length dimension: no data
+    storage = storage_chunks(obj)
+    step = storage.get(dim, 1)
+    decoded = _decoded_per_step(plan.itemsize, {d: chunks[d] for d in space}, storage, plan.sizes)
     target = int(target or default_target(**resources))
-    chunks[dim] = min(ntime, max(step, target // block // step * step))
+    chunks[dim] = min(ntime, max(step, target // decoded // step * step))
     reasons[dim] = f"storage chunk {step}, grown towards the target" if step > 1 else "grown towards the target"
+    whole = (dim, series, share)
     return ChunkPlan(
-        plan.sizes, chunks, reasons, plan.itemsize, target, max_tasks, plan.tasks_per_chunk, (dim, series, share)
+        plan.sizes,
+        chunks,
+        reasons,
+        plan.itemsize,
+        target,
+        max_tasks,
+        plan.tasks_per_chunk,
+        whole,
+        decoded * chunks[dim],
     )
+
+
+def _decoded_per_step(
+    itemsize: int, blocks: Mapping[Hashable, int], storage: Mapping[Hashable, int], sizes: Mapping[Hashable, int]
+) -> int:
+    """Bytes per time step that reading one spatial block of sizes ``blocks`` decodes: a storage
+    chunk is decoded whole, so a block that splits storage chunks decodes every storage chunk it
+    overlaps (the most that any block overlaps); dimensions not chunked on disk: the block's own.
+
+    >>> _decoded_per_step(4, {"y": 12, "x": 90}, {"y": 90, "x": 90}, {"y": 180, "x": 180})  # rows 84-96: 2 chunks
+    64800
+    """
+    total = itemsize
+    for d, block in blocks.items():
+        if block == 0:
+            return 1  # a zero-length dimension: no data
+        size = sizes[d]
+        chunk = min(storage.get(d, block), size)
+        total *= chunk * max((min(size, s + block) - 1) // chunk - s // chunk + 1 for s in range(0, size, block))
+    return max(total, 1)
 
 
 def _growth_order(obj, core_dims, reduce_dims):
