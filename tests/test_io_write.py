@@ -44,6 +44,7 @@ def test_a_failed_zarr_write_is_removed_after_zarrs_writes_in_flight(tmp_path, m
 
     monkeypatch.setattr(_local, "_put", full_then_late)
     monkeypatch.setattr(atomic.Output, "discard", discarding)
+    monkeypatch.setattr(write, "_ENCODED_IN_MEMORY", 0)  # beyond it, written by xarray's to_zarr (zarr's writes)
     ds = xr.Dataset({"v": ("x", np.arange(4000.0))})
     with pytest.raises(OSError, match="no space left on device") as caught:
         save(ds, tmp_path / "out.zarr", encoding={"v": {"chunks": (500,)}})
@@ -291,6 +292,67 @@ def test_zarr_v3_files_are_xarrays_own_to_zarr_files_made_in_one_pass():
     assert sorted(made) == sorted(expected)
     assert [key for key in expected if made[key] != expected[key]] == []
     assert "v/c/0/0/0" not in made and "kept/c/0/0/0" in made and "v/c/2/2/2" in made  # (an edge chunk)
+
+
+@pytest.mark.parametrize("now", [True, False])
+@pytest.mark.parametrize("empty", ["same", "mixed"])
+def test_a_zarr_v3_write_of_dask_data_makes_the_files_of_xarrays_own_to_zarr(tmp_path, monkeypatch, now, empty):
+    """_write in Zarr v3 (every array's metadata and the in-memory variables in one pass, then the
+    dask variables' chunks by to_zarr in mode r+), computed at once or as a Delayed, leaves the
+    files of xarray's to_zarr in mode w byte for byte: uneven dask chunks, a chunk all NaN kept by
+    write_empty_chunks, lazy dates, int8, a dask non-dimension coordinate, an in-memory variable.
+    Dask variables that differ in write_empty_chunks are left to to_zarr (the same files)."""
+    import dask
+    import zarr
+
+    rng = np.random.default_rng(7)
+    values = rng.standard_normal((6, 45, 9))
+    values[:, :23] = np.nan  # the first block: all NaN
+    dates = np.datetime64("2003-01-01") + rng.integers(0, 900, (6, 45, 9)).astype("timedelta64[D]")
+    space = ("t", "y", "x")
+    ds = xr.Dataset(
+        {
+            "v": (space, values, {"units": "degC"}),
+            "c": (space, rng.integers(0, 4, (6, 45, 9)).astype(np.int8)),
+            "when": (space, dates),
+            "w": ("y", np.arange(45.0)),
+        },
+        coords={"y": np.arange(45.0), "t": np.arange(6), "area": (("y", "x"), rng.random((45, 9)))},
+        attrs={"title": "lazy"},
+    ).chunk({"y": 23})
+    ds = ds.assign(w=ds.w.load())
+    chunks = {"chunks": (6, 23, 9), "write_empty_chunks": True}
+    encoding = {"v": dict(chunks), "c": dict(chunks), "when": dict(chunks), "area": {**chunks, "chunks": (23, 9)}}
+    if empty == "mixed":
+        encoding["c"]["write_empty_chunks"] = False
+    taken = []
+    fast = write._write_zarr_v3
+    monkeypatch.setattr(write, "_write_zarr_v3", _spied(fast, taken))
+    with zarr.config.set({"default_zarr_format": 3}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        ds.to_zarr(tmp_path / "direct.zarr", mode="w", encoding=encoding, consolidated=True)
+        written = write._write(ds, tmp_path / "made.zarr", "zarr", {k: dict(v) for k, v in encoding.items()}, now=now)
+        if not now:
+            dask.compute(written)
+
+    def files(root):
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    direct, made = files(tmp_path / "direct.zarr"), files(tmp_path / "made.zarr")
+    assert taken == [empty == "same"]
+    assert sorted(made) == sorted(direct) and "v/c/0/0/0" in made and "area/c/1/0" in made
+    assert [name for name in direct if made[name] != direct[name]] == []
+
+
+def _spied(function, calls):
+    """``function`` appending the first item of each of its results to ``calls``."""
+
+    def spy(*args, **kwargs):
+        result = function(*args, **kwargs)
+        calls.append(result[0])
+        return result
+
+    return spy
 
 
 def _staged_case():

@@ -375,6 +375,9 @@ def _write(
         return write_netcdf(
             ds, tmp, encoding=encoding, compression=compression, level=level, compute=now, compute_kwargs=compute_kwargs
         )
+    done, written = _write_zarr_v3(ds, tmp, encoding, now=now, compute_kwargs=compute_kwargs)
+    if done:
+        return written
     with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is not in its spec yet
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         if now:
@@ -405,6 +408,12 @@ def _write_zarr_staged(ds: xr.Dataset, tmp: Path, encoding: dict) -> None:
         with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is not in its spec yet
             warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
             ds.to_zarr(MemoryStore(files), mode="w", encoding=encoding, consolidated=True)
+    _write_files(files, tmp)
+
+
+def _write_files(files: dict[str, Any], tmp: Path) -> None:
+    """Write the encoded store ``files`` (bytes or zarr buffers by key) into the folder ``tmp``, replaced,
+    each freed once written, the root's metadata last (see :func:`_write_zarr_staged`)."""
     if tmp.exists():  # (as mode="w")
         shutil.rmtree(tmp)
     tmp.mkdir()
@@ -414,6 +423,40 @@ def _write_zarr_staged(ds: xr.Dataset, tmp: Path, encoding: dict) -> None:
         _folder(path.parent, made)
         value = files.pop(key)
         path.write_bytes(value if isinstance(value, bytes) else value.to_bytes())
+
+
+#: Bytes of a Dataset's in-memory variables up to which :func:`_write_zarr_v3` encodes them in
+#: memory (held until written); beyond, xarray's ``to_zarr`` writes the Dataset, variable by variable.
+_ENCODED_IN_MEMORY = 64 << 20
+
+
+def _write_zarr_v3(ds: xr.Dataset, tmp: Path, encoding: dict, *, now: bool, compute_kwargs=None) -> tuple[bool, Any]:
+    """Zarr v3: every array's metadata and the in-memory variables written in one pass
+    (:func:`_zarr_v3_files`), then only the dask variables' chunks, by xarray's ``to_zarr`` into
+    those arrays (mode ``"r+"``: nothing created, their encoding read back from the consolidated
+    metadata); ``to_zarr`` in mode ``"w"`` creates each array in round trips to zarr's one I/O
+    thread, and reads them all back to consolidate them, before its graph is built.  Returns
+    ``(True, what to_zarr returns)``, or ``(False, None)`` with nothing written where that pass
+    does not apply (see :func:`_zarr_v3_files`), where the dask variables' ``write_empty_chunks``
+    differ (``r+`` takes one for all), or beyond :data:`_ENCODED_IN_MEMORY` in memory."""
+    import dask
+
+    lazy = [name for name, var in ds.variables.items() if is_dask(var.data)]
+    empty = {encoding.get(name, {}).get("write_empty_chunks") for name in lazy}
+    loaded = sum(var.nbytes for name, var in ds.variables.items() if name not in lazy)
+    if len(empty) > 1 or loaded > _ENCODED_IN_MEMORY:
+        return False, None
+    files = _zarr_v3_files(ds, encoding)
+    if files is None:
+        return False, None
+    _write_files(files, tmp)
+    if not lazy:
+        return True, None if now else dask.delayed(None)
+    chunks = xr.Dataset({name: ds.variables[name] for name in lazy})  # (their coordinates written above)
+    if now:
+        kwargs = compute_kwargs or None
+        return True, chunks.to_zarr(tmp, mode="r+", write_empty_chunks=empty.pop(), chunkmanager_store_kwargs=kwargs)
+    return True, chunks.to_zarr(tmp, mode="r+", write_empty_chunks=empty.pop(), compute=False)
 
 
 #: The encoding keys :func:`_zarr_v3_files` writes as xarray does; any other (shards, filters, a
@@ -428,7 +471,8 @@ def _zarr_v3_files(ds: xr.Dataset, encoding: dict) -> dict[str, bytes] | None:
     zarr's event loop (the codecs run concurrently on its threads).  ``to_zarr`` instead creates
     each array, rewrites its metadata with its attributes and writes its chunks, each a round trip
     to zarr's one I/O thread, then reads every array's metadata back to consolidate it: most of the
-    time of a small store of many variables.  None (nothing done) where zarr writes format 2 by
+    time of a small store of many variables.  Dask variables get their metadata only (their chunks
+    are the caller's to write: :func:`_write_zarr_v3`).  None (nothing done) where zarr writes format 2 by
     default, for a variable that is not numbers or dates, or for an encoding beyond
     :data:`_V3_ENCODINGS` (xarray's ``to_zarr`` then writes it)."""
     import zarr
@@ -456,7 +500,9 @@ def _zarr_v3_files(ds: xr.Dataset, encoding: dict) -> dict[str, bytes] | None:
     prototype = default_buffer_prototype()
     files = {f"{name}/zarr.json": _json(metadata, prototype) for name, (metadata, _, _) in arrays.items()}
     jobs = [
-        _chunk_jobs(name, metadata, config, values, prototype) for name, (metadata, config, values) in arrays.items()
+        _chunk_jobs(name, metadata, config, values, prototype)
+        for name, (metadata, config, values) in arrays.items()
+        if values is not None
     ]
     for keys, buffers in sync(_encoded_chunks(jobs)):
         files.update((key, b.to_bytes()) for key, b in zip(keys, buffers, strict=True) if b is not None)
@@ -517,7 +563,7 @@ def _v3_array(name: str, var: xr.Variable, encoding: dict, zdtypes: dict) -> tup
         attributes={k: encode_zarr_attr_value(v) for k, v in attrs.items()},
     )
     config = parse_array_config({k: chosen[k] for k in ("write_empty_chunks", "order") if k in chosen})  # type: ignore[arg-type]
-    return metadata, config, np.asarray(var.values)
+    return metadata, config, None if is_dask(var.data) else np.asarray(var.values)
 
 
 def _json(metadata, prototype) -> bytes:
