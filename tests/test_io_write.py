@@ -294,6 +294,38 @@ def test_zarr_v3_files_are_xarrays_own_to_zarr_files_made_in_one_pass():
     assert "v/c/0/0/0" not in made and "kept/c/0/0/0" in made and "v/c/2/2/2" in made  # (an edge chunk)
 
 
+def test_zarr_v3_files_copy_the_chunks_of_one_array_at_a_time(monkeypatch):
+    """_zarr_v3_files makes an array's chunk copies only once the previous array's chunks are
+    encoded (and freed): at most one array's copies beside the encoded store, as zarr's own
+    writes, not every array's at once (a whole table more at the peak)."""
+    import zarr
+
+    steps = []
+    jobs = write._chunk_jobs
+
+    class Pipeline:
+        def __init__(self, pipeline, name):
+            self.pipeline, self.name = pipeline, name
+
+        async def encode(self, pairs):
+            encoded = await self.pipeline.encode(pairs)
+            steps.append(("encoded", self.name))
+            return encoded
+
+    def copies(name, *args):
+        pipeline, keys, pairs = jobs(name, *args)
+        steps.append(("copied", name))
+        return Pipeline(pipeline, name), keys, pairs
+
+    monkeypatch.setattr(write, "_chunk_jobs", copies)
+    ds, encoding = _staged_case()
+    with zarr.config.set({"default_zarr_format": 3}):
+        assert write._zarr_v3_files(ds, encoding) is not None
+    names = [name for step, name in steps if step == "copied"]
+    assert sorted(names) == ["a", "b", "c", "y"]
+    assert steps == [(step, name) for name in names for step in ("copied", "encoded")]
+
+
 @pytest.mark.parametrize("now", [True, False])
 @pytest.mark.parametrize("empty", ["same", "mixed"])
 def test_a_zarr_v3_write_of_dask_data_makes_the_files_of_xarrays_own_to_zarr(tmp_path, monkeypatch, now, empty):

@@ -499,13 +499,9 @@ def _zarr_v3_files(ds: xr.Dataset, encoding: dict) -> dict[str, bytes] | None:
         arrays[name] = array
     prototype = default_buffer_prototype()
     files = {f"{name}/zarr.json": _json(metadata, prototype) for name, (metadata, _, _) in arrays.items()}
-    jobs = [
-        _chunk_jobs(name, metadata, config, values, prototype)
-        for name, (metadata, config, values) in arrays.items()
-        if values is not None
-    ]
-    for keys, buffers in sync(_encoded_chunks(jobs)):
-        files.update((key, b.to_bytes()) for key, b in zip(keys, buffers, strict=True) if b is not None)
+    written = [(name, array) for name, array in arrays.items() if array[2] is not None]
+    for keys, buffers in sync(_encoded_chunks(written, prototype)):
+        files.update((key, b) for key, b in zip(keys, buffers, strict=True) if b is not None)
     group = GroupMetadata(
         attributes={k: encode_zarr_attr_value(v) for k, v in attributes.items()},
         zarr_format=3,
@@ -595,15 +591,20 @@ def _chunk_jobs(name, metadata, config, values, prototype) -> tuple:
     return create_codec_pipeline(metadata), keys, pairs
 
 
-async def _encoded_chunks(jobs: list) -> list:
-    """Every array's chunks encoded by its codec pipeline, all at once: ``(keys, buffers)`` per job
-    of :func:`_chunk_jobs`."""
-    import asyncio
-
-    async def one(pipeline, keys, pairs):
-        return keys, list(await pipeline.encode(pairs))
-
-    return await asyncio.gather(*(one(*job) for job in jobs))
+async def _encoded_chunks(arrays: list, prototype) -> list:
+    """Each array's chunks (:func:`_chunk_jobs` of ``(name, (metadata, config, values))``) encoded by
+    its codec pipeline, its chunks concurrently, one array after the other: ``(keys, buffers)`` per
+    array (bytes, None: left out).  The chunks' copies of one array are made once the previous
+    array's are encoded and freed: at most one array's copies are held beside the encoded store,
+    as zarr does."""
+    encoded = []
+    for name, array in arrays:
+        metadata, config, values = array
+        pipeline, keys, pairs = _chunk_jobs(name, metadata, config, values, prototype)
+        buffers = await pipeline.encode(pairs)
+        del pairs
+        encoded.append((keys, [None if b is None else b.to_bytes() for b in buffers]))
+    return encoded
 
 
 #: The root's metadata files of a Zarr store, in the order a staged write writes them after every
