@@ -180,6 +180,10 @@ CHUNKS_IN_MEMORY_PER_THREAD = 8
 #: statistics of ``oceanflow.climatology``), and the dimension they hold whole.
 WHOLE_SERIES_OPERATIONS = {"quantile": "time"}
 
+#: Copies of each storage chunk a read holds while it decodes: its compressed bytes (at most
+#: about the decoded size) and the decoded chunk, of which it keeps the part it needs.
+READ_COPIES = 2
+
 #: Largest series of one spatial block such a task holds by default (also at
 #: most a quarter of a thread's share of worker memory): with two such tasks
 #: per core in flight, peak memory stays well under 1 GB per core whatever the
@@ -260,7 +264,8 @@ class ChunkPlan:
         if self.decoded > self.bytes_per_chunk:
             lines.append(
                 f"  reading a chunk decodes the whole storage chunks it overlaps: {format_bytes(self.decoded)} "
-                f"held while it is read (the chunk itself {format_bytes(self.bytes_per_chunk)})"
+                f"decoded and their compressed bytes held while it is read (the chunk itself "
+                f"{format_bytes(self.bytes_per_chunk)})"
             )
         if not self.use_dask:
             lines.append(
@@ -458,8 +463,8 @@ def _rounded(length: int, step: int) -> int:
 def _plan_whole_series(obj, dim, target, memory_per_worker, threads_per_worker, max_tasks, sizes):
     """Spatial blocks whose whole series along ``dim`` fit :func:`series_target`
     (storage chunks split when one of them is too long), then ``dim`` in storage
-    chunks grown while the storage chunks a read decodes whole stay within the
-    chunk target (:func:`_decoded_per_step`)."""
+    chunks grown while the storage chunks a read fetches and decodes whole stay
+    within the chunk target (:func:`_decoded_per_step`, :data:`READ_COPIES`)."""
     from dask.utils import format_bytes
 
     series = series_target(memory_per_worker, threads_per_worker)
@@ -486,7 +491,7 @@ def _plan_whole_series(obj, dim, target, memory_per_worker, threads_per_worker, 
     step = storage.get(dim, 1)
     decoded = _decoded_per_step(plan.itemsize, {d: chunks[d] for d in space}, storage, plan.sizes)
     target = int(target or default_target(**resources))
-    chunks[dim] = min(ntime, max(step, target // decoded // step * step))
+    chunks[dim] = min(ntime, max(step, target // (READ_COPIES * decoded) // step * step))
     reasons[dim] = f"storage chunk {step}, grown towards the target" if step > 1 else "grown towards the target"
     whole = (dim, series, share)
     return ChunkPlan(
