@@ -475,3 +475,28 @@ def test_a_staged_zarr_write_whose_temporary_is_removed_meanwhile_fails_and_make
             target.write(now=True, staged=True)
         assert len(written) == 1 and not target.tmp.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "changed", [ImportError("cannot import name"), AttributeError("no attribute"), TypeError("bad argument")]
+)
+def test_a_zarr_v3_save_falls_back_to_xarrays_to_zarr_when_the_internals_it_builds_on_change(
+    tmp_path, monkeypatch, changed
+):
+    """Where the xarray or zarr internals the one-pass encoder builds on have changed (what a later
+    release's moved name or new signature raises), the save still writes, through xarray's
+    to_zarr: a store that reads back equal, in memory and for dask data."""
+    import zarr
+
+    def changed_internals(ds, encoding):
+        raise changed
+
+    monkeypatch.setattr(write, "_one_pass_v3_files", changed_internals)
+    ds = xr.Dataset({"v": (("y", "x"), np.arange(12.0).reshape(3, 4), {"units": "K"})}, coords={"x": np.arange(4.0)})
+    with zarr.config.set({"default_zarr_format": 3}):
+        assert write._zarr_v3_files(ds, {}) is None
+        for name, data in (("memory", ds), ("lazy", ds.chunk({"y": 1}))):
+            save(data, tmp_path / f"{name}.zarr")
+            with xr.open_zarr(tmp_path / f"{name}.zarr") as back:
+                xr.testing.assert_equal(back.load(), ds)
+                assert back.v.attrs["units"] == "K"
