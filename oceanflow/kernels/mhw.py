@@ -458,15 +458,13 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
     acc = np.zeros((12, p))
     ser = np.zeros((3, 5, p))
     current = np.zeros(p, np.int64)
-    previous = np.zeros(p)  # relative intensity of the step before (flipped, missing = 0)
     values = np.empty(3)
     for t in range(n + 1):
         for j in range(p):
             number = event[t, j] if t < n else 0
-            rel = 0.0
-            if t < n:
-                v = intensity[t, j]
-                rel = sign * np.float64(v) if v == v else 0.0
+            if number == 0 and current[j] == 0:
+                continue  # outside events (most steps): nothing else read
+            rel = _relative(intensity, t, j, sign)
             if current[j] > 0 and number != current[j]:
                 _finish(done, acc, ser, current[j] - 1, j, t, n, rel, cold)
                 current[j] = 0
@@ -483,7 +481,7 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
                     acc[A_START, j] = t
                     acc[A_PEAK, j] = t
                     acc[A_TOP, j] = rel
-                    acc[A_BEFORE, j] = previous[j]
+                    acc[A_BEFORE, j] = _relative(intensity, t - 1, j, sign)
                     acc[A_FIRST, j] = rel
                     for i in range(3):
                         ser[i, S_PEAK, j] = values[i]
@@ -507,12 +505,19 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
                 acc[A_CATEGORY, j] = max(acc[A_CATEGORY, j], c)
                 if c >= 1:
                     acc[A_MODERATE + min(c, 4) - 1, j] += 1
-            if t < n:
-                previous[j] = rel
-    for r in range(out.shape[0]):
-        for k in range(out.shape[1]):
-            for j in range(p):
+    for k in range(out.shape[1]):
+        for j in range(p):
+            for r in range(out.shape[0]):
                 out[r, k, j] = done[k, j, r]
+
+
+@njit(fastmath=False, inline="always")  # caching as OCEANFLOW_NUMBA_CACHE says
+def _relative(intensity, t, j, sign):
+    """``sign * intensity[t, j]`` in float64; 0 for a missing value and outside the series (``t`` -1 or n)."""
+    if t < 0 or t >= intensity.shape[0]:
+        return 0.0
+    v = intensity[t, j]
+    return sign * np.float64(v) if v == v else 0.0
 
 
 @njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
