@@ -500,3 +500,70 @@ def test_a_zarr_v3_save_falls_back_to_xarrays_to_zarr_when_the_internals_it_buil
             with xr.open_zarr(tmp_path / f"{name}.zarr") as back:
                 xr.testing.assert_equal(back.load(), ds)
                 assert back.v.attrs["units"] == "K"
+
+
+def test_zarr_v3_region_writes_are_xarrays_own_region_files(tmp_path):
+    """write_zarr_v3_region (mhw.save's event table, block by block) writes the files of xarray's
+    to_zarr(region=..., mode="r+") byte for byte: an edge chunk padded with the fill value, a chunk
+    all fill value left out, the stored _FillValue (float and integer), blosc and default codecs;
+    and leaves anything else to to_zarr (False, nothing written): a region off the chunks, dates,
+    packed values, an array not there."""
+    import dask.array as da
+    import zarr
+    from zarr.codecs import BloscCodec
+
+    rng = np.random.default_rng(5)
+    values = rng.standard_normal((4, 5, 7))
+    values[:, :2, :4] = np.nan  # the chunk (0, 0, 0) all NaN: the fill value
+    space = ("e", "y", "x")
+    ds = xr.Dataset(
+        {
+            "v": (space, values, {"units": "degC"}),
+            "w": (space, values),
+            "n": (space, rng.integers(0, 9, (4, 5, 7)), {"long_name": "days"}),
+            "c": (space, rng.integers(0, 4, (4, 5, 7)).astype(np.int8)),
+        }
+    )
+    blosc = BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")
+    encoding = {
+        "v": {"compressors": blosc, "_FillValue": -999.0},
+        "n": {"_FillValue": np.iinfo(np.int64).min, "dtype": "int64"},
+        "w": {},
+        "c": {},
+    }
+    chunks = {"e": 4, "y": 2, "x": 4}
+    lazy = {k: (v.dims, da.zeros(v.shape, dtype=v.dtype, chunks=(4, 2, 4)), v.attrs) for k, v in ds.items()}
+    template = xr.Dataset(lazy)
+    with zarr.config.set({"default_zarr_format": 3}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        for name in ("expected.zarr", "made.zarr"):
+            template.to_zarr(tmp_path / name, mode="w", encoding=encoding, compute=False)
+        arrays: dict = {}
+        for y0 in range(0, 5, chunks["y"]):
+            for x0 in range(0, 7, chunks["x"]):
+                region = {"e": slice(None), "y": slice(y0, y0 + 2), "x": slice(x0, x0 + 4)}
+                part = ds.isel(region)
+                part.to_zarr(tmp_path / "expected.zarr", region=region, mode="r+")
+                assert write.write_zarr_v3_region(part, tmp_path / "made.zarr", region, arrays)
+        before = _files(tmp_path / "made.zarr")
+        off = {"e": slice(None), "y": slice(1, 3), "x": slice(0, 4)}
+        assert not write.write_zarr_v3_region(ds.isel(off), tmp_path / "made.zarr", off)
+        dated = ds.isel(region).assign(n=ds["n"].isel(region).astype("datetime64[D]"))
+        assert not write.write_zarr_v3_region(dated, tmp_path / "made.zarr", region)
+        assert not write.write_zarr_v3_region(ds.isel(region).rename(v="u"), tmp_path / "made.zarr", region)
+        packed = template[["v"]].assign(v=template["v"].assign_attrs(scale_factor=0.5))
+        packed.to_zarr(tmp_path / "packed.zarr", mode="w", compute=False)
+        assert not write.write_zarr_v3_region(ds[["v"]].isel(region), tmp_path / "packed.zarr", region)
+        assert _files(tmp_path / "made.zarr") == before
+    expected, made = _files(tmp_path / "expected.zarr"), _files(tmp_path / "made.zarr")
+    assert sorted(made) == sorted(expected) and "w/c/0/0/0" not in made and "v/c/0/0/0" in made
+    assert "w/c/0/2/1" in made  # (an edge chunk)
+    assert [key for key in expected if made[key] != expected[key]] == []
+    with xr.open_zarr(tmp_path / "made.zarr") as back:
+        xr.testing.assert_identical(back.load(), xr.open_zarr(tmp_path / "expected.zarr").load())
+        xr.testing.assert_equal(back.load(), ds)
+
+
+def _files(root):
+    """Every file of the folder ``root`` by its relative path: its bytes."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -581,6 +581,107 @@ def _v3_array(name: str, var: xr.Variable, encoding: dict, zdtypes: dict) -> tup
     return metadata, config, None if is_dask(var.data) else np.asarray(var.values)
 
 
+def write_zarr_v3_region(ds: xr.Dataset, tmp: Path, region: dict[str, slice], arrays: dict | None = None) -> bool:
+    """Write the in-memory data variables of ``ds`` into ``region`` (a slice per dimension) of the
+    arrays already created in the Zarr v3 store ``tmp``, each region exactly one of their chunks:
+    the files of ``ds.to_zarr(tmp, region=region, mode="r+")`` (xarray's CF encoding of each
+    variable, the codecs and fill value of the store's own metadata, an edge chunk padded with the
+    fill value, a chunk all fill value left out), all encoded in one call to zarr's event loop and
+    written here, without the ``to_zarr`` round trips (the store's group and every array's
+    metadata read back per call).  False, with nothing written, where this does not apply (a
+    variable not plain numbers, a region off the chunks, Zarr v2) or the zarr internals it builds
+    on changed: ``to_zarr`` then writes the region.  ``arrays``: a dict the caller keeps for the
+    writes into one store, each array's metadata read once (else at each call)."""
+    try:
+        files = _v3_region_files(ds, tmp, region, {} if arrays is None else arrays)
+    except _INTERNALS_CHANGED as err:
+        logger.debug("one-pass Zarr v3 region writes unavailable (%r): writing with xarray's to_zarr", err)
+        return False
+    if files is None:
+        return False
+    made = {tmp}
+    for key in list(files):
+        path = tmp / key
+        _folder(path.parent, made)  # (tmp never made again: a temporary removed meanwhile fails the write)
+        path.write_bytes(files.pop(key))
+    return True
+
+
+def _v3_region_files(ds: xr.Dataset, tmp: Path, region: dict[str, slice], arrays: dict) -> dict[str, bytes] | None:
+    """The chunk files of :func:`write_zarr_v3_region` by key, or None where it does not apply."""
+    from xarray.backends.zarr import encode_zarr_variable
+    from zarr.core.array_spec import parse_array_config
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    prototype = default_buffer_prototype()
+    config = parse_array_config(None)  # (as to_zarr's region writes: zarr's default write_empty_chunks)
+    jobs = []
+    for name, var in ds.data_vars.items():
+        if is_dask(var.data) or var.dtype.kind not in "biuf":
+            return None
+        if name not in arrays:
+            arrays[name] = _stored_v3_array(tmp / str(name))
+        if arrays[name] is None:
+            return None
+        metadata, pipeline, fill = arrays[name]
+        if var.dtype != metadata.dtype.to_native_dtype():  # (to_zarr would cast it)
+            return None
+        var = var.variable.copy(deep=False)
+        var.encoding = {} if fill is None else {"_FillValue": fill}  # (as to_zarr: the stored array's encoding)
+        encoded = encode_zarr_variable(var, name=name, zarr_format=3)
+        values = np.asarray(encoded.values)
+        if values.dtype != metadata.dtype.to_native_dtype() or list(metadata.dimension_names or ()) != list(var.dims):
+            return None
+        coords, chunk_shape = [], metadata.chunk_grid.chunk_shape
+        for dim, n, c, size in zip(var.dims, values.shape, chunk_shape, metadata.shape, strict=True):
+            start, stop, step = region.get(dim, slice(None)).indices(size)
+            if step != 1 or start % c or stop - start != n or (n != c and stop != size):
+                return None
+            coords.append(start // c)
+        spec = metadata.get_chunk_spec(tuple(coords), config, prototype)
+        chunk = _chunk_buffer(values, chunk_shape, spec, config, prototype)
+        if chunk is not None:
+            jobs.append((f"{name}/{metadata.encode_chunk_key(tuple(coords))}", pipeline, chunk, spec))
+    return dict(sync(_encoded_region(jobs)))
+
+
+def _stored_v3_array(folder: Path) -> tuple | None:
+    """``(metadata, codec pipeline, CF fill value)`` of the Zarr v3 array in ``folder``, None where there is
+    none or where xarray's CF encoding of its values needs more than its fill value."""
+    import json
+
+    from xarray.backends.zarr import FillValueCoder
+    from zarr.core.array import create_codec_pipeline
+    from zarr.core.metadata.v3 import ArrayV3Metadata
+
+    document = folder / "zarr.json"
+    if not document.is_file():
+        return None
+    stored = json.loads(document.read_bytes())
+    if stored.get("zarr_format") != 3 or stored.get("node_type") != "array":
+        return None
+    metadata = ArrayV3Metadata.from_dict(stored)
+    attrs = metadata.attributes
+    if set(attrs) & _CF_PACKING or " since " in str(attrs.get("units", "")):
+        return None  # (values that xarray's CF encoding changes beyond the fill value: left to to_zarr)
+    fill = attrs.get("_FillValue")
+    dtype = metadata.dtype.to_native_dtype()
+    return metadata, create_codec_pipeline(metadata), None if fill is None else FillValueCoder.decode(fill, dtype)
+
+
+#: Attributes of a stored array whose CF encoding changes its values (packing, dates, a second fill value).
+_CF_PACKING = {"scale_factor", "add_offset", "calendar", "missing_value", "dtype"}
+
+
+async def _encoded_region(jobs: list) -> list:
+    """The ``(key, pipeline, chunk, spec)`` jobs encoded concurrently: ``(key, bytes)``."""
+    import asyncio
+
+    buffers = await asyncio.gather(*(pipeline.encode([(chunk, spec)]) for _, pipeline, chunk, spec in jobs))
+    return [(key, b[0].to_bytes()) for (key, *_), b in zip(jobs, buffers, strict=True) if b[0] is not None]
+
+
 def _json(metadata, prototype) -> bytes:
     """The ``zarr.json`` of zarr's array or group ``metadata``, as zarr writes it."""
     return metadata.to_buffer_dict(prototype)["zarr.json"].to_bytes()
@@ -598,16 +699,23 @@ def _chunk_jobs(name, metadata, config, values, prototype) -> tuple:
     for coords in itertools.product(*(range(-(-n // c)) for n, c in zip(shape, chunk_shape, strict=True))):
         spec = metadata.get_chunk_spec(coords, config, prototype)
         part = values[tuple(slice(i * c, (i + 1) * c) for i, c in zip(coords, chunk_shape, strict=True))]
-        if part.shape != tuple(chunk_shape):
-            full = np.full(chunk_shape, spec.fill_value, dtype=values.dtype)
-            full[tuple(slice(0, n) for n in part.shape)] = part
-            part = full
-        chunk = prototype.nd_buffer.from_numpy_array(np.ascontiguousarray(part))
-        if not config.write_empty_chunks and chunk.all_equal(spec.fill_value):
+        chunk = _chunk_buffer(part, chunk_shape, spec, config, prototype)
+        if chunk is None:
             continue
         keys.append(f"{name}/{metadata.encode_chunk_key(coords)}")
         pairs.append((chunk, spec))
     return create_codec_pipeline(metadata), keys, pairs
+
+
+def _chunk_buffer(part, chunk_shape, spec, config, prototype):
+    """The chunk ``part`` (its values) as zarr writes it: padded with the fill value to ``chunk_shape``
+    (an edge chunk); None for a chunk all fill value, left out unless ``write_empty_chunks``."""
+    if part.shape != tuple(chunk_shape):
+        full = np.full(chunk_shape, spec.fill_value, dtype=part.dtype)
+        full[tuple(slice(0, n) for n in part.shape)] = part
+        part = full
+    chunk = prototype.nd_buffer.from_numpy_array(np.ascontiguousarray(part))
+    return None if not config.write_empty_chunks and chunk.all_equal(spec.fill_value) else chunk
 
 
 async def _encoded_chunks(arrays: list, prototype) -> list:

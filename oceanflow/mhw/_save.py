@@ -221,6 +221,8 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     padded table is never held)."""
     import dask.array as da
 
+    from ..io.write import write_zarr_v3_region
+
     rows = len(kernels.EVENT_ROWS)
     space = table.dims[1:]
     chunks = table.chunks[1:]
@@ -231,6 +233,7 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     output.prepare(template, operation=operation, encoding=_table_encoding(template, output.path, dates))
     output.write(now=False)  # metadata and coordinates; no data
     starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
+    arrays: dict = {}  # (the store's arrays, read once)
     tables.reverse()  # popped from the end: the first block first
     for index in itertools.product(*(range(len(c)) for c in chunks)):
         b = _loaded(tables.pop())
@@ -241,9 +244,11 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
         del b, t
         block = [xr.DataArray(padded[r], dims=("event", *space)) for r in range(rows)]
         part = _stored_dates(_events_table(block, found), found["time"])[0]
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-            part.to_zarr(output.tmp, region={"event": slice(None), **region}, mode="r+", consolidated=False)
+        region["event"] = slice(None)
+        if not write_zarr_v3_region(part, output.tmp, region, arrays):  # (encoded in one pass, written here)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+                part.to_zarr(output.tmp, region=region, mode="r+", consolidated=False)
         del padded, block, part
     if tables:
         raise AssertionError(f"{len(tables)} event tables left over: the blocks do not match the detection's")
