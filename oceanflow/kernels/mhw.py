@@ -590,9 +590,9 @@ def period_summary(intensity, event, block, valid, params, blocks, rows, out):
     top = np.zeros(p)
     for t in range(n + 1):
         for j in range(p):
-            if valid[j] == 0:
-                continue
             number = event[t, j] if t < n else 0
+            if (number == 0 and current[j] == 0) or valid[j] == 0:
+                continue  # outside events (most steps)
             if current[j] > 0 and number != current[j]:
                 b = first_block[j]
                 peak = sign * top[j]
