@@ -455,8 +455,8 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
     # each event's properties together, copied into out at the end: written straight into out, its
     # rows each a row of the table apart, an event's properties cost a cache miss each
     done = np.full((out.shape[1], p, out.shape[0]), np.nan)
-    acc = np.zeros((12, p))
-    ser = np.zeros((3, 5, p))
+    acc = np.zeros((p, 12))  # a pixel's accumulators together: an event's step touches a few cache lines
+    ser = np.zeros((p, 3, 5))
     current = np.zeros(p, np.int64)
     values = np.empty(3)
     for t in range(n + 1):
@@ -477,34 +477,34 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
                 values[2] = sign * s + rel
                 if current[j] != number:
                     current[j] = number
-                    acc[:, j] = 0.0
-                    acc[A_START, j] = t
-                    acc[A_PEAK, j] = t
-                    acc[A_TOP, j] = rel
-                    acc[A_BEFORE, j] = _relative(intensity, t - 1, j, sign)
-                    acc[A_FIRST, j] = rel
+                    acc[j, :] = 0.0
+                    acc[j, A_START] = t
+                    acc[j, A_PEAK] = t
+                    acc[j, A_TOP] = rel
+                    acc[j, A_BEFORE] = _relative(intensity, t - 1, j, sign)
+                    acc[j, A_FIRST] = rel
                     for i in range(3):
-                        ser[i, S_PEAK, j] = values[i]
-                        ser[i, S_SUM, j] = 0.0
-                        ser[i, S_SHIFT, j] = values[i]
-                        ser[i, S_SUM1, j] = 0.0
-                        ser[i, S_SUM2, j] = 0.0
-                elif rel > acc[A_TOP, j]:
-                    acc[A_TOP, j] = rel
-                    acc[A_PEAK, j] = t
+                        ser[j, i, S_PEAK] = values[i]
+                        ser[j, i, S_SUM] = 0.0
+                        ser[j, i, S_SHIFT] = values[i]
+                        ser[j, i, S_SUM1] = 0.0
+                        ser[j, i, S_SUM2] = 0.0
+                elif rel > acc[j, A_TOP]:
+                    acc[j, A_TOP] = rel
+                    acc[j, A_PEAK] = t
                     for i in range(3):
-                        ser[i, S_PEAK, j] = values[i]
-                acc[A_COUNT, j] += 1
-                acc[A_LAST, j] = rel
+                        ser[j, i, S_PEAK] = values[i]
+                acc[j, A_COUNT] += 1
+                acc[j, A_LAST] = rel
                 for i in range(3):
-                    d = values[i] - ser[i, S_SHIFT, j]
-                    ser[i, S_SUM, j] += values[i]
-                    ser[i, S_SUM1, j] += d
-                    ser[i, S_SUM2, j] += d * d
+                    d = values[i] - ser[j, i, S_SHIFT]
+                    ser[j, i, S_SUM] += values[i]
+                    ser[j, i, S_SUM1] += d
+                    ser[j, i, S_SUM2] += d * d
                 c = category[t, j]
-                acc[A_CATEGORY, j] = max(acc[A_CATEGORY, j], c)
+                acc[j, A_CATEGORY] = max(acc[j, A_CATEGORY], c)
                 if c >= 1:
-                    acc[A_MODERATE + min(c, 4) - 1, j] += 1
+                    acc[j, A_MODERATE + min(c, 4) - 1] += 1
     for k in range(out.shape[1]):
         for j in range(p):
             for r in range(out.shape[0]):
@@ -526,40 +526,40 @@ def _finish(out, acc, ser, slot, j, after, n, rel_after, cold):
     ``out[slot, j]`` (``(slots, p, rows)``: an event's rows together)."""
     if slot >= out.shape[0]:
         return
-    start = acc[A_START, j]
-    peak = acc[A_PEAK, j] - start
-    count = acc[A_COUNT, j]
+    start = acc[j, A_START]
+    peak = acc[j, A_PEAK] - start
+    count = acc[j, A_COUNT]
     end = start + count - 1
-    top = acc[A_TOP, j]
+    top = acc[j, A_TOP]
     out[slot, j, 0] = start
     out[slot, j, 1] = end
     out[slot, j, 2] = start + peak
     out[slot, j, 3] = count
     flip = -1.0 if cold else 1.0
     for i in range(3):
-        mean = ser[i, S_SUM, j] / count
-        shifted = ser[i, S_SUM1, j] / count
-        var = max(ser[i, S_SUM2, j] / count - shifted * shifted, 0.0)
-        out[slot, j, 4 + 4 * i] = flip * ser[i, S_PEAK, j]
+        mean = ser[j, i, S_SUM] / count
+        shifted = ser[j, i, S_SUM1] / count
+        var = max(ser[j, i, S_SUM2] / count - shifted * shifted, 0.0)
+        out[slot, j, 4 + 4 * i] = flip * ser[j, i, S_PEAK]
         out[slot, j, 5 + 4 * i] = flip * mean
         out[slot, j, 6 + 4 * i] = math.sqrt(var)
-        out[slot, j, 7 + 4 * i] = flip * ser[i, S_SUM, j]
+        out[slot, j, 7 + 4 * i] = flip * ser[j, i, S_SUM]
     if start > 0:
-        before = 0.5 * (acc[A_FIRST, j] + acc[A_BEFORE, j])
+        before = 0.5 * (acc[j, A_FIRST] + acc[j, A_BEFORE])
         out[slot, j, 16] = (top - before) / (peak + 0.5)
     else:
-        out[slot, j, 16] = (top - acc[A_FIRST, j]) / (1.0 if peak == 0 else peak)
+        out[slot, j, 16] = (top - acc[j, A_FIRST]) / (1.0 if peak == 0 else peak)
     if end < n - 1:
-        after_value = 0.5 * (acc[A_LAST, j] + rel_after)
+        after_value = 0.5 * (acc[j, A_LAST] + rel_after)
         out[slot, j, 17] = (top - after_value) / (end - start - peak + 0.5)
     else:
         # as the reference: the peak's offset within the event is compared with the series' last step
         steps = 1.0 if peak == n - 1 else end - start - peak
-        diff = top - acc[A_LAST, j]
+        diff = top - acc[j, A_LAST]
         out[slot, j, 17] = diff / steps if steps != 0 else (np.nan if diff == 0 else math.copysign(np.inf, diff))
-    out[slot, j, 18] = acc[A_CATEGORY, j]
+    out[slot, j, 18] = acc[j, A_CATEGORY]
     for c in range(4):
-        out[slot, j, 19 + c] = acc[A_MODERATE + c, j]
+        out[slot, j, 19 + c] = acc[j, A_MODERATE + c]
 
 
 @gufunc(
