@@ -867,12 +867,17 @@ def test_save_failing_after_the_compute_keeps_every_old_output(tmp_path, monkeyp
 def test_save_beyond_the_memory_limit_never_pads_the_whole_event_table(tmp_path, monkeypatch, suffix):
     """Beyond the memory a task may hold, mhw.save does not pad the gathered tables
     together: in Zarr each block's table goes into its region of the store (nothing
-    read back), in NetCDF events() runs on the written detection; both equal
-    events(detect())."""
+    read back), written directly (io.write.write_zarr_v3_region, not to_zarr), in NetCDF
+    events() runs on the written detection; both equal events(detect())."""
     import oceanflow
+    from oceanflow.io import write
 
     def fail(*args, **kwargs):
         raise AssertionError("not this way")
+
+    direct = []
+    real = write.write_zarr_v3_region
+    monkeypatch.setattr(write, "write_zarr_v3_region", lambda *a: direct.append(real(*a)) or direct[-1])
 
     monkeypatch.setattr(_save, "_padded_tables", fail)
     monkeypatch.setattr(_save, "_table_limit", lambda: 1000, raising=False)
@@ -882,6 +887,7 @@ def test_save_beyond_the_memory_limit_never_pads_the_whole_event_table(tmp_path,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mhw.BaseLengthWarning)
         found = mhw.detect(sst).compute()
+        blocks = math.prod(mhw.detect(sst).intensity.data.numblocks[1:])
         table = mhw.events(found)
         if suffix == ".zarr":
             monkeypatch.setattr(_save, "events", fail)
@@ -892,6 +898,7 @@ def test_save_beyond_the_memory_limit_never_pads_the_whole_event_table(tmp_path,
         xr.testing.assert_identical(back[var], table[var])
     np.testing.assert_array_equal(back["lon"], lon)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["det.zarr", f"events{suffix}"]
+    assert direct == ([True] * blocks if suffix == ".zarr" else [])
 
 
 @pytest.mark.parametrize("store", ["events", "summary"])

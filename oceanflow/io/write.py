@@ -663,15 +663,16 @@ def _stored_v3_array(folder: Path) -> tuple | None:
         return None
     metadata = ArrayV3Metadata.from_dict(stored)
     attrs = metadata.attributes
-    if set(attrs) & _CF_PACKING or " since " in str(attrs.get("units", "")):
+    if set(attrs) & _CF_PACKING:
         return None  # (values that xarray's CF encoding changes beyond the fill value: left to to_zarr)
     fill = attrs.get("_FillValue")
     dtype = metadata.dtype.to_native_dtype()
     return metadata, create_codec_pipeline(metadata), None if fill is None else FillValueCoder.decode(fill, dtype)
 
 
-#: Attributes of a stored array whose CF encoding changes its values (packing, dates, a second fill value).
-_CF_PACKING = {"scale_factor", "add_offset", "calendar", "missing_value", "dtype"}
+#: Attributes of a stored array whose CF encoding changes plain numbers (packing, a second fill value);
+#: dates' ``units`` and ``calendar`` change only dates, which :func:`write_zarr_v3_region` leaves to to_zarr.
+_CF_PACKING = {"scale_factor", "add_offset", "missing_value"}
 
 
 async def _encoded_region(jobs: list) -> list:
