@@ -145,12 +145,15 @@ def map_blocks(
     new_axes = {labels[label]: size for label, size in (new_axes or {}).items()}
     adjusts = [{labels[label]: rule for label, rule in adjust.items()} if adjust else None for adjust in given]
     token = tokenize(func, out_index, arguments, dtypes, new_axes, adjusts, kwargs)
+    depths = _single_block_depths(arguments, out_index)
     common = {
         "new_axes": new_axes,
-        "concatenate": True,
+        "concatenate": depths is None,
         "name": f"{name}-{token}",
         "block_func": func,
     }
+    if depths is not None and any(depths):  # dropped axes, each one chunk: the blocks passed as they are
+        common["block_depths"] = depths
     if len(dtypes) == 1:
         return dsa.blockwise(
             _call,
@@ -168,9 +171,42 @@ def map_blocks(
     return tuple(_one_output(together, k, dtypes[k], out_index, adjusts[k], name, token) for k in range(len(dtypes)))
 
 
-def _call(*blocks: Any, block_func: Callable[..., Any], **kwargs: Any) -> Any:
-    """Run ``block_func`` on one set of blocks (masked values as NaN)."""
+def _single_block_depths(arguments: list[Any], out_index: tuple[str, ...]) -> tuple[int, ...] | None:
+    """Per input of ``arguments`` (dask arrays and their indices, as given to ``blockwise``), its
+    number of dropped axes (not in ``out_index``), when each of them is one chunk in every input;
+    else None (some dropped axis in several chunks: dask concatenates them).
+
+    dask's ``concatenate=True`` joins the chunks along the dropped axes into a new array even when
+    there is one, a copy of the whole input (the mhw blocks' whole series: a fresh block and a pass
+    over it); with ``concatenate=False`` dask passes each such block in one list per dropped
+    axis, unwrapped by :func:`_call`."""
+    depths = []
+    for array, index in zip(arguments[::2], arguments[1::2], strict=True):
+        if index is None:
+            depths.append(0)
+            continue
+        dropped = [axis for axis, label in enumerate(index) if label not in out_index]
+        if any(array.numblocks[axis] > 1 for axis in dropped):
+            return None
+        depths.append(len(dropped))
+    return tuple(depths)
+
+
+def _call(
+    *blocks: Any, block_func: Callable[..., Any], block_depths: tuple[int, ...] | None = None, **kwargs: Any
+) -> Any:
+    """Run ``block_func`` on one set of blocks (masked values as NaN); ``block_depths``: per
+    block, the lists (one per dropped axis, one chunk each) it is wrapped in, taken off."""
+    if block_depths is not None:
+        blocks = tuple(_unwrapped(block, depth) for block, depth in zip(blocks, block_depths, strict=True))
     return block_func(*(unmasked(block) for block in blocks), **kwargs)
+
+
+def _unwrapped(block: Any, depth: int) -> Any:
+    """``block`` out of the ``depth`` one-item lists dask wraps it in."""
+    for _ in range(depth):
+        (block,) = block
+    return block
 
 
 def _output(outputs: tuple, k: int) -> Any:

@@ -32,6 +32,26 @@ def test_dropped_axis_is_whole():
     assert means.chunks == ((3, 3),) and added_tasks(means, x) == 2
 
 
+def test_dropped_axes_in_one_chunk_reach_the_function_uncopied():
+    values = np.arange(24.0).reshape(2, 3, 4)
+    whole = dsa.from_delayed(dask.delayed(lambda: values)(), values.shape, values.dtype)  # its task returns values
+    split = dsa.from_array(np.ones((2, 4)), chunks=(1, 2))  # a dropped axis in two chunks: concatenated
+    seen = []
+
+    def sums(block, offsets, scale):  # (offsets: a list passed as it is, or a block summed along z)
+        seen.append(np.shares_memory(block, values))
+        return block.sum(axis=(0, 1)) * scale + np.atleast_2d(offsets).sum(axis=0)
+
+    offsets = [0.0, 1.0, 2.0, 3.0]
+    out = map_blocks(sums, "x", whole, "zyx", offsets, None, dtype=float, scale=2.0)
+    np.testing.assert_array_equal(out.compute(scheduler="sync"), values.sum(axis=(0, 1)) * 2 + offsets)
+    assert seen == [True] and not any("concatenate" in str(t) for t in out.__dask_graph__().values())
+    seen.clear()
+    joined = map_blocks(sums, "x", whole, "zyx", split, "zx", dtype=float, scale=1.0)  # both concatenated
+    np.testing.assert_array_equal(joined.compute(scheduler="sync"), values.sum(axis=(0, 1)) + 2)
+    assert seen == [False, False]
+
+
 def test_outputs_of_different_shapes_share_one_task():
     values = np.arange(24.0).reshape(4, 6)
     x = dsa.from_array(values, chunks=(2, 3))
