@@ -20,7 +20,6 @@ from oceanflow.climatology.pooling import (
     merge_program,
     order_keys,
     order_layout,
-    pool_listings,
     window_keys,
 )
 from oceanflow.kernels.climatology import COPY, INIT, MERGE, MERGE_TILE
@@ -204,63 +203,3 @@ def test_window_over_a_series_with_every_step_dropped(stat):
     plain = oceanflow.climatology(obj, "dayofyear", stat, feb29="drop")
     windowed = oceanflow.climatology(obj, "dayofyear", stat, feb29="drop", window=3)
     assert windowed.sizes == plain.sizes and windowed.dayofyear.size == 0
-
-
-def listings_by_definition(keys, group_starts, group_stops, nkeys):
-    """pool_listings by its definition, group by group with sets: a listing is a key and its count of
-    earlier listings by the group; it enters where the group before does not list it, leaves the group
-    before's pool where this group does not."""
-    days = [keys[a:b].tolist() for a, b in zip(group_starts, group_stops, strict=True)]
-    copies = [[day[:i].count(k) for i, k in enumerate(day)] for day in days]
-    most = max((c + 1 for day in copies for c in day), default=1)
-    named = [[k * most + c for k, c in zip(day, cs, strict=True)] for day, cs in zip(days, copies, strict=True)]
-    listed = keys * most
-    for a, cs in zip(group_starts, copies, strict=True):
-        listed[a : a + len(cs)] += np.array(cs, np.int64)
-    entering, leaving = [], []
-    for g, day in enumerate(named):
-        before = named[g - 1] if g else []
-        entering.append([n for n in day if n not in before])
-        leaving.append([n for n in before if n not in day])
-    return listed, entering, leaving, np.arange(nkeys * most) // most
-
-
-def random_layout(rng):
-    """Keys of random groups, as order_keys lays them out: the groups' pieces one after the other (some
-    empty), a key listed several times by a group in a row."""
-    nkeys = int(rng.integers(1, 12))
-    keys, sizes = [], []
-    for _ in range(int(rng.integers(1, 25))):
-        chosen = rng.permutation(nkeys)[: int(rng.integers(0, nkeys + 1))]
-        day = np.repeat(chosen, rng.integers(1, 4, chosen.size) if rng.random() < 0.5 else 1)
-        keys += day.tolist()
-        sizes.append(day.size)
-    stops = np.cumsum(sizes)
-    return np.array(keys, np.int64), stops - np.array(sizes), stops, nkeys
-
-
-def test_pool_listings_follow_their_definition_on_random_and_real_layouts():
-    """Random layouts and order_keys' own (random group codes, windows 1 to 11), against the
-    listings worked out group by group with sets."""
-    rng = np.random.default_rng(11)
-    layouts = [random_layout(rng) for _ in range(300)]
-    for _ in range(100):
-        window = int(rng.choice([1, 3, 5, 11]))
-        codes = rng.integers(-1, 9, int(rng.integers(1, 60)))
-        keys = order_keys(codes, 9, window)
-        layouts.append((keys.keys, keys.group_starts, keys.group_stops, keys.key_starts.size))
-    repeated = 0
-    for keys, starts, stops, nkeys in layouts:
-        listed, entering, entering_stops, leaving, leaving_stops, listing_key = pool_listings(
-            keys, starts, stops, nkeys
-        )
-        want_listed, want_entering, want_leaving, want_key = listings_by_definition(keys, starts, stops, nkeys)
-        np.testing.assert_array_equal(listed, want_listed)
-        np.testing.assert_array_equal(listing_key, want_key)
-        for got, got_stops, want in ((entering, entering_stops, want_entering), (leaving, leaving_stops, want_leaving)):
-            assert got.dtype == got_stops.dtype == np.int64 and got.size == keys.size
-            np.testing.assert_array_equal(got_stops, np.cumsum([len(w) for w in want], dtype=np.int64))
-            np.testing.assert_array_equal(got[: got_stops[-1]], [n for w in want for n in w])
-            assert not got[got_stops[-1] :].any()
-        repeated += listing_key.size > nkeys
-    assert repeated > 50  # keys listed several times by a group: copies numbered

@@ -18,9 +18,9 @@ pixel) and kept across calls for the last few time axes (:func:`remembered`):
   ``window``), a tile of pixels at a time, so a window costs little.
 * :func:`order_keys`: the same keys laid out for the order statistics: the
   steps of each key, and the keys of each group (without a window, one key
-  per group); :func:`pool_listings`: their listings entering and leaving
-  each group's pool from one group to the next (the marine heatwaves'
-  thresholds carry a day's pool to the next, :mod:`oceanflow.mhw`).
+  per group), with the plan of their merges for the order statistics
+  (:func:`oceanflow.kernels.quantiles.merge_plan`; also the marine
+  heatwaves' thresholds, :mod:`oceanflow.mhw`).
 
 Example
 -------
@@ -341,61 +341,6 @@ def _centers(codes: np.ndarray, steps: np.ndarray, key_starts: np.ndarray, sizes
 def _bounds(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     stops = np.cumsum(counts)
     return stops - counts, stops
-
-
-def pool_listings(
-    keys: np.ndarray, group_starts: np.ndarray, group_stops: np.ndarray, nkeys: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The listings of :func:`order_keys`' keys by its groups (days), entering and leaving each group's pool
-    against the group before, for :func:`oceanflow.kernels.mhw.pooled_climatology`'s top list carried from
-    day to day (pixel-independent: once per graph).
-
-    Each listing of a key by a group (``keys[h]``, ``h`` in ``group_starts[g]:group_stops[g]``, the groups'
-    pieces apart, a key listed twice by one group twice in a row as :func:`order_keys` lays them out) is
-    numbered ``key * most + copy`` (``copy``: its earlier listings by the same group; ``most``: the most
-    listings of one key by one group).  A listing enters group ``g``'s pool unless group ``g - 1`` lists it
-    (group 0: all enter), and leaves it where group ``g - 1`` lists it and group ``g`` does not.
-
-    Returns int64 arrays ``(listed, entering, entering_stops, leaving, leaving_stops, listing_key)``: the
-    listing number of each ``keys[h]``; group ``g``'s entering listings are
-    ``entering[entering_stops[g - 1]:entering_stops[g]]`` (from 0 for ``g = 0``), in the order of ``keys``,
-    and so for leaving (both as long as ``keys``, the rest 0); ``listing_key`` is the key of each listing
-    number.
-
-    Example
-    -------
-    Day 0 pools key 0 twice, day 1 keys 1 (twice) and 2:
-
-    >>> listed, entering, entering_stops, leaving, leaving_stops, listing_key = pool_listings(
-    ...     np.array([0, 0, 1, 1, 2]), np.array([0, 2]), np.array([2, 5]), 3)
-    >>> listed.tolist(), entering_stops.tolist(), leaving[: leaving_stops[-1]].tolist(), listing_key.tolist()
-    ([0, 1, 2, 3, 4], [2, 5], [0, 1], [0, 0, 1, 1, 2, 2])
-    """
-    keys = np.asarray(keys, np.int64)
-    sizes = np.asarray(group_stops, np.int64) - np.asarray(group_starts, np.int64)
-    ngroups = sizes.size
-    group = np.repeat(np.arange(ngroups, dtype=np.int64), sizes)  # the group of each listing, in group order
-    at = np.repeat(np.asarray(group_starts, np.int64) - np.cumsum(sizes) + sizes, sizes) + np.arange(group.size)
-    held = keys[at]
-    repeat = np.zeros(at.size, bool)  # the same key as the listing before, in the same group
-    repeat[1:] = (held[1:] == held[:-1]) & (group[1:] == group[:-1])
-    order = np.arange(at.size, dtype=np.int64)
-    copies = np.zeros(keys.size, np.int64)
-    copies[at] = order - np.maximum.accumulate(np.where(repeat, 0, order))  # places in the runs of a key
-    most = int(copies.max(initial=0)) + 1
-    listed = keys * most + copies
-    numbers = nkeys * most
-    pairs = (group + 1) * numbers + listed[at]  # (group, listing) as one number, from 1 group up
-    present = np.zeros((ngroups + 2) * numbers, bool)
-    present[pairs] = True
-    came = ~present[pairs - numbers]  # not listed by the group before (group 0: none before)
-    goes = ~present[pairs + numbers] & (group < ngroups - 1)  # not by the group after
-    entering, leaving = np.zeros(keys.size, np.int64), np.zeros(keys.size, np.int64)
-    entering[: came.sum()] = listed[at[came]]
-    leaving[: goes.sum()] = listed[at[goes]]
-    entering_stops = np.cumsum(np.bincount(group[came], minlength=ngroups))
-    leaving_stops = np.cumsum(np.bincount(group[goes] + 1, minlength=ngroups + 1)[:ngroups])
-    return listed, entering, entering_stops, leaving, leaving_stops, np.arange(nkeys * most, dtype=np.int64) // most
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ the reference implementation (ecjoliver/marineHeatWaves ``detect``), see
 :mod:`oceanflow.mhw`.
 
 * :func:`pooled_climatology`: the mean and the percentile of each day of
-  the year's pool (each pixel's keys sorted once, the pool's largest values
-  carried from day to day as the window moves), 29 February filled,
-  smoothed by the reference's circular running mean: ``seas`` and ``thresh``;
+  the year's pool (the order statistics of
+  :func:`oceanflow.kernels.quantiles.grouped_quantiles`: keys sorted and
+  merged a few hundred pixels at a time), 29 February filled, smoothed by
+  the reference's circular running mean: ``seas`` and ``thresh``;
 * :func:`detect_events`: daily intensity, category and event number;
 * :func:`event_properties`: the reference's per-event properties;
 * :func:`period_summary`: per-period counts, days and means of the events,
@@ -25,6 +26,9 @@ import math
 import numpy as np
 
 from ._declare import gufunc, njit
+from .quantiles import _LOAD as LOAD
+from .quantiles import _MERGE as MERGE
+from .quantiles import LANES, _load, _merge
 
 #: Rows of :func:`event_properties`' output, in order.
 EVENT_ROWS = (
@@ -69,35 +73,16 @@ SUMMARY_ROWS = (
 P_MIN_DURATION, P_JOIN, P_MAX_GAP, P_COLD, P_FIRST, P_STOP = range(6)
 # params of pooled_climatology
 C_FIRST, C_STOP, C_SMOOTH, C_FEB29, C_SIGN, C_FRACTION = range(6)
-#: Pixels whose series are transposed at once by :func:`pooled_climatology`.
-TILE = 8
-#: Values the top list of :func:`pooled_climatology` holds beyond the largest rank it is asked for.
-TOP_SLACK = 8
 
 
 @gufunc(
-    "(n,p),(e),(h),(h),(f),(g),(g),(f),(f),(g),(f),(g),(m),(k)->(g,p),(g,p)",
+    "(n,p),(e),(h),(h),(f),(g),(g),(c),(c),(o,s),(k)->(g,p),(g,p)",
     "void({t}[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], "
-    "int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], float64[::1], float64[:, ::1], float64[:, ::1])",
+    "int64[::1], int64[:, ::1], float64[::1], float64[:, ::1], float64[:, ::1])",
     fastmath=False,  # NumPy's virtual index (n - 1) * q and its lerp, no fused multiply-add
 )
 def pooled_climatology(
-    x,
-    steps,
-    key_starts,
-    key_stops,
-    keys,
-    group_starts,
-    group_stops,
-    listed,
-    entering,
-    entering_stops,
-    leaving,
-    leaving_stops,
-    listing_key,
-    params,
-    seas,
-    thresh,
+    x, steps, key_starts, key_stops, keys, group_starts, group_stops, lo, hi, ops, params, seas, thresh
 ):
     """The reference's ``seas`` and ``thresh`` of pixels
     ``params[C_FIRST]:params[C_STOP]`` of ``x`` times ``params[C_SIGN]``
@@ -107,15 +92,15 @@ def pooled_climatology(
     The pools are laid out by key (:func:`oceanflow.climatology.pooling.order_keys`):
     key ``k`` is the steps ``steps[key_starts[k]:key_stops[k]]``, day ``g``
     pools the keys ``keys[group_starts[g]:group_stops[g]]`` (a key listed
-    twice counts twice); its listings by the days, entering and leaving their
-    pools, are :func:`oceanflow.climatology.pooling.pool_listings`'.  Each pixel's key values (NaN dropped) are sorted
-    once; a day's ``seas`` is the mean of its keys' values, its ``thresh`` the
-    linear percentile ``params[C_FRACTION]`` (``np.percentile``'s formula) of
-    them, whose two order statistics are read from a top list of the pool's
-    largest values (from its nearer end) carried from day to day: the values
-    of the keys leaving the window removed, those of the keys entering it
-    inserted where they belong, and refilled from the day's keys when too
-    short; NaN for an empty pool.  Then day
+    twice counts twice).  A day's ``seas`` is the mean of its keys' values
+    (NaN dropped; each key's sum in time order), its ``thresh`` the linear
+    percentile ``params[C_FRACTION]`` (``np.percentile``'s formula, in float64)
+    of them, NaN for an empty pool.  The order statistics are those of
+    :func:`oceanflow.kernels.quantiles.grouped_quantiles`, ``LANES`` pixels at
+    once: each key's values sorted down the columns by the network
+    ``lo``/``hi`` and the keys merged as the plan ``ops``
+    (:func:`oceanflow.kernels.quantiles.merge_plan`) says, from the nearer end
+    (exact in the dtype of ``x``: values are only compared).  Then day
     ``params[C_FEB29]`` (29 February; -1: none) is the mean of its two
     neighbours, and both curves are smoothed by the reference's circular
     running mean over ``params[C_SMOOTH]`` days (1: none).
@@ -124,77 +109,78 @@ def pooled_climatology(
     if stop <= first:
         return
     q, sign = params[C_FRACTION], params[C_SIGN]
-    n, ngroups, nkeys, width = x.shape[0], group_starts.shape[0], key_starts.shape[0], stop - first
-    nlistings = listing_key.shape[0]
-    # The i-th and (i + 1)-th values of a day's pool are counted from the nearer end of its sorted values:
-    # from the top for q >= 0.5; below, from the top of the negated values (flip = -1), negated back.
-    flip = 1.0 if q >= 0.5 else -1.0
-    largest, span = 0, 1
+    ngroups, nkeys, width = group_starts.shape[0], key_starts.shape[0], stop - first
+    up = q <= 0.5  # from the smallest values; else from the largest (negated)
+    length, nslots, most = 1, 1, 1
+    for k in range(nkeys):
+        length = key_stops[k] - key_starts[k] if key_stops[k] - key_starts[k] > length else length
+    for o in range(ops.shape[0]):
+        nslots = ops[o, 1] + 1 if ops[o, 1] >= nslots else nslots
     for g in range(ngroups):
-        size = 0
+        n = 0
         for h in range(group_starts[g], group_stops[g]):
-            size += key_stops[keys[h]] - key_starts[keys[h]]
-        largest = size if size > largest else largest
-        span = group_stops[g] - group_starts[g] if group_stops[g] - group_starts[g] > span else span
-    lowest = math.floor((largest - 1) * q) if largest > 0 else 0
-    capacity = (largest - lowest if flip > 0 else min(lowest + 2, largest)) + TOP_SLACK
-    top = np.empty(capacity)
-    top_listing = np.empty(capacity, np.int64)
-    taken = np.empty(nlistings, np.int64)
-    gone = np.empty(nlistings, np.int64)
-    for e in range(nlistings):
-        gone[e] = 0
-    heads = np.empty(span)
-    tile = np.empty((TILE, n))
-    vals = np.empty(steps.shape[0])
-    begin = np.empty(nkeys, np.int64)
-    end = np.empty(nkeys, np.int64)
-    sums = np.empty(nkeys)
-    work = np.empty(steps.shape[0] + 8)  # (a key's values and padding)
+            n += key_stops[keys[h]] - key_starts[keys[h]]
+        most = n if n > most else most
+    need = 1  # the values a pool's merges keep from the nearer end, at any number of valid values
+    for n in range(1, most + 1):
+        i = math.floor((n - 1) * q)  # (NumPy's virtual index: the lower value's)
+        kept = (i + 2 if i + 2 < n else n) if up else n - i
+        need = kept if kept > need else need
+    depth = 1
+    while depth < need:
+        depth <<= 1
+    rows = depth if depth > length else length
+    one = x.dtype.type(1)
+    load_sign = one if (sign > 0) == up else -one
+    s = np.empty((nslots * rows, LANES), x.dtype)
+    count = np.empty((nkeys, LANES), np.int32)
+    sums = np.empty((nkeys, LANES))
+    total = np.empty(LANES)
+    valid = np.empty(LANES, np.int64)
     raw_seas = np.empty((width, ngroups))  # before filling and smoothing, by column
     raw_thresh = np.empty((width, ngroups))
-    for p0 in range(first, stop, TILE):
-        size = stop - p0 if stop - p0 < TILE else TILE
-        for t in range(n):  # the tile's series, read row by row
-            for j in range(size):
-                tile[j, t] = flip * sign * np.float64(x[t, p0 + j])
-        for j in range(size):
-            _sorted_keys(tile[j], steps, key_starts, key_stops, vals, begin, end, sums, work)
-            column = p0 + j - first
-            for e in range(nlistings):
-                taken[e] = 0
-            # the top list: the s largest values of the day's pool, descending, and their listings
-            s = np.int64(0)  # (not a literal 0: _slide would be compiled for it, and again for int64)
-            for g in range(ngroups):
-                s = _slide(top, top_listing, s, taken, gone, g, leaving, leaving_stops)
-                s = _enter(top, top_listing, s, taken, vals, begin, end, listing_key, g, entering, entering_stops)
-                count = 0
-                total = 0.0
-                h0, h1 = group_starts[g], group_stops[g]
-                for h in range(h0, h1):
-                    k = keys[h]
-                    count += end[k] - begin[k]
-                    total += sums[k]
-                if count == 0:
-                    raw_seas[column, g] = np.nan
-                    raw_thresh[column, g] = np.nan
-                    continue
-                raw_seas[column, g] = flip * (total / count)
-                virtual = (count - 1) * q
-                i = math.floor(virtual)  # (an int64)
-                gamma = virtual - i
-                rank = count - i if flip > 0 else (i + 2 if i + 2 < count else count)  # from the top, 1-based
-                if s < rank:  # too few: refilled from the listings' next values, as far as the capacity
-                    fill = capacity if capacity < count else count
-                    s = _refill(top, top_listing, s, fill, taken, vals, begin, end, listing_key, listed[h0:h1], heads)
-                last = top[rank - 1]
-                before = top[rank - 2] if rank > 1 else last
-                if flip > 0:  # the rank-th largest is the i-th, the one above the (i + 1)-th
-                    lower, upper = last, before
-                else:  # negated: the rank-th largest is the (i + 1)-th (or the last) from below
-                    lower, upper = -before if rank == i + 2 else -last, -last
-                diff = upper - lower
-                raw_thresh[column, g] = upper - diff * (1.0 - gamma) if gamma >= 0.5 else lower + diff * gamma
+    for j in range(width):
+        for g in range(ngroups):  # (NaN unless a pool's statistics are written)
+            raw_seas[j, g] = np.nan
+            raw_thresh[j, g] = np.nan
+    for p0 in range(first, stop, LANES):
+        lanes = LANES if stop - p0 > LANES else stop - p0
+        for k in range(nkeys):  # each key's sum, in time order
+            for j in range(LANES):
+                sums[k, j] = 0.0
+            for e in range(key_starts[k], key_stops[k]):
+                t = steps[e]
+                for j in range(lanes):
+                    v = sign * np.float64(x[t, p0 + j])
+                    sums[k, j] = sums[k, j] + v if v == v else sums[k, j]
+        for o in range(ops.shape[0]):
+            kind, slot, a, b = ops[o, 0], ops[o, 1], ops[o, 2], ops[o, 3]
+            if kind == LOAD:
+                _load(
+                    x, steps, key_starts[a], key_stops[a], lo, hi, s, slot * rows, rows, lanes, p0, load_sign, count, a
+                )
+            elif kind == MERGE:
+                _merge(s, slot * rows, a * rows, b * rows, depth)
+            else:
+                _pool_stats(
+                    s,
+                    slot * rows if slot >= 0 else -1,
+                    depth,
+                    up,
+                    q,
+                    keys,
+                    group_starts[a],
+                    group_stops[a],
+                    count,
+                    sums,
+                    total,
+                    valid,
+                    raw_seas,
+                    raw_thresh,
+                    p0 - first,
+                    a,
+                    lanes,
+                )
     # 29 February: the mean of 28 February and 1 March (as the reference); then the reference's
     # circular running mean of smooth (odd) days over each column's valid days: the valid days
     # repeated three times, convolved with equal weights 1 / smooth (zero beyond), the middle third
@@ -236,114 +222,42 @@ def pooled_climatology(
 
 
 @njit(fastmath=False, inner=True)
-def _sorted_keys(series, steps, key_starts, key_stops, vals, begin, end, sums, work):
-    """Each key's valid values of ``series`` sorted into ``vals[begin[k]:end[k]]``, and their sum (in
-    time order).  A key's values (a few dozen at most) are gathered into ``work``, padded with +inf
-    to a multiple of 8 (room for the largest key and 8 more), and each put at its rank: the count
-    of values below it, ties counted before it by position; branch-free, vectorised counts."""
-    m = 0
-    for k in range(key_starts.shape[0]):
-        total = 0.0
-        c = 0
-        for e in range(key_starts[k], key_stops[k]):
-            v = series[steps[e]]
-            if v == v:
-                total += v
-                work[c] = v
-                c += 1
-        padded = (c + 7) // 8 * 8
-        for i in range(c, padded):
-            work[i] = np.inf  # (never below a value, nor equal before one)
-        for i in range(c):
-            v = work[i]
-            rank = 0
-            for h in range(padded):
-                rank += (work[h] < v) | ((work[h] == v) & (h < i))
-            vals[m + rank] = v
-        begin[k] = m
-        m += c
-        end[k] = m
-        sums[k] = total
-
-
-@njit(fastmath=False, inner=True)
-def _slide(top, top_listing, s, taken, gone, g, leaving, leaving_stops):
-    """The top list (``top[:s]``, descending, from ``top_listing``'s listings) without the listings
-    leaving day ``g``'s pool; returns its new length (the rest is still the top of the pool)."""
-    l0, l1 = leaving_stops[g - 1] if g > 0 else 0, leaving_stops[g]
-    if l1 == l0:
-        return s
-    for e in range(l0, l1):
-        gone[leaving[e]] = 1
-    kept = 0
-    for e in range(s):  # (branch-free: every entry copied, the kept ones counted)
-        listing = top_listing[e]
-        top[kept] = top[e]
-        top_listing[kept] = listing
-        kept += 1 - gone[listing]
-    for e in range(l0, l1):
-        gone[leaving[e]] = 0
-        taken[leaving[e]] = 0
-    return kept
-
-
-@njit(fastmath=False, inner=True)
-def _enter(top, top_listing, s, taken, vals, begin, end, listing_key, g, entering, entering_stops):
-    """The values of the listings entering day ``g``'s pool that belong in the top list (at least
-    its smallest: anything left out of it is at most that) inserted in order, its capacity kept
-    (the smallest dropped); returns its new length."""
-    capacity = top.shape[0]
-    for e in range(entering_stops[g - 1] if g > 0 else 0, entering_stops[g]):
-        listing = entering[e]
-        k = listing_key[listing]
-        r = end[k] - 1
-        while r >= begin[k] and s > 0:
-            v = vals[r]
-            if s == capacity:
-                if not v > top[s - 1]:
-                    break
-                s -= 1  # the smallest dropped: its listing's last value taken
-                taken[top_listing[s]] -= 1
-            elif not v >= top[s - 1]:
-                break
-            i = s - 1
-            while i >= 0 and top[i] < v:
-                top[i + 1] = top[i]
-                top_listing[i + 1] = top_listing[i]
-                i -= 1
-            top[i + 1] = v
-            top_listing[i + 1] = listing
-            s += 1
-            taken[listing] += 1
-            r -= 1
-    return s
-
-
-@njit(fastmath=False, inner=True)
-def _refill(top, top_listing, s, fill, taken, vals, begin, end, listing_key, listed, heads):
-    """The top list extended to ``fill`` values by the next largest of the day's ``listed``
-    listings (each one's values below those it has in the list); returns ``fill``."""
-    ends = listed.shape[0]
-    for h in range(ends):
-        k = listing_key[listed[h]]
-        r = end[k] - 1 - taken[listed[h]]
-        heads[h] = vals[r] if r >= begin[k] else -np.inf
-    while s < fill:
-        best, v = 0, heads[0]
-        for h in range(1, ends):  # (branch-free: selects, not jumps)
-            w = heads[h]
-            better = w > v
-            best = h if better else best
-            v = w if better else v
-        listing = listed[best]
-        k = listing_key[listing]
-        taken[listing] += 1
-        r = end[k] - 1 - taken[listing]
-        heads[best] = vals[r] if r >= begin[k] else -np.inf
-        top[s] = v
-        top_listing[s] = listing
-        s += 1
-    return s
+def _pool_stats(s, base, depth, up, q, keys, h0, h1, count, sums, total, valid, raw_seas, raw_thresh, column, g, lanes):
+    """Day ``g``'s mean and linear percentile ``q`` (pooling ``keys[h0:h1]``) of ``lanes`` columns from
+    ``column``, into ``raw_seas`` and ``raw_thresh[column + j, g]``: its values' sums and counts added up in
+    key order; its order statistics read from the ``depth`` sorted rows ``base ..`` of ``s`` (-1: none) as
+    :func:`oceanflow.kernels.quantiles._emit` reads them, interpolated in float64 (NumPy's lerp)."""
+    for j in range(lanes):
+        total[j] = 0.0
+        valid[j] = 0
+    for h in range(h0, h1):
+        k = keys[h]
+        for j in range(lanes):
+            total[j] += sums[k, j]
+            valid[j] += count[k, j]
+    last, index, gamma = -1, np.int64(0), 0.0
+    for j in range(lanes):
+        n = valid[j]
+        if n == 0 or base < 0:
+            raw_seas[column + j, g] = np.nan
+            raw_thresh[column + j, g] = np.nan
+            continue
+        raw_seas[column + j, g] = total[j] / n
+        if n != last:  # most columns have as many values: one position (NumPy's virtual index)
+            virtual = (n - 1) * q
+            index = math.floor(virtual)
+            gamma = virtual - index
+            last = n
+        if up:
+            low = np.float64(s[base + index, j])  # (index + 1 < depth unless index + 1 == n)
+            high = np.float64(s[base + (index + 1 if index + 1 < depth else index), j])
+        else:  # the index-th smallest counted from the top
+            low = -np.float64(s[base + n - 1 - index, j])  # (n - 1 - index < depth)
+            high = -np.float64(s[base + (n - 2 - index if n - 2 - index >= 0 else 0), j])
+        if index + 1 >= n:  # (the last value: interpolated with itself, as NumPy)
+            high = low
+        diff = high - low  # NumPy's lerp, exact at both ends
+        raw_thresh[column + j, g] = high - diff * (1.0 - gamma) if gamma >= 0.5 else low + diff * gamma
 
 
 @gufunc(

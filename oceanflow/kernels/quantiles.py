@@ -236,7 +236,7 @@ def _quantiles_of(buf, first, n, qs, order, code, alpha, beta, out, g, p):
 _LOAD, _MERGE, _EMIT = 0, 1, 2
 
 
-@njit(fastmath=False)
+@njit(fastmath=False, inner=True)
 def _load(x, steps, first, last, lo, hi, s, base, rows, width, first_pixel, sign, count, key):
     """The values of steps ``steps[first:last]`` of ``width`` pixels from
     ``first_pixel``, times ``sign`` (1, or -1: the largest first), into rows
@@ -271,7 +271,7 @@ def _load(x, steps, first, last, lo, hi, s, base, rows, width, first_pixel, sign
             s[b, j] = w if u < w else u
 
 
-@njit(fastmath=False)
+@njit(fastmath=False, inner=True)
 def _merge(s, dst, a, b, depth):
     """Rows ``dst .. dst + depth`` of ``s``: the ``depth`` smallest values of the
     sorted rows ``a ..`` and ``b ..`` (``depth`` of each, a power of two), in

@@ -13,8 +13,9 @@ import numpy as np
 from .._dtypes import working_dtype
 from .._memory import empty_block
 from .._parallel import run_sliced
-from ..climatology.pooling import order_keys, pool_listings
+from ..climatology.pooling import order_layout
 from ..kernels import mhw as kernels
+from ..kernels.quantiles import sorting_network
 from ._definitions import _FEB29
 
 
@@ -59,21 +60,22 @@ def _pools(days, first, last, window):
     of a day's days in the base period (``first .. last``; 29 February is no
     centre), the ``window`` steps centred on it, cut at the ends of the
     series; steps pooled by the same days are one key
-    (:func:`oceanflow.climatology.pooling.order_keys`).
+    (:func:`oceanflow.climatology.pooling.order_layout`).
 
-    Returns (steps, key_starts, key_stops, keys, group_starts, group_stops, and
-    the listings of :func:`oceanflow.climatology.pooling.pool_listings`): key ``k`` is
-    ``steps[key_starts[k]:key_stops[k]]``, day ``g`` pools the keys
-    ``keys[group_starts[g]:group_stops[g]]``.
+    Returns (steps, key_starts, key_stops, keys, group_starts, group_stops, lo,
+    hi, ops): key ``k`` is ``steps[key_starts[k]:key_stops[k]]``, day ``g`` pools
+    the keys ``keys[group_starts[g]:group_stops[g]]``; ``lo``/``hi`` sort a key
+    (:func:`oceanflow.kernels.quantiles.sorting_network`), ``ops`` merge the
+    keys into the pools (:func:`oceanflow.kernels.quantiles.merge_plan`).
     """
     codes = days.row.astype(np.int64)
     if days.days == 366:
         codes[days.feb29] = -1
     codes[:first] = -1
     codes[last + 1 :] = -1
-    keys = order_keys(codes, days.days, window)
-    listings = pool_listings(keys.keys, keys.group_starts, keys.group_stops, keys.key_starts.size)
-    return (keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops, *listings)
+    keys, ops = order_layout(codes, days.days, window)
+    layout = (keys.steps, keys.key_starts, keys.key_stops, keys.keys, keys.group_starts, keys.group_stops)
+    return (*layout, *sorting_network(keys.run_length), ops)
 
 
 def _thresholds_block(x, pools, pctile, sign, smooth, feb29):
