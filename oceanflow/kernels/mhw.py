@@ -351,13 +351,18 @@ S_PEAK, S_SUM, S_SHIFT, S_SUM1, S_SUM2 = range(5)
 
 
 @gufunc(
-    "(n,p),(n,p),(n,p),(g,p),(g,p),(n),(k),(m),(e)->(m,e,p)",
-    "void({t}[:, ::1], int32[:, ::1], int8[:, ::1], float64[:, ::1], float64[:, ::1], int64[::1], float64[::1], "
-    "float64[::1], float64[::1], float64[:, :, ::1])",
+    "(n,p),(n,p),(n,p),(g,p),(g,p),(n),(n),(p),(k),(m),(e),(b),(s)->(m,e,p),(s,b,p)",
+    "void({t}[:, ::1], int32[:, ::1], int8[:, ::1], float64[:, ::1], float64[:, ::1], int64[::1], int64[::1], "
+    "float64[::1], float64[::1], float64[::1], float64[::1], float64[::1], float64[::1], float64[:, :, ::1], "
+    "float64[:, :, ::1])",
 )
-def event_properties(intensity, event, category, seas, thresh, day, params, rows, slots, out):
+def event_properties(
+    intensity, event, category, seas, thresh, day, block, valid, params, rows, slots, blocks, summary_rows, out, summary
+):
     """The reference's properties (rows :data:`EVENT_ROWS`) of each pixel's
-    events, event ``k`` (1, 2, ...) in slot ``k - 1``; NaN beyond the last.
+    events, event ``k`` (1, 2, ...) in slot ``k - 1``; NaN beyond the last;
+    and, from the same pass, :func:`period_summary`'s ``summary`` (``block``,
+    ``valid`` and its rows as there).
 
     ``params``: cold (0/1).  Computed on the sign-flipped series for cold
     spells, as the reference does; intensities (not their variability, not
@@ -373,6 +378,7 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
     ser = np.zeros((p, 3, 5))
     current = np.zeros(p, np.int64)
     values = np.empty(3)
+    _summary_start(summary, valid)
     for t in range(n + 1):
         for j in range(p):
             number = event[t, j] if t < n else 0
@@ -381,6 +387,9 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
             rel = _relative(intensity, t, j, sign)
             if current[j] > 0 and number != current[j]:
                 _finish(done, acc, ser, current[j] - 1, j, t, n, rel, cold)
+                if valid[j] != 0:
+                    first = block[int(acc[j, A_START])]
+                    _summary_add(summary, first, j, acc[j, A_COUNT], acc[j, A_TOP], ser[j, 0, S_SUM], sign)
                 current[j] = 0
             if number > 0:
                 g = day[t]
@@ -415,6 +424,8 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
                     ser[j, i, S_SUM] += values[i]
                     ser[j, i, S_SUM1] += d
                     ser[j, i, S_SUM2] += d * d
+                if valid[j] != 0:
+                    summary[1, block[t], j] += 1
                 c = category[t, j]
                 acc[j, A_CATEGORY] = max(acc[j, A_CATEGORY], c)
                 if c >= 1:
@@ -423,6 +434,7 @@ def event_properties(intensity, event, category, seas, thresh, day, params, rows
         for j in range(p):
             for r in range(out.shape[0]):
                 out[r, k, j] = done[k, j, r]
+    _summary_means(summary)
 
 
 @njit(fastmath=False, inline="always")  # caching as OCEANFLOW_NUMBA_CACHE says
@@ -492,11 +504,7 @@ def period_summary(intensity, event, block, valid, params, blocks, rows, out):
     results equal the block averages of its table."""
     sign = -1.0 if params[0] != 0 else 1.0
     n, p = event.shape
-    nb = blocks.shape[0]
-    for r in range(out.shape[0]):
-        for b in range(nb):
-            for j in range(p):
-                out[r, b, j] = np.nan if valid[j] == 0 or r == 4 else 0.0
+    _summary_start(out, valid)
     current = np.zeros(p, np.int64)
     first_block = np.zeros(p, np.int64)
     count = np.zeros(p)
@@ -508,18 +516,7 @@ def period_summary(intensity, event, block, valid, params, blocks, rows, out):
             if (number == 0 and current[j] == 0) or valid[j] == 0:
                 continue  # outside events (most steps)
             if current[j] > 0 and number != current[j]:
-                b = first_block[j]
-                peak = sign * top[j]
-                mean = total[j] / count[j]
-                out[0, b, j] += 1
-                out[2, b, j] += count[j]
-                out[3, b, j] += peak
-                largest = out[4, b, j]
-                if largest != largest or abs(peak) > abs(largest):
-                    out[4, b, j] = peak
-                out[5, b, j] += sign * mean
-                out[6, b, j] += sign * total[j]
-                out[7, b, j] += sign * total[j]
+                _summary_add(out, first_block[j], j, count[j], top[j], total[j], sign)
                 current[j] = 0
             if number > 0:
                 v = intensity[t, j]
@@ -535,8 +532,41 @@ def period_summary(intensity, event, block, valid, params, blocks, rows, out):
                 count[j] += 1
                 total[j] += rel
                 out[1, block[t], j] += 1
-    for b in range(nb):
-        for j in range(p):
+    _summary_means(out)
+
+
+@njit(fastmath=False, inline="always")  # caching as OCEANFLOW_NUMBA_CACHE says
+def _summary_start(out, valid):
+    """:func:`period_summary`'s rows before the first event: NaN for pixels without climatology, 0 elsewhere
+    (the largest peak NaN)."""
+    for r in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            for j in range(out.shape[2]):
+                out[r, b, j] = np.nan if valid[j] == 0 or r == 4 else 0.0
+
+
+@njit(fastmath=False, inline="always")  # caching as OCEANFLOW_NUMBA_CACHE says
+def _summary_add(out, b, j, count, top, total, sign):
+    """Add an event of pixel ``j`` that started in period ``b`` (``count`` steps, peak ``top`` and
+    sum ``total`` of its sign-flipped intensities) to :func:`period_summary`'s sums."""
+    peak = sign * top
+    mean = total / count
+    out[0, b, j] += 1
+    out[2, b, j] += count
+    out[3, b, j] += peak
+    largest = out[4, b, j]
+    if largest != largest or abs(peak) > abs(largest):
+        out[4, b, j] = peak
+    out[5, b, j] += sign * mean
+    out[6, b, j] += sign * total
+    out[7, b, j] += sign * total
+
+
+@njit(fastmath=False, inline="always")  # caching as OCEANFLOW_NUMBA_CACHE says
+def _summary_means(out):
+    """:func:`period_summary`'s sums over each period's events divided by their count (NaN without one)."""
+    for b in range(out.shape[1]):
+        for j in range(out.shape[2]):
             events = out[0, b, j]
             for r in (2, 3, 5, 6):
                 out[r, b, j] = out[r, b, j] / events if events > 0 else np.nan

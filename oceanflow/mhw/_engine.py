@@ -28,13 +28,17 @@ def _mhw_block(x, *clim, day, params, thresholds=None, period_of_step=None, tabl
     intensity, category, event = _detect_block(x, seas, thresh, day, params)
     out = [intensity, category, event] if clim else [seas, thresh, intensity, category, event]
     cold = np.array([params[kernels.P_COLD]])
-    if period_of_step is not None:
-        valid = (thresh == thresh).any(axis=0).astype(np.float64)[None]
-        out += _summary_block(intensity, event, valid, period_of_step, cold)
-    if tables:
+    valid = None if period_of_step is None else (thresh == thresh).any(axis=0).astype(np.float64)[None]
+    if tables:  # the summary from the same pass over the events
         slots = max(int(event.max(initial=0)), 1)
-        table = _event_table(intensity, event, category, seas, thresh, day, cold, slots)
+        table, summary = _event_table(
+            intensity, event, category, seas, thresh, day, cold, slots, period_of_step=period_of_step, valid=valid
+        )
+        if period_of_step is not None:
+            out += [summary[i] for i in range(summary.shape[0])]
         out.append(table.reshape(-1, x.shape[1]))  # (a view)
+    elif period_of_step is not None:
+        out += _summary_block(intensity, event, valid, period_of_step, cold)
     return tuple(out)
 
 
@@ -101,14 +105,19 @@ def _thresholds_block(x, pools, pctile, sign, smooth, feb29):
 
 
 def _events_block(intensity, event, category, seas, thresh, day, params, slots):
-    table = _event_table(intensity, event, category, seas, thresh, day, params, slots)
+    table, _ = _event_table(intensity, event, category, seas, thresh, day, params, slots)
     return tuple(table[i] for i in range(table.shape[0]))  # views: no copy per property
 
 
-def _event_table(intensity, event, category, seas, thresh, day, params, slots):
-    """(rows, slots, pixel): :func:`oceanflow.kernels.mhw.event_properties` of one block."""
+def _event_table(intensity, event, category, seas, thresh, day, params, slots, period_of_step=None, valid=None):
+    """(rows, slots, pixel): :func:`oceanflow.kernels.mhw.event_properties` of one block, and the summary's
+    (row, period, pixel) as :func:`_summary_block` (with ``period_of_step`` and ``valid``; else one period
+    of all steps)."""
     kernel = kernels.event_properties.for_dtype(working_dtype(intensity.dtype))
     rows = len(kernels.EVENT_ROWS)
+    n, p = event.shape
+    if period_of_step is None:
+        period_of_step, valid = np.zeros(n, np.int64), np.ones((1, p))
     return kernel(
         intensity.astype(working_dtype(intensity.dtype), copy=False),
         event.astype(np.int32, copy=False),
@@ -116,9 +125,13 @@ def _event_table(intensity, event, category, seas, thresh, day, params, slots):
         seas.astype(np.float64, copy=False),
         thresh.astype(np.float64, copy=False),
         day,
+        period_of_step,
+        valid[0].astype(np.float64, copy=False),
         params,
         np.zeros(rows),
         np.zeros(slots),
+        np.zeros(int(period_of_step[-1]) + 1),
+        np.zeros(len(kernels.SUMMARY_ROWS)),
     )
 
 
