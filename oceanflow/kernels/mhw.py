@@ -28,7 +28,7 @@ import numpy as np
 from ._declare import gufunc, njit
 from .quantiles import _LOAD as LOAD
 from .quantiles import _MERGE as MERGE
-from .quantiles import LANES, _load, _merge
+from .quantiles import _load, _merge
 
 #: Rows of :func:`event_properties`' output, in order.
 EVENT_ROWS = (
@@ -73,6 +73,9 @@ SUMMARY_ROWS = (
 P_MIN_DURATION, P_JOIN, P_MAX_GAP, P_COLD, P_FIRST, P_STOP = range(6)
 # params of pooled_climatology
 C_FIRST, C_STOP, C_SMOOTH, C_FEB29, C_SIGN, C_FRACTION = range(6)
+#: Pixels whose pools :func:`pooled_climatology` sorts and merges together (half grouped_quantiles' LANES:
+#: a merge's three slots of 64 rows stay in L2, about a fifth faster on a 30-year block).
+LANES = 128
 
 
 @gufunc(
