@@ -135,11 +135,12 @@ def pooled_climatology(
     rows = depth if depth > length else length
     one = x.dtype.type(1)
     load_sign = one if (sign > 0) == up else -one
+    # Scratch of three types only (each new type of np.empty is one more compilation): a pool's total
+    # and count are the last rows of the keys' sums and counts.
     s = np.empty((nslots * rows, LANES), x.dtype)
-    count = np.empty((nkeys, LANES), np.int32)
-    sums = np.empty((nkeys, LANES))
-    total = np.empty(LANES)
-    valid = np.empty(LANES, np.int64)
+    count = np.empty((nkeys + 1, LANES), np.int32)
+    sums = np.empty((nkeys + 1, LANES))
+    total, valid = sums[nkeys], count[nkeys]
     raw_seas = np.empty((width, ngroups))  # before filling and smoothing, by column
     raw_thresh = np.empty((width, ngroups))
     for j in range(width):
@@ -194,9 +195,10 @@ def pooled_climatology(
     feb29, smooth = int(params[C_FEB29]), int(params[C_SMOOTH])
     half = (smooth - 1) // 2
     weight = sign / smooth
-    acc = np.empty(ngroups)
-    padded = np.zeros(3 * ngroups + 2 * half)
-    where = np.empty(ngroups, np.int64)
+    line = np.empty((2, 3 * ngroups + 2 * half))
+    padded, acc = line[0], line[1]
+    for i in range(half):
+        padded[i] = 0.0
     for c in range(2):
         year = raw_seas if c == 0 else raw_thresh
         out = seas if c == 0 else thresh
@@ -208,7 +210,6 @@ def pooled_climatology(
                 out[d, first + j] = np.nan
                 if year[j, d] == year[j, d]:
                     padded[half + m] = year[j, d]
-                    where[m] = d
                     m += 1
             for i in range(m):
                 padded[half + m + i] = padded[half + i]
@@ -220,8 +221,11 @@ def pooled_climatology(
             for k in range(smooth):
                 for i in range(m):
                     acc[i] += padded[m + i + k] * weight
-            for i in range(m):
-                out[where[i], first + j] = acc[i]
+            i = 0
+            for d in range(ngroups):  # (the valid days again)
+                if year[j, d] == year[j, d]:
+                    out[d, first + j] = acc[i]
+                    i += 1
 
 
 @njit(fastmath=False, inner=True)
