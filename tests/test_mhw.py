@@ -348,7 +348,7 @@ def _open_in(directory):
 def test_a_spilled_input_equals_the_in_memory_detection_with_one_task_per_chunk_and_block(stored, tmp_path):
     """Beyond oceanflow.mhw.held-bytes, on the local scheduler, each time chunk's task writes its
     blocks' pieces into a scratch file in dask's temporary-directory and each block's task reads
-    its series back: tasks, one per stored chunk and one per block (blocks cut at the stored
+    its series back: tasks, one per stored chunk, one per block and one between them (blocks cut at the stored
     chunks' ends, small enough that a block per thread, SPILLED_COPIES times its series, fits
     held-bytes); the detection (thresholds in the same tasks, or given) equals the in-memory one;
     the file is gone from the directory at once and its descriptor closed once every block is
@@ -366,7 +366,7 @@ def test_a_spilled_input_equals_the_in_memory_detection_with_one_task_per_chunk_
             lazy = mhw.detect(chunked, given)
             spill = [layer for name, layer in lazy.intensity.data.__dask_graph__().layers.items() if "spill" in name]
             blocks = math.prod(len(c) for c in lazy.intensity.chunks[1:])
-            assert len(spill) == 1 and len(spill[0]) == math.prod(chunked.data.numblocks) + blocks
+            assert len(spill) == 1 and len(spill[0]) == math.prod(chunked.data.numblocks) + blocks + 1
             largest = math.prod(max(c) for c in lazy.intensity.chunks[1:]) * sst.sizes["time"] * 4
             assert 2 * _blocks.SPILLED_COPIES * largest <= sst.nbytes - 1 < 4 * _blocks.SPILLED_COPIES * largest
             for _ in range(2):

@@ -254,8 +254,9 @@ def _spilled(array, blocks, directory):
     the file (:class:`_Spill`), and the chunk is freed; one task per block, after all of them,
     reads its series back: this process holds the chunks and the blocks in flight, not the input
     (the file's pages are the kernel's page cache, written back to disk as memory is needed).
-    Tasks: one per stored chunk and one per block.
+    Tasks: one per stored chunk, one per block, and one between them.
     """
+    import functools
     import itertools
 
     import dask.array as da
@@ -263,7 +264,7 @@ def _spilled(array, blocks, directory):
     from dask.highlevelgraph import HighLevelGraph
 
     token = tokenize(array, blocks, directory)
-    name, put = f"mhw-spill-{token}", f"mhw-spill-put-{token}"
+    name, put, done = f"mhw-spill-{token}", f"mhw-spill-put-{token}", f"mhw-spill-done-{token}"
     spill = _Spill(array.shape[0], len(array.chunks[0]), array.dtype, blocks, directory)
     starts = [np.cumsum((0,) + tuple(c)) for c in array.chunks]  # each stored chunk's first index, per axis
     ends = [np.cumsum(b) for b in blocks]  # each block's end, per spatial axis
@@ -282,12 +283,18 @@ def _spilled(array, blocks, directory):
             )
         pieces = [(tuple(b for b, _ in combo), tuple(s for _, s in combo)) for combo in itertools.product(*ranges)]
         t0 = int(starts[0][where[0]])
-        graph[(put,) + where] = (spill.put, _key(array.__dask_keys__(), where), t0, pieces)
-    written = list(graph)
+        # (pieces in the function: dask's graph conversion would search its slices for keys)
+        graph[(put,) + where] = (functools.partial(spill.put, pieces=pieces), _key(array.__dask_keys__(), where), t0)
+    graph[done] = (_all_written, list(graph))  # (each read after every write: edges per chunk, not per pair)
     for index in itertools.product(*(range(len(b)) for b in blocks)):
-        graph[(name, 0) + index] = (spill.get, index, written)
+        graph[(name, 0) + index] = (spill.get, index, done)
     layer = HighLevelGraph.from_collections(name, graph, dependencies=[array])
     return da.Array(layer, name, chunks=((array.shape[0],), *blocks), dtype=array.dtype, meta=array._meta)
+
+
+def _all_written(written):
+    """The task between a spill's writes and its reads (``written``: the writes' results, dependencies only)."""
+    return None
 
 
 class _Spill:
@@ -363,7 +370,7 @@ class _Spill:
 
     def get(self, index, written):
         """Block ``index``'s whole series ``(time, *block)``, read back once every piece is written
-        (``written``: the writing tasks' results, a dependency only)."""
+        (``written``: the result of the task after every write, a dependency only)."""
         out = empty_block((self.length, *self.shapes[index]), self.dtype)
         fd = self._used(create=False)
         with self.lock:
