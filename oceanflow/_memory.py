@@ -8,7 +8,8 @@ memory: a long write held 100-200 MiB more than its blocks in flight, more
 the longer it ran (the peak RSS of an anomaly saved to NetCDF grew by 10 %
 for four times the years).
 
-:func:`returning_freed_blocks` fixes both thresholds at 8 MiB while
+:func:`returning_freed_blocks` fixes the mmap threshold at 8 MiB (the trim
+threshold at 16 MiB, :data:`WHILE_WRITING`) while
 :func:`oceanflow.save` or :func:`oceanflow.mhw.save` computes and writes on
 the local scheduler (both through :func:`oceanflow.io.write.writing`), and
 while :func:`oceanflow.anomaly` reads the input for its climatology: a block
@@ -57,8 +58,11 @@ __all__ = [
     "returning_freed_blocks",
 ]
 
-#: (mmap, trim) thresholds in bytes while a file is written: blocks of 8 MiB or more given back when freed.
-WHILE_WRITING = (8 << 20, 8 << 20)
+#: (mmap, trim) thresholds in bytes while a file is written: blocks of 8 MiB or more given back when freed;
+#: a heap trimmed beyond 16 MiB free at its top, not 8: a stored chunk of just under 8 MiB (a Zarr chunk
+#: decoded, 30 days of a 1-degree grid), freed at the top, would otherwise be trimmed and the next chunk's
+#: memory faulted in afresh: as many fresh pages as bytes read (each zeroed by the kernel, see empty_block)
+WHILE_WRITING = (8 << 20, 16 << 20)
 #: (mmap, trim) thresholds afterwards: glibc's adaptive ceilings on 64-bit systems.
 AFTER = (32 << 20, 64 << 20)
 

@@ -68,6 +68,34 @@ def test_blocks_are_reused_after_writing():
     assert _kept_mib("after") > 25  # no fresh pages (page faults) for every block once the save is over
 
 
+# A stored chunk of just under 8 MiB read as a Zarr read does it (its decoded bytes and the block they are
+# copied into, both below the mmap threshold, so from the heap), in turn, inside a save: the page faults per
+# chunk, against the chunk's pages (the oracle: the kernel's fault count, resource.getrusage).
+_REREAD = """
+import resource, numpy as np
+from oceanflow._memory import returning_freed_blocks
+
+def read():
+    decoded = np.ones(6 << 20, np.uint8)
+    block = decoded.copy()
+    del decoded, block
+
+with returning_freed_blocks():
+    read()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        read()
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20 / (12 << 20 >> 12))
+"""
+
+
+@glibc
+def test_chunks_below_the_mmap_threshold_reuse_the_heap_while_writing():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    out = subprocess.run([sys.executable, "-c", _REREAD], env=env, capture_output=True, text=True, check=True)
+    assert float(out.stdout.split()[-1]) < 0.1  # not a chunk's pages faulted in afresh by each read (0.3 with 8 MiB)
+
+
 @glibc
 def test_the_environment_wins():
     assert _kept_mib("inside", MALLOC_TRIM_THRESHOLD_="268435456", MALLOC_MMAP_THRESHOLD_="268435456") > 25
