@@ -863,6 +863,49 @@ def test_save_failing_after_the_compute_keeps_every_old_output(tmp_path, monkeyp
         xr.testing.assert_identical(oceanflow.open_dataset(path).compute(), old[name])
 
 
+@pytest.mark.parametrize("where", ["summary", "events"])
+def test_save_failing_in_a_writing_thread_keeps_every_old_output(tmp_path, monkeypatch, where):
+    """The summary and the event table are written side by side on threads, the events block by
+    block on a pool: a failure in either (the summary's writer, the second block's write) is raised
+    once every thread has ended, with the old detection, summary and events left as they were and
+    no temporaries."""
+    import threading
+
+    import oceanflow
+
+    paths = {name: tmp_path / f"{name}.zarr" for name in ("det", "events", "annual")}
+    old = {name: xr.Dataset({"old": ("x", np.arange(3.0) + i)}) for i, name in enumerate(paths)}
+    for name, path in paths.items():
+        old[name].to_zarr(path)
+    calls: dict = {"_write_summary": [], "_write_block": []}  # (each call: on the main thread?)
+    failing = {"summary": "_write_summary", "events": "_write_block"}[where]
+
+    def recorded(name, original):
+        def call(*args, **kwargs):
+            calls[name].append(threading.current_thread() is threading.main_thread())
+            if name == failing and len(calls[name]) == (1 if where == "summary" else 2):
+                raise RuntimeError("injected")
+            return original(*args, **kwargs)
+
+        return call
+
+    for name in calls:
+        monkeypatch.setattr(_save, name, recorded(name, getattr(_save, name)))
+    sst = _save_case()
+    summary_bytes = 8 * len(kernels.SUMMARY_ROWS) * len(set(sst.time.dt.year.values)) * sst[0].size
+    monkeypatch.setattr(_save, "_table_limit", lambda: 2 * summary_bytes)  # the summary gathered, the events by blocks
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        with pytest.raises(RuntimeError, match="injected"):
+            mhw.save(sst, paths["det"], events=paths["events"], summary=paths["annual"], overwrite=True)
+        threads = [t for t in threading.enumerate() if t.name.startswith("oceanflow-mhw")]
+    assert calls["_write_summary"] == [False] and len(calls["_write_block"]) >= 2 and not any(calls["_write_block"])
+    assert threads == []  # (all ended)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths.values())
+    for name, path in paths.items():
+        xr.testing.assert_identical(oceanflow.open_dataset(path).compute(), old[name])
+
+
 @pytest.mark.parametrize("suffix", [".zarr", ".nc"])
 def test_save_beyond_the_memory_limit_never_pads_the_whole_event_table(tmp_path, monkeypatch, suffix):
     """Beyond the memory a task may hold, mhw.save does not pad the gathered tables

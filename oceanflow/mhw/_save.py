@@ -9,6 +9,8 @@ import logging
 import math
 import os
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import xarray as xr
 from .._arrays import is_dask
 from .._memory import small_pages_while
 from ..kernels import mhw as kernels
+from ..options import OPTIONS
 from ..timegroups import decoded_time
 from ._blocks import _Stashed, held_bytes, stash_for
 from ._definitions import _Calendar
@@ -155,13 +158,30 @@ def save(
         summed = tuple(c.data for c in columns) if gathered else ()  # the summary's columns, from the same tasks
         tables = list(writes.compute(*lazy, others=tuple(blocks) + summed))
         del blocks
+        jobs = []  # the tables written here, side by side (numpy, zarr's codecs and file writes free the GIL)
         if gathered:
             values, tables = tables[count:], tables[:count]
-            _write_summary(outputs["summary"], columns, values, found, years_per_block(freq), operation)
+            args = (outputs["summary"], columns, values, found, years_per_block(freq), operation)
+            jobs.append(lambda: _write_summary(*args))
         if events is not None:
-            _write_events(outputs["events"], tables, table, found, outputs["detection"], operation)
+            jobs.append(lambda: _write_events(outputs["events"], tables, table, found, outputs["detection"], operation))
+        _together(jobs)
         writes.commit()
     return targets
+
+
+def _together(jobs):
+    """Call each of ``jobs`` (callables) at once, the last on this thread and the others on their
+    own; return once all have ended, or raise the error of the first job (in order) that failed."""
+    if len(jobs) <= 1:
+        for job in jobs:
+            job()
+        return
+    with ThreadPoolExecutor(len(jobs) - 1, thread_name_prefix="oceanflow-mhw-save") as pool:
+        started = [pool.submit(job) for job in jobs[:-1]]
+        jobs[-1]()  # (on an error here the pool is still waited for before it goes up)
+    for future in started:
+        future.result()
 
 
 def _gathered(columns, path):
@@ -221,8 +241,6 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     padded table is never held)."""
     import dask.array as da
 
-    from ..io.write import write_zarr_v3_region
-
     rows = len(kernels.EVENT_ROWS)
     space = table.dims[1:]
     chunks = table.chunks[1:]
@@ -234,24 +252,67 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     output.write(now=False)  # metadata and coordinates; no data
     starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
     arrays: dict = {}  # (the store's arrays, read once)
+    regions = [
+        {d: slice(s[i], s[i] + c[i]) for d, s, c, i in zip(space, starts, chunks, index, strict=True)}
+        for index in itertools.product(*(range(len(c)) for c in chunks))
+    ]
+    if len(regions) != len(tables):
+        raise AssertionError(f"{len(tables)} event tables for {len(regions)} blocks: not the detection's blocks")
     tables.reverse()  # popped from the end: the first block first
-    for index in itertools.product(*(range(len(c)) for c in chunks)):
-        b = _loaded(tables.pop())
-        t = b.reshape((rows, b.shape[0] // rows) + b.shape[1:])
-        region = {d: slice(s[i], s[i] + c[i]) for d, s, c, i in zip(space, starts, chunks, index, strict=True)}
-        padded = np.full((rows, slots) + t.shape[2:], np.nan)
-        padded[:, : min(t.shape[1], slots)] = t[:, :slots]
-        del b, t
-        block = [xr.DataArray(padded[r], dims=("event", *space)) for r in range(rows)]
-        part = _stored_dates(_events_table(block, found), found["time"])[0]
-        region["event"] = slice(None)
-        if not write_zarr_v3_region(part, output.tmp, region, arrays):  # (encoded in one pass, written here)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-                part.to_zarr(output.tmp, region=region, mode="r+", consolidated=False)
-        del padded, block, part
-    if tables:
-        raise AssertionError(f"{len(tables)} event tables left over: the blocks do not match the detection's")
+    workers = max(1, OPTIONS["num_threads"])
+    with ThreadPoolExecutor(workers, thread_name_prefix="oceanflow-mhw-events") as pool:
+        pending: deque = deque()  # (at most workers + 1 blocks held at once)
+        for region in regions:
+            pending.append((pool.submit(_write_block, tables.pop(), region, slots, found, output.tmp, arrays), region))
+            if len(pending) > workers:
+                _written(pending.popleft(), output.tmp)
+        while pending:
+            _written(pending.popleft(), output.tmp)
+
+
+def _write_block(b, region, slots, found, tmp, arrays):
+    """Write one block's event table ``b`` (or its handle in a scratch file), padded to ``slots``, into
+    ``region`` of the Zarr v3 store ``tmp`` (:func:`~oceanflow.io.write.write_zarr_v3_region`); None
+    once written, else the block's Dataset, for ``to_zarr`` (on the calling thread: its warnings filter)."""
+    from ..io.write import write_zarr_v3_region
+
+    b = _loaded(b)
+    rows = len(kernels.EVENT_ROWS)
+    padded = _padded(b.reshape((rows, b.shape[0] // rows) + b.shape[1:]), slots)
+    del b
+    space = tuple(d for d in region if d != "event")
+    block = [xr.DataArray(padded[r], dims=("event", *space)) for r in range(rows)]
+    part = _stored_dates(_events_table(block, found), found["time"])[0]
+    return None if write_zarr_v3_region(part, tmp, {**region, "event": slice(None)}, arrays) else part
+
+
+def _written(pending, tmp):
+    """Wait for :func:`_write_block` (``pending``: its future and region); where it could not write its
+    block, write it with ``to_zarr``."""
+    future, region = pending
+    part = future.result()
+    if part is not None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            part.to_zarr(tmp, region={**region, "event": slice(None)}, mode="r+", consolidated=False)
+
+
+def _padded(t, slots):
+    """A block's table ``t`` (``(rows, n, *block)``) as float64 with ``slots`` slots (``t`` itself when it
+    is so): :func:`_pad_into` a new array."""
+    if t.shape[1] == slots and t.dtype == np.float64:
+        return t
+    out = np.empty(t.shape[:1] + (slots,) + t.shape[2:])
+    _pad_into(out, t)
+    return out
+
+
+def _pad_into(out, t):
+    """Copy the table ``t`` (``(rows, n, *block)``) into ``out`` (``(rows, slots, *block)``): its first
+    ``slots`` slots, NaN in the slots beyond ``n`` (each value written once)."""
+    n = min(t.shape[1], out.shape[1])
+    out[:, :n] = t[:, :n]
+    out[:, n:] = np.nan
 
 
 #: The stored day number of NaT (no event), the dates' ``_FillValue``: xarray's.
@@ -377,14 +438,14 @@ def _padded_tables(blocks, table, found):
     rows = len(kernels.EVENT_ROWS)
     space = table.dims[1:]
     chunks = table.chunks[1:] if table.chunks else tuple((n,) for n in table.shape[1:])
-    data = np.full((rows, found) + tuple(sum(c) for c in chunks), np.nan)
+    data = np.empty((rows, found) + tuple(sum(c) for c in chunks))  # (every block's region filled below)
     starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
     blocks.reverse()  # popped from the end: the first block first
     for index in itertools.product(*(range(len(c)) for c in chunks)):
         b = _loaded(blocks.pop())
         t = b.reshape((rows, b.shape[0] // rows) + b.shape[1:])
         where = tuple(slice(s[i], s[i] + c[i]) for s, c, i in zip(starts, chunks, index, strict=True))
-        data[(slice(None), slice(0, min(t.shape[1], found))) + where] = t[:, :found]
+        _pad_into(data[(slice(None), slice(None)) + where], t)
         del b, t
     if blocks:
         raise AssertionError(f"{len(blocks)} event tables left over: the blocks do not match the detection's")

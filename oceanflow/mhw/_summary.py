@@ -4,11 +4,14 @@ and their linear trends."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import xarray as xr
 
+from .._arrays import is_dask
 from ..kernels import mhw as kernels
+from ..options import OPTIONS
 from . import _engine
 from ._blocks import _map_series
 from ._definitions import _checked_detection
@@ -98,15 +101,8 @@ def _summary_table(columns, detected, days, years_per_block):
     out = {}
     for name, var in zip(kernels.SUMMARY_ROWS, columns, strict=True):
         out[name] = var.assign_attrs(long_name=_SUMMARY_NAMES[name], units=_summary_units(name, units))
-    for name in kernels.SUMMARY_ROWS:  # Variables: the Dataset below aligns everything once
-        slope = xr.apply_ufunc(
-            _slopes,
-            out[name].variable,
-            input_core_dims=[["period"]],
-            kwargs={"x": centre},
-            dask="parallelized",
-            output_dtypes=[np.float64],
-        )
+    trends = _trends([out[name].variable for name in kernels.SUMMARY_ROWS], centre)
+    for name, slope in zip(kernels.SUMMARY_ROWS, trends, strict=True):  # Variables: the Dataset aligns them once
         slope.attrs.update(
             long_name=f"linear trend of {_SUMMARY_NAMES[name]}", units=f"({_summary_units(name, units)}) year-1"
         )
@@ -115,6 +111,26 @@ def _summary_table(columns, detected, days, years_per_block):
     ds["period_centre"].attrs.update(long_name="centre of the period", units="year")
     ds.attrs.update(detected.attrs, mhw_summary_freq=f"{years_per_block}YS")
     return ds
+
+
+def _trends(variables, x):
+    """:func:`_slopes` of each Variable ``(period, ...)`` against ``x`` (years), as Variables: those in
+    memory computed side by side on threads (NumPy frees the GIL), each as a whole (the same numbers)."""
+
+    def trend(variable):
+        return xr.apply_ufunc(
+            _slopes,
+            variable,
+            input_core_dims=[["period"]],
+            kwargs={"x": x},
+            dask="parallelized",
+            output_dtypes=[np.float64],
+        )
+
+    if any(is_dask(v.data) for v in variables) or len(variables) < 2:
+        return [trend(v) for v in variables]
+    with ThreadPoolExecutor(min(len(variables), OPTIONS["num_threads"]), thread_name_prefix="oceanflow-mhw") as pool:
+        return list(pool.map(trend, variables))
 
 
 def _slopes(y, x):
