@@ -528,3 +528,36 @@ def test_writes_handed_over_before_a_refused_one_are_waited_for_before_the_error
     with pytest.raises(ValueError, match="closing ChunkFile"):
         netcdf._write_chunks([((k,), b"x" * 10) for k in range(4)], None)
     assert len(handed) == 2 and all(write.done() for write in handed)
+
+
+def _direct_folder_or_skip(folder):
+    """Skip unless ``folder`` is where write_new_file uses O_DIRECT (decided by findmnt and a plain open)."""
+    probe = folder / "probe"
+    probe.touch()
+    _chunk_file_or_skip(probe).close()
+    probe.unlink()
+
+
+@pytest.mark.parametrize("size", [1, 4096, 3 * 4096 + 7, (9 << 20) + 5])
+@pytest.mark.parametrize("shift", [0, 3], ids=["aligned-buffer", "unaligned-buffer"])
+def test_write_new_file_gives_the_bytes_of_a_plain_write_and_bypasses_the_page_cache(tmp_path, size, shift):
+    fincore = require("fincore")
+    _direct_folder_or_skip(tmp_path)
+    rng = np.random.default_rng(size + shift)
+    buffer = uncached.aligned_empty(size + shift)[shift:]
+    buffer[...] = rng.integers(0, 256, size, dtype=np.uint8)
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    uncached.write_new_file(ours, buffer.data)
+    resident = subprocess.run([fincore, "-b", "-n", "-o", "RES", str(ours)], capture_output=True, text=True)
+    assert int(resident.stdout) < 4096 * 2  # at most the last partial unit went through the page cache
+    with open(theirs, "wb") as f:
+        f.write(buffer.data)
+    assert ours.read_bytes() == theirs.read_bytes()
+
+
+def test_write_new_file_refuses_an_existing_file_and_leaves_it(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"old")
+    with pytest.raises(FileExistsError):
+        uncached.write_new_file(path, memoryview(b"new"))
+    assert path.read_bytes() == b"old"

@@ -3,6 +3,7 @@ its temporary only once zarr's own concurrent chunk writes have ended."""
 
 import errno
 import os
+import subprocess
 import threading
 import time
 import warnings
@@ -566,3 +567,58 @@ def test_zarr_v3_region_writes_are_xarrays_own_region_files(tmp_path):
 def _files(root):
     """Every file of the folder ``root`` by its relative path: its bytes."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _files(root):
+    """Every file of the store ``root`` by relative path, its root metadata without the history line."""
+    import json
+
+    files = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            data = open(path, "rb").read()
+            if os.path.relpath(path, root) == "zarr.json":
+                meta = json.loads(data)
+                for node in [meta, *meta.get("consolidated_metadata", {}).get("metadata", {}).values()]:
+                    node.get("attributes", {}).pop("history", None)
+                data = json.dumps(meta, sort_keys=True).encode()
+            files[os.path.relpath(path, root)] = data
+    return files
+
+
+def test_large_uncompressed_zarr_chunks_bypass_the_page_cache_and_give_zarrs_own_files(tmp_path, monkeypatch):
+    """Chunk files of 4 MiB or more written past the page cache: every file of the store as zarr's own
+    LocalStore writes it (the environment switching O_DIRECT off), and as the fallback where zarr's
+    store API changed; the large chunk files are not in the page cache (fincore)."""
+    from debian_tools import require
+
+    fincore = require("fincore")
+    if write._chunk_store(tmp_path) == tmp_path:
+        pytest.skip(f"{tmp_path} is not where O_DIRECT writes are used")
+    rng = np.random.default_rng(5)
+    sst = rng.normal(15, 3, (300, 40, 90)).astype("f4")  # chunks of 300 x 20 x 90: 2.2 MB, and 300 x 40 x 90: 4.3 MB
+    sst[rng.random(sst.shape) < 0.05] = np.nan
+    category = rng.integers(0, 5, sst.shape).astype("i1")
+    ds = xr.Dataset(
+        {"sst": (("time", "lat", "lon"), sst), "category": (("time", "lat", "lon"), category)},
+        coords={"time": np.arange(300.0), "lat": np.arange(40.0), "lon": np.arange(90.0)},
+    ).chunk({"time": -1, "lat": 20})
+    raw = {"sst": {"compressors": None}}
+    save(ds, tmp_path / "direct.zarr", encoding=raw, progress=False)
+    save(ds.chunk({"lat": 40}), tmp_path / "large.zarr", encoding=raw, progress=False)
+    chunk = tmp_path / "large.zarr" / "sst" / "c" / "0" / "0" / "0"
+    resident = subprocess.run([fincore, "-b", "-n", "-o", "RES", str(chunk)], capture_output=True, text=True)
+    assert int(resident.stdout) < 8192 < os.path.getsize(chunk)
+    monkeypatch.setenv("OCEANFLOW_NETCDF_DIRECT", "0")
+    save(ds, tmp_path / "zarr.zarr", encoding=raw, progress=False)
+    save(ds.chunk({"lat": 40}), tmp_path / "zarr-large.zarr", encoding=raw, progress=False)
+    monkeypatch.delenv("OCEANFLOW_NETCDF_DIRECT")
+
+    def changed():
+        raise AttributeError("zarr.storage.LocalStore moved")
+
+    monkeypatch.setattr(write, "_direct_store_type", changed)
+    save(ds.chunk({"lat": 40}), tmp_path / "fallback.zarr", encoding=raw, progress=False)
+    assert _files(tmp_path / "direct.zarr") == _files(tmp_path / "zarr.zarr")
+    assert _files(tmp_path / "large.zarr") == _files(tmp_path / "zarr-large.zarr") == _files(tmp_path / "fallback.zarr")

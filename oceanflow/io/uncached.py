@@ -59,12 +59,15 @@ __all__ = [
     "PAGE",
     "WRITERS",
     "ChunkFile",
+    "DIRECT_FILE_BYTES",
     "aligned_empty",
+    "direct_file_writes",
     "direct_writes_switched_on",
     "file_system_type",
     "open_chunk_file",
     "scratch",
     "switch_scratch",
+    "write_new_file",
 ]
 
 #: This system's memory page (at least 4 KiB): alignment of buffers and least unit of ``O_DIRECT`` writes.
@@ -82,7 +85,8 @@ WRITERS = 2
 
 
 def direct_writes_switched_on() -> bool:
-    """Whether the environment variable ``OCEANFLOW_NETCDF_DIRECT`` leaves ``O_DIRECT`` writes on (the default).
+    """Whether the environment variable ``OCEANFLOW_NETCDF_DIRECT`` leaves ``O_DIRECT`` writes on (the default):
+    NetCDF storage chunks, and Zarr chunk files of :data:`DIRECT_FILE_BYTES` or more (:func:`write_new_file`).
 
     Its values are those of every ``OCEANFLOW_*`` switch (:mod:`oceanflow._env`); any other is refused,
     naming the variable, rather than silently read as on.
@@ -315,6 +319,70 @@ class ChunkFile:
                 _pwrite_all(fd, middle, offset + head)
         _pwrite_all(fd, view[:head], offset)
         _pwrite_all(fd, view[head + body :], offset + head + body)
+
+
+#: Bytes from which :func:`write_new_file` writes a file's whole units with ``O_DIRECT``.
+DIRECT_FILE_BYTES = 4 << 20
+#: Bytes of a misaligned file body copied at a time into a page-aligned buffer by :func:`write_new_file`.
+_DIRECT_PIECE = 4 << 20
+
+
+def direct_file_writes(folder: str | os.PathLike) -> bool:
+    """Whether :func:`write_new_file` may write files in ``folder`` with ``O_DIRECT``: on Linux, in a local file
+    system (:data:`LOCAL_FILE_SYSTEMS`), unless the environment switches ``O_DIRECT`` writes off
+    (:func:`direct_writes_switched_on`)."""
+    flag = getattr(os, "O_DIRECT", None)
+    return flag is not None and direct_writes_switched_on() and file_system_type(folder) in LOCAL_FILE_SYSTEMS
+
+
+def write_new_file(path: str | os.PathLike, view: memoryview) -> None:
+    """Write the bytes ``view`` as the new file ``path`` (its folder exists; :func:`direct_file_writes`): its
+    whole units from the start with ``O_DIRECT`` (from the view itself when it starts on a page, else copied
+    into a page-aligned buffer, :data:`_DIRECT_PIECE` bytes at a time), the rest through the page cache.
+
+    The file is created exclusively and is as ``open(path, "wb").write(view)`` makes it; a write refused with
+    ``EINVAL`` (an alignment the device does not take) is done through the page cache.  On any error the
+    file is removed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        unit = max(PAGE, os.fstatvfs(fd).f_bsize)
+        body = view.nbytes // unit * unit
+        if body:
+            _direct_body(path, fd, view[:body], unit)
+        _pwrite_all(fd, view[body:], body)
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
+
+
+def _direct_body(path: str | os.PathLike, fd: int, body: memoryview, unit: int) -> None:
+    """Write ``body`` (whole ``unit``s) at the start of the file ``path`` with ``O_DIRECT`` (``fd``: the
+    file's ordinary descriptor, used where ``O_DIRECT`` is refused)."""
+    try:
+        direct = os.open(path, os.O_WRONLY | os.O_DIRECT | os.O_CLOEXEC)
+    except OSError:
+        _pwrite_all(fd, body, 0)
+        return
+    try:
+        aligned = _address(body) % PAGE == 0
+        step = body.nbytes if aligned else _DIRECT_PIECE // unit * unit or unit
+        for start in range(0, body.nbytes, step):
+            piece = body[start : start + step]
+            if not aligned:
+                buffer = scratch("direct file", piece.nbytes)
+                buffer[...] = np.frombuffer(piece, np.uint8)
+                piece = buffer.data
+            try:
+                _pwrite_all(direct, piece, start)
+            except OSError as err:
+                if err.errno != errno.EINVAL:
+                    raise
+                _pwrite_all(fd, body[start:], start)  # the device refuses this alignment: the page cache
+                return
+    finally:
+        os.close(direct)
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import shutil
@@ -456,10 +457,67 @@ def _write_zarr_v3(ds: xr.Dataset, tmp: Path, encoding: dict, *, now: bool, comp
     if not lazy:
         return True, None if now else dask.delayed(None)
     chunks = xr.Dataset({name: ds.variables[name] for name in lazy})  # (their coordinates written above)
+    store = _chunk_store(tmp)
     if now:
         kwargs = compute_kwargs or None
-        return True, chunks.to_zarr(tmp, mode="r+", write_empty_chunks=empty.pop(), chunkmanager_store_kwargs=kwargs)
-    return True, chunks.to_zarr(tmp, mode="r+", write_empty_chunks=empty.pop(), compute=False)
+        return True, chunks.to_zarr(store, mode="r+", write_empty_chunks=empty.pop(), chunkmanager_store_kwargs=kwargs)
+    return True, chunks.to_zarr(store, mode="r+", write_empty_chunks=empty.pop(), compute=False)
+
+
+def _chunk_store(tmp: Path) -> Any:
+    """Where the dask variables' chunks of a Zarr v3 store at ``tmp`` are written: a zarr ``LocalStore``
+    whose files of :data:`~oceanflow.io.uncached.DIRECT_FILE_BYTES` or more (uncompressed chunks) are
+    written past the page cache (:func:`~oceanflow.io.uncached.write_new_file`) where
+    :func:`~oceanflow.io.uncached.direct_file_writes` allows it, else ``tmp`` (zarr's own store).
+
+    Through the page cache each page of a new file is a fresh page of memory filled by a copy: on the
+    benchmark's virtual machine the kernel's copy into them was 12 % of the CPU of ``mhw.save``'s
+    full-size pipeline, most of it for its 2.8 GB of uncompressed ``intensity``.  Same files: only
+    ``set`` of a large value differs from ``LocalStore``'s (the bytes written to a new file in the
+    key's folder, then renamed over the key, as zarr does)."""
+    from .uncached import direct_file_writes
+
+    if not direct_file_writes(tmp):
+        return tmp
+    try:
+        return _direct_store_type()(tmp)
+    except _INTERNALS_CHANGED:  # zarr's public store API changed: its own store
+        return tmp
+
+
+@functools.cache
+def _direct_store_type() -> type:
+    """zarr's ``LocalStore`` with large values written past the page cache (see :func:`_chunk_store`)."""
+    import asyncio
+
+    from zarr.storage import LocalStore
+
+    from .uncached import DIRECT_FILE_BYTES
+
+    class DirectLocalStore(LocalStore):
+        async def set(self, key: str, value: Any) -> None:
+            view = memoryview(value.as_buffer_like()).cast("B")
+            if view.nbytes < DIRECT_FILE_BYTES or self.read_only:
+                return await super().set(key, value)
+            await asyncio.to_thread(_direct_put, self.root / key, view)
+
+    return DirectLocalStore
+
+
+def _direct_put(path: Path, view: memoryview) -> None:
+    """``view`` written as the file ``path`` (its folders made): a new sibling, renamed over it once complete."""
+    import uuid
+
+    from .uncached import write_new_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{uuid.uuid4().hex}.partial")
+    write_new_file(partial, view)
+    try:
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 #: The encoding keys :func:`_zarr_v3_files` writes as xarray does; any other (shards, filters, a
