@@ -86,9 +86,9 @@ def test_every_jitted_function_honours_oceanflow_numba_cache(setting, expected):
 
 
 _HELPER_PROBE = """
-from oceanflow.kernels import mhw, quantiles as q
+from oceanflow.kernels import mhw, sorting
 mhw.pooled_climatology.for_dtype("float32")
-for helper in (mhw._pool_stats, q._load, q._merge):
+for helper in (mhw._pool_stats, sorting.load_sorted, sorting.merge_smallest):
     print(helper.__name__, len(helper.overloads), helper.signatures)
 """
 
@@ -104,5 +104,5 @@ def test_the_thresholds_kernel_compiles_each_of_its_helpers_once():
     env = {**os.environ, "OCEANFLOW_NUMBA_CACHE": "0"}
     run = subprocess.run([sys.executable, "-c", _HELPER_PROBE], env=env, capture_output=True, text=True, check=True)
     counts = {line.split()[0]: line.split(maxsplit=2)[1:] for line in run.stdout.splitlines()}
-    assert set(counts) == {"_pool_stats", "_load", "_merge"}
+    assert set(counts) == {"_pool_stats", "load_sorted", "merge_smallest"}
     assert all(count == "1" for count, _ in counts.values()), counts

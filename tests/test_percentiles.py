@@ -11,7 +11,7 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import WINDOW_PLANS, added_tasks, make_field, monthday_labels
+from conftest import added_tasks, make_field, monthday_labels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -194,38 +194,6 @@ def test_oracle_hypothesis(
     expected = pooled_oracle(obj, freq, stat, window=window, min_count=min_count, feb29=feb29, q=q, method=method)
     assert result.dtype == dtype
     assert_matches(result, expected, 2e-5 if dtype == "float32" else 1e-9)
-
-
-@pytest.mark.parametrize("calendar, freq, feb29, window", WINDOW_PLANS)
-def test_merge_plan_gives_each_group_its_keys(calendar, freq, feb29, window):
-    """The plan run on multisets of keys instead of values: every group's slot
-    holds exactly the keys it pools, as often as it pools them."""
-    from collections import Counter
-
-    from oceanflow.climatology.pooling import order_keys
-    from oceanflow.kernels.quantiles import merge_plan
-    from oceanflow.timegroups import time_groups
-
-    obj = make_field(calendar, start="2001-03-10", periods=7 * 365 + 100)
-    groups = time_groups(obj.time, freq, feb29=feb29)
-    ngroups = groups.labels.size
-    keys = order_keys(groups.codes, ngroups, window)
-    ops = merge_plan(keys.key_stops - keys.key_starts, keys.keys, keys.group_starts, keys.group_stops, keys.centers)
-    slots: dict[int, Counter] = {}
-    emitted = {}
-    for kind, slot, a, b in ops.tolist():
-        if kind == 0:
-            slots[slot] = Counter([a])
-        elif kind == 1:
-            slots[slot] = slots[a] + slots[b]
-        else:
-            emitted[a] = slots[slot] if slot >= 0 else Counter()
-    assert sorted(emitted) == list(range(ngroups))
-    for g, found in emitted.items():
-        assert found == Counter(keys.keys[keys.group_starts[g] : keys.group_stops[g]].tolist()), g
-    merges = int(np.sum(ops[:, 0] == 1))
-    if window == 11 and calendar == "noleap":  # prefixes and suffixes shared: about 3 merges a group, not 10
-        assert merges < 3.5 * ngroups
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -46,7 +46,6 @@ from ..kernels.quantiles import (
     STREAM_THRESHOLDS,
     finish_networks,
     quantile_params,
-    sorting_network,
     stream_bounds,
     stream_collect,
     stream_count,
@@ -55,6 +54,7 @@ from ..kernels.quantiles import (
     stream_thresholds,
 )
 from ..kernels.quantiles import grouped_quantiles as ORDER_KERNEL
+from ..kernels.sorting import sorting_network
 from .pooling import merged_finalized, order_layout, window_keys
 
 #: Bytes of series an order-statistic task gathers at once from its time chunks.

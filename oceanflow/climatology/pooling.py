@@ -19,7 +19,7 @@ pixel) and kept across calls for the last few time axes (:func:`remembered`):
 * :func:`order_keys`: the same keys laid out for the order statistics: the
   steps of each key, and the keys of each group (without a window, one key
   per group), with the plan of their merges for the order statistics
-  (:func:`oceanflow.kernels.quantiles.merge_plan`; also the marine
+  (:func:`oceanflow.kernels.sorting.merge_plan`; also the marine
   heatwaves' thresholds, :mod:`oceanflow.mhw`).
 
 Example
@@ -43,7 +43,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..kernels.climatology import MERGE_TILE, Statistic, statistic
-from ..kernels.quantiles import METHODS, merge_plan
+from ..kernels.quantiles import METHODS
+from ..kernels.sorting import merge_plan
 
 #: Frequencies that take ``window=`` (daily climatologies).
 WINDOW_FREQS = ("dayofyear", "time.dayofyear")
@@ -207,7 +208,7 @@ def _window_edges(codes: np.ndarray, window: int) -> tuple[np.ndarray, int, np.n
 
 def merge_program(ops: np.ndarray, ngroups: int) -> tuple[np.ndarray, int]:
     """The rows of a merge kernel (:data:`oceanflow.kernels.climatology.MERGE`) from a
-    :func:`~oceanflow.kernels.quantiles.merge_plan` (the same shared prefixes and
+    :func:`~oceanflow.kernels.sorting.merge_plan` (the same shared prefixes and
     suffixes of neighbouring days), and the number of scratch rows.
 
     Rows address ``-1 - k`` for key ``k``'s partials (read in place, never
@@ -300,7 +301,7 @@ class OrderKeys:
     codes: np.ndarray
 
     def merge_plan(self) -> np.ndarray:
-        """The windows' shared prefix/suffix merges of these keys (:func:`~oceanflow.kernels.quantiles.merge_plan`)."""
+        """The windows' shared prefix/suffix merges of these keys (:func:`~oceanflow.kernels.sorting.merge_plan`)."""
         sizes = self.key_stops - self.key_starts
         return merge_plan(sizes, self.keys, self.group_starts, self.group_stops, self.centers)
 

@@ -26,9 +26,7 @@ import math
 import numpy as np
 
 from ._declare import gufunc, njit
-from .quantiles import _LOAD as LOAD
-from .quantiles import _MERGE as MERGE
-from .quantiles import _load, _merge
+from .sorting import LOAD, MERGE, load_sorted, merge_smallest
 
 #: Rows of :func:`event_properties`' output, in order.
 EVENT_ROWS = (
@@ -102,7 +100,7 @@ def pooled_climatology(
     :func:`oceanflow.kernels.quantiles.grouped_quantiles`, ``LANES`` pixels at
     once: each key's values sorted down the columns by the network
     ``lo``/``hi`` and the keys merged as the plan ``ops``
-    (:func:`oceanflow.kernels.quantiles.merge_plan`) says, from the nearer end
+    (:func:`oceanflow.kernels.sorting.merge_plan`) says, from the nearer end
     (exact in the dtype of ``x``: values are only compared).  Then day
     ``params[C_FEB29]`` (29 February; -1: none) is the mean of its two
     neighbours, and both curves are smoothed by the reference's circular
@@ -160,11 +158,11 @@ def pooled_climatology(
         for o in range(ops.shape[0]):
             kind, slot, a, b = ops[o, 0], ops[o, 1], ops[o, 2], ops[o, 3]
             if kind == LOAD:
-                _load(
+                load_sorted(
                     x, steps, key_starts[a], key_stops[a], lo, hi, s, slot * rows, rows, lanes, p0, load_sign, count, a
                 )
             elif kind == MERGE:
-                _merge(s, slot * rows, a * rows, b * rows, depth)
+                merge_smallest(s, slot * rows, a * rows, b * rows, depth)
             else:
                 _pool_stats(
                     s,

@@ -15,7 +15,7 @@ from .._memory import empty_block
 from .._parallel import run_sliced
 from ..climatology.pooling import order_layout
 from ..kernels import mhw as kernels
-from ..kernels.quantiles import sorting_network
+from ..kernels.sorting import sorting_network
 from ._definitions import _FEB29
 
 
@@ -69,8 +69,8 @@ def _pools(days, first, last, window):
     Returns (steps, key_starts, key_stops, keys, group_starts, group_stops, lo,
     hi, ops): key ``k`` is ``steps[key_starts[k]:key_stops[k]]``, day ``g`` pools
     the keys ``keys[group_starts[g]:group_stops[g]]``; ``lo``/``hi`` sort a key
-    (:func:`oceanflow.kernels.quantiles.sorting_network`), ``ops`` merge the
-    keys into the pools (:func:`oceanflow.kernels.quantiles.merge_plan`).
+    (:func:`oceanflow.kernels.sorting.sorting_network`), ``ops`` merge the
+    keys into the pools (:func:`oceanflow.kernels.sorting.merge_plan`).
     """
     codes = days.row.astype(np.int64)
     if days.days == 366:
