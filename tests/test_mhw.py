@@ -230,6 +230,60 @@ def test_categories_of_infinite_and_huge_ratios_are_clipped_as_the_reference(col
         assert (category == 4).sum() >= 10
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"min_duration": 1, "join_gaps": True, "max_gap": 2},
+        {"min_duration": 5, "join_gaps": True, "max_gap": 2, "cold": True},
+        {"min_duration": 3, "join_gaps": False, "max_gap": 2},
+        {"min_duration": 2, "join_gaps": True, "max_gap": 0},
+    ],
+    ids=["one day", "cold", "unjoined", "no gap"],
+)
+@pytest.mark.parametrize("calendar", ["noleap", "360_day"])
+def test_events_at_the_ends_beside_gaps_and_missing_days_equal_the_reference(options, calendar):
+    """Runs on the series' first and last days, gaps of max_gap and max_gap + 1 days, missing days inside and
+    next to runs, more pixels than one word of the kernel's bits (64), all-NaN land: daily events and
+    categories as the oracle's on the filled series, the land silent."""
+    sst = red_sst(seed=9, years=4, shape=(3, 30), calendar=calendar, dtype="float32")
+    cold = options.get("cold", False)
+    with pytest.warns(mhw.BaseLengthWarning):
+        clim = mhw.thresholds(sst, window=5, cold=cold)
+    day = np.asarray(mhw.detect(sst, clim, **options).time.dt.dayofyear) - 1
+    if calendar == "noleap":  # the 366-day climatological year: 1 March onwards is one row later
+        day = day + (day >= 59)
+    sign = -1.0 if cold else 1.0
+    n, gap = sst.sizes["time"], options["max_gap"]
+    for pixel in range(30):
+        j, i = divmod(pixel, 10)
+        seas, thresh = clim.seas.values[day, j, i], clim.thresh.values[day, j, i]
+        up = thresh + sign * (1 + pixel % 4)  # beyond the threshold
+        series = sst.values[:, j, i]
+        starts = [0, 40, 40 + 5 + gap, 100, 100 + 5 + gap + 1, n - 5]
+        for start in starts:
+            series[start : start + 5] = up[start : start + 5]
+            series[start + 5 : start + 5 + gap] = seas[start + 5 : start + 5 + gap]
+        if pixel % 3 == 0:
+            series[[102, 105 + gap + 1]] = np.nan  # inside an event and just before the next
+        if pixel % 5 == 0:
+            series[[n - 6, n - 1]] = np.nan  # next to the last event and on the last day
+    sst[:, 2, 9] = np.nan  # land
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = mhw.detect(sst, clim, **options).compute()
+    assert np.isnan(found.intensity[:, 2, 9]).all() and (found.event[:, 2, 9] == 0).all()
+    for pixel in range(29):
+        j, i = divmod(pixel, 10)
+        seas, thresh = clim.seas.values[day, j, i], clim.thresh.values[day, j, i]
+        values = sst.values[:, j, i].astype(np.float64)
+        filled = np.where(np.isnan(values), seas, values)
+        rest = {k: v for k, v in options.items() if k != "cold"}
+        _, daily, category = ref.find_events(sign * filled, sign * seas, sign * thresh, **rest)
+        np.testing.assert_array_equal(found.event.values[:, j, i], daily, err_msg=str(pixel))
+        np.testing.assert_array_equal(found.category.values[:, j, i], category, err_msg=str(pixel))
+        assert daily[0] == 1 and (daily[-1] == daily.max() > 1 or pixel % 5 == 0)  # (the last day missing)
+
+
 def test_dask_time_chunked_float32_equals_numpy():
     sst = red_sst(seed=1, dtype="float32", shape=(3, 4))
     sst[:, 2, 3] = np.nan  # land
