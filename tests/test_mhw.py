@@ -429,6 +429,59 @@ def test_a_spilled_input_equals_the_in_memory_detection_with_one_task_per_chunk_
 
 
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
+@pytest.mark.parametrize("route", ["direct", "small reads", "page cache", "refused"])
+def test_a_spill_past_the_page_cache_or_through_it_gives_the_in_memory_detection(route, tmp_path, monkeypatch):
+    """The scratch file's pieces written with O_DIRECT where the file system takes it (findmnt: ext4 or
+    xfs), read back a few pages at a time ("small reads"), through the page cache when the environment
+    switches O_DIRECT off, and from the first refused O_DIRECT write (EINVAL) on: the detection equals
+    the in-memory one every way (uneven time chunks, a land pixel)."""
+    import errno
+    import fcntl
+    import os
+    import subprocess
+
+    from debian_tools import require
+
+    from oceanflow.mhw import _blocks
+
+    kind = subprocess.run(
+        [require("findmnt"), "-n", "-o", "FSTYPE", "--target", str(tmp_path)], capture_output=True, text=True
+    ).stdout.strip()
+    if route != "page cache" and kind not in {"ext4", "xfs"}:
+        pytest.skip(f"{tmp_path} is on {kind}: no O_DIRECT scratch file")
+    writes = []  # whether each piece went to an O_DIRECT descriptor
+    pwrite = _blocks._pwrite_all
+
+    def probe(fd, view, offset):
+        direct = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+        writes.append(direct)
+        if direct and route == "refused":
+            raise OSError(errno.EINVAL, "Invalid argument")
+        pwrite(fd, view, offset)
+
+    monkeypatch.setattr(_blocks, "_pwrite_all", probe)
+    if route == "page cache":
+        monkeypatch.setenv("OCEANFLOW_NETCDF_DIRECT", "0")
+    if route == "small reads":
+        monkeypatch.setattr(_blocks, "SPILL_READ_BYTES", 8192)
+    sst = red_sst(seed=4, dtype="float32", shape=(7, 5))
+    sst[:, 5, 1] = np.nan  # land
+    config = {"oceanflow.mhw.held-bytes": sst.nbytes - 1, "temporary-directory": str(tmp_path)}
+    with warnings.catch_warnings(), dask.config.set(config, num_workers=2):
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        lazy = mhw.detect(sst.chunk({"time": 97, "y": (1, 3, 3)}))
+        assert any("spill" in name for name in lazy.intensity.data.__dask_graph__().layers)
+        xr.testing.assert_identical(mhw.detect(sst), lazy.compute())
+    assert writes and list(tmp_path.iterdir()) == [] and _open_in(tmp_path) == []
+    if route in ("direct", "small reads"):
+        assert all(writes)
+    elif route == "page cache":
+        assert not any(writes)
+    else:  # (each thread's first write may have been tried with O_DIRECT before the refusal was seen)
+        assert 1 <= sum(writes) <= 2 and not writes[-1]
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
 @pytest.mark.parametrize("failing", ["input chunk", "block"])
 def test_a_failed_spilled_detection_leaves_no_scratch_file(tmp_path, failing):
     """A task failing while the input is spilled (an input chunk's read, after earlier chunks were
@@ -515,7 +568,7 @@ def test_a_scratch_file_stays_open_while_another_compute_writes_it():
 
     series = np.arange(8, dtype="float32").reshape(4, 2)
     with tempfile.TemporaryDirectory() as directory:
-        spill = _blocks._Spill(4, 1, np.float32, ((2,),), directory)
+        spill = _blocks._Spill(4, (4,), np.float32, ((2,),), directory)
         spill.put(series, 0, [((0,), (slice(0, 2),))])  # the first compute's write
         real = _blocks._pwrite_all
         read = []

@@ -5,6 +5,8 @@ block's series whole in one task (:func:`_map_series`), and the blocks chosen fo
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import math
 import os
@@ -20,7 +22,7 @@ from .._client import active_client
 from .._memory import empty_block
 from ..chunking import checked_bytes, chunked_for, memory_per_thread, plan_chunks, worker_threads
 from ..io.direct import _pread_into
-from ..io.uncached import _pwrite_all, scratch
+from ..io.uncached import PAGE, _pwrite_all, direct_file_writes, scratch
 
 logger = logging.getLogger("oceanflow.mhw")
 
@@ -253,7 +255,8 @@ def _spilled(array, blocks, directory):
     One task per stored chunk writes each block's piece of it where that block's series lies in
     the file (:class:`_Spill`), and the chunk is freed; one task per block, after all of them,
     reads its series back: this process holds the chunks and the blocks in flight, not the input
-    (the file's pages are the kernel's page cache, written back to disk as memory is needed).
+    (the file is written and read back past the page cache where :class:`_Spill` can, else its pages are
+    the kernel's page cache, written back to disk as memory is needed).
     Tasks: one per stored chunk, one per block, and one between them.
     """
     import functools
@@ -265,7 +268,7 @@ def _spilled(array, blocks, directory):
 
     token = tokenize(array, blocks, directory)
     name, put, done = f"mhw-spill-{token}", f"mhw-spill-put-{token}", f"mhw-spill-done-{token}"
-    spill = _Spill(array.shape[0], len(array.chunks[0]), array.dtype, blocks, directory)
+    spill = _Spill(array.shape[0], array.chunks[0], array.dtype, blocks, directory)
     starts = [np.cumsum((0,) + tuple(c)) for c in array.chunks]  # each stored chunk's first index, per axis
     ends = [np.cumsum(b) for b in blocks]  # each block's end, per spatial axis
     graph: dict = {}
@@ -297,8 +300,23 @@ def _all_written(written):
     return None
 
 
+#: Bytes of a spilled block read back at a time (whole pieces' slots, at least one).
+SPILL_READ_BYTES = 4 << 20
+
+
+def _slot(nbytes):
+    """Bytes of a piece's slot in a scratch file: ``nbytes`` rounded up to a :data:`~oceanflow.io.uncached.PAGE`."""
+    return -(-nbytes // PAGE) * PAGE
+
+
 class _Spill:
-    """A scratch file holding each spatial block's whole series, contiguous: ``(block, time, pixel)``.
+    """A scratch file holding each spatial block's whole series: ``(block, time chunk, slot)``, each time
+    chunk's piece ``(steps, *block)`` in a slot of whole pages (:func:`_slot`).
+
+    Where :func:`~oceanflow.io.uncached.direct_file_writes` allows it, the slots are written and read
+    back with ``O_DIRECT``: through the page cache each page of the file is a fresh page of memory filled
+    by a copy, which on the benchmark's virtual machine cost more CPU than decoding the input (a
+    device that refuses an ``O_DIRECT`` write or read sends it, and those after it, through the page cache).
 
     The file is created (in ``directory``) by the first piece written and unlinked at once, so
     it never outlives its descriptor: closed, once no task is writing or reading it, when every
@@ -308,16 +326,25 @@ class _Spill:
     block read before all its pieces are written is refused (never zeros read as data).
     """
 
-    def __init__(self, length, time_chunks, dtype, blocks, directory):
+    def __init__(self, length, steps, dtype, blocks, directory):
         import itertools
 
-        self.length, self.time_chunks, self.dtype, self.directory = length, time_chunks, np.dtype(dtype), directory
+        self.length, self.dtype, self.directory = length, np.dtype(dtype), directory
+        self.steps, self.time_chunks = tuple(int(n) for n in steps), len(steps)  # each time chunk's steps
+        self.chunk_of = {t0: k for k, t0 in enumerate(np.cumsum((0, *self.steps[:-1])).tolist())}
         self.shapes = {
             index: tuple(b[k] for b, k in zip(blocks, index, strict=True))
             for index in itertools.product(*(range(len(b)) for b in blocks))
         }
-        sizes = [length * math.prod(shape) * self.dtype.itemsize for shape in self.shapes.values()]
+        self.slots = {}  # each block's pieces' offsets within its region
+        sizes = []
+        for index, shape in self.shapes.items():
+            slots = [_slot(n * math.prod(shape) * self.dtype.itemsize) for n in self.steps]
+            self.slots[index] = np.cumsum([0, *slots]).tolist()
+            sizes.append(self.slots[index][-1])
         self.offsets = dict(zip(self.shapes, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
+        self.direct: int | None = None  # the file's O_DIRECT descriptor, where used
+        self.refused = False  # the device refused an O_DIRECT write: the page cache from then on
         self.pieces = dict.fromkeys(self.shapes, 0)  # pieces written and not yet read back, per block
         self.fd: int | None = None
         self.users = 0  # tasks writing or reading through fd now: it is closed only between them
@@ -334,7 +361,7 @@ class _Spill:
         """The descriptor (opened, and the file unlinked, when ``create``), one more user on it."""
         with self.lock:
             if self.fd is None and create:
-                self.fd = _unlinked_file(self.directory, ".spill")
+                self.fd, self.direct = _unlinked_file(self.directory, ".spill", direct=True)
             self.users += self.fd is not None
             return self.fd
 
@@ -347,8 +374,15 @@ class _Spill:
             for index, n in pieces.items():
                 self.pieces[index] += n
             if self.fd is not None and not self.users and (self.failed or not any(self.pieces.values())):
-                os.close(self.fd)
-                self.fd, self.failed, self.pieces = None, False, dict.fromkeys(self.pieces, 0)
+                self._close()
+                self.failed, self.pieces = False, dict.fromkeys(self.pieces, 0)
+
+    def _close(self):
+        for fd in (self.fd, self.direct):
+            if fd is not None:
+                os.close(fd)
+        self.fd = self.direct = None
+        self.refused = False
 
     def put(self, chunk, t0, pieces):
         """Write each ``(block index, slices)`` of ``pieces`` of ``chunk`` (its steps from ``t0``) in place."""
@@ -356,12 +390,12 @@ class _Spill:
         written = dict.fromkeys((index for index, _ in pieces), 0)
         try:
             chunk = np.asarray(chunk)
+            k = self.chunk_of[t0]
             for index, slices in pieces:
                 piece = chunk[(slice(None),) + slices]
-                buffer = scratch("mhw spill", piece.nbytes).view(self.dtype).reshape(piece.shape)
-                np.copyto(buffer, piece)
-                offset = self.offsets[index] + t0 * math.prod(self.shapes[index]) * self.dtype.itemsize
-                _write_at(fd, buffer.data.cast("B"), offset, self.directory)
+                buffer = scratch("mhw spill", _slot(piece.nbytes))  # (its last page's tail: not read as data)
+                np.copyto(buffer[: piece.nbytes].view(self.dtype).reshape(piece.shape), piece)
+                self._write(fd, buffer.data, self.offsets[index] + self.slots[index][k])
                 written[index] += 1
         except BaseException:
             self._done(written, failed=True)
@@ -382,27 +416,75 @@ class _Spill:
                 f"mhw scratch file: block {index} read with {ready} of its {self.time_chunks} pieces written"
             )
         try:
-            _pread_into(fd, out, self.offsets[index])
+            self._read(fd, index, out)
         except BaseException:
             self._done({}, failed=True)
             raise
         self._done({index: -self.time_chunks})
         return out
 
+    def _write(self, fd, view, offset):
+        """``view`` (whole pages) written at ``offset``: with ``O_DIRECT`` where used."""
+        if self.direct is not None and not self.refused:
+            try:
+                return _write_at(self.direct, view, offset, self.directory)
+            except OSError as err:
+                if err.errno != errno.EINVAL:
+                    raise
+                self.refused = True  # (the descriptor stays open until fd is closed: other tasks may use it)
+        _write_at(fd, view, offset, self.directory)
+
+    def _read(self, fd, index, out):
+        """Block ``index``'s pieces read into ``out`` ``(time, *block)``, :data:`SPILL_READ_BYTES` of whole
+        slots at a time (with ``O_DIRECT`` where used) into a page-aligned buffer."""
+        slots, steps, start = self.slots[index], self.steps, self.offsets[index]
+        row = math.prod(self.shapes[index]) * self.dtype.itemsize
+        flat = out.reshape(-1).view(np.uint8)
+        k = t0 = 0
+        while k < len(steps):
+            last = k + 1
+            while last < len(steps) and slots[last + 1] - slots[k] <= SPILL_READ_BYTES:
+                last += 1
+            stage = scratch("mhw spill read", slots[last] - slots[k])
+            self._read_at(fd, stage, start + slots[k])
+            for j in range(k, last):
+                n = steps[j] * row
+                flat[t0 : t0 + n] = stage[slots[j] - slots[k] : slots[j] - slots[k] + n]
+                t0 += n
+            k = last
+
+    def _read_at(self, fd, stage, offset):
+        if self.direct is not None and not self.refused:
+            try:
+                return _pread_into(self.direct, stage, offset)
+            except OSError as err:
+                if err.errno != errno.EINVAL:
+                    raise
+        _pread_into(fd, stage, offset)
+
     def __del__(self):
-        if self.fd is not None:
-            os.close(self.fd)
+        self._close()
 
 
-def _unlinked_file(directory, suffix):
+def _unlinked_file(directory, suffix, direct=False):
     """The descriptor of a new scratch file in ``directory``, unlinked at once: gone with its
-    descriptor, whatever happens next."""
+    descriptor, whatever happens next.  With ``direct``: and a second descriptor opened with
+    ``O_DIRECT`` where :func:`~oceanflow.io.uncached.direct_file_writes` allows it (else None)."""
     try:
         fd, path = tempfile.mkstemp(prefix="oceanflow-mhw-", suffix=suffix, dir=directory)
     except OSError as err:
         raise _scratch_error(err, directory) from err
-    os.unlink(path)
-    return fd
+    extra = None
+    try:
+        if direct and direct_file_writes(directory):
+            with contextlib.suppress(OSError):
+                extra = os.open(path, os.O_RDWR | os.O_DIRECT | os.O_CLOEXEC)
+    except BaseException:
+        os.close(fd)
+        raise
+    finally:
+        os.unlink(path)
+    return (fd, extra) if direct else fd
 
 
 def _write_at(fd, view, offset, directory):
