@@ -639,7 +639,9 @@ def _v3_array(name: str, var: xr.Variable, encoding: dict, zdtypes: dict) -> tup
     return metadata, config, None if is_dask(var.data) else np.asarray(var.values)
 
 
-def write_zarr_v3_region(ds: xr.Dataset, tmp: Path, region: dict[str, slice], arrays: dict | None = None) -> bool:
+def write_zarr_v3_region(
+    ds: xr.Dataset, tmp: Path, region: dict[str, slice], arrays: dict | None = None, made: set | None = None
+) -> bool:
     """Write the in-memory data variables of ``ds`` into ``region`` (a slice per dimension) of the
     arrays already created in the Zarr v3 store ``tmp``, each region exactly one of their chunks:
     the files of ``ds.to_zarr(tmp, region=region, mode="r+")`` (xarray's CF encoding of each
@@ -649,7 +651,8 @@ def write_zarr_v3_region(ds: xr.Dataset, tmp: Path, region: dict[str, slice], ar
     metadata read back per call).  False, with nothing written, where this does not apply (a
     variable not plain numbers, a region off the chunks, Zarr v2) or the zarr internals it builds
     on changed: ``to_zarr`` then writes the region.  ``arrays``: a dict the caller keeps for the
-    writes into one store, each array's metadata read once (else at each call)."""
+    writes into one store, each array's metadata read once (else at each call); ``made``: a set
+    it keeps of the folders made in ``tmp`` (each made once, not again at each call)."""
     try:
         files = _v3_region_files(ds, tmp, region, {} if arrays is None else arrays)
     except _INTERNALS_CHANGED as err:
@@ -657,7 +660,8 @@ def write_zarr_v3_region(ds: xr.Dataset, tmp: Path, region: dict[str, slice], ar
         return False
     if files is None:
         return False
-    made = {tmp}
+    made = {tmp} if made is None else made
+    made.add(tmp)
     for key in list(files):
         path = tmp / key
         _folder(path.parent, made)  # (tmp never made again: a temporary removed meanwhile fails the write)

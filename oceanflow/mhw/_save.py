@@ -252,6 +252,7 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     output.write(now=False)  # metadata and coordinates; no data
     starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
     arrays: dict = {}  # (the store's arrays, read once)
+    kept: tuple[dict, set] = (arrays, set())  # (and the store's folders, each made once)
     regions = [
         {d: slice(s[i], s[i] + c[i]) for d, s, c, i in zip(space, starts, chunks, index, strict=True)}
         for index in itertools.product(*(range(len(c)) for c in chunks))
@@ -263,17 +264,18 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     with ThreadPoolExecutor(workers, thread_name_prefix="oceanflow-mhw-events") as pool:
         pending: deque = deque()  # (at most workers + 1 blocks held at once)
         for region in regions:
-            pending.append((pool.submit(_write_block, tables.pop(), region, slots, found, output.tmp, arrays), region))
+            pending.append((pool.submit(_write_block, tables.pop(), region, slots, found, output.tmp, kept), region))
             if len(pending) > workers:
                 _written(pending.popleft(), output.tmp)
         while pending:
             _written(pending.popleft(), output.tmp)
 
 
-def _write_block(b, region, slots, found, tmp, arrays):
+def _write_block(b, region, slots, found, tmp, kept):
     """Write one block's event table ``b`` (or its handle in a scratch file), padded to ``slots``, into
-    ``region`` of the Zarr v3 store ``tmp`` (:func:`~oceanflow.io.write.write_zarr_v3_region`); None
-    once written, else the block's Dataset, for ``to_zarr`` (on the calling thread: its warnings filter)."""
+    ``region`` of the Zarr v3 store ``tmp`` (:func:`~oceanflow.io.write.write_zarr_v3_region`; ``kept``: its
+    arrays and folders, shared by the blocks' writes); None once written, else the block's Dataset, for
+    ``to_zarr`` (on the calling thread: its warnings filter)."""
     from ..io.write import write_zarr_v3_region
 
     b = _loaded(b)
@@ -283,7 +285,7 @@ def _write_block(b, region, slots, found, tmp, arrays):
     space = tuple(d for d in region if d != "event")
     block = [xr.DataArray(padded[r], dims=("event", *space)) for r in range(rows)]
     part = _stored_dates(_events_table(block, found), found["time"])[0]
-    return None if write_zarr_v3_region(part, tmp, {**region, "event": slice(None)}, arrays) else part
+    return None if write_zarr_v3_region(part, tmp, {**region, "event": slice(None)}, *kept) else part
 
 
 def _written(pending, tmp):
