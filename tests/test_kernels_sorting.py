@@ -14,18 +14,22 @@ from oceanflow.timegroups import time_groups
 
 
 @njit
-def _load_and_merge(x, lo, hi, rows, depth, sign, s, count):
+def _load_and_merge(x, lo, hi, rows, depth, sign, s, count, sums):
     """Columns of ``x`` (time, pixel): steps 0..n/2 and n/2..n loaded into slots 0 and 1 of ``s``, sorted,
-    and merged into slot 0 keeping the ``depth`` smallest."""
+    and merged into slot 0 keeping the ``depth`` smallest (any number: merges of powers of two only
+    for grouped_quantiles); ``sums``: the keys' sums, negated."""
     steps = np.arange(x.shape[0])
     half = x.shape[0] // 2
-    load_sorted(x, steps, 0, half, lo, hi, s, 0, rows, x.shape[1], 0, sign, count, 0)
-    load_sorted(x, steps, half, x.shape[0], lo, hi, s, rows, rows, x.shape[1], 0, sign, count, 1)
+    load_sorted(x, steps, 0, half, lo, hi, s, 0, rows, x.shape[1], 0, sign, count, 0, sums, -1.0)
+    load_sorted(x, steps, half, x.shape[0], lo, hi, s, rows, rows, x.shape[1], 0, sign, count, 1, sums, -1.0)
     merge_smallest(s, 0, 0, rows, depth)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("n, depth, sign", [(30, 32, 1), (30, 64, -1), (7, 8, 1), (16, 16, -1), (1, 1, 1)])
+@pytest.mark.parametrize(
+    "n, depth, sign",
+    [(30, 32, 1), (30, 64, -1), (7, 8, 1), (16, 16, -1), (1, 1, 1), (31, 35, 1), (30, 34, -1), (16, 5, 1), (9, 3, -1)],
+)
 def test_keys_loaded_sorted_and_merged_keep_the_smallest_values_of_each_column(dtype, n, depth, sign):
     rng = np.random.default_rng(n + depth)
     lanes, width = 8, 5
@@ -35,12 +39,16 @@ def test_keys_loaded_sorted_and_merged_keep_the_smallest_values_of_each_column(d
     rows = max(depth, n)
     s = np.full((2 * rows, lanes), -1.0, dtype)
     count = np.zeros((2, lanes), np.int32)
-    _load_and_merge(x, *sorting_network(n), rows, depth, x.dtype.type(sign), s, count)
+    sums = np.full((2, lanes), np.nan)
+    _load_and_merge(x, *sorting_network(n), rows, depth, x.dtype.type(sign), s, count, sums)
     signed = np.where(np.isnan(x), np.inf, x * sign)
     expected = np.sort(np.vstack([signed, np.full((depth, width), np.inf, dtype)]), axis=0)[:depth]
     np.testing.assert_array_equal(s[:depth, :width], expected)
     assert (s[:depth, width:] == np.inf).all()  # padding lanes
     np.testing.assert_array_equal(count[:, :width], [(~np.isnan(x[:n])).sum(0), (~np.isnan(x[n:])).sum(0)])
+    in_order = [-np.nansum(x[k * n : (k + 1) * n].astype(np.float64), axis=0) for k in range(2)]  # (+-inf: NaN)
+    np.testing.assert_array_equal(sums[:, :width], in_order)
+    assert (sums[:, width:] == 0).all()
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 30, 33])

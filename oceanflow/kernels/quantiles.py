@@ -332,6 +332,8 @@ def _merged_lanes(
                         sign,
                         count,
                         a,
+                        None,
+                        1.0,
                     )
                 elif kind == MERGE:
                     merge_smallest(s, slot * rows, a * rows, b * rows, depth)

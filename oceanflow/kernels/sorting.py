@@ -34,18 +34,23 @@ LOAD, MERGE, EMIT = 0, 1, 2
 
 
 @njit(fastmath=False, inner=True)
-def load_sorted(x, steps, first, last, lo, hi, s, base, rows, width, first_pixel, sign, count, key):
+def load_sorted(x, steps, first, last, lo, hi, s, base, rows, width, first_pixel, sign, count, key, sums, sums_sign):
     """The values of steps ``steps[first:last]`` of ``width`` pixels from
     ``first_pixel``, times ``sign`` (1, or -1: the largest first), into rows
     ``base .. base + rows`` of ``s`` (a pixel per column; NaN, padding lanes
     and rows as +inf), sorted down each column by the network ``lo``/``hi``;
-    ``count[key]``: the valid values of each column.  Every compare-exchange is a
-    loop along one row pair of one array, which LLVM vectorises."""
+    ``count[key]``: the valid values of each column; ``sums[key]`` (unless
+    ``sums`` is None: that branch is compiled out): their sums in float64 times
+    ``sums_sign``, in step order.  Every compare-exchange is a loop along one
+    row pair of one array, which LLVM vectorises."""
     lanes = s.shape[1]
     if first_pixel < 0:  # (never: tells LLVM the columns read are first_pixel + j, contiguous)
         return
     for j in range(lanes):
         count[key, j] = 0
+    if sums is not None:
+        for j in range(lanes):
+            sums[key, j] = 0.0
     for pos in range(rows):
         r = base + pos
         if pos < last - first:
@@ -55,6 +60,10 @@ def load_sorted(x, steps, first, last, lo, hi, s, base, rows, width, first_pixel
                 valid = v == v
                 s[r, j] = v * sign if valid else np.inf
                 count[key, j] += valid
+            if sums is not None:  # (the row again, from L1: both loops vectorise)
+                for j in range(width):
+                    f = sums_sign * np.float64(x[t, first_pixel + j])
+                    sums[key, j] = sums[key, j] + f if f == f else sums[key, j]
             for j in range(width, lanes):
                 s[r, j] = np.inf
         else:
@@ -69,22 +78,30 @@ def load_sorted(x, steps, first, last, lo, hi, s, base, rows, width, first_pixel
 
 
 @njit(fastmath=False, inner=True)
-def merge_smallest(s, dst, a, b, depth):
-    """Rows ``dst .. dst + depth`` of ``s``: the ``depth`` smallest values of the
-    sorted rows ``a ..`` and ``b ..`` (``depth`` of each, a power of two), in
-    increasing order, column by column: the lesser of ``a + i`` and ``b + depth
-    - 1 - i`` (a bitonic sequence holding the ``depth`` smallest of both)
-    sorted by a bitonic half-cleaner network.  ``dst`` may be ``a``."""
+def merge_smallest(s, dst, a, b, need):
+    """Rows ``dst .. dst + need`` of ``s``: the ``need`` smallest values of the
+    sorted rows ``a ..`` and ``b ..`` (``need`` of each), in increasing order,
+    column by column: the lesser of ``a + i`` and ``b + need - 1 - i`` (rising,
+    then falling) sorted by a bitonic half-cleaner network.  That network sorts
+    ``depth`` rows, the power of two from ``need``: the ``depth - need`` rows
+    before the values stand for -inf (the sequence stays bitonic), so each
+    compare-exchange whose lower row is one of them changes nothing and is
+    left out (34 rows: 83 compare-exchanges instead of 192).  ``dst`` may be ``a``."""
     lanes = s.shape[1]
-    for i in range(depth):
-        ra, rb, rd = a + i, b + depth - 1 - i, dst + i
+    for i in range(need):
+        ra, rb, rd = a + i, b + need - 1 - i, dst + i
         for j in range(lanes):
             u, w = s[ra, j], s[rb, j]
             s[rd, j] = u if u < w else w
+    depth = 1
+    while depth < need:
+        depth <<= 1
+    pad = depth - need  # (row v of the network is row dst + v - pad of s)
     half = depth >> 1
     while half >= 1:
-        for block in range(dst, dst + depth, 2 * half):
-            for r in range(block, block + half):
+        for v in range(pad, depth):
+            if v & half == 0:  # (the lower row of a pair)
+                r = dst + v - pad
                 for j in range(lanes):
                     u, w = s[r, j], s[r + half, j]
                     s[r, j] = u if u < w else w
