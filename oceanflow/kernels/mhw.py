@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from ._declare import gufunc, njit
 from .sorting import LOAD, MERGE, load_sorted, merge_smallest
@@ -69,6 +70,7 @@ SUMMARY_ROWS = (
 
 # params of detect_events
 P_MIN_DURATION, P_JOIN, P_MAX_GAP, P_COLD, P_FIRST, P_STOP = range(6)
+_INF_BITS = 0x7FF0000000000000  # float64 +inf's bits: a positive margin's bits lie in 1 .. _INF_BITS
 # params of pooled_climatology
 C_FIRST, C_STOP, C_SMOOTH, C_FEB29, C_SIGN, C_FRACTION = range(6)
 #: Pixels whose pools :func:`pooled_climatology` sorts and merges together (half grouped_quantiles' LANES:
@@ -276,56 +278,74 @@ def detect_events(x, seas, thresh, day, params, intensity, category, event):
     ``floor(1 + (T - thresh) / (thresh - seas))``, 0-4 (for cold spells
     ``(thresh - T) / (seas - thresh)``); an infinite ratio (``thresh`` equal
     to ``seas``) is 4, as the reference's clip.
+
+    Each step is one branch-free, vectorised pass over the pixels (intensity,
+    zeroed outputs, a bit per pixel above the threshold); then only the
+    pixels whose bit changed are visited, where runs start and end.
     """
     min_duration = int(params[P_MIN_DURATION])
-    join = params[P_JOIN] != 0
-    max_gap = int(params[P_MAX_GAP])
+    max_gap = int(params[P_MAX_GAP]) if params[P_JOIN] != 0 else -1  # (-1: no gap is joined)
     cold = params[P_COLD] != 0
+    sign = -1.0 if cold else 1.0
     lo, hi = int(params[P_FIRST]), int(params[P_STOP])
-    n = x.shape[0]
-    run_start = np.empty(hi - lo, np.int64)
-    last_end = np.empty(hi - lo, np.int64)
-    number = np.empty(hi - lo, np.int64)
-    for k in range(hi - lo):
-        run_start[k] = -1
-        last_end[k] = -(1 << 40)
-        number[k] = 0
-    for t in range(n):
-        g = day[t]
-        for j in range(lo, hi):
-            s = seas[g, j]
-            th = thresh[g, j]
-            v = x[t, j]
-            filled = v if v == v else s
-            intensity[t, j] = np.float64(v) - s
-            category[t, j] = 0
-            event[t, j] = 0
-            margin = np.float64(filled) - np.float64(th)
-            above = margin < 0 if cold else margin > 0
-            k = j - lo
-            if above and run_start[k] < 0:
-                run_start[k] = t
-            if run_start[k] >= 0 and (not above or t == n - 1):
-                end = t if above else t - 1
-                if end - run_start[k] + 1 >= min_duration:
-                    begin = run_start[k]
-                    if join and number[k] > 0 and begin - last_end[k] - 1 <= max_gap:
-                        begin = last_end[k] + 1
-                    else:
-                        number[k] += 1
-                    for tt in range(begin, end + 1):
-                        gg = day[tt]
-                        vv = x[tt, j]
-                        ss = seas[gg, j]
-                        ff = np.float64(vv) if vv == vv else ss
-                        tg = thresh[gg, j]
-                        ratio = (tg - ff) / (ss - tg) if cold else (ff - tg) / (tg - ss)
-                        r = 1.0 + ratio  # clipped before the floor: an infinite or huge ratio is 4, NaN 0
-                        c = 0.0 if not r >= 1.0 else (4.0 if r >= 4.0 else float(math.floor(r)))
-                        event[tt, j] = number[k]
-                        category[tt, j] = np.int8(c)
-                    last_end[k] = end
-                run_start[k] = -1
+    n, m = x.shape[0], hi - lo
+    words = (m + 63) // 64
+    # per pixel: its run's start, its last event's end, its events so far; then the last step's bits by 64 pixels
+    state = np.empty(3 * m + words, np.int64)
+    ulo, uhi = np.uint64(lo), np.uint64(hi)  # (unsigned indices: no wraparound, the loops vectorise)
+    for k in range(np.uint64(2 * m), np.uint64(3 * m + words)):  # (a start is set as its run starts, an end with it)
+        state[k] = 0
+    for t in range(n + 1 if n > 0 else 0):  # step n: no bit set, the runs still open end (row n - 1 rewritten)
+        row = t - (t == n)
+        g = day[row]
+        for j in range(ulo, uhi):
+            category[row, j] = 0
+        for j in range(ulo, uhi):
+            event[row, j] = 0
+        for w in range(words):
+            bits = 0  # pixel lo + 64 w + b above the threshold at step t: bit b
+            first = ulo + np.uint64(64 * w)
+            for j in range(first, first + np.uint64(64) if first + np.uint64(64) < uhi else uhi):
+                s = seas[g, j]
+                v = x[row, j]
+                intensity[row, j] = np.float64(v) - s
+                # the margin's sign from its bits: a vector ">" on a NaN (land) would raise FE_INVALID
+                margin = np.float64(sign * ((np.float64(v) if v == v else s) - thresh[g, j])).view(np.int64)
+                bits |= ((margin > 0) & (margin <= _INF_BITS)) << (j - first)
+            bits = bits if t < n else 0
+            change = bits ^ state[3 * m + w]
+            state[3 * m + w] = bits
+            starts = change & bits
+            while starts != 0:
+                state[64 * w + trailing_zeros(starts)] = t  # type: ignore[call-arg]
+                starts &= starts - 1
+            ends = change & ~bits
+            while ends != 0:
+                k = 64 * w + trailing_zeros(ends)  # type: ignore[call-arg]
+                ends &= ends - 1
+                end = t - 1
+                begin = state[k]
+                if end - begin + 1 < min_duration:
+                    continue
+                if state[2 * m + k] > 0 and begin - state[m + k] - 1 <= max_gap:
+                    begin = state[m + k] + 1  # the gap's steps join the last event
+                else:
+                    state[2 * m + k] += 1
+                state[m + k] = end
+                j = lo + k
+                for tt in range(begin, end + 1):
+                    gg = day[tt]
+                    vv = x[tt, j]
+                    ss = seas[gg, j]
+                    ff = np.float64(vv) if vv == vv else ss
+                    tg = thresh[gg, j]
+                    top, low = (tg, ff) if cold else (ff, tg)
+                    far, near = (ss, tg) if cold else (tg, ss)
+                    ratio = (top - low) / (far - near)
+                    r = 1.0 + ratio  # clipped before the floor: an infinite or huge ratio is 4, NaN 0
+                    c = 0.0 if not r >= 1.0 else (4.0 if r >= 4.0 else float(math.floor(r)))
+                    event[tt, j] = state[2 * m + k]
+                    category[tt, j] = np.int8(c)
 
 
 # accumulator rows of event_properties
