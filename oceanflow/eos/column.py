@@ -501,7 +501,8 @@ def _block(*arrays, kernel, work_dtype, extra, levels, operation, vertical):
             a = np.ascontiguousarray(a)
         ready.append(a)
     compiled = column_kernels.KERNELS[kernel].for_dtype(dtype)
-    result, status = compiled(*ready, *(dtype.type(x) for x in extra))
+    with np.errstate(invalid="ignore"):  # NaN levels and out-of-range values: handled, and reported by check
+        result, status = compiled(*ready, *(dtype.type(x) for x in extra))
     bad = int(np.count_nonzero(status))
     if bad:
         raise ValueError(f"{operation}: {vertical} does not increase strictly in {bad} column(s) {_INCREASING_FIX}")
