@@ -172,7 +172,8 @@ def save(
 
 def _together(jobs):
     """Call each of ``jobs`` (callables) at once, the last on this thread and the others on their
-    own; return once all have ended, or raise the error of the first job (in order) that failed."""
+    own; return once all have ended, or raise an error of one that failed (the last job's if it
+    failed, else the first failed job's in order), only after all have ended."""
     if len(jobs) <= 1:
         for job in jobs:
             job()
