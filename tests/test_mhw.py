@@ -359,7 +359,9 @@ def test_a_time_chunked_input_is_rechunked_on_a_cluster_or_spilled_beyond_the_he
     whole input exceeds what may be held (oceanflow.mhw.held-bytes), it passes through a scratch
     file: never joined by tasks that each depend on every time chunk (review finding: each worker
     would fetch the whole input; locally all of it is held until the last join): no task reads
-    more than one input chunk, and the detection and events equal the reference."""
+    more than one input chunk on the cluster, nor more than a quarter of held-bytes per thread of
+    it locally (a run of consecutive time chunks, written at once), and the detection and events
+    equal the reference."""
     import distributed
 
     sst = red_sst(seed=5, shape=(4, 5))
@@ -379,7 +381,9 @@ def test_a_time_chunked_input_is_rechunked_on_a_cluster_or_spilled_beyond_the_he
         lazy = mhw.detect(chunked)
         assert len(lazy.intensity.chunks[1]) + len(lazy.intensity.chunks[2]) > 2  # split in space
         graph = lazy.intensity.data.__dask_graph__()
-        assert max(len(deps & inputs) for deps in graph.get_all_dependencies().values()) == 1
+        most = 1 if where == "distributed" else (sst.nbytes - 1) // (4 * 2 * chunked.data.blocks[0].nbytes)
+        assert 1 < len(chunked.chunks[0]) // 4 and most < len(chunked.chunks[0]) // 4
+        assert max(len(deps & inputs) for deps in graph.get_all_dependencies().values()) == most
         assert any(name.startswith("mhw-spill") for name in graph.layers) == (where == "over memory")
         found = lazy.compute()
         table = mhw.events(mhw.detect(chunked)).compute()
@@ -399,14 +403,15 @@ def _open_in(directory):
 
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
 @pytest.mark.parametrize("stored", [{"time": 97}, {"time": 97, "y": (1, 3, 3)}, {"time": 500, "x": (2, 3)}])
-def test_a_spilled_input_equals_the_in_memory_detection_with_one_task_per_chunk_and_block(stored, tmp_path):
-    """Beyond oceanflow.mhw.held-bytes, on the local scheduler, each time chunk's task writes its
-    blocks' pieces into a scratch file in dask's temporary-directory and each block's task reads
-    its series back: tasks, one per stored chunk, one per block and one between them (blocks cut at the stored
-    chunks' ends, small enough that a block per thread, SPILLED_COPIES times its series, fits
-    held-bytes); the detection (thresholds in the same tasks, or given) equals the in-memory one;
-    the file is gone from the directory at once and its descriptor closed once every block is
-    read, leaving nothing open; computed twice, the same."""
+def test_a_spilled_input_equals_the_in_memory_detection_with_one_task_per_run_of_chunks_and_block(stored, tmp_path):
+    """Beyond oceanflow.mhw.held-bytes, on the local scheduler, each task of a run of consecutive time
+    chunks (of one chunk in space) writes its blocks' pieces into a scratch file in dask's
+    temporary-directory and each block's task reads its series back: tasks, one per run, one per
+    block and one between them (blocks cut at the stored chunks' ends, small enough that a block per
+    thread, SPILLED_COPIES times its series, fits held-bytes; runs of chunks taking at most a quarter
+    of held-bytes per thread); the detection (thresholds in the same tasks, or given) equals the
+    in-memory one; the file is gone from the directory at once and its descriptor closed once every
+    block is read, leaving nothing open; computed twice, the same."""
     from oceanflow.mhw import _blocks
 
     sst = red_sst(seed=3, dtype="float32", shape=(7, 5))
@@ -420,12 +425,73 @@ def test_a_spilled_input_equals_the_in_memory_detection_with_one_task_per_chunk_
             lazy = mhw.detect(chunked, given)
             spill = [layer for name, layer in lazy.intensity.data.__dask_graph__().layers.items() if "spill" in name]
             blocks = math.prod(len(c) for c in lazy.intensity.chunks[1:])
-            assert len(spill) == 1 and len(spill[0]) == math.prod(chunked.data.numblocks) + blocks + 1
+            runs = _runs_of_input_chunks(lazy.intensity.data.__dask_graph__(), chunked.data)
+            assert len(spill) == 1 and len(spill[0]) == len(runs) + blocks + 1
+            steps = [sum(chunked.chunks[0][t] for t, *_ in run) for run in runs]
+            assert max(steps) * math.prod(max(c) for c in chunked.chunks[1:]) * 4 * 2 * 4 <= sst.nbytes - 1
             largest = math.prod(max(c) for c in lazy.intensity.chunks[1:]) * sst.sizes["time"] * 4
             assert 2 * _blocks.SPILLED_COPIES * largest <= sst.nbytes - 1 < 4 * _blocks.SPILLED_COPIES * largest
             for _ in range(2):
                 xr.testing.assert_identical(mhw.detect(sst, given), lazy.compute())
                 assert list(tmp_path.iterdir()) == [] and _open_in(tmp_path) == []
+
+
+def _runs_of_input_chunks(graph, array):
+    """The input chunks' indices read by each task of ``graph`` that reads some of ``array``'s chunks:
+    checked to be runs of consecutive time chunks of one chunk in space, each chunk in one run."""
+    inputs = set(dask.core.flatten(array.__dask_keys__()))
+    runs = []
+    for deps in graph.get_all_dependencies().values():
+        read = sorted(key[1:] for key in deps & inputs)
+        if read:
+            assert [index[1:] for index in read] == [read[0][1:]] * len(read)  # one chunk in space
+            assert [index[0] for index in read] == list(range(read[0][0], read[0][0] + len(read)))  # consecutive
+            runs.append(read)
+    assert sorted(index for run in runs for index in run) == sorted(key[1:] for key in inputs)  # each chunk once
+    return runs
+
+
+@pytest.mark.parametrize("stored", [{"time": 97}, {"time": 97, "y": (1, 3, 3)}])
+def test_a_spill_writes_each_blocks_pieces_of_a_run_of_time_chunks_at_once(stored, tmp_path, monkeypatch):
+    """Each task of a run of consecutive time chunks writes, for each block, its pieces of them (each
+    in its own whole pages) in one write: as many writes as runs times their blocks, each as long as
+    its pieces' pages, none overlapping; the detection equals the in-memory one."""
+    import itertools
+
+    from oceanflow.io.uncached import PAGE
+    from oceanflow.mhw import _blocks
+
+    writes = []
+    pwrite = _blocks._pwrite_all
+
+    def probe(fd, view, offset):
+        writes.append((offset, memoryview(view).nbytes))
+        pwrite(fd, view, offset)
+
+    monkeypatch.setattr(_blocks, "_pwrite_all", probe)
+    sst = red_sst(seed=6, dtype="float32", shape=(7, 5))
+    sst[:, 2, 3] = np.nan  # land
+    chunked = sst.chunk(stored)
+    config = {"oceanflow.mhw.held-bytes": sst.nbytes - 1, "temporary-directory": str(tmp_path)}
+    with warnings.catch_warnings(), dask.config.set(config, num_workers=2):
+        warnings.simplefilter("ignore", mhw.BaseLengthWarning)
+        lazy = mhw.detect(chunked)
+        runs = _runs_of_input_chunks(lazy.intensity.data.__dask_graph__(), chunked.data)
+        xr.testing.assert_identical(mhw.detect(sst), lazy.compute())
+    assert max(len(run) for run in runs) > 1
+    blocks = [np.cumsum((0,) + c) for c in lazy.intensity.chunks[1:]]  # the blocks' edges
+    stored = [np.cumsum((0,) + c) for c in chunked.chunks[1:]]  # the stored chunks' edges
+    expected = []
+    for run in runs:  # each block within the run's chunk in space: its pieces' whole pages
+        y0, y1, x0, x1 = (int(edges[k + i]) for edges, k in zip(stored, run[0][1:], strict=True) for i in (0, 1))
+        for ya, yb in itertools.pairwise(blocks[0]):
+            for xa, xb in itertools.pairwise(blocks[1]):
+                if y0 <= ya < y1 and x0 <= xa < x1:
+                    pixels = int((yb - ya) * (xb - xa))
+                    expected.append(sum(-(-chunked.chunks[0][t] * pixels * 4 // PAGE) * PAGE for t, *_ in run))
+    assert sorted(size for _, size in writes) == sorted(expected)
+    ends = sorted((offset, offset + size) for offset, size in writes)
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(ends))
 
 
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
@@ -569,7 +635,7 @@ def test_a_scratch_file_stays_open_while_another_compute_writes_it():
     series = np.arange(8, dtype="float32").reshape(4, 2)
     with tempfile.TemporaryDirectory() as directory:
         spill = _blocks._Spill(4, (4,), np.float32, ((2,),), directory)
-        spill.put(series, 0, [((0,), (slice(0, 2),))])  # the first compute's write
+        spill.put([series], 0, [((0,), (slice(0, 2),))])  # the first compute's write
         real = _blocks._pwrite_all
         read = []
 
@@ -579,7 +645,7 @@ def test_a_scratch_file_stays_open_while_another_compute_writes_it():
 
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(_blocks, "_pwrite_all", first_reads_meanwhile)
-            spill.put(series + 10, 0, [((0,), (slice(0, 2),))])  # the second compute's write
+            spill.put([series + 10], 0, [((0,), (slice(0, 2),))])  # the second compute's write
         np.testing.assert_array_equal(read[0], series)
         np.testing.assert_array_equal(spill.get((0,), None), series + 10)
         assert spill.fd is None  # every piece read back: closed
