@@ -284,6 +284,65 @@ def test_events_at_the_ends_beside_gaps_and_missing_days_equal_the_reference(opt
         assert daily[0] == 1 and (daily[-1] == daily.max() > 1 or pixel % 5 == 0)  # (the last day missing)
 
 
+@pytest.mark.parametrize("cold", [False, True])
+def test_event_table_kernel_on_runs_back_to_back_at_the_ends_and_past_its_slots_equals_the_oracle(cold):
+    """event_properties on a block of hand-made runs (more pixels than one word of its bits, 64): runs on
+    the first and the last step, two numbers back to back with no step between, one-step runs, missing
+    days inside runs, more events than the table's slots (the last ones left out of the table, counted in
+    the summary), a pixel without climatology: each event's rows and the summary's as the oracle's."""
+    rng = np.random.default_rng(3)
+    n, p, slots = 120, 70, 4
+    sign = -1.0 if cold else 1.0
+    day = np.arange(n) % 40
+    seas = rng.normal(15, 2, (40, p))
+    thresh = seas + sign * rng.uniform(0.2, 1.5, (40, p))
+    runs = [(0, 3), (10, 10), (11, 14), (30, 31), (50, 60), (62, 62), (n - 4, n - 1)]
+    event = np.zeros((n, p), np.int32)
+    for j in range(p):
+        for k, (start, end) in enumerate(runs[j % 3 :]):
+            event[start : end + 1, j] = k + 1
+    # beyond the threshold in events (as detect finds them), anywhere outside; missing days filled as detect
+    temp = np.where(event > 0, thresh[day], seas[day]) + sign * rng.uniform(0.01, 4, (n, p))
+    intensity = temp - seas[day]
+    missing = (rng.random((n, p)) < 0.1) & (event > 0)
+    intensity[missing] = np.nan
+    temp[missing] = seas[day][missing]
+    ratio = sign * (temp - thresh[day]) / (sign * (thresh[day] - seas[day]))
+    category = np.where(event > 0, np.clip(np.floor(1 + ratio), 0, 4), 0).astype(np.int8)
+    period = np.arange(n) // 50
+    valid = np.ones(p)
+    valid[5] = 0
+    table, summary = _engine._event_table(
+        intensity,
+        event,
+        category,
+        seas,
+        thresh,
+        day,
+        np.array([float(cold)]),
+        slots,
+        period_of_step=period,
+        valid=valid[None],
+    )
+    table = dict(zip(kernels.EVENT_ROWS, table, strict=True))
+    summary = dict(zip(kernels.SUMMARY_ROWS, summary, strict=True))
+    for j in range(p):
+        series = (sign * temp[:, j], sign * seas[day, j], sign * thresh[day, j])
+        events = [ref._properties(*series, start, end, n) for start, end in runs[j % 3 :]]
+        for event_ in events:  # (the oracle finds warm events: cold spells are warm ones of -T)
+            for name in ref.PROPERTIES:
+                if name.startswith("intensity") and not name.startswith("intensity_var"):
+                    event_[name] *= sign
+        for k in range(slots):
+            for name in kernels.EVENT_ROWS:
+                want = events[k][name] if k < len(events) else np.nan
+                assert np.isclose(table[name][k, j], want, rtol=1e-12, atol=1e-12, equal_nan=True), (j, k, name)
+        blocks = ref.block_average(period, events, event_days=event[:, j])
+        for name in kernels.SUMMARY_ROWS:
+            want = blocks[name] if valid[j] else np.full(3, np.nan)
+            np.testing.assert_allclose(summary[name][:, j], want, rtol=1e-12, atol=1e-12, err_msg=f"{j} {name}")
+
+
 def test_dask_time_chunked_float32_equals_numpy():
     sst = red_sst(seed=1, dtype="float32", shape=(3, 4))
     sst[:, 2, 3] = np.nan  # land

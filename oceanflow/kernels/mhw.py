@@ -348,22 +348,8 @@ def detect_events(x, seas, thresh, day, params, intensity, category, event):
                     category[tt, j] = np.int8(c)
 
 
-# accumulator rows of event_properties
-(
-    A_START,
-    A_PEAK,
-    A_COUNT,
-    A_TOP,
-    A_BEFORE,
-    A_FIRST,
-    A_LAST,
-    A_CATEGORY,
-    A_MODERATE,
-    A_STRONG,
-    A_SEVERE,
-    A_EXTREME,
-) = range(12)
-# per series (relative to the climatology, to the threshold, absolute): peak value, sum, shift, shifted sums
+# per series of an event (relative to the climatology, to the threshold, absolute): peak value, sum,
+# shift, shifted sums
 S_PEAK, S_SUM, S_SHIFT, S_SUM1, S_SUM2 = range(5)
 
 
@@ -384,73 +370,52 @@ def event_properties(
     ``params``: cold (0/1).  Computed on the sign-flipped series for cold
     spells, as the reference does; intensities (not their variability, not
     the rates) are negated back at the end.
+
+    An event is a run of steps of one number above 0.  Each step is one
+    vectorised pass comparing ``event`` with the step before (a bit per
+    pixel whose number changed); where a run ends, its steps are visited down
+    the pixel's column (:func:`_event_run`), its sums in registers.
     """
     cold = params[0] != 0
     sign = -1.0 if cold else 1.0
     n, p = event.shape
-    # each event's properties together, copied into out at the end: written straight into out, its
-    # rows each a row of the table apart, an event's properties cost a cache miss each
-    done = np.full((out.shape[1], p, out.shape[0]), np.nan)
-    acc = np.zeros((p, 12))  # a pixel's accumulators together: an event's step touches a few cache lines
-    ser = np.zeros((p, 3, 5))
-    current = np.zeros(p, np.int64)
-    values = np.empty(3)
+    out[:] = np.nan
+    ser, days = np.empty((3, 5)), np.empty(4)
+    begin = np.zeros(p, np.int64)  # the step each pixel's run of one number began
+    none = np.zeros(p, np.int32)  # (the steps before the first and after the last: no event)
     _summary_start(summary, valid)
+    up = np.uint64(p)
     for t in range(n + 1):
-        for j in range(p):
-            number = event[t, j] if t < n else 0
-            if number == 0 and current[j] == 0:
-                continue  # outside events (most steps): nothing else read
-            rel = _relative(intensity, t, j, sign)
-            if current[j] > 0 and number != current[j]:
-                _finish(done, acc, ser, current[j] - 1, j, t, n, rel, cold)
-                if valid[j] != 0:
-                    first = block[int(acc[j, A_START])]
-                    _summary_add(summary, first, j, acc[j, A_COUNT], acc[j, A_TOP], ser[j, 0, S_SUM], sign)
-                current[j] = 0
-            if number > 0:
-                g = day[t]
-                s = seas[g, j]
-                th = thresh[g, j]
-                values[0] = rel
-                values[1] = rel + sign * (s - th)
-                values[2] = sign * s + rel
-                if current[j] != number:
-                    current[j] = number
-                    acc[j, :] = 0.0
-                    acc[j, A_START] = t
-                    acc[j, A_PEAK] = t
-                    acc[j, A_TOP] = rel
-                    acc[j, A_BEFORE] = _relative(intensity, t - 1, j, sign)
-                    acc[j, A_FIRST] = rel
-                    for i in range(3):
-                        ser[j, i, S_PEAK] = values[i]
-                        ser[j, i, S_SUM] = 0.0
-                        ser[j, i, S_SHIFT] = values[i]
-                        ser[j, i, S_SUM1] = 0.0
-                        ser[j, i, S_SUM2] = 0.0
-                elif rel > acc[j, A_TOP]:
-                    acc[j, A_TOP] = rel
-                    acc[j, A_PEAK] = t
-                    for i in range(3):
-                        ser[j, i, S_PEAK] = values[i]
-                acc[j, A_COUNT] += 1
-                acc[j, A_LAST] = rel
-                for i in range(3):
-                    d = values[i] - ser[j, i, S_SHIFT]
-                    ser[j, i, S_SUM] += values[i]
-                    ser[j, i, S_SUM1] += d
-                    ser[j, i, S_SUM2] += d * d
-                if valid[j] != 0:
-                    summary[1, block[t], j] += 1
-                c = category[t, j]
-                acc[j, A_CATEGORY] = max(acc[j, A_CATEGORY], c)
-                if c >= 1:
-                    acc[j, A_MODERATE + min(c, 4) - 1] += 1
-    for k in range(out.shape[1]):
-        for j in range(p):
-            for r in range(out.shape[0]):
-                out[r, k, j] = done[k, j, r]
+        now = event[t] if t < n else none
+        before = event[t - 1] if t > 0 else none
+        for w in range(np.uint64(0), up, np.uint64(64)):
+            bits = 0  # pixel w + b's number changed at step t: bit b
+            for j in range(w, w + np.uint64(64) if w + np.uint64(64) < up else up):
+                bits |= (now[j] != before[j]) << (j - w)
+            while bits != 0:
+                j = w + trailing_zeros(bits)  # type: ignore[call-arg]
+                bits &= bits - 1
+                if before[j] > 0:
+                    _event_run(
+                        intensity,
+                        category,
+                        seas,
+                        thresh,
+                        day,
+                        block,
+                        valid,
+                        j,
+                        begin[j],
+                        t,
+                        before[j] - 1,
+                        sign,
+                        cold,
+                        ser,
+                        days,
+                        out,
+                        summary,
+                    )
+                begin[j] = t
     _summary_means(summary)
 
 
@@ -463,46 +428,116 @@ def _relative(intensity, t, j, sign):
     return sign * np.float64(v) if v == v else 0.0
 
 
-@njit(fastmath=False)  # caching as OCEANFLOW_NUMBA_CACHE says
-def _finish(out, acc, ser, slot, j, after, n, rel_after, cold):
-    """Write the properties of the event of pixel ``j`` that ended at step ``after - 1`` into
-    ``out[slot, j]`` (``(slots, p, rows)``: an event's rows together)."""
-    if slot >= out.shape[0]:
-        return
-    start = acc[j, A_START]
-    peak = acc[j, A_PEAK] - start
-    count = acc[j, A_COUNT]
+@njit(inner=True)  # caching as OCEANFLOW_NUMBA_CACHE says
+def _event_run(
+    intensity, category, seas, thresh, day, block, valid, j, start, after, slot, sign, cold, ser, days, out, summary
+):
+    """The event of pixel ``j`` on steps ``start .. after - 1``: its properties into ``out[:, slot, j]``
+    (none beyond the last slot), its days and sums into
+    :func:`period_summary`'s ``summary`` (``valid[j]``).  Scratch: ``ser`` (series, S_*), ``days`` (4,)."""
+    top = _relative(intensity, start, j, sign)
+    first, peak, count, most = top, start, 0.0, 0
+    days[:] = 0.0
+    # the three series' (relative to the climatology, to the threshold, absolute) value at the peak, first
+    # value (the shift), sum and shifted sums, in registers
+    g = day[start]
+    s = seas[g, j]
+    peak0, peak1, peak2 = top, top + sign * (s - thresh[g, j]), sign * s + top
+    shift0, shift1, shift2 = peak0, peak1, peak2
+    sum0 = sum1 = sum2 = 0.0
+    one0 = one1 = one2 = 0.0
+    two0 = two1 = two2 = 0.0
+    last = top
+    for t in range(start, after):
+        rel = _relative(intensity, t, j, sign)
+        g = day[t]
+        s = seas[g, j]
+        v1 = rel + sign * (s - thresh[g, j])
+        v2 = sign * s + rel
+        if rel > top:  # (never on the first step: top is its value)
+            top = rel
+            peak = t
+            peak0, peak1, peak2 = rel, v1, v2
+        count += 1
+        last = rel
+        d0, d1, d2 = rel - shift0, v1 - shift1, v2 - shift2
+        sum0 += rel
+        sum1 += v1
+        sum2 += v2
+        one0 += d0
+        one1 += d1
+        one2 += d2
+        two0 += d0 * d0
+        two1 += d1 * d1
+        two2 += d2 * d2
+        if valid[j] != 0:
+            summary[1, block[t], j] += 1
+        c = category[t, j]
+        most = max(most, c)
+        if c >= 1:
+            days[min(c, 4) - 1] += 1
+    ser[0, S_PEAK], ser[1, S_PEAK], ser[2, S_PEAK] = peak0, peak1, peak2
+    ser[0, S_SUM], ser[1, S_SUM], ser[2, S_SUM] = sum0, sum1, sum2
+    ser[0, S_SUM1], ser[1, S_SUM1], ser[2, S_SUM1] = one0, one1, one2
+    ser[0, S_SUM2], ser[1, S_SUM2], ser[2, S_SUM2] = two0, two1, two2
+    if valid[j] != 0:
+        _summary_add(summary, block[start], j, count, top, sum0, sign)
+    if slot < out.shape[1]:
+        _finish(
+            out[:, slot, j],
+            ser,
+            start,
+            peak,
+            count,
+            top,
+            first,
+            _relative(intensity, start - 1, j, sign),
+            last,
+            _relative(intensity, after, j, sign),
+            intensity.shape[0],
+            most,
+            days,
+            cold,
+        )
+
+
+@njit(fastmath=False, inner=True)  # caching as OCEANFLOW_NUMBA_CACHE says
+def _finish(out, ser, start, peak_step, count, top, first, rel_before, last, rel_after, n, most, durations, cold):
+    """An event's properties (rows :data:`EVENT_ROWS`) into ``out``: it began at step ``start`` with the
+    sign-flipped intensity ``first`` (``rel_before`` the step before), peaked at ``peak_step`` at ``top``, ran
+    ``count`` steps to ``last`` (``rel_after`` after); ``ser`` its series' sums, ``most`` its largest
+    category, ``durations`` its days per category 1-4."""
+    peak = peak_step - start
     end = start + count - 1
-    top = acc[j, A_TOP]
-    out[slot, j, 0] = start
-    out[slot, j, 1] = end
-    out[slot, j, 2] = start + peak
-    out[slot, j, 3] = count
+    out[0] = start
+    out[1] = end
+    out[2] = start + peak
+    out[3] = count
     flip = -1.0 if cold else 1.0
     for i in range(3):
-        mean = ser[j, i, S_SUM] / count
-        shifted = ser[j, i, S_SUM1] / count
-        var = max(ser[j, i, S_SUM2] / count - shifted * shifted, 0.0)
-        out[slot, j, 4 + 4 * i] = flip * ser[j, i, S_PEAK]
-        out[slot, j, 5 + 4 * i] = flip * mean
-        out[slot, j, 6 + 4 * i] = math.sqrt(var)
-        out[slot, j, 7 + 4 * i] = flip * ser[j, i, S_SUM]
+        mean = ser[i, S_SUM] / count
+        shifted = ser[i, S_SUM1] / count
+        var = max(ser[i, S_SUM2] / count - shifted * shifted, 0.0)
+        out[4 + 4 * i] = flip * ser[i, S_PEAK]
+        out[5 + 4 * i] = flip * mean
+        out[6 + 4 * i] = math.sqrt(var)
+        out[7 + 4 * i] = flip * ser[i, S_SUM]
     if start > 0:
-        before = 0.5 * (acc[j, A_FIRST] + acc[j, A_BEFORE])
-        out[slot, j, 16] = (top - before) / (peak + 0.5)
+        before = 0.5 * (first + rel_before)
+        out[16] = (top - before) / (peak + 0.5)
     else:
-        out[slot, j, 16] = (top - acc[j, A_FIRST]) / (1.0 if peak == 0 else peak)
+        out[16] = (top - first) / (1.0 if peak == 0 else peak)
     if end < n - 1:
-        after_value = 0.5 * (acc[j, A_LAST] + rel_after)
-        out[slot, j, 17] = (top - after_value) / (end - start - peak + 0.5)
+        after_value = 0.5 * (last + rel_after)
+        out[17] = (top - after_value) / (end - start - peak + 0.5)
     else:
         # as the reference: the peak's offset within the event is compared with the series' last step
         steps = 1.0 if peak == n - 1 else end - start - peak
-        diff = top - acc[j, A_LAST]
-        out[slot, j, 17] = diff / steps if steps != 0 else (np.nan if diff == 0 else math.copysign(np.inf, diff))
-    out[slot, j, 18] = acc[j, A_CATEGORY]
+        diff = top - last
+        out[17] = diff / steps if steps != 0 else (np.nan if diff == 0 else math.copysign(np.inf, diff))
+    out[18] = most
     for c in range(4):
-        out[slot, j, 19 + c] = acc[j, A_MODERATE + c]
+        out[19 + c] = durations[c]
 
 
 @gufunc(
