@@ -602,8 +602,8 @@ def test_a_spill_past_the_page_cache_or_through_it_gives_the_in_memory_detection
         assert all(writes)
     elif route == "page cache":
         assert not any(writes)
-    else:  # (each thread's first write may have been tried with O_DIRECT before the refusal was seen)
-        assert 1 <= sum(writes) <= 2 and not writes[-1]
+    else:  # (each thread's first writes in flight may have been tried with O_DIRECT before the refusal was seen)
+        assert 1 <= sum(writes) <= 2 * _blocks.SPILL_WRITES_IN_FLIGHT and not writes[-1]
 
 
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
@@ -681,6 +681,45 @@ def test_a_spill_that_cannot_write_says_what_to_do_and_frees_its_file_at_once(tm
     assert caught.value.errno == (errno.ENOSPC if problem == "full disk" else errno.ENOENT)
     assert list(tmp_path.iterdir()) == [] and _open_in(tmp_path) == []  # (lazy, its graph, still held)
     del lazy
+
+
+def test_a_spill_keeps_writes_in_flight_while_it_copies_and_returns_once_they_are_done():
+    """A put task's writes (one per block) go to the writer threads, SPILL_WRITES_IN_FLIGHT of them at
+    once while it copies the next block's pieces: each write here waits until that many have begun
+    (never, were they one at a time: the test would time out); every write has ended when the put
+    returns, and each block reads back as written (oracle: the series' own slices)."""
+    import tempfile
+    import threading
+
+    from oceanflow.mhw import _blocks
+
+    series = np.arange(4 * 6, dtype="float32").reshape(4, 6)
+    state = {"active": 0, "most": 0, "ended": 0}
+    lock, wanted = threading.Condition(), _blocks.SPILL_WRITES_IN_FLIGHT
+    real = _blocks._pwrite_all
+
+    def overlapping(fd, view, offset):
+        with lock:
+            state["active"] += 1
+            state["most"] = max(state["most"], state["active"])
+            lock.notify_all()
+            assert lock.wait_for(lambda: state["most"] >= wanted, timeout=10), "writes one at a time"
+        real(fd, view, offset)
+        with lock:
+            state["active"] -= 1
+            state["ended"] += 1
+
+    with tempfile.TemporaryDirectory() as directory:
+        spill = _blocks._Spill(4, (2, 2), np.float32, ((2, 2, 2),), directory)
+        pieces = [((b,), (slice(2 * b, 2 * b + 2),)) for b in range(3)]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_blocks, "_pwrite_all", overlapping)
+            for t0 in (0, 2):
+                spill.put([series[t0 : t0 + 2]], t0, pieces)
+                assert state["ended"] == 3 * (1 + t0 // 2) and state["active"] == 0
+        for b in range(3):
+            np.testing.assert_array_equal(spill.get((b,), None), series[:, 2 * b : 2 * b + 2])
+    assert state["most"] == wanted
 
 
 def test_a_scratch_file_stays_open_while_another_compute_writes_it():

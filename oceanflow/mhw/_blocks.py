@@ -5,8 +5,11 @@ block's series whole in one task (:func:`_map_series`), and the blocks chosen fo
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import errno
+import functools
 import logging
 import math
 import os
@@ -260,7 +263,6 @@ def _spilled(array, blocks, directory):
     the kernel's page cache, written back to disk as memory is needed).
     Tasks: one per group of stored chunks, one per block, and one between them.
     """
-    import functools
     import itertools
 
     import dask.array as da
@@ -323,6 +325,18 @@ def _all_written(written):
 
 #: Bytes of a spilled block read back at a time (whole pieces' slots, at least one).
 SPILL_READ_BYTES = 4 << 20
+
+
+#: Writes a spill's put task keeps in flight (:meth:`_Spill.put`): queued for the device while it copies.
+SPILL_WRITES_IN_FLIGHT = 2
+#: Threads writing spills' pieces, shared by all put tasks.
+SPILL_WRITERS = 4
+
+
+@functools.cache
+def _writers():
+    """The threads writing spills' pieces for their put tasks (started at the first put, kept)."""
+    return concurrent.futures.ThreadPoolExecutor(SPILL_WRITERS, thread_name_prefix="oceanflow-spill-writer")
 
 
 def _slot(nbytes):
@@ -407,22 +421,32 @@ class _Spill:
 
     def put(self, chunks, t0, pieces):
         """Write each ``(block index, slices)`` of ``pieces`` of ``chunks`` (consecutive time chunks, the
-        first from step ``t0``) in place: a block's pieces of them, adjacent slots, in one write."""
+        first from step ``t0``) in place: a block's pieces of them, adjacent slots, in one write, up to
+        :data:`SPILL_WRITES_IN_FLIGHT` of them on :func:`_writers` threads while the next are copied;
+        every one of them done (or failed) when this returns."""
         fd = self._used(create=True)
         written = dict.fromkeys((index for index, _ in pieces), 0)
+        pending: collections.deque = collections.deque()  # (write, block index) in flight, oldest first
         try:
             chunks = [np.asarray(chunk) for chunk in chunks]
             first = self.chunk_of[t0]
-            for index, slices in pieces:
+            for n, (index, slices) in enumerate(pieces):
+                if len(pending) == SPILL_WRITES_IN_FLIGHT:  # (its buffer is the one filled next)
+                    write, done = pending.popleft()
+                    write.result()
+                    written[done] += len(chunks)
                 slots = self.slots[index][first : first + len(chunks) + 1]
-                buffer = scratch("mhw spill", slots[-1] - slots[0])  # (each slot's last page's tail: not read)
-                for chunk, at in zip(chunks, slots, strict=False):
+                buffer = scratch(f"mhw spill {n % SPILL_WRITES_IN_FLIGHT}", slots[-1] - slots[0])
+                for chunk, at in zip(chunks, slots, strict=False):  # (each slot's last page's tail: not read)
                     piece = chunk[(slice(None),) + slices]
                     start = at - slots[0]
                     np.copyto(buffer[start : start + piece.nbytes].view(self.dtype).reshape(piece.shape), piece)
-                self._write(fd, buffer.data, self.offsets[index] + slots[0])
-                written[index] += len(chunks)
+                pending.append((_writers().submit(self._write, fd, buffer.data, self.offsets[index] + slots[0]), index))
+            while pending:
+                pending[0][0].result()
+                written[pending.popleft()[1]] += len(chunks)
         except BaseException:
+            concurrent.futures.wait([write for write, _ in pending])  # none left writing into fd
             self._done(written, failed=True)
             raise
         self._done(written)
