@@ -424,11 +424,13 @@ def _table_encoding(ds, path, encoding=None):
 
 
 def _table_codec():
-    """The codec of the tables' variables in Zarr v3: blosc's zstd at level 1 on byte-shuffled values,
-    about the sizes of zarr's default zstd (the NaN padding and float64 properties) for less CPU."""
+    """The codec of the tables' variables in Zarr v3: blosc's lz4 at level 5 on byte-shuffled values
+    (zarr v2's default codec).  On the full-size event table (30 years at 1 degree, 1.15 GB raw, one
+    thread): 510 MB stored, encoded at about 2.4 GB/s and decoded at 5.5 GB/s, where blosc's zstd at
+    level 1 stores 449 MB (12 % less) at 0.6 and 1.1 GB/s: a quarter of the CPU for an eighth more bytes."""
     from zarr.codecs import BloscCodec
 
-    return BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")
+    return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
 
 
 def _padded_tables(blocks, table, found):
