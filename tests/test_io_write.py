@@ -503,6 +503,39 @@ def test_a_zarr_v3_save_falls_back_to_xarrays_to_zarr_when_the_internals_it_buil
                 assert back.v.attrs["units"] == "K"
 
 
+@pytest.mark.parametrize("dtype, fill", [("float64", np.nan), ("float32", 0.0), ("int64", np.iinfo(np.int64).min)])
+def test_a_chunk_is_left_out_exactly_when_zarr_finds_it_all_fill_value(dtype, fill):
+    """_chunk_buffer (the staged and region writes) leaves out the chunks that zarr's own comparison
+    of the whole chunk (all_equal: NaN equal to NaN, 0.0 bit for bit) finds all fill value, and no
+    other: a chunk all fill value, one with a single other value anywhere (a sampled position or
+    not; -0.0 and another NaN among them), one with values throughout, and edge chunks."""
+    from zarr.core.array_spec import ArrayConfig, ArraySpec
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.dtype import parse_dtype
+
+    prototype = default_buffer_prototype()
+    config = ArrayConfig(order="C", write_empty_chunks=False)
+    spec = ArraySpec((5, 7, 61), parse_dtype(np.dtype(dtype), zarr_format=3), fill, config, prototype)
+    others = {"float64": [1.5, np.float64(np.nan) * -1], "float32": [-0.0, np.nan, 2.0], "int64": [0, 7]}[dtype]
+    rng = np.random.default_rng(3)
+    cases = [np.full((5, 7, 61), fill, dtype), rng.integers(0, 5, (5, 7, 61)).astype(dtype)]
+    cases.append(np.full((2, 7, 3), fill, dtype))  # (an edge chunk)
+    for where in [0, 1, 2, 3, 2133, 5 * 7 * 61 - 1, *rng.integers(0, 5 * 7 * 61, 20)]:
+        for other in others:
+            one = np.full((5, 7, 61), fill, dtype)
+            one.reshape(-1)[where] = other
+            cases.append(one)
+    for part in cases:
+        full = np.full((5, 7, 61), fill, dtype)
+        full[tuple(slice(0, n) for n in part.shape)] = part
+        expected = prototype.nd_buffer.from_numpy_array(full).all_equal(fill)
+        chunk = write._chunk_buffer(part, (5, 7, 61), spec, config, prototype)
+        assert (chunk is None) == expected, (part.shape, np.flatnonzero(full.reshape(-1) != full.reshape(-1)[-1])[:3])
+        if chunk is not None:
+            assert chunk.as_numpy_array().view(np.uint8).tobytes() == full.view(np.uint8).tobytes()
+    assert sum(write._chunk_buffer(p, (5, 7, 61), spec, config, prototype) is None for p in cases) >= 2
+
+
 def test_zarr_v3_region_writes_are_xarrays_own_region_files(tmp_path):
     """write_zarr_v3_region (mhw.save's event table, block by block) writes the files of xarray's
     to_zarr(region=..., mode="r+") byte for byte: an edge chunk padded with the fill value, a chunk

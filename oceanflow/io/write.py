@@ -777,8 +777,24 @@ def _chunk_buffer(part, chunk_shape, spec, config, prototype):
         full = np.full(chunk_shape, spec.fill_value, dtype=part.dtype)
         full[tuple(slice(0, n) for n in part.shape)] = part
         part = full
-    chunk = prototype.nd_buffer.from_numpy_array(np.ascontiguousarray(part))
-    return None if not config.write_empty_chunks and chunk.all_equal(spec.fill_value) else chunk
+    part = np.ascontiguousarray(part)
+    chunk = prototype.nd_buffer.from_numpy_array(part)
+    if config.write_empty_chunks or not _may_be_all(part, spec.fill_value, prototype):
+        return chunk
+    return None if chunk.all_equal(spec.fill_value) else chunk
+
+
+#: Values of a chunk compared with the fill value first (:func:`_may_be_all`).
+SAMPLE = 1024
+
+
+def _may_be_all(part, fill, prototype) -> bool:
+    """Whether the chunk ``part`` (C-contiguous) may be all ``fill``: False when one of :data:`SAMPLE`
+    values spread evenly through it is not, by zarr's own comparison (``all_equal``: NaN equals NaN,
+    a fill value of 0.0 compared bit for bit), which then holds for the whole chunk: a chunk with
+    values is written without zarr's passes over all of it (one all fill value still gets them)."""
+    flat = part.reshape(-1)
+    return bool(prototype.nd_buffer.from_numpy_array(flat[:: max(1, flat.size // SAMPLE)]).all_equal(fill))
 
 
 async def _encoded_chunks(arrays: list, prototype) -> list:
