@@ -812,6 +812,34 @@ def test_a_stash_refuses_puts_and_loads_once_closed(tmp_path):
         stashed.load()
 
 
+def test_a_stashed_table_is_read_straight_into_its_padded_rows(tmp_path):
+    """_Stashed.load(into=...) reads a table put aside, ``(rows * n, *block)``, into the first n slots
+    of each row of a larger ``(rows, slots, *block)`` array (the rest untouched), and refuses a
+    target of another size or dtype, or rows that are not contiguous; mhw.save's _padded_block
+    gives the table padded with NaN (as NumPy's concatenate), from the scratch file or from memory."""
+    from oceanflow.kernels import mhw as kernels
+    from oceanflow.mhw import _blocks, _save
+
+    rows, n, slots = len(kernels.EVENT_ROWS), 3, 5
+    rng = np.random.default_rng(4)
+    table = rng.standard_normal((rows * n, 2, 7))
+    table[rng.random(table.shape) < 0.2] = np.nan
+    expected = np.concatenate([table.reshape(rows, n, 2, 7), np.full((rows, slots - n, 2, 7), np.nan)], axis=1)
+    with _blocks._Stash(str(tmp_path)) as stash:
+        stashed = stash.put(table, _save._filled_slots)
+        out = np.full((rows, slots, 2, 7), 7.5)
+        assert stashed.load(into=out[:, :n]) is not None
+        np.testing.assert_array_equal(out[:, :n], table.reshape(rows, n, 2, 7))
+        assert (out[:, n:] == 7.5).all()
+        for wrong in (out[:, : n - 1], out[:, :n].astype(np.float32), out[:, :n, :1]):
+            with pytest.raises(ValueError, match="cannot hold the stashed"):
+                stashed.load(into=wrong)
+        for b in (stashed, table):
+            padded = _save._padded_block(b, slots)
+            assert padded.shape == expected.shape
+            np.testing.assert_array_equal(padded.view(np.uint64), expected.view(np.uint64))
+
+
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
 @pytest.mark.parametrize("problem", ["full disk", "missing directory", "short read"])
 def test_a_stash_that_cannot_write_or_read_says_what_to_do(tmp_path, monkeypatch, problem):

@@ -618,11 +618,20 @@ class _Stashed:
     def __init__(self, stash, offset, shape, dtype, info):
         self.stash, self.offset, self.shape, self.dtype, self.info = stash, offset, shape, dtype, info
 
-    def load(self):
-        out = np.empty(self.shape, self.dtype)
+    def load(self, into=None):
+        """The array read back, into ``into`` when given (returned): its shape and dtype, the
+        array in ``len(into)`` C-contiguous pieces (``into[i]``: the rows of a padded table)."""
+        out = np.empty(self.shape, self.dtype) if into is None else into
+        pieces = [out] if out.flags.c_contiguous else list(out)
+        contiguous = all(piece.flags.c_contiguous for piece in pieces)
+        if out.size != math.prod(self.shape) or out.dtype != self.dtype or not contiguous:
+            raise ValueError(f"{out.shape} {out.dtype} cannot hold the stashed {self.shape} {self.dtype}")
         fd, _ = self.stash._used(0)
         try:
-            _pread_into(fd, out, self.offset)
+            offset = self.offset
+            for piece in pieces:
+                _pread_into(fd, piece, offset)
+                offset += piece.nbytes
         except OSError as err:
             raise _scratch_error(err, self.stash.directory) from err
         finally:

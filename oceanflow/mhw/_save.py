@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from .._arrays import is_dask
-from .._memory import small_pages_while
+from .._memory import empty_block, small_pages_while
 from ..kernels import mhw as kernels
 from ..options import OPTIONS
 from ..timegroups import decoded_time
@@ -279,9 +279,8 @@ def _write_block(b, region, slots, found, tmp, kept):
     ``to_zarr`` (on the calling thread: its warnings filter)."""
     from ..io.write import write_zarr_v3_region
 
-    b = _loaded(b)
     rows = len(kernels.EVENT_ROWS)
-    padded = _padded(b.reshape((rows, b.shape[0] // rows) + b.shape[1:]), slots)
+    padded = _padded_block(b, slots)
     del b
     space = tuple(d for d in region if d != "event")
     block = [xr.DataArray(padded[r], dims=("event", *space)) for r in range(rows)]
@@ -300,13 +299,19 @@ def _written(pending, tmp):
             part.to_zarr(tmp, region={**region, "event": slice(None)}, mode="r+", consolidated=False)
 
 
-def _padded(t, slots):
-    """A block's table ``t`` (``(rows, n, *block)``) as float64 with ``slots`` slots (``t`` itself when it
-    is so): :func:`_pad_into` a new array."""
-    if t.shape[1] == slots and t.dtype == np.float64:
-        return t
-    out = np.empty(t.shape[:1] + (slots,) + t.shape[2:])
-    _pad_into(out, t)
+def _padded_block(b, slots):
+    """A block's table ``b`` (``(rows * n, *block)``, or its handle in a scratch file) as ``(rows, slots,
+    *block)`` float64, NaN beyond its ``n`` slots, in a freed block's memory while a save runs
+    (:func:`~oceanflow._memory.empty_block`: no fresh pages to fault in, about 0.6 s of CPU per GB); a
+    table in the scratch file is read straight into its place, each row's slots at once."""
+    rows = len(kernels.EVENT_ROWS)
+    shape = (rows, b.shape[0] // rows, *b.shape[1:])
+    out = empty_block((rows, slots, *shape[2:]), np.float64)
+    if isinstance(b, _Stashed) and b.dtype == np.float64 and shape[1] <= slots:
+        b.load(into=out[:, : shape[1]])
+        out[:, shape[1] :] = np.nan
+    else:
+        _pad_into(out, _loaded(b).reshape(shape))
     return out
 
 
