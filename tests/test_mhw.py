@@ -970,6 +970,26 @@ def test_summary_slopes_equal_numpy_polyfit_per_series():
             np.testing.assert_allclose(slope, want, rtol=1e-12, atol=1e-12 * np.abs(row[valid]).max())
 
 
+def test_summary_slopes_in_pieces_are_the_numbers_of_one_piece(monkeypatch):
+    """_slopes fits pieces of PIECE_BYTES along the first axis: the same numbers, bit for bit, as
+    the one fit of the whole array (_fitted, its sums taken in the same order per series), on the
+    layout _trends hands it (period last, a view of a period-first array) and on a C-contiguous
+    one; with a last piece shorter than the others and pieces of one row."""
+    rng = np.random.default_rng(8)
+    x = 1982.0 + np.arange(30.0)
+    cube = rng.standard_normal((30, 13, 9)) * 3.0 + 0.01 * x[:, None, None]
+    cube[rng.random(cube.shape) < 0.3] = np.nan
+    cube[:, 0, 0] = np.nan
+    cube[1:, 1, 1] = np.nan
+    for piece in (9 * 30 * 8 * 4, 1, _summary.PIECE_BYTES):
+        monkeypatch.setattr(_summary, "PIECE_BYTES", piece)
+        for y in (np.moveaxis(cube, 0, -1), np.ascontiguousarray(np.moveaxis(cube, 0, -1))):
+            got, want = _summary._slopes(y, x), _summary._fitted(y, x)
+            assert got.shape == want.shape == (13, 9) and got.dtype == want.dtype
+            np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
+            assert np.isnan(got[0, 0]) and np.isnan(got[1, 1]) and np.isfinite(got[2:]).all()
+
+
 # ---------------------------------------------------------------- bad input
 
 
