@@ -683,28 +683,32 @@ def test_a_spill_that_cannot_write_says_what_to_do_and_frees_its_file_at_once(tm
     del lazy
 
 
-def test_a_spill_keeps_writes_in_flight_while_it_copies_and_returns_once_they_are_done():
-    """A put task's writes (one per block) go to the writer threads, SPILL_WRITES_IN_FLIGHT of them at
-    once while it copies the next block's pieces: each write here waits until that many have begun
-    (never, were they one at a time: the test would time out); every write has ended when the put
-    returns, and each block reads back as written (oracle: the series' own slices)."""
+@pytest.mark.parametrize("side", ["writes", "reads"])
+def test_a_spill_keeps_writes_and_reads_in_flight_while_it_copies_and_returns_once_they_are_done(side):
+    """A put task's writes (one per block) and a block's reads (here one per time chunk) go to the
+    spill's threads, SPILL_WRITES_IN_FLIGHT or SPILL_READS_IN_FLIGHT of them at once while the task
+    copies: each here waits until that many have begun (never, were they one at a time: the test
+    would time out); every one has ended when the task returns, and each block reads back as
+    written (oracle: the series' own slices)."""
     import tempfile
     import threading
 
+    from oceanflow.io.uncached import PAGE
     from oceanflow.mhw import _blocks
 
     series = np.arange(4 * 6, dtype="float32").reshape(4, 6)
     state = {"active": 0, "most": 0, "ended": 0}
-    lock, wanted = threading.Condition(), _blocks.SPILL_WRITES_IN_FLIGHT
-    real = _blocks._pwrite_all
+    name = "_pwrite_all" if side == "writes" else "_pread_into"
+    lock, real = threading.Condition(), getattr(_blocks, name)
+    wanted = _blocks.SPILL_WRITES_IN_FLIGHT if side == "writes" else _blocks.SPILL_READS_IN_FLIGHT
 
-    def overlapping(fd, view, offset):
+    def overlapping(*args):
         with lock:
             state["active"] += 1
             state["most"] = max(state["most"], state["active"])
             lock.notify_all()
-            assert lock.wait_for(lambda: state["most"] >= wanted, timeout=10), "writes one at a time"
-        real(fd, view, offset)
+            assert lock.wait_for(lambda: state["most"] >= wanted, timeout=10), f"{side} one at a time"
+        real(*args)
         with lock:
             state["active"] -= 1
             state["ended"] += 1
@@ -713,12 +717,17 @@ def test_a_spill_keeps_writes_in_flight_while_it_copies_and_returns_once_they_ar
         spill = _blocks._Spill(4, (2, 2), np.float32, ((2, 2, 2),), directory)
         pieces = [((b,), (slice(2 * b, 2 * b + 2),)) for b in range(3)]
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(_blocks, "_pwrite_all", overlapping)
+            patch.setattr(_blocks, name, overlapping)
+            patch.setattr(_blocks, "SPILL_READ_BYTES", PAGE)  # a read per time chunk's slot
             for t0 in (0, 2):
                 spill.put([series[t0 : t0 + 2]], t0, pieces)
-                assert state["ended"] == 3 * (1 + t0 // 2) and state["active"] == 0
+                assert state["ended"] == (3 * (1 + t0 // 2) if side == "writes" else 0) and state["active"] == 0
+            read = []
+            for b in range(3):
+                read.append(spill.get((b,), None))
+                assert state["ended"] == (6 if side == "writes" else 2 * (b + 1)) and state["active"] == 0
         for b in range(3):
-            np.testing.assert_array_equal(spill.get((b,), None), series[:, 2 * b : 2 * b + 2])
+            np.testing.assert_array_equal(read[b], series[:, 2 * b : 2 * b + 2])
     assert state["most"] == wanted
 
 

@@ -329,14 +329,16 @@ SPILL_READ_BYTES = 4 << 20
 
 #: Writes a spill's put task keeps in flight (:meth:`_Spill.put`): queued for the device while it copies.
 SPILL_WRITES_IN_FLIGHT = 2
-#: Threads writing spills' pieces, shared by all put tasks.
-SPILL_WRITERS = 4
+#: Reads of :data:`SPILL_READ_BYTES` a spilled block's task keeps in flight (:meth:`_Spill._read`).
+SPILL_READS_IN_FLIGHT = 2
+#: Threads writing and reading spills' pieces for their tasks, shared by all spills.
+SPILL_THREADS = 4
 
 
 @functools.cache
-def _writers():
-    """The threads writing spills' pieces for their put tasks (started at the first put, kept)."""
-    return concurrent.futures.ThreadPoolExecutor(SPILL_WRITERS, thread_name_prefix="oceanflow-spill-writer")
+def _spill_threads():
+    """The threads writing and reading spills' pieces for their tasks (started at the first put, kept)."""
+    return concurrent.futures.ThreadPoolExecutor(SPILL_THREADS, thread_name_prefix="oceanflow-spill-io")
 
 
 def _slot(nbytes):
@@ -422,7 +424,7 @@ class _Spill:
     def put(self, chunks, t0, pieces):
         """Write each ``(block index, slices)`` of ``pieces`` of ``chunks`` (consecutive time chunks, the
         first from step ``t0``) in place: a block's pieces of them, adjacent slots, in one write, up to
-        :data:`SPILL_WRITES_IN_FLIGHT` of them on :func:`_writers` threads while the next are copied;
+        :data:`SPILL_WRITES_IN_FLIGHT` of them on :func:`_spill_threads` while the next are copied;
         every one of them done (or failed) when this returns."""
         fd = self._used(create=True)
         written = dict.fromkeys((index for index, _ in pieces), 0)
@@ -441,7 +443,9 @@ class _Spill:
                     piece = chunk[(slice(None),) + slices]
                     start = at - slots[0]
                     np.copyto(buffer[start : start + piece.nbytes].view(self.dtype).reshape(piece.shape), piece)
-                pending.append((_writers().submit(self._write, fd, buffer.data, self.offsets[index] + slots[0]), index))
+                pending.append(
+                    (_spill_threads().submit(self._write, fd, buffer.data, self.offsets[index] + slots[0]), index)
+                )
             while pending:
                 pending[0][0].result()
                 written[pending.popleft()[1]] += len(chunks)
@@ -485,22 +489,42 @@ class _Spill:
 
     def _read(self, fd, index, out):
         """Block ``index``'s pieces read into ``out`` ``(time, *block)``, :data:`SPILL_READ_BYTES` of whole
-        slots at a time (with ``O_DIRECT`` where used) into a page-aligned buffer."""
-        slots, steps, start = self.slots[index], self.steps, self.offsets[index]
-        row = math.prod(self.shapes[index]) * self.dtype.itemsize
-        flat = out.reshape(-1).view(np.uint8)
-        k = t0 = 0
+        slots at a time (with ``O_DIRECT`` where used) into page-aligned buffers, up to
+        :data:`SPILL_READS_IN_FLIGHT` reads on :func:`_spill_threads` while the oldest is copied out; none
+        left reading when this returns."""
+        slots, steps = self.slots[index], self.steps
+        ranges, k = [], 0  # (first, end) time chunks of each read
         while k < len(steps):
             last = k + 1
             while last < len(steps) and slots[last + 1] - slots[k] <= SPILL_READ_BYTES:
                 last += 1
-            stage = scratch("mhw spill read", slots[last] - slots[k])
-            self._read_at(fd, stage, start + slots[k])
-            for j in range(k, last):
-                n = steps[j] * row
-                flat[t0 : t0 + n] = stage[slots[j] - slots[k] : slots[j] - slots[k] + n]
-                t0 += n
+            ranges.append((k, last))
             k = last
+        pending: collections.deque = collections.deque()  # (read, stage, first, end) in flight, oldest first
+        try:
+            for n, (k, last) in enumerate(ranges):
+                stage = scratch(f"mhw spill read {n % SPILL_READS_IN_FLIGHT}", slots[last] - slots[k])
+                offset = self.offsets[index] + slots[k]
+                pending.append((_spill_threads().submit(self._read_at, fd, stage, offset), stage, k, last))
+                if len(pending) == SPILL_READS_IN_FLIGHT:  # (the oldest's stage is filled next)
+                    self._copy_out(pending.popleft(), index, out)
+            while pending:
+                self._copy_out(pending.popleft(), index, out)
+        except BaseException:
+            concurrent.futures.wait([read for read, *_ in pending])  # none left reading into a stage
+            raise
+
+    def _copy_out(self, pending, index, out):
+        """Once its read has ended, time chunks ``first`` to ``end`` of block ``index`` copied from ``stage``
+        (their slots) into ``out``; ``pending``: ``(read, stage, first, end)``."""
+        read, stage, first, end = pending
+        read.result()
+        slots, row = self.slots[index], math.prod(self.shapes[index]) * self.dtype.itemsize
+        flat, t0 = out.reshape(-1).view(np.uint8), sum(self.steps[:first]) * row
+        for j in range(first, end):
+            n = self.steps[j] * row
+            flat[t0 : t0 + n] = stage[slots[j] - slots[first] : slots[j] - slots[first] + n]
+            t0 += n
 
     def _read_at(self, fd, stage, offset):
         if self.direct is not None and not self.refused:
