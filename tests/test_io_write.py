@@ -597,6 +597,41 @@ def test_zarr_v3_region_writes_are_xarrays_own_region_files(tmp_path):
         xr.testing.assert_equal(back.load(), ds)
 
 
+def test_zarr_v3_template_is_to_zarrs_store_without_the_dask_chunks(tmp_path):
+    """write_zarr_v3_template (mhw.save's event store before its regions) writes the files of xarray's
+    to_zarr(mode="w", compute=False, consolidated=True) byte for byte: every array's metadata (dask
+    variables with a blosc codec and an integer _FillValue), the coordinates and an in-memory variable's
+    chunks, and no chunk of a dask variable; with zarr's default format 2, False and nothing written."""
+    import dask.array as da
+    import zarr
+    from zarr.codecs import BloscCodec
+
+    rng = np.random.default_rng(9)
+    space = ("e", "y", "x")
+    ds = xr.Dataset(
+        {
+            "v": (space, da.full((4, 5, 7), np.nan, chunks=(4, 2, 4)), {"units": "degC"}),
+            "n": (space, da.zeros((4, 5, 7), dtype="int64", chunks=(4, 2, 4)), {"long_name": "a count"}),
+            "kept": (("y", "x"), rng.standard_normal((5, 7))),
+        },
+        coords={"y": np.arange(5.0), "x": np.linspace(0, 1, 7), "depth": ("y", np.arange(5.0))},
+        attrs={"title": "template"},
+    )
+    blosc = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+    encoding = {"v": {"compressors": blosc}, "n": {"_FillValue": np.iinfo(np.int64).min, "dtype": "int64"}}
+    with zarr.config.set({"default_zarr_format": 3}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        ds.to_zarr(tmp_path / "expected.zarr", mode="w", encoding=encoding, compute=False, consolidated=True)
+        assert write.write_zarr_v3_template(ds, tmp_path / "made.zarr", {k: dict(v) for k, v in encoding.items()})
+    with zarr.config.set({"default_zarr_format": 2}):
+        assert not write.write_zarr_v3_template(ds, tmp_path / "v2.zarr", encoding)
+    assert not (tmp_path / "v2.zarr").exists()
+    expected, made = _files(tmp_path / "expected.zarr"), _files(tmp_path / "made.zarr")
+    assert sorted(made) == sorted(expected) and "kept/c/0/0" in made and "y/c/0" in made
+    assert not any(name.startswith(("v/c", "n/c")) for name in made)
+    assert [name for name in expected if made[name] != expected[name]] == []
+
+
 def _files(root):
     """Every file of the folder ``root`` by its relative path: its bytes."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

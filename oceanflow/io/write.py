@@ -447,13 +447,8 @@ def _write_zarr_v3(ds: xr.Dataset, tmp: Path, encoding: dict, *, now: bool, comp
 
     lazy = [name for name, var in ds.variables.items() if is_dask(var.data)]
     empty = {encoding.get(name, {}).get("write_empty_chunks") for name in lazy}
-    loaded = sum(var.nbytes for name, var in ds.variables.items() if name not in lazy)
-    if len(empty) > 1 or loaded > _ENCODED_IN_MEMORY:
+    if len(empty) > 1 or not write_zarr_v3_template(ds, tmp, encoding):
         return False, None
-    files = _zarr_v3_files(ds, encoding)
-    if files is None:
-        return False, None
-    _write_files(files, tmp)
     if not lazy:
         return True, None if now else dask.delayed(None)
     chunks = xr.Dataset({name: ds.variables[name] for name in lazy})  # (their coordinates written above)
@@ -462,6 +457,21 @@ def _write_zarr_v3(ds: xr.Dataset, tmp: Path, encoding: dict, *, now: bool, comp
         kwargs = compute_kwargs or None
         return True, chunks.to_zarr(store, mode="r+", write_empty_chunks=empty.pop(), chunkmanager_store_kwargs=kwargs)
     return True, chunks.to_zarr(store, mode="r+", write_empty_chunks=empty.pop(), compute=False)
+
+
+def write_zarr_v3_template(ds: xr.Dataset, tmp: Path, encoding: dict) -> bool:
+    """Write the Zarr v3 store of ``ds`` into ``tmp`` but for its dask variables' chunks: every array's
+    metadata, the coordinates and the in-memory variables, in one pass (:func:`_zarr_v3_files`); the
+    files ``to_zarr(compute=False)`` writes, without the graph it builds for the chunks (for a caller
+    that writes them itself, e.g. by :func:`write_zarr_v3_region`).  False, with nothing written, where
+    that pass does not apply (see :func:`_zarr_v3_files`) or beyond :data:`_ENCODED_IN_MEMORY` in memory."""
+    if sum(var.nbytes for var in ds.variables.values() if not is_dask(var.data)) > _ENCODED_IN_MEMORY:
+        return False
+    files = _zarr_v3_files(ds, encoding)
+    if files is None:
+        return False
+    _write_files(files, tmp)
+    return True
 
 
 def _chunk_store(tmp: Path) -> Any:

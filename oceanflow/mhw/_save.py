@@ -242,6 +242,8 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     padded table is never held)."""
     import dask.array as da
 
+    from ..io.write import write_zarr_v3_template
+
     rows = len(kernels.EVENT_ROWS)
     space = table.dims[1:]
     chunks = table.chunks[1:]
@@ -250,7 +252,8 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     columns = [xr.DataArray(empty, dims=("event", *space), coords=coords) for _ in range(rows)]
     template, dates = _stored_dates(_events_table(columns, found), found["time"])
     output.prepare(template, operation=operation, encoding=_table_encoding(template, output.path, dates))
-    output.write(now=False)  # metadata and coordinates; no data
+    if not write_zarr_v3_template(output.ds, output.tmp, output.encoding):  # metadata and coordinates; no data
+        output.write(now=False)  # (to_zarr's: its Delayed of the chunks, not computed)
     starts = [np.cumsum((0,) + c[:-1]) for c in chunks]
     arrays: dict = {}  # (the store's arrays, read once)
     kept: tuple[dict, set] = (arrays, set())  # (and the store's folders, each made once)
