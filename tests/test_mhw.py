@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import oceanflow
 from oceanflow import _memory, mhw
 from oceanflow.kernels import mhw as kernels
 from oceanflow.mhw import _engine, _save, _summary
@@ -175,6 +176,21 @@ def test_no_smoothing_and_a_longer_gap():
     with pytest.warns(mhw.BaseLengthWarning):
         found = mhw.detect(sst, **options)
     assert_matches_reference(sst, found, mhw.events(found), smooth=1, max_gap=4, pctile=85)
+
+
+def test_thresholds_of_more_pixels_than_one_tile_equal_the_reference():
+    """600 pixels: the kernel's tiles (LANES = 256: three of 208, the last one 184 wide), each pixel's
+    seas and thresh as the oracle's, at the tiles' edges and between."""
+    sst = red_sst(seed=10, years=3, shape=(3, 200), dtype="float32")
+    sst[::5, 1, 7] = np.nan
+    with pytest.warns(mhw.BaseLengthWarning), oceanflow.set_options(num_threads=1):  # (one call: every tile)
+        clim = mhw.thresholds(sst, window=5)
+    dates = dates_of(sst)
+    for pixel in sorted({*range(0, 600, 7), 207, 208, 415, 416, 599}):
+        j, i = divmod(pixel, 200)
+        _, want = ref.detect(dates, sst.values[:, j, i].astype(np.float64), window=5)
+        np.testing.assert_allclose(clim.thresh[:, j, i], want["thresh_year"], rtol=1e-12, err_msg=str(pixel))
+        np.testing.assert_allclose(clim.seas[:, j, i], want["seas_year"], rtol=1e-12, err_msg=str(pixel))
 
 
 def test_a_low_percentile_with_gaps_equals_the_reference():
