@@ -866,6 +866,78 @@ def test_a_stashed_table_is_read_straight_into_its_padded_rows(tmp_path):
 
 
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
+@pytest.mark.parametrize("route", ["direct", "small reads", "page cache", "refused"])
+def test_a_stash_writes_and_reads_whole_units_past_the_page_cache(route, tmp_path, monkeypatch):
+    """The stash's arrays (empty, under a unit, whole units, units and a tail; from page-aligned
+    memory and not) put aside and read back whole and into the rows of a larger padded table, all
+    bit for bit: their whole units written with O_DIRECT where the file system takes it (findmnt:
+    ext4 or xfs), read back a few pages at a time ("small reads"), through the page cache when the
+    environment switches O_DIRECT off, and from the first refused O_DIRECT write (EINVAL) on."""
+    import errno
+    import fcntl
+    import os
+    import subprocess
+
+    from debian_tools import require
+
+    from oceanflow.io import uncached
+    from oceanflow.mhw import _blocks
+
+    kind = subprocess.run(
+        [require("findmnt"), "-n", "-o", "FSTYPE", "--target", str(tmp_path)], capture_output=True, text=True
+    ).stdout.strip()
+    if route != "page cache" and kind not in {"ext4", "xfs"}:
+        pytest.skip(f"{tmp_path} is on {kind}: no O_DIRECT scratch file")
+    writes = []  # (whether to an O_DIRECT descriptor, bytes)
+    pwrite = uncached._pwrite_all
+
+    def probe(fd, view, offset):
+        direct = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+        writes.append((direct, view.nbytes))
+        if direct and route == "refused":
+            raise OSError(errno.EINVAL, "Invalid argument")
+        pwrite(fd, view, offset)
+
+    monkeypatch.setattr(uncached, "_pwrite_all", probe)
+    monkeypatch.setattr(_blocks, "_pwrite_all", probe)
+    if route == "page cache":
+        monkeypatch.setenv("OCEANFLOW_NETCDF_DIRECT", "0")
+    if route == "small reads":
+        monkeypatch.setattr(_blocks, "STASH_READ_BYTES", 2 * uncached.PAGE)
+    rows, slots = 3, 7
+    rng = np.random.default_rng(5)
+    tables = []
+    for n, pixels in [(0, 5), (1, 3), (2, uncached.PAGE // 8), (5, 3 * uncached.PAGE // 8 + 5)]:
+        for aligned in (True, False):
+            buffer = uncached.aligned_empty(rows * n * pixels * 8 + 8)[0 if aligned else 8 :]
+            table = buffer[: rows * n * pixels * 8].view(np.float64).reshape(rows * n, pixels)
+            table[...] = rng.standard_normal(table.shape)
+            table[rng.random(table.shape) < 0.1] = np.nan
+            tables.append(table)
+    with _blocks._Stash(str(tmp_path)) as stash:
+        stashed = [stash.put(t, len) for t in tables]
+        for t, s in zip(tables, stashed, strict=True):
+            np.testing.assert_array_equal(s.load().view(np.uint64), t.view(np.uint64))
+            n = t.shape[0] // rows
+            padded = np.full((rows, slots, t.shape[1]), 7.5)
+            s.load(into=padded[:, :n])
+            np.testing.assert_array_equal(padded[:, :n].view(np.uint64), t.reshape(rows, n, t.shape[1]).view(np.uint64))
+            assert (padded[:, n:] == 7.5).all()
+    assert list(tmp_path.iterdir()) == [] and _open_in(tmp_path) == []
+    direct = sum(nbytes for d, nbytes in writes if d)
+    units = sum(t.nbytes // stash.unit * stash.unit for t in tables)
+    assert sum(nbytes for d, nbytes in writes if not d) + direct == sum(t.nbytes for t in tables) + (
+        direct if route == "refused" else 0
+    )
+    if route in ("direct", "small reads"):
+        assert direct == units > 0
+    elif route == "page cache":
+        assert direct == 0
+    else:  # the first whole units tried with O_DIRECT, refused, then everything through the page cache
+        assert [d for d, _ in writes].count(True) == 1
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
 @pytest.mark.parametrize("problem", ["full disk", "missing directory", "short read"])
 def test_a_stash_that_cannot_write_or_read_says_what_to_do(tmp_path, monkeypatch, problem):
     """The event tables' scratch file on a full disk (ENOSPC on the write), in a missing

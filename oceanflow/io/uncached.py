@@ -67,6 +67,7 @@ __all__ = [
     "open_chunk_file",
     "scratch",
     "switch_scratch",
+    "write_direct",
     "write_new_file",
 ]
 
@@ -366,23 +367,33 @@ def _direct_body(path: str | os.PathLike, fd: int, body: memoryview, unit: int) 
         _pwrite_all(fd, body, 0)
         return
     try:
-        aligned = _address(body) % PAGE == 0
-        step = body.nbytes if aligned else _DIRECT_PIECE // unit * unit or unit
-        for start in range(0, body.nbytes, step):
-            piece = body[start : start + step]
-            if not aligned:
-                buffer = scratch("direct file", piece.nbytes)
-                buffer[...] = np.frombuffer(piece, np.uint8)
-                piece = buffer.data
-            try:
-                _pwrite_all(direct, piece, start)
-            except OSError as err:
-                if err.errno != errno.EINVAL:
-                    raise
-                _pwrite_all(fd, body[start:], start)  # the device refuses this alignment: the page cache
-                return
+        write_direct(direct, fd, body, 0, unit)
     finally:
         os.close(direct)
+
+
+def write_direct(direct: int, fd: int, body: memoryview, offset: int, unit: int) -> bool:
+    """Write ``body`` (whole ``unit``s) at ``offset`` (a multiple of ``unit``) of a file through its ``O_DIRECT``
+    descriptor ``direct``: from the view itself when it starts on a page, else copied into a page-aligned
+    buffer, :data:`_DIRECT_PIECE` bytes at a time.  Where a write is refused with ``EINVAL`` (an alignment
+    the device does not take), the rest is written through ``fd`` (the file's ordinary descriptor: the page
+    cache) and False is returned (True: all of it written with ``O_DIRECT``)."""
+    aligned = _address(body) % PAGE == 0
+    step = body.nbytes if aligned else _DIRECT_PIECE // unit * unit or unit
+    for start in range(0, body.nbytes, step):
+        piece = body[start : start + step]
+        if not aligned:
+            buffer = scratch("direct file", piece.nbytes)
+            buffer[...] = np.frombuffer(piece, np.uint8)
+            piece = buffer.data
+        try:
+            _pwrite_all(direct, piece, offset + start)
+        except OSError as err:
+            if err.errno != errno.EINVAL:
+                raise
+            _pwrite_all(fd, body[start:], offset + start)  # the device refuses this alignment: the page cache
+            return False
+    return True
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
