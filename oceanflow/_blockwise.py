@@ -33,6 +33,10 @@ that dask may re-run it (a retry, a recomputation) with the same result.
 :func:`row_pieces`
     The output blocks of :func:`fold` and :func:`gather`: spatial blocks,
     split into row ranges when there are fewer blocks than threads.
+:func:`delayed_together`, :func:`compute_together`
+    Collections computed as one graph optimised once: ``dask.compute``
+    optimises each kind of collection apart (Delayed objects, arrays), which
+    runs a task that two of them share twice.
 :func:`map_fields`
     A Dataset through ``xarray.apply_ufunc``'s own per-variable machinery,
     restricted to its fields (:func:`oceanflow.variables.fields`); bounds and
@@ -73,7 +77,16 @@ from ._arrays import is_dask, unmasked
 from .chunking import check_task_count, worker_threads
 from .variables import fields
 
-__all__ = ["combine_tree", "fold", "gather", "map_blocks", "map_fields", "right_aligned", "row_pieces"]
+__all__ = [
+    "combine_tree",
+    "delayed_together",
+    "fold",
+    "gather",
+    "map_blocks",
+    "map_fields",
+    "right_aligned",
+    "row_pieces",
+]
 
 Index = Sequence[Hashable]
 
@@ -505,3 +518,64 @@ def map_fields(func: Callable[..., Any], ds: xr.Dataset, *args: Any, **apply_ufu
     results = result if isinstance(result, tuple) else (result,)
     merged = tuple(ds.assign({name: r[name] for name in names}) for r in results)
     return merged if isinstance(result, tuple) else merged[0]
+
+
+def delayed_together(func: Callable[..., Any], *collections: Any) -> Any:
+    """A Delayed of ``func(*results)``, the results of the dask ``collections``, over their graphs as they
+    are, not optimised: to be computed with other collections, all optimised (culled) together.
+
+    ``dask.compute`` optimises each kind of collection apart (and ``dask.delayed(array)`` optimises the
+    array on its own): a dask array's optimisation fuses a task that it shares with a Delayed into its own
+    tasks, so the task runs twice, once in each (every block of a kernel computed twice; a block read
+    back from a scratch file, which may be read only once, refused).
+
+    Example
+    -------
+    >>> import dask, dask.array as dsa
+    >>> x = dsa.arange(6, chunks=3)
+    >>> dask.compute(delayed_together(sum, x), dask.delayed(len)(x))
+    (np.int64(15), 6)
+    """
+    from dask.base import tokenize
+    from dask.delayed import Delayed
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"{getattr(func, '__name__', 'together')}-{tokenize(func, *collections)}"
+    results = []
+    for collection in collections:
+        finalize, extra = collection.__dask_postcompute__()
+        results.append((finalize, collection.__dask_keys__(), *extra))
+    layer: dict[Any, Any] = {name: (func, *results)}
+    return Delayed(name, HighLevelGraph.from_collections(name, layer, dependencies=collections))
+
+
+def compute_together(*objects: Any, **compute_kwargs: Any) -> tuple:
+    """The values of ``objects`` (dask collections of any kind, or values returned as they are), computed
+    from one graph: their graphs as they are (:func:`delayed_together`), culled, not fused, so that a task
+    any two of them share runs once.  ``compute_kwargs``: ``dask.compute``'s (``scheduler``, ``pool``, ...).
+
+    Build Delayed objects of arrays under ``dask.config.set(array_optimize=False)`` (xarray's
+    ``to_zarr(compute=False)``, ``dask.delayed(f)(array)``): dask would optimise (fuse) the array apart.
+    (Fusing the whole graph again would need each layer's dependencies, which a Delayed's graph lacks:
+    blockwise fusion then inlined a shared task into one of them, and it ran twice.)
+
+    Example
+    -------
+    >>> import dask, dask.array as dsa
+    >>> x = dsa.arange(6, chunks=3)
+    >>> compute_together(x.sum(), dask.delayed(len)(x), "as it is")
+    (np.int64(15), 6, 'as it is')
+    """
+    import dask
+    from dask.base import is_dask_collection
+
+    lazy = [k for k, one in enumerate(objects) if is_dask_collection(one)]
+    if not lazy:
+        return objects
+    (values,) = dask.compute(delayed_together(_as_tuple, *(objects[k] for k in lazy)), **compute_kwargs)
+    computed = dict(zip(lazy, values, strict=True))
+    return tuple(computed.get(k, one) for k, one in enumerate(objects))
+
+
+def _as_tuple(*values: Any) -> tuple:
+    return values

@@ -199,6 +199,33 @@ def test_a_lazy_saves_finishing_task_does_not_carry_the_dataset(tmp_path):
     assert (xr.open_zarr(tmp_path / "a.zarr").v.values == data).all()
 
 
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_a_task_shared_by_a_write_and_another_collection_runs_once(tmp_path, suffix):
+    """Writes.compute: a task that a write and a dask array given as ``others`` share runs once (review
+    finding: dask optimises arrays and Delayed objects apart, so the array's optimisation fused the task
+    into its own, and it ran twice: a spilled block of oceanflow.mhw.save was then refused)."""
+    import dask.array as da
+
+    calls = []
+
+    def twice(block):
+        calls.append(block.shape)
+        return block * 2
+
+    source = da.arange(40.0, chunks=10)
+    shared = source.map_blocks(twice, meta=np.array((), float))
+    with write.writing(progress=False) as writes:
+        target = writes.claim(tmp_path / f"a{suffix}", overwrite=False)
+        target.prepare(xr.Dataset({"v": ("x", shared + 1), "w": ("x", shared - 1)}))
+        (total,) = writes.compute(target, others=(shared.sum(),))
+        writes.commit()
+    assert len(calls) == source.npartitions
+    assert total == 2 * np.arange(40.0).sum()
+    with xr.open_dataset(tmp_path / f"a{suffix}") as back:
+        np.testing.assert_array_equal(back.v.values, 2 * np.arange(40.0) + 1)
+        np.testing.assert_array_equal(back.w.values, 2 * np.arange(40.0) - 1)
+
+
 def test_leaving_writing_without_commit_removes_the_temporary(tmp_path):
     """writing() left normally without commit(): no temporary stays on disk or registered, and a
     later save of the path succeeds."""

@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._blockwise import delayed_together
 from ..kernels._declare import cache_enabled
 from ..kernels.deflate import LZ as _LZ
 from ..kernels.deflate import STORED as _STORED
@@ -326,11 +327,13 @@ def write_netcdf(
     ds, full_encoding = _prepared(ds, dict(encoding or {}), codec, unlimited)
     sources = _define(ds, path, full_encoding, unlimited)
     targets = _targets(path, {name: source.shape for name, source in sources})
-    writes = [block for name, source in sources for block in _write_array(source, targets[name])]
+    # one dask array per variable, optimised together when computed here (apart, a task two variables
+    # share, such as a kernel returning both, would be fused into each and computed twice)
+    writes = [_write_array(source, targets[name]) for name, source in sources]
     import dask
 
-    if not compute:
-        return dask.delayed(_total)(writes)
+    if not compute:  # (over the graph as it is: optimised with whatever it is computed with)
+        return delayed_together(_total, *writes)
     with _open_for_tasks(path):
         dask.compute(writes, **(compute_kwargs or {}))
     return None
@@ -494,9 +497,9 @@ def _fill(dataset: Any) -> Any:
     return np.zeros((), dataset.dtype)[()] if fill is None else fill
 
 
-def _write_array(source: Any, target: _Target) -> list:
-    """Tasks writing ``source`` (named ``oceanflow-write-netcdf-NAME-...``), as Delayed objects that return
-    the bytes stored.
+def _write_array(source: Any, target: _Target) -> Any:
+    """Tasks writing ``source`` (named ``oceanflow-write-netcdf-NAME-...``), as a dask array of the bytes each
+    stored, a task a block.
 
     Storage chunks: one task per dask block, writing the chunks whose first
     element lies in it; a chunk that runs into the next block(s) takes its tail
@@ -547,11 +550,11 @@ def _write_array(source: Any, target: _Target) -> list:
         graph[(name, len(writes))] = (_write_region, keys, starts, lo, hi, target)
         writes.append((name, len(writes)))
     layers = HighLevelGraph.from_collections(name, graph, dependencies=[source])
-    written = da.Array(layers, name, ((1,) * len(writes),), dtype=np.int64, meta=np.array((), np.int64))
-    return list(written.to_delayed().ravel())
+    return da.Array(layers, name, ((1,) * len(writes),), dtype=np.int64, meta=np.array((), np.int64))
 
 
-def _total(writes: list) -> int:
+def _total(*writes: np.ndarray) -> int:
+    """The bytes stored by all of ``writes`` (each the bytes stored per task)."""
     return int(sum(int(w.sum()) for w in writes))
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from .._arrays import is_dask
+from .._blockwise import compute_together, delayed_together
 from .._client import active_client
 from .._memory import returning_freed_blocks
 from .._progress import compute as compute_with_progress
@@ -246,8 +247,12 @@ class Writes:
         computation (shared tasks computed once); returns the results of ``others``.  On a
         cluster, a failure returns only once no worker still writes (none recreates a removed
         temporary); locally :func:`writing`'s threads are joined before anything is removed."""
+        import dask
+
         if self.client is not None:
-            written = [target.write(now=False) for target in targets]
+            with dask.config.set(array_optimize=False):  # (see compute_together)
+                written = [target.write(now=False) for target in targets]
+            others = tuple(_delayed(other) for other in others)
             try:
                 results = compute_with_progress(*written, *others, progress=self.progress)  # distributed's bar
             except BaseException:
@@ -262,10 +267,9 @@ class Writes:
             # a 1.9 GB anomaly, against 0.46 GB written directly).
             targets[0].write(now=True)
             return ()
-        import dask
-
-        results = dask.compute(*(target.write(now=False) for target in targets), *others, **self.compute_kwargs)
-        return tuple(results[len(targets) :])
+        with dask.config.set(array_optimize=False):  # (see compute_together)
+            written = [target.write(now=False) for target in targets]
+        return compute_together(*written, *others, **self.compute_kwargs)[len(written) :]
 
     def commit(self) -> list[Path]:
         """Replace every path by its complete temporary.
@@ -1068,3 +1072,21 @@ def _kept_encoding(var, kind: str) -> dict:
     """Encoding keys read from the source that are safe to write again."""
     keep = {"_FillValue", "dtype", "scale_factor", "add_offset", "units", "calendar"}
     return {k: v for k, v in var.encoding.items() if k in keep}
+
+
+def _delayed(collection: Any) -> Any:
+    """A dask collection as a Delayed over its graph as it is (:func:`~oceanflow._blockwise.delayed_together`),
+    a Delayed or anything else as it is: a cluster's compute optimises Delayed objects (culled only) and
+    arrays apart, which would run a task that a write and an array share twice."""
+    from dask.base import is_dask_collection
+    from dask.delayed import Delayed
+
+    return (
+        delayed_together(_itself, collection)
+        if is_dask_collection(collection) and not isinstance(collection, Delayed)
+        else collection
+    )
+
+
+def _itself(value: Any) -> Any:
+    return value
