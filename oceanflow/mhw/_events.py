@@ -123,10 +123,7 @@ def _times_at(index, time):
     attrs = {"long_name": index.attrs["long_name"].replace("index", "time").replace(" (time step)", "")}
     if values.dtype.kind == "M":
         return xr.Variable(index.dims, _looked_up(index, np.append(values, np.datetime64("NaT"))), attrs)
-    since = values[0].isoformat(sep=" ")
-    encoding = {"units": f"days since {since}", "calendar": time.dt.calendar, "dtype": "float64"}
-    days, cf = _day_numbers(time, encoding, np.nan)
-    reference, calendar = cf["units"].split(" since ", 1)[1], cf["calendar"]
+    days, reference, calendar = _calendar_days(time)
     attrs.update(
         units="day",
         reference_date=reference,
@@ -135,6 +132,15 @@ def _times_at(index, time):
         f"{reference}', '{calendar}') gives the dates (xarray cannot decode missing cftime dates)",
     )
     return xr.Variable(index.dims, _looked_up(index, days), attrs)
+
+
+def _calendar_days(time):
+    """The float64 days since the first step of the cftime ``time``, counted by its calendar, NaN
+    appended (none; see :func:`_day_numbers`), the first step's date and the calendar."""
+    since = time.values[0].isoformat(sep=" ")
+    encoding = {"units": f"days since {since}", "calendar": time.dt.calendar, "dtype": "float64"}
+    days, cf = _day_numbers(time, encoding, np.nan)
+    return days, cf["units"].split(" since ", 1)[1], cf["calendar"]
 
 
 def _day_numbers(time, encoding, missing):

@@ -26,7 +26,7 @@ from ..timegroups import decoded_time
 from ._blocks import _Stashed, held_bytes, stash_for
 from ._definitions import _Calendar
 from ._detection import _detect_defaults, _detection_setup
-from ._events import _day_numbers, _events_table, _looked_up, events
+from ._events import _calendar_days, _day_numbers, _events_table, _looked_up, _lookup, events
 from ._summary import _summary_periods, _summary_table, years_per_block
 
 logger = logging.getLogger("oceanflow.mhw")
@@ -264,31 +264,40 @@ def _write_events_by_region(output, tables, table, found, slots, operation):
     if len(regions) != len(tables):
         raise AssertionError(f"{len(tables)} event tables for {len(regions)} blocks: not the detection's blocks")
     tables.reverse()  # popped from the end: the first block first
+    days = _block_dates(found["time"])  # (once, not per block)
     workers = max(1, OPTIONS["num_threads"])
     with ThreadPoolExecutor(workers, thread_name_prefix="oceanflow-mhw-events") as pool:
         pending: deque = deque()  # (at most workers + 1 blocks held at once)
         for region in regions:
-            pending.append((pool.submit(_write_block, tables.pop(), region, slots, found, output.tmp, kept), region))
+            job = (tables.pop(), region, slots, found, output.tmp, kept, days)
+            pending.append((pool.submit(_write_block, *job), region))
             if len(pending) > workers:
                 _written(pending.popleft(), output.tmp)
         while pending:
             _written(pending.popleft(), output.tmp)
 
 
-def _write_block(b, region, slots, found, tmp, kept):
+def _write_block(b, region, slots, found, tmp, kept, days):
     """Write one block's event table ``b`` (or its handle in a scratch file), padded to ``slots``, into
     ``region`` of the Zarr v3 store ``tmp`` (:func:`~oceanflow.io.write.write_zarr_v3_region`; ``kept``: its
     arrays and folders, shared by the blocks' writes); None once written, else the block's Dataset, for
-    ``to_zarr`` (on the calling thread: its warnings filter)."""
+    ``to_zarr`` (on the calling thread: its warnings filter).  With ``days`` (:func:`_block_dates`), the
+    block's values only (the store holds every name, attribute and encoding), its dates looked up there."""
     from ..io.write import write_zarr_v3_region
 
     rows = len(kernels.EVENT_ROWS)
     padded = _padded_block(b, slots)
     del b
     space = tuple(d for d in region if d != "event")
+    where = {**region, "event": slice(None)}
+    if days is not None:
+        values = dict(zip(kernels.EVENT_ROWS, padded, strict=True))
+        values.update({date: _lookup(values[index], days) for date, index in _DATES.items()})
+        if write_zarr_v3_region(xr.Dataset({k: (("event", *space), v) for k, v in values.items()}), tmp, where, *kept):
+            return None
     block = [xr.DataArray(padded[r], dims=("event", *space)) for r in range(rows)]
     part = _stored_dates(_events_table(block, found), found["time"])[0]
-    return None if write_zarr_v3_region(part, tmp, {**region, "event": slice(None)}, *kept) else part
+    return None if write_zarr_v3_region(part, tmp, where, *kept) else part
 
 
 def _written(pending, tmp):
@@ -344,16 +353,36 @@ def _stored_dates(table, time):
     of their differences, even when the units are given).  Left to xarray, with the encoding,
     when the steps are not whole days apart (xarray may then change the units); cftime dates
     are stored as :func:`~oceanflow.mhw.events` gives them (float64 days since the first step)."""
-    encoding = _date_encoding(time)
-    values = time.values
-    if not encoding or ((values - values[0]) % np.timedelta64(1, "D")).astype(bool).any():
+    stored_days = _stored_days(time)
+    if stored_days is None:
+        encoding = _date_encoding(time)
         return table, dict.fromkeys(_DATES, encoding) if encoding else {}
-    days, attrs = _day_numbers(time, encoding, NO_DAY)  # (NaN: NaT)
+    days, attrs = stored_days
     stored = {}
     for name, index in _DATES.items():
         step = table[index].variable
         stored[name] = xr.Variable(step.dims, _looked_up(step, days), {**table[name].attrs, **attrs})
     return table.assign(stored), dict.fromkeys(_DATES, {"_FillValue": NO_DAY})  # (NaT: missing in any CF tool)
+
+
+def _block_dates(time):
+    """The stored values of the event dates by step of ``time`` (the last: none), as a block's region
+    write stores them: :func:`_stored_days`, or a cftime calendar's days (:func:`~oceanflow.mhw.events`);
+    None where xarray encodes the dates itself (``to_zarr`` writes the region)."""
+    stored = _stored_days(time)
+    if stored is not None:
+        return stored[0]
+    return None if time.dtype.kind == "M" else _calendar_days(time)[0]
+
+
+def _stored_days(time):
+    """The stored day numbers of the steps of the daily ``time`` (:func:`_stored_dates`), :data:`NO_DAY`
+    appended (NaT), and their ``units`` and ``calendar``; None where xarray encodes the dates itself."""
+    encoding = _date_encoding(time)
+    values = time.values
+    if not encoding or ((values - values[0]) % np.timedelta64(1, "D")).astype(bool).any():
+        return None
+    return _day_numbers(time, encoding, NO_DAY)
 
 
 def _date_encoding(time):
