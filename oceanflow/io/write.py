@@ -719,7 +719,13 @@ def _v3_region_files(ds: xr.Dataset, tmp: Path, region: dict[str, slice], arrays
         chunk = _chunk_buffer(values, chunk_shape, spec, config, prototype)
         if chunk is not None:
             jobs.append((f"{name}/{metadata.encode_chunk_key(tuple(coords))}", pipeline, chunk, spec))
-    return dict(sync(_encoded_region(jobs)))
+    here = [_sync_codecs(pipeline) for _, pipeline, _, _ in jobs]
+    if any(codecs is None for codecs in here):
+        return dict(sync(_encoded_region(jobs)))
+    encoded = (
+        (key, _encoded_here(codecs, chunk, spec)) for (key, _, chunk, spec), codecs in zip(jobs, here, strict=True)
+    )
+    return {key: b.to_bytes() for key, b in encoded if b is not None}  # (on this thread: no round trip to zarr's loop)
 
 
 def _stored_v3_array(folder: Path) -> tuple | None:
@@ -749,6 +755,30 @@ def _stored_v3_array(folder: Path) -> tuple | None:
 #: Attributes of a stored array whose CF encoding changes plain numbers (packing, a second fill value);
 #: dates' ``units`` and ``calendar`` change only dates, which :func:`write_zarr_v3_region` leaves to to_zarr.
 _CF_PACKING = {"scale_factor", "add_offset", "missing_value"}
+
+
+def _sync_codecs(pipeline) -> tuple | None:
+    """The codecs of zarr's codec ``pipeline`` in the order its ``encode`` runs them, where each has a
+    synchronous step (zarr's ``SupportsSyncCodec``); else None (zarr's event loop encodes its chunks)."""
+    try:
+        from zarr.abc.codec import SupportsSyncCodec
+
+        codecs = (*pipeline.array_array_codecs, pipeline.array_bytes_codec, *pipeline.bytes_bytes_codecs)
+    except _INTERNALS_CHANGED:
+        return None
+    return codecs if all(isinstance(codec, SupportsSyncCodec) for codec in codecs) else None
+
+
+def _encoded_here(codecs, chunk, spec):
+    """The ``chunk`` (zarr's NDBuffer) encoded on this thread by ``codecs`` (:func:`_sync_codecs`): each
+    codec's synchronous step, with the chunk's spec as each codec resolves it, as zarr's pipeline
+    encodes a chunk (None, a chunk a codec leaves out, stays None)."""
+    for codec in codecs:
+        if chunk is None:
+            return None
+        chunk = codec._encode_sync(chunk, spec)
+        spec = codec.resolve_metadata(spec)
+    return chunk
 
 
 async def _encoded_region(jobs: list) -> list:
