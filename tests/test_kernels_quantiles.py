@@ -159,3 +159,34 @@ def test_stream_finish_against_nanquantile_of_each_group():
             with np.errstate(invalid="ignore"):  # inf - inf interpolated
                 stream_finish(values, first, base, size, counts, qs, params, *finish_networks(), out, out=out)
             np.testing.assert_array_equal(out, expected.astype(dtype), err_msg=f"{method} {dtype.__name__}")
+
+
+def test_stream_thresholds_are_the_sorted_samples_values_around_each_quantiles_rank():
+    """:func:`stream_thresholds` sorts each group's sample down the columns (a network, all pixels in
+    step): its thresholds are ``np.sort``'s values at the ranks around each quantile's among the
+    sample's finite values; missing steps (+inf), ties and a pixel count that is not a multiple of 8."""
+    from oceanflow.kernels.quantiles import STREAM_SAMPLE, STREAM_SPREAD, STREAM_THRESHOLDS, stream_thresholds
+    from oceanflow.kernels.sorting import sorting_network
+
+    rng = np.random.default_rng(11)
+    qs, ngroups, width, m = np.array([0.5, 0.9, 0.03]), 3, 70, STREAM_SAMPLE
+    for dtype in (np.float32, np.float64):
+        sample = (np.round(rng.normal(size=(ngroups * m, width)) * 3) / 2).astype(dtype)  # ties, +-0
+        sample[rng.random(sample.shape) < 0.1] = np.inf  # missing steps
+        sample[m : 2 * m - 5, 3] = np.inf  # a pixel of 5 values
+        sample[2 * m : 3 * m, 4] = np.inf  # and one of none
+        out = np.empty((ngroups, qs.size * STREAM_THRESHOLDS, width), dtype)
+        stream_thresholds(sample, *sorting_network(m), qs, out, out=out)
+        for g in range(ngroups):
+            ordered = np.sort(sample[g * m : (g + 1) * m], axis=0)
+            top = np.maximum(np.isfinite(ordered).sum(axis=0) - 1, 0)
+            for r, q in enumerate(qs):
+                sigma, offsets, last = np.sqrt(m * q * (1 - q)), [], 0
+                for spread in STREAM_SPREAD[STREAM_THRESHOLDS // 2 :]:
+                    last = max(last + 1, int(np.floor(spread * sigma + 0.5)))
+                    offsets.append(last)
+                around = np.array([-o for o in offsets[::-1]] + offsets)[:, None]
+                ranks = np.floor(q * top + 0.5).astype(int)[None, :] + around
+                expected = np.take_along_axis(ordered, np.clip(ranks, 0, top), axis=0)
+                found = out[g, r * STREAM_THRESHOLDS : (r + 1) * STREAM_THRESHOLDS]
+                np.testing.assert_array_equal(found, expected, err_msg=f"{dtype.__name__} group {g} q {q}")

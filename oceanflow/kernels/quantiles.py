@@ -46,7 +46,7 @@ import sys
 import numpy as np
 
 from ._declare import gufunc, njit
-from .sorting import LOAD, MERGE, load_sorted, merge_smallest, sorting_network
+from .sorting import LOAD, MERGE, compare_exchange, load_sorted, merge_smallest, sorting_network
 
 _ONE, _THREE = np.uint64(1), np.uint64(3)  # uint64 operands: a mix with int64 would be float64 in numba
 _LITTLE_ENDIAN = sys.byteorder == "little"
@@ -523,23 +523,20 @@ def stream_thresholds(sample, lo, hi, qs, shape, out):
     +inf): the sample sorted down the columns by the network ``lo``/``hi``, then its values at
     ranks around the quantile's rank among its finite values (:func:`_rank_offsets`)."""
     m, width = STREAM_SAMPLE, sample.shape[1]
-    s = np.empty((m, width), sample.dtype)
+    s = np.empty((m + 1, width), sample.dtype)  # (and a row of scratch: compare_exchange's)
     for group in range(out.shape[0]):
         _thresholds_of(sample, group, s, lo, hi, qs, out)
 
 
 @njit(fastmath=False)
 def _thresholds_of(sample, group, s, lo, hi, qs, out):
-    m, width = s.shape
+    m, width = STREAM_SAMPLE, s.shape[1]
     for i in range(m):
         for p in range(width):
             s[i, p] = sample[group * m + i, p]
+    low = s[m]
     for c in range(lo.shape[0]):
-        a, b = lo[c], hi[c]
-        for p in range(width):
-            u, v = s[a, p], s[b, p]
-            s[a, p] = u if u < v else v
-            s[b, p] = v if u < v else u
+        compare_exchange(s, lo[c], hi[c], low)
     finite = np.zeros(width, np.int64)
     for i in range(m):
         for p in range(width):
@@ -763,13 +760,15 @@ def stream_finish(values, first, base, size, counts, qs, params, lo, hi, ends, s
     code, alpha, beta = int(params[0]), params[1], params[2]
     min_count = max(params[3], 1.0)
     largest = FINISH_SIZES[-1]
-    s = np.empty((largest, FINISH_LANES), values.dtype)
+    s = np.empty((largest + 1, FINISH_LANES), values.dtype)  # (and a row of scratch: compare_exchange's)
+    low = s[largest]
     for r in range(qs.shape[0]):
         for g in range(out.shape[1]):
             for p0 in range(0, out.shape[2], FINISH_LANES):
                 width = min(FINISH_LANES, out.shape[2] - p0)
                 c = _finish_tile(values, first, size, counts, r, g, p0, width, min_count, s)
-                _sort_tile(s, lo, hi, ends[c], ends[c + 1])
+                for e in range(ends[c], ends[c + 1]):  # the columns sorted by network c
+                    compare_exchange(s, lo[e], hi[e], low)
                 for j in range(width):
                     p = p0 + j
                     n = counts[g, 0, p]
@@ -812,17 +811,6 @@ def _finish_tile(values, first, size, counts, r, g, p0, width, min_count, s):
             for k in range(m):
                 s[k, j] = values[o + k]
     return c
-
-
-@njit(fastmath=False)
-def _sort_tile(s, lo, hi, begin, end):
-    """The columns of ``s`` sorted by the comparators ``begin .. end`` of ``lo``/``hi``."""
-    for e in range(begin, end):
-        a, b = lo[e], hi[e]
-        for j in range(s.shape[1]):
-            u, w = s[a, j], s[b, j]
-            s[a, j] = u if u < w else w
-            s[b, j] = w if u < w else u
 
 
 @njit(fastmath=False)

@@ -76,9 +76,11 @@ def load_sorted(x, steps, first, last, lo, hi, s, base, rows, width, first_pixel
                 s[r, j] = v * sign if valid else np.inf
                 count[key, j] += valid
             if sums is not None:  # (the row again, from L1: both loops vectorise)
+                # NaN adds +0.0, which leaves a sum as it was (begun at +0.0, a sum is never -0.0): a plain
+                # store, where keeping the old sum was a masked one (vmaskmovpd, see compare_exchange)
                 for j in range(width):
                     f = sums_sign * np.float64(x[t, first_pixel + j])
-                    sums[key, j] = sums[key, j] + f if f == f else sums[key, j]
+                    sums[key, j] += f if f == f else 0.0
             for j in range(width, lanes):
                 s[r, j] = np.inf
         else:
