@@ -300,6 +300,46 @@ def test_events_at_the_ends_beside_gaps_and_missing_days_equal_the_reference(opt
         assert daily[0] == 1 and (daily[-1] == daily.max() > 1 or pixel % 5 == 0)  # (the last day missing)
 
 
+@pytest.mark.filterwarnings("ignore::oceanflow.mhw.BaseLengthWarning")
+def test_a_pooled_event_table_reuses_a_pool_block_and_equals_the_fresh_one():
+    """mhw.save's tables put aside (_engine.POOLED) are computed into a block of the pool, starting on a
+    page, whatever a previous user left in it (here bytes of NaN payloads and junk): every output of
+    the block function bit for bit that of the freshly allocated table (tables=True)."""
+    from oceanflow.io.uncached import PAGE
+
+    sst = red_sst(seed=6, dtype="float32", shape=(9, 13))
+    sst[:, 2, 3] = np.nan  # land
+    x = np.ascontiguousarray(sst.values.reshape(sst.shape[0], -1))
+    defaults = mhw._detection._detect_defaults()
+    options = {k: defaults[k] for k in ("base", "pctile", "window", "smooth", "cold")}
+    detection = {k: defaults[k] for k in ("min_duration", "join_gaps", "max_gap")}
+    setup = mhw._detection._detection_setup(sst, None, options, detection)[1]
+    kwargs = {
+        "day": setup.days.row,
+        "params": np.array([5, 1, 2, 0, 0, 0], np.float64),
+        "thresholds": {
+            "pools": _engine._pools(setup.days, setup.first, setup.last, setup.window),
+            "pctile": setup.pctile,
+            "sign": 1.0,
+            "smooth": setup.smooth,
+            "feb29": setup.days.days == 366,
+        },
+        "period_of_step": np.arange(x.shape[0]) // 365,
+    }
+    fresh = _engine._mhw_block(x, **kwargs, tables=True)
+    with _memory.returning_freed_blocks():
+        slots = int(fresh[-1].shape[0] // len(kernels.EVENT_ROWS))
+        used = _engine._pooled_table(len(kernels.EVENT_ROWS), slots, x.shape[1])
+        used.base[...] = np.arange(used.base.size, dtype=np.uint8)  # (what a previous block left)
+        address, used = used.ctypes.data, None  # (freed: only the pool holds its block)
+        pooled = _engine._mhw_block(x, **kwargs, tables=_engine.POOLED)
+        assert pooled[-1].ctypes.data == address and address % PAGE == 0
+    assert len(pooled) == len(fresh)
+    for a, b in zip(pooled, fresh, strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_array_equal(a.view(f"u{a.dtype.itemsize}"), b.view(f"u{b.dtype.itemsize}"))
+
+
 @pytest.mark.parametrize("cold", [False, True])
 def test_event_table_kernel_on_runs_back_to_back_at_the_ends_and_past_its_slots_equals_the_oracle(cold):
     """event_properties on a block of hand-made runs (more pixels than one word of its bits, 64): runs on

@@ -23,6 +23,7 @@ from .._memory import empty_block, small_pages_while
 from ..kernels import mhw as kernels
 from ..options import OPTIONS
 from ..timegroups import decoded_time
+from . import _engine
 from ._blocks import _Stashed, held_bytes, stash_for
 from ._definitions import _Calendar
 from ._detection import _detect_defaults, _detection_setup
@@ -138,7 +139,11 @@ def save(
         outputs = {name: writes.claim(p, overwrite=overwrite) for name, p in targets.items()}
         sst, setup, clim = _detection_setup(sst, clim, options, detection)
         periods = None if summary is None else _summary_periods(setup.days, years_per_block(freq))
-        found, columns, table = setup.detect(sst, clim, **detection, periods=periods, tables=events is not None)
+        stash = stash_for(sst) if events is not None else None  # the blocks' event tables put aside, or None
+        if stash is not None:
+            stack.enter_context(stash)
+        held = events is not None and (_engine.POOLED if stash is not None else True)  # (POOLED: in the pool)
+        found, columns, table = setup.detect(sst, clim, **detection, periods=periods, tables=held)
         outputs["detection"].prepare(found, operation=operation, encoding=_encoding(found, path))
         lazy = [outputs["detection"]]
         gathered = summary is not None and Path(summary).suffix == ".zarr" and _gathered(columns, summary)
@@ -150,9 +155,7 @@ def save(
         if events is not None:  # each block's table, as the tasks return it (the same keys: computed once)
             data = table.data
             blocks = data.to_delayed(optimize_graph=False).ravel().tolist() if is_dask(data) else [data]
-            stash = stash_for(sst)
-            if stash is not None:
-                stack.enter_context(stash)  # each put aside in a scratch file as its task ends, read back one by one
+            if stash is not None:  # each put aside in a scratch file as its task ends, read back one by one
                 blocks = [dask.delayed(stash.put)(b, _filled_slots) for b in blocks]
         count = len(blocks)
         summed = tuple(c.data for c in columns) if gathered else ()  # the summary's columns, from the same tasks

@@ -225,7 +225,8 @@ class _Setup:
 
         ``periods`` (the summary's period of each time step, 0, 1, ...) and
         ``tables`` add, from the same tasks and the blocks in memory, the
-        summary's columns and each block's event table (see :func:`save`).
+        summary's columns and each block's event table (see :func:`save`; ``tables`` as
+        :func:`~oceanflow.mhw._engine._mhw_block` takes it).
         Returns ``(found, summary columns or None, table or None)``.
         """
         params = np.array([min_duration, int(join_gaps), max_gap, int(self.cold), 0, 0], np.float64)
@@ -252,7 +253,7 @@ class _Setup:
             dims += ["period"] * len(kernels.SUMMARY_ROWS)
             dtypes += [np.float64] * len(kernels.SUMMARY_ROWS)
         if tables:  # (rows * slots, pixel) per block, slots its own: gathered by save(), never as one array
-            options["tables"] = True
+            options["tables"] = tables
             lengths, dims, dtypes = lengths + [len(kernels.EVENT_ROWS)], dims + ["row"], dtypes + [np.float64]
         outputs = list(
             _map_series(
