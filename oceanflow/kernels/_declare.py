@@ -17,10 +17,12 @@ the floating-point type.  Everything about compilation lives here:
 * On-disk caching (``cache=True``) is on by default and can be switched off
   with the environment variable ``OCEANFLOW_NUMBA_CACHE=0``; helpers compiled
   into kernels are declared with :func:`njit`, which honours the same
-  setting (never ``numba.njit(cache=True)`` directly).  The compiled
-  gufunc object is never pickled: dask tasks call module-level functions that
-  look the kernel up by name, so each worker process compiles (or loads from
-  the cache) once.
+  setting (never ``numba.njit(cache=True)`` directly).  A cached kernel is
+  compiled again once its module or a module of this package that it imports
+  changes (:mod:`oceanflow.kernels._cache`: numba alone looks at the kernel's
+  own file).  The compiled gufunc object is never pickled: dask tasks call
+  module-level functions that look the kernel up by name, so each worker
+  process compiles (or loads from the cache) once.
 
 Example
 -------
@@ -46,6 +48,7 @@ import numba
 import numpy as np
 
 from .._env import switch
+from . import _cache
 
 logger = logging.getLogger("oceanflow.kernels")
 
@@ -56,6 +59,8 @@ FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))
 COMPILE_SECONDS: dict[tuple[str, str], float] = {}
 
 CONTRACT = frozenset({"contract"})
+
+_cache.install()  # (before any helper below is declared: each makes its cache then)
 
 
 def cache_enabled() -> bool:
