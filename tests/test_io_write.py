@@ -563,15 +563,20 @@ def test_a_chunk_is_left_out_exactly_when_zarr_finds_it_all_fill_value(dtype, fi
     assert sum(write._chunk_buffer(p, (5, 7, 61), spec, config, prototype) is None for p in cases) >= 2
 
 
-def test_zarr_v3_region_writes_are_xarrays_own_region_files(tmp_path):
+@pytest.mark.parametrize("on_loop", [False, True])
+def test_zarr_v3_region_writes_are_xarrays_own_region_files(tmp_path, monkeypatch, on_loop):
     """write_zarr_v3_region (mhw.save's event table, block by block) writes the files of xarray's
     to_zarr(region=..., mode="r+") byte for byte: an edge chunk padded with the fill value, a chunk
     all fill value left out, the stored _FillValue (float and integer), day numbers with date units
-    (mhw's event dates), blosc and default codecs; and leaves anything else to to_zarr (False,
-    nothing written): a region off the chunks, dates, packed values, an array not there."""
+    (mhw's event dates), blosc and default codecs, encoded on the calling thread or (``on_loop``, as
+    for a codec without a synchronous step) on zarr's event loop; and leaves anything else to
+    to_zarr (False, nothing written): a region off the chunks, dates, packed values, an array not there."""
     import dask.array as da
     import zarr
     from zarr.codecs import BloscCodec
+
+    if on_loop:
+        monkeypatch.setattr(write, "_sync_codecs", lambda pipeline: None)
 
     rng = np.random.default_rng(5)
     values = rng.standard_normal((4, 5, 7))

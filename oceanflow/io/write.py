@@ -660,8 +660,9 @@ def write_zarr_v3_region(
     arrays already created in the Zarr v3 store ``tmp``, each region exactly one of their chunks:
     the files of ``ds.to_zarr(tmp, region=region, mode="r+")`` (xarray's CF encoding of each
     variable, the codecs and fill value of the store's own metadata, an edge chunk padded with the
-    fill value, a chunk all fill value left out), all encoded in one call to zarr's event loop and
-    written here, without the ``to_zarr`` round trips (the store's group and every array's
+    fill value, a chunk all fill value left out), each encoded here as it is written (else, for a
+    codec without a synchronous step, all in one call to zarr's event loop), without the
+    ``to_zarr`` round trips (the store's group and every array's
     metadata read back per call).  False, with nothing written, where this does not apply (a
     variable not plain numbers, a region off the chunks, Zarr v2) or the zarr internals it builds
     on changed: ``to_zarr`` then writes the region.  ``arrays``: a dict the caller keeps for the
@@ -676,15 +677,15 @@ def write_zarr_v3_region(
         return False
     made = {tmp} if made is None else made
     made.add(tmp)
-    for key in list(files):
+    for key, value in files:  # (each encoded as it is written, and freed)
         path = tmp / key
         _folder(path.parent, made)  # (tmp never made again: a temporary removed meanwhile fails the write)
-        path.write_bytes(files.pop(key))
+        path.write_bytes(value)
     return True
 
 
-def _v3_region_files(ds: xr.Dataset, tmp: Path, region: dict[str, slice], arrays: dict) -> dict[str, bytes] | None:
-    """The chunk files of :func:`write_zarr_v3_region` by key, or None where it does not apply."""
+def _v3_region_files(ds: xr.Dataset, tmp: Path, region: dict[str, slice], arrays: dict) -> Iterator[tuple] | None:
+    """The chunk files of :func:`write_zarr_v3_region`, ``(key, bytes-like)``, or None where it does not apply."""
     from xarray.backends.zarr import encode_zarr_variable
     from zarr.core.array_spec import parse_array_config
     from zarr.core.buffer import default_buffer_prototype
@@ -721,11 +722,19 @@ def _v3_region_files(ds: xr.Dataset, tmp: Path, region: dict[str, slice], arrays
             jobs.append((f"{name}/{metadata.encode_chunk_key(tuple(coords))}", pipeline, chunk, spec))
     here = [_sync_codecs(pipeline) for _, pipeline, _, _ in jobs]
     if any(codecs is None for codecs in here):
-        return dict(sync(_encoded_region(jobs)))
-    encoded = (
-        (key, _encoded_here(codecs, chunk, spec)) for (key, _, chunk, spec), codecs in zip(jobs, here, strict=True)
-    )
-    return {key: b.to_bytes() for key, b in encoded if b is not None}  # (on this thread: no round trip to zarr's loop)
+        return iter(sync(_encoded_region(jobs)))
+    return _encoded_one_by_one(jobs, here)
+
+
+def _encoded_one_by_one(jobs: list, codecs: list) -> Iterator[tuple]:
+    """Each ``(key, pipeline, chunk, spec)`` of ``jobs`` encoded on this thread by its ``codecs``
+    (:func:`_encoded_here`) when asked for, ``(key, bytes-like)``, but for a chunk left out: no round
+    trip to zarr's loop, and one chunk's encoded bytes held at a time (a block's at once, on a thread
+    of their own, were enough to make glibc return the memory and fault it in again at every block)."""
+    for (key, _, chunk, spec), here in zip(jobs, codecs, strict=True):
+        encoded = _encoded_here(here, chunk, spec)
+        if encoded is not None:
+            yield key, encoded.as_numpy_array()
 
 
 def _stored_v3_array(folder: Path) -> tuple | None:
