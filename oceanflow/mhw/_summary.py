@@ -4,14 +4,13 @@ and their linear trends."""
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import xarray as xr
 
 from .._arrays import is_dask
+from .._parallel import run_each
 from ..kernels import mhw as kernels
-from ..options import OPTIONS
 from . import _engine
 from ._blocks import _map_series
 from ._definitions import _checked_detection
@@ -115,7 +114,8 @@ def _summary_table(columns, detected, days, years_per_block):
 
 def _trends(variables, x):
     """:func:`_slopes` of each Variable ``(period, ...)`` against ``x`` (years), as Variables: those in
-    memory computed side by side on threads (NumPy frees the GIL), each as a whole (the same numbers)."""
+    memory computed side by side on the package's threads (:func:`~oceanflow._parallel.run_each`; NumPy
+    frees the GIL), each as a whole (the same numbers)."""
 
     def trend(variable):
         return xr.apply_ufunc(
@@ -129,8 +129,7 @@ def _trends(variables, x):
 
     if any(is_dask(v.data) for v in variables) or len(variables) < 2:
         return [trend(v) for v in variables]
-    with ThreadPoolExecutor(min(len(variables), OPTIONS["num_threads"]), thread_name_prefix="oceanflow-mhw") as pool:
-        return list(pool.map(trend, variables))
+    return run_each(trend, variables)
 
 
 #: Bytes of the series :func:`_slopes` fits at once: its temporaries (a dozen, each that size) stay in
