@@ -33,7 +33,7 @@ that dask may re-run it (a retry, a recomputation) with the same result.
 :func:`row_pieces`
     The output blocks of :func:`fold` and :func:`gather`: spatial blocks,
     split into row ranges when there are fewer blocks than threads.
-:func:`delayed_together`, :func:`compute_together`
+:func:`delayed_together`, :func:`compute_together`, :func:`as_delayed`
     Collections computed as one graph optimised once: ``dask.compute``
     optimises each kind of collection apart (Delayed objects, arrays), which
     runs a task that two of them share twice.
@@ -78,7 +78,9 @@ from .chunking import check_task_count, worker_threads
 from .variables import fields
 
 __all__ = [
+    "as_delayed",
     "combine_tree",
+    "compute_together",
     "delayed_together",
     "fold",
     "gather",
@@ -577,5 +579,28 @@ def compute_together(*objects: Any, **compute_kwargs: Any) -> tuple:
     return tuple(computed.get(k, one) for k, one in enumerate(objects))
 
 
+def as_delayed(collection: Any) -> Any:
+    """A dask ``collection`` as a Delayed over its graph as it is (:func:`delayed_together`); a Delayed, or
+    anything else, as it is: for a compute that takes Delayed objects and arrays side by side (a
+    ``distributed`` client's), which would optimise them apart and run a task they share twice.
+
+    Example
+    -------
+    >>> import dask.array as dsa
+    >>> as_delayed(dsa.arange(4, chunks=2)).compute()
+    array([0, 1, 2, 3])
+    """
+    from dask.base import is_dask_collection
+    from dask.delayed import Delayed
+
+    if isinstance(collection, Delayed) or not is_dask_collection(collection):
+        return collection
+    return delayed_together(_itself, collection)
+
+
 def _as_tuple(*values: Any) -> tuple:
     return values
+
+
+def _itself(value: Any) -> Any:
+    return value

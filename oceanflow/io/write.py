@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from .._arrays import is_dask
-from .._blockwise import compute_together, delayed_together
+from .._blockwise import as_delayed, compute_together
 from .._client import active_client
 from .._memory import returning_freed_blocks
 from .._progress import compute as compute_with_progress
@@ -252,7 +252,7 @@ class Writes:
         if self.client is not None:
             with dask.config.set(array_optimize=False):  # (see compute_together)
                 written = [target.write(now=False) for target in targets]
-            others = tuple(_delayed(other) for other in others)
+            others = tuple(as_delayed(other) for other in others)
             try:
                 results = compute_with_progress(*written, *others, progress=self.progress)  # distributed's bar
             except BaseException:
@@ -1111,21 +1111,3 @@ def _kept_encoding(var, kind: str) -> dict:
     """Encoding keys read from the source that are safe to write again."""
     keep = {"_FillValue", "dtype", "scale_factor", "add_offset", "units", "calendar"}
     return {k: v for k, v in var.encoding.items() if k in keep}
-
-
-def _delayed(collection: Any) -> Any:
-    """A dask collection as a Delayed over its graph as it is (:func:`~oceanflow._blockwise.delayed_together`),
-    a Delayed or anything else as it is: a cluster's compute optimises Delayed objects (culled only) and
-    arrays apart, which would run a task that a write and an array share twice."""
-    from dask.base import is_dask_collection
-    from dask.delayed import Delayed
-
-    return (
-        delayed_together(_itself, collection)
-        if is_dask_collection(collection) and not isinstance(collection, Delayed)
-        else collection
-    )
-
-
-def _itself(value: Any) -> Any:
-    return value
