@@ -1,8 +1,24 @@
 """Shared fixtures: small daily and monthly fields in any CF calendar."""
 
+import faulthandler
+import os
+import sys
+
 import numpy as np
 import pytest
 import xarray as xr
+
+
+def pytest_configure(config):
+    """A crash (segfault) prints the Python stack of the thread that crashed, and only that one.
+
+    pytest's own handler (switched off in pyproject.toml) prints every thread; with the dask,
+    spill and writer pools alive that is dozens of stacks, and a CI log cut in the middle then
+    lost the one that crashed.  Written to a copy of the real stderr taken here, as pytest's
+    handler does, so that the output of a test being captured does not swallow it.
+    """
+    faulthandler.enable(file=os.dup(sys.__stderr__.fileno()), all_threads=False)
+
 
 #: Calendars tested, written out from CF 1.11 section 4.4.1 (an oracle independent of
 #: oceanflow.timegroups.CF_CALENDARS); "numpy" means a datetime64 coordinate.

@@ -10,6 +10,7 @@ import subprocess
 import warnings
 import zlib
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -44,6 +45,18 @@ def dataset(calendar="noleap", nt=50, ny=7, nx=9, dtype="f4", chunks=None):
     return ds.chunk(chunks or {"time": 10, "lat": 4})
 
 
+def xarray_to_netcdf(ds, path, **kwargs):
+    """xarray's own ``to_netcdf`` (the oracle), its dask blocks written on the calling thread.
+
+    With dask's threads, netCDF-C (through netCDF4-python 1.7 from PyPI, which releases the GIL)
+    crashed the test process now and then (CI: a segfault inside xarray's ``__setitem__`` in this
+    file, Unidata/netcdf4-python#1452); the oracle's bytes do not depend on the scheduler.
+    oceanflow's own writer never calls netCDF-C from its tasks (h5py writes the chunks).
+    """
+    with dask.config.set(scheduler="synchronous"):
+        ds.to_netcdf(path, **kwargs)
+
+
 def raw(path, engine="netcdf4"):
     """A file as stored: no CF decoding, and the encoding keys that describe the bytes."""
     with xr.open_dataset(path, engine=engine, decode_cf=False, mask_and_scale=False) as ds:
@@ -71,7 +84,7 @@ def test_same_bytes_and_attributes_as_xarray_to_netcdf(tmp_path, calendar, encod
     ds = dataset(calendar)
     ours, theirs = tmp_path / "ours.nc", tmp_path / "theirs.nc"
     netcdf.write_netcdf(ds, ours, encoding=encoding, compression=compression, unlimited_dims=unlimited)
-    ds.to_netcdf(theirs, engine="netcdf4", encoding=encoding, unlimited_dims=unlimited)
+    xarray_to_netcdf(ds, theirs, engine="netcdf4", encoding=encoding, unlimited_dims=unlimited)
     xr.testing.assert_identical(raw(ours), raw(theirs))  # encoded values, dtypes, attributes (times, fill, packing)
     xr.testing.assert_identical(xr.open_dataset(ours).load(), xr.open_dataset(theirs).load())
     xr.testing.assert_identical(xr.open_dataset(ours, engine="h5netcdf").load(), xr.open_dataset(theirs).load())
@@ -389,7 +402,7 @@ def test_cli_compression_and_level(tmp_path):
     import sys
 
     source = tmp_path / "in.nc"
-    dataset(nt=400).drop_vars(["mask", "heat", "count"]).to_netcdf(source)
+    xarray_to_netcdf(dataset(nt=400).drop_vars(["mask", "heat", "count"]), source)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     for args, expected in ([["--compression", "none"], (False, None)], [["--level", "4"], (True, 4)]):
         out = tmp_path / f"anom{args[-1]}.nc"
