@@ -59,12 +59,16 @@ def thread_slices(n: int) -> list[slice]:
 
 
 def run_sliced(func, n: int) -> None:
-    """Call ``func(slice)`` for each of :func:`thread_slices` ``(n)``, in parallel."""
+    """Call ``func(slice)`` for each of :func:`thread_slices` ``(n)``, in parallel; returns once every
+    call has ended, else raises the first error in the slices' order (no slice still writes into the
+    caller's arrays, which an error may free or reuse, as a save's block pool does)."""
     slices = thread_slices(n)
     if len(slices) == 1:
         func(slices[0])
         return
-    for future in [_pool().submit(func, part) for part in slices]:
+    futures = [_pool().submit(func, part) for part in slices]
+    concurrent.futures.wait(futures)
+    for future in futures:
         future.result()
 
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 import oceanflow
-from oceanflow._parallel import run_each
+from oceanflow._parallel import run_each, run_sliced
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
@@ -45,3 +45,20 @@ def test_run_each_raises_the_first_error_in_order_once_every_call_has_ended():
     with oceanflow.set_options(num_threads=4), pytest.raises(ValueError, match="call 1"):
         run_each(call, [0, 1, 2, 3])
     assert sorted(ended) == [0, 1, 2, 3]
+
+
+def test_run_sliced_raises_the_first_error_once_every_slice_has_ended():
+    ended = []
+
+    def call(part):
+        time.sleep(0.1 if part.start else 0.0)  # (the later slices end after the first one's error)
+        ended.append(part.start)
+        if part.start == 0:
+            raise ValueError("first slice")
+
+    with (
+        oceanflow.set_options(num_threads=3, min_elements_per_thread=1),
+        pytest.raises(ValueError, match="first slice"),
+    ):
+        run_sliced(call, 9)
+    assert sorted(ended) == [0, 3, 6]
