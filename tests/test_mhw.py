@@ -610,12 +610,12 @@ def test_a_spill_writes_each_blocks_pieces_of_a_run_of_time_chunks_at_once(store
 
 
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
-@pytest.mark.parametrize("route", ["direct", "small reads", "page cache", "refused"])
+@pytest.mark.parametrize("route", ["direct", "small reads", "page cache", "refused", "read refused"])
 def test_a_spill_past_the_page_cache_or_through_it_gives_the_in_memory_detection(route, tmp_path, monkeypatch):
     """The scratch file's pieces written with O_DIRECT where the file system takes it (findmnt: ext4 or
     xfs), read back a few pages at a time ("small reads"), through the page cache when the environment
-    switches O_DIRECT off, and from the first refused O_DIRECT write (EINVAL) on: the detection equals
-    the in-memory one every way (uneven time chunks, a land pixel)."""
+    switches O_DIRECT off, and from the first refused O_DIRECT write or read (EINVAL) on: the detection
+    equals the in-memory one every way (uneven time chunks, a land pixel)."""
     import errno
     import fcntl
     import os
@@ -640,10 +640,21 @@ def test_a_spill_past_the_page_cache_or_through_it_gives_the_in_memory_detection
             raise OSError(errno.EINVAL, "Invalid argument")
         pwrite(fd, view, offset)
 
+    reads = []  # whether each read was from an O_DIRECT descriptor
+    pread = _blocks._pread_into
+
+    def read_probe(fd, into, offset):
+        direct = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+        reads.append(direct)
+        if direct and route == "read refused":
+            raise OSError(errno.EINVAL, "Invalid argument")
+        pread(fd, into, offset)
+
     monkeypatch.setattr(_blocks, "_pwrite_all", probe)
+    monkeypatch.setattr(_blocks, "_pread_into", read_probe)
     if route == "page cache":
         monkeypatch.setenv("OCEANFLOW_NETCDF_DIRECT", "0")
-    if route == "small reads":
+    if route in ("small reads", "read refused"):
         monkeypatch.setattr(_blocks, "SPILL_READ_BYTES", 8192)
     sst = red_sst(seed=4, dtype="float32", shape=(7, 5))
     sst[:, 5, 1] = np.nan  # land
@@ -655,11 +666,14 @@ def test_a_spill_past_the_page_cache_or_through_it_gives_the_in_memory_detection
         xr.testing.assert_identical(mhw.detect(sst), lazy.compute())
     assert writes and list(tmp_path.iterdir()) == [] and _open_in(tmp_path) == []
     if route in ("direct", "small reads"):
-        assert all(writes)
+        assert all(writes) and all(reads)
     elif route == "page cache":
-        assert not any(writes)
-    else:  # (each thread's first writes in flight may have been tried with O_DIRECT before the refusal was seen)
+        assert not any(writes) and not any(reads)
+    elif route == "refused":  # (each thread's first writes in flight may have been tried before the refusal was seen)
         assert 1 <= sum(writes) <= 2 * _blocks.SPILL_WRITES_IN_FLIGHT and not writes[-1]
+    else:  # all written with O_DIRECT; the reads in flight when the first was refused tried it, none after
+        assert all(writes) and len(reads) > 4 * _blocks.SPILL_READS_IN_FLIGHT
+        assert 1 <= sum(reads) <= 2 * _blocks.SPILL_READS_IN_FLIGHT and not reads[-1]
 
 
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")

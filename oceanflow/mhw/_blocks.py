@@ -381,7 +381,7 @@ class _Spill:
             sizes.append(self.slots[index][-1])
         self.offsets = dict(zip(self.shapes, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
         self.direct: int | None = None  # the file's O_DIRECT descriptor, where used
-        self.refused = False  # the device refused an O_DIRECT write: the page cache from then on
+        self.refused = False  # the device refused an O_DIRECT write or read: the page cache from then on
         self.pieces = dict.fromkeys(self.shapes, 0)  # pieces written and not yet read back, per block
         self.fd: int | None = None
         self.users = 0  # tasks writing or reading through fd now: it is closed only between them
@@ -527,12 +527,15 @@ class _Spill:
             t0 += n
 
     def _read_at(self, fd, stage, offset):
+        """``stage`` (whole pages) read from ``offset``: with ``O_DIRECT`` where used; a refused read (``EINVAL``)
+        sends it, and the spill's later reads and writes, through the page cache (as a refused write does)."""
         if self.direct is not None and not self.refused:
             try:
                 return _pread_into(self.direct, stage, offset)
             except OSError as err:
                 if err.errno != errno.EINVAL:
                     raise
+                self.refused = True
         _pread_into(fd, stage, offset)
 
     def __del__(self):
