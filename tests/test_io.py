@@ -341,11 +341,11 @@ def test_every_write_task_runs_on_the_saves_own_pool(tmp_path, suffix, monkeypat
     joined, made = write._joined_threads, []
 
     @contextlib.contextmanager
-    def naming():
+    def naming(*args):
         with contextlib.ExitStack() as stack:
             with monkeypatch.context() as patch:  # only while the save's pool is made: dask's own keeps its names
                 patch.setattr(threaded, "ContextAwareThreadPoolExecutor", Named)
-                made.append(stack.enter_context(joined()))
+                made.append(stack.enter_context(joined(*args)))
             yield made[-1]
 
     monkeypatch.setattr(write, "_joined_threads", naming)

@@ -182,3 +182,49 @@ def test_a_curvilinear_grid_opened_lazily_gives_what_it_gives_in_memory(tmp_path
             xr.testing.assert_allclose(stored.load(), mhw.events(expected))
         with xr.open_zarr(tmp_path / "s.zarr") as stored:
             xr.testing.assert_allclose(stored.load(), mhw.summary(expected))
+
+
+def test_save_computes_at_most_a_block_per_worker_at_once_while_a_thread_more_reads_and_writes(tmp_path, monkeypatch):
+    """mhw.save's tasks run on a thread more than dask's ``num_workers`` (2), which starts the next
+    block while two compute, and never more than two blocks' kernels at once (counted in the block
+    function); the stores read back as detect, events and summary give them (the oracle)."""
+    import threading
+    import time
+
+    from oceanflow.mhw import _blocks
+
+    sst = _sst().chunk({"time": -1, "y": 2})  # 4 blocks, each series whole
+    lock, entered, computing, most = threading.Lock(), set(), [0], [0]
+    call, block = _blocks._series_call, _engine._mhw_block
+
+    def entering(*args, **kwargs):  # before the bound: every thread that starts a block
+        with lock:
+            entered.add(threading.get_ident())
+        return call(*args, **kwargs)
+
+    def counted(*args, **kwargs):  # within the bound: the first blocks wait until a third thread starts one
+        with lock:
+            computing[0] += 1
+            most[0] = max(most[0], computing[0])
+        deadline = time.monotonic() + 5
+        while len(entered) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        try:
+            return block(*args, **kwargs)
+        finally:
+            with lock:
+                computing[0] -= 1
+
+    monkeypatch.setattr(_blocks, "_series_call", entering)
+    monkeypatch.setattr(_engine, "_mhw_block", counted)
+    paths = {"events": tmp_path / "e.zarr", "summary": tmp_path / "s.zarr"}
+    with dask.config.set(scheduler="threads", num_workers=2):
+        _mhw_save(sst, tmp_path / "d.zarr", **paths)
+    assert len(entered) == 3 and most[0] == 2, (entered, most)
+    expected = _detected(sst)
+    with xr.open_zarr(tmp_path / "d.zarr") as stored:
+        xr.testing.assert_identical(stored.load().drop_attrs(), expected.drop_attrs())
+    with xr.open_zarr(tmp_path / "e.zarr") as stored:
+        xr.testing.assert_allclose(stored.load(), mhw.events(expected))
+    with xr.open_zarr(tmp_path / "s.zarr") as stored:
+        xr.testing.assert_allclose(stored.load(), mhw.summary(expected))

@@ -431,9 +431,9 @@ def test_failed_save_keeps_the_block_pool_until_leftover_tasks_are_joined(tmp_pa
     writers_when_joined = []
 
     @contextlib.contextmanager
-    def recording():
+    def recording(*args):
         try:
-            with joined() as pool:
+            with joined(*args) as pool:
                 yield pool
         finally:  # leftover tasks joined: the save must still count as a writer, its pool not emptied yet
             writers_when_joined.append(_memory._writers[0])

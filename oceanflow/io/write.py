@@ -325,13 +325,15 @@ class Writes:
 
 
 @contextlib.contextmanager
-def writing(*, progress: bool | None = None, lazy: bool = False) -> Iterator[Writes]:
+def writing(*, progress: bool | None = None, lazy: bool = False, io_threads: int = 0) -> Iterator[Writes]:
     """The one save pipeline (:func:`save`, :func:`oceanflow.mhw.save`): claim outputs, write, commit.
 
     Inside, on dask's local scheduler, freed blocks go back to the system and
     the block pool serves the tasks (:func:`oceanflow._memory.returning_freed_blocks`),
     progress shows on stderr, and the tasks run on threads joined on the way
-    out.  On any error every claimed temporary is removed (after the threads
+    out: dask's ``num_workers`` (else one per core) and ``io_threads`` more,
+    for a caller whose tasks wait on files and which bounds its tasks'
+    computing itself (:func:`_joined_threads`).  On any error every claimed temporary is removed (after the threads
     are joined: no late chunk recreates one), and a full disk raises
     ``OSError(ENOSPC)`` saying so.  ``lazy``: nothing is computed inside (the
     caller returns a Delayed; its outputs are not registered as being written).
@@ -355,7 +357,7 @@ def writing(*, progress: bool | None = None, lazy: bool = False) -> Iterator[Wri
                 # the block pool outlives the join: a failed save's leftover tasks still take blocks from it
                 stack.enter_context(returning_freed_blocks())
                 stack.enter_context(progress_bar(progress))
-                writes.compute_kwargs.update(stack.enter_context(_joined_threads()))
+                writes.compute_kwargs.update(stack.enter_context(_joined_threads(io_threads)))
             yield writes
     except BaseException as err:
         writes._discard(err)
@@ -992,9 +994,10 @@ def _format_bytes(n: int | None) -> str:
 
 
 @contextlib.contextmanager
-def _joined_threads() -> Iterator[dict[str, Any]]:
+def _joined_threads(io_threads: int = 0) -> Iterator[dict[str, Any]]:
     """A pool of our own for dask's threaded scheduler, joined on the way out; yields the ``dask.compute``
     keyword arguments that use it (``{"pool": pool}``, or ``{}`` where the user chose a scheduler or pool).
+    Its threads: dask's ``num_workers`` (else one per core), and ``io_threads`` more.
 
     When one task fails, dask raises at once while other threads still write
     their chunks; joining them first means no late chunk recreates the
@@ -1016,7 +1019,7 @@ def _joined_threads() -> Iterator[dict[str, Any]]:
     if get_scheduler() not in (None, threaded.get) or dask.config.get("pool", None) is not None:
         yield {}  # synchronous, processes or a user's pool: nothing of ours to join
         return
-    workers = dask.config.get("num_workers", None) or threaded.CPU_COUNT
+    workers = (dask.config.get("num_workers", None) or threaded.CPU_COUNT) + io_threads
     pool = threaded.ContextAwareThreadPoolExecutor(workers)
     try:
         yield {"pool": pool}

@@ -20,11 +20,12 @@ import xarray as xr
 
 from .._arrays import is_dask
 from .._memory import empty_block, small_pages_while
+from ..chunking import worker_threads
 from ..kernels import mhw as kernels
 from ..options import OPTIONS
 from ..timegroups import decoded_time
 from . import _engine
-from ._blocks import _Stashed, held_bytes, stash_for
+from ._blocks import _Stashed, computing_at_once, held_bytes, io_threads, stash_for
 from ._definitions import _Calendar
 from ._detection import _detect_defaults, _detection_setup
 from ._events import _calendar_days, _day_numbers, _events_table, _looked_up, _lookup, events
@@ -85,7 +86,10 @@ def save(
     when the environment sets ``NUMPY_MADVISE_HUGEPAGE`` (that choice wins)
     or with ``small_pages=False``, but for the block pool's buffers, small-page
     always.  As :func:`oceanflow.save`, it runs under
-    :func:`oceanflow._memory.returning_freed_blocks` on the local scheduler.
+    :func:`oceanflow._memory.returning_freed_blocks` on the local scheduler,
+    where its tasks run on a thread more per two of dask's ``num_workers``
+    (else cores) while no more blocks than those compute at once: a task
+    waiting on a file leaves its core to another.
 
     Parameters
     ----------
@@ -135,7 +139,13 @@ def save(
     # oceanflow.save's pipeline (oceanflow.io.write.writing): every output refused or claimed before the
     # detection runs (at once for in-memory input), all committed only once all are written, all removed
     # on any error (a full disk says so)
-    with small_pages_while(small_pages), writing(progress=progress) as writes, contextlib.ExitStack() as stack:
+    threads = worker_threads()  # (the tasks run on more, at most this many computing: see computing_at_once)
+    with (
+        computing_at_once(threads),
+        small_pages_while(small_pages),
+        writing(progress=progress, io_threads=io_threads(threads)) as writes,
+        contextlib.ExitStack() as stack,
+    ):
         outputs = {name: writes.claim(p, overwrite=overwrite) for name, p in targets.items()}
         sst, setup, clim = _detection_setup(sst, clim, options, detection)
         periods = None if summary is None else _summary_periods(setup.days, years_per_block(freq))
