@@ -62,14 +62,7 @@ def run_sliced(func, n: int) -> None:
     """Call ``func(slice)`` for each of :func:`thread_slices` ``(n)``, in parallel; returns once every
     call has ended, else raises the first error in the slices' order (no slice still writes into the
     caller's arrays, which an error may free or reuse, as a save's block pool does)."""
-    slices = thread_slices(n)
-    if len(slices) == 1:
-        func(slices[0])
-        return
-    futures = [_pool().submit(func, part) for part in slices]
-    concurrent.futures.wait(futures)
-    for future in futures:
-        future.result()
+    run_each(func, thread_slices(n))  # (a slice per thread)
 
 
 def run_each(func: Callable[[T], R], items: Sequence[T]) -> list[R]:

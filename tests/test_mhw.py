@@ -630,28 +630,20 @@ def test_a_spill_past_the_page_cache_or_through_it_gives_the_in_memory_detection
     ).stdout.strip()
     if route != "page cache" and kind not in {"ext4", "xfs"}:
         pytest.skip(f"{tmp_path} is on {kind}: no O_DIRECT scratch file")
-    writes = []  # whether each piece went to an O_DIRECT descriptor
-    pwrite = _blocks._pwrite_all
+    writes, reads = [], []  # whether each piece went to (came from) an O_DIRECT descriptor
 
-    def probe(fd, view, offset):
-        direct = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
-        writes.append(direct)
-        if direct and route == "refused":
-            raise OSError(errno.EINVAL, "Invalid argument")
-        pwrite(fd, view, offset)
+    def probe(real, seen, refuse):
+        def call(fd, buffer, offset):
+            direct = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+            seen.append(direct)
+            if direct and refuse:
+                raise OSError(errno.EINVAL, "Invalid argument")
+            real(fd, buffer, offset)
 
-    reads = []  # whether each read was from an O_DIRECT descriptor
-    pread = _blocks._pread_into
+        return call
 
-    def read_probe(fd, into, offset):
-        direct = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
-        reads.append(direct)
-        if direct and route == "read refused":
-            raise OSError(errno.EINVAL, "Invalid argument")
-        pread(fd, into, offset)
-
-    monkeypatch.setattr(_blocks, "_pwrite_all", probe)
-    monkeypatch.setattr(_blocks, "_pread_into", read_probe)
+    monkeypatch.setattr(_blocks, "_pwrite_all", probe(_blocks._pwrite_all, writes, route == "refused"))
+    monkeypatch.setattr(_blocks, "_pread_into", probe(_blocks._pread_into, reads, route == "read refused"))
     if route == "page cache":
         monkeypatch.setenv("OCEANFLOW_NETCDF_DIRECT", "0")
     if route in ("small reads", "read refused"):
